@@ -1,0 +1,56 @@
+# The README's two commands: `make demo` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV_VERSION := 0.13.8
+DB     ?= agentlens.duckdb
+
+.PHONY: demo test lint typecheck lock samples bench clean
+
+# --- environment -------------------------------------------------------------
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "agentlens needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+# runtime dependencies only (for the demo)
+$(VENV)/.runtime: $(BIN)/python requirements.lock pyproject.toml
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+# runtime + test/lint tools
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements-dev.lock
+	@touch $@
+
+# --- the two commands ----------------------------------------------------------
+demo: $(VENV)/.runtime
+	rm -f $(DB)
+	$(BIN)/agentlens demo --db $(DB) sample_traces
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check agentlens tests bench
+	$(BIN)/python -m pytest
+
+# --- helpers -------------------------------------------------------------------
+lint: $(VENV)/.dev
+	$(BIN)/ruff check agentlens tests bench
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy agentlens
+
+# re-lock after changing dependencies in pyproject.toml
+lock: $(BIN)/python
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -q -o requirements-dev.lock
+
+# regenerate the committed sample traces (seeded: same bytes every time)
+samples: $(VENV)/.runtime
+	$(BIN)/agentlens samples sample_traces
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache $(DB)

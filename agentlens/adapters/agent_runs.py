@@ -1,0 +1,308 @@
+"""`agent_runs` table exports: CSV, JSON Lines and Parquet.
+
+Columns: `id, user_id, request, response, tokens_in, tokens_out, cost_usd, created_at` (the
+Postgres table: `request` is JSONB). One row is one run. The reported `cost_usd` is the run's
+cost; the model and the dimensions are read from the request JSON (`request.model`,
+`request.metadata.feature`, ... see config.py). Each run also gets one span (kind `agent`) so
+that trace views and span queries see it.
+
+A row whose numbers cannot be read (tokens, cost, timestamp of the wrong type) is quarantined
+whole: a run with wrong numbers would be worse than a missing one, and the raw row is kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterator, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import IO, Any
+
+import msgspec
+import pyarrow.parquet as pq
+
+from ..config import Config
+from .base import RUN_SCHEMA, SPAN_SCHEMA, Bad, Batch, Columns, to_json
+from .otlp import raw_text
+from .semconv import as_text, dimensions, parse_json
+
+NAME = "agent_runs"
+COLUMNS = ("id", "user_id", "request", "response", "tokens_in", "tokens_out", "cost_usd", "created_at")
+REQUIRED = ("id", "created_at")
+BATCH_ROWS = 20_000
+SPAN_ID = "run"  # the one span of an agent_runs run
+
+
+class RowError(ValueError):
+    def __init__(self, kind: str, reason: str):
+        super().__init__(reason)
+        self.kind = kind
+
+
+def sniff(head: bytes, filename: str) -> bool:
+    if head.startswith(b"PAR1"):
+        return True  # the Parquet schema is checked in read()
+    first = head.lstrip().split(b"\n", 1)[0]
+    if first.startswith(b"{"):
+        return b'"tokens_in"' in first and b'"request"' in first
+    cols = {c.strip().strip('"').lower() for c in first.decode("utf-8", "replace").split(",")}
+    return {"id", "request", "tokens_in"} <= cols
+
+
+def _int(v: Any, field: str) -> int | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, bool):
+        raise RowError("wrong_type", f"{field} must be an integer, got {v!r}")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str | Decimal):
+        try:
+            d = Decimal(str(v).strip())
+        except InvalidOperation:
+            raise RowError("wrong_type", f"{field} must be an integer, got {v!r}") from None
+        if d == d.to_integral_value():
+            return int(d)
+    raise RowError("wrong_type", f"{field} must be an integer, got {v!r}")
+
+
+def _float(v: Any, field: str) -> float | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, bool):
+        raise RowError("wrong_type", f"{field} must be a number, got {v!r}")
+    if isinstance(v, int | float | Decimal):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(Decimal(v.strip()))
+        except InvalidOperation:
+            pass
+    raise RowError("wrong_type", f"{field} must be a number, got {v!r}")
+
+
+def _micros(v: Any, field: str) -> int:
+    if isinstance(v, dt.datetime):
+        t = v
+    elif isinstance(v, str) and v.strip():
+        s = v.strip().replace(" ", "T", 1)
+        try:
+            t = dt.datetime.fromisoformat(s)
+        except ValueError:
+            raise RowError("wrong_type", f"{field} must be an ISO 8601 timestamp, got {v!r}") from None
+    elif isinstance(v, int | float) and not isinstance(v, bool):
+        # epoch seconds (or ms / us / ns, told apart by magnitude)
+        x = float(v)
+        for scale in (1, 1e3, 1e6, 1e9):
+            if x / scale < 1e11:
+                return int(x / scale * 1e6)
+        raise RowError("wrong_type", f"{field}={v!r} is not a plausible epoch time")
+    else:
+        raise RowError("missing_field" if v in (None, "") else "wrong_type",
+                       f"{field} is required (an ISO 8601 timestamp), got {v!r}")
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    delta = t - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _last_user_message(req: Mapping[str, Any]) -> str | None:
+    msgs = req.get("messages")
+    if isinstance(msgs, list):
+        for m in reversed(msgs):
+            if isinstance(m, Mapping) and m.get("role") == "user":
+                return as_text(m.get("content"))
+    for k in ("input", "prompt", "query", "question"):
+        if isinstance(req.get(k), str):
+            return req[k]
+    return None
+
+
+def _is_error(response: Any) -> bool:
+    if response is None or (isinstance(response, str) and not response.strip()):
+        return True
+    parsed = parse_json(response) if isinstance(response, str) else response
+    return isinstance(parsed, Mapping) and parsed.get("error") not in (None, "", False)
+
+
+def rows_for(rec: Mapping[str, Any], config: Config, filename: str) -> tuple[dict, dict, Bad | None]:
+    """One agent_runs record -> (run row, span row, optional note for a repaired row)."""
+    missing = [c for c in REQUIRED if rec.get(c) in (None, "")]
+    if missing:
+        raise RowError("missing_field", f"missing required column(s): {', '.join(missing)}")
+    run_id = str(rec["id"]).strip()
+    tokens_in = _int(rec.get("tokens_in"), "tokens_in")
+    tokens_out = _int(rec.get("tokens_out"), "tokens_out")
+    cost = _float(rec.get("cost_usd"), "cost_usd")
+    started = _micros(rec.get("created_at"), "created_at")
+    for f, v in (("tokens_in", tokens_in), ("tokens_out", tokens_out), ("cost_usd", cost)):
+        if v is not None and v < 0:
+            raise RowError("wrong_type", f"{f} is negative ({v})")
+
+    raw_req = rec.get("request")
+    note = None
+    req: Any = raw_req if isinstance(raw_req, Mapping) else parse_json(raw_req)
+    if raw_req not in (None, "") and not isinstance(req, Mapping):
+        note = Bad("wrong_type", "request is not a JSON object; stored without model and dimensions from it",
+                   "", run_id=run_id, stored=True)
+        req = {}
+    req = req or {}
+    response = rec.get("response")
+    response_text = as_text(response)
+    user_id = as_text(rec.get("user_id")) or None
+
+    dims = dimensions(config, {"request": req, "user_id": user_id}, req)
+    if user_id:
+        dims["user_id"] = user_id
+    meta = req.get("metadata") if isinstance(req.get("metadata"), Mapping) else {}
+    agent = as_text(req.get("agent") or req.get("agent_name") or meta.get("agent") or meta.get("agent_name"))
+    model = as_text(req.get("model"))
+    status = "error" if _is_error(response) else "ok"
+    attributes = to_json(req) if req else None
+    inp = _last_user_message(req) or (as_text(raw_req) if raw_req not in (None, "") else None)
+
+    run = {
+        "run_id": run_id, "source": NAME, "agent_name": agent, "started_at": started, "ended_at": None,
+        "duration_ms": None, "status": status, "model": model,
+        "input_tokens": tokens_in, "output_tokens": tokens_out, "cached_input_tokens": None,
+        "cache_write_input_tokens": None, "reasoning_tokens": None, "cost_usd": cost,
+        "llm_calls": None, "tool_calls": None, "span_count": 1, "error_count": int(status == "error"),
+        "input": inp, "output": response_text, "attributes": attributes, "root_span_id": SPAN_ID,
+        "service_name": None, **dims,
+    }
+    span = {
+        "run_id": run_id, "span_id": SPAN_ID, "parent_span_id": None, "name": agent or "agent_run",
+        "kind": "agent", "started_at": started, "ended_at": None, "duration_ms": None, "status": status,
+        "status_message": _error_message(response) if status == "error" else None,
+        "model": model, "input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": cost,
+        "input": as_text(raw_req) if not isinstance(raw_req, Mapping) else to_json(raw_req),
+        "output": response_text, "attributes": to_json({"request": req, "user_id": user_id}),
+        "source": NAME, "source_file": filename, **dims,
+    }
+    return run, span, note
+
+
+def _error_message(response: Any) -> str | None:
+    parsed = parse_json(response) if isinstance(response, str) else response
+    if isinstance(parsed, Mapping):
+        return as_text(parsed.get("error"))
+    return "empty response" if not response else None
+
+
+class _Out:
+    def __init__(self) -> None:
+        self.runs = Columns(RUN_SCHEMA)
+        self.spans = Columns(SPAN_SCHEMA)
+        self.bad: list[Bad] = []
+
+    def add(self, rec: Mapping[str, Any], config: Config, filename: str, line: int, raw: str) -> None:
+        try:
+            run, span, note = rows_for(rec, config, filename)
+        except RowError as e:
+            self.bad.append(Bad(e.kind, f"row {line}: {e}", raw, line,
+                                run_id=as_text(rec.get("id")) if isinstance(rec, Mapping) else None))
+            return
+        self.runs.append(run)
+        self.spans.append(span)
+        if note is not None:
+            note.raw, note.line, note.reason = raw, line, f"row {line}: {note.reason}"
+            self.bad.append(note)
+
+    def full(self) -> bool:
+        return self.runs.rows >= BATCH_ROWS
+
+    def batch(self, nbytes: int) -> Batch:
+        b = Batch(spans=self.spans.table() if self.spans.rows else None,
+                  runs=self.runs.table() if self.runs.rows else None, bad=self.bad, bytes_read=nbytes)
+        self.runs.clear()
+        self.spans.clear()
+        self.bad = []
+        return b
+
+
+def _check_columns(cols: list[str], filename: str) -> None:
+    missing = [c for c in ("id", "tokens_in", "tokens_out", "created_at") if c not in cols]
+    if missing:
+        raise ValueError(f"{filename}: not an agent_runs export: missing column(s) {', '.join(missing)} "
+                         f"(has: {', '.join(cols)})")
+
+
+def read(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
+    head = stream.read(4)
+    stream.seek(0)
+    if head == b"PAR1":
+        yield from _read_parquet(stream, filename, config)
+        return
+    first = stream.readline()
+    stream.seek(0)
+    if first.lstrip().startswith(b"{"):
+        yield from _read_jsonl(stream, filename, config)
+    else:
+        yield from _read_csv(stream, filename, config)
+
+
+def _read_csv(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
+    out = _Out()
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
+    reader = csv.reader(text)
+    header = next(reader, None)
+    if header is None:
+        return
+    header = [h.strip().lower() for h in header]
+    _check_columns(header, filename)
+    prev_line = reader.line_num
+    for fields in reader:
+        line = prev_line + 1
+        prev_line = reader.line_num
+        raw = ",".join(fields)
+        if any("\udc80" <= ch <= "\udcff" for f in fields for ch in f):
+            b = raw.encode("utf-8", "surrogateescape")
+            out.bad.append(Bad("invalid_utf8", f"line {line}: invalid UTF-8", raw_text(b), line))
+            continue
+        if len(fields) != len(header):
+            out.bad.append(Bad("bad_row", f"line {line}: {len(fields)} fields, the header has {len(header)}",
+                               raw, line))
+            continue
+        out.add(dict(zip(header, fields, strict=True)), config, filename, line, raw)
+        if out.full():
+            yield out.batch(stream.tell() if stream.seekable() else 0)
+    yield out.batch(0)
+
+
+def _read_jsonl(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
+    out = _Out()
+    from .otlp import decode_line
+
+    lines = iter(stream)
+    line = next(lines, b"")
+    n = 0
+    while line:
+        n += 1
+        nxt = next(lines, b"")
+        if line.strip():
+            rec, bad = decode_line(line, n, last=not nxt)
+            if bad is not None:
+                out.bad.append(bad)
+            elif not isinstance(rec, Mapping):
+                out.bad.append(Bad("wrong_type", f"line {n}: expected a JSON object", raw_text(line), n))
+            else:
+                out.add(rec, config, filename, n, raw_text(line.rstrip(b"\r\n")))
+        if out.full():
+            yield out.batch(0)
+        line = nxt
+    yield out.batch(0)
+
+
+def _read_parquet(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
+    out = _Out()
+    pf = pq.ParquetFile(stream)
+    _check_columns(pf.schema_arrow.names, filename)
+    n = 0
+    for rb in pf.iter_batches(batch_size=BATCH_ROWS):
+        for rec in rb.to_pylist():
+            n += 1
+            out.add(rec, config, filename, n, msgspec.json.encode(rec, enc_hook=str).decode())
+        yield out.batch(0)

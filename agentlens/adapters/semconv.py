@@ -1,0 +1,520 @@
+"""Attribute dialects -> canonical span fields.
+
+One pure function, `normalize_span`, maps the flattened attributes of a span in any of the
+dialects we meet (OTel GenAI new and legacy, OpenInference, OpenLLMetry / Traceloop, Vercel AI
+SDK `ai.*`, LangSmith's and Langfuse's OTel attributes) onto the canonical span columns. Names
+come from `../shared/reference/trace-formats.md` (section 8 is the cross-format table).
+
+Lenient in: unknown kinds become `other`, missing fields stay NULL, never an exception for an
+odd value. The adapters handle structure; this module handles meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import msgspec
+
+from ..config import Config
+from .base import to_json
+
+_decode = msgspec.json.decode
+
+# --- span kind ------------------------------------------------------------------------------------
+
+OPENINFERENCE_KINDS = {
+    "LLM": "llm", "EMBEDDING": "embedding", "CHAIN": "chain", "RETRIEVER": "retriever",
+    "RERANKER": "retriever", "TOOL": "tool", "AGENT": "agent", "GUARDRAIL": "guardrail",
+    "EVALUATOR": "other", "PROMPT": "other", "UNKNOWN": "other", "DECISION": "chain",
+}
+GENAI_OPERATIONS = {
+    "chat": "llm", "text_completion": "llm", "generate_content": "llm", "completion": "llm",
+    "generate": "llm", "llm_request": "llm", "responses": "llm",
+    "embeddings": "embedding",
+    "retrieval": "retriever", "vector_db_retrieve": "retriever", "search_memory": "retriever",
+    "execute_tool": "tool",
+    "invoke_agent": "agent", "create_agent": "agent",
+    "invoke_workflow": "chain", "execute_task": "chain", "plan": "chain",
+}
+TRACELOOP_KINDS = {"workflow": "chain", "task": "chain", "agent": "agent", "tool": "tool"}
+LLM_REQUEST_TYPES = {"chat": "llm", "completion": "llm", "embedding": "embedding", "rerank": "retriever"}
+LANGSMITH_KINDS = {
+    "llm": "llm", "chain": "chain", "tool": "tool", "retriever": "retriever",
+    "embedding": "embedding", "prompt": "chain", "parser": "chain",
+}
+LANGFUSE_TYPES = {
+    "generation": "llm", "embedding": "embedding", "agent": "agent", "tool": "tool",
+    "chain": "chain", "retriever": "retriever", "guardrail": "guardrail", "evaluator": "other",
+    "span": "other", "event": "other",
+}
+_VERCEL_LLM = re.compile(r"^ai\.(generateText|streamText|generateObject|streamObject)\.do(Generate|Stream)$")
+
+
+def span_kind(attrs: Mapping[str, Any], name: str) -> str:
+    v = attrs.get("openinference.span.kind")
+    if isinstance(v, str) and v.upper() in OPENINFERENCE_KINDS:
+        return OPENINFERENCE_KINDS[v.upper()]
+    v = attrs.get("gen_ai.operation.name")
+    if isinstance(v, str) and v in GENAI_OPERATIONS:
+        return GENAI_OPERATIONS[v]
+    v = attrs.get("traceloop.span.kind")
+    if isinstance(v, str) and v in TRACELOOP_KINDS:
+        return TRACELOOP_KINDS[v]
+    v = attrs.get("llm.request.type")
+    if isinstance(v, str) and v in LLM_REQUEST_TYPES:
+        return LLM_REQUEST_TYPES[v]
+    v = attrs.get("langsmith.span.kind")
+    if isinstance(v, str) and v.lower() in LANGSMITH_KINDS:
+        return LANGSMITH_KINDS[v.lower()]
+    v = attrs.get("langfuse.observation.type")
+    if isinstance(v, str) and v.lower() in LANGFUSE_TYPES:
+        return LANGFUSE_TYPES[v.lower()]
+    if _VERCEL_LLM.match(name):
+        return "llm"
+    if name == "ai.toolCall" or "gen_ai.tool.name" in attrs or "tool.name" in attrs:
+        return "tool"
+    if isinstance(v := attrs.get("gen_ai.operation.name"), str):
+        return "other"
+    if _first(attrs, INPUT_TOKENS) is not None and _first(attrs, MODEL) is not None:
+        return "llm"
+    return "other"
+
+
+# --- scalar fields: first key present wins ------------------------------------------------------
+
+MODEL = ("gen_ai.response.model", "llm.model_name", "llm.response.model_name", "gen_ai.request.model",
+         "llm.request.model_name", "ai.response.model", "ai.model.id", "langfuse.observation.model.name")
+PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider")
+INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt",
+                "llm.usage.prompt_tokens", "ai.usage.inputTokens", "ai.usage.promptTokens")
+OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
+                 "llm.token_count.completion", "llm.usage.completion_tokens",
+                 "ai.usage.outputTokens", "ai.usage.completionTokens")
+CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
+              "llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens")
+CACHE_WRITE = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
+               "llm.token_count.prompt_details.cache_write")
+REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
+             "llm.usage.reasoning_tokens", "llm.token_count.completion_details.reasoning",
+             "ai.usage.reasoningTokens")
+COST = ("llm.cost.total", "gen_ai.usage.cost")
+TOOL_NAME = ("gen_ai.tool.name", "tool.name", "ai.toolCall.name")
+TOOL_CALL_ID = ("gen_ai.tool.call.id", "tool.id", "tool_call.id", "ai.toolCall.id")
+TOOL_ARGS = ("gen_ai.tool.call.arguments", "ai.toolCall.args")
+TOOL_RESULT = ("gen_ai.tool.call.result", "ai.toolCall.result")
+ERROR_TYPE = ("error.type", "exception.type")
+TTFT_SECONDS = ("gen_ai.response.time_to_first_chunk",)
+TTFT_MS = ("ai.response.msToFirstChunk", "ai.stream.msToFirstChunk")
+
+
+def _first(attrs: Mapping[str, Any], keys: Iterable[str]) -> Any:
+    for k in keys:
+        v = attrs.get(k)
+        if v is not None and v != "":
+            return v
+    return None
+
+
+def as_int(v: Any) -> int | None:
+    """Token counts: ints, numeric strings ("57"), whole floats. Anything else is None."""
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return int(v) if v.is_integer() else None
+    if isinstance(v, str):
+        try:
+            return int(v.strip())
+        except ValueError:
+            try:
+                f = float(v)
+            except ValueError:
+                return None
+            return int(f) if f.is_integer() else None
+    return None
+
+
+def as_float(v: Any) -> float | None:
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, int | float):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return None
+    return None
+
+
+def as_text(v: Any) -> str | None:
+    """Text for VARCHAR columns: strings as they are, structured values as JSON."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v
+    return msgspec.json.encode(v).decode("utf-8")
+
+
+def parse_json(v: Any) -> Any:
+    """A JSON document stored as a string attribute, parsed; other values are returned as they are."""
+    if isinstance(v, str | bytes) and v[:1] in ("{", "[", b"{", b"["):
+        try:
+            return _decode(v)
+        except msgspec.DecodeError:
+            return v
+    return v
+
+
+# --- messages -------------------------------------------------------------------------------------
+
+
+def _arguments(v: Any) -> Any:
+    return parse_json(v) if isinstance(v, str) else v
+
+
+def _tool_call(tc: Mapping[str, Any]) -> dict[str, Any]:
+    fn = tc.get("function") if isinstance(tc.get("function"), Mapping) else {}
+    out: dict[str, Any] = {
+        "id": tc.get("id"),
+        "name": tc.get("name") or fn.get("name"),
+        "arguments": _arguments(tc["arguments"] if "arguments" in tc else fn.get("arguments")),
+    }
+    return out
+
+
+def _message_from_parts(m: Mapping[str, Any]) -> dict[str, Any]:
+    """OTel GenAI `gen_ai.input.messages` item: {role, parts:[{type, content|name|arguments|response}]}."""
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    out: dict[str, Any] = {"role": m.get("role")}
+    for p in m.get("parts") or []:
+        if not isinstance(p, Mapping):
+            continue
+        t = p.get("type")
+        if t == "tool_call":
+            calls.append(_tool_call(p))
+        elif t == "tool_call_response":
+            if p.get("id") is not None:
+                out["tool_call_id"] = p.get("id")
+            resp = p.get("response", p.get("result"))
+            texts.append(resp if isinstance(resp, str) else as_text(resp) or "")
+        elif isinstance(p.get("content"), str):
+            texts.append(p["content"])
+    out["content"] = "\n".join(texts) if texts else None
+    if calls:
+        out["tool_calls"] = calls
+    if m.get("finish_reason") is not None:
+        out["finish_reason"] = m.get("finish_reason")
+    return out
+
+
+def _message_openai(m: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI-style {role, content, tool_calls:[{id, function:{name, arguments}}]}."""
+    if "parts" in m:
+        return _message_from_parts(m)
+    content = m.get("content")
+    if isinstance(content, list):  # content blocks
+        content = "\n".join(
+            str(b.get("text", "")) for b in content if isinstance(b, Mapping) and "text" in b
+        )
+    out: dict[str, Any] = {"role": m.get("role"), "content": as_text(content)}
+    calls = m.get("tool_calls")
+    if isinstance(calls, list) and calls:
+        out["tool_calls"] = [_tool_call(c) for c in calls if isinstance(c, Mapping)]
+    if m.get("tool_call_id") is not None:
+        out["tool_call_id"] = m["tool_call_id"]
+    return out
+
+
+def _messages_json(v: Any) -> list[dict[str, Any]] | None:
+    v = parse_json(v)
+    if isinstance(v, Mapping) and isinstance(v.get("messages"), list):
+        v = v["messages"]
+    if not isinstance(v, list):
+        return None
+    return [_message_openai(m) for m in v if isinstance(m, Mapping)]
+
+
+_INDEXED = re.compile(r"^(\d+)\.(.+)$")
+
+
+def _indexed(attrs: Mapping[str, Any], prefix: str) -> dict[int, dict[str, Any]]:
+    """Group flattened keys `prefix.N.rest` into {N: {rest: value}}."""
+    groups: dict[int, dict[str, Any]] = {}
+    n = len(prefix)
+    for k, v in attrs.items():
+        if k.startswith(prefix):
+            m = _INDEXED.match(k[n:])
+            if m:
+                groups.setdefault(int(m.group(1)), {})[m.group(2)] = v
+    return groups
+
+
+def _flat_tool_calls(fields: Mapping[str, Any], prefix: str, id_key: str, name_key: str, args_key: str):
+    calls = []
+    for _, tc in sorted(_indexed(fields, prefix).items()):
+        calls.append({"id": tc.get(id_key), "name": tc.get(name_key), "arguments": _arguments(tc.get(args_key))})
+    return calls
+
+
+def _messages_openinference(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]] | None:
+    groups = _indexed(attrs, prefix)
+    if not groups:
+        return None
+    out = []
+    for _, f in sorted(groups.items()):
+        content = f.get("message.content")
+        if content is None:  # multimodal contents.N.message_content.text
+            parts = [v for k, v in sorted(f.items()) if k.startswith("message.contents.") and k.endswith(".text")]
+            content = "\n".join(str(p) for p in parts) if parts else None
+        m: dict[str, Any] = {"role": f.get("message.role"), "content": as_text(content)}
+        calls = _flat_tool_calls(f, "message.tool_calls.", "tool_call.id", "tool_call.function.name",
+                                 "tool_call.function.arguments")
+        if calls:
+            m["tool_calls"] = calls
+        if f.get("message.tool_call_id") is not None:
+            m["tool_call_id"] = f["message.tool_call_id"]
+        out.append(m)
+    return out
+
+
+def _messages_legacy(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]] | None:
+    """OpenLLMetry legacy `gen_ai.prompt.N.role/content/tool_calls.K.*` and `gen_ai.completion.N.*`."""
+    groups = _indexed(attrs, prefix)
+    if not groups:
+        return None
+    out = []
+    for _, f in sorted(groups.items()):
+        m: dict[str, Any] = {"role": f.get("role"), "content": as_text(f.get("content"))}
+        calls = _flat_tool_calls(f, "tool_calls.", "id", "name", "arguments")
+        if calls:
+            m["tool_calls"] = calls
+        if f.get("tool_call_id") is not None:
+            m["tool_call_id"] = f["tool_call_id"]
+        if f.get("finish_reason") is not None:
+            m["finish_reason"] = f["finish_reason"]
+        out.append(m)
+    return out
+
+
+def _messages_from_events(events: list[dict[str, Any]], output: bool) -> list[dict[str, Any]] | None:
+    """Deprecated GenAI span events (`gen_ai.user.message`, `gen_ai.choice`, `gen_ai.content.prompt`)."""
+    out: list[dict[str, Any]] = []
+    for e in events:
+        name, a = e.get("name"), e.get("attributes") or {}
+        if output and name == "gen_ai.choice":
+            msg = parse_json(a.get("message"))
+            m = _message_openai(msg) if isinstance(msg, Mapping) else {"role": "assistant", "content": as_text(msg)}
+            m.setdefault("role", "assistant")
+            if a.get("finish_reason"):
+                m["finish_reason"] = a["finish_reason"]
+            out.append(m)
+        elif output and name == "gen_ai.content.completion":
+            return _messages_json(a.get("gen_ai.completion"))
+        elif not output and name == "gen_ai.content.prompt":
+            return _messages_json(a.get("gen_ai.prompt"))
+        elif not output and name in ("gen_ai.system.message", "gen_ai.user.message",
+                                     "gen_ai.assistant.message", "gen_ai.tool.message"):
+            role = name.split(".")[1]
+            m = {"role": a.get("role") or role, "content": as_text(parse_json(a.get("content")))}
+            if a.get("id"):
+                m["tool_call_id"] = a["id"]
+            out.append(m)
+    return out or None
+
+
+def input_messages(attrs: Mapping[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    msgs = (_messages_json(attrs.get("gen_ai.input.messages"))
+            or _messages_openinference(attrs, "llm.input_messages.")
+            or _messages_legacy(attrs, "gen_ai.prompt.")
+            or _messages_json(attrs.get("gen_ai.prompt"))
+            or _messages_json(attrs.get("ai.prompt.messages"))
+            or _messages_from_events(events, output=False))
+    sys = attrs.get("gen_ai.system_instructions")
+    if sys is not None and msgs is not None:
+        sys_v = parse_json(sys)
+        if isinstance(sys_v, list):
+            text = "\n".join(p.get("content", "") for p in sys_v if isinstance(p, Mapping))
+        else:
+            text = as_text(sys_v)
+        msgs = [{"role": "system", "content": text}, *msgs]
+    return msgs
+
+
+def output_messages(attrs: Mapping[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    msgs = (_messages_json(attrs.get("gen_ai.output.messages"))
+            or _messages_openinference(attrs, "llm.output_messages.")
+            or _messages_legacy(attrs, "gen_ai.completion.")
+            or _messages_json(attrs.get("gen_ai.completion"))
+            or _messages_from_events(events, output=True))
+    if msgs is None:
+        # OpenAI response body in output.value (OpenInference) carries choices[].message
+        body = parse_json(attrs.get("output.value"))
+        if isinstance(body, Mapping) and isinstance(body.get("choices"), list):
+            msgs = [_message_openai(c["message"]) for c in body["choices"]
+                    if isinstance(c, Mapping) and isinstance(c.get("message"), Mapping)]
+        elif isinstance(attrs.get("ai.response.text"), str):
+            msgs = [{"role": "assistant", "content": attrs["ai.response.text"]}]
+    return msgs
+
+
+def tool_definitions(attrs: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """Tools offered to the model: GenAI `gen_ai.tool.definitions`, OpenInference `llm.tools.N.tool.json_schema`,
+    OpenLLMetry legacy `llm.request.functions.N.*`, or the request body in `input.value`."""
+    out: list[dict[str, Any]] = []
+
+    def add(d: Any) -> None:
+        if not isinstance(d, Mapping):
+            return
+        fn = d.get("function") if isinstance(d.get("function"), Mapping) else d
+        name = fn.get("name")
+        if name:
+            out.append({"name": name, "description": fn.get("description"),
+                        "parameters": parse_json(fn.get("parameters", fn.get("input_schema")))})
+
+    defs = parse_json(attrs.get("gen_ai.tool.definitions"))
+    if isinstance(defs, list):
+        for d in defs:
+            add(d)
+    for _, f in sorted(_indexed(attrs, "llm.tools.").items()):
+        add(parse_json(f.get("tool.json_schema")))
+    for _, f in sorted(_indexed(attrs, "llm.request.functions.").items()):
+        add(f)
+    if not out:
+        body = parse_json(attrs.get("input.value"))
+        if isinstance(body, Mapping) and isinstance(body.get("tools"), list):
+            for d in body["tools"]:
+                add(d)
+    return out or None
+
+
+def _finish_reason(attrs: Mapping[str, Any], out_msgs: list[dict[str, Any]] | None) -> str | None:
+    v = attrs.get("gen_ai.response.finish_reasons")
+    if isinstance(v, list) and v:
+        return str(v[0])
+    if isinstance(v, str) and v:
+        parsed = parse_json(v)
+        return str(parsed[0]) if isinstance(parsed, list) and parsed else v
+    v = _first(attrs, ("llm.finish_reason", "ai.response.finishReason", "gen_ai.completion.0.finish_reason"))
+    if v is not None:
+        return str(v)
+    for m in out_msgs or ():
+        if m.get("finish_reason"):
+            return str(m["finish_reason"])
+    return None
+
+
+# --- the whole span ---------------------------------------------------------------------------
+
+
+def normalize_span(
+    attrs: Mapping[str, Any],
+    name: str,
+    status_code: int,
+    status_message: str | None,
+    events: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Canonical span fields (everything but ids, times and provenance) from flattened attributes."""
+    kind = span_kind(attrs, name)
+    row: dict[str, Any] = {"kind": kind, "name": name}
+    row["model"] = as_text(_first(attrs, MODEL))
+    row["provider"] = as_text(_first(attrs, PROVIDER))
+    row["input_tokens"] = as_int(_first(attrs, INPUT_TOKENS))
+    row["output_tokens"] = as_int(_first(attrs, OUTPUT_TOKENS))
+    row["cached_input_tokens"] = as_int(_first(attrs, CACHE_READ))
+    row["cache_write_input_tokens"] = as_int(_first(attrs, CACHE_WRITE))
+    row["reasoning_tokens"] = as_int(_first(attrs, REASONING))
+    row["cost_usd"] = as_float(_first(attrs, COST))
+    ttft = as_float(_first(attrs, TTFT_SECONDS))
+    row["time_to_first_token_ms"] = ttft * 1000.0 if ttft is not None else as_float(_first(attrs, TTFT_MS))
+
+    # errors: status, error.type, exception events
+    exc = next((e for e in events if e.get("name") == "exception"), None)
+    exc_attrs = (exc or {}).get("attributes") or {}
+    row["status"] = "error" if status_code == 2 else "ok"
+    row["status_message"] = status_message or as_text(exc_attrs.get("exception.message")) or None
+    err = _first(attrs, ERROR_TYPE) or exc_attrs.get("exception.type")
+    row["error_type"] = as_text(err)
+
+    # tools
+    tool_name = _first(attrs, TOOL_NAME)
+    if tool_name is None and kind == "tool":
+        tool_name = attrs.get("traceloop.entity.name") or (
+            name[len("execute_tool "):] if name.startswith("execute_tool ") else name
+        )
+    row["tool_name"] = as_text(tool_name) if kind == "tool" or tool_name is not None else None
+    row["tool_call_id"] = as_text(_first(attrs, TOOL_CALL_ID))
+
+    in_value = _first(attrs, ("input.value", "traceloop.entity.input", "langfuse.observation.input"))
+    out_value = _first(attrs, ("output.value", "traceloop.entity.output", "langfuse.observation.output"))
+    if kind == "tool":
+        row["tool_arguments"] = as_text(_first(attrs, TOOL_ARGS) or in_value)
+        row["tool_result"] = as_text(_first(attrs, TOOL_RESULT) or out_value)
+        row["input"], row["output"] = row["tool_arguments"], row["tool_result"]
+    else:
+        row["tool_arguments"] = row["tool_result"] = None
+        row["input"], row["output"] = as_text(in_value), as_text(out_value)
+
+    row["tool_calls"] = row["tool_definitions"] = row["finish_reason"] = None
+    if kind in ("llm", "embedding") or row["input_tokens"] is not None:
+        in_msgs = input_messages(attrs, events)
+        out_msgs = output_messages(attrs, events)
+        if in_msgs is not None:
+            row["input"] = msgspec.json.encode(in_msgs).decode("utf-8")
+        if out_msgs is not None:
+            row["output"] = msgspec.json.encode(out_msgs).decode("utf-8")
+            calls = [c for m in out_msgs for c in m.get("tool_calls", ())]
+            row["tool_calls"] = to_json(calls) if calls else None
+        row["tool_definitions"] = to_json(tool_definitions(attrs))
+        row["finish_reason"] = _finish_reason(attrs, out_msgs)
+    return row
+
+
+# --- dimensions -------------------------------------------------------------------------------
+
+
+def lookup(attrs: Mapping[str, Any], path: str) -> Any:
+    """An attribute key, or a JSON path into an attribute holding a JSON object.
+
+    `metadata.feature` is the attribute `metadata.feature` if present, else key `feature` inside the
+    attribute `metadata` (a JSON string or a map). The longest attribute prefix wins.
+    """
+    v = attrs.get(path)
+    if v is not None:
+        return v
+    parts = path.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        base = attrs.get(".".join(parts[:i]))
+        if base is None:
+            continue
+        cur = parse_json(base)
+        for p in parts[i:]:
+            if isinstance(cur, Mapping):
+                cur = parse_json(cur.get(p))
+            else:
+                cur = None
+                break
+        if cur is not None:
+            return cur
+    return None
+
+
+def dimensions(config: Config, *scopes: Mapping[str, Any]) -> dict[str, str | None]:
+    """Each dimension's value: the first configured lookup that finds a scalar in any scope, in order."""
+    out: dict[str, str | None] = {}
+    for dim, keys in config.dimensions.items():
+        found = None
+        for key in keys:
+            for scope in scopes:
+                v = lookup(scope, key)
+                if v is not None and not isinstance(v, Mapping | list) and v != "":
+                    found = str(v) if not isinstance(v, str) else v
+                    break
+            if found is not None:
+                break
+        out[dim] = found
+    return out

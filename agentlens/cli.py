@@ -1,0 +1,105 @@
+"""The `agentlens` command: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from . import schema
+from .config import ConfigError
+from .store import IngestError, default_db_path
+from .store import open as open_lens
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+DB_OPTION = click.option(
+    "--db", "db", default=None, metavar="FILE",
+    help="Database file (default: $AGENTLENS_DB, else ./agentlens.duckdb).",
+)
+CONFIG_OPTION = click.option("--config", "config", default=None, metavar="FILE", help="TOML config file.")
+
+
+def _open(db: str | None, config: str | None = None, read_only: bool = False):
+    try:
+        return open_lens(db or default_db_path(), config, read_only=read_only)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="agentlens")
+def main() -> None:
+    """Observability and cost analytics for AI agents, on DuckDB."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@DB_OPTION
+@CONFIG_OPTION
+@click.option("--format", "fmt", default=None, help="Input format (default: sniffed): otlp, agent_runs.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on for inputs over 20 MB).")
+def ingest(paths: tuple[str, ...], db: str | None, config: str | None, fmt: str | None,
+           progress: bool | None) -> None:
+    """Ingest trace files and folders (OTLP JSON, agent_runs CSV/JSONL/Parquet; .gz too).
+
+    Re-ingesting the same data adds nothing; what cannot be read is quarantined with the reason.
+    Exit status 1 when a file failed as a whole.
+    """
+    with _open(db, config) as lens:
+        try:
+            summary = lens.ingest(*paths, format=fmt, progress=progress)
+        except (IngestError, ValueError) as e:
+            raise click.ClickException(str(e)) from None
+    out.print(summary.result())
+    if summary.count("failed"):
+        sys.exit(1)
+
+
+@main.command()
+@DB_OPTION
+def show(db: str | None) -> None:
+    """What is in the database: runs, spans, time range, sources, models, features."""
+    with _open(db, read_only=True) as lens:
+        out.print(lens.overview())
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@DB_OPTION
+@CONFIG_OPTION
+def demo(paths: tuple[str, ...], db: str | None, config: str | None) -> None:
+    """The main job: ingest PATHS (default: ./sample_traces) and report what is there."""
+    paths = paths or ("sample_traces",)
+    with _open(db, config) as lens:
+        summary = lens.ingest(*paths)
+        out.print(summary.result())
+        out.print(lens.overview())
+        out.print(f"\ndatabase: {lens.path}   (open it with agentlens.open({lens.path!r}))")
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--seed", default=42, show_default=True)
+@click.option("--runs", default=120, show_default=True)
+@click.option("--days", default=5, show_default=True)
+def samples(out_dir: str, seed: int, runs: int, days: int) -> None:
+    """Write the seeded sample traces of a support agent into OUT_DIR."""
+    from . import samples as gen
+
+    manifest = gen.generate(Path(out_dir), seed=seed, runs=runs, days=days)
+    out.print(manifest)
+
+
+@main.command(name="schema")
+@click.option("--markdown", is_flag=True, help="The README's column tables.")
+def schema_cmd(markdown: bool) -> None:
+    """Print the canonical schema (DDL, or the README's markdown tables)."""
+    click.echo(schema.markdown_tables() if markdown else schema.contract_ddl())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Named SQL run by the store. Every value is a bound parameter (`?`) or comes from a table;
+`tests/test_sql.py` parses each statement here.
+
+The single source for per-run aggregate SQL: a run's row is always rebuilt from its spans by
+`BUILD_RUNS`, for the run ids in the temp table `_affected`.
+"""
+
+# Spans of one batch not yet stored (same run_id + span_id = same span: first one wins).
+INSERT_NEW_SPANS = """
+INSERT INTO spans BY NAME
+SELECT b.* FROM _batch b
+ANTI JOIN spans s ON s.run_id = b.run_id AND s.span_id = b.span_id
+QUALIFY row_number() OVER (PARTITION BY b.run_id, b.span_id) = 1
+"""
+
+# Runs delivered whole by a source (agent_runs): replace, so re-ingesting changes nothing.
+DELETE_GIVEN_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _batch_runs)"
+INSERT_GIVEN_RUNS = """
+INSERT INTO runs BY NAME
+SELECT *, now() AS ingested_at FROM _batch_runs
+QUALIFY row_number() OVER (PARTITION BY run_id) = 1
+"""
+
+# A run's token totals count each LLM call once: an LLM span counts when it has usage and no LLM
+# span with usage below it (wrapper spans such as a framework's LLM span around the provider SDK's
+# are skipped), and agent / chain spans that carry their children's totals are never added.
+# When no LLM span has usage, the root's own usage is used.
+BUILD_RUNS = """
+INSERT INTO runs BY NAME
+WITH RECURSIVE
+s AS (SELECT sp.* FROM spans sp SEMI JOIN _affected a ON sp.run_id = a.run_id),
+llm AS (
+  SELECT run_id, span_id, parent_span_id,
+         (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AS has_usage
+  FROM s WHERE kind = 'llm'
+),
+anc(run_id, span_id, has_usage) AS (
+  SELECT run_id, parent_span_id, has_usage FROM llm WHERE parent_span_id IS NOT NULL
+  UNION
+  SELECT a.run_id, p.parent_span_id, a.has_usage
+  FROM anc a JOIN s p ON p.run_id = a.run_id AND p.span_id = a.span_id
+  WHERE p.parent_span_id IS NOT NULL
+),
+leaf_llm AS (SELECT run_id, span_id FROM llm ANTI JOIN anc USING (run_id, span_id)),
+counted AS (
+  SELECT l.run_id, l.span_id FROM llm l
+  ANTI JOIN (SELECT run_id, span_id FROM anc WHERE has_usage) u USING (run_id, span_id)
+  WHERE l.has_usage
+),
+usage AS (
+  SELECT s.run_id,
+         sum(s.input_tokens) AS input_tokens, sum(s.output_tokens) AS output_tokens,
+         sum(s.cached_input_tokens) AS cached_input_tokens,
+         sum(s.cache_write_input_tokens) AS cache_write_input_tokens,
+         sum(s.reasoning_tokens) AS reasoning_tokens,
+         CASE WHEN count(s.cost_usd) = count(*) THEN sum(s.cost_usd) END AS cost_usd
+  FROM s SEMI JOIN counted c ON c.run_id = s.run_id AND c.span_id = s.span_id
+  GROUP BY s.run_id
+),
+calls AS (
+  SELECT s.run_id, count(*) AS llm_calls,
+         arg_min(s.input, s.started_at) FILTER (WHERE s.input IS NOT NULL) AS first_input,
+         arg_max(s.output, s.ended_at) FILTER (WHERE s.output IS NOT NULL) AS last_output
+  FROM s SEMI JOIN leaf_llm l ON l.run_id = s.run_id AND l.span_id = s.span_id
+  GROUP BY s.run_id
+),
+models AS (
+  SELECT s.run_id, s.model
+  FROM s SEMI JOIN leaf_llm l ON l.run_id = s.run_id AND l.span_id = s.span_id
+  WHERE s.model IS NOT NULL
+  GROUP BY s.run_id, s.model
+  QUALIFY row_number() OVER (
+    PARTITION BY s.run_id ORDER BY count(*) DESC, sum(s.input_tokens) DESC NULLS LAST, s.model) = 1
+),
+named AS (
+  SELECT run_id, span_id, started_at, kind,
+         coalesce(
+           attributes->>'$."gen_ai.agent.name"', attributes->>'$."agent.name"',
+           CASE WHEN kind = 'agent' THEN coalesce(
+             attributes->>'$."traceloop.entity.name"',
+             regexp_replace(name, '^(invoke_agent|create_agent) ', '')) END
+         ) AS agent_name
+  FROM s
+),
+tops AS (  -- spans whose parent is not in the run: the root, or orphans when the root never came
+  SELECT s.* FROM s ANTI JOIN s p ON p.run_id = s.run_id AND p.span_id = s.parent_span_id
+),
+root AS (
+  SELECT * FROM tops
+  QUALIFY row_number() OVER (
+    PARTITION BY run_id ORDER BY (parent_span_id IS NULL) DESC, started_at NULLS LAST, span_id) = 1
+),
+agg AS (
+  SELECT run_id,
+         min(started_at) AS started_at, max(ended_at) AS ended_at,
+         count(*) AS span_count,
+         count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
+         count(*) FILTER (WHERE status = 'error') AS error_count,
+         arg_min(user_id, started_at) FILTER (WHERE user_id IS NOT NULL) AS user_id,
+         arg_min(session_id, started_at) FILTER (WHERE session_id IS NOT NULL) AS session_id,
+         arg_min(customer_id, started_at) FILTER (WHERE customer_id IS NOT NULL) AS customer_id,
+         arg_min(feature, started_at) FILTER (WHERE feature IS NOT NULL) AS feature,
+         arg_min(environment, started_at) FILTER (WHERE environment IS NOT NULL) AS environment,
+         arg_min(service_name, started_at) FILTER (WHERE service_name IS NOT NULL) AS service_name,
+         any_value(source) AS source
+  FROM s GROUP BY run_id
+),
+agents AS (
+  SELECT run_id, arg_min(agent_name, started_at) AS agent_name
+  FROM named WHERE agent_name IS NOT NULL AND kind = 'agent' GROUP BY run_id
+)
+SELECT
+  g.run_id, g.source,
+  coalesce(rn.agent_name, ag.agent_name, g.service_name, r.name) AS agent_name,
+  g.started_at, g.ended_at,
+  date_diff('microsecond', g.started_at, g.ended_at) / 1000.0 AS duration_ms,
+  CASE WHEN r.status = 'error' THEN 'error' ELSE 'ok' END AS status,
+  coalesce(r.user_id, g.user_id) AS user_id,
+  coalesce(r.session_id, g.session_id) AS session_id,
+  coalesce(r.customer_id, g.customer_id) AS customer_id,
+  coalesce(r.feature, g.feature) AS feature,
+  coalesce(r.environment, g.environment) AS environment,
+  m.model,
+  CASE WHEN u.run_id IS NOT NULL THEN u.input_tokens ELSE r.input_tokens END AS input_tokens,
+  CASE WHEN u.run_id IS NOT NULL THEN u.output_tokens ELSE r.output_tokens END AS output_tokens,
+  CASE WHEN u.run_id IS NOT NULL THEN u.cached_input_tokens ELSE r.cached_input_tokens END AS cached_input_tokens,
+  CASE WHEN u.run_id IS NOT NULL THEN u.cache_write_input_tokens ELSE r.cache_write_input_tokens END
+    AS cache_write_input_tokens,
+  CASE WHEN u.run_id IS NOT NULL THEN u.reasoning_tokens ELSE r.reasoning_tokens END AS reasoning_tokens,
+  CASE WHEN u.run_id IS NOT NULL THEN u.cost_usd ELSE r.cost_usd END AS cost_usd,
+  coalesce(c.llm_calls, 0) AS llm_calls,
+  g.tool_calls, g.span_count, g.error_count,
+  coalesce(r.input, c.first_input) AS input,
+  coalesce(r.output, c.last_output) AS output,
+  json_merge_patch(coalesce(r.resource_attributes, '{}'), coalesce(r.attributes, '{}')) AS attributes,
+  CASE WHEN r.parent_span_id IS NULL THEN r.span_id END AS root_span_id,
+  g.service_name,
+  now() AS ingested_at
+FROM agg g
+JOIN root r USING (run_id)
+LEFT JOIN named rn ON rn.run_id = r.run_id AND rn.span_id = r.span_id
+LEFT JOIN agents ag ON ag.run_id = g.run_id
+LEFT JOIN usage u ON u.run_id = g.run_id
+LEFT JOIN calls c ON c.run_id = g.run_id
+LEFT JOIN models m ON m.run_id = g.run_id
+"""
+
+DELETE_AFFECTED_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _affected)"
+
+# Orphans: spans whose parent is not (yet) in their run. Flagged in the quarantine (the span is
+# stored); the flag is lifted when a later file brings the parent.
+RESOLVE_ORPHANS = """
+DELETE FROM quarantine q
+WHERE q.kind = 'orphan_span' AND q.run_id IN (SELECT run_id FROM _affected)
+  AND EXISTS (
+    SELECT 1 FROM spans c JOIN spans p ON p.run_id = c.run_id AND p.span_id = c.parent_span_id
+    WHERE c.run_id = q.run_id AND c.span_id = q.span_id)
+"""
+FLAG_ORPHANS = """
+INSERT INTO quarantine (ingested_at, source_file, line, kind, reason, raw, run_id, span_id, stored)
+SELECT now(), c.source_file, NULL, 'orphan_span',
+       'span ' || c.span_id || ' names parent ' || c.parent_span_id
+         || ', which never arrived in trace ' || c.run_id || '; stored, the run has no complete root',
+       to_json({run_id: c.run_id, span_id: c.span_id, parent_span_id: c.parent_span_id, name: c.name})::VARCHAR,
+       c.run_id, c.span_id, true
+FROM spans c SEMI JOIN _affected a ON a.run_id = c.run_id
+WHERE c.parent_span_id IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.run_id = c.run_id AND p.span_id = c.parent_span_id)
+  AND NOT EXISTS (SELECT 1 FROM quarantine q
+                  WHERE q.kind = 'orphan_span' AND q.run_id = c.run_id AND q.span_id = c.span_id)
+"""
+
+INSERT_QUARANTINE = """
+INSERT INTO quarantine (ingested_at, source_file, line, kind, reason, raw, run_id, span_id, stored)
+VALUES (now(), ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+FILE_SEEN = "SELECT path, ingested_at FROM ingested_files WHERE content_hash = ?"
+RECORD_FILE = "INSERT INTO ingested_files VALUES (?, ?, ?, to_timestamp(?), ?, now(), ?, ?, ?, ?)"
+
+OVERVIEW = """
+SELECT count(*) AS runs,
+       (SELECT count(*) FROM spans) AS spans,
+       (SELECT count(*) FROM quarantine) AS quarantined,
+       count(*) FILTER (WHERE status = 'error') AS error_runs,
+       min(started_at) AS first_run, max(started_at) AS last_run,
+       sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+       sum(cached_input_tokens) AS cached_input_tokens, sum(cost_usd) AS reported_cost_usd
+FROM runs
+"""
+BY_SOURCE = "SELECT source, count(*) AS runs FROM runs GROUP BY ALL ORDER BY runs DESC"
+BY_MODEL = """
+SELECT model, count(*) AS llm_calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
+FROM spans WHERE kind = 'llm' AND model IS NOT NULL GROUP BY ALL ORDER BY llm_calls DESC, model
+"""
+BY_FEATURE = """
+SELECT coalesce(feature, '(none)') AS feature, count(*) AS runs,
+       count(*) FILTER (WHERE status = 'error') AS error_runs, sum(input_tokens + output_tokens) AS tokens
+FROM runs GROUP BY ALL ORDER BY runs DESC, feature
+"""
+QUARANTINE_BY_KIND = "SELECT kind, count(*) AS records FROM quarantine GROUP BY ALL ORDER BY records DESC"
+
+SPANS_OF_RUN = "SELECT * FROM spans WHERE run_id = ? ORDER BY started_at NULLS LAST, span_id"
+
+ALL_SQL = {k: v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str)}

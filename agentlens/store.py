@@ -1,0 +1,439 @@
+"""The DuckDB store: opening and migrating, ingesting files (one transaction per file), and
+queries returning polars DataFrames.
+
+Ingest guarantees:
+- one transaction per file: Ctrl-C or a crash mid-file leaves the database as it was before it;
+- a file whose bytes were ingested before is skipped (SHA-256 in `ingested_files`), and a span
+  already stored (same run_id and span_id) is never stored twice, so re-ingesting adds nothing;
+- what cannot be read goes to `quarantine` with its raw text and the reason; the rest goes in;
+  an error in one file does not stop the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import IO, Any
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from . import adapters, schema
+from . import sql as Q
+from .adapters.base import Bad
+from .config import Config
+from .results import Result
+
+DEFAULT_DB = "agentlens.duckdb"
+SNIFF_BYTES = 64 * 1024
+MAX_RAW_FILE = 1 << 20  # an unreadable file's first MiB is kept in the quarantine
+
+
+def default_db_path() -> str:
+    return os.environ.get("AGENTLENS_DB") or DEFAULT_DB
+
+
+class IngestError(Exception):
+    """A file could not be read at all (the message names the file and the problem)."""
+
+
+@dataclass
+class FileResult:
+    path: str
+    format: str | None = None
+    status: str = "ingested"  # ingested | skipped_duplicate | skipped_unknown | failed
+    runs: int = 0
+    spans: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    message: str | None = None
+
+
+@dataclass
+class IngestSummary:
+    files: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def runs(self) -> int:
+        return sum(f.runs for f in self.files)
+
+    @property
+    def spans(self) -> int:
+        return sum(f.spans for f in self.files)
+
+    @property
+    def quarantined(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for f in self.files:
+            total.update(f.quarantined)
+        return total
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    def result(self) -> Result:
+        q = self.quarantined
+        facts: dict[str, Any] = {
+            "files ingested": self.count("ingested"),
+            "files skipped (already ingested)": self.count("skipped_duplicate"),
+            "files skipped (not a trace format)": self.count("skipped_unknown"),
+            "files failed": self.count("failed"),
+            "runs added or updated": self.runs,
+            "spans added": self.spans,
+            "records quarantined": sum(q.values()),
+            "seconds": round(self.seconds, 2),
+        }
+        tables = {}
+        if q:
+            tables["quarantined by kind"] = pl.DataFrame(
+                {"kind": list(q), "records": list(q.values())}
+            ).sort("records", descending=True)
+        problems = [f for f in self.files if f.status == "failed" or f.quarantined]
+        if problems:
+            tables["files with problems"] = pl.DataFrame({
+                "file": [f.path for f in problems],
+                "status": [f.status for f in problems],
+                "quarantined": [sum(f.quarantined.values()) for f in problems],
+                "message": [f.message or ", ".join(f"{k}: {v}" for k, v in f.quarantined.items()) for f in problems],
+            })
+        return Result("ingest summary", facts, tables)
+
+    def __str__(self) -> str:
+        return str(self.result())
+
+    def _repr_html_(self) -> str:
+        return self.result()._repr_html_()
+
+
+ProgressFn = Callable[[int], None]
+
+
+def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, bool]]:
+    """Files under the given paths (folders recursively, sorted; hidden entries skipped).
+    Yields (path, named_explicitly)."""
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts):
+                    yield f, False
+        elif p.exists():
+            yield p, True
+        else:
+            raise IngestError(f"{p}: no such file or directory")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _open(path: Path) -> IO[bytes]:
+    f = path.open("rb")
+    if f.read(2) == b"\x1f\x8b":
+        f.seek(0)
+        return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
+    f.seek(0)
+    return f
+
+
+class Lens:
+    """An agentlens database. `lens = agentlens.open("agentlens.duckdb")`."""
+
+    def __init__(self, path: str | Path | None = None, config: Config | None = None, read_only: bool = False):
+        self.path = str(path) if path is not None else default_db_path()
+        self.config = config or Config()
+        self.con = duckdb.connect(self.path, read_only=read_only)
+        self.con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            schema.migrate(self.con)
+            self.con.execute("CREATE TEMP TABLE IF NOT EXISTS _affected (run_id VARCHAR)")
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Lens:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- ingest -------------------------------------------------------------------------------------
+    def ingest(
+        self,
+        *paths: str | Path,
+        format: str | None = None,
+        progress: bool | None = None,
+    ) -> IngestSummary:
+        """Ingest files and folders (`.gz` too). The format is sniffed unless given.
+        `progress`: a progress bar (None: only when there is more than 20 MB to read)."""
+        t0 = time.perf_counter()
+        summary = IngestSummary()
+        forced = adapters.by_name(format) if format else None
+        files = list(iter_files(paths))
+        total = sum(f.stat().st_size for f, _ in files)
+        show = progress if progress is not None else total > 20 * 1024 * 1024
+        bar = _Progress(total, show)
+        try:
+            for path, explicit in files:
+                res = self._ingest_file(path, explicit, forced, bar.advance_fn(path))
+                bar.done(path)
+                summary.files.append(res)
+        finally:
+            bar.close()
+        summary.seconds = time.perf_counter() - t0
+        return summary
+
+    def _ingest_file(
+        self, path: Path, explicit: bool, forced: ModuleType | None, advance: ProgressFn
+    ) -> FileResult:
+        t0 = time.perf_counter()
+        res = FileResult(str(path))
+        stat = path.stat()
+        digest = _sha256(path)
+        seen = self.con.execute(Q.FILE_SEEN, [digest]).fetchone()
+        if seen is not None:
+            res.status = "skipped_duplicate"
+            res.message = f"same bytes as {seen[0]}, ingested {seen[1]:%Y-%m-%d %H:%M:%S}"
+            return res
+        try:
+            with _open(path) as f:
+                head = f.read(SNIFF_BYTES)
+        except (OSError, EOFError) as e:
+            return self._fail(res, path, "unreadable_file", f"{path}: cannot read: {e}")
+        adapter = forced or adapters.sniff(head, path.name)
+        if adapter is None:
+            if explicit and head.strip():
+                return self._fail(
+                    res, path, "unreadable_file",
+                    f"{path}: not a known trace format (OTLP JSON, agent_runs CSV/JSONL/Parquet); "
+                    "give --format to read it as one",
+                )
+            res.status = "skipped_unknown"
+            return res
+        res.format = adapter.NAME
+
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute("DELETE FROM _affected")
+            given_runs = 0
+            with _open(path) as stream:
+                for batch in adapter.read(stream, str(path), self.config):
+                    res.spans += self._insert_spans(batch.spans)
+                    if batch.runs is not None and batch.runs.num_rows:
+                        given_runs += self._insert_runs(batch.runs)
+                    elif batch.spans is not None and batch.spans.num_rows:
+                        self._mark_affected(batch.spans)
+                    self._quarantine(batch.bad, str(path), res)
+                    if batch.bytes_read:
+                        advance(batch.bytes_read)
+            rebuilt = self._rebuild_runs()
+            res.runs = rebuilt + given_runs
+            res.seconds = time.perf_counter() - t0
+            self.con.execute(
+                Q.RECORD_FILE,
+                [digest, str(path), stat.st_size, stat.st_mtime, res.format, res.runs, res.spans,
+                 sum(res.quarantined.values()), res.seconds],
+            )
+            self.con.execute("COMMIT")
+        except (KeyboardInterrupt, SystemExit):
+            self.con.execute("ROLLBACK")
+            raise
+        except Exception as e:  # one bad file never stops the others
+            self.con.execute("ROLLBACK")
+            return self._fail(FileResult(str(path), adapter.NAME), path, "unreadable_file",
+                              f"{path}: {type(e).__name__}: {e}")
+        return res
+
+    def _fail(self, res: FileResult, path: Path, kind: str, message: str) -> FileResult:
+        res.status, res.message = "failed", message
+        try:
+            with path.open("rb") as f:
+                raw = f.read(MAX_RAW_FILE)
+        except OSError:
+            raw = b""
+        bad = Bad(kind, message, raw.decode("utf-8", "backslashreplace"))
+        self._quarantine([bad], str(path), res)
+        return res
+
+    def _insert_spans(self, table: pa.Table | None) -> int:
+        if table is None or table.num_rows == 0:
+            return 0
+        self.con.register("_batch", table)
+        try:
+            row = self.con.execute(Q.INSERT_NEW_SPANS).fetchone()
+        finally:
+            self.con.unregister("_batch")
+        return int(row[0]) if row else 0
+
+    def _insert_runs(self, table: pa.Table) -> int:
+        self.con.register("_batch_runs", table)
+        try:
+            self.con.execute(Q.DELETE_GIVEN_RUNS)
+            row = self.con.execute(Q.INSERT_GIVEN_RUNS).fetchone()
+        finally:
+            self.con.unregister("_batch_runs")
+        return int(row[0]) if row else 0
+
+    def _mark_affected(self, table: pa.Table) -> None:
+        self.con.register("_batch_ids", table.select(["run_id"]))
+        try:
+            self.con.execute(
+                "INSERT INTO _affected SELECT DISTINCT run_id FROM _batch_ids "
+                "EXCEPT SELECT run_id FROM _affected"
+            )
+        finally:
+            self.con.unregister("_batch_ids")
+
+    def _rebuild_runs(self) -> int:
+        self.con.execute(Q.DELETE_AFFECTED_RUNS)
+        row = self.con.execute(Q.BUILD_RUNS).fetchone()
+        self.con.execute(Q.RESOLVE_ORPHANS)
+        self.con.execute(Q.FLAG_ORPHANS)
+        return int(row[0]) if row else 0
+
+    def _quarantine(self, bad: list[Bad], source_file: str, res: FileResult) -> None:
+        if not bad:
+            return
+        self.con.executemany(
+            Q.INSERT_QUARANTINE,
+            [[source_file, b.line, b.kind, b.reason, b.raw, b.run_id, b.span_id, b.stored] for b in bad],
+        )
+        res.quarantined.update(b.kind for b in bad)
+
+    # -- queries ------------------------------------------------------------------------------------
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
+        """Any SQL over the canonical tables, values bound as parameters, as a polars DataFrame."""
+        rel = self.con.sql(query, params=params)
+        return rel.pl() if rel is not None else pl.DataFrame()
+
+    def runs(
+        self,
+        since: dt.datetime | str | None = None,
+        until: dt.datetime | str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        order_by: str = "started_at",
+        descending: bool = True,
+        **equals: Any,
+    ) -> pl.DataFrame:
+        """Runs, newest first. Keyword filters are equality on run columns: `lens.runs(feature="refund")`."""
+        cols = {c.name for c in schema.RUN_COLUMNS}
+        where, params = [], []
+        for name, value in (("status", status), *equals.items()):
+            if value is None:
+                continue
+            if name not in cols:
+                raise ValueError(f"unknown run column {name!r}; columns: {', '.join(sorted(cols))}")
+            where.append(f'"{name}" = ?')
+            params.append(value)
+        if since is not None:
+            where.append("started_at >= ?::TIMESTAMPTZ")
+            params.append(since)
+        if until is not None:
+            where.append("started_at < ?::TIMESTAMPTZ")
+            params.append(until)
+        if order_by not in cols:
+            raise ValueError(f"unknown run column {order_by!r}")
+        q = "SELECT * FROM runs"
+        if where:
+            q += " WHERE " + " AND ".join(where)
+        q += f' ORDER BY "{order_by}" {"DESC" if descending else "ASC"} NULLS LAST, run_id'
+        if limit is not None:
+            q += " LIMIT ?"
+            params.append(int(limit))
+        return self.sql(q, params)
+
+    def spans(self, run_id: str) -> pl.DataFrame:
+        """The spans of one run in start order."""
+        return self.sql(Q.SPANS_OF_RUN, [run_id])
+
+    def quarantine(self, kind: str | None = None) -> pl.DataFrame:
+        if kind is None:
+            return self.sql("SELECT * FROM quarantine ORDER BY id")
+        return self.sql("SELECT * FROM quarantine WHERE kind = ? ORDER BY id", [kind])
+
+    def overview(self) -> Result:
+        """What is in the database: runs, spans, time range, sources, models, features."""
+        ov = self.sql(Q.OVERVIEW).row(0, named=True)
+        facts = {
+            "database": self.path,
+            "runs": ov["runs"], "spans": ov["spans"], "runs with error status": ov["error_runs"],
+            "first run": ov["first_run"], "last run": ov["last_run"],
+            "input tokens": ov["input_tokens"], "output tokens": ov["output_tokens"],
+            "cached input tokens": ov["cached_input_tokens"],
+            "reported cost (USD)": ov["reported_cost_usd"],
+            "quarantined records": ov["quarantined"],
+        }
+        tables = {
+            "runs by source": self.sql(Q.BY_SOURCE),
+            "LLM calls by model": self.sql(Q.BY_MODEL),
+            "runs by feature": self.sql(Q.BY_FEATURE),
+        }
+        q = self.sql(Q.QUARANTINE_BY_KIND)
+        if q.height:
+            tables["quarantine by kind"] = q
+        return Result("agentlens: what is in the database", facts, tables)
+
+
+class _Progress:
+    """A rich progress bar over the bytes of all files (shown only when asked or large)."""
+
+    def __init__(self, total: int, show: bool):
+        self.bar = None
+        if show:
+            from rich.progress import (
+                BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("[bold]ingest"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                TimeRemainingColumn(), TextColumn("{task.description}"), transient=False,
+            )
+            self.task = self.bar.add_task("", total=total)
+            self.bar.start()
+        self._base = 0
+        self._file_done = 0
+
+    def advance_fn(self, path: Path) -> ProgressFn:
+        size = path.stat().st_size
+        if self.bar is not None:
+            self.bar.update(self.task, description=path.name)
+
+        def advance(nbytes: int) -> None:  # bytes of decompressed input: scale to the file's size
+            if self.bar is not None:
+                self.bar.update(self.task, completed=self._base + min(nbytes, size))
+
+        self._file_done = size
+        return advance
+
+    def done(self, path: Path) -> None:
+        self._base += self._file_done
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self._base)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def open(path: str | Path | None = None, config: Config | str | Path | None = None,
+         read_only: bool = False) -> Lens:  # noqa: A001 - mirrors builtins.open on purpose
+    """Open (creating and migrating if needed) an agentlens database.
+    `path` defaults to $AGENTLENS_DB, else ./agentlens.duckdb."""
+    cfg = config if isinstance(config, Config) else Config.load(config)
+    return Lens(path, cfg, read_only=read_only)
