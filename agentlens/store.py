@@ -205,7 +205,7 @@ class Lens:
         res = FileResult(str(path))
         stat = path.stat()
         digest = _sha256(path)
-        seen = self.con.execute(Q.FILE_SEEN, [digest]).fetchone()
+        seen = self._one(Q.FILE_SEEN, [digest])
         if seen is not None:
             res.status = "skipped_duplicate"
             res.message = f"same bytes as {seen[0]}, ingested {seen[1]:%Y-%m-%d %H:%M:%S}"
@@ -259,6 +259,11 @@ class Lens:
                               f"{path}: {type(e).__name__}: {e}")
         return res
 
+    def _one(self, query: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
+        """First row of a statement (DuckDB wants every result consumed before the next statement)."""
+        rows = self.con.execute(query, params).fetchall()
+        return rows[0] if rows else None
+
     def _fail(self, res: FileResult, path: Path, kind: str, message: str) -> FileResult:
         res.status, res.message = "failed", message
         try:
@@ -275,7 +280,7 @@ class Lens:
             return 0
         self.con.register("_batch", table)
         try:
-            row = self.con.execute(Q.INSERT_NEW_SPANS).fetchone()
+            row = self._one(Q.INSERT_NEW_SPANS)
         finally:
             self.con.unregister("_batch")
         return int(row[0]) if row else 0
@@ -284,7 +289,7 @@ class Lens:
         self.con.register("_batch_runs", table)
         try:
             self.con.execute(Q.DELETE_GIVEN_RUNS)
-            row = self.con.execute(Q.INSERT_GIVEN_RUNS).fetchone()
+            row = self._one(Q.INSERT_GIVEN_RUNS)
         finally:
             self.con.unregister("_batch_runs")
         return int(row[0]) if row else 0
@@ -301,7 +306,7 @@ class Lens:
 
     def _rebuild_runs(self) -> int:
         self.con.execute(Q.DELETE_AFFECTED_RUNS)
-        row = self.con.execute(Q.BUILD_RUNS).fetchone()
+        row = self._one(Q.BUILD_RUNS)
         self.con.execute(Q.RESOLVE_ORPHANS)
         self.con.execute(Q.FLAG_ORPHANS)
         return int(row[0]) if row else 0

@@ -181,9 +181,9 @@ def span_row(
     trace_id = norm_id(_g(s, "traceId", "trace_id"), 16, "traceId")
     span_id = norm_id(_g(s, "spanId", "span_id"), 8, "spanId")
     if not trace_id:
-        raise SpanError("missing_field", "span has no traceId")
+        raise SpanError("missing_field", "span has no valid traceId (absent, empty or all zeros)")
     if not span_id:
-        raise SpanError("missing_field", f"span in trace {trace_id} has no spanId")
+        raise SpanError("missing_field", f"span in trace {trace_id} has no valid spanId (absent, empty or all zeros)")
     parent = norm_id(_g(s, "parentSpanId", "parent_span_id"), 8, "parentSpanId")
     name = s.get("name")
     if name is not None and not isinstance(name, str):
@@ -309,7 +309,7 @@ def decode_line(b: bytes, line: int, last: bool) -> tuple[Any, Bad | None]:
     try:
         return _decoder.decode(b), None
     except msgspec.DecodeError as e:
-        if last and not b.endswith(b"\n"):
+        if last and (not b.endswith(b"\n") or "truncated" in str(e)):
             return None, Bad("truncated", f"line {line}: the file ends mid-record ({e})", raw_text(b), line)
         return None, Bad("malformed_json", f"line {line}: malformed JSON: {e}", raw_text(b), line)
 
@@ -382,8 +382,8 @@ def read(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
         return
     bad.line = None
     bad.reason = bad.reason.replace("line 1: ", "")
-    if bad.kind == "malformed_json" and not whole.rstrip().endswith(b"}"):
-        bad.kind, bad.reason = "truncated", f"the document is cut off: {bad.reason}"
+    if bad.kind == "truncated":
+        bad.reason = f"the document is cut off: the file ends before the JSON closes ({bad.reason})"
     out.add(None, bad)
     yield out.batch(len(whole))
 

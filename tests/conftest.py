@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import agentlens
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_TRACES = ROOT.parent / "shared" / "real_traces"
+SAMPLES = ROOT / "sample_traces"
+
+
+@pytest.fixture
+def real_traces() -> Path:
+    if not REAL_TRACES.is_dir():
+        pytest.skip("../shared/real_traces is not beside this checkout")
+    return REAL_TRACES
+
+
+@pytest.fixture
+def lens(tmp_path: Path):
+    lens = agentlens.open(tmp_path / "test.duckdb")
+    yield lens
+    lens.close()
+
+
+def kv(key: str, value: Any) -> dict[str, Any]:
+    """An OTLP KeyValue with the AnyValue type chosen from the Python type."""
+    return {"key": key, "value": any_value(value)}
+
+
+def any_value(v: Any) -> dict[str, Any]:
+    if isinstance(v, bool):
+        return {"boolValue": v}
+    if isinstance(v, int):
+        return {"intValue": str(v)}
+    if isinstance(v, float):
+        return {"doubleValue": v}
+    if isinstance(v, list):
+        return {"arrayValue": {"values": [any_value(x) for x in v]}}
+    if isinstance(v, dict):
+        return {"kvlistValue": {"values": [kv(k, x) for k, x in v.items()]}}
+    return {"stringValue": v}
+
+
+def span(trace: str, span_id: str, parent: str | None, name: str, start_ns: int, end_ns: int,
+         attrs: dict[str, Any] | None = None, status: dict | None = None, events: list | None = None,
+         kind: int = 1) -> dict[str, Any]:
+    s: dict[str, Any] = {
+        "traceId": trace, "spanId": span_id, "name": name, "kind": kind,
+        "startTimeUnixNano": str(start_ns), "endTimeUnixNano": str(end_ns),
+        "attributes": [kv(k, v) for k, v in (attrs or {}).items()], "status": status or {},
+    }
+    if parent:
+        s["parentSpanId"] = parent
+    if events:
+        s["events"] = events
+    return s
+
+
+def doc(*spans: dict[str, Any], resource: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"resourceSpans": [{
+        "resource": {"attributes": [kv(k, v) for k, v in (resource or {"service.name": "svc"}).items()]},
+        "scopeSpans": [{"scope": {"name": "test"}, "spans": list(spans)}],
+    }]}
+
+
+def jsonl(path: Path, *docs: dict[str, Any]) -> Path:
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    return path

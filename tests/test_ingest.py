@@ -1,0 +1,256 @@
+"""Ingest semantics: dedupe, spans spread over lines and files, counting each LLM call once,
+dimensions, interrupted ingests."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import agentlens
+from agentlens.adapters import otlp
+from conftest import ROOT, doc, jsonl, span
+
+T = "5b8efff798038103d269b633813fc60c"
+NS = 1_795_000_000_000_000_000
+
+
+def llm(sid, parent, inp, out, cached=None, model="gpt-4o", start=10, **extra):
+    attrs = {"gen_ai.operation.name": "chat", "gen_ai.request.model": model,
+             "gen_ai.usage.input_tokens": inp, "gen_ai.usage.output_tokens": out, **extra}
+    if cached is not None:
+        attrs["gen_ai.usage.cache_read.input_tokens"] = cached
+    return span(T, sid, parent, f"chat {model}", NS + start, NS + start + 5, attrs)
+
+
+def agent(sid="a000000000000001", parent=None, usage=None, start=0, end=100, **attrs):
+    a = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "bot", **attrs}
+    if usage:
+        a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"] = usage
+    return span(T, sid, parent, "invoke_agent bot", NS + start, NS + end, a)
+
+
+def test_agent_usage_totals_are_not_added_again(lens, tmp_path):
+    # the invoke_agent span carries the sum of its children, as real frameworks do
+    root = agent(usage=(300, 30))
+    p = jsonl(tmp_path / "t.jsonl", doc(llm("b000000000000001", root["spanId"], 100, 10, cached=40),
+                                        llm("b000000000000002", root["spanId"], 200, 20, start=20), root))
+    lens.ingest(p)
+    r = lens.runs().row(0, named=True)
+    assert (r["input_tokens"], r["output_tokens"], r["cached_input_tokens"], r["llm_calls"]) == (300, 30, 40, 2)
+
+
+def test_wrapper_llm_span_is_not_counted_twice(lens, tmp_path):
+    # a framework LLM span (OpenInference LLM) wrapping the provider SDK's span, both with usage
+    root = agent()
+    wrapper = span(T, "c000000000000001", root["spanId"], "ChatOpenAI", NS + 5, NS + 50,
+                   {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o",
+                    "llm.token_count.prompt": 100, "llm.token_count.completion": 10})
+    inner = llm("c000000000000002", "c000000000000001", 100, 10)
+    lens.ingest(jsonl(tmp_path / "t.jsonl", doc(root, wrapper, inner)))
+    r = lens.runs().row(0, named=True)
+    assert (r["input_tokens"], r["output_tokens"], r["llm_calls"]) == (100, 10, 1)
+
+
+def test_root_usage_is_used_when_no_llm_span_reports_any(lens, tmp_path):
+    lens.ingest(jsonl(tmp_path / "t.jsonl", doc(agent(usage=(70, 7)))))
+    r = lens.runs().row(0, named=True)
+    assert (r["input_tokens"], r["output_tokens"], r["llm_calls"]) == (70, 7, 0)
+
+
+def test_spans_spread_over_lines_and_files_in_any_order(lens, tmp_path):
+    root = agent()
+    a = llm("d000000000000001", root["spanId"], 11, 1)
+    b = llm("d000000000000002", root["spanId"], 22, 2, start=30)
+    jsonl(tmp_path / "1.jsonl", doc(b))
+    jsonl(tmp_path / "2.jsonl", doc(root), doc(a))
+    lens.ingest(tmp_path / "1.jsonl")
+    assert lens.runs().row(0, named=True)["input_tokens"] == 22
+    lens.ingest(tmp_path / "2.jsonl")
+    r = lens.runs().row(0, named=True)
+    assert (r["input_tokens"], r["span_count"], r["root_span_id"], r["agent_name"]) == (33, 3, root["spanId"], "bot")
+    assert lens.quarantine().height == 0
+
+
+def test_encodings_base64_ids_enum_names_numbers_snake_case(lens, tmp_path):
+    root = agent()
+    child = llm("e000000000000001", root["spanId"], 5, 6)
+    # base64 ids, enum names, int64 as JSON numbers
+    child["traceId"] = base64.b64encode(bytes.fromhex(T)).decode()
+    child["spanId"] = base64.b64encode(bytes.fromhex("e000000000000001")).decode()
+    child["parentSpanId"] = base64.b64encode(bytes.fromhex(root["spanId"])).decode()
+    child["kind"] = "SPAN_KIND_CLIENT"
+    child["status"] = {"code": "STATUS_CODE_ERROR", "message": "boom"}
+    child["startTimeUnixNano"] = int(child["startTimeUnixNano"])
+    for a in child["attributes"]:
+        if "intValue" in a["value"]:
+            a["value"]["intValue"] = int(a["value"]["intValue"])
+    # the root in snake_case keys, uppercase hex, parent given as all zeros
+    snake = {"resource_spans": [{"resource": {"attributes": []}, "scope_spans": [{"spans": [{
+        "trace_id": T.upper(), "span_id": root["spanId"].upper(), "parent_span_id": "0" * 16,
+        "name": root["name"], "start_time_unix_nano": root["startTimeUnixNano"],
+        "end_time_unix_nano": root["endTimeUnixNano"], "attributes": root["attributes"]}]}]}]}
+    lens.ingest(jsonl(tmp_path / "t.jsonl", doc(child), snake))
+    spans = {s["span_id"]: s for s in lens.spans(T).to_dicts()}
+    assert set(spans) == {"e000000000000001", root["spanId"]}
+    assert spans["e000000000000001"]["parent_span_id"] == root["spanId"]
+    assert spans["e000000000000001"]["status"] == "error"
+    assert spans["e000000000000001"]["status_message"] == "boom"
+    assert spans["e000000000000001"]["input_tokens"] == 5
+    assert lens.runs().row(0, named=True)["status"] == "ok"  # the root did not fail
+
+
+def test_every_anyvalue_type(lens, tmp_path):
+    s = span(T, "f000000000000001", None, "x", NS, NS + 1)
+    s["attributes"] = [
+        {"key": "s", "value": {"stringValue": "a"}}, {"key": "b", "value": {"boolValue": True}},
+        {"key": "i", "value": {"intValue": "9007199254740993"}}, {"key": "d", "value": {"doubleValue": 1.5}},
+        {"key": "arr", "value": {"arrayValue": {"values": [{"intValue": 1}, {"stringValue": "x"}]}}},
+        {"key": "kv", "value": {"kvlistValue": {"values": [{"key": "k", "value": {"boolValue": False}}]}}},
+        {"key": "by", "value": {"bytesValue": "AQID"}}, {"key": "empty", "value": {}},
+    ]
+    lens.ingest(jsonl(tmp_path / "t.jsonl", doc(s)))
+    attrs = json.loads(lens.spans(T)["attributes"][0])
+    assert attrs == {"s": "a", "b": True, "i": 9007199254740993, "d": 1.5, "arr": [1, "x"],
+                     "kv": {"k": False}, "by": "AQID", "empty": None}
+
+
+def test_run_status_is_the_roots(lens, tmp_path):
+    root = agent(start=0, end=100)
+    root["status"] = {"code": 2, "message": "agent crashed"}
+    tool = span(T, "9000000000000001", root["spanId"], "execute_tool t", NS + 1, NS + 2,
+                {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "t"}, status={"code": 2})
+    lens.ingest(jsonl(tmp_path / "t.jsonl", doc(root, tool)))
+    r = lens.runs().row(0, named=True)
+    assert r["status"] == "error" and r["error_count"] == 2 and r["tool_calls"] == 1
+
+
+def test_failed_tool_in_a_surviving_run_leaves_it_ok(lens, tmp_path):
+    root = agent()
+    tool = span(T, "9000000000000001", root["spanId"], "execute_tool t", NS + 1, NS + 2,
+                {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "t"}, status={"code": 2},
+                events=[{"timeUnixNano": str(NS + 2), "name": "exception", "attributes": [
+                    {"key": "exception.type", "value": {"stringValue": "TimeoutError"}},
+                    {"key": "exception.message", "value": {"stringValue": "timed out"}}]}])
+    lens.ingest(jsonl(tmp_path / "t.jsonl", doc(root, tool)))
+    r = lens.runs().row(0, named=True)
+    assert r["status"] == "ok" and r["error_count"] == 1
+    t = lens.spans(T).filter(kind="tool").row(0, named=True)
+    assert (t["error_type"], t["status_message"]) == ("TimeoutError", "timed out")
+    assert json.loads(t["events"])[0]["attributes"]["exception.type"] == "TimeoutError"
+
+
+def test_dimensions_default_keys_and_config(tmp_path):
+    root = agent(**{"user.id": "u-1", "metadata": json.dumps({"customer_id": "c-9", "feature": "refund"})})
+    child = llm("a100000000000001", root["spanId"], 1, 1, **{"session.id": "s-1", "app.team": "growth"})
+    p = jsonl(tmp_path / "t.jsonl", doc(root, child, resource={"deployment.environment.name": "prod"}))
+    with agentlens.open(tmp_path / "a.duckdb") as lens:
+        lens.ingest(p)
+        r = lens.runs().row(0, named=True)
+    assert (r["user_id"], r["customer_id"], r["feature"], r["session_id"], r["environment"]) == (
+        "u-1", "c-9", "refund", "s-1", "prod")
+
+    cfg = tmp_path / "agentlens.toml"
+    cfg.write_text('[dimensions]\nfeature = ["app.team"]\n')
+    with agentlens.open(tmp_path / "b.duckdb", config=cfg) as lens:
+        lens.ingest(p)
+        # root first: the root has metadata.feature (a default); app.team is only on the child,
+        # and the root is searched with every key before the other spans are
+        assert lens.runs().row(0, named=True)["feature"] == "refund"
+    cfg.write_text('[dimensions]\nfeature = "app.team"\ncustomer_id = ["nope"]\n')
+    with agentlens.open(tmp_path / "c.duckdb", config=cfg) as lens:
+        lens.ingest(jsonl(tmp_path / "u.jsonl", doc(agent(), child)))
+        assert lens.runs().row(0, named=True)["feature"] == "growth"
+
+
+def test_bad_config_is_a_clear_error(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[dimensions]\nteam = ['x']\n")
+    with pytest.raises(agentlens.ConfigError, match=r"bad.toml: \[dimensions\].team is not a dimension"):
+        agentlens.open(tmp_path / "x.duckdb", config=cfg)
+
+
+def test_reingest_adds_nothing(lens, tmp_path):
+    root = agent()
+    p = jsonl(tmp_path / "t.jsonl", doc(root, llm("b000000000000001", root["spanId"], 100, 10)))
+    lens.ingest(p)
+    before = lens.sql("SELECT * EXCLUDE (ingested_at) FROM runs")
+    assert lens.ingest(p).count("skipped_duplicate") == 1
+    # the same spans in a different file (a copy with other bytes): no new rows either
+    (tmp_path / "copy.jsonl").write_text(p.read_text() + "\n")
+    s = lens.ingest(tmp_path / "copy.jsonl")
+    assert s.count("ingested") == 1 and s.spans == 0
+    assert lens.sql("SELECT count(*) n FROM spans")["n"][0] == 2
+    assert lens.sql("SELECT * EXCLUDE (ingested_at) FROM runs").equals(before)
+
+
+def test_ctrl_c_mid_file_leaves_the_database_as_before(lens, tmp_path, monkeypatch):
+    root = agent()
+    first = jsonl(tmp_path / "a.jsonl", doc(root))
+    lens.ingest(first)
+    before = (lens.sql("SELECT count(*) n FROM spans")["n"][0], lens.sql("SELECT count(*) n FROM runs")["n"][0])
+    monkeypatch.setattr(otlp, "BATCH_SPANS", 1)
+    real_read = otlp.read
+
+    def interrupted(stream, filename, config):
+        for i, batch in enumerate(real_read(stream, filename, config)):
+            if i == 2:
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(otlp, "read", interrupted)
+    other = "6c8efff798038103d269b633813fc60c"
+    p = jsonl(tmp_path / "b.jsonl", *[doc(span(other, f"{i:016x}", None, "x", NS, NS + 1)) for i in range(1, 6)])
+    with pytest.raises(KeyboardInterrupt):
+        lens.ingest(p)
+    after = (lens.sql("SELECT count(*) n FROM spans")["n"][0], lens.sql("SELECT count(*) n FROM runs")["n"][0])
+    assert after == before
+    assert lens.sql("SELECT count(*) n FROM ingested_files")["n"][0] == 1
+    monkeypatch.setattr(otlp, "read", real_read)
+    assert lens.ingest(p).spans == 5  # and the file is not marked as ingested
+
+
+@pytest.mark.slow
+def test_killed_process_mid_file_leaves_the_database_intact(tmp_path):
+    """SIGKILL during the ingest of a large file: the database opens and holds nothing of it."""
+    db = tmp_path / "k.duckdb"
+    with agentlens.open(db) as lens:
+        lens.ingest(jsonl(tmp_path / "small.jsonl", doc(agent())))
+    big = tmp_path / "big.jsonl"
+    with big.open("w") as f:
+        for i in range(30_000):
+            t = f"{i + 1:032x}"
+            f.write(json.dumps(doc(span(t, "a000000000000001", None, "x", NS, NS + 5, {"p": "x" * 500}),
+                                   span(t, "b000000000000001", "a000000000000001", "y", NS, NS + 5))) + "\n")
+    code = ("import agentlens, sys; agentlens.open(sys.argv[1]).ingest(sys.argv[2]); print('finished')")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(db), str(big)], cwd=ROOT,
+                            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGKILL)
+    out = proc.communicate()[0]
+    assert b"finished" not in out, "the ingest ended before the kill: make the file bigger"
+    with agentlens.open(db) as lens:
+        assert lens.sql("SELECT count(*) n FROM spans")["n"][0] == 1
+        assert lens.sql("SELECT count(*) n FROM runs")["n"][0] == 1
+        assert lens.sql("SELECT count(*) n FROM ingested_files")["n"][0] == 1
+        assert lens.ingest(big).spans == 60_000
+
+
+def test_paths_that_do_not_exist(lens, tmp_path):
+    with pytest.raises(agentlens.IngestError, match="nope.jsonl: no such file"):
+        lens.ingest(tmp_path / "nope.jsonl")
+
+
+def test_default_db_path(monkeypatch, tmp_path):
+    monkeypatch.delenv("AGENTLENS_DB", raising=False)
+    assert agentlens.default_db_path() == "agentlens.duckdb"
+    monkeypatch.setenv("AGENTLENS_DB", str(tmp_path / "env.duckdb"))
+    with agentlens.open() as lens:
+        assert Path(lens.path) == tmp_path / "env.duckdb"
