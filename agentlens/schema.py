@@ -68,7 +68,7 @@ SPAN_COLUMNS: tuple[Column, ...] = (
     Column("status_message", "VARCHAR", "Status description, else the exception message."),
     Column("error_type", "VARCHAR", "`error.type` attribute, else the exception event's `exception.type`."),
     Column("model", "VARCHAR", "Response model, else request model."),
-    Column("provider", "VARCHAR", "`gen_ai.provider.name` / `gen_ai.system` / `llm.provider` / `llm.system`."),
+    Column("provider", "VARCHAR", "`gen_ai.provider.name` / `gen_ai.system` / `llm.provider` / `llm.system`, lowercased."),
     Column("input_tokens", "BIGINT", "Input tokens as reported on this span, cached included (agent spans may carry totals of their children; runs do not add those again)."),
     Column("output_tokens", "BIGINT", "Output tokens as reported on this span."),
     Column("cached_input_tokens", "BIGINT", "Cache-read input tokens."),

@@ -402,7 +402,12 @@ class _Progress:
         self.bar = None
         if show:
             from rich.progress import (
-                BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn,
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
             )
 
             self.bar = Progress(
@@ -437,7 +442,7 @@ class _Progress:
 
 
 def open(path: str | Path | None = None, config: Config | str | Path | None = None,
-         read_only: bool = False) -> Lens:  # noqa: A001 - mirrors builtins.open on purpose
+         read_only: bool = False) -> Lens:
     """Open (creating and migrating if needed) an agentlens database.
     `path` defaults to $AGENTLENS_DB, else ./agentlens.duckdb."""
     cfg = config if isinstance(config, Config) else Config.load(config)

@@ -244,7 +244,7 @@ def test_killed_process_mid_file_leaves_the_database_intact(tmp_path):
 
 
 def test_paths_that_do_not_exist(lens, tmp_path):
-    with pytest.raises(agentlens.IngestError, match="nope.jsonl: no such file"):
+    with pytest.raises(agentlens.IngestError, match=r"nope\.jsonl: no such file"):
         lens.ingest(tmp_path / "nope.jsonl")
 
 

@@ -177,7 +177,8 @@ def _arguments(v: Any) -> Any:
 
 
 def _tool_call(tc: Mapping[str, Any]) -> dict[str, Any]:
-    fn = tc.get("function") if isinstance(tc.get("function"), Mapping) else {}
+    f = tc.get("function")
+    fn: Mapping[str, Any] = f if isinstance(f, Mapping) else {}
     out: dict[str, Any] = {
         "id": tc.get("id"),
         "name": tc.get("name") or fn.get("name"),
@@ -337,6 +338,7 @@ def input_messages(attrs: Mapping[str, Any], events: list[dict[str, Any]]) -> li
     sys = attrs.get("gen_ai.system_instructions")
     if sys is not None and msgs is not None:
         sys_v = parse_json(sys)
+        text: str | None
         if isinstance(sys_v, list):
             text = "\n".join(p.get("content", "") for p in sys_v if isinstance(p, Mapping))
         else:
@@ -370,7 +372,8 @@ def tool_definitions(attrs: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     def add(d: Any) -> None:
         if not isinstance(d, Mapping):
             return
-        fn = d.get("function") if isinstance(d.get("function"), Mapping) else d
+        f = d.get("function")
+        fn: Mapping[str, Any] = f if isinstance(f, Mapping) else d
         name = fn.get("name")
         if name:
             out.append({"name": name, "description": fn.get("description"),
@@ -422,7 +425,8 @@ def normalize_span(
     kind = span_kind(attrs, name)
     row: dict[str, Any] = {"kind": kind, "name": name}
     row["model"] = as_text(_first(attrs, MODEL))
-    row["provider"] = as_text(_first(attrs, PROVIDER))
+    provider = as_text(_first(attrs, PROVIDER))
+    row["provider"] = provider.lower() if provider else None  # "Anthropic" and "anthropic" are one provider
     row["input_tokens"] = as_int(_first(attrs, INPUT_TOKENS))
     row["output_tokens"] = as_int(_first(attrs, OUTPUT_TOKENS))
     row["cached_input_tokens"] = as_int(_first(attrs, CACHE_READ))
