@@ -30,12 +30,12 @@ demo: $(VENV)/.runtime
 	$(BIN)/agentlens demo --db $(DB) sample_traces
 
 test: $(VENV)/.dev
-	$(BIN)/ruff check agentlens tests bench
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 # --- helpers -------------------------------------------------------------------
 lint: $(VENV)/.dev
-	$(BIN)/ruff check agentlens tests bench
+	$(BIN)/ruff check .
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy agentlens

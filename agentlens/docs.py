@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -35,13 +36,19 @@ def cli_reference() -> str:
 SECTIONS = {"schema": schema.markdown_tables, "cli": cli_reference}
 
 
+def _replacer(body: str) -> Callable[[re.Match[str]], str]:
+    def replace(m: re.Match[str]) -> str:
+        return m.group(1) + body + m.group(2)
+
+    return replace
+
+
 def render(text: str) -> str:
     for name, fn in SECTIONS.items():
         pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pattern.search(text):
             raise ValueError(f"README.md has no <!-- {name}:start --> ... <!-- {name}:end --> section")
-        body = fn()
-        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+        text = pattern.sub(_replacer(fn()), text)
     return text
 
 
