@@ -11,8 +11,10 @@ odd value. The adapters handle structure; this module handles meaning.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -481,22 +483,35 @@ def normalize_span(
 # --- dimensions -------------------------------------------------------------------------------
 
 
+Paths = tuple[tuple[str, tuple[str, ...]], ...]
+Plan = tuple[tuple[str, tuple[tuple[str, Paths], ...]], ...]
+
+
+def _paths(key: str) -> Paths:
+    """(attribute, path inside it) splits of a dotted key, longest attribute name first."""
+    parts = key.split(".")
+    return tuple((".".join(parts[:i]), tuple(parts[i:])) for i in range(len(parts) - 1, 0, -1))
+
+
 def lookup(attrs: Mapping[str, Any], path: str) -> Any:
     """An attribute key, or a JSON path into an attribute holding a JSON object.
 
     `metadata.feature` is the attribute `metadata.feature` if present, else key `feature` inside the
     attribute `metadata` (a JSON string or a map). The longest attribute prefix wins.
     """
-    v = attrs.get(path)
+    return _lookup(attrs, path, _paths(path))
+
+
+def _lookup(attrs: Mapping[str, Any], key: str, paths: Paths) -> Any:
+    v = attrs.get(key)
     if v is not None:
         return v
-    parts = path.split(".")
-    for i in range(len(parts) - 1, 0, -1):
-        base = attrs.get(".".join(parts[:i]))
+    for base_key, rest in paths:
+        base = attrs.get(base_key)
         if base is None:
             continue
         cur = parse_json(base)
-        for p in parts[i:]:
+        for p in rest:
             if isinstance(cur, Mapping):
                 cur = parse_json(cur.get(p))
             else:
@@ -507,18 +522,41 @@ def lookup(attrs: Mapping[str, Any], path: str) -> Any:
     return None
 
 
+@dataclass(frozen=True)
+class _Plan:
+    dims: tuple[tuple[str, tuple[tuple[str, Paths, frozenset[str]], ...]], ...]
+    names: frozenset[str]  # every attribute name any lookup may read
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(dims: tuple[tuple[str, tuple[str, ...]], ...]) -> _Plan:
+    out = []
+    for dim, keys in dims:
+        compiled = []
+        for k in keys:
+            paths = _paths(k)
+            compiled.append((k, paths, frozenset([k, *(base for base, _ in paths)])))
+        out.append((dim, tuple(compiled)))
+    return _Plan(tuple(out), frozenset().union(*(n for _, ks in out for _, _, n in ks)))
+
+
 def dimensions(config: Config, *scopes: Mapping[str, Any]) -> dict[str, str | None]:
     """Each dimension's value: the first configured lookup that finds a scalar in any scope, in order."""
+    plan = _plan(tuple(config.dimensions.items()))
+    hits = [plan.names.intersection(scope.keys()) for scope in scopes]
     out: dict[str, str | None] = {}
-    for dim, keys in config.dimensions.items():
+    for dim, keys in plan.dims:
         found = None
-        for key in keys:
-            for scope in scopes:
-                v = lookup(scope, key)
-                if v is not None and not isinstance(v, Mapping | list) and v != "":
-                    found = str(v) if not isinstance(v, str) else v
+        if any(hits):
+            for key, paths, names in keys:
+                for scope, hit in zip(scopes, hits, strict=True):
+                    if not hit or hit.isdisjoint(names):
+                        continue
+                    v = _lookup(scope, key, paths)
+                    if v is not None and not isinstance(v, Mapping | list) and v != "":
+                        found = v if isinstance(v, str) else str(v)
+                        break
+                if found is not None:
                     break
-            if found is not None:
-                break
         out[dim] = found
     return out
