@@ -381,12 +381,13 @@ class Lens:
             "first run": ov["first_run"], "last run": ov["last_run"],
             "input tokens": ov["input_tokens"], "output tokens": ov["output_tokens"],
             "cached input tokens": ov["cached_input_tokens"],
-            "reported cost (USD)": ov["reported_cost_usd"],
+            f"reported cost (USD, {ov['runs_with_cost']:,} of {ov['runs']:,} runs report one)":
+                ov["reported_cost_usd"],
             "quarantined records": ov["quarantined"],
         }
         tables = {
             "runs by source": self.sql(Q.BY_SOURCE),
-            "LLM calls by model": self.sql(Q.BY_MODEL),
+            "LLM spans by model": self.sql(Q.BY_MODEL),
             "runs by feature": self.sql(Q.BY_FEATURE),
         }
         q = self.sql(Q.QUARANTINE_BY_KIND)

@@ -72,3 +72,13 @@ def test_untrusted_text_is_not_markup_in_terminal_output(tmp_path):
     run("ingest", str(p), "--db", db)
     r = run("show", "--db", db)
     assert "[bold red]x[/]" in r.output  # shown as text, not interpreted as rich markup
+
+
+def test_demo_on_the_sample_traces(tmp_path):
+    from conftest import SAMPLES
+
+    r = run("demo", str(SAMPLES), "--db", str(tmp_path / "demo.duckdb"))
+    assert r.exit_code == 0, r.output
+    for text in ("files ingested: 3", "runs: 120", "spans: 418", "first run: 2026-11-10",
+                 "LLM spans by model", "runs by feature", "order_status"):
+        assert text in r.output
