@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -217,30 +216,53 @@ def test_ctrl_c_mid_file_leaves_the_database_as_before(lens, tmp_path, monkeypat
     assert lens.ingest(p).spans == 5  # and the file is not marked as ingested
 
 
+KILL_CHILD = """
+import sys, time
+import agentlens
+from agentlens.adapters import otlp
+
+otlp.BATCH_SPANS = 1000
+real_read = otlp.read
+
+def read_then_wait(stream, filename, config):
+    for i, batch in enumerate(real_read(stream, filename, config)):
+        yield batch
+        if i == 3:  # four batches are in the open transaction: say so, and wait to be killed
+            print("mid-file", flush=True)
+            time.sleep(120)
+
+otlp.read = read_then_wait
+agentlens.open(sys.argv[1]).ingest(sys.argv[2])
+print("finished", flush=True)
+"""
+
+
 @pytest.mark.slow
 def test_killed_process_mid_file_leaves_the_database_intact(tmp_path):
-    """SIGKILL during the ingest of a large file: the database opens and holds nothing of it."""
+    """SIGKILL in the middle of a file's transaction: the database opens and holds nothing of it."""
     db = tmp_path / "k.duckdb"
     with agentlens.open(db) as lens:
         lens.ingest(jsonl(tmp_path / "small.jsonl", doc(agent())))
     big = tmp_path / "big.jsonl"
     with big.open("w") as f:
-        for i in range(30_000):
+        for i in range(5_000):
             t = f"{i + 1:032x}"
             f.write(json.dumps(doc(span(t, "a000000000000001", None, "x", NS, NS + 5, {"p": "x" * 500}),
                                    span(t, "b000000000000001", "a000000000000001", "y", NS, NS + 5))) + "\n")
-    code = ("import agentlens, sys; agentlens.open(sys.argv[1]).ingest(sys.argv[2]); print('finished')")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(db), str(big)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-c", KILL_CHILD, str(db), str(big)], cwd=ROOT,
                             stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    time.sleep(2.0)
-    proc.send_signal(signal.SIGKILL)
-    out = proc.communicate()[0]
-    assert b"finished" not in out, "the ingest ended before the kill: make the file bigger"
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline() == b"mid-file\n"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
     with agentlens.open(db) as lens:
         assert lens.sql("SELECT count(*) n FROM spans")["n"][0] == 1
         assert lens.sql("SELECT count(*) n FROM runs")["n"][0] == 1
         assert lens.sql("SELECT count(*) n FROM ingested_files")["n"][0] == 1
-        assert lens.ingest(big).spans == 60_000
+        assert lens.ingest(big).spans == 10_000
 
 
 def test_paths_that_do_not_exist(lens, tmp_path):
