@@ -31,6 +31,7 @@ demo: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy agentlens
 	$(BIN)/python -m pytest
 
 # --- helpers -------------------------------------------------------------------

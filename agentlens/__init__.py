@@ -8,8 +8,9 @@
     lens.con                                        # the DuckDB connection, for any SQL
 """
 
+from .api import open
 from .config import Config, ConfigError
-from .store import IngestError, IngestSummary, Lens, default_db_path, open
+from .store import IngestError, IngestSummary, Lens, default_db_path
 
 __all__ = ["Config", "ConfigError", "IngestError", "IngestSummary", "Lens", "default_db_path", "open"]
 __version__ = "0.1.0"

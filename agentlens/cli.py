@@ -8,10 +8,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from . import demo as demo_job
 from . import schema
+from .api import open as open_lens
 from .config import ConfigError
 from .store import IngestError, default_db_path
-from .store import open as open_lens
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -77,7 +78,8 @@ def demo(paths: tuple[str, ...], db: str | None, config: str | None) -> None:
     with _open(db, config) as lens:
         summary = lens.ingest(*paths)
         out.print(summary.result())
-        out.print(lens.overview())
+        for section in demo_job.SECTIONS:
+            out.print(section(lens))
         out.print(f"\ndatabase: {lens.path}   (open it with agentlens.open({lens.path!r}))")
 
 
@@ -99,6 +101,12 @@ def samples(out_dir: str, seed: int, runs: int, days: int) -> None:
 def schema_cmd(markdown: bool) -> None:
     """Print the canonical schema (DDL, or the README's markdown tables)."""
     click.echo(schema.markdown_tables() if markdown else schema.contract_ddl())
+
+
+# Commands of other modules register here (each module keeps its own click commands).
+COMMANDS: tuple[click.Command, ...] = ()
+for _command in COMMANDS:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 `tests/test_sql.py` parses each statement here.
 
 The single source for per-run aggregate SQL: a run's row is always rebuilt from its spans by
-`BUILD_RUNS`, for the run ids in the temp table `_affected`.
+`BUILD_RUNS`, for the run ids in the temp table `_rebuild`. The temp table `_affected` holds every
+run a file touched (rebuilt from spans or given whole by the source); the steps that run after
+the build inside the same transaction (pricing, classification) work on it.
 """
 
 # Spans of one batch not yet stored (same run_id + span_id = same span: first one wins).
@@ -28,7 +30,7 @@ QUALIFY row_number() OVER (PARTITION BY run_id) = 1
 BUILD_RUNS = """
 INSERT INTO runs BY NAME
 WITH RECURSIVE
-s AS (SELECT sp.* FROM spans sp SEMI JOIN _affected a ON sp.run_id = a.run_id),
+s AS (SELECT sp.* FROM spans sp SEMI JOIN _rebuild a ON sp.run_id = a.run_id),
 llm AS (
   SELECT run_id, span_id, parent_span_id,
          (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AS has_usage
@@ -145,7 +147,7 @@ LEFT JOIN calls c ON c.run_id = g.run_id
 LEFT JOIN models m ON m.run_id = g.run_id
 """
 
-DELETE_AFFECTED_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _affected)"
+DELETE_REBUILT_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _rebuild)"
 
 # Orphans: spans whose parent is not (yet) in their run. Flagged in the quarantine (the span is
 # stored); the flag is lifted when a later file brings the parent.

@@ -116,6 +116,7 @@ class IngestSummary:
 
 
 ProgressFn = Callable[[int], None]
+Step = Callable[["Lens"], None]
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, bool]]:
@@ -153,14 +154,24 @@ def _open(path: Path) -> IO[bytes]:
 class Lens:
     """An agentlens database. `lens = agentlens.open("agentlens.duckdb")`."""
 
-    def __init__(self, path: str | Path | None = None, config: Config | None = None, read_only: bool = False):
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        config: Config | None = None,
+        read_only: bool = False,
+        steps: tuple[Step, ...] = (),
+    ):
+        """`steps` run inside each file's transaction after its runs are built, in order; each reads
+        the run ids the file touched from the temp table `_affected` (see agentlens.pipeline)."""
         self.path = str(path) if path is not None else default_db_path()
         self.config = config or Config()
+        self.steps = steps
         self.con = duckdb.connect(self.path, read_only=read_only)
         self.con.execute("SET TimeZone = 'UTC'")
         if not read_only:
             schema.migrate(self.con)
             self.con.execute("CREATE TEMP TABLE IF NOT EXISTS _affected (run_id VARCHAR)")
+            self.con.execute("CREATE TEMP TABLE IF NOT EXISTS _rebuild (run_id VARCHAR)")
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def close(self) -> None:
@@ -230,19 +241,23 @@ class Lens:
         self.con.execute("BEGIN TRANSACTION")
         try:
             self.con.execute("DELETE FROM _affected")
+            self.con.execute("DELETE FROM _rebuild")
             given_runs = 0
             with _open(path) as stream:
                 for batch in adapter.read(stream, str(path), self.config):
                     res.spans += self._insert_spans(batch.spans)
                     if batch.runs is not None and batch.runs.num_rows:
                         given_runs += self._insert_runs(batch.runs)
+                        self._mark(batch.runs, "_affected")
                     elif batch.spans is not None and batch.spans.num_rows:
-                        self._mark_affected(batch.spans)
+                        self._mark(batch.spans, "_rebuild")
                     self._quarantine(batch.bad, str(path), res)
                     if batch.bytes_read:
                         advance(batch.bytes_read)
             rebuilt = self._rebuild_runs()
             res.runs = rebuilt + given_runs
+            for step in self.steps:
+                step(self)
             res.seconds = time.perf_counter() - t0
             self.con.execute(
                 Q.RECORD_FILE,
@@ -294,19 +309,22 @@ class Lens:
             self.con.unregister("_batch_runs")
         return int(row[0]) if row else 0
 
-    def _mark_affected(self, table: pa.Table) -> None:
+    def _mark(self, table: pa.Table, into: str) -> None:
+        """Add the table's run ids to the temp table `into` (`_rebuild` or `_affected`)."""
+        assert into in ("_rebuild", "_affected")
         self.con.register("_batch_ids", table.select(["run_id"]))
         try:
             self.con.execute(
-                "INSERT INTO _affected SELECT DISTINCT run_id FROM _batch_ids "
-                "EXCEPT SELECT run_id FROM _affected"
+                f"INSERT INTO {into} SELECT DISTINCT run_id FROM _batch_ids "  # noqa: S608 - fixed names
+                f"EXCEPT SELECT run_id FROM {into}"
             )
         finally:
             self.con.unregister("_batch_ids")
 
     def _rebuild_runs(self) -> int:
-        self.con.execute(Q.DELETE_AFFECTED_RUNS)
+        self.con.execute(Q.DELETE_REBUILT_RUNS)
         row = self._one(Q.BUILD_RUNS)
+        self.con.execute("INSERT INTO _affected SELECT run_id FROM _rebuild EXCEPT SELECT run_id FROM _affected")
         self.con.execute(Q.RESOLVE_ORPHANS)
         self.con.execute(Q.FLAG_ORPHANS)
         return int(row[0]) if row else 0
@@ -440,11 +458,3 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
-
-
-def open(path: str | Path | None = None, config: Config | str | Path | None = None,
-         read_only: bool = False) -> Lens:
-    """Open (creating and migrating if needed) an agentlens database.
-    `path` defaults to $AGENTLENS_DB, else ./agentlens.duckdb."""
-    cfg = config if isinstance(config, Config) else Config.load(config)
-    return Lens(path, cfg, read_only=read_only)
