@@ -276,3 +276,27 @@ def test_default_db_path(monkeypatch, tmp_path):
     monkeypatch.setenv("AGENTLENS_DB", str(tmp_path / "env.duckdb"))
     with agentlens.open() as lens:
         assert Path(lens.path) == tmp_path / "env.duckdb"
+
+
+def test_pipeline_steps_see_every_touched_run_inside_the_file_transaction(tmp_path):
+    seen: list[list[str]] = []
+
+    def record(lens):
+        seen.append(sorted(r[0] for r in lens.con.execute("SELECT run_id FROM _affected").fetchall()))
+
+    def explode(lens):
+        raise RuntimeError("step failed")
+
+    root = agent()
+    otlp_file = jsonl(tmp_path / "t.jsonl", doc(root, llm("b000000000000001", root["spanId"], 1, 1)))
+    csv_file = tmp_path / "agent_runs.csv"
+    csv_file.write_text("id,user_id,request,response,tokens_in,tokens_out,cost_usd,created_at\n"
+                        '7,u,"{}",ok,1,1,0.1,2026-11-10T10:00:00Z\n')
+    with agentlens.Lens(tmp_path / "a.duckdb", steps=(record,)) as lens:
+        lens.ingest(otlp_file, csv_file)
+    assert seen == [[T], ["7"]]
+
+    with agentlens.Lens(tmp_path / "b.duckdb", steps=(explode,)) as lens:
+        s = lens.ingest(otlp_file)
+        assert s.count("failed") == 1 and "step failed" in s.files[0].message
+        assert lens.sql("SELECT count(*) n FROM spans")["n"][0] == 0  # the whole file rolled back
