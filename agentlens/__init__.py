@@ -8,6 +8,8 @@
     lens.con                                        # the DuckDB connection, for any SQL
 """
 
+from . import costs as costs  # agentlens.costs.by(lens, by=["feature"])
+from . import pricing as pricing  # agentlens.pricing.reprice(lens)
 from .api import open
 from .config import Config, ConfigError
 from .store import IngestError, IngestSummary, Lens, default_db_path

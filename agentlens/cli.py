@@ -6,29 +6,16 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from . import demo as demo_job
 from . import schema
-from .api import open as open_lens
-from .config import ConfigError
-from .store import IngestError, default_db_path
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-DB_OPTION = click.option(
-    "--db", "db", default=None, metavar="FILE",
-    help="Database file (default: $AGENTLENS_DB, else ./agentlens.duckdb).",
-)
-CONFIG_OPTION = click.option("--config", "config", default=None, metavar="FILE", help="TOML config file.")
-
-
-def _open(db: str | None, config: str | None = None, read_only: bool = False):
-    try:
-        return open_lens(db or default_db_path(), config, read_only=read_only)
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
+from .cli_common import CONFIG_OPTION, DB_OPTION, _open, out
+from .cli_costs import costs, reprice
+from .cli_failures import classify_cmd, export_evals_cmd, failures_cmd
+from .cli_metrics import alerts_cmd, rollup_cmd, signals_cmd
+from .cli_sources import collect
+from .cli_views import lab, report
+from .store import IngestError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,14 +28,17 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @DB_OPTION
 @CONFIG_OPTION
-@click.option("--format", "fmt", default=None, help="Input format (default: sniffed): otlp, agent_runs.")
+@click.option("--format", "fmt", default=None,
+              help="Input format (default: sniffed): otlp, langfuse, langsmith, agent_runs.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on for inputs over 20 MB).")
 def ingest(paths: tuple[str, ...], db: str | None, config: str | None, fmt: str | None,
            progress: bool | None) -> None:
-    """Ingest trace files and folders (OTLP JSON, agent_runs CSV/JSONL/Parquet; .gz too).
+    """Ingest trace files and folders (OTLP JSON, Langfuse and LangSmith exports, agent_runs
+    CSV/JSONL/Parquet; .gz too) and live agent_runs tables (postgresql://user@host/db?table=agent_runs,
+    read incrementally).
 
     Re-ingesting the same data adds nothing; what cannot be read is quarantined with the reason.
-    Exit status 1 when a file failed as a whole.
+    Exit status 1 when a file or table failed as a whole.
     """
     with _open(db, config) as lens:
         try:
@@ -104,7 +94,9 @@ def schema_cmd(markdown: bool) -> None:
 
 
 # Commands of other modules register here (each module keeps its own click commands).
-COMMANDS: tuple[click.Command, ...] = ()
+
+COMMANDS: tuple[click.Command, ...] = (report, lab, costs, reprice, failures_cmd, classify_cmd, export_evals_cmd,
+                                       signals_cmd, rollup_cmd, alerts_cmd, collect)
 for _command in COMMANDS:
     main.add_command(_command)
 

@@ -16,6 +16,34 @@ def overview(lens: Lens) -> Any:
     return lens.overview()
 
 
+def costs(lens: Lens) -> Any:
+    from .costs import demo_section
+
+    return demo_section(lens)
+
+
+def failure_modes(lens: Lens) -> Any:
+    from .failures.report import summary_section
+
+    return summary_section(lens)
+
+
+def golden_signals(lens: Lens) -> Any:
+    from .metrics.signals import demo_section
+
+    return demo_section(lens)
+
+
+def html_report(lens: Lens) -> Any:
+    from .report import demo_section
+
+    return demo_section(lens)
+
+
 SECTIONS: tuple[Callable[[Lens], Any], ...] = (
     overview,
+    costs,
+    failure_modes,
+    golden_signals,
+    html_report,  # keep last: writes report.html and says where it is
 )

@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 from genai_prices import data_snapshot
+from genai_prices import types as gp
 
 from .config import Config, ConfigError
 
@@ -58,16 +59,24 @@ def _overrides(config: Config) -> dict[str, dict[str, Any]]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _genai_prices(model: str, provider: str | None) -> tuple[str, int | None] | None:
+def genai_model(model: str, provider: str | None) -> tuple[gp.Provider, gp.ModelInfo] | None:
+    """The genai-prices provider and model a recorded (model, provider) pair resolves to (also used
+    by agentlens.pricing), or None when genai-prices does not know the model."""
     snap = data_snapshot.get_snapshot()
-    pid = PROVIDER_IDS.get(provider or "")
+    pid = PROVIDER_IDS.get(provider or "") or provider  # else the name itself (genai-prices ids: openrouter, ...)
     for hint in ([pid, None] if pid else [None]):
         try:
-            _, info = snap.find_provider_model(model, None, hint, None)
+            return snap.find_provider_model(model, None, hint, None)
         except LookupError:
             continue
-        return info.id, info.context_window
+    if "/models/" in model:  # a Vertex AI resource name: projects/.../publishers/google/models/gemini-2.5-flash
+        return genai_model(model.rsplit("/models/", 1)[1], provider)
     return None
+
+
+def _genai_prices(model: str, provider: str | None) -> tuple[str, int | None] | None:
+    found = genai_model(model, provider)
+    return (found[1].id, found[1].context_window) if found else None
 
 
 def model_info(model: str, provider: str | None = None, config: Config | None = None) -> ModelInfo:

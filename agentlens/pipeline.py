@@ -7,8 +7,13 @@ step (pricing, failure classification, ...) is adding it to `steps()`.
 
 from __future__ import annotations
 
+from . import pricing
+from .failures import classify_step
 from .store import Step
 
 
 def steps() -> tuple[Step, ...]:
-    return ()
+    return (
+        pricing.price_step,  # first: later steps (budgets, failure modes) read runs.cost_usd
+        classify_step,  # last: failure modes (budget checks read the priced costs)
+    )

@@ -24,8 +24,8 @@ class Column:
 
 
 RUN_COLUMNS: tuple[Column, ...] = (
-    Column("run_id", "VARCHAR", "One agent run: the OTel trace id (32 lowercase hex), or the source row id (agent_runs)."),
-    Column("source", "VARCHAR", "Where the run came from: `otlp`, `agent_runs`."),
+    Column("run_id", "VARCHAR", "One agent run: the OTel trace id (32 lowercase hex), the Langfuse or LangSmith trace id, or the source row id (agent_runs)."),
+    Column("source", "VARCHAR", "Where the run came from: `otlp`, `langfuse`, `langsmith`, `agent_runs` (exports and live tables alike)."),
     Column("agent_name", "VARCHAR", "Agent name (`gen_ai.agent.name`, `agent.name`, agent span name), else `service.name`."),
     Column("started_at", "TIMESTAMPTZ", "Start of the run (UTC)."),
     Column("ended_at", "TIMESTAMPTZ", "End of the run (UTC); NULL when unknown."),
@@ -42,7 +42,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("cached_input_tokens", "BIGINT", "Input tokens read from the provider's prompt cache (a subset of input_tokens)."),
     Column("cache_write_input_tokens", "BIGINT", "Input tokens written to the prompt cache (a subset of input_tokens)."),
     Column("reasoning_tokens", "BIGINT", "Reasoning tokens (a subset of output_tokens)."),
-    Column("cost_usd", "DOUBLE", "Cost in USD: reported by the source where it reports one (agent_runs, `llm.cost.total`), else NULL until priced."),
+    Column("cost_usd", "DOUBLE", "Cost in USD: per priced call the cost the source reported (agent_runs `cost_usd`, `llm.cost.total`), else the computed one; NULL when a call has neither (see Costs)."),
     Column("llm_calls", "INTEGER", "LLM calls (LLM spans with no LLM span below them, so wrapper spans are not counted twice)."),
     Column("tool_calls", "INTEGER", "Tool spans."),
     Column("span_count", "INTEGER", "Spans in the run."),
@@ -53,6 +53,9 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("root_span_id", "VARCHAR", "The root span (NULL when the root never arrived)."),
     Column("service_name", "VARCHAR", "OTel resource `service.name`."),
     Column("ingested_at", "TIMESTAMPTZ", "When this row was last (re)built."),
+    Column("reported_cost_usd", "DOUBLE", "Cost the source reported for the run (every priced call reports one), else NULL."),
+    Column("computed_cost_usd", "DOUBLE", "Cost computed from the tokens and prices of the day (sum of its calls' `computed_cost_usd`); NULL when a call is unpriced."),
+    Column("unpriced_llm_calls", "INTEGER", "Calls counted in the run's cost that have no known price (unknown model and no override): why `computed_cost_usd` is NULL."),
 )
 
 SPAN_COLUMNS: tuple[Column, ...] = (
@@ -97,6 +100,8 @@ SPAN_COLUMNS: tuple[Column, ...] = (
     Column("environment", "VARCHAR", "Dimension found on this span."),
     Column("source", "VARCHAR", "Format the span came from."),
     Column("source_file", "VARCHAR", "File the span was read from (as given to ingest)."),
+    Column("computed_cost_usd", "DOUBLE", "Cost computed from this call's tokens at the price of its day; set on the calls a run's cost counts (NULL elsewhere)."),
+    Column("price_source", "VARCHAR", "Where that price came from (`genai-prices:openai/gpt-4o-mini`, `override:...`), `unpriced: ...` with the reason, NULL on spans not priced."),
 )
 
 QUARANTINE_COLUMNS: tuple[Column, ...] = (
@@ -125,11 +130,122 @@ INGESTED_FILE_COLUMNS: tuple[Column, ...] = (
     Column("seconds", "DOUBLE", "Time taken."),
 )
 
+FAILURE_COLUMNS: tuple[Column, ...] = (  # 0004_failures
+    Column("run_id", "VARCHAR", "The run the failure was found in."),
+    Column("mode", "VARCHAR", "Failure mode (`silent_tool_failure`, `hallucinated_tool`, ... see Failure modes)."),
+    Column("span_id", "VARCHAR", "The span that shows it best (the first failing call, the tool span, the root for run totals)."),
+    Column("severity", "VARCHAR", "`critical`, `high`, `medium` or `low` (see Failure modes)."),
+    Column("explanation", "VARCHAR", "One line a person reads at 3am: the tool, the count, the values (quotes trace text: untrusted)."),
+    Column("evidence", "JSON", "The span ids and values that prove it, and the policy values used (untrusted text inside)."),
+    Column("classified_at", "TIMESTAMPTZ", "When the run was classified (at ingest, or by `agentlens classify`)."),
+    Column("policy_hash", "VARCHAR", "SHA-256 (first 16 hex) of the effective `[policy]` the row was found under."),
+)
+
+FLEET_INCIDENT_COLUMNS: tuple[Column, ...] = (  # 0004_failures
+    Column("incident_id", "VARCHAR", "Stable id of the incident (kind, dimension, value, window start)."),
+    Column("kind", "VARCHAR", "`spend_spike` or `retry_storm`."),
+    Column("dimension", "VARCHAR", "`feature`, `customer_id` or `tool` (spend); `dependency` (storms)."),
+    Column("value", "VARCHAR", "The feature, customer, tool or failing dependency (`llm:openai/gpt-4o`, `tool:get_order`)."),
+    Column("window_start", "TIMESTAMPTZ", "Start of the day (spend) or of the first failure (storm)."),
+    Column("window_end", "TIMESTAMPTZ", "End of the day (spend) or the last failure (storm)."),
+    Column("severity", "VARCHAR", "`critical`, `high`, `medium` or `low`."),
+    Column("runs", "BIGINT", "Runs involved."),
+    Column("explanation", "VARCHAR", "One line: the amount against its baseline, or the failures per run in the window."),
+    Column("evidence", "JSON", "The numbers (baseline days, totals, run ids, span ids) and the policy values used."),
+    Column("classified_at", "TIMESTAMPTZ", "When it was computed."),
+    Column("policy_hash", "VARCHAR", "SHA-256 (first 16 hex) of the effective `[policy]`."),
+)
+
+# 0003_rollups (agentlens.metrics.rollups): rollup rows per bucket of `bucket_seconds`. Latency and
+# token distributions are log-spaced histograms `MAP(bin, count)` that merge by adding counts: bin b
+# holds values in (γ^(b-1), γ^b] with γ = 1.01/0.99 (bin -2147483647 holds zeros), read back as
+# 2γ^b/(γ+1), so a percentile of merged rows is within 1% of the exact one (see Rollups).
+_HIST = "Log-spaced histogram `{bin: count}` of "
+ROLLUP_RUN_COLUMNS: tuple[Column, ...] = (
+    Column("bucket_seconds", "INTEGER", "Width of the bucket in seconds (3600 for `--every 1h`)."),
+    Column("bucket_start", "TIMESTAMPTZ", "Start of the bucket (UTC); a run belongs to the bucket of its `started_at`."),
+    Column("source", "VARCHAR", "Run dimension (rows are per bucket and combination of the five dimensions; high-cardinality `customer_id`, `user_id`, `session_id` are left out)."),
+    Column("agent_name", "VARCHAR", "Run dimension."),
+    Column("environment", "VARCHAR", "Run dimension."),
+    Column("feature", "VARCHAR", "Run dimension."),
+    Column("model", "VARCHAR", "Run dimension (the run's main model)."),
+    Column("runs", "BIGINT", "Runs."),
+    Column("errors", "BIGINT", "Runs with status `error`."),
+    Column("implicit_errors", "BIGINT", "Runs with at least one row in `failures` when rolled; NULL when the database had no `failures` table."),
+    Column("rate_limited_runs", "BIGINT", "Runs with an error span rejected for a rate limit."),
+    Column("timed_runs", "BIGINT", "Runs with a known duration."),
+    Column("duration_sum_ms", "DOUBLE", "Sum of their durations."),
+    Column("duration_max_ms", "DOUBLE", "Longest duration."),
+    Column("latency_ok_hist", "MAP(INTEGER, UBIGINT)", _HIST + "the durations (ms) of successful runs."),
+    Column("latency_error_hist", "MAP(INTEGER, UBIGINT)", _HIST + "the durations (ms) of failed runs."),
+    Column("llm_calls", "BIGINT", "LLM calls (LLM spans with no LLM span as a direct child)."),
+    Column("rate_limited_calls", "BIGINT", "LLM calls rejected for a rate limit."),
+    Column("tool_calls", "BIGINT", "Tool calls."),
+    Column("input_tokens", "BIGINT", "Input tokens (sum of `runs.input_tokens`)."),
+    Column("output_tokens", "BIGINT", "Output tokens."),
+    Column("cached_input_tokens", "BIGINT", "Cached input tokens."),
+    Column("cost_usd", "DOUBLE", "Sum of `runs.cost_usd`."),
+    Column("runs_with_cost", "BIGINT", "Runs whose `cost_usd` is known."),
+    Column("rolled_at", "TIMESTAMPTZ", "When the row was (re)computed."),
+)
+
+ROLLUP_CALL_COLUMNS: tuple[Column, ...] = (
+    Column("bucket_seconds", "INTEGER", "Width of the bucket in seconds."),
+    Column("bucket_start", "TIMESTAMPTZ", "Start of the bucket of the call's run (`runs.started_at`)."),
+    Column("kind", "VARCHAR", "`llm` or `tool`."),
+    Column("name", "VARCHAR", "The model (LLM calls) or the tool name."),
+    Column("provider", "VARCHAR", "The provider of LLM calls; NULL for tools."),
+    Column("calls", "BIGINT", "Calls."),
+    Column("errors", "BIGINT", "Calls with error status."),
+    Column("rate_limited_calls", "BIGINT", "Calls rejected for a rate limit."),
+    Column("input_tokens", "BIGINT", "Input tokens of the calls."),
+    Column("output_tokens", "BIGINT", "Output tokens of the calls."),
+    Column("max_input_tokens", "BIGINT", "Largest input of one call (context-window utilisation: divide by the window)."),
+    Column("latency_ok_hist", "MAP(INTEGER, UBIGINT)", _HIST + "the durations (ms) of successful calls."),
+    Column("latency_error_hist", "MAP(INTEGER, UBIGINT)", _HIST + "the durations (ms) of failed calls."),
+    Column("ttft_hist", "MAP(INTEGER, UBIGINT)", _HIST + "time to first token (ms), where recorded."),
+    Column("input_tokens_hist", "MAP(INTEGER, UBIGINT)", _HIST + "input tokens per call."),
+    Column("rolled_at", "TIMESTAMPTZ", "When the row was (re)computed."),
+)
+
+ROLLUP_BUCKET_COLUMNS: tuple[Column, ...] = (
+    Column("bucket_seconds", "INTEGER", "Width of the bucket in seconds."),
+    Column("bucket_start", "TIMESTAMPTZ", "Start of the bucket."),
+    Column("runs", "BIGINT", "Runs started in the bucket."),
+    Column("max_concurrency", "BIGINT", "Most runs in flight at once during the bucket (runs with a known end)."),
+    Column("rolled_at", "TIMESTAMPTZ", "When the row was (re)computed."),
+)
+
+ROLLUP_LEDGER_COLUMNS: tuple[Column, ...] = (
+    Column("bucket_seconds", "INTEGER", "The rollup width this entry belongs to."),
+    Column("run_id", "VARCHAR", "A run already counted in the rollups of that width."),
+    Column("started_at", "TIMESTAMPTZ", "Its start when rolled (a changed start re-rolls the old bucket too)."),
+    Column("ended_at", "TIMESTAMPTZ", "Its end when rolled."),
+    Column("ingested_at", "TIMESTAMPTZ", "Its `runs.ingested_at` when rolled: a rebuilt run has a newer one."),
+    Column("cost_usd", "DOUBLE", "Its cost when rolled: `agentlens reprice` changes costs without rebuilding runs."),
+)
+
+SOURCE_WATERMARK_COLUMNS: tuple[Column, ...] = (  # 0005_sources
+    Column("source", "VARCHAR", "A live source read incrementally: its URL without password, with `?table=` (`agentlens ingest postgresql://...`)."),
+    Column("kind", "VARCHAR", "`postgres`."),
+    Column("watermark_created_at", "TIMESTAMPTZ", "`created_at` of the last row read: the next ingest reads rows after (`created_at`, `id`), see Postgres."),
+    Column("watermark_id", "VARCHAR", "`id` (as text) of the last row read, the tie-break among rows of the same `created_at`."),
+    Column("rows_read", "BIGINT", "Rows read from the source so far (rows already stored, re-read in the lookback window, not counted)."),
+    Column("updated_at", "TIMESTAMPTZ", "When the watermark last moved (it commits with the rows it covers)."),
+)
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "runs": RUN_COLUMNS,
     "spans": SPAN_COLUMNS,
     "quarantine": QUARANTINE_COLUMNS,
     "ingested_files": INGESTED_FILE_COLUMNS,
+    "failures": FAILURE_COLUMNS,
+    "fleet_incidents": FLEET_INCIDENT_COLUMNS,
+    "rollup_runs": ROLLUP_RUN_COLUMNS,  # 0003_rollups
+    "rollup_calls": ROLLUP_CALL_COLUMNS,
+    "rollup_buckets": ROLLUP_BUCKET_COLUMNS,
+    "rollup_ledger": ROLLUP_LEDGER_COLUMNS,
+    "source_watermarks": SOURCE_WATERMARK_COLUMNS,  # 0005_sources
 }
 
 SPAN_KINDS = ("agent", "llm", "tool", "retriever", "embedding", "chain", "guardrail", "other")
@@ -184,8 +300,91 @@ def m0001_initial(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_M0001)
 
 
+# Computed costs beside the reported ones. Until 0002, runs.cost_usd held the reported cost only:
+# it is copied to reported_cost_usd; `agentlens reprice` then fills the computed costs.
+_M0002 = """
+ALTER TABLE runs ADD COLUMN reported_cost_usd DOUBLE;
+ALTER TABLE runs ADD COLUMN computed_cost_usd DOUBLE;
+ALTER TABLE runs ADD COLUMN unpriced_llm_calls INTEGER;
+ALTER TABLE spans ADD COLUMN computed_cost_usd DOUBLE;
+ALTER TABLE spans ADD COLUMN price_source VARCHAR;
+UPDATE runs SET reported_cost_usd = cost_usd;
+"""
+
+
+def m0002_costs(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_M0002)
+
+
+# Rollups (agentlens.metrics.rollups): merged per bucket, re-rolled when their runs change.
+_M0003 = """
+CREATE TABLE rollup_runs (
+  bucket_seconds INTEGER, bucket_start TIMESTAMPTZ, source VARCHAR, agent_name VARCHAR,
+  environment VARCHAR, feature VARCHAR, model VARCHAR, runs BIGINT, errors BIGINT,
+  implicit_errors BIGINT, rate_limited_runs BIGINT, timed_runs BIGINT, duration_sum_ms DOUBLE,
+  duration_max_ms DOUBLE, latency_ok_hist MAP(INTEGER, UBIGINT), latency_error_hist MAP(INTEGER, UBIGINT),
+  llm_calls BIGINT, rate_limited_calls BIGINT, tool_calls BIGINT, input_tokens BIGINT,
+  output_tokens BIGINT, cached_input_tokens BIGINT, cost_usd DOUBLE, runs_with_cost BIGINT,
+  rolled_at TIMESTAMPTZ
+);
+CREATE TABLE rollup_calls (
+  bucket_seconds INTEGER, bucket_start TIMESTAMPTZ, kind VARCHAR, name VARCHAR, provider VARCHAR,
+  calls BIGINT, errors BIGINT, rate_limited_calls BIGINT, input_tokens BIGINT, output_tokens BIGINT,
+  max_input_tokens BIGINT, latency_ok_hist MAP(INTEGER, UBIGINT), latency_error_hist MAP(INTEGER, UBIGINT),
+  ttft_hist MAP(INTEGER, UBIGINT), input_tokens_hist MAP(INTEGER, UBIGINT), rolled_at TIMESTAMPTZ
+);
+CREATE TABLE rollup_buckets (
+  bucket_seconds INTEGER, bucket_start TIMESTAMPTZ, runs BIGINT, max_concurrency BIGINT,
+  rolled_at TIMESTAMPTZ
+);
+CREATE TABLE rollup_ledger (
+  bucket_seconds INTEGER, run_id VARCHAR, started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ,
+  ingested_at TIMESTAMPTZ, cost_usd DOUBLE
+);
+"""
+
+
+def m0003_rollups(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_M0003)
+
+
+# Failure-mode classification (agentlens.failures): one row per detection, and fleet-level incidents.
+_M0004 = """
+CREATE TABLE failures (
+  run_id VARCHAR, mode VARCHAR, span_id VARCHAR, severity VARCHAR, explanation VARCHAR, evidence JSON,
+  classified_at TIMESTAMPTZ, policy_hash VARCHAR
+);
+CREATE TABLE fleet_incidents (
+  incident_id VARCHAR, kind VARCHAR, dimension VARCHAR, value VARCHAR, window_start TIMESTAMPTZ,
+  window_end TIMESTAMPTZ, severity VARCHAR, runs BIGINT, explanation VARCHAR, evidence JSON,
+  classified_at TIMESTAMPTZ, policy_hash VARCHAR
+);
+"""
+
+
+def m0004_failures(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_M0004)
+
+
+# Live sources read incrementally (agentlens.sources): how far each has been read.
+_M0005 = """
+CREATE TABLE source_watermarks (
+  source VARCHAR PRIMARY KEY, kind VARCHAR, watermark_created_at TIMESTAMPTZ, watermark_id VARCHAR,
+  rows_read BIGINT, updated_at TIMESTAMPTZ
+);
+"""
+
+
+def m0005_sources(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_M0005)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     ("0001_initial", m0001_initial),
+    ("0002_costs", m0002_costs),
+    ("0003_rollups", m0003_rollups),
+    ("0004_failures", m0004_failures),
+    ("0005_sources", m0005_sources),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -187,7 +187,7 @@ SELECT count(*) AS runs,
        count(*) FILTER (WHERE status = 'error') AS error_runs,
        min(started_at) AS first_run, max(started_at) AS last_run,
        sum(input_tokens)::BIGINT AS input_tokens, sum(output_tokens)::BIGINT AS output_tokens,
-       sum(cached_input_tokens)::BIGINT AS cached_input_tokens, sum(cost_usd) AS reported_cost_usd,
+       sum(cached_input_tokens)::BIGINT AS cached_input_tokens, sum(cost_usd) AS cost_usd,
        count(cost_usd) AS runs_with_cost
 FROM runs
 """

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from . import adapters, schema
 from . import sql as Q
-from .adapters.base import Bad
+from .adapters.base import Bad, Batch
 from .config import Config
 from .results import Result
 
@@ -190,12 +190,16 @@ class Lens:
         format: str | None = None,
         progress: bool | None = None,
     ) -> IngestSummary:
-        """Ingest files and folders (`.gz` too). The format is sniffed unless given.
+        """Ingest files and folders (`.gz` too), and `postgresql://...?table=` URLs of live agent_runs
+        tables (read incrementally, see agentlens.sources.postgres). The format is sniffed unless given.
         `progress`: a progress bar (None: only when there is more than 20 MB to read)."""
+        from .sources import ingest_url, is_url  # live sources write through this store
+
         t0 = time.perf_counter()
         summary = IngestSummary()
         forced = adapters.by_name(format) if format else None
-        files = list(iter_files(paths))
+        urls = [str(p) for p in paths if is_url(p)]
+        files = list(iter_files(p for p in paths if not is_url(p)))
         total = sum(f.stat().st_size for f, _ in files)
         show = progress if progress is not None else total > 20 * 1024 * 1024
         bar = _Progress(total, show)
@@ -206,6 +210,8 @@ class Lens:
                 summary.files.append(res)
         finally:
             bar.close()
+        for url in urls:  # postgresql://...?table=agent_runs: a live table, read incrementally
+            summary.files.append(ingest_url(self, url))
         summary.seconds = time.perf_counter() - t0
         return summary
 
@@ -224,6 +230,9 @@ class Lens:
         try:
             with _open(path) as f:
                 head = f.read(SNIFF_BYTES)
+                if head.startswith(b"PAR1"):  # Parquet keeps its column names in the footer: sniff it too
+                    f.seek(max(len(head), stat.st_size - SNIFF_BYTES))
+                    head += f.read()
         except (OSError, EOFError) as e:
             return self._fail(res, path, "unreadable_file", f"{path}: cannot read: {e}")
         adapter = forced or adapters.sniff(head, path.name)
@@ -231,47 +240,72 @@ class Lens:
             if explicit and head.strip():
                 return self._fail(
                     res, path, "unreadable_file",
-                    f"{path}: not a known trace format (OTLP JSON, agent_runs CSV/JSONL/Parquet); "
+                    f"{path}: not a known trace format (OTLP JSON, Langfuse or LangSmith exports, "
+                    "agent_runs CSV/JSONL/Parquet); "
                     "give --format to read it as one",
                 )
             res.status = "skipped_unknown"
             return res
         res.format = adapter.NAME
 
+        def record(done: FileResult) -> None:
+            done.seconds = time.perf_counter() - t0
+            self.con.execute(
+                Q.RECORD_FILE,
+                [digest, str(path), stat.st_size, stat.st_mtime, done.format, done.runs, done.spans,
+                 sum(done.quarantined.values()), done.seconds],
+            )
+
+        try:
+            with _open(path) as stream:
+                return self.ingest_batches(str(path), adapter.NAME, adapter.read(stream, str(path), self.config),
+                                           before_commit=record, advance=advance)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as e:  # one bad file never stops the others
+            return self._fail(FileResult(str(path), adapter.NAME), path, "unreadable_file",
+                              f"{path}: {type(e).__name__}: {e}")
+
+    def ingest_batches(
+        self,
+        name: str,
+        format: str,
+        batches: Iterable[Batch],
+        before_commit: Callable[[FileResult], None] | None = None,
+        advance: ProgressFn | None = None,
+    ) -> FileResult:
+        """Store adapter batches in one transaction, exactly as a file's are: spans deduplicated, runs
+        rebuilt, the pipeline steps run, what could not be read quarantined under `name`. Sources that
+        are not files (a live table, the OTLP receiver) write through this. `before_commit` runs last
+        inside the transaction (e.g. to record how far a source has been read). Any error rolls back
+        and propagates."""
+        t0 = time.perf_counter()
+        res = FileResult(name, format)
         self.con.execute("BEGIN TRANSACTION")
         try:
             self.con.execute("DELETE FROM _affected")
             self.con.execute("DELETE FROM _rebuild")
             given_runs = 0
-            with _open(path) as stream:
-                for batch in adapter.read(stream, str(path), self.config):
-                    res.spans += self._insert_spans(batch.spans)
-                    if batch.runs is not None and batch.runs.num_rows:
-                        given_runs += self._insert_runs(batch.runs)
-                        self._mark(batch.runs, "_affected")
-                    elif batch.spans is not None and batch.spans.num_rows:
-                        self._mark(batch.spans, "_rebuild")
-                    self._quarantine(batch.bad, str(path), res)
-                    if batch.bytes_read:
-                        advance(batch.bytes_read)
-            rebuilt = self._rebuild_runs()
-            res.runs = rebuilt + given_runs
+            for batch in batches:
+                res.spans += self._insert_spans(batch.spans)
+                if batch.runs is not None and batch.runs.num_rows:
+                    given_runs += self._insert_runs(batch.runs)
+                    self._mark(batch.runs, "_affected")
+                elif batch.spans is not None and batch.spans.num_rows:
+                    self._mark(batch.spans, "_rebuild")
+                self._quarantine(batch.bad, name, res)
+                if batch.bytes_read and advance is not None:
+                    advance(batch.bytes_read)
+            res.runs = self._rebuild_runs() + given_runs
             for step in self.steps:
                 step(self)
             res.seconds = time.perf_counter() - t0
-            self.con.execute(
-                Q.RECORD_FILE,
-                [digest, str(path), stat.st_size, stat.st_mtime, res.format, res.runs, res.spans,
-                 sum(res.quarantined.values()), res.seconds],
-            )
+            if before_commit is not None:
+                before_commit(res)
             self.con.execute("COMMIT")
-        except (KeyboardInterrupt, SystemExit):
+        except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        except Exception as e:  # one bad file never stops the others
-            self.con.execute("ROLLBACK")
-            return self._fail(FileResult(str(path), adapter.NAME), path, "unreadable_file",
-                              f"{path}: {type(e).__name__}: {e}")
         return res
 
     def _one(self, query: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
@@ -399,8 +433,8 @@ class Lens:
             "first run": ov["first_run"], "last run": ov["last_run"],
             "input tokens": ov["input_tokens"], "output tokens": ov["output_tokens"],
             "cached input tokens": ov["cached_input_tokens"],
-            f"reported cost (USD, {ov['runs_with_cost']:,} of {ov['runs']:,} runs report one)":
-                ov["reported_cost_usd"],
+            f"cost (USD, {ov['runs_with_cost']:,} of {ov['runs']:,} runs have one)":
+                ov["cost_usd"],
             "quarantined records": ov["quarantined"],
         }
         tables = {

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import agent_runs, otlp
+from . import agent_runs, langfuse, langsmith, otlp
 
 # Sniffing order: the first adapter whose sniff() accepts the head of a file reads it.
 ADAPTERS: dict[str, ModuleType] = {
     otlp.NAME: otlp,
+    langfuse.NAME: langfuse,  # before agent_runs, which claims every Parquet file
+    langsmith.NAME: langsmith,
     agent_runs.NAME: agent_runs,
 }
 

@@ -81,6 +81,8 @@ def span_kind(attrs: Mapping[str, Any], name: str) -> str:
         return "other"
     if _first(attrs, INPUT_TOKENS) is not None and _first(attrs, MODEL) is not None:
         return "llm"
+    if isinstance(attrs.get("gen_ai.agent.name") or attrs.get("agent_name"), str):
+        return "agent"  # a span that names its agent and no operation: pydantic-ai's "<agent> run"
     return "other"
 
 

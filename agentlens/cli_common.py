@@ -1,0 +1,30 @@
+"""What every `agentlens` command shares: the consoles, the --db and --config options, opening the
+database. Command modules import it (not cli.py, which imports them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+from rich.console import Console
+
+from .api import open as open_lens
+from .config import ConfigError
+from .store import Lens, default_db_path
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+DB_OPTION: Callable[[Any], Any] = click.option(
+    "--db", "db", default=None, metavar="FILE",
+    help="Database file (default: $AGENTLENS_DB, else ./agentlens.duckdb).",
+)
+CONFIG_OPTION: Callable[[Any], Any] = click.option("--config", "config", default=None, metavar="FILE", help="TOML config file.")
+
+
+def _open(db: str | None, config: str | None = None, read_only: bool = False) -> Lens:
+    try:
+        return open_lens(db or default_db_path(), config, read_only=read_only)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None

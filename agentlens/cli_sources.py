@@ -1,0 +1,68 @@
+"""CLI commands of the live sources: `agentlens collect` (the OTLP/HTTP receiver).
+
+`agentlens ingest postgresql://...?table=agent_runs` needs no command of its own: `ingest` routes
+URLs to their source (agentlens.sources).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from .cli_common import CONFIG_OPTION, DB_OPTION, _open, err, out
+from .collector import DEFAULT_PORT, TRACES_PATH, Collector, Stats
+
+
+@click.command()
+@click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port to listen on (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 exposes the receiver to the network).")
+@DB_OPTION
+@CONFIG_OPTION
+@click.option("--flush-spans", default=5000, show_default=True, type=click.IntRange(min=1),
+              help="Write when this many spans are waiting...")
+@click.option("--flush-seconds", default=2.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="...or when the oldest waiting span is this old.")
+def collect(port: int, host: str, db: str | None, config: str | None, flush_spans: int, flush_seconds: float) -> None:
+    """Receive OTLP/HTTP traces on POST /v1/traces (protobuf or JSON, gzip too) into the database.
+
+    Point an OpenTelemetry exporter at it, e.g. OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318.
+    Spans are written in batches, one transaction per batch; a request that cannot be read gets a
+    400 and is quarantined. Runs until Ctrl-C or SIGTERM, then writes what is pending and prints a
+    summary. The database file is held open for writing while it runs.
+    """
+    with _open(db, config) as lens:
+        try:
+            collector = Collector(lens, host=host, port=port, flush_spans=flush_spans, flush_seconds=flush_seconds)
+        except OSError as e:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        done = threading.Event()
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            done.set()
+
+        previous = signal.signal(signal.SIGTERM, stop)
+        collector.start()
+        h, p = collector.address
+        out.print(f"agentlens collect: receiving OTLP/HTTP on http://{h}:{p}{TRACES_PATH} into {lens.path} "
+                  f"(Ctrl-C to stop)")
+        try:
+            while not done.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            stats = collector.stop()
+        out.print(_summary(stats))
+        for problem in stats.write_errors[-3:]:
+            err.print(f"write error: {problem}")
+
+
+def _summary(s: Stats) -> str:
+    return (f"requests: {s.requests} ({s.bad_requests} rejected), spans accepted: {s.spans_accepted}, "
+            f"spans stored: {s.spans_stored}, spans rejected: {s.spans_rejected}, runs updated: {s.runs_updated}, "
+            f"writes: {s.flushes}")

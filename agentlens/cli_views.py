@@ -1,0 +1,79 @@
+"""`agentlens report` and `agentlens lab`: thin commands over agentlens.report and agentlens.lab."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from .cli_common import CONFIG_OPTION, DB_OPTION, _open, out
+from .explore import FilterError
+from .store import default_db_path
+
+
+@click.command()
+@DB_OPTION
+@CONFIG_OPTION
+@click.option("-o", "--output", default="report.html", show_default=True, type=click.Path(dir_okay=False),
+              help="Where to write the HTML file.")
+@click.option("--since", default=None, metavar="TIME", help="Only runs started at or after TIME (ISO, UTC).")
+@click.option("--until", default=None, metavar="TIME", help="Only runs started before TIME (ISO, UTC).")
+@click.option("--run", "run_ids", multiple=True, metavar="RUN_ID",
+              help="Show this run's trace view (repeatable; default: the run with the most failure "
+                   "evidence, else the latest error).")
+@click.option("--traces", default=1, show_default=True, help="How many runs to show as traces when --run is not given.")
+@click.option("--title", default=None, help="Title of the report.")
+def report(db: str | None, config: str | None, output: str, since: str | None, until: str | None,
+           run_ids: tuple[str, ...], traces: int, title: str | None) -> None:
+    """Write a standalone HTML report (signals, costs, failures, runs to look at, trace views).
+
+    One file that opens offline: plotly is inlined, and every piece of trace text is escaped.
+    """
+    from .report import build_report
+
+    path = Path(db or default_db_path())
+    if not path.exists():
+        raise click.ClickException(f"{path}: no such database (run `agentlens ingest` first)")
+    with _open(str(path), config, read_only=True) as lens:
+        try:
+            rep = build_report(lens, since=since, until=until, run_ids=run_ids, title=title, traces=traces)
+        except (FilterError, KeyError) as e:
+            raise click.ClickException(str(e).strip("'\"")) from None
+        written = rep.save(output)
+    out.print(f"report: {written.resolve()}")
+
+
+@click.command()
+@DB_OPTION
+@CONFIG_OPTION
+@click.option("--dir", "notebook_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder of notebooks (default: ./notebooks, else the agentlens checkout's).")
+@click.option("--port", default=None, type=int, help="Port (default: JupyterLab's, 8888 or the next free one).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser (headless use; the URL is printed).")
+@click.argument("jupyter_args", nargs=-1, type=click.UNPROCESSED)
+def lab(db: str | None, config: str | None, notebook_dir: str | None, port: int | None, no_browser: bool,
+        jupyter_args: tuple[str, ...]) -> None:
+    """Open JupyterLab on the investigation notebooks, with this database.
+
+    The notebooks read the database path from $AGENTLENS_DB (and the config from $AGENTLENS_CONFIG),
+    which this command sets. JupyterLab listens on 127.0.0.1 only. Arguments after `--` go to
+    JupyterLab as they are (`agentlens lab -- --ServerApp.token=...`).
+    """
+    from .lab import LabError, lab_command
+
+    try:
+        argv, env = lab_command(db or default_db_path(), notebook_dir, config, port, open_browser=not no_browser,
+                                extra=jupyter_args)
+    except LabError as e:
+        raise click.ClickException(str(e)) from None
+    out.print(f"JupyterLab on {argv[3].split('=', 1)[1]} with AGENTLENS_DB={env['AGENTLENS_DB']}")
+    sys.stdout.flush()
+    if os.name == "posix":  # become JupyterLab: Ctrl-C and signals reach it (and its kernels) directly
+        os.execve(argv[0], argv, env)
+    try:
+        sys.exit(subprocess.call(argv, env=env))
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,154 @@
+"""Failure-mode classification: deterministic, explainable rules over the canonical tables.
+
+    from agentlens import failures
+    failures.classify(lens)                      # re-classify every run (after a policy change)
+    rep = failures.report(lens, since="2026-11-10", by="feature")
+    rep.counts, rep.worst, rep.fleet             # polars DataFrames; rep renders itself
+    failures.detections(lens, mode="refusal")    # one row per detection
+    failures.export_evals(lens, "cases.jsonl", modes=["prompt_injection"])
+
+Runs are classified at ingest (the pipeline step `classify_step`, inside the file's transaction,
+replacing earlier results for the runs the file touched) and by `classify()` for all runs. Every
+detection is a row of `failures` with the span that shows it, a severity, a one-line explanation
+and the evidence (JSON). The rules are in `classifiers.py`, the policy in `policy.py`, fleet-level
+incidents in `fleet.py`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from ..models import model_table
+from ..results import Result
+from . import _udf, fleet
+from .classifiers import CLASSIFIERS, MODES, SEVERITIES, Ctx, prepare
+from .policy import Policy, load_policy
+
+if TYPE_CHECKING:
+    from ..store import Lens
+
+__all__ = [
+    "MODES", "SEVERITIES", "ClassifySummary", "FailureReport", "Policy", "classify", "classify_step",
+    "detections", "export_evals", "load_policy", "report",
+]
+
+BATCH_RUNS = 20_000  # runs classified per batch by classify(): bounds the temp tables' memory
+FLEET_MODES = ("spend_spike", "retry_storm")
+DIMENSIONS = ("feature", "customer_id", "user_id", "session_id", "environment", "agent_name", "model",
+              "source", "service_name", "status", "severity", "day", "tool")
+
+_INSERT = """
+INSERT INTO failures
+SELECT run_id, mode, span_id, severity,
+       regexp_replace(explanation, '[\\x00-\\x1f\\x7f]+', ' ', 'g'), evidence::JSON, now(), ?
+FROM _fnew
+"""
+_MODELS_OF_BATCH = "SELECT DISTINCT model, provider FROM _fs WHERE leaf_llm AND model IS NOT NULL"
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    try:
+        con.unregister(name)
+    except duckdb.Error:
+        pass  # the transaction is aborted: the caller rolls back and reports the first error
+
+
+def _classify_batch(lens: Lens, policy: Policy) -> int:
+    """Classify the runs in `_fruns`, replacing their earlier rows. Returns detections added."""
+    con = lens.con
+    con.execute("DELETE FROM failures WHERE run_id IN (SELECT run_id FROM _fruns)")
+    ctx = Ctx(con, policy)
+    with _udf.registered(con):
+        prepare(ctx)
+        pairs = con.execute(_MODELS_OF_BATCH).fetchall()
+        models = model_table([(m, p) for m, p in pairs], lens.config)
+        con.register("_fmodels", models.to_arrow())
+        try:
+            tables = [fn(ctx) for fn in CLASSIFIERS]
+        finally:
+            _unregister(con, "_fmodels")
+    new = pa.concat_tables(tables)
+    if new.num_rows:
+        con.register("_fnew", new)
+        try:
+            con.execute(_INSERT, [policy.hash])
+        finally:
+            _unregister(con, "_fnew")
+    con.execute("DROP TABLE IF EXISTS _fs")
+    return new.num_rows
+
+
+def classify_step(lens: Lens) -> None:
+    """Pipeline step: classify the runs the file touched (`_affected`) and refresh fleet incidents."""
+    policy = load_policy(lens.config)
+    lens.con.execute("CREATE OR REPLACE TEMP TABLE _fruns AS SELECT DISTINCT run_id FROM _affected")
+    _classify_batch(lens, policy)
+    fleet.refresh(lens.con, policy)
+
+
+@dataclass
+class ClassifySummary:
+    runs: int
+    detections: int
+    fleet_incidents: int
+    seconds: float
+    policy: Policy
+    by_mode: pl.DataFrame = field(default_factory=pl.DataFrame)
+
+    def result(self) -> Result:
+        facts: dict[str, Any] = {
+            "runs classified": self.runs, "detections": self.detections,
+            "fleet incidents": self.fleet_incidents, "policy": self.policy.hash,
+            "seconds": round(self.seconds, 2),
+        }
+        return Result("classified", facts, {"detections by mode": self.by_mode} if self.by_mode.height else {})
+
+    def __str__(self) -> str:
+        return str(self.result())
+
+    def __rich__(self) -> Any:
+        return self.result().__rich__()
+
+    def _repr_html_(self) -> str:
+        return self.result()._repr_html_()
+
+
+def classify(lens: Lens, policy: Policy | None = None) -> ClassifySummary:
+    """Re-classify every run (batches of BATCH_RUNS runs) and recompute fleet incidents, replacing
+    all earlier results, in one transaction."""
+    t0 = time.perf_counter()
+    policy = policy or load_policy(lens.config)
+    con = lens.con
+    runs = 0
+    detections = 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM failures")
+        con.execute("CREATE OR REPLACE TEMP TABLE _fall AS "
+                    "SELECT run_id, row_number() OVER (ORDER BY run_id) - 1 AS i FROM runs")
+        total = con.execute("SELECT count(*) FROM _fall").fetchall()[0][0]
+        for start in range(0, total, BATCH_RUNS):
+            con.execute("CREATE OR REPLACE TEMP TABLE _fruns AS SELECT run_id FROM _fall WHERE i >= ? AND i < ?",
+                        [start, start + BATCH_RUNS])
+            detections += _classify_batch(lens, policy)
+            runs += min(BATCH_RUNS, total - start)
+        con.execute("DROP TABLE IF EXISTS _fall")
+        n_fleet = fleet.refresh(con, policy)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    by_mode = lens.sql(
+        "SELECT mode, count(DISTINCT run_id) AS runs, count(*) AS detections FROM failures GROUP BY mode "
+        "ORDER BY runs DESC, mode")
+    return ClassifySummary(runs, detections, n_fleet, time.perf_counter() - t0, policy, by_mode)
+
+
+from .export import export_evals  # noqa: E402
+from .report import FailureReport, detections, report  # noqa: E402

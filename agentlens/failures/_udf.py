@@ -1,0 +1,95 @@
+"""The two SQL functions the rules need that DuckDB lacks, registered on the connection for the
+duration of a classification (and removed after, so the connection closes cleanly):
+
+- `agentlens_canonical_json(text)`: JSON with sorted keys and no whitespace (the call fingerprint:
+  `{"b":1,"a":2}` and `{"a": 2, "b": 1}` are the same call); text that is not JSON as it is.
+- `agentlens_clip(text, n)` (a macro): text cut to n characters with an ellipsis.
+- `agentlens_schema_error(schema, instance)`: the first JSON Schema violation of a tool call's
+  arguments against the tool's declared parameters (the `jsonschema` library), else NULL.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+from duckdb.func import FunctionNullHandling
+
+
+def canonical_json(text: str) -> str:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=1024)
+def _validator(schema_text: str) -> Any:
+    try:
+        schema = json.loads(schema_text)
+    except ValueError:
+        return None
+    if not isinstance(schema, dict):
+        return None
+    import jsonschema  # imported on first use: it costs most of a second at start-up (format checkers)
+
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.exceptions.SchemaError:
+        return None  # a broken declared schema says nothing about the arguments
+    return cls(schema)
+
+
+def schema_error(schema_text: str | None, instance_text: str | None) -> str | None:
+    if schema_text is None or instance_text is None:
+        return None
+    validator = _validator(schema_text)
+    if validator is None:
+        return None
+    try:
+        instance = json.loads(instance_text)
+    except ValueError:
+        return None
+    import jsonschema
+
+    err = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if err is None:
+        return None
+    where = "/".join(str(p) for p in err.absolute_path)
+    return f"{where}: {err.message}" if where else err.message
+
+
+# text cut to n characters, with an ellipsis when it was longer (explanations quote trace text)
+CLIP_MACRO = (
+    "CREATE OR REPLACE TEMP MACRO agentlens_clip(x, n) AS "
+    "CASE WHEN length(x) > n THEN left(x, n - 1) || '…' ELSE x END"
+)
+
+
+def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    try:
+        con.remove_function(name)
+    except (duckdb.Error, ValueError):
+        pass  # not registered, or the transaction is aborted: the caller's error is what matters
+
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    for name in ("agentlens_canonical_json", "agentlens_schema_error"):
+        _drop(con, name)  # left over by an aborted classification
+    con.execute(CLIP_MACRO)
+    con.create_function("agentlens_canonical_json", canonical_json, ["VARCHAR"], "VARCHAR",
+                        side_effects=False)
+    con.create_function("agentlens_schema_error", schema_error, ["VARCHAR", "VARCHAR"], "VARCHAR",
+                        null_handling=FunctionNullHandling.SPECIAL, side_effects=False)
+    try:
+        yield
+    finally:
+        _drop(con, "agentlens_schema_error")
+        _drop(con, "agentlens_canonical_json")

@@ -1,0 +1,748 @@
+"""Failure-mode classifiers: small deterministic rules over the canonical tables, one per mode.
+
+Each classifier is a function of a `Ctx` returning rows `(run_id, mode, span_id, severity,
+explanation, evidence)` for every run of the batch (the run ids in the temp table `_fruns`). The
+work is SQL run by DuckDB; the values come in as bound parameters (patterns, caps, tool lists).
+`PREPARE` first builds `_fs`, a narrow per-span table of the batch with what several rules share:
+the span's order in its run, whether it failed and why, its call fingerprint, which policy lists
+its tool is on. Rules read the wide text columns (results, messages) from `spans` only where needed.
+
+`CLASSIFIERS` is the ordered tuple of rules; adding a mode is adding a function to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from . import patterns as P
+from .policy import Policy
+
+SEVERITIES = ("critical", "high", "medium", "low")
+
+# every mode of ../shared/reference/failure-modes.md (public names: never rename), catalogue order
+MODES = (
+    "silent_tool_failure", "hallucinated_tool", "runaway_loop", "rate_limited", "cascading_retries", "timeout",
+    "provider_error", "context_overflow", "prompt_injection", "duplicate_side_effect", "budget_exceeded",
+    "refusal", "unapproved_action", "tool_error",
+)
+
+ROW_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("mode", pa.string()), ("span_id", pa.string()), ("severity", pa.string()),
+    ("explanation", pa.string()), ("evidence", pa.string()),
+])
+
+
+@dataclass
+class Ctx:
+    con: duckdb.DuckDBPyConnection
+    policy: Policy
+
+    def rows(self, query: str, params: list[Any] | None = None) -> pa.Table:
+        """A rule's result as the six detection columns (named by position)."""
+        table = self.con.sql(query, params=params or []).to_arrow_table()
+        return table.rename_columns(ROW_SCHEMA.names).cast(ROW_SCHEMA)
+
+
+def _globs(names: tuple[str, ...]) -> list[str]:
+    return [n.lower() for n in names]
+
+
+# --------------------------------------------------------------------------------------------------
+# The shared per-span table of the batch
+# --------------------------------------------------------------------------------------------------
+
+# Parameters: ERROR_TEXT, RATE_LIMIT, TIMEOUT, CONTEXT_OVERFLOW, PROVIDER_ERROR, STEP_CAP,
+# side_effect globs, irreversible globs, approval globs.
+PREPARE = """
+CREATE OR REPLACE TEMP TABLE _fs AS
+WITH s AS (SELECT sp.* FROM spans sp SEMI JOIN _fruns r ON r.run_id = sp.run_id),
+llm_parents AS (
+  SELECT DISTINCT run_id, parent_span_id AS span_id FROM s WHERE kind = 'llm' AND parent_span_id IS NOT NULL
+),
+work AS (
+  SELECT run_id, bool_or(kind IN ('llm', 'tool', 'retriever', 'embedding')) AS has_calls FROM s GROUP BY run_id
+),
+base AS (
+  SELECT s.run_id, s.span_id, s.parent_span_id, s.name, s.kind, s.started_at, s.ended_at, s.duration_ms,
+         s.status, s.model, s.provider, s.input_tokens, s.output_tokens, s.finish_reason, s.tool_arguments,
+         coalesce(s.tool_name, CASE WHEN s.kind = 'retriever' THEN s.name END) AS tool,
+         s.kind = 'llm' AND lp.span_id IS NULL AS leaf_llm,
+         w.has_calls,
+         coalesce(s.tool_result, CASE WHEN s.kind IN ('tool', 'retriever') THEN s.output END) AS result,
+         CASE WHEN s.status = 'error' THEN coalesce(nullif(
+                CASE WHEN s.error_type IS NOT NULL AND starts_with(coalesce(s.status_message, ''), s.error_type)
+                     THEN s.status_message ELSE concat_ws(': ', s.error_type, s.status_message) END, ''),
+                'error status')
+         END AS status_err,
+         row_number() OVER (PARTITION BY s.run_id ORDER BY s.started_at NULLS LAST, s.span_id) AS seq
+  FROM s
+  LEFT JOIN llm_parents lp ON lp.run_id = s.run_id AND lp.span_id = s.span_id
+  JOIN work w ON w.run_id = s.run_id
+),
+payload AS (
+  SELECT b.*,
+         CASE WHEN b.kind IN ('tool', 'retriever') AND b.result IS NOT NULL THEN
+           CASE WHEN json_valid(b.result) THEN
+             CASE WHEN json_type(b.result) = 'OBJECT' THEN
+               CASE
+                 WHEN coalesce(json_type(b.result, '$.error'), 'NULL') NOT IN ('NULL', 'BOOLEAN')
+                      AND coalesce(b.result->>'$.error', '') NOT IN ('', '{}', '[]')
+                   THEN 'error: ' || left(b.result->>'$.error', 300)
+                 WHEN b.result->>'$.error' = 'true' THEN 'error: true'
+                 WHEN b.result->>'$.success' = 'false' THEN 'success: false'
+                 WHEN b.result->>'$.ok' = 'false' THEN 'ok: false'
+                 WHEN b.result->>'$.isError' = 'true' OR b.result->>'$.is_error' = 'true' THEN 'isError: true'
+                 WHEN lower(b.result->>'$.status') IN ('error', 'failed', 'failure')
+                   THEN 'status: ' || (b.result->>'$.status')
+                 WHEN try_cast(b.result->>'$.status' AS INTEGER) >= 500
+                   THEN 'HTTP status ' || (b.result->>'$.status')
+                 WHEN try_cast(b.result->>'$.status_code' AS INTEGER) >= 500
+                   THEN 'HTTP status ' || (b.result->>'$.status_code')
+               END
+             END
+           WHEN regexp_matches(b.result, ?) THEN left(b.result, 300)
+           END
+         END AS payload_err
+  FROM base b
+)
+SELECT p.* EXCLUDE (result, status_err, payload_err),
+       coalesce(p.status_err, p.payload_err) AS err,
+       coalesce(p.status_err, p.payload_err) IS NOT NULL AS failed,
+       p.payload_err IS NOT NULL AND p.status_err IS NULL AS failed_by_payload,
+       p.leaf_llm OR p.kind IN ('tool', 'retriever', 'embedding')
+         OR (p.parent_span_id IS NULL AND NOT p.has_calls) AS attempt,
+       CASE WHEN p.kind IN ('tool', 'retriever') THEN 'tool ' || coalesce(p.tool, p.name)
+            WHEN p.leaf_llm OR (p.parent_span_id IS NULL AND NOT p.has_calls)
+              THEN 'llm ' || coalesce(p.model, p.provider, p.name)
+       END AS target,
+       CASE WHEN p.kind IN ('tool', 'retriever') AND p.tool IS NOT NULL
+            THEN p.tool || ' ' || coalesce(agentlens_canonical_json(p.tool_arguments), '') END AS fp,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), ?), false) AS is_rate,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), ?), false) AS is_timeout,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), ?), false) AS is_context,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), ?), false) AS is_provider_text,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), ?), false) AS is_step_cap,
+       p.kind = 'tool' AND len(list_filter(?::VARCHAR[], lambda g: lower(p.tool) GLOB g)) > 0 AS side_effect,
+       p.kind = 'tool' AND len(list_filter(?::VARCHAR[], lambda g: lower(p.tool) GLOB g)) > 0 AS irreversible,
+       len(list_filter(?::VARCHAR[], lambda g: lower(coalesce(p.tool, p.name)) GLOB g)) > 0 AS approval,
+       CASE WHEN json_valid(p.result) AND json_type(p.result) = 'OBJECT'
+            THEN p.result->>'$.approved' = 'false'
+                 OR lower(coalesce(p.result->>'$.status', '')) IN ('denied', 'rejected', 'declined')
+            ELSE coalesce(regexp_matches(p.result, '(?i)^\\W{0,3}(denied|rejected|declined)\\b'), false)
+       END AS denied
+FROM payload p
+"""
+
+
+def prepare(ctx: Ctx) -> None:
+    pol = ctx.policy
+    ctx.con.execute(PREPARE, [
+        P.ERROR_TEXT, P.RATE_LIMIT, P.TIMEOUT, P.CONTEXT_OVERFLOW, P.PROVIDER_ERROR, P.STEP_CAP,
+        _globs(pol.side_effect_tools), _globs(pol.irreversible_tools), _globs(pol.approval_spans),
+    ])
+
+
+# --------------------------------------------------------------------------------------------------
+# Tool failures: silent_tool_failure and tool_error
+# --------------------------------------------------------------------------------------------------
+
+# A tool (or retriever) call failed: error status, or a result that reports failure. Recovered when
+# a later call of the same tool, after its last failure, succeeded. Parameter: the mode to return.
+TOOL_FAILURES = """
+WITH f AS (SELECT * FROM _fs WHERE kind IN ('tool', 'retriever') AND failed),
+g AS (
+  SELECT run_id, tool, count(*) AS failures, arg_min(span_id, seq) AS span_id, arg_min(err, seq) AS first_err,
+         max(seq) AS last_seq, bool_and(failed_by_payload) AS by_payload,
+         list({span_id: span_id, error: left(err, 300)} ORDER BY seq) AS spans
+  FROM f GROUP BY run_id, tool
+),
+retry AS (
+  SELECT g.run_id, g.tool, arg_min(o.span_id, o.seq) AS retry_span_id
+  FROM g JOIN _fs o ON o.run_id = g.run_id AND o.tool = g.tool AND o.seq > g.last_seq
+                   AND o.kind IN ('tool', 'retriever') AND NOT o.failed
+  GROUP BY ALL
+),
+j AS (
+  SELECT g.*, r.retry_span_id, coalesce(run.status, 'ok') AS run_status,
+         CASE WHEN r.retry_span_id IS NOT NULL OR run.status = 'error' THEN 'tool_error'
+              ELSE 'silent_tool_failure' END AS mode
+  FROM g LEFT JOIN retry r USING (run_id, tool) LEFT JOIN runs run USING (run_id)
+)
+SELECT run_id, mode, span_id,
+       CASE WHEN mode = 'silent_tool_failure' THEN 'high' WHEN run_status = 'error' THEN 'medium' ELSE 'low' END,
+       printf('%s failed%s (%s)', tool,
+              CASE WHEN failures > 1 THEN printf(' %d times', failures) ELSE '' END, agentlens_clip(first_err, 160))
+       || CASE WHEN mode = 'silent_tool_failure'
+               THEN printf(' and the run still ended ok, with no successful retry of %s', tool)
+               WHEN retry_span_id IS NOT NULL THEN printf('; a retry succeeded (span %s)', retry_span_id)
+               ELSE '; the run ended in error' END,
+       to_json({tool: tool, failures: failures, failed_spans: spans, reported_in_result: by_payload,
+                retry_span_id: retry_span_id, run_status: run_status})::VARCHAR
+FROM j WHERE mode = ?
+"""
+
+
+def silent_tool_failure(ctx: Ctx) -> pa.Table:
+    return ctx.rows(TOOL_FAILURES, ["silent_tool_failure"])
+
+
+def tool_error(ctx: Ctx) -> pa.Table:
+    return ctx.rows(TOOL_FAILURES, ["tool_error"])
+
+
+# --------------------------------------------------------------------------------------------------
+# hallucinated_tool
+# --------------------------------------------------------------------------------------------------
+
+# Tool calls an LLM asked for, checked against the tools that call was offered (its own definitions,
+# else every definition offered in the run) plus the allowlist; arguments that do not parse or do
+# not fit the declared JSON schema; tool spans named after a tool never offered in the run.
+# Parameters: allowlist globs, allowlist text, allowlist set?, allowlist globs, allowlist.
+HALLUCINATED_TOOL = """
+WITH defs AS (
+  SELECT s.run_id, s.span_id, d.name, d.parameters
+  FROM spans s SEMI JOIN _fruns r ON r.run_id = s.run_id,
+       unnest(from_json(s.tool_definitions, '[{"name":"VARCHAR","parameters":"JSON"}]')) AS u(d)
+  WHERE s.kind = 'llm' AND s.tool_definitions IS NOT NULL AND d.name IS NOT NULL
+),
+run_defs AS (SELECT run_id, name, any_value(parameters) AS parameters FROM defs GROUP BY run_id, name),
+run_names AS (SELECT run_id, list(DISTINCT name ORDER BY name) AS names FROM run_defs GROUP BY run_id),
+span_names AS (SELECT run_id, span_id, list(DISTINCT name ORDER BY name) AS names FROM defs GROUP BY ALL),
+calls AS (
+  SELECT f.run_id, f.span_id, f.seq, c.name, c.arguments,
+         coalesce(sn.names, rn.names, []) AS offered
+  FROM _fs f JOIN spans s ON s.run_id = f.run_id AND s.span_id = f.span_id
+  LEFT JOIN span_names sn ON sn.run_id = f.run_id AND sn.span_id = f.span_id
+  LEFT JOIN run_names rn ON rn.run_id = f.run_id,
+  unnest(from_json(s.tool_calls, '[{"name":"VARCHAR","arguments":"JSON"}]')) AS u(c)
+  WHERE f.leaf_llm AND s.tool_calls IS NOT NULL
+),
+checked AS (
+  SELECT c.*,
+         len(list_filter(?::VARCHAR[], lambda g: lower(c.name) GLOB g)) > 0 AS allowed,
+         CASE WHEN c.arguments IS NOT NULL AND json_type(c.arguments) = 'VARCHAR'
+                   AND trim(c.arguments->>'$') <> '' AND NOT json_valid(c.arguments->>'$')
+              THEN c.arguments->>'$' END AS unparsed,
+         CASE WHEN c.arguments IS NOT NULL AND json_type(c.arguments) = 'OBJECT' AND d.parameters IS NOT NULL
+              THEN agentlens_schema_error(d.parameters::VARCHAR, c.arguments::VARCHAR) END AS schema_error
+  FROM calls c LEFT JOIN run_defs d ON d.run_id = c.run_id AND d.name = c.name
+),
+problems AS (
+  SELECT run_id, span_id, seq, name, 'unknown_tool' AS problem,
+         CASE WHEN len(offered) > 0
+              THEN printf('the model called %s, which it was not offered (offered: %s)', name,
+                          array_to_string(offered[:8], ', ') || CASE WHEN len(offered) > 8 THEN ', ...' ELSE '' END)
+              ELSE printf('the model called %s, which is not in [policy].tool_allowlist (%s; the trace does not '
+                          'record the tools offered)', name, ?) END AS text,
+         to_json({tool: name, offered: offered}) AS detail
+  FROM checked WHERE name IS NOT NULL AND NOT allowed AND (len(offered) > 0 OR ?)
+    AND NOT list_contains(offered, name)
+  UNION ALL
+  SELECT run_id, span_id, seq, name, 'arguments_do_not_parse',
+         printf('the model called %s with arguments that do not parse as JSON: %s', name, agentlens_clip(unparsed, 120)),
+         to_json({tool: name, arguments: left(unparsed, 1000)})
+  FROM checked WHERE unparsed IS NOT NULL
+  UNION ALL
+  SELECT run_id, span_id, seq, name, 'arguments_do_not_fit_schema',
+         printf('the model called %s with arguments that do not fit its schema: %s', name, agentlens_clip(schema_error, 160)),
+         to_json({tool: name, arguments: left(arguments::VARCHAR, 1000), schema_error: schema_error})
+  FROM checked WHERE schema_error IS NOT NULL
+  UNION ALL
+  SELECT f.run_id, f.span_id, f.seq, f.tool, 'unknown_tool_span',
+         printf('a tool span ran %s, a tool never offered to the model in this run (offered: %s)', f.tool,
+                array_to_string(rn.names[:8], ', ') || CASE WHEN len(rn.names) > 8 THEN ', ...' ELSE '' END),
+         to_json({tool: f.tool, offered: rn.names})
+  FROM _fs f JOIN run_names rn ON rn.run_id = f.run_id
+  WHERE f.kind = 'tool' AND f.tool IS NOT NULL AND NOT list_contains(rn.names, f.tool) AND NOT f.approval
+    AND len(list_filter(?::VARCHAR[], lambda g: lower(f.tool) GLOB g)) = 0
+    AND NOT EXISTS (SELECT 1 FROM checked c WHERE c.run_id = f.run_id AND c.name = f.tool)
+),
+g AS (
+  SELECT run_id, name, problem, count(*) AS n, arg_min(span_id, seq) AS span_id, arg_min(text, seq) AS text,
+         list({span_id: span_id, detail: detail} ORDER BY seq) AS spans
+  FROM problems GROUP BY run_id, name, problem
+)
+SELECT run_id, 'hallucinated_tool', span_id, 'medium',
+       text || CASE WHEN n > 1 THEN printf(' (%d times)', n) ELSE '' END,
+       to_json({problem: problem, tool: name, count: n, spans: spans, allowlist: ?::VARCHAR[]})::VARCHAR
+FROM g
+"""
+
+
+def hallucinated_tool(ctx: Ctx) -> pa.Table:
+    names = list(ctx.policy.tool_allowlist)
+    allow = _globs(ctx.policy.tool_allowlist)
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    return ctx.rows(HALLUCINATED_TOOL, [allow, shown, bool(names), allow, names])
+
+
+# --------------------------------------------------------------------------------------------------
+# runaway_loop
+# --------------------------------------------------------------------------------------------------
+
+# The same tool with the same (canonical) arguments `loop_threshold` times or more, counted on tool
+# spans and on the tool calls the LLM asked for (the larger count wins: a run may record only one of
+# them, or record some calls as retriever spans), or the run stopped at a step cap.
+# Parameters: loop threshold, threshold, note, threshold.
+RUNAWAY_LOOP = """
+WITH t AS (
+  SELECT run_id, span_id, seq, tool, fp, tool_arguments AS args, 'span' AS src FROM _fs WHERE fp IS NOT NULL
+),
+asked AS (
+  SELECT f.run_id, f.span_id, f.seq, c.name AS tool,
+         c.name || ' ' || coalesce(agentlens_canonical_json(c.arguments::VARCHAR), '') AS fp,
+         c.arguments::VARCHAR AS args, 'llm' AS src
+  FROM _fs f JOIN spans s ON s.run_id = f.run_id AND s.span_id = f.span_id,
+       unnest(from_json(s.tool_calls, '[{"name":"VARCHAR","arguments":"JSON"}]')) AS u(c)
+  WHERE f.leaf_llm AND s.tool_calls IS NOT NULL AND c.name IS NOT NULL
+),
+calls AS (SELECT * FROM t UNION ALL SELECT * FROM asked),
+per_src AS (
+  SELECT run_id, tool, fp, src, count(*) AS n, arg_min(span_id, seq) AS span_id, arg_min(args, seq) AS args,
+         list(span_id ORDER BY seq) AS spans
+  FROM calls GROUP BY run_id, tool, fp, src
+),
+rep AS (
+  SELECT run_id, tool, fp, max(n) AS n, arg_max(span_id, (n, src = 'span')) AS span_id,
+         arg_max(args, (n, src = 'span')) AS args, arg_max(spans, (n, src = 'span')) AS spans
+  FROM per_src GROUP BY run_id, tool, fp HAVING max(n) >= ?
+),
+top AS (
+  SELECT run_id, arg_max(tool, n) AS tool, arg_max(n, n) AS n, arg_max(span_id, n) AS span_id,
+         arg_max(args, n) AS args, list({tool: tool, arguments: left(args, 500), count: n, spans: spans}) AS repeats
+  FROM rep GROUP BY run_id
+),
+cap AS (
+  SELECT run_id, arg_min(span_id, seq) AS span_id, arg_min(err, seq) AS err
+  FROM _fs WHERE failed AND is_step_cap GROUP BY run_id
+)
+SELECT coalesce(t.run_id, c.run_id), 'runaway_loop', coalesce(t.span_id, c.span_id),
+       CASE WHEN c.run_id IS NOT NULL THEN 'high' ELSE 'medium' END,
+       concat_ws('; ',
+         CASE WHEN t.run_id IS NOT NULL THEN printf('%s ran %d times with the same arguments %s (loop threshold %d, %s)',
+                                                    t.tool, t.n, agentlens_clip(coalesce(t.args, '{}'), 100), ?, ?) END,
+         CASE WHEN c.run_id IS NOT NULL THEN printf('the run stopped at its step cap (%s)', agentlens_clip(c.err, 120)) END),
+       to_json({repeats: t.repeats, step_cap_span_id: c.span_id, step_cap_error: left(c.err, 300),
+                loop_threshold: ?})::VARCHAR
+FROM top t FULL JOIN cap c ON c.run_id = t.run_id
+"""
+
+
+def runaway_loop(ctx: Ctx) -> pa.Table:
+    p = ctx.policy
+    return ctx.rows(RUNAWAY_LOOP, [p.loop_threshold, p.loop_threshold, p.src("loop_threshold"), p.loop_threshold])
+
+
+# --------------------------------------------------------------------------------------------------
+# rate_limited, timeout, provider_error: failed calls by the kind of error
+# --------------------------------------------------------------------------------------------------
+
+# Failed calls (leaf LLM calls, tool calls; the root when a run records no calls) whose error text
+# matches the mode's pattern (agentlens.failures.patterns). A provider error is an LLM call's failure
+# that is not also a rate limit, a timeout or a context overflow. Parameters: mode (x4).
+CALL_ERRORS = """
+WITH e AS (
+  SELECT * FROM _fs
+  WHERE attempt AND failed AND CASE ?
+    WHEN 'rate_limited' THEN is_rate
+    WHEN 'timeout' THEN is_timeout
+    WHEN 'provider_error' THEN is_provider_text AND NOT is_rate AND NOT is_timeout AND NOT is_context
+                               AND (leaf_llm OR kind NOT IN ('tool', 'retriever'))
+  END
+),
+g AS (
+  SELECT run_id, count(*) AS n, arg_min(span_id, seq) AS span_id, arg_min(err, seq) AS first_err,
+         string_agg(DISTINCT target, ', ' ORDER BY target) AS targets, max(duration_ms) AS max_ms,
+         list({span_id: span_id, target: target, error: left(err, 300), duration_ms: duration_ms} ORDER BY seq) AS spans
+  FROM e GROUP BY run_id
+)
+SELECT g.run_id, ?, g.span_id, CASE WHEN r.status = 'error' THEN 'high' ELSE 'low' END,
+       printf('%s %s %s (%s)%s; %s',
+              CASE WHEN g.n = 1 THEN 'a call to' ELSE printf('%d calls to', g.n) END,
+              coalesce(g.targets, '?'),
+              CASE ? WHEN 'rate_limited' THEN CASE WHEN g.n = 1 THEN 'was' ELSE 'were' END || ' rejected for rate limits'
+                     WHEN 'timeout' THEN 'timed out'
+                     ELSE 'failed at the provider' END,
+              agentlens_clip(g.first_err, 160),
+              CASE WHEN ? = 'timeout' AND g.max_ms IS NOT NULL THEN printf(' after %.1f s', g.max_ms / 1000.0)
+                   ELSE '' END,
+              CASE WHEN r.status = 'error' THEN 'the run ended in error' ELSE 'the run recovered' END),
+       to_json({calls: g.n, failed_spans: g.spans, run_status: r.status})::VARCHAR
+FROM g LEFT JOIN runs r USING (run_id)
+"""
+
+
+def rate_limited(ctx: Ctx) -> pa.Table:
+    return ctx.rows(CALL_ERRORS, ["rate_limited"] * 4)
+
+
+def timeout(ctx: Ctx) -> pa.Table:
+    return ctx.rows(CALL_ERRORS, ["timeout"] * 4)
+
+
+def provider_error(ctx: Ctx) -> pa.Table:
+    return ctx.rows(CALL_ERRORS, ["provider_error"] * 4)
+
+
+# --------------------------------------------------------------------------------------------------
+# cascading_retries
+# --------------------------------------------------------------------------------------------------
+
+# `retry_threshold` or more failed attempts of the same call (same tool, or LLM calls to the same
+# model) in a row, with no success between them. Parameters: threshold, threshold, note.
+CASCADING_RETRIES = """
+WITH a AS (SELECT run_id, span_id, seq, target, failed, err FROM _fs WHERE attempt AND target IS NOT NULL),
+b AS (
+  SELECT *, row_number() OVER (PARTITION BY run_id, target ORDER BY seq)
+            - row_number() OVER (PARTITION BY run_id, target, failed ORDER BY seq) AS island
+  FROM a
+),
+streaks AS (
+  SELECT run_id, target, island, count(*) AS n, arg_min(span_id, seq) AS span_id, arg_min(err, seq) AS first_err,
+         max(seq) AS last_seq, list(span_id ORDER BY seq) AS spans
+  FROM b WHERE failed GROUP BY run_id, target, island HAVING count(*) >= ?
+),
+worst AS (
+  SELECT run_id, arg_max(target, n) AS target, max(n) AS n, arg_max(span_id, n) AS span_id,
+         arg_max(first_err, n) AS first_err, arg_max(last_seq, n) AS last_seq,
+         list({target: target, attempts: n, spans: spans}) AS streaks
+  FROM streaks GROUP BY run_id
+),
+after AS (
+  SELECT w.run_id, arg_min(a.span_id, a.seq) AS next_ok
+  FROM worst w JOIN a ON a.run_id = w.run_id AND a.target = w.target AND a.seq > w.last_seq AND NOT a.failed
+  GROUP BY w.run_id
+)
+SELECT w.run_id, 'cascading_retries', w.span_id, CASE WHEN r.status = 'error' THEN 'high' ELSE 'medium' END,
+       printf('%s failed %d times in a row (%s)%s (retry threshold %d, %s)', w.target, w.n, agentlens_clip(w.first_err, 120),
+              CASE WHEN x.next_ok IS NOT NULL THEN ' before a retry succeeded'
+                   WHEN r.status = 'error' THEN ' and the run ended in error' ELSE '' END, ?, ?),
+       to_json({streaks: w.streaks, next_success_span_id: x.next_ok, run_status: r.status})::VARCHAR
+FROM worst w LEFT JOIN after x USING (run_id) LEFT JOIN runs r USING (run_id)
+"""
+
+
+def cascading_retries(ctx: Ctx) -> pa.Table:
+    p = ctx.policy
+    return ctx.rows(CASCADING_RETRIES, [p.retry_threshold, p.retry_threshold, p.src("retry_threshold")])
+
+
+# --------------------------------------------------------------------------------------------------
+# context_overflow
+# --------------------------------------------------------------------------------------------------
+
+# A call failed because the prompt did not fit; an LLM call stopped at its token limit; or an LLM
+# call's input came within `context_window_ratio` of its model's window (`_fmodels`: genai-prices
+# and [models] overrides). Parameters: finish reasons, ratio, ratio, note.
+CONTEXT_OVERFLOW = """
+WITH hits AS (
+  SELECT run_id, span_id, seq, 1 AS rank, 'high' AS severity,
+         printf('the prompt did not fit the model''s window: %s', agentlens_clip(err, 200)) AS text,
+         to_json({span_id: span_id, reason: 'error', error: left(err, 300)}) AS detail
+  FROM _fs WHERE attempt AND failed AND is_context
+  UNION ALL
+  SELECT run_id, span_id, seq, 2, 'medium',
+         printf('%s stopped at finish_reason=%s%s: the answer was cut off', coalesce(model, 'an LLM call'),
+                finish_reason, CASE WHEN output_tokens IS NOT NULL THEN printf(' after %d output tokens', output_tokens) ELSE '' END),
+         to_json({span_id: span_id, reason: 'finish_reason', finish_reason: finish_reason, output_tokens: output_tokens})
+  FROM _fs WHERE leaf_llm AND lower(finish_reason) IN (SELECT unnest(?::VARCHAR[]))
+  UNION ALL
+  SELECT f.run_id, f.span_id, f.seq, 3, 'medium',
+         printf('input of %,d tokens is %.0f%% of %s''s %,d-token window (from %s; threshold %.0f%%, %s)',
+                f.input_tokens, 100.0 * f.input_tokens / m.context_window, f.model, m.context_window,
+                m.context_window_source, 100 * ?, ?),
+         to_json({span_id: f.span_id, reason: 'near_window', input_tokens: f.input_tokens, model: f.model,
+                  context_window: m.context_window, context_window_source: m.context_window_source})
+  FROM _fs f JOIN _fmodels m ON m.model = f.model AND m.provider IS NOT DISTINCT FROM f.provider
+  WHERE f.leaf_llm AND m.context_window IS NOT NULL AND f.input_tokens >= ? * m.context_window
+)
+SELECT run_id, 'context_overflow', arg_min(span_id, (rank, seq)), arg_min(severity, (rank, seq)),
+       arg_min(text, (rank, seq)) || CASE WHEN count(*) > 1 THEN printf(' (+%d more)', count(*) - 1) ELSE '' END,
+       to_json({hits: list(detail ORDER BY rank, seq)})::VARCHAR
+FROM hits GROUP BY run_id
+"""
+
+
+def context_overflow(ctx: Ctx) -> pa.Table:
+    p = ctx.policy
+    r = p.context_window_ratio
+    return ctx.rows(CONTEXT_OVERFLOW, [list(P.FINISH_LENGTH), r, p.src("context_window_ratio"), r])
+
+
+# --------------------------------------------------------------------------------------------------
+# prompt_injection
+# --------------------------------------------------------------------------------------------------
+
+# Content the agent read (tool and retriever results, user messages of LLM calls, the request of a
+# run without call spans) matching `injection_patterns`. Acted on: a later side-effecting tool call
+# whose arguments carry an address (email, URL host) found in that content and not in the user's
+# own messages. Parameters: injection regex (x2), address regex (x4).
+PROMPT_INJECTION = """
+WITH src AS (
+  SELECT f.run_id, f.span_id, f.seq, 'the result of ' || coalesce(f.tool, f.name) AS place,
+         coalesce(s.tool_result, s.output) AS text
+  FROM _fs f JOIN spans s ON s.run_id = f.run_id AND s.span_id = f.span_id
+  WHERE f.kind IN ('tool', 'retriever')
+  UNION ALL
+  SELECT f.run_id, f.span_id, f.seq, 'a user message', m.content
+  FROM _fs f JOIN spans s ON s.run_id = f.run_id AND s.span_id = f.span_id,
+       unnest(try(json_transform(s.input, '[{"role":"VARCHAR","content":"VARCHAR"}]'))) AS u(m)
+  WHERE f.leaf_llm AND m.role = 'user'
+  UNION ALL
+  SELECT f.run_id, f.span_id, f.seq, 'the request', s.input
+  FROM _fs f JOIN spans s ON s.run_id = f.run_id AND s.span_id = f.span_id
+  WHERE f.parent_span_id IS NULL AND NOT f.has_calls
+),
+hits AS (
+  SELECT src.*, regexp_extract(text, ?, 0) AS matched FROM src WHERE text IS NOT NULL AND regexp_matches(text, ?)
+),
+first AS (
+  SELECT run_id, min(seq) AS seq, arg_min(span_id, seq) AS span_id, arg_min(place, seq) AS place,
+         arg_min(matched, seq) AS matched, arg_min(text, seq) AS text,
+         list(DISTINCT span_id) AS spans
+  FROM hits GROUP BY run_id
+),
+first_call AS (SELECT run_id, min(seq) AS seq FROM _fs WHERE leaf_llm GROUP BY run_id),
+user_addr AS (  -- addresses the user gave: the first LLM call's user messages (later user-role messages
+                -- may carry tool results, as Anthropic's API sends them), or the request
+  SELECT src.run_id, flatten(list(regexp_extract_all(coalesce(src.text, ''), ?))) AS addrs
+  FROM src LEFT JOIN first_call fc ON fc.run_id = src.run_id
+  WHERE src.place = 'the request' OR (src.place = 'a user message' AND src.seq = fc.seq)
+  GROUP BY src.run_id
+),
+acted AS (
+  SELECT h.run_id, arg_min(t.span_id, t.seq) AS span_id, arg_min(t.tool, t.seq) AS tool,
+         arg_min(list_filter(regexp_extract_all(s.tool_arguments, ?),
+                             lambda a: list_contains(regexp_extract_all(h.text, ?), a)
+                                       AND NOT list_contains(coalesce(ua.addrs, []), a)), t.seq) AS addrs
+  FROM first h
+  JOIN _fs t ON t.run_id = h.run_id AND t.seq > h.seq AND t.side_effect
+  JOIN spans s ON s.run_id = t.run_id AND s.span_id = t.span_id
+  LEFT JOIN user_addr ua ON ua.run_id = h.run_id
+  WHERE len(list_filter(regexp_extract_all(coalesce(s.tool_arguments, ''), ?),
+                        lambda a: list_contains(regexp_extract_all(h.text, ?), a)
+                                  AND NOT list_contains(coalesce(ua.addrs, []), a))) > 0
+  GROUP BY h.run_id
+)
+SELECT h.run_id, 'prompt_injection', h.span_id, CASE WHEN a.run_id IS NOT NULL THEN 'critical' ELSE 'medium' END,
+       printf('%s carries an instruction aimed at the agent ("%s")', h.place,
+              agentlens_clip(regexp_replace(h.matched, '\\s+', ' ', 'g'), 100))
+       || CASE WHEN a.run_id IS NOT NULL
+               THEN printf(', and the agent then called %s with %s, found only in that content', a.tool,
+                           array_to_string(a.addrs, ', '))
+               ELSE '; no action on it followed' END,
+       to_json({span_id: h.span_id, place: h.place, matched: left(h.matched, 300),
+                excerpt: left(h.text, 500), spans_with_injection: h.spans,
+                acted_span_id: a.span_id, acted_tool: a.tool, addresses: a.addrs})::VARCHAR
+FROM first h LEFT JOIN acted a USING (run_id)
+"""
+
+ADDRESS = P.EMAIL + r"|https?://[A-Za-z0-9.-]+"
+
+
+def prompt_injection(ctx: Ctx) -> pa.Table:
+    rx = ctx.policy.injection_regex
+    return ctx.rows(PROMPT_INJECTION, [rx, rx, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS])
+
+
+# --------------------------------------------------------------------------------------------------
+# duplicate_side_effect
+# --------------------------------------------------------------------------------------------------
+
+# A side-effecting tool (policy list) that ran successfully two or more times with the same
+# canonical arguments in one run. Parameter: the list note.
+DUPLICATE_SIDE_EFFECT = """
+WITH d AS (
+  SELECT run_id, tool, fp, count(*) AS n, arg_min(span_id, seq) AS span_id, arg_min(tool_arguments, seq) AS args,
+         bool_or(irreversible) AS irreversible, list(span_id ORDER BY seq) AS spans
+  FROM _fs WHERE kind = 'tool' AND side_effect AND NOT failed AND fp IS NOT NULL
+  GROUP BY run_id, tool, fp HAVING count(*) >= 2
+)
+SELECT run_id, 'duplicate_side_effect', span_id, CASE WHEN irreversible THEN 'critical' ELSE 'high' END,
+       printf('%s ran %d times with the same arguments %s (a side-effect tool by the %s)', tool, n,
+              agentlens_clip(coalesce(args, '{}'), 120), ?),
+       to_json({tool: tool, count: n, spans: spans, arguments: left(args, 1000), irreversible: irreversible})::VARCHAR
+FROM d
+"""
+
+
+def duplicate_side_effect(ctx: Ctx) -> pa.Table:
+    src = ctx.policy.src("side_effect_tools")
+    return ctx.rows(DUPLICATE_SIDE_EFFECT, ["default policy" if src == "default" else "policy in the config"])
+
+
+# --------------------------------------------------------------------------------------------------
+# budget_exceeded
+# --------------------------------------------------------------------------------------------------
+
+# A run's totals over a `[policy]` cap. Parameters: for each of cost, tokens, llm calls, tool calls,
+# seconds: cap, cap, note (in that order, twice: in `o` and in the evidence).
+BUDGET_EXCEEDED = """
+WITH r AS (
+  SELECT run_id, root_span_id, cost_usd,
+         CASE WHEN input_tokens IS NOT NULL OR output_tokens IS NOT NULL
+              THEN coalesce(input_tokens, 0) + coalesce(output_tokens, 0) END AS tokens,
+         llm_calls, tool_calls, duration_ms / 1000.0 AS seconds
+  FROM runs SEMI JOIN _fruns USING (run_id)
+),
+o AS (
+  SELECT r.*,
+    CASE WHEN cost_usd > ? THEN printf('cost $%.2f > $%.2f cap%s', cost_usd, ?, ?) END AS c1,
+    CASE WHEN tokens > ? THEN printf('%,d tokens > %,d cap%s', tokens, ?, ?) END AS c2,
+    CASE WHEN llm_calls > ? THEN printf('%d LLM calls > %d cap%s', llm_calls, ?, ?) END AS c3,
+    CASE WHEN tool_calls > ? THEN printf('%d tool calls > %d cap%s', tool_calls, ?, ?) END AS c4,
+    CASE WHEN seconds > ? THEN printf('%.0f s > %.0f s cap%s', seconds, ?, ?) END AS c5,
+    greatest(cost_usd / ?, tokens / ?, llm_calls / ?, tool_calls / ?, seconds / ?) AS worst_ratio
+  FROM r
+)
+SELECT run_id, 'budget_exceeded', root_span_id, CASE WHEN worst_ratio >= 2 THEN 'high' ELSE 'medium' END,
+       'over budget: ' || concat_ws('; ', c1, c2, c3, c4, c5),
+       to_json({cost_usd: cost_usd, tokens: tokens, llm_calls: llm_calls, tool_calls: tool_calls,
+                duration_s: seconds, over: list_filter([c1, c2, c3, c4, c5], lambda x: x IS NOT NULL),
+                worst_ratio: worst_ratio})::VARCHAR
+FROM o WHERE coalesce(c1, c2, c3, c4, c5) IS NOT NULL
+"""
+
+
+def budget_exceeded(ctx: Ctx) -> pa.Table:
+    p = ctx.policy
+    caps = [
+        (p.max_cost_usd_per_run, "max_cost_usd_per_run"), (p.max_tokens_per_run, "max_tokens_per_run"),
+        (p.max_llm_calls_per_run, "max_llm_calls_per_run"), (p.max_tool_calls_per_run, "max_tool_calls_per_run"),
+        (p.max_duration_s_per_run, "max_duration_s_per_run"),
+    ]
+    params: list[Any] = []
+    for cap, key in caps:
+        params += [cap, cap, p.note(key)]
+    params += [float(cap) for cap, _ in caps]
+    return ctx.rows(BUDGET_EXCEEDED, params)
+
+
+# --------------------------------------------------------------------------------------------------
+# refusal
+# --------------------------------------------------------------------------------------------------
+
+# The final answer (the run's output, else the last successful LLM call's output: the last
+# assistant message's text) matches REFUSAL, or an LLM call finished for a content filter.
+# Parameters: REFUSAL, refusal finish reasons.
+REFUSAL = """
+WITH fin AS (
+  SELECT f.run_id, arg_max(s.output, f.seq) AS out, arg_max(f.span_id, f.seq) AS span_id
+  FROM _fs f JOIN spans s ON s.run_id = f.run_id AND s.span_id = f.span_id
+  WHERE f.leaf_llm AND NOT f.failed AND s.output IS NOT NULL
+  GROUP BY f.run_id
+),
+rr AS (
+  SELECT r.run_id, r.root_span_id, r.output, fin.span_id AS llm_span_id, fin.out
+  FROM runs r SEMI JOIN _fruns USING (run_id) LEFT JOIN fin USING (run_id)
+),
+texts AS (
+  SELECT run_id, root_span_id, llm_span_id, output AS raw, 1 AS which FROM rr WHERE output IS NOT NULL
+  UNION ALL
+  SELECT run_id, root_span_id, llm_span_id, out, 2 FROM rr WHERE out IS NOT NULL
+),
+answers AS (
+  SELECT run_id, root_span_id, llm_span_id, which,
+         CASE WHEN json_valid(raw) THEN
+           CASE json_type(raw)
+             WHEN 'ARRAY' THEN list_filter(try(json_transform(raw, '[{"role":"VARCHAR","content":"VARCHAR"}]')),
+                                           lambda m: m.content IS NOT NULL AND coalesce(m.role, 'assistant') = 'assistant')[-1].content
+             WHEN 'VARCHAR' THEN raw->>'$'
+           END
+         ELSE raw END AS answer
+  FROM texts
+),
+final AS (
+  SELECT run_id, arg_min(answer, which) AS answer,
+         arg_min(CASE WHEN which = 1 THEN coalesce(root_span_id, llm_span_id) ELSE llm_span_id END, which) AS span_id
+  FROM answers WHERE answer IS NOT NULL AND trim(answer) <> '' GROUP BY run_id
+),
+filtered AS (
+  SELECT run_id, arg_min(span_id, seq) AS span_id, arg_min(finish_reason, seq) AS finish_reason
+  FROM _fs WHERE leaf_llm AND lower(finish_reason) IN (SELECT unnest(?::VARCHAR[])) GROUP BY run_id
+),
+hits AS (
+  SELECT coalesce(a.run_id, f.run_id) AS run_id, coalesce(f.span_id, a.span_id) AS span_id,
+         a.answer, f.finish_reason,
+         coalesce(regexp_matches(left(a.answer, 400), ?), false) AS declined
+  FROM final a FULL JOIN filtered f USING (run_id)
+)
+SELECT run_id, 'refusal', span_id, 'medium',
+       CASE WHEN finish_reason IS NOT NULL AND NOT declined
+            THEN printf('an LLM call finished with finish_reason=%s (content filter)', finish_reason)
+            ELSE printf('the final answer declines the task: "%s"', agentlens_clip(regexp_replace(answer, '\\s+', ' ', 'g'), 120)) END,
+       to_json({span_id: span_id, answer: left(answer, 500), finish_reason: finish_reason})::VARCHAR
+FROM hits WHERE declined OR finish_reason IS NOT NULL
+"""
+
+
+def refusal(ctx: Ctx) -> pa.Table:
+    return ctx.rows(REFUSAL, [list(P.FINISH_REFUSAL), P.REFUSAL])
+
+
+# --------------------------------------------------------------------------------------------------
+# unapproved_action
+# --------------------------------------------------------------------------------------------------
+
+# An irreversible tool (policy list) ran with no approval before it: no span named like an approval
+# (`approval_spans`) that ended before it started without failing or being denied, and no span event
+# named like one. Parameters: approval globs, approval note, irreversible note.
+UNAPPROVED_ACTION = """
+WITH irr AS (SELECT run_id, span_id, seq, tool, started_at FROM _fs WHERE kind = 'tool' AND irreversible),
+ok AS (SELECT run_id, seq, coalesce(ended_at, started_at) AS at FROM _fs WHERE approval AND NOT failed AND NOT denied),
+ev AS (
+  SELECT s.run_id, try_cast(e.time AS TIMESTAMPTZ) AS at
+  FROM spans s SEMI JOIN _fruns r ON r.run_id = s.run_id,
+       unnest(from_json(s.events, '[{"name":"VARCHAR","time":"VARCHAR"}]')) AS u(e)
+  WHERE s.events IS NOT NULL AND len(list_filter(?::VARCHAR[], lambda g: lower(e.name) GLOB g)) > 0
+)
+SELECT i.run_id, 'unapproved_action', i.span_id, 'critical',
+       printf('%s ran with no approval step before it (irreversible by the %s; no step named %s ran before it)',
+              i.tool, ?, ?),
+       to_json({tool: i.tool, span_id: i.span_id, approvals_seen_before: 0})::VARCHAR
+FROM irr i
+WHERE NOT EXISTS (SELECT 1 FROM ok a WHERE a.run_id = i.run_id AND a.seq < i.seq
+                  AND (a.at IS NULL OR i.started_at IS NULL OR a.at <= i.started_at))
+  AND NOT EXISTS (SELECT 1 FROM ev WHERE ev.run_id = i.run_id AND ev.at <= i.started_at)
+"""
+
+
+def unapproved_action(ctx: Ctx) -> pa.Table:
+    p = ctx.policy
+    src = p.src("irreversible_tools")
+    names = " or ".join(p.approval_spans[:4]) + (" ..." if len(p.approval_spans) > 4 else "")
+    return ctx.rows(UNAPPROVED_ACTION, [_globs(p.approval_spans),
+                                        "default policy" if src == "default" else "policy in the config",
+                                        names + ("" if p.src("approval_spans") == "from config" else " (default)")])
+
+
+# The rules, in the catalogue's order.
+CLASSIFIERS: tuple[Callable[[Ctx], pa.Table], ...] = (
+    silent_tool_failure,
+    hallucinated_tool,
+    runaway_loop,
+    rate_limited,
+    cascading_retries,
+    timeout,
+    provider_error,
+    context_overflow,
+    prompt_injection,
+    duplicate_side_effect,
+    budget_exceeded,
+    refusal,
+    unapproved_action,
+    tool_error,
+)
+
+ALL_SQL = {
+    "PREPARE": PREPARE, "TOOL_FAILURES": TOOL_FAILURES, "HALLUCINATED_TOOL": HALLUCINATED_TOOL,
+    "RUNAWAY_LOOP": RUNAWAY_LOOP, "CALL_ERRORS": CALL_ERRORS, "CASCADING_RETRIES": CASCADING_RETRIES,
+    "CONTEXT_OVERFLOW": CONTEXT_OVERFLOW, "PROMPT_INJECTION": PROMPT_INJECTION,
+    "DUPLICATE_SIDE_EFFECT": DUPLICATE_SIDE_EFFECT, "BUDGET_EXCEEDED": BUDGET_EXCEEDED, "REFUSAL": REFUSAL,
+    "UNAPPROVED_ACTION": UNAPPROVED_ACTION,
+}

@@ -1,0 +1,180 @@
+"""Fleet-level checks: incidents no single run shows, stored in `fleet_incidents`.
+
+**spend_spike**: a UTC day whose spend for one feature, customer or tool is far above its baseline.
+Spend is the runs' `cost_usd` for features and customers, and for tools the money their successful
+side-effecting calls moved (the first of `[policy.fleet].amount_keys` found in the call's arguments:
+refunds issued, orders placed). The baseline of day D is the median daily spend of the same value over
+the `baseline_days` days before D on which it had any spend; a day is judged only when there are at
+least `min_baseline_days` such days. A day is a spike when its spend is at least `spike_factor` x the
+baseline *and* at least `spike_min_excess_usd` above it. Severity `high` when every run of that day
+stayed under the per-run cost cap (so no run-level alert fired: the procurement agent that placed
+$1.4M of orders in an afternoon, each under its limit), `medium` when some runs were over it.
+
+**retry_storm**: many runs hitting one failing dependency together. Failed calls (LLM calls by
+provider and model, tools by name) are ordered in time per dependency; a failure more than
+`storm_gap_minutes` after the previous one starts a new group; a group that touches at least
+`storm_min_runs` distinct runs is a storm. Severity `high`, `critical` when 20 or more runs.
+
+Both are recomputed over the whole database after each classification (they are SQL aggregates
+over `runs` and the failed spans, cheap next to reading the spans of new runs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from . import patterns as P
+from .policy import Policy
+
+# Parameters: per-run cap, amount keys (x2), side-effect globs, min excess, baseline days,
+# min baseline days, factor, min excess, cap (evidence), cap-note, policy values (evidence).
+SPEND_SPIKES = """
+WITH rd AS (
+  SELECT run_id, date_trunc('day', started_at) AS day, feature, customer_id, cost_usd,
+         cost_usd > ? AS over_cap
+  FROM runs WHERE cost_usd IS NOT NULL AND started_at IS NOT NULL
+),
+tool_amounts AS (
+  SELECT s.run_id, date_trunc('day', s.started_at) AS day, s.tool_name,
+         list_filter(list_transform(?::VARCHAR[], lambda k: try_cast(json_extract_string(s.tool_arguments, '$.' || k) AS DOUBLE)),
+                     lambda v: v IS NOT NULL)[1] AS amount
+  FROM spans s
+  WHERE s.kind = 'tool' AND s.status <> 'error' AND s.tool_name IS NOT NULL AND json_valid(s.tool_arguments)
+    AND len(list_filter(?::VARCHAR[], lambda g: lower(s.tool_name) GLOB g)) > 0
+),
+daily AS (
+  SELECT 'feature' AS dimension, feature AS value, day, sum(cost_usd) AS spend, count(*) AS runs,
+         count(*) FILTER (WHERE over_cap) AS over_cap, max(cost_usd) AS largest, 'LLM cost' AS measure
+  FROM rd WHERE feature IS NOT NULL GROUP BY ALL
+  UNION ALL
+  SELECT 'customer_id', customer_id, day, sum(cost_usd), count(*), count(*) FILTER (WHERE over_cap),
+         max(cost_usd), 'LLM cost'
+  FROM rd WHERE customer_id IS NOT NULL GROUP BY ALL
+  UNION ALL
+  SELECT 'tool', tool_name, day, sum(amount), count(DISTINCT run_id), NULL, max(amount), 'amount in its calls'
+  FROM tool_amounts WHERE amount IS NOT NULL AND amount > 0 GROUP BY ALL
+),
+judged AS (
+  SELECT d.dimension, d.value, d.day, d.spend, d.runs, d.over_cap, d.largest, d.measure,
+         median(p.spend) AS baseline, count(p.day) AS baseline_days,
+         list({day: p.day::DATE, spend: round(p.spend, 6)} ORDER BY p.day) AS history
+  FROM daily d JOIN daily p
+    ON p.dimension = d.dimension AND p.value = d.value AND p.day < d.day AND p.day >= d.day - to_days(?::INTEGER)
+  WHERE d.dimension IN (SELECT unnest(?::VARCHAR[]))
+  GROUP BY ALL
+  HAVING count(p.day) >= ?
+)
+SELECT md5(concat_ws('|', 'spend_spike', dimension, value, day::VARCHAR)) AS incident_id,
+       'spend_spike' AS kind, dimension, value, day AS window_start, day + INTERVAL 1 DAY AS window_end,
+       CASE WHEN coalesce(over_cap, 0) = 0 THEN 'high' ELSE 'medium' END AS severity, runs,
+       printf('%s %s: $%,.2f of %s on %s, %.1fx its baseline of $%,.2f (median of %d prior days)%s',
+              dimension, value, spend, measure, strftime(day, '%Y-%m-%d'), spend / nullif(baseline, 0), baseline,
+              baseline_days,
+              CASE WHEN dimension = 'tool' THEN printf('; largest single call $%,.2f', largest)
+                   WHEN over_cap = 0 THEN printf('; every one of its %d runs stayed under the $%.2f per-run cap%s',
+                                                 runs, ?, ?)
+                   ELSE printf('; %d of its %d runs were over the per-run cap', over_cap, runs) END) AS explanation,
+       to_json({spend_usd: spend, baseline_usd: baseline, baseline_days: baseline_days, history: history,
+                runs: runs, runs_over_cap: over_cap, largest_usd: largest, measure: measure,
+                policy: ?::JSON})::VARCHAR AS evidence
+FROM judged
+WHERE spend >= ? * baseline AND spend - baseline >= ?
+"""
+
+# Parameters: RATE_LIMIT, TIMEOUT, gap minutes, min runs, policy values (evidence).
+RETRY_STORMS = """
+WITH s AS (
+  SELECT sp.run_id, sp.span_id, sp.kind, sp.parent_span_id, sp.started_at, sp.model, sp.provider, sp.tool_name,
+         sp.name,
+         CASE WHEN sp.error_type IS NOT NULL AND starts_with(coalesce(sp.status_message, ''), sp.error_type)
+              THEN sp.status_message ELSE concat_ws(': ', sp.error_type, sp.status_message) END AS err
+  FROM spans sp WHERE sp.status = 'error' AND sp.started_at IS NOT NULL
+),
+callers AS (SELECT DISTINCT run_id FROM spans WHERE kind IN ('llm', 'tool', 'retriever')),
+f AS (
+  SELECT run_id, span_id, started_at, err,
+         CASE WHEN kind IN ('tool', 'retriever') THEN 'tool:' || coalesce(tool_name, name)
+              ELSE 'llm:' || coalesce(provider, 'llm') || '/' || coalesce(model, '?') END AS dependency
+  FROM s
+  WHERE kind IN ('llm', 'tool', 'retriever')
+     OR (parent_span_id IS NULL AND run_id NOT IN (SELECT run_id FROM callers))
+),
+g AS (
+  SELECT *, CASE WHEN started_at - lag(started_at) OVER w > to_microseconds((?::DOUBLE * 60000000)::BIGINT)
+                 THEN 1 ELSE 0 END AS new_group
+  FROM f WINDOW w AS (PARTITION BY dependency ORDER BY started_at, span_id)
+),
+h AS (
+  SELECT *, sum(new_group) OVER (PARTITION BY dependency ORDER BY started_at, span_id
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS grp
+  FROM g
+),
+storms AS (
+  SELECT dependency, grp, min(started_at) AS t0, max(started_at) AS t1, count(*) AS failures,
+         count(DISTINCT run_id) AS runs, list(DISTINCT run_id ORDER BY run_id)[:100] AS run_ids,
+         list(span_id ORDER BY started_at)[:100] AS span_ids,
+         count(*) FILTER (WHERE regexp_matches(err, ?)) AS rate_limited,
+         count(*) FILTER (WHERE regexp_matches(err, ?)) AS timeouts,
+         arg_min(err, started_at) AS first_err
+  FROM h GROUP BY dependency, grp HAVING count(DISTINCT run_id) >= ?
+)
+SELECT md5(concat_ws('|', 'retry_storm', dependency, t0::VARCHAR)) AS incident_id, 'retry_storm' AS kind,
+       'dependency' AS dimension, dependency AS value, t0 AS window_start, t1 AS window_end,
+       CASE WHEN runs >= 20 THEN 'critical' ELSE 'high' END AS severity, runs,
+       printf('%s failed %d times across %d runs in %.1f min (%s to %s UTC)%s; first: %s', dependency, failures, runs,
+              date_diff('millisecond', t0, t1) / 60000.0, strftime(t0, '%Y-%m-%d %H:%M'), strftime(t1, '%H:%M'),
+              CASE WHEN rate_limited > 0 THEN printf(', %d rate-limited', rate_limited) ELSE '' END
+              || CASE WHEN timeouts > 0 THEN printf(', %d timed out', timeouts) ELSE '' END,
+              left(regexp_replace(first_err, '\\s+', ' ', 'g'), 120)) AS explanation,
+       to_json({failures: failures, runs: runs, run_ids: run_ids, span_ids: span_ids, rate_limited: rate_limited,
+                timeouts: timeouts, first_error: left(first_err, 300), policy: ?::JSON})::VARCHAR AS evidence
+FROM storms
+"""
+
+INSERT = """
+INSERT INTO fleet_incidents
+SELECT incident_id, kind, dimension, value, window_start, window_end, severity, runs, explanation, evidence,
+       now(), ?
+FROM _fleet
+"""
+
+ALL_SQL = {"SPEND_SPIKES": SPEND_SPIKES, "RETRY_STORMS": RETRY_STORMS, "INSERT": INSERT}
+
+
+def _json(d: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(d, sort_keys=True)
+
+
+def refresh(con: duckdb.DuckDBPyConnection, policy: Policy) -> int:
+    """Recompute every fleet incident (in the caller's transaction). Returns how many there are."""
+    fp = policy.fleet
+    cap = policy.max_cost_usd_per_run
+    spike_policy = _json({
+        "baseline_days": fp.baseline_days, "min_baseline_days": fp.min_baseline_days,
+        "spike_factor": fp.spike_factor, "spike_min_excess_usd": fp.spike_min_excess_usd,
+        "max_cost_usd_per_run": cap, "amount_keys": list(fp.amount_keys),
+    })
+    storm_policy = _json({"storm_gap_minutes": fp.storm_gap_minutes, "storm_min_runs": fp.storm_min_runs})
+    con.execute("DELETE FROM fleet_incidents")
+    spikes = con.sql(SPEND_SPIKES, params=[
+        cap, list(fp.amount_keys), [g.lower() for g in policy.side_effect_tools],
+        fp.baseline_days, list(fp.spike_dimensions), fp.min_baseline_days,
+        cap, policy.note("max_cost_usd_per_run"), spike_policy, fp.spike_factor, fp.spike_min_excess_usd,
+    ]).to_arrow_table()
+    storms = con.sql(RETRY_STORMS, params=[
+        fp.storm_gap_minutes, P.RATE_LIMIT, P.TIMEOUT, fp.storm_min_runs, storm_policy,
+    ]).to_arrow_table()
+    n = 0
+    for table in (spikes, storms):
+        if table.num_rows:
+            con.register("_fleet", table)
+            try:
+                con.execute(INSERT, [policy.hash])
+            finally:
+                con.unregister("_fleet")
+            n += table.num_rows
+    return n

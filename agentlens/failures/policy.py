@@ -1,0 +1,224 @@
+"""The `[policy]` config: caps, tool lists and thresholds the failure classifiers judge runs by.
+
+```toml
+[policy]
+max_cost_usd_per_run = 4.0        # default: [budgets].run_usd when set, else 4.0 (10x a typical $0.40 task)
+max_tokens_per_run = 200000
+max_llm_calls_per_run = 25
+max_tool_calls_per_run = 25
+max_duration_s_per_run = 300
+tool_allowlist = []               # tools always valid, besides those each LLM call was offered
+side_effect_tools = ["send_*", "create_*", "charge_*", "refund_*", "pay_*", "transfer_*",
+                     "delete_*", "post_*", "book_*", "order_*"]
+irreversible_tools = ["delete_*", "refund_*", "charge_*", "pay_*", "transfer_*", "wire_*",
+                      "drop_*", "purge_*", "destroy_*"]
+approval_spans = ["*approval*", "*approve*", "human_review*", "*human_in_the_loop*"]
+injection_patterns = [...]        # RE2 regular expressions (default: agentlens.failures.patterns.INJECTION)
+loop_threshold = 3                # same tool + same arguments this many times in a run
+retry_threshold = 3               # failed attempts of one call in a row
+context_window_ratio = 0.95       # input tokens at or above this share of the model's window
+
+[policy.fleet]
+baseline_days = 7                 # the days before a day that make its baseline
+min_baseline_days = 3             # days with activity needed before judging a day
+spike_factor = 3.0                # a day is a spike at >= spike_factor x its baseline ...
+spike_min_excess_usd = 5.0        # ... and at least this many USD above it
+spike_dimensions = ["feature", "customer_id", "tool"]
+amount_keys = ["amount", "amount_usd", "total", "total_usd", "price"]
+storm_gap_minutes = 5.0           # failures of one dependency at most this far apart form one storm
+storm_min_runs = 5                # runs a storm must touch
+```
+
+Tool lists are glob patterns (`*`, `?`, `[...]`) matched case-insensitively against tool names; a
+list given in the config replaces the default list. A classifier that uses a default says so in its
+explanation ("cap 25 (default)").
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import duckdb
+
+from ..budgets import load_budgets
+from ..config import Config, ConfigError
+from . import patterns
+
+DEFAULT_SIDE_EFFECT_TOOLS = ("send_*", "create_*", "charge_*", "refund_*", "pay_*", "transfer_*", "delete_*",
+                             "post_*", "book_*", "order_*")
+DEFAULT_IRREVERSIBLE_TOOLS = ("delete_*", "refund_*", "charge_*", "pay_*", "transfer_*", "wire_*", "drop_*",
+                              "purge_*", "destroy_*")
+DEFAULT_APPROVAL_SPANS = ("*approval*", "*approve*", "human_review*", "*human_in_the_loop*")
+DEFAULT_COST_CAP_USD = 4.0
+
+SPIKE_DIMENSIONS = ("feature", "customer_id", "tool")
+
+
+@dataclass(frozen=True)
+class FleetPolicy:
+    baseline_days: int = 7
+    min_baseline_days: int = 3
+    spike_factor: float = 3.0
+    spike_min_excess_usd: float = 5.0
+    spike_dimensions: tuple[str, ...] = SPIKE_DIMENSIONS
+    amount_keys: tuple[str, ...] = ("amount", "amount_usd", "total", "total_usd", "price")
+    storm_gap_minutes: float = 5.0
+    storm_min_runs: int = 5
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_cost_usd_per_run: float = DEFAULT_COST_CAP_USD
+    max_tokens_per_run: int = 200_000
+    max_llm_calls_per_run: int = 25
+    max_tool_calls_per_run: int = 25
+    max_duration_s_per_run: float = 300.0
+    tool_allowlist: tuple[str, ...] = ()
+    side_effect_tools: tuple[str, ...] = DEFAULT_SIDE_EFFECT_TOOLS
+    irreversible_tools: tuple[str, ...] = DEFAULT_IRREVERSIBLE_TOOLS
+    approval_spans: tuple[str, ...] = DEFAULT_APPROVAL_SPANS
+    injection_patterns: tuple[str, ...] = patterns.INJECTION
+    loop_threshold: int = 3
+    retry_threshold: int = 3
+    context_window_ratio: float = 0.95
+    fleet: FleetPolicy = field(default_factory=FleetPolicy)
+    # where each top-level value came from: "default", "config" or another section ("[budgets].run_usd")
+    origin: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def src(self, key: str) -> str:
+        """Where a value came from, for explanations: 'default', 'from config' or 'from [budgets].run_usd'."""
+        origin = self.origin.get(key, "default")
+        return "default" if origin == "default" else f"from {origin}"
+
+    def note(self, key: str) -> str:
+        """Suffix for explanations: ' (default)' when the value is agentlens's default, '' from the config."""
+        s = self.src(key)
+        return "" if s == "from config" else f" ({s})"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("origin")
+        return d
+
+    @functools.cached_property
+    def hash(self) -> str:
+        """First 16 hex of the SHA-256 of the effective policy (stored with every detection)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def injection_regex(self) -> str:
+        """All injection patterns as one RE2 alternation (each keeps its own flags)."""
+        return "|".join(f"(?:{p})" for p in self.injection_patterns)
+
+
+_TOP = {
+    "max_cost_usd_per_run": "number", "max_tokens_per_run": "int", "max_llm_calls_per_run": "int",
+    "max_tool_calls_per_run": "int", "max_duration_s_per_run": "number", "tool_allowlist": "names",
+    "side_effect_tools": "names", "irreversible_tools": "names", "approval_spans": "names",
+    "injection_patterns": "regexes", "loop_threshold": "int2", "retry_threshold": "int2",
+    "context_window_ratio": "ratio", "fleet": "table",
+}
+_FLEET = {
+    "baseline_days": "int", "min_baseline_days": "int", "spike_factor": "factor",
+    "spike_min_excess_usd": "number0", "spike_dimensions": "dims", "amount_keys": "names",
+    "storm_gap_minutes": "number", "storm_min_runs": "int2",
+}
+
+
+def _check(kind: str, v: Any, where: str) -> Any:
+    def bad(what: str) -> ConfigError:
+        return ConfigError(f"{where} must be {what}, got {v!r}")
+
+    num = isinstance(v, int | float) and not isinstance(v, bool)
+    if kind == "int":
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise bad("a positive integer")
+        return v
+    if kind == "int2":
+        if not isinstance(v, int) or isinstance(v, bool) or v < 2:
+            raise bad("an integer of at least 2")
+        return v
+    if kind == "number":
+        if not num or v <= 0:
+            raise bad("a positive number")
+        return float(v)
+    if kind == "number0":
+        if not num or v < 0:
+            raise bad("a number >= 0")
+        return float(v)
+    if kind == "factor":
+        if not num or v <= 1:
+            raise bad("a number above 1")
+        return float(v)
+    if kind == "ratio":
+        if not num or not 0 < v <= 1:
+            raise bad("a number in (0, 1]")
+        return float(v)
+    if kind in ("names", "regexes", "dims"):
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+            raise bad("a list of non-empty strings")
+        if kind == "regexes":
+            for p in v:
+                _check_regex(p, where)
+        if kind == "dims":
+            for x in v:
+                if x not in SPIKE_DIMENSIONS:
+                    raise ConfigError(f"{where}: {x!r} is not a spend dimension; use {', '.join(SPIKE_DIMENSIONS)}")
+        return tuple(v)
+    raise AssertionError(kind)
+
+
+def _check_regex(pattern: str, where: str) -> None:
+    """Validate with the engine that will run it (DuckDB's RE2), not Python's `re`."""
+    con = duckdb.connect()
+    try:
+        con.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+    except duckdb.Error as e:
+        raise ConfigError(f"{where}: {pattern!r} is not a valid RE2 regular expression: {e}") from None
+    finally:
+        con.close()
+
+
+def load_policy(config: Config | None = None) -> Policy:
+    """The effective policy: `[policy]` of the config over the documented defaults."""
+    config = config or Config()
+    where = config.path or "config"
+    section = config.raw.get("policy", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: [policy] must be a table")
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for key, v in section.items():
+        if key not in _TOP:
+            raise ConfigError(f"{where}: [policy].{key} is not a policy key; use one of {', '.join(sorted(_TOP))}")
+        if key == "fleet":
+            continue
+        values[key] = _check(_TOP[key], v, f"{where}: [policy].{key}")
+        origin[key] = "config"
+    if "max_cost_usd_per_run" not in values:
+        run_usd = load_budgets(config).run_usd
+        if run_usd is not None:
+            values["max_cost_usd_per_run"] = run_usd
+            origin["max_cost_usd_per_run"] = "[budgets].run_usd"
+    fleet_raw = section.get("fleet", {})
+    if not isinstance(fleet_raw, dict):
+        raise ConfigError(f"{where}: [policy.fleet] must be a table")
+    fleet: dict[str, Any] = {}
+    for key, v in fleet_raw.items():
+        if key not in _FLEET:
+            raise ConfigError(
+                f"{where}: [policy.fleet].{key} is not a fleet policy key; use one of {', '.join(sorted(_FLEET))}")
+        fleet[key] = _check(_FLEET[key], v, f"{where}: [policy.fleet].{key}")
+        origin[f"fleet.{key}"] = "config"
+    fp = FleetPolicy(**fleet)
+    if fp.min_baseline_days > fp.baseline_days:
+        raise ConfigError(f"{where}: [policy.fleet].min_baseline_days ({fp.min_baseline_days}) is more than "
+                          f"baseline_days ({fp.baseline_days})")
+    return Policy(**values, fleet=fp, origin=origin)

@@ -1,0 +1,550 @@
+"""Alerts from a rules file: thresholds on the golden signals, and SLOs with the multiwindow,
+multi-burn-rate alerts of the Google SRE Workbook (ch. 5, "Alerting on SLOs").
+
+    rules = alerts.load_rules("alerts.toml")
+    report = alerts.evaluate(lens, rules, at="2026-11-12T18:00:00Z")
+    report.firing            # the alerts that fire, with the numbers behind them
+    report.to_json()         # what `agentlens alerts --format json` prints and --webhook posts
+
+The rules file (TOML; every key is checked, errors name the file and the key):
+
+```toml
+[defaults]                     # optional: applies to every rule that does not say otherwise
+min_runs = 20                  # a window with fewer events is "no data": it neither fires nor is ok
+where = { environment = "production" }
+
+[[threshold]]
+name = "spend rate"            # $100/day = $4.16/h
+metric = "cost_usd_per_hour"   # any column of `agentlens signals`, or runs/errors/cost_usd/
+above = 4.16                   #   input_tokens/output_tokens/llm_calls _per_hour
+window = "15m"                 # measured over the 15 minutes before --at
+severity = "page"              # page (default) or ticket
+min_runs = 1
+
+[[threshold]]
+name = "p95 latency by feature"
+metric = "latency_p95_ms"
+above = 30000
+window = "1h"
+by = ["feature"]               # one alert per feature
+
+[[slo]]
+name = "support-agent availability"
+objective = 0.99               # 99% of runs succeed
+sli = "errors"                 # errors | latency | implicit | cost | llm_errors | rate_limited
+period = "30d"                 # the SLO period (error budget consumed is reported against it)
+min_runs = 10                  # guard on the long window (the short one needs short_min_runs = 1)
+where = { agent_name = "support-agent" }
+# windows default to the SRE Workbook's table 5-8:
+#   page 14.4x over 1h and 5m, page 6x over 6h and 30m, ticket 1x over 3d and 6h
+```
+
+Events: runs count in a window when they ended in it (`coalesce(ended_at, started_at)`: their
+outcome is known), LLM calls likewise by their own end. A burn-rate pair fires when both its long
+and its short window burn the error budget faster than its rate: error ratio > burn_rate x (1 -
+objective). A window with fewer events than its guard is "no data" and the pair does not fire.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..results import Result
+from ..store import Lens
+from . import patterns
+from . import queries as Q
+from .signals import _PARAM, DIMENSIONS, SIGNAL_COLUMNS, has_failures, make_query, signals
+from .timeparse import format_duration, parse_duration, parse_time
+
+
+class RulesError(ValueError):
+    """The rules file is unreadable or wrong (the message names the file and the key)."""
+
+
+SEVERITIES = ("page", "ticket")
+RATES = {"runs_per_hour": "runs", "errors_per_hour": "errors", "cost_usd_per_hour": "cost_usd",
+         "input_tokens_per_hour": "input_tokens", "output_tokens_per_hour": "output_tokens",
+         "llm_calls_per_hour": "llm_calls"}
+METRICS = tuple(c for c in SIGNAL_COLUMNS) + tuple(RATES)
+COUNTS = {"runs", "errors", "llm_calls", "tool_calls", "input_tokens", "output_tokens", "cost_usd",
+          "rate_limited_calls", "rate_limited_runs", "timed_runs", *RATES}
+SLIS = {
+    "errors": "runs with status error",
+    "latency": "runs slower than threshold_ms (runs without a duration are not events)",
+    "implicit": "runs with status error or a failure mode (needs failure classification)",
+    "cost": "runs costing more than max_cost_usd (runs without a cost are not events)",
+    "llm_errors": "LLM calls that failed",
+    "rate_limited": "LLM calls rejected for a rate limit",
+}
+
+
+@dataclass(frozen=True)
+class BurnWindow:
+    severity: str
+    long: dt.timedelta
+    short: dt.timedelta
+    burn_rate: float
+
+
+# Google SRE Workbook, table 5-8 (99.9% SLO; the burn rates hold for any objective).
+WORKBOOK_WINDOWS = (
+    BurnWindow("page", dt.timedelta(hours=1), dt.timedelta(minutes=5), 14.4),
+    BurnWindow("page", dt.timedelta(hours=6), dt.timedelta(minutes=30), 6.0),
+    BurnWindow("ticket", dt.timedelta(days=3), dt.timedelta(hours=6), 1.0),
+)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    name: str
+    metric: str
+    window: dt.timedelta
+    above: float | None = None
+    below: float | None = None
+    severity: str = "page"
+    by: tuple[str, ...] = ()
+    where: tuple[tuple[str, str], ...] = ()
+    min_runs: int = 1
+
+
+@dataclass(frozen=True)
+class Slo:
+    name: str
+    objective: float
+    sli: str = "errors"
+    period: dt.timedelta = dt.timedelta(days=30)
+    windows: tuple[BurnWindow, ...] = WORKBOOK_WINDOWS
+    where: tuple[tuple[str, str], ...] = ()
+    min_runs: int = 1
+    short_min_runs: int = 1
+    threshold_ms: float | None = None
+    max_cost_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class Rules:
+    thresholds: tuple[Threshold, ...] = ()
+    slos: tuple[Slo, ...] = ()
+    path: str | None = None
+
+
+# --- reading the rules file ---------------------------------------------------------------------------------
+class _Reader:
+    def __init__(self, where: str):
+        self.where = where
+
+    def fail(self, key: str, problem: str) -> RulesError:
+        return RulesError(f"{self.where}: {key} {problem}")
+
+    def known(self, table: Mapping[str, Any], key: str, allowed: set[str]) -> None:
+        for k in table:
+            if k not in allowed:
+                raise self.fail(f"{key}.{k}", f"is not a known key; use {', '.join(sorted(allowed))}")
+
+    def text(self, v: Any, key: str) -> str:
+        if not isinstance(v, str) or not v.strip():
+            raise self.fail(key, f"must be a non-empty string, got {v!r}")
+        return v
+
+    def number(self, v: Any, key: str, positive: bool = False) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise self.fail(key, f"must be a number, got {v!r}")
+        if positive and v <= 0:
+            raise self.fail(key, f"must be above 0, got {v!r}")
+        return float(v)
+
+    def count(self, v: Any, key: str) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise self.fail(key, f"must be a whole number of events (0 or more), got {v!r}")
+        return v
+
+    def duration(self, v: Any, key: str) -> dt.timedelta:
+        try:
+            return parse_duration(v, key)
+        except ValueError as e:
+            raise RulesError(f"{self.where}: {e}") from None
+
+    def severity(self, v: Any, key: str) -> str:
+        if v not in SEVERITIES:
+            raise self.fail(key, f"must be one of {', '.join(SEVERITIES)}, got {v!r}")
+        return str(v)
+
+    def where_(self, v: Any, key: str) -> tuple[tuple[str, str], ...]:
+        if not isinstance(v, dict):
+            raise self.fail(key, 'must be a table of run dimensions, e.g. { feature = "refund" }')
+        for d, val in v.items():
+            if d not in DIMENSIONS:
+                raise self.fail(f"{key}.{d}", f"is not a run dimension; use one of {', '.join(DIMENSIONS)}")
+            if not isinstance(val, str):
+                raise self.fail(f"{key}.{d}", f"must be a string, got {val!r}")
+        return tuple(v.items())
+
+    def by(self, v: Any, key: str) -> tuple[str, ...]:
+        items = [v] if isinstance(v, str) else v
+        if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+            raise self.fail(key, "must be a list of run dimensions")
+        for d in items:
+            if d not in DIMENSIONS:
+                raise self.fail(key, f"names {d!r}, not a run dimension; use {', '.join(DIMENSIONS)}")
+        return tuple(items)
+
+
+_THRESHOLD_KEYS = {"name", "metric", "above", "below", "window", "severity", "by", "where", "min_runs"}
+_SLO_KEYS = {"name", "objective", "sli", "period", "windows", "where", "min_runs", "short_min_runs",
+             "threshold_ms", "max_cost_usd"}
+_WINDOW_KEYS = {"severity", "long", "short", "burn_rate"}
+
+
+def load_rules(path: str | Path) -> Rules:
+    """Read and check a rules file."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RulesError(f"{p}: rules file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise RulesError(f"{p}: not valid TOML: {e}") from None
+    return rules_from_dict(data, str(p))
+
+
+def rules_from_dict(data: Mapping[str, Any], path: str | None = None) -> Rules:
+    r = _Reader(path or "rules")
+    r.known(data, "rules", {"defaults", "threshold", "slo"})
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise r.fail("[defaults]", "must be a table")
+    r.known(defaults, "[defaults]", {"min_runs", "where", "severity"})
+    d_min = r.count(defaults["min_runs"], "[defaults].min_runs") if "min_runs" in defaults else 1
+    d_where = r.where_(defaults["where"], "[defaults].where") if "where" in defaults else ()
+    d_sev = r.severity(defaults["severity"], "[defaults].severity") if "severity" in defaults else "page"
+
+    thresholds, slos, names = [], [], set()
+    raw_t = data.get("threshold", [])
+    if not isinstance(raw_t, list):
+        raise r.fail("threshold", "must be an array of tables: [[threshold]]")
+    for i, t in enumerate(raw_t, 1):
+        key = f"[[threshold]] #{i}"
+        if not isinstance(t, dict):
+            raise r.fail(key, "must be a table")
+        if "name" in t:
+            key = f"[[threshold]] #{i} ({r.text(t['name'], key + '.name')})"
+        r.known(t, key, _THRESHOLD_KEYS)
+        for req in ("name", "metric", "window"):
+            if req not in t:
+                raise r.fail(f"{key}.{req}", "is required")
+        metric = r.text(t["metric"], f"{key}.metric")
+        if metric not in METRICS:
+            raise r.fail(f"{key}.metric", f"{metric!r} is not a metric; use one of {', '.join(METRICS)}")
+        if ("above" in t) == ("below" in t):
+            raise r.fail(key, "needs exactly one of above = N or below = N")
+        above = r.number(t["above"], f"{key}.above") if "above" in t else None
+        below = r.number(t["below"], f"{key}.below") if "below" in t else None
+        thresholds.append(Threshold(
+            name=t["name"], metric=metric, window=r.duration(t["window"], f"{key}.window"),
+            above=above, below=below,
+            severity=r.severity(t["severity"], f"{key}.severity") if "severity" in t else d_sev,
+            by=r.by(t["by"], f"{key}.by") if "by" in t else (),
+            where=r.where_(t["where"], f"{key}.where") if "where" in t else d_where,
+            min_runs=r.count(t["min_runs"], f"{key}.min_runs") if "min_runs" in t else d_min,
+        ))
+        if t["name"] in names:
+            raise r.fail(f"{key}.name", "is used by another rule: names must be unique")
+        names.add(t["name"])
+
+    raw_s = data.get("slo", [])
+    if not isinstance(raw_s, list):
+        raise r.fail("slo", "must be an array of tables: [[slo]]")
+    for i, s in enumerate(raw_s, 1):
+        key = f"[[slo]] #{i}"
+        if not isinstance(s, dict):
+            raise r.fail(key, "must be a table")
+        if "name" in s:
+            key = f"[[slo]] #{i} ({r.text(s['name'], key + '.name')})"
+        r.known(s, key, _SLO_KEYS)
+        for req in ("name", "objective"):
+            if req not in s:
+                raise r.fail(f"{key}.{req}", "is required")
+        objective = r.number(s["objective"], f"{key}.objective")
+        if not 0 < objective < 1:
+            raise r.fail(f"{key}.objective", f"must be between 0 and 1 (0.999 for 99.9%), got {objective!r}")
+        sli = s.get("sli", "errors")
+        if sli not in SLIS:
+            raise r.fail(f"{key}.sli", f"{sli!r} is not an SLI; use one of {', '.join(SLIS)}")
+        threshold_ms = r.number(s["threshold_ms"], f"{key}.threshold_ms", True) if "threshold_ms" in s else None
+        max_cost = r.number(s["max_cost_usd"], f"{key}.max_cost_usd", True) if "max_cost_usd" in s else None
+        if sli == "latency" and threshold_ms is None:
+            raise r.fail(f"{key}.threshold_ms", 'is required with sli = "latency" (runs slower are bad)')
+        if sli == "cost" and max_cost is None:
+            raise r.fail(f"{key}.max_cost_usd", 'is required with sli = "cost" (runs costing more are bad)')
+        windows: tuple[BurnWindow, ...] = WORKBOOK_WINDOWS
+        if "windows" in s:
+            if not isinstance(s["windows"], list) or not s["windows"]:
+                raise r.fail(f"{key}.windows", "must be a non-empty array of tables")
+            ws = []
+            for j, w in enumerate(s["windows"], 1):
+                wk = f"{key}.windows #{j}"
+                if not isinstance(w, dict):
+                    raise r.fail(wk, "must be a table { severity, long, short, burn_rate }")
+                r.known(w, wk, _WINDOW_KEYS)
+                for req in ("long", "short", "burn_rate"):
+                    if req not in w:
+                        raise r.fail(f"{wk}.{req}", "is required")
+                long_, short = r.duration(w["long"], f"{wk}.long"), r.duration(w["short"], f"{wk}.short")
+                if short >= long_:
+                    raise r.fail(f"{wk}.short", "must be shorter than long (the Workbook uses 1/12 of it)")
+                ws.append(BurnWindow(r.severity(w.get("severity", "page"), f"{wk}.severity"), long_, short,
+                                     r.number(w["burn_rate"], f"{wk}.burn_rate", True)))
+            windows = tuple(ws)
+        slos.append(Slo(
+            name=s["name"], objective=objective, sli=sli,
+            period=r.duration(s["period"], f"{key}.period") if "period" in s else dt.timedelta(days=30),
+            windows=windows,
+            where=r.where_(s["where"], f"{key}.where") if "where" in s else d_where,
+            min_runs=r.count(s["min_runs"], f"{key}.min_runs") if "min_runs" in s else d_min,
+            short_min_runs=r.count(s["short_min_runs"], f"{key}.short_min_runs") if "short_min_runs" in s else 1,
+            threshold_ms=threshold_ms, max_cost_usd=max_cost,
+        ))
+        if s["name"] in names:
+            raise r.fail(f"{key}.name", "is used by another rule: names must be unique")
+        names.add(s["name"])
+    if not thresholds and not slos:
+        raise RulesError(f"{path or 'rules'}: no [[threshold]] or [[slo]] rules")
+    return Rules(tuple(thresholds), tuple(slos), path)
+
+
+# --- evaluation -----------------------------------------------------------------------------------------------
+@dataclass
+class Alert:
+    """One evaluated rule (or one group of a rule with `by`, or one burn-rate window pair)."""
+
+    rule: str
+    kind: str  # threshold | slo
+    severity: str
+    status: str  # firing | ok | no_data
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def firing(self) -> bool:
+        return self.status == "firing"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "kind": self.kind, "severity": self.severity, "status": self.status,
+                "summary": self.summary, **self.details}
+
+
+@dataclass
+class AlertReport:
+    at: dt.datetime
+    alerts: list[Alert]
+    rules_path: str | None = None
+
+    @property
+    def firing(self) -> list[Alert]:
+        return [a for a in self.alerts if a.firing]
+
+    def text(self) -> str:
+        f = self.firing
+        if not f:
+            return f"agentlens: no alert firing at {self.at:%Y-%m-%d %H:%M:%S}Z ({len(self.alerts)} evaluated)"
+        lines = [f"agentlens: {len(f)} alert(s) firing at {self.at:%Y-%m-%d %H:%M:%S}Z"]
+        lines += [f"[{a.severity}] {a.summary}" for a in f]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "rules": self.rules_path,
+            "firing": len(self.firing),
+            "text": self.text(),  # a Slack-style incoming webhook shows this field
+            "alerts": [a.to_dict() for a in sorted(self.alerts, key=_order)],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+    def result(self) -> Result:
+        facts: dict[str, Any] = {"at": self.at, "rules": self.rules_path or "", "evaluated": len(self.alerts),
+                                 "firing": len(self.firing)}
+        rows = [{"status": a.status, "severity": a.severity, "summary": a.summary}
+                for a in sorted(self.alerts, key=_order)]
+        table = pl.DataFrame(rows, schema={"status": pl.String, "severity": pl.String, "summary": pl.String})
+        return Result("alerts", facts, {"alerts (firing first)": table})
+
+    def __str__(self) -> str:
+        return str(self.result())
+
+    def _repr_html_(self) -> str:
+        return self.result()._repr_html_()
+
+
+def _order(a: Alert) -> tuple[int, int, str]:
+    return ({"firing": 0, "no_data": 1, "ok": 2}[a.status], SEVERITIES.index(a.severity), a.rule)
+
+
+def evaluate(lens: Lens, rules: Rules, at: str | dt.datetime | None = None) -> AlertReport:
+    """Evaluate every rule at `at` (default: now)."""
+    t = parse_time(at, what="--at") if at is not None else dt.datetime.now(dt.UTC)
+    assert t is not None
+    alerts: list[Alert] = []
+    for th in rules.thresholds:
+        alerts.extend(_threshold(lens, th, t))
+    for slo in rules.slos:
+        alerts.extend(_slo(lens, slo, t))
+    return AlertReport(t, alerts, rules.path)
+
+
+def _fmt(v: float | None, metric: str) -> str:
+    if v is None:
+        return "n/a"
+    if "usd" in metric:
+        return f"${v:,.4f}" if abs(v) < 1 else f"${v:,.2f}"
+    if metric.endswith(("_rate", "_share")):
+        return f"{v:.2%}"
+    if metric.endswith("_ms"):
+        return f"{v:,.0f} ms"
+    return f"{v:,.4g}" if isinstance(v, float) and not float(v).is_integer() else f"{v:,.0f}"
+
+
+def _threshold(lens: Lens, th: Threshold, at: dt.datetime) -> list[Alert]:
+    since = at - th.window
+    q = make_query(by=th.by, since=since, until=at, where=dict(th.where), time="end")
+    df = signals(lens, query=q)
+    hours = th.window.total_seconds() / 3600
+    base = RATES.get(th.metric)
+    rows = df.to_dicts()
+    if not rows and not th.by:
+        rows = [{c: (0 if c in COUNTS else None) for c in SIGNAL_COLUMNS}]
+    if not rows:  # grouped, and no run at all in the window
+        return [Alert(th.name, "threshold", th.severity, "no_data",
+                      f"{th.name}: no run in the last {format_duration(th.window)}",
+                      {"metric": th.metric, "window": format_duration(th.window), "runs": 0,
+                       "min_runs": th.min_runs, "group": {}})]
+    out = []
+    op, limit = (">", th.above) if th.above is not None else ("<", th.below)
+    for row in rows:
+        group = {d: row[d] for d in th.by}
+        runs = int(row["runs"] or 0)
+        value: float | None
+        if base is not None:
+            value = float(row[base] or 0) / hours
+        else:
+            value = float(row[th.metric]) if row[th.metric] is not None else None
+        label = th.name + (" [" + ", ".join(f"{k}={v}" for k, v in group.items()) + "]" if group else "")
+        details = {"metric": th.metric, "value": value, "operator": op, "threshold": limit,
+                   "window": format_duration(th.window), "runs": runs, "min_runs": th.min_runs,
+                   "group": group, "where": dict(th.where)}
+        if runs < th.min_runs or value is None:
+            why = (f"{runs} run(s) in the last {format_duration(th.window)}, fewer than min_runs = {th.min_runs}"
+                   if runs < th.min_runs else f"{th.metric} has no value (no run with the data it needs)")
+            out.append(Alert(th.name, "threshold", th.severity, "no_data", f"{label}: no data: {why}", details))
+            continue
+        fires = value > limit if op == ">" else value < limit  # type: ignore[operator]
+        words = f"{th.metric} {_fmt(value, th.metric)} {op if fires else ('<=' if op == '>' else '>=')} " \
+                f"{_fmt(limit, th.metric)} over the last {format_duration(th.window)} ({runs:,} runs)"
+        out.append(Alert(th.name, "threshold", th.severity, "firing" if fires else "ok", f"{label}: {words}",
+                         details))
+    return out
+
+
+def slo_windows(slo: Slo) -> list[dt.timedelta]:
+    """Every window an SLO needs counted: its long and short windows, and its period."""
+    return sorted({w.long for w in slo.windows} | {w.short for w in slo.windows} | {slo.period})
+
+
+def _slo(lens: Lens, slo: Slo, at: dt.datetime) -> list[Alert]:
+    return decide(slo, slo_counts(lens, slo, at, slo_windows(slo)))
+
+
+def decide(slo: Slo, counts: Mapping[dt.timedelta, tuple[int, int]]) -> list[Alert]:
+    """The burn-rate decision, one Alert per window pair, from (events, bad) per window."""
+    budget = round(1 - slo.objective, 12)  # 1 - 0.999 is 0.0010000000000000009 in floating point
+    period = counts[slo.period]
+    period_ratio = period[1] / period[0] if period[0] else None
+    out = []
+    for w in slo.windows:
+        (ln, lb), (sn, sb) = counts[w.long], counts[w.short]
+        lr, sr = (lb / ln if ln else None), (sb / sn if sn else None)
+        limit = round(w.burn_rate * budget, 12)
+        details = {
+            "sli": slo.sli, "objective": slo.objective, "burn_rate_threshold": w.burn_rate,
+            "error_ratio_threshold": limit,
+            "long_window": format_duration(w.long), "short_window": format_duration(w.short),
+            "long": _window(ln, lb, lr, budget), "short": _window(sn, sb, sr, budget),
+            "budget_consumed_if_sustained": w.burn_rate * w.long / slo.period,
+            "period": format_duration(slo.period),
+            "period_error_ratio": period_ratio,
+            "period_budget_remaining": (1 - period_ratio / budget) if period_ratio is not None else None,
+            "min_runs": slo.min_runs, "short_min_runs": slo.short_min_runs, "where": dict(slo.where),
+        }
+        label = f"{slo.name} ({w.severity}: {w.burn_rate:g}x over {format_duration(w.long)} and " \
+                f"{format_duration(w.short)})"
+        if ln < slo.min_runs or sn < slo.short_min_runs or lr is None or sr is None:
+            short_of = (f"{ln} event(s) in {format_duration(w.long)} (min_runs {slo.min_runs})"
+                        if ln < slo.min_runs else
+                        f"{sn} event(s) in {format_duration(w.short)} (short_min_runs {slo.short_min_runs})")
+            out.append(Alert(slo.name, "slo", w.severity, "no_data", f"{label}: no data: {short_of}", details))
+            continue
+        fires = lr > limit and sr > limit
+        words = (f"burn rate {lr / budget:.1f}x over {format_duration(w.long)} ({lb}/{ln} bad) and "
+                 f"{sr / budget:.1f}x over {format_duration(w.short)} ({sb}/{sn} bad), "
+                 f"{'both above' if fires else 'not both above'} {w.burn_rate:g}x")
+        out.append(Alert(slo.name, "slo", w.severity, "firing" if fires else "ok", f"{label}: {words}", details))
+    return out
+
+
+def _window(n: int, bad: int, ratio: float | None, budget: float) -> dict[str, Any]:
+    return {"events": n, "bad": bad, "error_ratio": ratio,
+            "burn_rate": round(ratio / budget, 9) if ratio is not None else None}
+
+
+def slo_counts(lens: Lens, slo: Slo, at: dt.datetime,
+               windows: list[dt.timedelta]) -> dict[dt.timedelta, tuple[int, int]]:
+    """(events, bad events) of the SLI in each window [at - w, at)."""
+    if slo.sli == "implicit" and not has_failures(lens):
+        raise RulesError(f"SLO {slo.name!r}: sli = \"implicit\" needs failure classification "
+                         "(this database has no `failures` table)")
+    where = "".join(f' AND "{name}" IS NOT DISTINCT FROM $w{i}' for i, (name, _) in enumerate(slo.where))
+    sql = Q.SLO_COUNTS.format(events=Q.SLI_EVENTS[slo.sli].format(where=where))
+    values: dict[str, Any] = {
+        "at": at, "lo": at - max(windows), "secs": [int(w.total_seconds()) for w in windows],
+        "threshold_ms": slo.threshold_ms, "max_cost_usd": slo.max_cost_usd,
+        "rate_limit": patterns.RATE_LIMIT_PATTERN, **{f"w{i}": v for i, (_, v) in enumerate(slo.where)},
+    }
+    used = set(_PARAM.findall(sql))
+    rows = lens.con.execute(sql, {k: v for k, v in values.items() if k in used}).fetchall()
+    got = {int(s): (int(n), int(b)) for s, n, b in rows}
+    return {w: got.get(int(w.total_seconds()), (0, 0)) for w in windows}
+
+
+# --- delivery ----------------------------------------------------------------------------------------------------
+class WebhookError(RuntimeError):
+    """The webhook could not be delivered (the message says where and why)."""
+
+
+def post_webhook(url: str, report: AlertReport, timeout: float = 10.0) -> int:
+    """POST the report's JSON to `url`; returns the HTTP status. Raises WebhookError."""
+    if not url.startswith(("http://", "https://")):
+        raise WebhookError(f"--webhook {url!r}: only http:// and https:// URLs")
+    body = report.to_json().encode("utf-8")
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": "application/json", "User-Agent": "agentlens-alerts"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as e:
+        raise WebhookError(f"webhook {url}: HTTP {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise WebhookError(f"webhook {url}: {reason}") from None

@@ -1,0 +1,437 @@
+"""The four golden signals for agents, by any run dimension and time bucket.
+
+    from agentlens.metrics import signals
+    signals.signals(lens, by=["feature"], every="1h", since="2026-11-10")   # polars DataFrame
+    signals.report(lens, every="1d")                                          # Result: renders itself
+
+- Latency: p50/p90/p95/p99 of run duration (successful and failed runs apart), of LLM calls per
+  model, of tool calls per tool, and time to first token where recorded.
+- Traffic: runs, LLM calls, tool calls, input/output tokens, cost.
+- Errors: run error rate; errors by type, by tool, by model; implicit errors (runs with a failure
+  mode) when the database has the `failures` table of the classifier.
+- Saturation: share of LLM calls rejected for rate limits, context-window utilisation (input tokens
+  / the model's context window), most runs in flight at once, spend against the `[budgets]` caps.
+
+Every number is computed by DuckDB from the named SQL in `queries.py`, in one statement per table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import polars as pl
+
+from ..budgets import Budgets, load_budgets
+from ..models import model_table
+from ..results import Result
+from ..store import Lens
+from . import patterns
+from . import queries as Q
+from .timeparse import format_duration, parse_duration, parse_time
+
+# Run columns one may group and filter by (identifiers are only ever taken from this list).
+DIMENSIONS = (
+    "agent_name", "feature", "customer_id", "user_id", "session_id", "environment", "model",
+    "source", "status", "service_name",
+)
+
+# ... of which these can be group-by keys (status is a filter: the signals already split by it)
+GROUP_DIMENSIONS = tuple(d for d in DIMENSIONS if d != "status")
+
+SIGNAL_COLUMNS = (
+    "runs", "errors", "error_rate", "implicit_errors", "implicit_error_rate", "timed_runs",
+    "latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_ok_p95_ms",
+    "latency_error_p95_ms", "llm_calls", "tool_calls", "input_tokens", "output_tokens", "cost_usd",
+    "rate_limited_calls", "rate_limited_share", "rate_limited_runs", "max_concurrency",
+    "runs_over_budget",
+)
+
+# The terminal / HTML view splits the wide table into the four signals.
+SECTIONS = {
+    "traffic": ("runs", "llm_calls", "tool_calls", "input_tokens", "output_tokens", "cost_usd"),
+    "errors": ("runs", "errors", "error_rate", "implicit_errors", "implicit_error_rate"),
+    "latency (run duration, ms)": ("timed_runs", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
+                                   "latency_p99_ms", "latency_ok_p95_ms", "latency_error_p95_ms"),
+    "saturation": ("rate_limited_calls", "rate_limited_share", "rate_limited_runs", "max_concurrency",
+                   "runs_over_budget"),
+}
+
+TimeArg = str | dt.datetime | dt.date | None
+EveryArg = str | dt.timedelta | None
+
+
+class SignalsError(ValueError):
+    """A bad argument (unknown dimension, unreadable time or interval): the message says which."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to compute over: group-by dimensions, bucket width, time window, equality filters."""
+
+    by: tuple[str, ...] = ()
+    every: dt.timedelta | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    where: tuple[tuple[str, str | None], ...] = ()
+    time: Literal["start", "end"] = "start"
+    run_usd: float | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (("bucket",) if self.every else ()) + self.by
+
+
+def make_query(
+    by: str | Iterable[str] | None = None,
+    every: EveryArg = None,
+    since: TimeArg = None,
+    until: TimeArg = None,
+    where: Mapping[str, str | None] | None = None,
+    time: str = "start",
+    now: dt.datetime | None = None,
+) -> Query:
+    """Validate and normalise the arguments every signals function takes."""
+    dims = _dims(by)
+    for name in where or {}:
+        _check_dim(name)
+    if time not in ("start", "end"):
+        raise SignalsError(f"time must be 'start' or 'end', got {time!r}")
+    try:
+        width = parse_duration(every, "--every") if every is not None else None
+        t0 = parse_time(since, now, "--since")
+        t1 = parse_time(until, now, "--until")
+    except ValueError as e:
+        raise SignalsError(str(e)) from None
+    if t0 is not None and t1 is not None and t1 <= t0:
+        raise SignalsError(f"--until ({t1:%Y-%m-%d %H:%M:%S}Z) must be after --since ({t0:%Y-%m-%d %H:%M:%S}Z)")
+    return Query(dims, width, t0, t1, tuple((where or {}).items()), time)  # type: ignore[arg-type]
+
+
+def _dims(by: str | Iterable[str] | None) -> tuple[str, ...]:
+    if by is None:
+        return ()
+    items = [by] if isinstance(by, str) else list(by)
+    out: list[str] = []
+    for item in items:
+        for name in (p.strip() for p in item.split(",")):
+            if name and name not in out:
+                if name == "status":
+                    raise SignalsError(
+                        "cannot group signals by 'status': errors and error_rate already count failed runs, "
+                        "and latency_ok_p95_ms / latency_error_p95_ms split latency by it; filter with "
+                        "status=error instead")
+                out.append(_check_dim(name))
+    return tuple(out)
+
+
+def _check_dim(name: str) -> str:
+    if name not in DIMENSIONS:
+        raise SignalsError(f"cannot group or filter by {name!r}: use one of {', '.join(DIMENSIONS)}")
+    return name
+
+
+# --- rendering the named SQL ------------------------------------------------------------------------
+_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+def _render(template: str, q: Query, *, has_failures: bool = False) -> tuple[str, dict[str, Any]]:
+    """Fill a template's slots with fixed fragments and checked column names; bind every value."""
+    t = Q.TIME_START if q.time == "start" else Q.TIME_END
+    dims = q.by
+    keys = q.keys
+    where_sql = "".join(f' AND "{name}" IS NOT DISTINCT FROM $w{i}' for i, (name, _) in enumerate(q.where))
+    slots = {
+        "t": t,
+        "bucket": Q.BUCKET.format(t="t") if q.every else Q.NO_BUCKET,
+        "bucket_ts": Q.BUCKET.format(t="ts") if q.every else Q.NO_BUCKET,
+        "boundary": ("greatest(bucket, coalesce($since::TIMESTAMPTZ, bucket))" if q.every
+                     else "$since::TIMESTAMPTZ"),
+        "dims": "".join(f', "{d}"' for d in dims),
+        "kdims": "".join(f', k."{d}"' for d in dims),
+        "partition": ("PARTITION BY " + ", ".join(f'"{d}"' for d in dims)) if dims else "",
+        "where": where_sql,
+        "keys_sel": "".join(f'"{k}", ' for k in keys),
+        "keys_order": "".join(f'"{k}", ' for k in keys),
+        "order": ("ORDER BY " + ", ".join(f'"{k}"' for k in keys)) if keys else "",
+        "failures": Q.FAILURES if has_failures else Q.NO_FAILURES,
+        "has_failures": "true" if has_failures else "false",
+        "error_type": patterns.ERROR_TYPE_SQL,
+    }
+    sql = template.format(**slots)
+    values: dict[str, Any] = {
+        "since": q.since, "until": q.until, "width": q.every, "rate_limit": patterns.RATE_LIMIT_PATTERN,
+        "run_usd": q.run_usd, **{f"w{i}": v for i, (_, v) in enumerate(q.where)},
+    }
+    used = set(_PARAM.findall(sql))
+    return sql, {k: v for k, v in values.items() if k in used}
+
+
+def has_failures(lens: Lens) -> bool:
+    """Whether the failure-mode classifier's `failures` table exists in this database."""
+    rows = lens.con.execute(Q.HAS_FAILURES).fetchall()
+    return bool(rows and rows[0][0])
+
+
+class _Models:
+    """`_signal_models(model, provider, context_window)` registered for the duration of a query."""
+
+    def __init__(self, lens: Lens):
+        self.lens = lens
+
+    def __enter__(self) -> _Models:
+        pairs = self.lens.con.execute(Q.MODEL_PAIRS).fetchall()
+        table = model_table(((m, p) for m, p in pairs), self.lens.config)
+        self.lens.con.register("_signal_models", table.select("model", "provider", "context_window").to_arrow())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lens.con.unregister("_signal_models")
+
+
+def _run(lens: Lens, template: str, q: Query, **kw: Any) -> pl.DataFrame:
+    sql, params = _render(template, q, **kw)
+    return lens.sql(sql, params)
+
+
+def _q(q: Query | None, kw: dict[str, Any]) -> Query:
+    return q if q is not None else make_query(**kw)
+
+
+# --- public functions ------------------------------------------------------------------------------------
+def signals(
+    lens: Lens,
+    by: str | Iterable[str] | None = None,
+    every: EveryArg = None,
+    since: TimeArg = None,
+    until: TimeArg = None,
+    where: Mapping[str, str | None] | None = None,
+    *,
+    time: str = "start",
+    query: Query | None = None,
+) -> pl.DataFrame:
+    """The golden signals, one row per time bucket (when `every` is given) and group of `by`.
+
+    Columns: the keys (`bucket`, then the `by` dimensions), then `SIGNAL_COLUMNS`:
+    runs, errors, error_rate, implicit_errors / implicit_error_rate (NULL until the database has
+    failure classification), timed_runs (runs with a known duration), latency_p50/p90/p95/p99_ms of
+    run duration, latency_ok_p95_ms / latency_error_p95_ms (successful and failed runs apart),
+    llm_calls, tool_calls, input_tokens, output_tokens, cost_usd, rate_limited_calls,
+    rate_limited_share (of LLM calls; NULL without calls), rate_limited_runs (runs with an error
+    span rejected for a rate limit, whatever its kind: agent_runs rows too), max_concurrency (most
+    runs of the group in flight at once during the bucket; runs without an end time are not
+    counted), runs_over_budget (runs above `[budgets] run_usd`; NULL when no cap is set).
+    """
+    q = _q(query, {"by": by, "every": every, "since": since, "until": until, "where": where, "time": time})
+    budgets = load_budgets(lens.config)
+    q = Query(q.by, q.every, q.since, q.until, q.where, q.time, budgets.run_usd)
+    return _run(lens, Q.SIGNALS, q, has_failures=has_failures(lens))
+
+
+def latency(lens: Lens, by: str | Iterable[str] | None = None, every: EveryArg = None,
+            since: TimeArg = None, until: TimeArg = None, where: Mapping[str, str | None] | None = None,
+            *, query: Query | None = None) -> pl.DataFrame:
+    """Run duration percentiles with successful (`ok`) and failed (`error`) runs apart."""
+    q = _q(query, {"by": by, "every": every, "since": since, "until": until, "where": where})
+    return _run(lens, Q.LATENCY, q)
+
+
+def llm_calls(lens: Lens, every: EveryArg = None, since: TimeArg = None, until: TimeArg = None,
+              where: Mapping[str, str | None] | None = None, *, query: Query | None = None) -> pl.DataFrame:
+    """LLM calls per model: traffic, errors, rate limits, latency (ok and failed apart), time to
+    first token where recorded, tokens, and context-window utilisation (p95 and max)."""
+    q = _q(query, {"every": every, "since": since, "until": until, "where": where})
+    q = Query((), q.every, q.since, q.until, q.where, q.time)
+    with _Models(lens):
+        return _run(lens, Q.LLM_CALLS, q)
+
+
+def tool_calls(lens: Lens, every: EveryArg = None, since: TimeArg = None, until: TimeArg = None,
+               where: Mapping[str, str | None] | None = None, *, query: Query | None = None) -> pl.DataFrame:
+    """Tool calls per tool: calls, errors, error rate, latency percentiles (ok and failed apart)."""
+    q = _q(query, {"every": every, "since": since, "until": until, "where": where})
+    return _run(lens, Q.TOOL_CALLS, Query((), q.every, q.since, q.until, q.where, q.time))
+
+
+def errors_by_type(lens: Lens, since: TimeArg = None, until: TimeArg = None,
+                   where: Mapping[str, str | None] | None = None, *, query: Query | None = None) -> pl.DataFrame:
+    """Error spans by error type and span kind, with the runs they touched and how many of those
+    runs failed. A failure that propagates (an LLM call's RateLimitError re-raised by the agent
+    span) shows on both kinds; `runs` counts each run once. `example` is untrusted text."""
+    q = _q(query, {"since": since, "until": until, "where": where})
+    return _run(lens, Q.ERRORS_BY_TYPE, Query((), None, q.since, q.until, q.where, q.time))
+
+
+def budget_utilization(lens: Lens, since: TimeArg = None, until: TimeArg = None,
+                       budgets: Budgets | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Spend against the configured caps: per UTC day and capped dimension value (`[budgets.daily_usd]`,
+    `"*"` for values without their own cap), and per run (`run_usd`, `run_usd_hard`).
+    Returns (daily table, run facts); both are empty when no cap is configured."""
+    b = budgets if budgets is not None else load_budgets(lens.config)
+    q = make_query(since=since, until=until)
+    daily = pl.DataFrame()
+    if b.daily_usd:
+        dims = tuple(b.daily_usd)
+        caps = pl.DataFrame(
+            [(d, v, c) for d, caps in b.daily_usd.items() for v, c in caps.items()],
+            schema={"dimension": pl.String, "value": pl.String, "cap_usd": pl.Float64}, orient="row",
+        )
+        # the dimension names were checked against budgets.DAILY_DIMENSIONS when the config was read
+        sql = Q.BUDGET_DAILY.format(dims="".join(f', "{d}"' for d in dims),
+                                    unpivot=", ".join(f'"{d}"' for d in dims))
+        lens.con.register("_budget_caps", caps.to_arrow())
+        try:
+            daily = lens.sql(sql, {"since": q.since, "until": q.until})
+        finally:
+            lens.con.unregister("_budget_caps")
+    facts: dict[str, Any] = {}
+    if b.run_usd is not None or b.run_usd_hard is not None:
+        row = lens.sql(Q.BUDGET_RUNS, {"since": q.since, "until": q.until, "run_usd": b.run_usd,
+                                       "run_usd_hard": b.run_usd_hard}).row(0, named=True)
+        facts = {k: row[k] for k in row if row[k] is not None or k.startswith("runs")}
+    return daily, facts
+
+
+# --- the report -----------------------------------------------------------------------------------------------
+def _window_text(q: Query) -> str:
+    if q.since is None and q.until is None:
+        return "all runs"
+    a = f"{q.since:%Y-%m-%d %H:%M:%S}Z" if q.since else "the first run"
+    b = f"{q.until:%Y-%m-%d %H:%M:%S}Z" if q.until else "the last run"
+    return f"runs started from {a} to {b} (excluded)"
+
+
+def display(df: pl.DataFrame) -> pl.DataFrame:
+    """A table rounded for reading (the API's DataFrames keep full precision): milliseconds to whole
+    numbers, ratios and USD to 4 decimals."""
+    exprs = []
+    if "bucket" in df.columns and df.schema["bucket"] == pl.Datetime("us", "UTC") and df.height and \
+            (df["bucket"].dt.time() == dt.time(0)).all():
+        exprs.append(pl.col("bucket").dt.date())  # daily (or weekly) buckets: the date says it all
+    for name, dtype in df.schema.items():
+        if not dtype.is_float():
+            continue
+        if name.endswith("_ms"):
+            exprs.append(pl.col(name).round(0).cast(pl.Int64))
+        elif any(w in name for w in ("rate", "share", "utilization", "usd")):
+            exprs.append(pl.col(name).round(4))
+    return df.with_columns(exprs) if exprs else df
+
+
+def split_sections(df: pl.DataFrame, keys: Sequence[str]) -> dict[str, pl.DataFrame]:
+    """The wide signals table as four narrower ones (traffic, errors, latency, saturation), without
+    the optional columns that are empty throughout."""
+    out = {}
+    for name, cols in SECTIONS.items():
+        present = [c for c in cols if c in df.columns and not (df[c].null_count() == df.height and
+                                                                c in _OPTIONAL)]
+        out[name] = display(df.select([*keys, *present]))
+    return out
+
+
+_OPTIONAL = {"implicit_errors", "implicit_error_rate", "runs_over_budget", "max_concurrency",
+             "latency_error_p95_ms"}
+
+
+def report(
+    lens: Lens,
+    by: str | Iterable[str] | None = None,
+    every: EveryArg = None,
+    since: TimeArg = None,
+    until: TimeArg = None,
+    where: Mapping[str, str | None] | None = None,
+) -> Result:
+    """Every golden signal as one Result: headline facts, the signals per key (split into traffic,
+    errors, latency and saturation), then run latency by status, LLM calls per model, tool calls
+    per tool, errors by type and, when caps are configured, budget utilisation."""
+    q = make_query(by=by, every=every, since=since, until=until, where=where)
+    main = signals(lens, query=q)
+    total = signals(lens, query=Query((), None, q.since, q.until, q.where))
+    facts: dict[str, Any] = {"window": _window_text(q)}
+    if q.where:
+        facts["filter"] = ", ".join(f"{k} = {v}" for k, v in q.where)
+    if total.height == 0:
+        facts["runs"] = 0
+        return Result("golden signals", facts, {})
+    t = total.row(0, named=True)
+    facts.update({
+        "runs": t["runs"],
+        "error rate": _pct(t["error_rate"], t["errors"], "runs"),
+        "run latency p50 / p95 / p99 (ms)": _trio(t),
+        "LLM calls": t["llm_calls"],
+        "rate-limited LLM calls": _pct(t["rate_limited_share"], t["rate_limited_calls"], "calls"),
+        "cost (USD)": t["cost_usd"],
+        "most runs in flight at once": t["max_concurrency"],
+    })
+    if t["implicit_errors"] is None:
+        facts["implicit errors"] = "not available (no failure classification in this database)"
+    else:
+        facts["implicit errors (runs with a failure mode)"] = _pct(t["implicit_error_rate"], t["implicit_errors"], "runs")
+    if q.every:
+        facts["bucket"] = format_duration(q.every)
+    tables = {f"{name} per {', '.join(q.keys) or 'window'}": df
+              for name, df in split_sections(main, q.keys).items()} if q.keys else \
+        split_sections(main, ())
+    whole = Query((), None, q.since, q.until, q.where)
+    tables["run latency by status (ms)"] = display(latency(lens, query=whole))
+    tables["LLM calls by model"] = display(llm_calls(lens, query=whole).select(
+        "model", "calls", "errors", "error_rate", "rate_limited_share", "latency_p50_ms",
+        "latency_p95_ms", "ttft_p95_ms", "context_utilization_p95", "context_utilization_max"))
+    tables["tool calls by tool"] = display(tool_calls(lens, query=whole).select(
+        "tool", "calls", "errors", "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"))
+    tables["errors by type"] = errors_by_type(lens, query=whole)
+    daily, run_facts = budget_utilization(lens, q.since, q.until)
+    if daily.height:
+        tables["daily spend against [budgets.daily_usd]"] = display(daily)
+    for k, v in run_facts.items():
+        facts[f"budget: {k.replace('_', ' ')}"] = v
+    return Result("golden signals", facts, tables)
+
+
+def _pct(rate: float | None, n: int | None, unit: str) -> str:
+    if rate is None:
+        return f"no {unit}"
+    return f"{rate:.1%} ({n:,} {unit})"
+
+
+def _trio(row: Mapping[str, Any]) -> str:
+    vals = [row["latency_p50_ms"], row["latency_p95_ms"], row["latency_p99_ms"]]
+    if any(v is None for v in vals):
+        return "no run with a known duration"
+    return " / ".join(f"{v:,.0f}" for v in vals) + f" ({row['timed_runs']:,} timed runs)"
+
+
+def demo_section(lens: Lens) -> Result:
+    """For `agentlens demo`: the golden signals of every run by UTC day, the worst features, and the
+    four signals per feature."""
+    daily = signals(lens, every="1d")
+    by_feature = signals(lens, by="feature")
+    facts: dict[str, Any] = {}
+    if daily.height:
+        total = signals(lens).row(0, named=True)
+        facts = {
+            "runs": total["runs"], "error rate": _pct(total["error_rate"], total["errors"], "runs"),
+            "run latency p50 / p95 / p99 (ms)": _trio(total),
+            "rate-limited LLM calls": _pct(total["rate_limited_share"], total["rate_limited_calls"], "calls"),
+            "runs hit by a rate limit": total["rate_limited_runs"],
+        }
+        if total["implicit_errors"] is not None:
+            facts["implicit errors (runs with a failure mode)"] = _pct(
+                total["implicit_error_rate"], total["implicit_errors"], "runs")
+    named = by_feature.filter(pl.col("feature").is_not_null())
+    if named.height:
+        worst = named.sort(["error_rate", "runs"], descending=True).row(0, named=True)
+        facts["worst feature by error rate"] = f"{worst['feature']} ({worst['error_rate']:.1%} of {worst['runs']} runs)"
+        timed = named.filter(pl.col("latency_p95_ms").is_not_null())
+        if timed.height:
+            slow = timed.sort("latency_p95_ms", descending=True).row(0, named=True)
+            facts["slowest feature (run p95)"] = f"{slow['feature']} ({slow['latency_p95_ms']:,.0f} ms)"
+    facts["more"] = "agentlens signals --by feature --every 1h  (--format json|csv, --table llm|tools|errors)"
+    tables = {f"{name} per day": df for name, df in split_sections(daily, ("bucket",)).items()}
+    tables["the four signals per feature"] = display(by_feature.select(
+        "feature", "runs", "llm_calls", "cost_usd", "error_rate", "latency_p95_ms", "rate_limited_runs",
+        "max_concurrency"))
+    return Result("golden signals", facts, tables)

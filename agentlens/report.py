@@ -1,0 +1,441 @@
+"""The standalone HTML report: `agentlens report -o report.html`, `build_report(lens).save(path)`.
+
+One self-contained file (plotly.js inlined, no network needed to open it) made of sections. A section
+is a function `section(lens, options) -> Section | None` listed in `SECTIONS`; returning None leaves it
+out (no data, or a module that is not installed). Adding a report section is adding a function there.
+
+Everything from the traces is untrusted and reaches the page only as escaped text: facts and tables
+through `html.escape`, figures through `plots` (which escapes every label), the trace view's span
+details through `trace.SpanDetail`. The page also carries a Content-Security-Policy that allows only
+the scripts agentlens wrote (by their SHA-256), so a `<script>` or `onerror=` that slipped through
+could not run anyway.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import html
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import plotly.graph_objects as go
+import polars as pl
+from plotly.offline import get_plotlyjs
+
+from . import explore, plots
+from .metrics.timeparse import TimeSpecError, format_duration, parse_time
+from .results import _fmt, html_table
+from .store import Lens
+from .trace import (
+    DETAIL_CSS,
+    evidence_spans,
+    failure_marks,
+    has_table,
+    run_header,
+    run_summary_html,
+    span_details,
+    trace_layout,
+)
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What the report covers: runs started in [since, until) (None: all), the runs whose trace
+    view it shows (None: picked, see `pick_runs`), at most `max_rows` rows per table."""
+
+    since: dt.datetime | str | None = None
+    until: dt.datetime | str | None = None
+    run_ids: tuple[str, ...] = ()
+    traces: int = 1
+    max_rows: int = 20
+    max_text: int = 4_000  # characters of one text field in a span's details
+
+    @property
+    def filter(self) -> explore.RunFilter:
+        return explore.RunFilter(since=self.since, until=self.until)
+
+
+class Html(str):
+    """Markup agentlens built from escaped pieces (never raw trace content)."""
+
+
+Block: TypeAlias = go.Figure | tuple[str, pl.DataFrame] | Html
+
+
+@dataclass
+class Section:
+    """A part of the report: plain `text`, headline `facts`, then `blocks` in order: figures,
+    (name, DataFrame) tables, and `Html` fragments."""
+
+    title: str
+    text: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+    blocks: list[Block] = field(default_factory=list)
+    css_class: str = ""
+
+    @property
+    def figures(self) -> list[go.Figure]:
+        return [b for b in self.blocks if isinstance(b, go.Figure)]
+
+    @property
+    def tables(self) -> dict[str, pl.DataFrame]:
+        return {b[0]: b[1] for b in self.blocks if isinstance(b, tuple)}
+
+
+SectionFn = Callable[[Lens, ReportOptions], "Section | None"]
+
+
+# --- sections -------------------------------------------------------------------------------------
+
+def overview_section(lens: Lens, opts: ReportOptions) -> Section:
+    res = lens.overview()
+    flt = opts.filter
+    facts: dict[str, Any] = {"database": lens.path}
+    if opts.since or opts.until:
+        facts["window"] = f"{opts.since or 'start'} to {opts.until or 'end'}"
+        facts["runs in the window"] = explore.count_runs(lens, flt)
+        facts["error runs in the window"] = explore.count_runs(lens, flt.with_(status="error"))
+    facts.update({k: v for k, v in res.facts.items() if k != "database"})
+    return Section("What is in the database", facts=facts, blocks=list(res.tables.items()))
+
+
+RUN_TABLE_COLUMNS = ("run_id", "started_at", "feature", "customer_id", "status", "model", "duration_ms",
+                     "cost_usd", "total_tokens", "error_count")
+
+
+def _run_table(df: pl.DataFrame) -> pl.DataFrame:
+    cols = [c for c in (*RUN_TABLE_COLUMNS, "failure_modes") if c in df.columns]
+    out = df.select(cols)
+    if "input" in df.columns:
+        out = out.with_columns(
+            df["input"].str.replace_all(r"\s+", " ").str.slice(0, 100).alias("input (start)"))
+    return out
+
+
+def runs_section(lens: Lens, opts: ReportOptions) -> Section | None:
+    """Runs to look at first: the latest errors, the slowest and the most expensive runs."""
+    flt = opts.filter
+    if explore.count_runs(lens, flt) == 0:
+        return None
+    n = opts.max_rows
+    tables = {
+        "latest error runs": _run_table(explore.find_runs(lens, flt.with_(status="error"), "started_at", limit=n)),
+        "slowest runs": _run_table(explore.find_runs(lens, flt, "duration_ms", limit=min(n, 10))),
+        "most expensive runs": _run_table(explore.find_runs(lens, flt, "cost_usd", limit=min(n, 10))),
+    }
+    return Section("Runs to look at", "Newest errors first; then the slowest and the most expensive runs.",
+                   blocks=[(k, v) for k, v in tables.items() if v.height])
+
+
+def pick_runs(lens: Lens, opts: ReportOptions) -> list[str]:
+    """The runs whose trace the report shows: the ones asked for, else the runs with the most
+    failure evidence, else the latest error runs, else the slowest."""
+    if opts.run_ids:
+        return list(opts.run_ids)
+    flt = opts.filter
+    where, params = flt.where(has_table(lens, "failures"))
+    if has_table(lens, "failures"):
+        q = (f"SELECT f.run_id FROM failures f JOIN runs r USING (run_id) WHERE {where} "  # noqa: S608 - built by RunFilter
+             "GROUP BY f.run_id ORDER BY count(*) DESC, max(r.started_at) DESC, f.run_id LIMIT ?")
+        ids = lens.sql(q, [*params, opts.traces])["run_id"].to_list()
+        if ids:
+            return ids
+    for f, sort in ((flt.with_(status="error"), "started_at"), (flt, "duration_ms")):
+        ids = explore.find_runs(lens, f, sort, limit=opts.traces, columns=("run_id",))["run_id"].to_list()
+        if ids:
+            return ids
+    return []
+
+
+def trace_blocks(lens: Lens, run_id: str, max_text: int, key: str) -> list[Block]:
+    """One run's headline, its waterfall, and the details of each of its spans (closed `<details>`
+    blocks, opened by clicking a bar). `key` makes the element ids unique in the page."""
+    layout = trace_layout(lens, run_id)
+    marks = failure_marks(lens, run_id)
+    evidence = evidence_spans(marks)
+    run = run_header(lens, run_id)
+    fig = plots.trace_waterfall(layout, evidence, None, title=f"run {run_id} · {run.get('agent_name') or ''}")
+    details = []
+    panels = span_details(lens, run_id, marks, max_text)
+    for r in layout.iter_rows(named=True):
+        d = panels[r["span_id"]]
+        flags = (" ✖" if r["status"] == "error" else "") + (" ★ " + ", ".join(evidence[r["span_id"]])
+                                                             if r["span_id"] in evidence else "")
+        details.append(
+            f"<details class='al-spanbox' id='{key}-span-{r['row']}'>"
+            f"<summary>{'&nbsp;&nbsp;' * min(r['depth'], 16)}{html.escape(_fmt(r['name']))} "
+            f"<span class='al-dim'>{html.escape(r['kind'])} · {html.escape(_fmt(r['duration_ms']))} ms"
+            f"{html.escape(flags)}</span></summary>{d.html()}</details>")
+    fig.update_layout(meta={"agentlens_trace": key})
+    title = f"<h3 class='al-trace-title'>Run {html.escape(run_id)}</h3>"
+    return [Html(title + run_summary_html(run, marks)), fig, Html("<div class='al-spans'>" + "".join(details) + "</div>")]
+
+
+def traces_section(lens: Lens, opts: ReportOptions) -> Section | None:
+    ids = pick_runs(lens, opts)
+    if not ids:
+        return None
+    blocks: list[Block] = []
+    for i, rid in enumerate(ids):
+        blocks += trace_blocks(lens, rid, opts.max_text, f"t{i}")
+    text = ("The run" + (" asked for" if opts.run_ids else " with the most failure evidence, else the latest error")
+            + ": each bar is a span (time from the run's start; children under their parent). "
+              "Click a bar to open its details below.")
+    return Section("Trace view", text, blocks=blocks, css_class="al-trace")
+
+
+def data_quality_section(lens: Lens, opts: ReportOptions) -> Section | None:
+    q = lens.sql("SELECT kind, stored, count(*) AS records, any_value(reason) AS example "
+                 "FROM quarantine GROUP BY ALL ORDER BY records DESC")
+    if q.height == 0:
+        return None
+    return Section("Data quality", "Records that could not be read (stored = false) or were stored with a flag.",
+                   blocks=[("quarantine", q)])
+
+
+def auto_every(lens: Lens, opts: ReportOptions) -> dt.timedelta:
+    """A bucket width giving a readable number of points over the runs in the window: 15 min up
+    to 12 h of data, 1 h up to 7 days, 6 h up to 30 days, else 1 day."""
+    flt = opts.filter
+    where, params = flt.where(has_table(lens, "failures"))
+    rows = lens.con.execute(f"SELECT min(started_at), max(started_at) FROM runs WHERE {where}",  # noqa: S608 - RunFilter
+                            params).fetchall()
+    lo, hi = rows[0]
+    span = (hi - lo) if lo is not None and hi is not None else dt.timedelta(0)
+    for limit, width in ((dt.timedelta(hours=12), dt.timedelta(minutes=15)), (dt.timedelta(days=7), dt.timedelta(hours=1)),
+                         (dt.timedelta(days=30), dt.timedelta(hours=6))):
+        if span <= limit:
+            return width
+    return dt.timedelta(days=1)
+
+
+def _result_blocks(res: Any, skip: tuple[str, ...] = ()) -> list[Block]:
+    return [(name, df) for name, df in res.tables.items() if df.height and not name.startswith(skip)]
+
+
+def signals_section(lens: Lens, opts: ReportOptions) -> Section | None:
+    """The golden signals over time (agentlens.metrics.signals) and their summary tables."""
+    from .metrics import signals as sig
+
+    every = auto_every(lens, opts)
+    df = sig.signals(lens, every=every, since=opts.since, until=opts.until)
+    if df.height == 0:
+        return None
+    res = sig.report(lens, since=opts.since, until=opts.until)
+    fig = plots.signal_panels(df, every, title=f"golden signals per {format_duration(every)} of run start")
+    text = ("Latency, traffic, errors and saturation per time bucket (runs by their start). Hover a point "
+            "for its numbers; the run explorer widget lists the runs of a bucket.")
+    blocks: list[Block] = [fig, *_result_blocks(res)]
+    return Section("Golden signals", text, facts=res.facts, blocks=blocks)
+
+
+def costs_section(lens: Lens, opts: ReportOptions) -> Section | None:
+    """Cost by feature over time, the most expensive runs, unpriced models (agentlens.costs)."""
+    from . import costs
+
+    per_day = costs.by(lens, by=("feature",), period="day", since=opts.since, until=opts.until)
+    if per_day.height == 0:
+        return None
+    res = costs.report(lens, by=("feature", "customer_id"), since=opts.since, until=opts.until, top=opts.max_rows)
+    fig = plots.stacked_over_time(per_day, "period", "total_cost_usd", "feature",
+                                  title="cost per day by feature (USD)", y_title="USD")
+    return Section("Costs", "Cost in USD (reported by the source where it reports one, else computed from "
+                   "tokens and the day's prices); runs without a price are never counted as $0.",
+                   facts=res.facts, blocks=[fig, *_result_blocks(res, ("tokens by",))])
+
+
+def failures_section(lens: Lens, opts: ReportOptions) -> Section | None:
+    """Failure modes over time, counts, the worst runs, fleet incidents (agentlens.failures)."""
+    if not has_table(lens, "failures") or explore.count_runs(lens, opts.filter) == 0:
+        return None
+    from .failures.report import report as failure_report
+
+    per_day = failure_report(lens, since=opts.since, until=opts.until, by="day", limit=0)
+    if per_day.counts.height == 0:
+        return Section("Failure modes", "No failure mode was found in these runs.",
+                       facts=per_day.facts)
+    res = failure_report(lens, since=opts.since, until=opts.until, limit=opts.max_rows)
+    fig = plots.stacked_over_time(per_day.counts, "day", "runs", "mode", title="runs with each failure mode per day",
+                                  y_title="runs", top=14)
+    return Section("Failure modes", "What the classifiers found, most severe first; each explanation quotes "
+                   "the trace (shown as text).", facts=res.facts, blocks=[fig, *_result_blocks(res.result())])
+
+
+SECTIONS: tuple[SectionFn, ...] = (
+    overview_section,
+    signals_section,
+    costs_section,
+    failures_section,
+    runs_section,
+    traces_section,
+    data_quality_section,
+)
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+PAGE_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1f2328; }
+header { background: #24292f; color: #fff; padding: 14px 28px; }
+header h1 { margin: 0; font-size: 20px; } header p { margin: 4px 0 0 0; color: #c9d1d9; font-size: 13px; }
+nav { padding: 8px 28px; background: #f6f8fa; border-bottom: 1px solid #d0d7de; font-size: 14px; }
+nav a { margin-right: 16px; }
+main { padding: 0 28px 40px 28px; max-width: 1400px; }
+section { border-bottom: 1px solid #d0d7de; padding: 12px 0 20px 0; }
+h2 { font-size: 18px; margin: 12px 0 6px 0; }
+table { border-collapse: collapse; margin: 8px 0 14px 0; font-size: 13px; }
+caption { text-align: left; font-weight: 600; padding: 4px 0; }
+th, td { border-bottom: 1px solid #eaeef2; padding: 3px 10px 3px 0; text-align: left; vertical-align: top; }
+td { max-width: 520px; overflow-wrap: anywhere; }
+ul.facts { columns: 2; font-size: 14px; } .al-figure { margin: 6px 0; }
+.al-spanbox { border-top: 1px solid #eaeef2; padding: 2px 0; } .al-spanbox > summary { cursor: pointer; }
+.al-spanbox[open] { background: #fbfcfd; } .al-spanbox .al-span { padding: 6px 12px; }
+.al-fact { margin-right: 14px; white-space: nowrap; display: inline-block; }
+.al-trace-title { font-size: 16px; margin: 22px 0 6px 0; padding-top: 10px; border-top: 1px dashed #d0d7de; }
+"""
+
+CLICK_JS = """
+document.querySelectorAll('.plotly-graph-div').forEach(function (div) {
+  var key = div.getAttribute('data-trace-key');
+  if (!key || !div.on) return;
+  div.on('plotly_click', function (ev) {
+    if (!ev.points.length) return;
+    var row = ev.points[0].customdata;
+    var box = document.getElementById(key + '-span-' + row);
+    if (box) { box.open = true; box.scrollIntoView({behavior: 'smooth', block: 'start'}); }
+  });
+});
+"""
+
+
+def _slug(title: str, i: int) -> str:
+    return f"s{i}-" + "".join(ch if ch.isalnum() else "-" for ch in title.lower()).strip("-")
+
+
+@dataclass
+class Report:
+    title: str
+    generated_at: dt.datetime
+    options: ReportOptions
+    sections: list[Section]
+    database: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Titles, facts and tables as JSON-ready values (times as ISO text)."""
+        return {
+            "title": self.title, "generated_at": self.generated_at.isoformat(), "database": self.database,
+            "sections": [{"title": s.title, "text": s.text,
+                          "facts": {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in s.facts.items()},
+                          "tables": {k: json.loads(df.write_json()) for k, df in s.tables.items()},
+                          "figures": len(s.figures)} for s in self.sections],
+        }
+
+    def to_html(self) -> str:
+        scripts: list[str] = [get_plotlyjs()]
+        nav, body = [], []
+        for i, s in enumerate(self.sections):
+            anchor = _slug(s.title, i)
+            nav.append(f"<a href='#{anchor}'>{html.escape(s.title)}</a>")
+            parts = [f"<section id='{anchor}' class='{html.escape(s.css_class)}'><h2>{html.escape(s.title)}</h2>"]
+            if s.text:
+                parts.append(f"<p>{html.escape(s.text)}</p>")
+            if s.facts:
+                parts.append("<ul class='facts'>" + "".join(
+                    f"<li><b>{html.escape(k)}</b>: {html.escape(_fmt(v))}</li>" for k, v in s.facts.items()) + "</ul>")
+            for j, block in enumerate(s.blocks):
+                if isinstance(block, go.Figure):
+                    parts.append(self._figure(block, f"{anchor}-fig{j}", scripts))
+                elif isinstance(block, tuple):
+                    parts.append(html_table(block[1], block[0], max_rows=max(self.options.max_rows, 1)))
+                else:
+                    parts.append(str(block))
+            parts.append("</section>")
+            body.append("".join(parts))
+        scripts.append(CLICK_JS)
+        hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
+                          for s in scripts)
+        csp = (f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; img-src data:; "
+               "font-src data:; base-uri 'none'; form-action 'none'")
+        sub = (f"{self.database} · generated {self.generated_at:%Y-%m-%d %H:%M:%S} UTC"
+               + (f" · runs from {self.options.since or 'the start'} to {self.options.until or 'the end'}"
+                  if self.options.since or self.options.until else ""))
+        return (
+            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta http-equiv='Content-Security-Policy' content=\"{csp}\">"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(self.title)}</title><style>{PAGE_CSS}{DETAIL_CSS}</style>"
+            f"<script>{scripts[0]}</script></head><body>"
+            f"<header><h1>{html.escape(self.title)}</h1><p>{html.escape(sub)}</p></header>"
+            f"<nav>{''.join(nav)}</nav><main>{''.join(body)}</main>"
+            + "".join(f"<script>{s}</script>" for s in scripts[1:])
+            + "</body></html>"
+        )
+
+    @staticmethod
+    def _figure(fig: go.Figure, div_id: str, scripts: list[str]) -> str:
+        meta = fig.layout.meta
+        key = meta.get("agentlens_trace") if isinstance(meta, dict) else None
+        data_key = f" data-trace-key='{html.escape(key)}'" if key else ""
+        spec = fig.to_plotly_json()
+        payload = json.dumps({"data": spec["data"], "layout": spec["layout"],
+                              "config": {"responsive": True, "displaylogo": False}},
+                             cls=_Encoder, separators=(",", ":"))
+        scripts.append(f"Plotly.newPlot({json.dumps(div_id)}, {_script_safe(payload)});")
+        return f"<div class='al-figure'><div id='{div_id}' class='plotly-graph-div'{data_key}></div></div>"
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(self.to_html(), encoding="utf-8")
+        return p
+
+    def __str__(self) -> str:
+        return f"{self.title}: {len(self.sections)} sections ({', '.join(s.title for s in self.sections)})"
+
+
+class _Encoder(json.JSONEncoder):
+    def default(self, o: Any) -> Any:
+        if isinstance(o, dt.datetime | dt.date):
+            return o.isoformat()
+        if hasattr(o, "tolist"):
+            return o.tolist()
+        return super().default(o)
+
+
+def _script_safe(payload: str) -> str:
+    """JSON text safe inside a <script> element (no `</script>`, `<!--`, or line separators)."""
+    return (payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def build_report(
+    lens: Lens,
+    since: dt.datetime | str | None = None,
+    until: dt.datetime | str | None = None,
+    run_ids: Sequence[str] = (),
+    title: str | None = None,
+    sections: Sequence[SectionFn] = SECTIONS,
+    **options: Any,
+) -> Report:
+    """Assemble the report from `sections` (each left out when it returns None)."""
+    try:  # relative times ("24h") are read once, so every section sees the same window
+        t0, t1 = parse_time(since, what="since"), parse_time(until, what="until")
+    except TimeSpecError as e:
+        raise explore.FilterError(str(e)) from None
+    opts = ReportOptions(since=t0, until=t1, run_ids=tuple(run_ids), **options)
+    for rid in opts.run_ids:
+        run_header(lens, rid)  # KeyError naming the run when it is not there
+    built = [s for fn in sections if (s := fn(lens, opts)) is not None]
+    return Report(title or "agentlens report", dt.datetime.now(dt.UTC), opts, built, lens.path)
+
+
+def demo_section(lens: Lens) -> str:
+    """`agentlens demo` / `make demo`: write report.html next to the database and say where it is."""
+    path = Path(lens.path).resolve().parent / "report.html"
+    build_report(lens).save(path)
+    return f"\nHTML report: {path}"
