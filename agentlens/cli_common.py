@@ -3,6 +3,7 @@ database. Command modules import it (not cli.py, which imports them)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -13,8 +14,11 @@ from .api import open as open_lens
 from .config import ConfigError
 from .store import Lens, default_db_path
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# In a terminal rich uses its width; piped or logged (cron, CI, `make demo > log`), rich would fall
+# back to 80 columns and wrap numbers mid-digit, so use a width that fits the wide tables.
+LOG_WIDTH = 150
+out = Console(highlight=False, width=None if sys.stdout.isatty() else LOG_WIDTH)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else LOG_WIDTH)
 
 DB_OPTION: Callable[[Any], Any] = click.option(
     "--db", "db", default=None, metavar="FILE",
