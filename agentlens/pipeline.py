@@ -1,19 +1,26 @@
 """What runs inside each file's ingest transaction once its runs are built, in order.
 
-Each step is a function of the Lens that works on the run ids in the temp table `_affected` (every
-run the file touched) with SQL, so a step's work commits or rolls back with the file. Adding a
+Each step is a function of the Lens that works on the run ids in the temp table `_affected` (the
+runs the file touched, a chunk at a time so that memory stays bounded) with SQL, so a step's work
+commits or rolls back with the file. File steps run once per file, after the chunks. Adding a
 step (pricing, failure classification, ...) is adding it to `steps()`.
 """
 
 from __future__ import annotations
 
 from . import pricing
-from .failures import classify_step
+from .failures import classify_step, fleet_step
 from .store import Step
 
 
 def steps() -> tuple[Step, ...]:
+    """Run once per chunk of the file's runs (their ids in `_affected`)."""
     return (
         pricing.price_step,  # first: later steps (budgets, failure modes) read runs.cost_usd
         classify_step,  # last: failure modes (budget checks read the priced costs)
     )
+
+
+def file_steps() -> tuple[Step, ...]:
+    """Run once per file, after every chunk's steps: whole-database checks."""
+    return (fleet_step,)

@@ -2,25 +2,59 @@
 `tests/test_sql.py` parses each statement here.
 
 The single source for per-run aggregate SQL: a run's row is always rebuilt from its spans by
-`BUILD_RUNS`, for the run ids in the temp table `_rebuild`. The temp table `_affected` holds every
-run a file touched (rebuilt from spans or given whole by the source); the steps that run after
-the build inside the same transaction (pricing, classification) work on it.
+`BUILD_RUNS`, for the run ids in the temp table `_build` (one chunk of the runs a file touched, so
+that memory stays bounded whatever the file size). The pipeline steps that run after the build,
+inside the same transaction (pricing, classification), work on the chunk in `_affected`.
+
+A file is published from its staged Parquet files (`$stage` globs, see store.py) in set-based
+statements, so DuckDB streams the rows to disk instead of holding a transaction's appends in memory.
 """
 
-# Spans of one batch not yet stored (same run_id + span_id = same span: first one wins).
-INSERT_NEW_SPANS = """
+# --- publishing one staged file, in its transaction ---------------------------------------------
+# A span is identified by (run_id, span_id): a span already stored, or seen earlier in the same file,
+# is not stored again (the first one wins), so re-ingesting adds nothing. Only the narrow keys are
+# held in temp tables; the wide rows stream from the staged Parquet straight into `spans`.
+STAGE_KEYS = "CREATE OR REPLACE TEMP TABLE _staged AS SELECT run_id, span_id, _row FROM read_parquet(?)"
+STAGE_DUPLICATES = """
+CREATE OR REPLACE TEMP TABLE _dups AS
+SELECT run_id, span_id, min(_row) AS keep FROM _staged GROUP BY run_id, span_id HAVING count(*) > 1
+"""
+# Stored keys are looked up only in the runs the database already has (a file of new runs skips it).
+STAGE_EXISTING = """
+CREATE OR REPLACE TEMP TABLE _existing AS
+SELECT sp.run_id, sp.span_id FROM spans sp
+SEMI JOIN (SELECT DISTINCT st.run_id FROM _staged st SEMI JOIN runs r ON r.run_id = st.run_id) k
+  ON k.run_id = sp.run_id
+"""
+PUBLISH_SPANS = """
 INSERT INTO spans BY NAME
-SELECT b.* FROM _batch b
-ANTI JOIN spans s ON s.run_id = b.run_id AND s.span_id = b.span_id
-QUALIFY row_number() OVER (PARTITION BY b.run_id, b.span_id) = 1
+SELECT * EXCLUDE (_row) FROM read_parquet(?) b
+WHERE NOT EXISTS (SELECT 1 FROM _dups d WHERE d.run_id = b.run_id AND d.span_id = b.span_id AND d.keep <> b._row)
+  AND NOT EXISTS (SELECT 1 FROM _existing e WHERE e.run_id = b.run_id AND e.span_id = b.span_id)
 """
-
-# Runs delivered whole by a source (agent_runs): replace, so re-ingesting changes nothing.
-DELETE_GIVEN_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _batch_runs)"
-INSERT_GIVEN_RUNS = """
+# Runs delivered whole by a source (agent_runs): replaced, so re-ingesting changes nothing.
+STAGE_GIVEN = "CREATE OR REPLACE TEMP TABLE _given AS SELECT DISTINCT run_id FROM read_parquet(?)"
+DELETE_GIVEN_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _given)"
+PUBLISH_GIVEN_RUNS = """
 INSERT INTO runs BY NAME
-SELECT *, now() AS ingested_at FROM _batch_runs
-QUALIFY row_number() OVER (PARTITION BY run_id) = 1
+SELECT * EXCLUDE (_row), now() AS ingested_at FROM read_parquet(?)
+QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY _row) = 1
+"""
+PUBLISH_QUARANTINE = """
+INSERT INTO quarantine (ingested_at, source_file, line, kind, reason, raw, run_id, span_id, stored)
+SELECT now(), ?, line, kind, reason, raw, run_id, span_id, stored FROM read_parquet(?) ORDER BY _row
+"""
+# The runs to rebuild from spans (not given whole), numbered into chunks of `?` runs.
+STAGE_REBUILD = """
+CREATE OR REPLACE TEMP TABLE _rebuild AS
+SELECT run_id, (row_number() OVER (ORDER BY run_id) - 1) // ? AS chunk
+FROM (SELECT DISTINCT run_id FROM _staged WHERE run_id NOT IN (SELECT run_id FROM _given))
+"""
+# Every run the file touched, numbered into chunks for the pipeline steps.
+STAGE_TOUCHED = """
+CREATE OR REPLACE TEMP TABLE _touched AS
+SELECT run_id, (row_number() OVER (ORDER BY run_id) - 1) // ? AS chunk
+FROM (SELECT run_id FROM _rebuild UNION SELECT run_id FROM _given)
 """
 
 # A run's token totals count each LLM call once: an LLM span counts when it has usage and no LLM
@@ -30,7 +64,20 @@ QUALIFY row_number() OVER (PARTITION BY run_id) = 1
 BUILD_RUNS = """
 INSERT INTO runs BY NAME
 WITH RECURSIVE
-s AS (SELECT sp.* FROM spans sp SEMI JOIN _rebuild a ON sp.run_id = a.run_id),
+s AS (  -- narrow: the big text columns are read only for the few spans that need them (below)
+  SELECT sp.run_id, sp.span_id, sp.parent_span_id, sp.name, sp.kind, sp.started_at, sp.ended_at,
+         sp.status, sp.model, sp.input_tokens, sp.output_tokens, sp.cached_input_tokens,
+         sp.cache_write_input_tokens, sp.reasoning_tokens, sp.cost_usd, sp.user_id, sp.session_id,
+         sp.customer_id, sp.feature, sp.environment, sp.service_name, sp.source,
+         coalesce(
+           sp.attributes->>'$."gen_ai.agent.name"', sp.attributes->>'$."agent.name"',
+           CASE WHEN sp.kind = 'agent' THEN coalesce(
+             sp.attributes->>'$."traceloop.entity.name"',
+             regexp_replace(sp.name, '^(invoke_agent|create_agent) ', '')) END
+         ) AS agent_name_attr,
+         sp.input IS NOT NULL AS has_input, sp.output IS NOT NULL AS has_output
+  FROM spans sp SEMI JOIN _build a ON sp.run_id = a.run_id
+),
 llm AS (
   SELECT run_id, span_id, parent_span_id,
          (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AS has_usage
@@ -61,8 +108,8 @@ usage AS (
 ),
 calls AS (
   SELECT s.run_id, count(*) AS llm_calls,
-         arg_min(s.input, s.started_at) FILTER (WHERE s.input IS NOT NULL) AS first_input,
-         arg_max(s.output, s.ended_at) FILTER (WHERE s.output IS NOT NULL) AS last_output
+         arg_min(s.span_id, s.started_at) FILTER (WHERE s.has_input) AS first_input_span,
+         arg_max(s.span_id, s.ended_at) FILTER (WHERE s.has_output) AS last_output_span
   FROM s SEMI JOIN leaf_llm l ON l.run_id = s.run_id AND l.span_id = s.span_id
   GROUP BY s.run_id
 ),
@@ -74,23 +121,20 @@ models AS (
   QUALIFY row_number() OVER (
     PARTITION BY s.run_id ORDER BY count(*) DESC, sum(s.input_tokens) DESC NULLS LAST, s.model) = 1
 ),
-named AS (
-  SELECT run_id, span_id, started_at, kind,
-         coalesce(
-           attributes->>'$."gen_ai.agent.name"', attributes->>'$."agent.name"',
-           CASE WHEN kind = 'agent' THEN coalesce(
-             attributes->>'$."traceloop.entity.name"',
-             regexp_replace(name, '^(invoke_agent|create_agent) ', '')) END
-         ) AS agent_name
-  FROM s
-),
+named AS (SELECT run_id, span_id, started_at, kind, agent_name_attr AS agent_name FROM s),
 tops AS (  -- spans whose parent is not in the run: the root, or orphans when the root never came
-  SELECT s.* FROM s ANTI JOIN s p ON p.run_id = s.run_id AND p.span_id = s.parent_span_id
+  SELECT s.run_id, s.span_id, s.parent_span_id, s.started_at
+  FROM s ANTI JOIN s p ON p.run_id = s.run_id AND p.span_id = s.parent_span_id
 ),
-root AS (
-  SELECT * FROM tops
+root_id AS (  -- the root; when parents form a cycle (no top at all), the earliest span stands in
+  SELECT s.run_id, s.span_id
+  FROM s LEFT JOIN tops t ON t.run_id = s.run_id AND t.span_id = s.span_id
   QUALIFY row_number() OVER (
-    PARTITION BY run_id ORDER BY (parent_span_id IS NULL) DESC, started_at NULLS LAST, span_id) = 1
+    PARTITION BY s.run_id
+    ORDER BY (t.span_id IS NOT NULL) DESC, (s.parent_span_id IS NULL) DESC, s.started_at NULLS LAST, s.span_id) = 1
+),
+root AS (  -- the root span's own row, wide columns included (one span per run)
+  SELECT sp.* FROM spans sp JOIN root_id r ON r.run_id = sp.run_id AND r.span_id = sp.span_id
 ),
 agg AS (
   SELECT run_id,
@@ -132,8 +176,8 @@ SELECT
   CASE WHEN u.run_id IS NOT NULL THEN u.cost_usd ELSE r.cost_usd END AS cost_usd,
   coalesce(c.llm_calls, 0) AS llm_calls,
   g.tool_calls, g.span_count, g.error_count,
-  coalesce(r.input, c.first_input) AS input,
-  coalesce(r.output, c.last_output) AS output,
+  coalesce(r.input, fi.input) AS input,
+  coalesce(r.output, lo.output) AS output,
   json_merge_patch(coalesce(r.resource_attributes, '{}'), coalesce(r.attributes, '{}')) AS attributes,
   CASE WHEN r.parent_span_id IS NULL THEN r.span_id END AS root_span_id,
   g.service_name,
@@ -145,15 +189,17 @@ LEFT JOIN agents ag ON ag.run_id = g.run_id
 LEFT JOIN usage u ON u.run_id = g.run_id
 LEFT JOIN calls c ON c.run_id = g.run_id
 LEFT JOIN models m ON m.run_id = g.run_id
+LEFT JOIN spans fi ON fi.run_id = c.run_id AND fi.span_id = c.first_input_span
+LEFT JOIN spans lo ON lo.run_id = c.run_id AND lo.span_id = c.last_output_span
 """
 
-DELETE_REBUILT_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _rebuild)"
+DELETE_BUILT_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _build)"
 
 # Orphans: spans whose parent is not (yet) in their run. Flagged in the quarantine (the span is
 # stored); the flag is lifted when a later file brings the parent.
 RESOLVE_ORPHANS = """
 DELETE FROM quarantine q
-WHERE q.kind = 'orphan_span' AND q.run_id IN (SELECT run_id FROM _affected)
+WHERE q.kind = 'orphan_span' AND q.run_id IN (SELECT run_id FROM _build)
   AND EXISTS (
     SELECT 1 FROM spans c JOIN spans p ON p.run_id = c.run_id AND p.span_id = c.parent_span_id
     WHERE c.run_id = q.run_id AND c.span_id = q.span_id)
@@ -165,7 +211,7 @@ SELECT now(), c.source_file, NULL, 'orphan_span',
          || ', which never arrived in trace ' || c.run_id || '; stored, the run has no complete root',
        to_json({run_id: c.run_id, span_id: c.span_id, parent_span_id: c.parent_span_id, name: c.name})::VARCHAR,
        c.run_id, c.span_id, true
-FROM spans c SEMI JOIN _affected a ON a.run_id = c.run_id
+FROM spans c SEMI JOIN _build a ON a.run_id = c.run_id
 WHERE c.parent_span_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.run_id = c.run_id AND p.span_id = c.parent_span_id)
   AND NOT EXISTS (SELECT 1 FROM quarantine q

@@ -1,7 +1,7 @@
 """The DuckDB store: opening and migrating, ingesting files (one transaction per file), and
 queries returning polars DataFrames.
 
-Ingest guarantees:
+Ingest guarantees (see `Lens.ingest_batches` for how memory stays bounded):
 - one transaction per file: Ctrl-C or a crash mid-file leaves the database as it was before it;
 - a file whose bytes were ingested before is skipped (SHA-256 in `ingested_files`), and a span
   already stored (same run_id and span_id) is never stored twice, so re-ingesting adds nothing;
@@ -15,6 +15,7 @@ import datetime as dt
 import gzip
 import hashlib
 import os
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +27,7 @@ from typing import IO, Any
 import duckdb
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from . import adapters, schema
 from . import sql as Q
@@ -36,6 +38,8 @@ from .results import Result
 DEFAULT_DB = "agentlens.duckdb"
 SNIFF_BYTES = 64 * 1024
 MAX_RAW_FILE = 1 << 20  # an unreadable file's first MiB is kept in the quarantine
+DEFAULT_MEMORY_LIMIT = "1GB"  # DuckDB's cap; override with $AGENTLENS_MEMORY_LIMIT
+BUILD_CHUNK_RUNS = 20_000  # runs built (and pipeline steps run) per statement, to bound memory
 
 
 def default_db_path() -> str:
@@ -151,6 +155,46 @@ def _open(path: Path) -> IO[bytes]:
     return f
 
 
+class _Stage:
+    """A file's batches as Parquet files in a temporary folder: spans, given runs, quarantine records.
+    Each row carries `_row`, its order in the file, so that the first of two duplicates wins."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.spans = self.runs = self.bad = 0  # files written of each kind
+        self.rows = 0
+        self.bad_kinds: Counter[str] = Counter()
+
+    def glob(self, kind: str) -> str:
+        return str(self.folder / f"{kind}-*.parquet")
+
+    def _write(self, kind: str, table: pa.Table, n: int) -> None:
+        table = table.append_column("_row", pa.array(range(self.rows, self.rows + table.num_rows), pa.int64()))
+        self.rows += table.num_rows
+        pq.write_table(table, self.folder / f"{kind}-{n:06d}.parquet", compression="lz4")
+
+    def add(self, batch: Batch) -> None:
+        if batch.runs is not None and batch.runs.num_rows:
+            self._write("runs", batch.runs, self.runs)
+            self.runs += 1
+        if batch.spans is not None and batch.spans.num_rows:
+            self._write("spans", batch.spans, self.spans)
+            self.spans += 1
+        if batch.bad:
+            self._write("bad", pa.table({
+                "line": pa.array([b.line for b in batch.bad], pa.int64()),
+                "kind": [b.kind for b in batch.bad], "reason": [b.reason for b in batch.bad],
+                "raw": [b.raw for b in batch.bad], "run_id": pa.array([b.run_id for b in batch.bad], pa.string()),
+                "span_id": pa.array([b.span_id for b in batch.bad], pa.string()),
+                "stored": pa.array([b.stored for b in batch.bad], pa.bool_()),
+            }), self.bad)
+            self.bad += 1
+            self.bad_kinds.update(b.kind for b in batch.bad)
+
+    def close(self) -> None:
+        pass
+
+
 class Lens:
     """An agentlens database. `lens = agentlens.open("agentlens.duckdb")`."""
 
@@ -160,18 +204,24 @@ class Lens:
         config: Config | None = None,
         read_only: bool = False,
         steps: tuple[Step, ...] = (),
+        file_steps: tuple[Step, ...] = (),
     ):
-        """`steps` run inside each file's transaction after its runs are built, in order; each reads
-        the run ids the file touched from the temp table `_affected` (see agentlens.pipeline)."""
+        """`steps` run inside each file's transaction after its runs are built, in order, once per
+        chunk of the runs the file touched (their ids are in the temp table `_affected`);
+        `file_steps` run once per file after them (see agentlens.pipeline).
+
+        DuckDB's memory is capped at $AGENTLENS_MEMORY_LIMIT (default 1GB): larger work spills to a
+        temporary folder beside the database instead of growing the process."""
         self.path = str(path) if path is not None else default_db_path()
         self.config = config or Config()
         self.steps = steps
+        self.file_steps = file_steps
         self.con = duckdb.connect(self.path, read_only=read_only)
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET memory_limit = ?", [os.environ.get("AGENTLENS_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT])
         if not read_only:
             schema.migrate(self.con)
             self.con.execute("CREATE TEMP TABLE IF NOT EXISTS _affected (run_id VARCHAR)")
-            self.con.execute("CREATE TEMP TABLE IF NOT EXISTS _rebuild (run_id VARCHAR)")
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def close(self) -> None:
@@ -278,35 +328,82 @@ class Lens:
         rebuilt, the pipeline steps run, what could not be read quarantined under `name`. Sources that
         are not files (a live table, the OTLP receiver) write through this. `before_commit` runs last
         inside the transaction (e.g. to record how far a source has been read). Any error rolls back
-        and propagates."""
+        and propagates.
+
+        Bounded memory whatever the input size: the batches are first staged as Parquet files in a
+        temporary folder (nothing touches the database while the input is read), then published in a
+        few set-based statements that DuckDB streams to disk, and runs are built and the steps run in
+        chunks of `BUILD_CHUNK_RUNS` runs."""
         t0 = time.perf_counter()
         res = FileResult(name, format)
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            self.con.execute("DELETE FROM _affected")
-            self.con.execute("DELETE FROM _rebuild")
-            given_runs = 0
+        with tempfile.TemporaryDirectory(prefix="agentlens-stage-", dir=self._stage_parent()) as tmp:
+            stage = _Stage(Path(tmp))
             for batch in batches:
-                res.spans += self._insert_spans(batch.spans)
-                if batch.runs is not None and batch.runs.num_rows:
-                    given_runs += self._insert_runs(batch.runs)
-                    self._mark(batch.runs, "_affected")
-                elif batch.spans is not None and batch.spans.num_rows:
-                    self._mark(batch.spans, "_rebuild")
-                self._quarantine(batch.bad, name, res)
+                stage.add(batch)
                 if batch.bytes_read and advance is not None:
                     advance(batch.bytes_read)
-            res.runs = self._rebuild_runs() + given_runs
-            for step in self.steps:
-                step(self)
-            res.seconds = time.perf_counter() - t0
-            if before_commit is not None:
-                before_commit(res)
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
+            stage.close()
+            res.quarantined.update(stage.bad_kinds)
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                res.spans, res.runs = self._publish(stage, name)
+                res.seconds = time.perf_counter() - t0
+                if before_commit is not None:
+                    before_commit(res)
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
         return res
+
+    def _stage_parent(self) -> str | None:
+        """Stage next to the database (same disk, usually larger than /tmp); in-memory: the system's."""
+        if self.path in (":memory:", "") or self.path.startswith(":memory:"):
+            return None
+        return str(Path(self.path).resolve().parent)
+
+    def _publish(self, stage: _Stage, name: str) -> tuple[int, int]:
+        """Inside the file's transaction: spans, given runs and quarantine from the stage, then runs
+        built and the pipeline steps run, chunk by chunk. Returns (spans added, runs touched)."""
+        con = self.con
+        con.execute(Q.STAGE_KEYS, [stage.glob("spans")]) if stage.spans else con.execute(
+            "CREATE OR REPLACE TEMP TABLE _staged (run_id VARCHAR, span_id VARCHAR, _row BIGINT)")
+        spans_added = 0
+        if stage.spans:
+            con.execute(Q.STAGE_DUPLICATES)
+            con.execute(Q.STAGE_EXISTING)
+            row = self._one(Q.PUBLISH_SPANS, [stage.glob("spans")])
+            spans_added = int(row[0]) if row else 0
+        given = 0
+        if stage.runs:
+            con.execute(Q.STAGE_GIVEN, [stage.glob("runs")])
+            con.execute(Q.DELETE_GIVEN_RUNS)
+            row = self._one(Q.PUBLISH_GIVEN_RUNS, [stage.glob("runs")])
+            given = int(row[0]) if row else 0
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE _given (run_id VARCHAR)")
+        if stage.bad:
+            con.execute(Q.PUBLISH_QUARANTINE, [name, stage.glob("bad")])
+
+        con.execute(Q.STAGE_REBUILD, [BUILD_CHUNK_RUNS])
+        rebuilt = 0
+        for (chunk,) in con.execute("SELECT DISTINCT chunk FROM _rebuild ORDER BY chunk").fetchall():
+            con.execute("CREATE OR REPLACE TEMP TABLE _build AS SELECT run_id FROM _rebuild WHERE chunk = ?", [chunk])
+            con.execute(Q.DELETE_BUILT_RUNS)
+            row = self._one(Q.BUILD_RUNS)
+            rebuilt += int(row[0]) if row else 0
+            con.execute(Q.RESOLVE_ORPHANS)
+            con.execute(Q.FLAG_ORPHANS)
+        if self.steps or self.file_steps:
+            con.execute(Q.STAGE_TOUCHED, [BUILD_CHUNK_RUNS])
+            for (chunk,) in con.execute("SELECT DISTINCT chunk FROM _touched ORDER BY chunk").fetchall():
+                con.execute("DELETE FROM _affected")
+                con.execute("INSERT INTO _affected SELECT run_id FROM _touched WHERE chunk = ?", [chunk])
+                for step in self.steps:
+                    step(self)
+            for file_step in self.file_steps:
+                file_step(self)
+        return spans_added, rebuilt + given
 
     def _one(self, query: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
         """First row of a statement (DuckDB wants every result consumed before the next statement)."""
@@ -323,45 +420,6 @@ class Lens:
         bad = Bad(kind, message, raw.decode("utf-8", "backslashreplace"))
         self._quarantine([bad], str(path), res)
         return res
-
-    def _insert_spans(self, table: pa.Table | None) -> int:
-        if table is None or table.num_rows == 0:
-            return 0
-        self.con.register("_batch", table)
-        try:
-            row = self._one(Q.INSERT_NEW_SPANS)
-        finally:
-            self.con.unregister("_batch")
-        return int(row[0]) if row else 0
-
-    def _insert_runs(self, table: pa.Table) -> int:
-        self.con.register("_batch_runs", table)
-        try:
-            self.con.execute(Q.DELETE_GIVEN_RUNS)
-            row = self._one(Q.INSERT_GIVEN_RUNS)
-        finally:
-            self.con.unregister("_batch_runs")
-        return int(row[0]) if row else 0
-
-    def _mark(self, table: pa.Table, into: str) -> None:
-        """Add the table's run ids to the temp table `into` (`_rebuild` or `_affected`)."""
-        assert into in ("_rebuild", "_affected")
-        self.con.register("_batch_ids", table.select(["run_id"]))
-        try:
-            self.con.execute(
-                f"INSERT INTO {into} SELECT DISTINCT run_id FROM _batch_ids "  # noqa: S608 - fixed names
-                f"EXCEPT SELECT run_id FROM {into}"
-            )
-        finally:
-            self.con.unregister("_batch_ids")
-
-    def _rebuild_runs(self) -> int:
-        self.con.execute(Q.DELETE_REBUILT_RUNS)
-        row = self._one(Q.BUILD_RUNS)
-        self.con.execute("INSERT INTO _affected SELECT run_id FROM _rebuild EXCEPT SELECT run_id FROM _affected")
-        self.con.execute(Q.RESOLVE_ORPHANS)
-        self.con.execute(Q.FLAG_ORPHANS)
-        return int(row[0]) if row else 0
 
     def _quarantine(self, bad: list[Bad], source_file: str, res: FileResult) -> None:
         if not bad:

@@ -300,3 +300,33 @@ def test_pipeline_steps_see_every_touched_run_inside_the_file_transaction(tmp_pa
         s = lens.ingest(otlp_file)
         assert s.count("failed") == 1 and "step failed" in s.files[0].message
         assert lens.sql("SELECT count(*) n FROM spans")["n"][0] == 0  # the whole file rolled back
+
+
+def test_chunked_build_gives_the_same_rows(tmp_path, monkeypatch):
+    """Runs are built and the pipeline steps run in chunks of runs (bounded memory): tiny chunks
+    must give exactly what one chunk gives, costs and failure modes included."""
+    from agentlens import store
+    from conftest import SAMPLES
+
+    def snapshot(db):
+        with agentlens.open(db) as lens:
+            lens.ingest(SAMPLES)
+            return (lens.sql("SELECT * EXCLUDE (ingested_at) FROM runs ORDER BY run_id"),
+                    lens.sql("SELECT run_id, mode, span_id, severity, explanation FROM failures "
+                             "ORDER BY ALL"))
+
+    whole = snapshot(tmp_path / "whole.duckdb")
+    monkeypatch.setattr(store, "BUILD_CHUNK_RUNS", 7)
+    chunked = snapshot(tmp_path / "chunked.duckdb")
+    assert whole[0].height == 120 and whole[1].height > 0
+    assert whole[0].equals(chunked[0]) and whole[1].equals(chunked[1])
+
+
+def test_parent_cycle_still_gives_one_run(lens, tmp_path):
+    # a broken writer: two spans naming each other as parent, no root
+    a = span(T, "aa00000000000001", "aa00000000000002", "a", NS, NS + 10)
+    b = span(T, "aa00000000000002", "aa00000000000001", "b", NS + 1, NS + 5)
+    lens.ingest(jsonl(tmp_path / "t.jsonl", doc(a, b)))
+    r = lens.runs().row(0, named=True)
+    assert (r["span_count"], r["root_span_id"]) == (2, None)
+    assert lens.ingest(jsonl(tmp_path / "u.jsonl", doc(a, b), doc(a))).spans == 0  # and re-ingest adds nothing

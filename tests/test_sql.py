@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from agentlens import sql as Q
+from agentlens.adapters.base import RUN_SCHEMA, SPAN_SCHEMA
 
 
 @pytest.mark.parametrize("name", sorted(Q.ALL_SQL))
-def test_sql_parses_and_binds(lens, name):
+def test_sql_parses_and_binds(lens, tmp_path, name):
     text = Q.ALL_SQL[name]
     con = lens.con
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS _batch AS SELECT * FROM spans LIMIT 0")
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS _batch_runs AS SELECT * EXCLUDE (ingested_at) FROM runs LIMIT 0")
+    # the temp tables and staged Parquet files the ingest statements read
+    for table in ("_build", "_given", "_rebuild", "_touched"):
+        con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (run_id VARCHAR, chunk BIGINT)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _staged (run_id VARCHAR, span_id VARCHAR, _row BIGINT)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _dups (run_id VARCHAR, span_id VARCHAR, keep BIGINT)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _existing (run_id VARCHAR, span_id VARCHAR)")
+    staged = {"spans": SPAN_SCHEMA, "runs": RUN_SCHEMA, "bad": pa.schema(
+        [("line", pa.int64()), ("kind", pa.string()), ("reason", pa.string()), ("raw", pa.string()),
+         ("run_id", pa.string()), ("span_id", pa.string()), ("stored", pa.bool_())])}
+    for kind, schema in staged.items():
+        pq.write_table(schema.append(pa.field("_row", pa.int64())).empty_table(), tmp_path / f"{kind}-0.parquet")
     statements = con.extract_statements(text)
     assert len(statements) == 1
-    n = text.count("?")
+    # statements reading staged Parquet or chunk sizes get those; the rest a key and NULLs
+    staged_path = {k: str(tmp_path / f"{k}-0.parquet") for k in staged}
+    params = {
+        "STAGE_KEYS": [staged_path["spans"]], "PUBLISH_SPANS": [staged_path["spans"]],
+        "STAGE_GIVEN": [staged_path["runs"]], "PUBLISH_GIVEN_RUNS": [staged_path["runs"]],
+        "PUBLISH_QUARANTINE": ["source.jsonl", staged_path["bad"]],
+        "STAGE_REBUILD": [100], "STAGE_TOUCHED": [100],
+    }.get(name)
+    if params is None:
+        n = text.count("?")
+        params = ["x"] + [None] * (n - 1) if n else []  # a key where a key is required
     con.execute("BEGIN TRANSACTION")
     try:
-        params = ["x"] + [None] * (n - 1) if n else None  # a key where a key is required
-        con.execute(text, params).fetchall()
+        con.execute(text, params or None).fetchall()
     finally:
         con.execute("ROLLBACK")

@@ -27,6 +27,7 @@ from .semconv import as_text, dimensions, normalize_span
 
 NAME = "otlp"
 BATCH_SPANS = 20_000
+BATCH_BYTES = 16 << 20  # a batch also ends after this much input: large prompts make large spans
 
 _decoder = msgspec.json.Decoder()
 
@@ -319,6 +320,7 @@ class _Emitter:
     def __init__(self) -> None:
         self.cols = Columns(SPAN_SCHEMA)
         self.bad: list[Bad] = []
+        self.flushed_at = 0  # input bytes consumed when the last batch was cut
 
     def add(self, row: dict[str, Any] | None, bad: Bad | None) -> None:
         if row is not None:
@@ -326,13 +328,15 @@ class _Emitter:
         if bad is not None:
             self.bad.append(bad)
 
-    def full(self) -> bool:
-        return self.cols.rows >= BATCH_SPANS or len(self.bad) >= BATCH_SPANS
+    def full(self, nbytes: int) -> bool:
+        return (self.cols.rows >= BATCH_SPANS or len(self.bad) >= BATCH_SPANS
+                or nbytes - self.flushed_at >= BATCH_BYTES)
 
     def batch(self, nbytes: int) -> Batch:
         b = Batch(spans=self.cols.table() if self.cols.rows else None, bad=self.bad, bytes_read=nbytes)
         self.cols.clear()
         self.bad = []
+        self.flushed_at = nbytes
         return b
 
 
@@ -352,7 +356,7 @@ def _line_mode(lines: Iterator[bytes], out: _Emitter, config: Config, filename: 
             else:
                 for row, b in document_rows(doc, config, filename, line_no):
                     out.add(row, b)
-        if out.full():
+        if out.full(nbytes):
             yield out.batch(nbytes)
         line = nxt
     yield out.batch(nbytes)

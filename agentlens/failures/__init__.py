@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODES", "SEVERITIES", "ClassifySummary", "FailureReport", "Policy", "classify", "classify_step",
-    "detections", "export_evals", "load_policy", "report",
+    "detections", "export_evals", "fleet_step", "load_policy", "report",
 ]
 
 BATCH_RUNS = 20_000  # runs classified per batch by classify(): bounds the temp tables' memory
@@ -85,11 +85,15 @@ def _classify_batch(lens: Lens, policy: Policy) -> int:
 
 
 def classify_step(lens: Lens) -> None:
-    """Pipeline step: classify the runs the file touched (`_affected`) and refresh fleet incidents."""
+    """Pipeline step: classify the runs the file touched (the chunk of them in `_affected`)."""
     policy = load_policy(lens.config)
     lens.con.execute("CREATE OR REPLACE TEMP TABLE _fruns AS SELECT DISTINCT run_id FROM _affected")
     _classify_batch(lens, policy)
-    fleet.refresh(lens.con, policy)
+
+
+def fleet_step(lens: Lens) -> None:
+    """Pipeline file step: refresh the fleet incidents once the file's runs are all classified."""
+    fleet.refresh(lens.con, load_policy(lens.config))
 
 
 @dataclass
