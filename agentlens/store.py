@@ -15,6 +15,7 @@ import datetime as dt
 import gzip
 import hashlib
 import os
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -222,6 +223,7 @@ class Lens:
         if not read_only:
             schema.migrate(self.con)
             self.con.execute("CREATE TEMP TABLE IF NOT EXISTS _affected (run_id VARCHAR)")
+            self._sweep_stages()
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def close(self) -> None:
@@ -336,7 +338,7 @@ class Lens:
         chunks of `BUILD_CHUNK_RUNS` runs."""
         t0 = time.perf_counter()
         res = FileResult(name, format)
-        with tempfile.TemporaryDirectory(prefix="agentlens-stage-", dir=self._stage_parent()) as tmp:
+        with tempfile.TemporaryDirectory(prefix=self._stage_prefix(), dir=self._stage_parent()) as tmp:
             stage = _Stage(Path(tmp))
             for batch in batches:
                 stage.add(batch)
@@ -355,6 +357,18 @@ class Lens:
                 self.con.execute("ROLLBACK")
                 raise
         return res
+
+    def _stage_prefix(self) -> str:
+        return f".{Path(self.path).name}.stage-"
+
+    def _sweep_stages(self) -> None:
+        """Remove staging folders a killed ingest left behind (this connection holds the only write
+        lock on the database, so no other ingest of it is running)."""
+        parent = self._stage_parent()
+        if parent is None:
+            return
+        for stale in Path(parent).glob(self._stage_prefix() + "*"):
+            shutil.rmtree(stale, ignore_errors=True)
 
     def _stage_parent(self) -> str | None:
         """Stage next to the database (same disk, usually larger than /tmp); in-memory: the system's."""

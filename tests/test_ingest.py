@@ -258,7 +258,9 @@ def test_killed_process_mid_file_leaves_the_database_intact(tmp_path):
     finally:
         proc.kill()
         proc.wait(timeout=30)
+    assert list(tmp_path.glob(".k.duckdb.stage-*")), "the killed ingest left its staging folder"
     with agentlens.open(db) as lens:
+        assert not list(tmp_path.glob(".k.duckdb.stage-*"))  # swept by the next writer
         assert lens.sql("SELECT count(*) n FROM spans")["n"][0] == 1
         assert lens.sql("SELECT count(*) n FROM runs")["n"][0] == 1
         assert lens.sql("SELECT count(*) n FROM ingested_files")["n"][0] == 1
