@@ -3,6 +3,7 @@ database. Command modules import it (not cli.py, which imports them)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -32,3 +33,14 @@ def _open(db: str | None, config: str | None = None, read_only: bool = False) ->
         return open_lens(db or default_db_path(), config, read_only=read_only)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
+
+
+def time_option(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.datetime | None:
+    """Click callback for --since / --until: an ISO date or time, UTC unless it says otherwise."""
+    if value is None:
+        return None
+    try:
+        d = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date or time such as 2026-11-01 or 2026-11-01T08:00") from None
+    return d if d.tzinfo else d.replace(tzinfo=dt.UTC)

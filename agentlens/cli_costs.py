@@ -12,23 +12,13 @@ import polars as pl
 
 from . import costs as C
 from . import pricing
-from .cli_common import CONFIG_OPTION, DB_OPTION, _open, out
+from .cli_common import CONFIG_OPTION, DB_OPTION, _open, out, time_option
 from .config import ConfigError
 from .store import default_db_path
 
 TABLES = ("by", "what-if", "unpriced", "reconciliation", "runs-over-budget", "days-over-budget", "top-runs",
           "prices")
 FORMATS = ("table", "csv", "parquet", "json")
-
-
-def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        d = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date or time such as 2026-11-01 or 2026-11-01T08:00") from None
-    return d if d.tzinfo else d.replace(tzinfo=dt.UTC)
 
 
 def _write(df: pl.DataFrame, fmt: str, output: str | None) -> None:
@@ -53,8 +43,8 @@ def _write(df: pl.DataFrame, fmt: str, output: str | None) -> None:
                    "run's attributes); '' for one total.")
 @click.option("--period", type=click.Choice(C.PERIODS), default=None,
               help="Also group by UTC day, ISO week or calendar month of the run's start.")
-@click.option("--since", callback=_date, metavar="DATE", help="Runs started at or after DATE (UTC).")
-@click.option("--until", callback=_date, metavar="DATE", help="Runs started before DATE (UTC).")
+@click.option("--since", callback=time_option, metavar="DATE", help="Runs started at or after DATE (UTC).")
+@click.option("--until", callback=time_option, metavar="DATE", help="Runs started before DATE (UTC).")
 @click.option("--what-if-model", metavar="MODEL",
               help="Also price the same tokens at MODEL's prices (genai-prices or an override).")
 @click.option("--what-if-provider", metavar="PROVIDER", help="Provider of --what-if-model, when ambiguous.")

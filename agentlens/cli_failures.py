@@ -10,29 +10,19 @@ import sys
 import click
 
 from . import failures as F
-from .cli_common import CONFIG_OPTION, DB_OPTION, _open, err, out
+from .cli_common import CONFIG_OPTION, DB_OPTION, _open, err, out, time_option
 from .config import Config, ConfigError
 from .failures.report import BY, FLEET_KINDS
 
 MODE_CHOICES = click.Choice([*F.MODES, *FLEET_KINDS])
 
 
-def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        d = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date or time such as 2026-11-01 or 2026-11-01T08:00") from None
-    return d if d.tzinfo else d.replace(tzinfo=dt.UTC)
-
-
 @click.command(name="failures")
 @DB_OPTION
 @CONFIG_OPTION
-@click.option("--since", default=None, metavar="TIME", callback=_time,
+@click.option("--since", default=None, metavar="TIME", callback=time_option,
               help="Runs started at or after (ISO date or time; UTC unless it says).")
-@click.option("--until", default=None, metavar="TIME", callback=_time, help="Runs started before.")
+@click.option("--until", default=None, metavar="TIME", callback=time_option, help="Runs started before.")
 @click.option("--mode", "modes", multiple=True, type=MODE_CHOICES, help="Only this mode (repeatable).")
 @click.option("--by", "by", default=None, type=click.Choice(list(BY)),
               help="Count per mode and this dimension.")
@@ -96,7 +86,7 @@ def _config(path: str | None) -> Config:
 @CONFIG_OPTION
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Cases file (JSON Lines); - for stdout.")
 @click.option("--mode", "modes", multiple=True, type=MODE_CHOICES, help="Only runs with this mode (repeatable).")
-@click.option("--since", default=None, metavar="TIME", callback=_time, help="Runs started at or after.")
+@click.option("--since", default=None, metavar="TIME", callback=time_option, help="Runs started at or after.")
 @click.option("--min-severity", default=None, type=click.Choice(list(F.SEVERITIES)),
               help="Only runs with a failure at least this severe.")
 @click.option("--limit", default=None, type=int, help="At most this many cases (oldest runs first).")
