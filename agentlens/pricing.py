@@ -58,6 +58,7 @@ import genai_prices
 import polars as pl
 from genai_prices import types as gp
 
+from . import sql as Q
 from .config import Config, ConfigError
 from .models import genai_model
 from .results import Result
@@ -345,7 +346,8 @@ CREATE OR REPLACE TEMP MACRO agentlens_call_cost(i, cr, cw, o, r, p_in, p_cr, p_
 """
 
 # The calls that make up each run's cost, for the runs in `_price_runs`: the LLM spans BUILD_RUNS
-# counts, else (no such call in the run) the run's root span, as BUILD_RUNS takes its usage.
+# counts (the same RUN_CALLS_CTES), else (no such call in the run) the run's root span, as BUILD_RUNS
+# takes its usage.
 PRICE_SET = """
 CREATE OR REPLACE TEMP TABLE _price_set AS
 WITH RECURSIVE
@@ -355,29 +357,8 @@ s AS (
          sp.reasoning_tokens, sp.cost_usd
   FROM spans sp SEMI JOIN _price_runs a ON sp.run_id = a.run_id
 ),
-llm AS (
-  SELECT run_id, span_id, parent_span_id,
-         (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AS has_usage
-  FROM s WHERE kind = 'llm'
-),
-anc(run_id, span_id, has_usage) AS (
-  SELECT run_id, parent_span_id, has_usage FROM llm WHERE parent_span_id IS NOT NULL
-  UNION
-  SELECT a.run_id, p.parent_span_id, a.has_usage
-  FROM anc a JOIN s p ON p.run_id = a.run_id AND p.span_id = a.span_id
-  WHERE p.parent_span_id IS NOT NULL
-),
-counted AS (
-  SELECT l.run_id, l.span_id FROM llm l
-  ANTI JOIN (SELECT run_id, span_id FROM anc WHERE has_usage) u USING (run_id, span_id)
-  WHERE l.has_usage
-),
-tops AS (SELECT s.* FROM s ANTI JOIN s p ON p.run_id = s.run_id AND p.span_id = s.parent_span_id),
-root AS (
-  SELECT * FROM tops
-  QUALIFY row_number() OVER (
-    PARTITION BY run_id ORDER BY (parent_span_id IS NULL) DESC, started_at NULLS LAST, span_id) = 1
-),
+""" + Q.RUN_CALLS_CTES + """,
+root AS (SELECT s.* FROM s JOIN root_id USING (run_id, span_id)),
 calls AS (
   SELECT s.*, false AS is_root FROM s SEMI JOIN counted c ON c.run_id = s.run_id AND c.span_id = s.span_id
   UNION ALL
@@ -391,7 +372,7 @@ SELECT c.run_id, c.span_id, c.is_root,
        coalesce(c.cache_write_input_tokens, 0) AS cw, coalesce(c.output_tokens, 0) AS o,
        coalesce(c.reasoning_tokens, 0) AS r, c.cost_usd AS reported
 FROM calls c LEFT JOIN runs r ON r.run_id = c.run_id
-"""
+"""  # noqa: S608 - joins fixed SQL texts (RUN_CALLS_CTES), never a value
 
 PRICE_PAIRS = "SELECT DISTINCT model, provider FROM _price_set WHERE has_usage AND model IS NOT NULL"
 

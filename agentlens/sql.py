@@ -57,27 +57,17 @@ SELECT run_id, (row_number() OVER (ORDER BY run_id) - 1) // ? AS chunk
 FROM (SELECT run_id FROM _rebuild UNION SELECT run_id FROM _given)
 """
 
-# A run's token totals count each LLM call once: an LLM span counts when it has usage and no LLM
-# span with usage below it (wrapper spans such as a framework's LLM span around the provider SDK's
-# are skipped), and agent / chain spans that carry their children's totals are never added.
-# When no LLM span has usage, the root's own usage is used.
-BUILD_RUNS = """
-INSERT INTO runs BY NAME
-WITH RECURSIVE
-s AS (  -- narrow: the big text columns are read only for the few spans that need them (below)
-  SELECT sp.run_id, sp.span_id, sp.parent_span_id, sp.name, sp.kind, sp.started_at, sp.ended_at,
-         sp.status, sp.model, sp.input_tokens, sp.output_tokens, sp.cached_input_tokens,
-         sp.cache_write_input_tokens, sp.reasoning_tokens, sp.cost_usd, sp.user_id, sp.session_id,
-         sp.customer_id, sp.feature, sp.environment, sp.service_name, sp.source,
-         coalesce(
-           sp.attributes->>'$."gen_ai.agent.name"', sp.attributes->>'$."agent.name"',
-           CASE WHEN sp.kind = 'agent' THEN coalesce(
-             sp.attributes->>'$."traceloop.entity.name"',
-             regexp_replace(sp.name, '^(invoke_agent|create_agent) ', '')) END
-         ) AS agent_name_attr,
-         sp.input IS NOT NULL AS has_input, sp.output IS NOT NULL AS has_output
-  FROM spans sp SEMI JOIN _build a ON sp.run_id = a.run_id
-),
+# Which spans make up a run's calls, for both building runs and pricing them (one definition, so
+# the two can never disagree). CTEs over `s`, a set of runs' spans with at least run_id, span_id,
+# parent_span_id, kind, started_at, input_tokens, output_tokens:
+# - counted: the LLM spans whose tokens a run sums. A run's token totals count each LLM call once:
+#   an LLM span counts when it has usage and no LLM span with usage below it (wrapper spans such as
+#   a framework's LLM span around the provider SDK's are skipped), and agent / chain spans that carry
+#   their children's totals are never added. When no LLM span has usage, the root's own usage is used.
+# - leaf_llm: the LLM calls (LLM spans with no LLM span below them).
+# - root_id: the run's root; orphans stand in when the root never came, and the earliest span when
+#   parents form a cycle (no top at all), so every run with spans has exactly one.
+RUN_CALLS_CTES = """
 llm AS (
   SELECT run_id, span_id, parent_span_id,
          (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AS has_usage
@@ -96,6 +86,37 @@ counted AS (
   ANTI JOIN (SELECT run_id, span_id FROM anc WHERE has_usage) u USING (run_id, span_id)
   WHERE l.has_usage
 ),
+tops AS (  -- spans whose parent is not in the run: the root, or orphans when the root never came
+  SELECT s.run_id, s.span_id, s.parent_span_id, s.started_at
+  FROM s ANTI JOIN s p ON p.run_id = s.run_id AND p.span_id = s.parent_span_id
+),
+root_id AS (  -- the root; when parents form a cycle (no top at all), the earliest span stands in
+  SELECT s.run_id, s.span_id
+  FROM s LEFT JOIN tops t ON t.run_id = s.run_id AND t.span_id = s.span_id
+  QUALIFY row_number() OVER (
+    PARTITION BY s.run_id
+    ORDER BY (t.span_id IS NOT NULL) DESC, (s.parent_span_id IS NULL) DESC, s.started_at NULLS LAST, s.span_id) = 1
+)
+"""
+
+BUILD_RUNS = """
+INSERT INTO runs BY NAME
+WITH RECURSIVE
+s AS (  -- narrow: the big text columns are read only for the few spans that need them (below)
+  SELECT sp.run_id, sp.span_id, sp.parent_span_id, sp.name, sp.kind, sp.started_at, sp.ended_at,
+         sp.status, sp.model, sp.input_tokens, sp.output_tokens, sp.cached_input_tokens,
+         sp.cache_write_input_tokens, sp.reasoning_tokens, sp.cost_usd, sp.user_id, sp.session_id,
+         sp.customer_id, sp.feature, sp.environment, sp.service_name, sp.source,
+         coalesce(
+           sp.attributes->>'$."gen_ai.agent.name"', sp.attributes->>'$."agent.name"',
+           CASE WHEN sp.kind = 'agent' THEN coalesce(
+             sp.attributes->>'$."traceloop.entity.name"',
+             regexp_replace(sp.name, '^(invoke_agent|create_agent) ', '')) END
+         ) AS agent_name_attr,
+         sp.input IS NOT NULL AS has_input, sp.output IS NOT NULL AS has_output
+  FROM spans sp SEMI JOIN _build a ON sp.run_id = a.run_id
+),
+""" + RUN_CALLS_CTES + """,
 usage AS (
   SELECT s.run_id,
          sum(s.input_tokens) AS input_tokens, sum(s.output_tokens) AS output_tokens,
@@ -122,17 +143,6 @@ models AS (
     PARTITION BY s.run_id ORDER BY count(*) DESC, sum(s.input_tokens) DESC NULLS LAST, s.model) = 1
 ),
 named AS (SELECT run_id, span_id, started_at, kind, agent_name_attr AS agent_name FROM s),
-tops AS (  -- spans whose parent is not in the run: the root, or orphans when the root never came
-  SELECT s.run_id, s.span_id, s.parent_span_id, s.started_at
-  FROM s ANTI JOIN s p ON p.run_id = s.run_id AND p.span_id = s.parent_span_id
-),
-root_id AS (  -- the root; when parents form a cycle (no top at all), the earliest span stands in
-  SELECT s.run_id, s.span_id
-  FROM s LEFT JOIN tops t ON t.run_id = s.run_id AND t.span_id = s.span_id
-  QUALIFY row_number() OVER (
-    PARTITION BY s.run_id
-    ORDER BY (t.span_id IS NOT NULL) DESC, (s.parent_span_id IS NULL) DESC, s.started_at NULLS LAST, s.span_id) = 1
-),
 root AS (  -- the root span's own row, wide columns included (one span per run)
   SELECT sp.* FROM spans sp JOIN root_id r ON r.run_id = sp.run_id AND r.span_id = sp.span_id
 ),
@@ -191,7 +201,7 @@ LEFT JOIN calls c ON c.run_id = g.run_id
 LEFT JOIN models m ON m.run_id = g.run_id
 LEFT JOIN spans fi ON fi.run_id = c.run_id AND fi.span_id = c.first_input_span
 LEFT JOIN spans lo ON lo.run_id = c.run_id AND lo.span_id = c.last_output_span
-"""
+"""  # noqa: S608 - joins fixed SQL texts (RUN_CALLS_CTES), never a value
 
 DELETE_BUILT_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _build)"
 
@@ -251,4 +261,6 @@ QUARANTINE_BY_KIND = "SELECT kind, count(*) AS records FROM quarantine GROUP BY 
 
 SPANS_OF_RUN = "SELECT * FROM spans WHERE run_id = ? ORDER BY started_at NULLS LAST, span_id"
 
-ALL_SQL = {k: v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str)}
+# every complete statement (CTE fragments end in _CTES and are parsed inside the statements using them)
+ALL_SQL = {k: v for k, v in dict(globals()).items()
+           if k.isupper() and not k.endswith("_CTES") and isinstance(v, str)}

@@ -332,3 +332,17 @@ def test_parent_cycle_still_gives_one_run(lens, tmp_path):
     r = lens.runs().row(0, named=True)
     assert (r["span_count"], r["root_span_id"]) == (2, None)
     assert lens.ingest(jsonl(tmp_path / "u.jsonl", doc(a, b), doc(a))).spans == 0  # and re-ingest adds nothing
+
+
+def test_a_run_whose_parents_form_a_cycle_is_priced_like_it_is_built(tmp_path):
+    """Building and pricing share one definition of a run's calls and root (sql.RUN_CALLS_CTES):
+    a run with no top span is built around its earliest span, and priced from it too."""
+    a = span(T, "ab00000000000001", "ab00000000000002", "invoke_agent bot", NS, NS + 10,
+             {"gen_ai.operation.name": "invoke_agent", "gen_ai.request.model": "gpt-4o-mini",
+              "gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 100})
+    b = span(T, "ab00000000000002", "ab00000000000001", "x", NS + 1, NS + 5)
+    with agentlens.open(tmp_path / "c.duckdb") as lens:
+        lens.ingest(jsonl(tmp_path / "t.jsonl", doc(a, b)))
+        r = lens.runs().row(0, named=True)
+    assert (r["input_tokens"], r["output_tokens"]) == (1000, 100)  # the stand-in root's usage
+    assert r["computed_cost_usd"] is not None and r["computed_cost_usd"] > 0
