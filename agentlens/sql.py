@@ -99,21 +99,18 @@ root_id AS (  -- the root; when parents form a cycle (no top at all), the earlie
 )
 """
 
+# Wide columns (attributes, input, output) are read only for the few spans that need them, fetched by
+# `rowid`: a semi join on rowid lets DuckDB skip every row group that holds none of them, where a join on
+# (run_id, span_id) would scan the wide columns of the whole table (the cost of a small incremental file
+# would then grow with the database, not with the file).
 BUILD_RUNS = """
 INSERT INTO runs BY NAME
 WITH RECURSIVE
-s AS (  -- narrow: the big text columns are read only for the few spans that need them (below)
-  SELECT sp.run_id, sp.span_id, sp.parent_span_id, sp.name, sp.kind, sp.started_at, sp.ended_at,
-         sp.status, sp.model, sp.input_tokens, sp.output_tokens, sp.cached_input_tokens,
+s AS (  -- narrow
+  SELECT sp.rowid AS rid, sp.run_id, sp.span_id, sp.parent_span_id, sp.name, sp.kind, sp.started_at,
+         sp.ended_at, sp.status, sp.model, sp.input_tokens, sp.output_tokens, sp.cached_input_tokens,
          sp.cache_write_input_tokens, sp.reasoning_tokens, sp.cost_usd, sp.user_id, sp.session_id,
-         sp.customer_id, sp.feature, sp.environment, sp.service_name, sp.source,
-         coalesce(
-           sp.attributes->>'$."gen_ai.agent.name"', sp.attributes->>'$."agent.name"',
-           CASE WHEN sp.kind = 'agent' THEN coalesce(
-             sp.attributes->>'$."traceloop.entity.name"',
-             regexp_replace(sp.name, '^(invoke_agent|create_agent) ', '')) END
-         ) AS agent_name_attr,
-         sp.input IS NOT NULL AS has_input, sp.output IS NOT NULL AS has_output
+         sp.customer_id, sp.feature, sp.environment, sp.service_name, sp.source
   FROM spans sp SEMI JOIN _build a ON sp.run_id = a.run_id
 ),
 """ + RUN_CALLS_CTES + """,
@@ -127,11 +124,16 @@ usage AS (
   FROM s SEMI JOIN counted c ON c.run_id = s.run_id AND c.span_id = s.span_id
   GROUP BY s.run_id
 ),
+llm_io AS (  -- whether an LLM span has input / output, read for the LLM spans only
+  SELECT sp.rowid AS rid, sp.input IS NOT NULL AS has_input, sp.output IS NOT NULL AS has_output
+  FROM spans sp WHERE sp.rowid IN (SELECT rid FROM s WHERE kind = 'llm')
+),
 calls AS (
   SELECT s.run_id, count(*) AS llm_calls,
-         arg_min(s.span_id, s.started_at) FILTER (WHERE s.has_input) AS first_input_span,
-         arg_max(s.span_id, s.ended_at) FILTER (WHERE s.has_output) AS last_output_span
+         arg_min(s.rid, s.started_at) FILTER (WHERE io.has_input) AS first_input_rid,
+         arg_max(s.rid, s.ended_at) FILTER (WHERE io.has_output) AS last_output_rid
   FROM s SEMI JOIN leaf_llm l ON l.run_id = s.run_id AND l.span_id = s.span_id
+  JOIN llm_io io ON io.rid = s.rid
   GROUP BY s.run_id
 ),
 models AS (
@@ -142,9 +144,20 @@ models AS (
   QUALIFY row_number() OVER (
     PARTITION BY s.run_id ORDER BY count(*) DESC, sum(s.input_tokens) DESC NULLS LAST, s.model) = 1
 ),
-named AS (SELECT run_id, span_id, started_at, kind, agent_name_attr AS agent_name FROM s),
+root_rid AS (SELECT s.rid FROM s SEMI JOIN root_id r ON r.run_id = s.run_id AND r.span_id = s.span_id),
 root AS (  -- the root span's own row, wide columns included (one span per run)
-  SELECT sp.* FROM spans sp JOIN root_id r ON r.run_id = sp.run_id AND r.span_id = sp.span_id
+  SELECT sp.* FROM spans sp WHERE sp.rowid IN (SELECT rid FROM root_rid)
+),
+named AS (  -- agent names, from the attributes of the agent spans and the roots only
+  SELECT sp.run_id, sp.span_id, sp.started_at, sp.kind,
+         coalesce(
+           sp.attributes->>'$."gen_ai.agent.name"', sp.attributes->>'$."agent.name"',
+           CASE WHEN sp.kind = 'agent' THEN coalesce(
+             sp.attributes->>'$."traceloop.entity.name"',
+             regexp_replace(sp.name, '^(invoke_agent|create_agent) ', '')) END
+         ) AS agent_name
+  FROM spans sp
+  WHERE sp.rowid IN (SELECT rid FROM s WHERE kind = 'agent' UNION ALL SELECT rid FROM root_rid)
 ),
 agg AS (
   SELECT run_id,
@@ -164,6 +177,10 @@ agg AS (
 agents AS (
   SELECT run_id, arg_min(agent_name, started_at) AS agent_name
   FROM named WHERE agent_name IS NOT NULL AND kind = 'agent' GROUP BY run_id
+),
+texts AS (  -- the run's input and output: the first LLM call's input, the last one's output
+  SELECT sp.rowid AS rid, sp.input, sp.output FROM spans sp
+  WHERE sp.rowid IN (SELECT first_input_rid FROM calls UNION ALL SELECT last_output_rid FROM calls)
 )
 SELECT
   g.run_id, g.source,
@@ -199,8 +216,8 @@ LEFT JOIN agents ag ON ag.run_id = g.run_id
 LEFT JOIN usage u ON u.run_id = g.run_id
 LEFT JOIN calls c ON c.run_id = g.run_id
 LEFT JOIN models m ON m.run_id = g.run_id
-LEFT JOIN spans fi ON fi.run_id = c.run_id AND fi.span_id = c.first_input_span
-LEFT JOIN spans lo ON lo.run_id = c.run_id AND lo.span_id = c.last_output_span
+LEFT JOIN texts fi ON fi.rid = c.first_input_rid
+LEFT JOIN texts lo ON lo.rid = c.last_output_rid
 """  # noqa: S608 - joins fixed SQL texts (RUN_CALLS_CTES), never a value
 
 DELETE_BUILT_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _build)"

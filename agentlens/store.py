@@ -219,6 +219,8 @@ class Lens:
         self.file_steps = file_steps
         self.con = duckdb.connect(self.path, read_only=read_only)
         self.con.execute("SET TimeZone = 'UTC'")
+        # DuckDB draws its own progress bar on stderr for statements over 2 s; ours (rich) is the one
+        self.con.execute("SET enable_progress_bar = false")
         self.con.execute("SET memory_limit = ?", [os.environ.get("AGENTLENS_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT])
         if not read_only:
             schema.migrate(self.con)

@@ -139,7 +139,7 @@ def test_hallucinated_tool_name_arguments_schema(lens, tmp_path):
     assert [(r["span_id"], r["problem"]) for r in rows] == [
         (sid(1), "unknown_tool"), (sid(2), "arguments_do_not_parse"), (sid(3), "arguments_do_not_fit_schema")]
     assert "issue_credit, which it was not offered (offered: get_order, refund_order, request_approval" in rows[0]["explanation"]
-    assert "'order_id' is a required property" in rows[2]["explanation"]
+    assert '"order_id" is a required property' in rows[2]["explanation"]
 
 
 def test_allowlist_makes_a_tool_valid(tmp_path):

@@ -5,7 +5,9 @@ explanation, evidence)` for every run of the batch (the run ids in the temp tabl
 work is SQL run by DuckDB; the values come in as bound parameters (patterns, caps, tool lists).
 `PREPARE` first builds `_fs`, a narrow per-span table of the batch with what several rules share:
 the span's order in its run, whether it failed and why, its call fingerprint, which policy lists
-its tool is on. Rules read the wide text columns (results, messages) from `spans` only where needed.
+its tool is on, and its `rid` (rowid in `spans`). Rules read the wide text columns (results, messages)
+from `spans` only where needed, joined on `rowid = rid` so that DuckDB reads only the row groups
+holding the batch's spans (a join on the ids would scan the whole table).
 
 `CLASSIFIERS` is the ordered tuple of rules; adding a mode is adding a function to it.
 """
@@ -60,7 +62,10 @@ def _globs(names: tuple[str, ...]) -> list[str]:
 # side_effect globs, irreversible globs, approval globs.
 PREPARE = """
 CREATE OR REPLACE TEMP TABLE _fs AS
-WITH s AS (SELECT sp.* FROM spans sp SEMI JOIN _fruns r ON r.run_id = sp.run_id),
+WITH s AS (  -- by rowid: DuckDB then reads only the row groups holding the batch's spans
+  SELECT sp.*, sp.rowid AS rid FROM spans sp
+  WHERE sp.rowid IN (SELECT x.rowid FROM spans x SEMI JOIN _fruns r ON r.run_id = x.run_id)
+),
 llm_parents AS (
   SELECT DISTINCT run_id, parent_span_id AS span_id FROM s WHERE kind = 'llm' AND parent_span_id IS NOT NULL
 ),
@@ -68,7 +73,7 @@ work AS (
   SELECT run_id, bool_or(kind IN ('llm', 'tool', 'retriever', 'embedding')) AS has_calls FROM s GROUP BY run_id
 ),
 base AS (
-  SELECT s.run_id, s.span_id, s.parent_span_id, s.name, s.kind, s.started_at, s.ended_at, s.duration_ms,
+  SELECT s.rid, s.run_id, s.span_id, s.parent_span_id, s.name, s.kind, s.started_at, s.ended_at, s.duration_ms,
          s.status, s.model, s.provider, s.input_tokens, s.output_tokens, s.finish_reason, s.tool_arguments,
          coalesce(s.tool_name, CASE WHEN s.kind = 'retriever' THEN s.name END) AS tool,
          s.kind = 'llm' AND lp.span_id IS NULL AS leaf_llm,
@@ -206,7 +211,7 @@ def tool_error(ctx: Ctx) -> pa.Table:
 HALLUCINATED_TOOL = """
 WITH defs AS (
   SELECT s.run_id, s.span_id, d.name, d.parameters
-  FROM spans s SEMI JOIN _fruns r ON r.run_id = s.run_id,
+  FROM (SELECT * FROM spans WHERE rowid IN (SELECT rid FROM _fs WHERE kind = 'llm')) s,
        unnest(from_json(s.tool_definitions, '[{"name":"VARCHAR","parameters":"JSON"}]')) AS u(d)
   WHERE s.kind = 'llm' AND s.tool_definitions IS NOT NULL AND d.name IS NOT NULL
 ),
@@ -216,7 +221,7 @@ span_names AS (SELECT run_id, span_id, list(DISTINCT name ORDER BY name) AS name
 calls AS (
   SELECT f.run_id, f.span_id, f.seq, c.name, c.arguments,
          coalesce(sn.names, rn.names, []) AS offered
-  FROM _fs f JOIN spans s ON s.run_id = f.run_id AND s.span_id = f.span_id
+  FROM _fs f JOIN spans s ON s.rowid = f.rid
   LEFT JOIN span_names sn ON sn.run_id = f.run_id AND sn.span_id = f.span_id
   LEFT JOIN run_names rn ON rn.run_id = f.run_id,
   unnest(from_json(s.tool_calls, '[{"name":"VARCHAR","arguments":"JSON"}]')) AS u(c)
@@ -297,7 +302,7 @@ asked AS (
   SELECT f.run_id, f.span_id, f.seq, c.name AS tool,
          c.name || ' ' || coalesce(agentlens_canonical_json(c.arguments::VARCHAR), '') AS fp,
          c.arguments::VARCHAR AS args, 'llm' AS src
-  FROM _fs f JOIN spans s ON s.run_id = f.run_id AND s.span_id = f.span_id,
+  FROM _fs f JOIN spans s ON s.rowid = f.rid,
        unnest(from_json(s.tool_calls, '[{"name":"VARCHAR","arguments":"JSON"}]')) AS u(c)
   WHERE f.leaf_llm AND s.tool_calls IS NOT NULL AND c.name IS NOT NULL
 ),
@@ -486,16 +491,16 @@ PROMPT_INJECTION = """
 WITH src AS (
   SELECT f.run_id, f.span_id, f.seq, 'the result of ' || coalesce(f.tool, f.name) AS place,
          coalesce(s.tool_result, s.output) AS text
-  FROM _fs f JOIN spans s ON s.run_id = f.run_id AND s.span_id = f.span_id
+  FROM _fs f JOIN spans s ON s.rowid = f.rid
   WHERE f.kind IN ('tool', 'retriever')
   UNION ALL
   SELECT f.run_id, f.span_id, f.seq, 'a user message', m.content
-  FROM _fs f JOIN spans s ON s.run_id = f.run_id AND s.span_id = f.span_id,
+  FROM _fs f JOIN spans s ON s.rowid = f.rid,
        unnest(try(json_transform(s.input, '[{"role":"VARCHAR","content":"VARCHAR"}]'))) AS u(m)
   WHERE f.leaf_llm AND m.role = 'user'
   UNION ALL
   SELECT f.run_id, f.span_id, f.seq, 'the request', s.input
-  FROM _fs f JOIN spans s ON s.run_id = f.run_id AND s.span_id = f.span_id
+  FROM _fs f JOIN spans s ON s.rowid = f.rid
   WHERE f.parent_span_id IS NULL AND NOT f.has_calls
 ),
 hits AS (
@@ -522,7 +527,7 @@ acted AS (
                                        AND NOT list_contains(coalesce(ua.addrs, []), a)), t.seq) AS addrs
   FROM first h
   JOIN _fs t ON t.run_id = h.run_id AND t.seq > h.seq AND t.side_effect
-  JOIN spans s ON s.run_id = t.run_id AND s.span_id = t.span_id
+  JOIN spans s ON s.rowid = t.rid
   LEFT JOIN user_addr ua ON ua.run_id = h.run_id
   WHERE len(list_filter(regexp_extract_all(coalesce(s.tool_arguments, ''), ?),
                         lambda a: list_contains(regexp_extract_all(h.text, ?), a)
@@ -633,7 +638,7 @@ def budget_exceeded(ctx: Ctx) -> pa.Table:
 REFUSAL = """
 WITH fin AS (
   SELECT f.run_id, arg_max(s.output, f.seq) AS out, arg_max(f.span_id, f.seq) AS span_id
-  FROM _fs f JOIN spans s ON s.run_id = f.run_id AND s.span_id = f.span_id
+  FROM _fs f JOIN spans s ON s.rowid = f.rid
   WHERE f.leaf_llm AND NOT f.failed AND s.output IS NOT NULL
   GROUP BY f.run_id
 ),
@@ -697,7 +702,7 @@ WITH irr AS (SELECT run_id, span_id, seq, tool, started_at FROM _fs WHERE kind =
 ok AS (SELECT run_id, seq, coalesce(ended_at, started_at) AS at FROM _fs WHERE approval AND NOT failed AND NOT denied),
 ev AS (
   SELECT s.run_id, try_cast(e.time AS TIMESTAMPTZ) AS at
-  FROM spans s SEMI JOIN _fruns r ON r.run_id = s.run_id,
+  FROM (SELECT run_id, events FROM spans WHERE rowid IN (SELECT rid FROM _fs)) s,
        unnest(from_json(s.events, '[{"name":"VARCHAR","time":"VARCHAR"}]')) AS u(e)
   WHERE s.events IS NOT NULL AND len(list_filter(?::VARCHAR[], lambda g: lower(e.name) GLOB g)) > 0
 )
