@@ -15,13 +15,13 @@ $(BIN)/python:
 
 # runtime dependencies only (for the demo)
 $(VENV)/.runtime: $(BIN)/python requirements.lock pyproject.toml
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes --compile-bytecode -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 
 # runtime + test/lint tools
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements-dev.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes --compile-bytecode -r requirements-dev.lock
 	@touch $@
 
 # --- the two commands ----------------------------------------------------------

@@ -8,11 +8,38 @@
     lens.con                                        # the DuckDB connection, for any SQL
 """
 
-from . import costs as costs  # agentlens.costs.by(lens, by=["feature"])
-from . import pricing as pricing  # agentlens.pricing.reprice(lens)
-from .api import open
-from .config import Config, ConfigError
-from .store import IngestError, IngestSummary, Lens, default_db_path
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from . import costs as costs  # agentlens.costs.by(lens, by=["feature"])
+    from . import pricing as pricing  # agentlens.pricing.reprice(lens)
+    from .api import open
+    from .config import Config, ConfigError
+    from .store import IngestError, IngestSummary, Lens, default_db_path
 
 __all__ = ["Config", "ConfigError", "IngestError", "IngestSummary", "Lens", "default_db_path", "open"]
 __version__ = "0.1.0"
+
+# Imported on first use (PEP 562): `import agentlens.adapters.otlp` in an ingest worker process, or
+# the CLI's --help, should not pay for DuckDB, polars and the price tables.
+_LAZY = {
+    "costs": ".costs", "pricing": ".pricing", "open": ".api", "Config": ".config", "ConfigError": ".config",
+    "IngestError": ".store", "IngestSummary": ".store", "Lens": ".store", "default_db_path": ".store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'agentlens' has no attribute {name!r}")
+    module = importlib.import_module(target, __name__)
+    value = module if name in ("costs", "pricing") else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -7,8 +7,9 @@ Encodings accepted (trace-formats.md 1.2-1.4): hex ids in any case or base64 ids
 `parentSpanId` absent, empty or all zeros for a root; camelCase or snake_case keys; the pre-1.0
 `instrumentationLibrarySpans`.
 
-Streaming: the file is read line by line and rows are yielded in batches, so memory stays bounded
-whatever the file size (a single-document file is the exception: it is parsed whole).
+Streaming: the file is read in blocks of whole lines and rows are yielded in batches, so memory stays
+bounded whatever the file size (a single-document file is the exception: it is parsed whole). Large
+JSON Lines files are read on every core (`adapters.parallel`), with the same result as one process.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 import msgspec
 
 from ..config import Config
+from . import parallel
 from .base import SPAN_SCHEMA, Bad, Batch, Columns, to_json
 from .semconv import as_text, dimensions, normalize_span
 
@@ -340,17 +343,20 @@ class _Emitter:
         return b
 
 
-def _line_mode(lines: Iterator[bytes], out: _Emitter, config: Config, filename: str) -> Iterator[Batch]:
-    """JSON Lines: one document per line. `lines` yields raw lines (with their newline)."""
+def _line_mode(
+    lines: Iterator[bytes], out: _Emitter, config: Config, filename: str, first_line: int = 1, final: bool = True,
+) -> Iterator[Batch]:
+    """JSON Lines: one document per line. `lines` yields raw lines (with their newline), the first
+    being line `first_line` of the file; `final`: the last of them is the file's last."""
     nbytes = 0
-    line_no = 0
+    line_no = first_line - 1
     line = next(lines, b"")
     while line:
         line_no += 1
         nbytes += len(line)
         nxt = next(lines, b"")
         if line.strip():
-            doc, bad = decode_line(line, line_no, last=not nxt)
+            doc, bad = decode_line(line, line_no, last=final and not nxt)
             if bad is not None:
                 out.add(None, bad)
             else:
@@ -369,7 +375,8 @@ def read(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
         return
     _, bad = decode_line(first, 1, last=False)
     if bad is None or bad.kind == "invalid_utf8" or first.rstrip().endswith(b"}"):
-        yield from _line_mode(_chain(first, stream), out, config, filename)
+        # JSON Lines: large files are read on every core (blocks of lines, batches in file order)
+        yield from parallel.read_lines(first, stream, functools.partial(_block, filename=filename, config=config))
         return
     # The first line is not a whole document: one (pretty-printed) document per file.
     whole = first + stream.read()
@@ -393,10 +400,12 @@ def read(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
     yield out.batch(len(whole))
 
 
+def _block(block: bytes, first_line: int, final: bool, *, filename: str, config: Config) -> list[Batch]:
+    """The batches of one block of whole lines (run in a worker process, see adapters.parallel)."""
+    return list(_line_mode(parallel.lines(block), _Emitter(), config, filename, first_line, final))
+
+
 def _is_traces_doc(doc: Any) -> bool:
     return isinstance(doc, Mapping) and _g(doc, "resourceSpans", "resource_spans") is not None
 
 
-def _chain(first: bytes, stream: IO[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from stream

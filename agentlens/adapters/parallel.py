@@ -1,0 +1,232 @@
+"""JSON Lines on every core: a large file is cut into blocks of whole lines, worker processes turn
+each block into batches, and the batches come back in file order.
+
+An adapter hands over a function of one block, `fn(block, first_line, final) -> list[Batch]`, that
+must be picklable (a module-level function, or a `functools.partial` of one): it runs in a worker
+process. `first_line` is the block's first line number in the file (quarantine records name their
+line), `final` whether the block ends the file (a last line without its newline is then a truncated
+record, not a complete one). `bytes_read` of the batches it returns count from the block's start;
+they are made file offsets here, for the progress bar.
+
+What a file gives is the same whatever the number of workers: rows and quarantine records in file
+order (the store numbers them as they come, so "first of two duplicates wins" still holds).
+
+Workers: `$AGENTLENS_WORKERS` (default: the number of cores; 1 reads in this process). Files under
+two blocks are read in this process: starting a worker costs a few hundred milliseconds. Memory stays
+bounded: at most `workers + 1` blocks are in flight.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from .base import Batch
+
+BLOCK_BYTES = 8 << 20
+
+BlockFn = Callable[[bytes, int, bool], list[Batch]]
+
+
+def workers() -> int:
+    """Worker processes to use: `$AGENTLENS_WORKERS`, else the cores this process may run on."""
+    env = os.environ.get("AGENTLENS_WORKERS", "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"AGENTLENS_WORKERS must be a whole number of processes, got {env!r}") from None
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def lines(block: bytes) -> Iterator[bytes]:
+    """The lines of a block, each with its newline (split on b"\\n" only, as reading a file does)."""
+    return iter(io.BytesIO(block))
+
+
+def _blocks(first: bytes, stream: IO[bytes], size: int) -> Iterator[tuple[bytes, int, bool, int]]:
+    """(block, first line number, final?, offset of the block in the file): blocks of about `size`
+    bytes cut after a newline. `first` is what the caller has already read from the stream."""
+    line_no, offset = 1, 0
+    pending = first
+    while True:
+        chunk = stream.read(size)
+        if not chunk:
+            if pending:
+                yield pending, line_no, True, offset
+            return
+        data = pending + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:  # no newline yet: one very long line, keep reading
+            pending = data
+            continue
+        block, pending = data[:cut], data[cut:]
+        yield block, line_no, False, offset
+        line_no += block.count(b"\n")
+        offset += len(block)
+
+
+def read_lines(first: bytes, stream: IO[bytes], fn: BlockFn) -> Iterator[Batch]:
+    """Every batch of the stream (of which `first` was already read), in file order."""
+    blocks = _blocks(first, stream, BLOCK_BYTES)
+    head = next(blocks, None)
+    if head is None:
+        return
+    second = next(blocks, None)
+    n = workers()
+    if second is None or n == 1:  # small file, or one core: this process reads it
+        for block, line_no, final, offset in _chain(head, second, blocks):
+            yield from _shift(fn(block, line_no, final), offset)
+        return
+    pool = [_Worker() for _ in range(n)]
+    inflight: deque[tuple[_Worker, int]] = deque()  # blocks sent, in file order
+    try:
+        for i, (block, line_no, final, offset) in enumerate(_chain(head, second, blocks)):
+            if len(inflight) >= 2 * n:  # each worker has one block at work and one queued
+                w, off = inflight.popleft()
+                yield from _shift(w.receive(), off)
+            worker = pool[i % n]  # round robin: each worker answers in the order it was asked
+            worker.send((fn, block, line_no, final))
+            inflight.append((worker, offset))
+        while inflight:
+            w, off = inflight.popleft()
+            yield from _shift(w.receive(), off)
+        for w in pool:
+            w.close()
+    finally:
+        for w in pool:
+            w.kill()
+
+
+class _Worker:
+    """A worker process (`python -m agentlens.adapters._worker`) fed through its stdin and answering
+    on its stdout, length-prefixed pickles both ways. Plain subprocesses rather than multiprocessing:
+    its "spawn" workers re-import the caller's main script, so a script calling `lens.ingest()` at
+    its top level (no `if __name__ == "__main__"` guard) would run again in each worker. A thread
+    drains the answers as they come, so a worker never waits on a full pipe while we write to it."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])  # the folder holding the agentlens package
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agentlens.adapters._worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env=env,
+        )
+        self.answers: queue.Queue[tuple[bool, Any]] = queue.Queue()
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        while True:
+            try:
+                self.answers.put(_read(self.proc.stdout, "an agentlens worker process"))
+            except EOFError:
+                self.answers.put((False, "the worker process exited (killed, or out of memory?)"))
+                return
+            except (RuntimeError, OSError, ValueError, pickle.UnpicklingError) as e:
+                self.answers.put((False, f"{type(e).__name__}: {e}"))
+                return
+
+    def send(self, request: Any) -> None:
+        assert self.proc.stdin is not None
+        _write(self.proc.stdin, request)
+
+    def receive(self) -> list[Batch]:
+        ok, value = self.answers.get()
+        if not ok:
+            raise RuntimeError(f"an agentlens worker process failed:\n{value}")
+        return value  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()  # end of input: the worker exits
+        self.proc.wait()
+        self.reader.join()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join()
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                f.close()
+
+
+_LEN = struct.Struct("<Q")
+
+
+def _write(f: IO[bytes], value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    f.write(_LEN.pack(len(data)))
+    f.write(data)
+    f.flush()
+
+
+def _read(f: IO[bytes], who: str) -> Any:
+    head = f.read(_LEN.size)
+    if len(head) < _LEN.size:
+        if not head:
+            raise EOFError
+        raise RuntimeError(f"{who} ended mid-message")
+    n = _LEN.unpack(head)[0]
+    data = f.read(n)
+    if len(data) < n:
+        raise RuntimeError(f"{who} ended mid-message")
+    return pickle.loads(data)  # our own worker process, over its private pipe: trusted bytes
+
+
+def serve() -> None:
+    """The worker: read (fn, block, first line, final) requests from stdin until it closes, answer
+    each with (True, batches) or (False, the traceback)."""
+    # Decoded JSON is many small containers and never cyclic: the cycle collector's passes over them
+    # cost ~15% of the work, so it runs once per block instead.
+    gc.disable()
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout = sys.stderr  # a stray print must not corrupt the answers
+    inp = sys.stdin.buffer
+    while True:
+        try:
+            fn, block, line_no, final = _read(inp, "the agentlens ingest process")
+        except EOFError:
+            return
+        try:
+            answer: tuple[bool, Any] = (True, fn(block, line_no, final))
+        except Exception:
+            answer = (False, traceback.format_exc())
+        _write(out, answer)
+        del answer
+        gc.collect()
+
+
+def _chain(
+    head: tuple[bytes, int, bool, int], second: tuple[bytes, int, bool, int] | None,
+    rest: Iterator[tuple[bytes, int, bool, int]],
+) -> Iterator[tuple[bytes, int, bool, int]]:
+    yield head
+    if second is not None:
+        yield second
+        yield from rest
+
+
+def _shift(batches: list[Batch], offset: int) -> Iterator[Batch]:
+    for b in batches:
+        b.bytes_read += offset
+        yield b

@@ -1,0 +1,124 @@
+"""Large JSON Lines files are read by worker processes (agentlens.adapters.parallel): the database
+must come out the same as when one process reads them, bad lines included, with their line numbers."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import agentlens
+from agentlens.adapters import otlp, parallel
+from conftest import ROOT
+
+SAMPLES = ROOT / "sample_traces"
+SPAN_COLS = "* EXCLUDE (source_file)"
+
+
+def _bad_file(tmp_path: Path) -> Path:
+    """The GenAI sample with bad lines early, in the middle and at the very end (cut off)."""
+    lines = (SAMPLES / "support-agent.genai.otlp.jsonl").read_bytes().splitlines(keepends=True)
+    mid = len(lines) // 2
+    lines.insert(mid, b'{"resourceSpans": [ this is not json\n')
+    lines.insert(3, b"\xff\xfe not utf-8\n")
+    lines.insert(mid + 7, b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "no ids"}]}]}]}\n')
+    lines.append(lines[10][:-40])  # the file ends mid-record
+    path = tmp_path / "bad.otlp.jsonl"
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+def _ingest(tmp_path: Path, name: str, files: list[Path], workers: int, monkeypatch) -> dict:
+    monkeypatch.setenv("AGENTLENS_WORKERS", str(workers))
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 64 * 1024)  # ~10 blocks per sample file
+    started = []
+    init = parallel._Worker.__init__
+
+    def counted(self):
+        started.append(self)
+        init(self)
+
+    monkeypatch.setattr(parallel._Worker, "__init__", counted)
+    with agentlens.open(tmp_path / f"{name}.duckdb") as lens:
+        summary = lens.ingest(*files)
+        assert all(f.status == "ingested" for f in summary.files), summary
+        assert len(started) == (0 if workers == 1 else workers * len(files))
+        return {
+            "spans": lens.sql(f"SELECT {SPAN_COLS} FROM spans ORDER BY run_id, span_id").rows(),
+            "runs": lens.sql("SELECT * EXCLUDE (ingested_at) FROM runs ORDER BY run_id").rows(),
+            "failures": lens.sql("SELECT * EXCLUDE (classified_at) FROM failures ORDER BY ALL").rows(),
+            "quarantine": lens.sql(
+                "SELECT line, kind, reason, raw, run_id, span_id, stored FROM quarantine ORDER BY id").rows(),
+        }
+
+
+def test_workers_give_the_same_database_as_one_process(tmp_path, monkeypatch):
+    files = [SAMPLES / "support-agent.genai.otlp.jsonl", SAMPLES / "support-agent.openinference.otlp.jsonl",
+             _bad_file(tmp_path)]
+    one = _ingest(tmp_path, "one", files, 1, monkeypatch)
+    two = _ingest(tmp_path, "two", files, 2, monkeypatch)
+    assert len(one["spans"]) > 300 and len(one["runs"]) > 40 and one["failures"]
+    for table in one:
+        assert one[table] == two[table], table
+    n = len((SAMPLES / "support-agent.genai.otlp.jsonl").read_bytes().splitlines())
+    mid = n // 2  # line numbers count across blocks (64 KB blocks: ~10 lines each)
+    assert {(q[0], q[1]) for q in two["quarantine"]} == {
+        (4, "invalid_utf8"), (mid + 2, "malformed_json"), (mid + 8, "missing_field"),
+        (n + 4, "truncated"),  # only the file's last line can be cut off
+    }
+
+
+def test_block_boundaries_do_not_split_lines(tmp_path):
+    data = b"".join(b'{"n": %d}\n' % i for i in range(10_000)) + b'{"n": "last"}'
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(data)
+    with path.open("rb") as f:
+        first = f.readline()
+        blocks = list(parallel._blocks(first, f, 1000))
+    assert b"".join(b for b, *_ in blocks) == data
+    assert all(b.endswith(b"\n") for b, _, final, _ in blocks if not final)
+    assert [final for *_, final, _ in blocks].count(True) == 1
+    line = 1
+    for block, first_line, _, _ in blocks:  # each block knows the file line it starts on
+        assert first_line == line
+        line += block.count(b"\n")
+
+
+def test_a_failing_worker_is_an_error_not_a_hang(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENTLENS_WORKERS", "2")
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 64 * 1024)
+    fn = functools.partial(otlp._block, filename="x", config=None)  # no config: every worker raises
+    with (SAMPLES / "support-agent.genai.otlp.jsonl").open("rb") as f:
+        with pytest.raises(RuntimeError, match="worker process failed"):
+            list(parallel.read_lines(f.readline(), f, fn))
+
+
+def test_a_script_without_a_main_guard_can_ingest(tmp_path):
+    """multiprocessing's spawn workers would re-run such a script; ours are plain subprocesses."""
+    script = tmp_path / "ingest_script.py"
+    script.write_text(textwrap.dedent(f"""
+        import os
+        import agentlens
+        from agentlens.adapters import parallel
+        parallel.BLOCK_BYTES = 64 * 1024
+        os.environ["AGENTLENS_WORKERS"] = "2"
+        lens = agentlens.open({str(tmp_path / "s.duckdb")!r})
+        s = lens.ingest({str(SAMPLES / "support-agent.genai.otlp.jsonl")!r})
+        print("spans", s.files[0].spans)
+        lens.close()
+    """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("spans ") == 1 and int(proc.stdout.split()[-1]) > 200
+
+
+def test_workers_setting_is_checked(monkeypatch):
+    monkeypatch.setenv("AGENTLENS_WORKERS", "many")
+    with pytest.raises(ValueError, match="AGENTLENS_WORKERS"):
+        parallel.workers()
+    monkeypatch.setenv("AGENTLENS_WORKERS", "3")
+    assert parallel.workers() == 3
