@@ -44,17 +44,23 @@ PUBLISH_QUARANTINE = """
 INSERT INTO quarantine (ingested_at, source_file, line, kind, reason, raw, run_id, span_id, stored)
 SELECT now(), ?, line, kind, reason, raw, run_id, span_id, stored FROM read_parquet(?) ORDER BY _row
 """
-# The runs to rebuild from spans (not given whole), numbered into chunks of `?` runs.
+# The runs to rebuild from spans (not given whole), numbered into chunks of `?` runs in the order they
+# first appear in the file: spans are stored in file order, so a chunk's spans then sit in a few row
+# groups, and the rowid lookups below (and the classifiers') read only those (in run_id order a chunk's
+# spans were spread over the whole table: ~3x slower to build).
 STAGE_REBUILD = """
 CREATE OR REPLACE TEMP TABLE _rebuild AS
-SELECT run_id, (row_number() OVER (ORDER BY run_id) - 1) // ? AS chunk
-FROM (SELECT DISTINCT run_id FROM _staged WHERE run_id NOT IN (SELECT run_id FROM _given))
+SELECT run_id, first_row, (row_number() OVER (ORDER BY first_row, run_id) - 1) // ? AS chunk
+FROM (SELECT run_id, min(_row) AS first_row FROM _staged
+      WHERE run_id NOT IN (SELECT run_id FROM _given) GROUP BY run_id)
 """
-# Every run the file touched, numbered into chunks for the pipeline steps.
+# Every run the file touched, numbered into chunks for the pipeline steps (same order).
 STAGE_TOUCHED = """
 CREATE OR REPLACE TEMP TABLE _touched AS
-SELECT run_id, (row_number() OVER (ORDER BY run_id) - 1) // ? AS chunk
-FROM (SELECT run_id FROM _rebuild UNION SELECT run_id FROM _given)
+SELECT run_id, (row_number() OVER (ORDER BY first_row NULLS LAST, run_id) - 1) // ? AS chunk
+FROM (SELECT run_id, first_row FROM _rebuild
+      UNION ALL
+      SELECT run_id, NULL FROM _given WHERE run_id NOT IN (SELECT run_id FROM _rebuild))
 """
 
 # Which spans make up a run's calls, for both building runs and pricing them (one definition, so

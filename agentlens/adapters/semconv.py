@@ -528,37 +528,58 @@ def _lookup(attrs: Mapping[str, Any], key: str, paths: Paths) -> Any:
 class _Plan:
     dims: tuple[tuple[str, tuple[tuple[str, Paths, frozenset[str]], ...]], ...]
     names: frozenset[str]  # every attribute name any lookup may read
+    readers: dict[str, tuple[tuple[int, int], ...]]  # attribute name -> (dimension, lookup) indexes reading it
+    empty: dict[str, str | None]  # every dimension, no value
 
 
 @functools.lru_cache(maxsize=64)
 def _plan(dims: tuple[tuple[str, tuple[str, ...]], ...]) -> _Plan:
     out = []
-    for dim, keys in dims:
+    readers: dict[str, list[tuple[int, int]]] = {}
+    for d, (dim, keys) in enumerate(dims):
         compiled = []
-        for k in keys:
-            paths = _paths(k)
-            compiled.append((k, paths, frozenset([k, *(base for base, _ in paths)])))
+        for k, key in enumerate(keys):
+            paths = _paths(key)
+            names = frozenset([key, *(base for base, _ in paths)])
+            compiled.append((key, paths, names))
+            for name in names:
+                readers.setdefault(name, []).append((d, k))
         out.append((dim, tuple(compiled)))
-    return _Plan(tuple(out), frozenset().union(*(n for _, ks in out for _, _, n in ks)))
+    return _Plan(tuple(out), frozenset(readers), {n: tuple(v) for n, v in readers.items()},
+                 dict.fromkeys(dim for dim, _ in dims))
+
+
+_plans: dict[int, tuple[Any, _Plan]] = {}  # id(config.dimensions) -> (that dict, its plan): per span, no hashing
 
 
 def dimensions(config: Config, *scopes: Mapping[str, Any]) -> dict[str, str | None]:
     """Each dimension's value: the first configured lookup that finds a scalar in any scope, in order."""
-    plan = _plan(tuple(config.dimensions.items()))
+    cached = _plans.get(id(config.dimensions))
+    if cached is None or cached[0] is not config.dimensions:
+        cached = (config.dimensions, _plan(tuple(config.dimensions.items())))
+        _plans[id(config.dimensions)] = cached
+    plan = cached[1]
     hits = [plan.names.intersection(scope.keys()) for scope in scopes]
-    out: dict[str, str | None] = {}
-    for dim, keys in plan.dims:
-        found = None
-        if any(hits):
-            for key, paths, names in keys:
-                for scope, hit in zip(scopes, hits, strict=True):
-                    if not hit or hit.isdisjoint(names):
-                        continue
-                    v = _lookup(scope, key, paths)
-                    if v is not None and not isinstance(v, Mapping | list) and v != "":
-                        found = v if isinstance(v, str) else str(v)
-                        break
-                if found is not None:
+    out = dict(plan.empty)
+    # only the lookups that read an attribute some scope has: usually a handful of the ~50
+    candidates: dict[int, set[int]] = {}
+    for hit in hits:
+        for name in hit:
+            for d, k in plan.readers[name]:
+                candidates.setdefault(d, set()).add(k)
+    for d, ks in candidates.items():
+        dim, keys = plan.dims[d]
+        for k in sorted(ks):
+            key, paths, names = keys[k]
+            found = None
+            for scope, hit in zip(scopes, hits, strict=True):
+                if not hit or hit.isdisjoint(names):
+                    continue
+                v = _lookup(scope, key, paths)
+                if v is not None and not isinstance(v, Mapping | list) and v != "":
+                    found = v if isinstance(v, str) else str(v)
                     break
-        out[dim] = found
+            if found is not None:
+                out[dim] = found
+                break
     return out
