@@ -890,14 +890,15 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, str]]:
 def merge(report: dict[str, Any], old: dict[str, Any], path: Path) -> None:
     """Sizes measured in an earlier run and not in this one are carried over, marked with where they came from."""
     have = {s["runs"] for s in report["sizes"]}
-    source = f"{path.name} ({old['machine']['date']})"
+    name = Path(old.get("json_path") or path).name  # the run's own file, not latest.json (overwritten next)
+    source = f"{name} ({old['machine']['date']})"
     for s in old["sizes"]:
         if s["runs"] not in have:
             report["sizes"].append({"carried_from": source, **s})
     report["sizes"].sort(key=lambda s: s["runs"])
     if not report.get("replicated") and old.get("replicated"):
         report["replicated"] = {"carried_from": source, **old["replicated"]}  # keep where it was first measured
-    report["merged_from"] = {"file": path.name, "date": old["machine"]["date"],
+    report["merged_from"] = {"file": name, "date": old["machine"]["date"],
                              "agentlens_code_hashes": old.get("agentlens_code_hashes", []),
                              "other_load": old.get("other_load"), "max_rss_gb": old.get("max_rss_gb")}
 

@@ -23,6 +23,7 @@ import io
 import os
 import pickle
 import queue
+import signal
 import struct
 import subprocess
 import sys
@@ -199,6 +200,9 @@ def serve() -> None:
     # Decoded JSON is many small containers and never cyclic: the cycle collector's passes over them
     # cost ~15% of the work, so it runs once per block instead.
     gc.disable()
+    # Ctrl-C in a terminal reaches the whole process group: the ingest process stops and kills its
+    # workers (a traceback from each worker would only bury its message)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     sys.stdout = sys.stderr  # a stray print must not corrupt the answers
     inp = sys.stdin.buffer
