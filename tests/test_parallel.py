@@ -4,9 +4,12 @@ must come out the same as when one process reads them, bad lines included, with 
 from __future__ import annotations
 
 import functools
+import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -122,3 +125,47 @@ def test_workers_setting_is_checked(monkeypatch):
         parallel.workers()
     monkeypatch.setenv("AGENTLENS_WORKERS", "3")
     assert parallel.workers() == 3
+
+
+def test_ctrl_c_with_workers_leaves_nothing_behind(tmp_path):
+    """Ctrl-C in a terminal reaches the whole process group: the ingest stops with one
+    KeyboardInterrupt, its workers go away, and the database is as it was (nothing of the file)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import gen  # bench/gen.py: 1,000 runs of OTLP JSON Lines, ~26 MB
+
+    data = gen.generate(tmp_path / "data", 1000, csv_too=False, quiet=True)["otlp"]
+    db = tmp_path / "c.duckdb"
+    script = tmp_path / "ingest_script.py"
+    script.write_text(textwrap.dedent(f"""
+        import os
+        import agentlens
+        from agentlens.adapters import parallel
+        parallel.BLOCK_BYTES = 256 * 1024  # ~100 blocks: still reading when the signal comes
+        os.environ["AGENTLENS_WORKERS"] = "2"
+        lens = agentlens.open({str(db)!r})
+        try:
+            lens.ingest({str(data)!r}, progress=False)
+            print("finished")
+        except KeyboardInterrupt:
+            print("interrupted")
+        lens.close()
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while not workers and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        workers = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    assert workers, "no worker process started"
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    out, err = proc.communicate(timeout=120)
+    assert out.strip() == "interrupted", out + err
+    assert "Traceback" not in err, err  # not one traceback per worker
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    with agentlens.open(db, read_only=True) as lens:
+        assert lens.sql("SELECT count(*) AS n FROM spans")["n"][0] == 0
+        assert lens.sql("SELECT count(*) AS n FROM ingested_files")["n"][0] == 0
+    assert not list(tmp_path.glob(".c.duckdb.stage-*"))  # the staging folder is gone too

@@ -15,8 +15,9 @@ def test_sql_parses_and_binds(lens, tmp_path, name):
     text = Q.ALL_SQL[name]
     con = lens.con
     # the temp tables and staged Parquet files the ingest statements read
-    for table in ("_build", "_given", "_rebuild", "_touched"):
+    for table in ("_build", "_given", "_touched"):
         con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (run_id VARCHAR, chunk BIGINT)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _rebuild (run_id VARCHAR, first_row BIGINT, chunk BIGINT)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _staged (run_id VARCHAR, span_id VARCHAR, _row BIGINT)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _dups (run_id VARCHAR, span_id VARCHAR, keep BIGINT)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _existing (run_id VARCHAR, span_id VARCHAR)")
