@@ -44,10 +44,10 @@ def main() -> None:
 
     import os
 
-    from run import _HidePandas
+    from run import hide_pandas
 
     if not os.environ.get("AGENTLENS_BENCH_SEE_PANDAS"):  # as in run.py: agentlens without pandas installed
-        sys.meta_path.insert(0, _HidePandas())
+        hide_pandas()
     import agentlens
 
     path = gen.generate(a.data, a.runs, seed=a.seed, csv_too=False)["otlp"]

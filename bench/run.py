@@ -276,13 +276,15 @@ CHILD_TASKS = {"agentlens": child_agentlens, "baseline": child_baseline, "pandas
                "queries": child_queries, "replicate": child_replicate}
 
 
-class _HidePandas:
-    """A meta path finder that makes `import pandas` fail as if it were not installed."""
+def hide_pandas() -> None:
+    """Make `import pandas` fail in this process and in the ingest worker processes it starts (they
+    inherit the environment: bench/hide_pandas/ on their PYTHONPATH, whose sitecustomize does the same)."""
+    folder = str(HERE / "hide_pandas")
+    sys.path.insert(0, folder)
+    import _hide_pandas
 
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError(f"No module named {name!r} (hidden by bench/run.py)", name=name)
-        return None
+    _hide_pandas.install()
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (folder, os.environ.get("PYTHONPATH")) if p)
 
 
 def child_main(task: str, args: list[str]) -> None:
@@ -291,10 +293,7 @@ def child_main(task: str, args: list[str]) -> None:
         # agentlens does not depend on pandas, but pyarrow imports it (~0.8 s) on the first conversion of
         # Python objects when it is installed, as it is here for baseline 2: hide it, so agentlens is measured
         # as installed with its own dependencies (--agentlens-sees-pandas to measure with it).
-        sys.meta_path.insert(0, _HidePandas())
-        # ... and from agentlens's ingest worker processes, which inherit the environment
-        os.environ["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(HERE / "hide_pandas"), os.environ.get("PYTHONPATH")) if p)
+        hide_pandas()
     conv = [int(a) if a.isdigit() else a for a in args]
     result = fn(*conv)
     result["self_maxrss_mb"] = _self_rss_mb()

@@ -13,13 +13,14 @@ order (the store numbers them as they come, so "first of two duplicates wins" st
 
 Workers: `$AGENTLENS_WORKERS` (default: the number of cores; 1 reads in this process). Files under
 two blocks are read in this process: starting a worker costs a few hundred milliseconds. Memory stays
-bounded: at most `workers + 1` blocks are in flight.
+bounded: at most two blocks per worker are in flight (one at work, one queued).
 """
 
 from __future__ import annotations
 
 import gc
 import io
+import itertools
 import os
 import pickle
 import queue
@@ -84,20 +85,18 @@ def _blocks(first: bytes, stream: IO[bytes], size: int) -> Iterator[tuple[bytes,
 
 def read_lines(first: bytes, stream: IO[bytes], fn: BlockFn) -> Iterator[Batch]:
     """Every batch of the stream (of which `first` was already read), in file order."""
-    blocks = _blocks(first, stream, BLOCK_BYTES)
-    head = next(blocks, None)
-    if head is None:
-        return
-    second = next(blocks, None)
+    rest = _blocks(first, stream, BLOCK_BYTES)
+    head = list(itertools.islice(rest, 2))
+    blocks = itertools.chain(head, rest)
     n = workers()
-    if second is None or n == 1:  # small file, or one core: this process reads it
-        for block, line_no, final, offset in _chain(head, second, blocks):
+    if len(head) < 2 or n == 1:  # small file, or one core: this process reads it
+        for block, line_no, final, offset in blocks:
             yield from _shift(fn(block, line_no, final), offset)
         return
     pool = [_Worker() for _ in range(n)]
     inflight: deque[tuple[_Worker, int]] = deque()  # blocks sent, in file order
     try:
-        for i, (block, line_no, final, offset) in enumerate(_chain(head, second, blocks)):
+        for i, (block, line_no, final, offset) in enumerate(blocks):
             if len(inflight) >= 2 * n:  # each worker has one block at work and one queued
                 w, off = inflight.popleft()
                 yield from _shift(w.receive(), off)
@@ -218,16 +217,6 @@ def serve() -> None:
         _write(out, answer)
         del answer
         gc.collect()
-
-
-def _chain(
-    head: tuple[bytes, int, bool, int], second: tuple[bytes, int, bool, int] | None,
-    rest: Iterator[tuple[bytes, int, bool, int]],
-) -> Iterator[tuple[bytes, int, bool, int]]:
-    yield head
-    if second is not None:
-        yield second
-        yield from rest
 
 
 def _shift(batches: list[Batch], offset: int) -> Iterator[Batch]:

@@ -1,14 +1,6 @@
-"""Put on PYTHONPATH by bench/run.py for agentlens's ingest worker processes: `import pandas` fails as
-if it were not installed, as in the measured process itself (see `_HidePandas` in run.py)."""
+"""Put on PYTHONPATH by bench/run.py (`hide_pandas()`) for agentlens's ingest worker processes: pandas
+is hidden from them as from the measured process itself."""
 
-import sys
+import _hide_pandas
 
-
-class _HidePandas:
-    def find_spec(self, name, path=None, target=None):
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError(f"No module named {name!r} (hidden by bench/run.py)", name=name)
-        return None
-
-
-sys.meta_path.insert(0, _HidePandas())
+_hide_pandas.install()
