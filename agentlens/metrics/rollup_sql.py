@@ -212,6 +212,21 @@ qs AS (
   FROM picks
 )"""  # noqa: S608 - fixed SQL fragments; values are bound parameters
 
+# Shared by READ_RUNS and READ_CALLS: the latency histograms as `e` parts ('all' is ok and error
+# together), and the latency quantiles picked from them (in `qp`).
+LATENCY_PARTS = """
+  SELECT {keys_sel} 'ok' AS part, unnest(map_entries(latency_ok_hist)) AS e FROM rows
+  UNION ALL SELECT {keys_sel} 'error' AS part, unnest(map_entries(latency_error_hist)) AS e FROM rows
+  UNION ALL SELECT {keys_sel} 'all' AS part, unnest(map_entries(latency_ok_hist)) AS e FROM rows
+  UNION ALL SELECT {keys_sel} 'all' AS part, unnest(map_entries(latency_error_hist)) AS e FROM rows"""
+LATENCY_QUANTILES = """
+    any_value(p50) FILTER (WHERE part = 'all') AS latency_p50_ms,
+    any_value(p90) FILTER (WHERE part = 'all') AS latency_p90_ms,
+    any_value(p95) FILTER (WHERE part = 'all') AS latency_p95_ms,
+    any_value(p99) FILTER (WHERE part = 'all') AS latency_p99_ms,
+    any_value(p95) FILTER (WHERE part = 'ok') AS latency_ok_p95_ms,
+    any_value(p95) FILTER (WHERE part = 'error') AS latency_error_p95_ms"""
+
 READ_RUNS = """
 WITH
 rows AS (
@@ -231,21 +246,11 @@ sums AS (
     sum(rate_limited_runs)::BIGINT AS rate_limited_runs, max(duration_max_ms) AS latency_max_ms
   FROM rows GROUP BY ALL
 ),
-e AS (
-  SELECT {keys_sel} 'ok' AS part, unnest(map_entries(latency_ok_hist)) AS e FROM rows
-  UNION ALL SELECT {keys_sel} 'error' AS part, unnest(map_entries(latency_error_hist)) AS e FROM rows
-  UNION ALL SELECT {keys_sel} 'all' AS part, unnest(map_entries(latency_ok_hist)) AS e FROM rows
-  UNION ALL SELECT {keys_sel} 'all' AS part, unnest(map_entries(latency_error_hist)) AS e FROM rows
+e AS (""" + LATENCY_PARTS + """
 ),
 """ + HIST_QUANTILES + """,
 qp AS (
-  SELECT {keys_sel}
-    any_value(p50) FILTER (WHERE part = 'all') AS latency_p50_ms,
-    any_value(p90) FILTER (WHERE part = 'all') AS latency_p90_ms,
-    any_value(p95) FILTER (WHERE part = 'all') AS latency_p95_ms,
-    any_value(p99) FILTER (WHERE part = 'all') AS latency_p99_ms,
-    any_value(p95) FILTER (WHERE part = 'ok') AS latency_ok_p95_ms,
-    any_value(p95) FILTER (WHERE part = 'error') AS latency_error_p95_ms
+  SELECT {keys_sel}""" + LATENCY_QUANTILES + """
   FROM qs GROUP BY ALL
 ),
 conc AS ({conc})
@@ -289,23 +294,13 @@ sums AS (
     arg_max(provider, calls) AS provider
   FROM rows GROUP BY ALL
 ),
-e AS (
-  SELECT {keys_sel} 'all' AS part, unnest(map_entries(latency_ok_hist)) AS e FROM rows
-  UNION ALL SELECT {keys_sel} 'all' AS part, unnest(map_entries(latency_error_hist)) AS e FROM rows
-  UNION ALL SELECT {keys_sel} 'ok' AS part, unnest(map_entries(latency_ok_hist)) AS e FROM rows
-  UNION ALL SELECT {keys_sel} 'error' AS part, unnest(map_entries(latency_error_hist)) AS e FROM rows
+e AS (""" + LATENCY_PARTS + """
   UNION ALL SELECT {keys_sel} 'ttft' AS part, unnest(map_entries(ttft_hist)) AS e FROM rows
   UNION ALL SELECT {keys_sel} 'input' AS part, unnest(map_entries(input_tokens_hist)) AS e FROM rows
 ),
 """ + HIST_QUANTILES + """,
 qp AS (
-  SELECT {keys_sel}
-    any_value(p50) FILTER (WHERE part = 'all') AS latency_p50_ms,
-    any_value(p90) FILTER (WHERE part = 'all') AS latency_p90_ms,
-    any_value(p95) FILTER (WHERE part = 'all') AS latency_p95_ms,
-    any_value(p99) FILTER (WHERE part = 'all') AS latency_p99_ms,
-    any_value(p95) FILTER (WHERE part = 'ok') AS latency_ok_p95_ms,
-    any_value(p95) FILTER (WHERE part = 'error') AS latency_error_p95_ms,
+  SELECT {keys_sel}""" + LATENCY_QUANTILES + """,
     coalesce(any_value(total) FILTER (WHERE part = 'all'), 0) AS timed_calls,
     coalesce(any_value(total) FILTER (WHERE part = 'ttft'), 0) AS ttft_calls,
     any_value(p50) FILTER (WHERE part = 'ttft') AS ttft_p50_ms,
