@@ -53,7 +53,7 @@ import math
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,6 +190,26 @@ class _Reader:
                 raise self.fail(f"{key}.{d}", f"must be a string, got {val!r}")
         return tuple(v.items())
 
+    def rules(
+        self, data: Mapping[str, Any], table: str, allowed: set[str], required: tuple[str, ...],
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Each `[[table]]` entry with the key that names it in messages (`[[slo]] #2 (name)`),
+        checked for unknown and missing keys."""
+        raw = data.get(table, [])
+        if not isinstance(raw, list):
+            raise self.fail(table, f"must be an array of tables: [[{table}]]")
+        for i, t in enumerate(raw, 1):
+            key = f"[[{table}]] #{i}"
+            if not isinstance(t, dict):
+                raise self.fail(key, "must be a table")
+            if "name" in t:
+                key = f"[[{table}]] #{i} ({self.text(t['name'], key + '.name')})"
+            self.known(t, key, allowed)
+            for req in required:
+                if req not in t:
+                    raise self.fail(f"{key}.{req}", "is required")
+            yield key, t
+
     def by(self, v: Any, key: str) -> tuple[str, ...]:
         items = [v] if isinstance(v, str) else v
         if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
@@ -230,19 +250,7 @@ def rules_from_dict(data: Mapping[str, Any], path: str | None = None) -> Rules:
     d_sev = r.severity(defaults["severity"], "[defaults].severity") if "severity" in defaults else "page"
 
     thresholds, slos, names = [], [], set()
-    raw_t = data.get("threshold", [])
-    if not isinstance(raw_t, list):
-        raise r.fail("threshold", "must be an array of tables: [[threshold]]")
-    for i, t in enumerate(raw_t, 1):
-        key = f"[[threshold]] #{i}"
-        if not isinstance(t, dict):
-            raise r.fail(key, "must be a table")
-        if "name" in t:
-            key = f"[[threshold]] #{i} ({r.text(t['name'], key + '.name')})"
-        r.known(t, key, _THRESHOLD_KEYS)
-        for req in ("name", "metric", "window"):
-            if req not in t:
-                raise r.fail(f"{key}.{req}", "is required")
+    for key, t in r.rules(data, "threshold", _THRESHOLD_KEYS, ("name", "metric", "window")):
         metric = r.text(t["metric"], f"{key}.metric")
         if metric not in METRICS:
             raise r.fail(f"{key}.metric", f"{metric!r} is not a metric; use one of {', '.join(METRICS)}")
@@ -262,19 +270,7 @@ def rules_from_dict(data: Mapping[str, Any], path: str | None = None) -> Rules:
             raise r.fail(f"{key}.name", "is used by another rule: names must be unique")
         names.add(t["name"])
 
-    raw_s = data.get("slo", [])
-    if not isinstance(raw_s, list):
-        raise r.fail("slo", "must be an array of tables: [[slo]]")
-    for i, s in enumerate(raw_s, 1):
-        key = f"[[slo]] #{i}"
-        if not isinstance(s, dict):
-            raise r.fail(key, "must be a table")
-        if "name" in s:
-            key = f"[[slo]] #{i} ({r.text(s['name'], key + '.name')})"
-        r.known(s, key, _SLO_KEYS)
-        for req in ("name", "objective"):
-            if req not in s:
-                raise r.fail(f"{key}.{req}", "is required")
+    for key, s in r.rules(data, "slo", _SLO_KEYS, ("name", "objective")):
         objective = r.number(s["objective"], f"{key}.objective")
         if not 0 < objective < 1:
             raise r.fail(f"{key}.objective", f"must be between 0 and 1 (0.999 for 99.9%), got {objective!r}")
