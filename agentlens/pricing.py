@@ -425,21 +425,23 @@ FROM _span_costs c WHERE spans.run_id = c.run_id AND spans.span_id = c.span_id
 
 # A run's reported cost mirrors BUILD_RUNS (every counted call reports one, else the root's);
 # its cost is, call by call, the reported cost else the computed one (NULL when a call has neither).
+# Costs are summed in span_id order: a float sum depends on its order, and the order spans are stored
+# in is not fixed (parallel inserts), so the same data gives the same cost to the last bit.
 SET_RUN_COSTS = """
 UPDATE runs SET reported_cost_usd = x.reported, computed_cost_usd = x.computed,
                 unpriced_llm_calls = x.unpriced, cost_usd = x.cost
 FROM (
   SELECT p.run_id,
          CASE WHEN bool_or(p.is_root) THEN any_value(p.reported)
-              WHEN count(p.reported) = count(*) THEN sum(p.reported) END AS reported,
+              WHEN count(p.reported) = count(*) THEN sum(p.reported ORDER BY p.span_id) END AS reported,
          CASE WHEN count(*) FILTER (WHERE p.has_usage) > 0
                AND count(c.computed_cost_usd) = count(*) FILTER (WHERE p.has_usage)
-              THEN sum(c.computed_cost_usd) END AS computed,
+              THEN sum(c.computed_cost_usd ORDER BY p.span_id) END AS computed,
          count(*) FILTER (WHERE p.has_usage AND c.computed_cost_usd IS NULL) AS unpriced,
          CASE WHEN count(*) FILTER (WHERE p.has_usage) = 0 THEN any_value(p.reported)
               WHEN count(coalesce(p.reported, c.computed_cost_usd)) FILTER (WHERE p.has_usage)
                    = count(*) FILTER (WHERE p.has_usage)
-              THEN sum(coalesce(p.reported, c.computed_cost_usd)) FILTER (WHERE p.has_usage) END AS cost
+              THEN sum(coalesce(p.reported, c.computed_cost_usd) ORDER BY p.span_id) FILTER (WHERE p.has_usage) END AS cost
   FROM _price_set p LEFT JOIN _span_costs c ON c.run_id = p.run_id AND c.span_id = p.span_id
   GROUP BY p.run_id
 ) x
@@ -474,7 +476,7 @@ SELECT c.run_id,
        CASE WHEN count(m.span_id) = count(*) AND bool_and(c.cr + c.cw <= c.i AND c.r <= c.o)
             THEN sum(agentlens_call_cost(m.i, m.cr, m.cw, m.o, m.r, m.input_per_mtok, m.cached_input_per_mtok,
                                          m.cache_write_per_mtok, m.output_per_mtok, m.reasoning_per_mtok,
-                                         m.per_request_usd)) END AS what_if_cost_usd
+                                         m.per_request_usd) ORDER BY c.span_id) END AS what_if_cost_usd
 FROM c LEFT JOIN m ON m.run_id = c.run_id AND m.span_id = c.span_id
 GROUP BY c.run_id
 """

@@ -26,11 +26,19 @@ SELECT sp.run_id, sp.span_id FROM spans sp
 SEMI JOIN (SELECT DISTINCT st.run_id FROM _staged st SEMI JOIN runs r ON r.run_id = st.run_id) k
   ON k.run_id = sp.run_id
 """
+# The staged rows not to store, by their `_row`: the later copies of a span seen twice in the file, and
+# the spans already stored. Skipping by one BIGINT keeps the wide INSERT below a plain scan: an anti-join
+# on the (run_id, span_id) strings there cost ~10 s per million spans, even with nothing to skip.
+STAGE_SKIP = """
+CREATE OR REPLACE TEMP TABLE _skip AS
+SELECT st._row FROM _staged st JOIN _dups d ON d.run_id = st.run_id AND d.span_id = st.span_id AND d.keep <> st._row
+UNION ALL
+SELECT st._row FROM _staged st JOIN _existing e ON e.run_id = st.run_id AND e.span_id = st.span_id
+"""
 PUBLISH_SPANS = """
 INSERT INTO spans BY NAME
 SELECT * EXCLUDE (_row) FROM read_parquet(?) b
-WHERE NOT EXISTS (SELECT 1 FROM _dups d WHERE d.run_id = b.run_id AND d.span_id = b.span_id AND d.keep <> b._row)
-  AND NOT EXISTS (SELECT 1 FROM _existing e WHERE e.run_id = b.run_id AND e.span_id = b.span_id)
+WHERE NOT EXISTS (SELECT 1 FROM _skip k WHERE k._row = b._row)
 """
 # Runs delivered whole by a source (agent_runs): replaced, so re-ingesting changes nothing.
 STAGE_GIVEN = "CREATE OR REPLACE TEMP TABLE _given AS SELECT DISTINCT run_id FROM read_parquet(?)"
@@ -126,7 +134,7 @@ usage AS (
          sum(s.cached_input_tokens) AS cached_input_tokens,
          sum(s.cache_write_input_tokens) AS cache_write_input_tokens,
          sum(s.reasoning_tokens) AS reasoning_tokens,
-         CASE WHEN count(s.cost_usd) = count(*) THEN sum(s.cost_usd) END AS cost_usd
+         CASE WHEN count(s.cost_usd) = count(*) THEN sum(s.cost_usd ORDER BY s.span_id) END AS cost_usd  -- fixed order: see SET_RUN_COSTS
   FROM s SEMI JOIN counted c ON c.run_id = s.run_id AND c.span_id = s.span_id
   GROUP BY s.run_id
 ),
@@ -136,8 +144,8 @@ llm_io AS (  -- whether an LLM span has input / output, read for the LLM spans o
 ),
 calls AS (
   SELECT s.run_id, count(*) AS llm_calls,
-         arg_min(s.rid, s.started_at) FILTER (WHERE io.has_input) AS first_input_rid,
-         arg_max(s.rid, s.ended_at) FILTER (WHERE io.has_output) AS last_output_rid
+         arg_min(s.rid, (s.started_at, s.span_id)) FILTER (WHERE io.has_input AND s.started_at IS NOT NULL) AS first_input_rid,
+         arg_max(s.rid, (s.ended_at, s.span_id)) FILTER (WHERE io.has_output AND s.ended_at IS NOT NULL) AS last_output_rid
   FROM s SEMI JOIN leaf_llm l ON l.run_id = s.run_id AND l.span_id = s.span_id
   JOIN llm_io io ON io.rid = s.rid
   GROUP BY s.run_id
@@ -165,24 +173,24 @@ named AS (  -- agent names, from the attributes of the agent spans and the roots
   FROM spans sp
   WHERE sp.rowid IN (SELECT rid FROM s WHERE kind = 'agent' UNION ALL SELECT rid FROM root_rid)
 ),
-agg AS (
+agg AS (  -- ties in time go to the lower span_id: the order spans are stored in is not fixed
   SELECT run_id,
          min(started_at) AS started_at, max(ended_at) AS ended_at,
          count(*) AS span_count,
          count(*) FILTER (WHERE kind = 'tool') AS tool_calls,
          count(*) FILTER (WHERE status = 'error') AS error_count,
-         arg_min(user_id, started_at) FILTER (WHERE user_id IS NOT NULL) AS user_id,
-         arg_min(session_id, started_at) FILTER (WHERE session_id IS NOT NULL) AS session_id,
-         arg_min(customer_id, started_at) FILTER (WHERE customer_id IS NOT NULL) AS customer_id,
-         arg_min(feature, started_at) FILTER (WHERE feature IS NOT NULL) AS feature,
-         arg_min(environment, started_at) FILTER (WHERE environment IS NOT NULL) AS environment,
-         arg_min(service_name, started_at) FILTER (WHERE service_name IS NOT NULL) AS service_name,
+         arg_min(user_id, (started_at, span_id)) FILTER (WHERE user_id IS NOT NULL AND started_at IS NOT NULL) AS user_id,
+         arg_min(session_id, (started_at, span_id)) FILTER (WHERE session_id IS NOT NULL AND started_at IS NOT NULL) AS session_id,
+         arg_min(customer_id, (started_at, span_id)) FILTER (WHERE customer_id IS NOT NULL AND started_at IS NOT NULL) AS customer_id,
+         arg_min(feature, (started_at, span_id)) FILTER (WHERE feature IS NOT NULL AND started_at IS NOT NULL) AS feature,
+         arg_min(environment, (started_at, span_id)) FILTER (WHERE environment IS NOT NULL AND started_at IS NOT NULL) AS environment,
+         arg_min(service_name, (started_at, span_id)) FILTER (WHERE service_name IS NOT NULL AND started_at IS NOT NULL) AS service_name,
          any_value(source) AS source
   FROM s GROUP BY run_id
 ),
 agents AS (
-  SELECT run_id, arg_min(agent_name, started_at) AS agent_name
-  FROM named WHERE agent_name IS NOT NULL AND kind = 'agent' GROUP BY run_id
+  SELECT run_id, arg_min(agent_name, (started_at, span_id)) AS agent_name
+  FROM named WHERE agent_name IS NOT NULL AND kind = 'agent' AND started_at IS NOT NULL GROUP BY run_id
 ),
 texts AS (  -- the run's input and output: the first LLM call's input, the last one's output
   SELECT sp.rowid AS rid, sp.input, sp.output FROM spans sp

@@ -388,7 +388,17 @@ class Lens:
         if stage.spans:
             con.execute(Q.STAGE_DUPLICATES)
             con.execute(Q.STAGE_EXISTING)
-            row = self._one(Q.PUBLISH_SPANS, [stage.glob("spans")])
+            con.execute(Q.STAGE_SKIP)
+            # Without insertion order each DuckDB thread compresses and writes its row groups as they fill;
+            # with it, the uncompressed rows were held (spilling past memory_limit) until they could be
+            # appended in order. With the skip by `_row` (sql.STAGE_SKIP), the insert of 1M spans went from
+            # 28 s to 17 s. Locality stays: a staged batch is appended by one thread, so spans near each
+            # other in the file stay near in storage; duplicates are decided by `_row`, not storage order.
+            con.execute("SET preserve_insertion_order = false")
+            try:
+                row = self._one(Q.PUBLISH_SPANS, [stage.glob("spans")])
+            finally:
+                con.execute("RESET preserve_insertion_order")
             spans_added = int(row[0]) if row else 0
         given = 0
         if stage.runs:
