@@ -379,12 +379,69 @@ def m0005_sources(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_M0005)
 
 
+# The long text columns (prompts, outputs, attributes, tool payloads) stored with ZSTD. DuckDB's default
+# for them (FSST, analysed per segment) compressed 2.7 GB of OTLP into a 2 GB database and was a third
+# of an ingest's CPU; with ZSTD the same data takes 0.58 GB and writes in half the time. A trace view or
+# a page of runs still reads in ~10-15 ms. DuckDB cannot change a column's compression in place, so
+# both tables are rebuilt (same columns, same order; a one-off rewrite when a database migrates).
+_M0006_SPANS = """
+CREATE TABLE spans_0006 (
+  run_id VARCHAR, span_id VARCHAR, parent_span_id VARCHAR, name VARCHAR, kind VARCHAR,
+  started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ, duration_ms DOUBLE, status VARCHAR,
+  status_message VARCHAR USING COMPRESSION zstd,
+  error_type VARCHAR, model VARCHAR, provider VARCHAR,
+  input_tokens BIGINT, output_tokens BIGINT, cached_input_tokens BIGINT,
+  cache_write_input_tokens BIGINT, reasoning_tokens BIGINT, cost_usd DOUBLE,
+  tool_name VARCHAR, tool_call_id VARCHAR,
+  tool_arguments VARCHAR USING COMPRESSION zstd,
+  tool_result VARCHAR USING COMPRESSION zstd,
+  tool_calls JSON USING COMPRESSION zstd,
+  tool_definitions JSON USING COMPRESSION zstd,
+  finish_reason VARCHAR, time_to_first_token_ms DOUBLE,
+  input VARCHAR USING COMPRESSION zstd,
+  output VARCHAR USING COMPRESSION zstd,
+  attributes JSON USING COMPRESSION zstd,
+  events JSON USING COMPRESSION zstd,
+  resource_attributes JSON USING COMPRESSION zstd,
+  scope_name VARCHAR, service_name VARCHAR, user_id VARCHAR,
+  session_id VARCHAR, customer_id VARCHAR, feature VARCHAR, environment VARCHAR, source VARCHAR,
+  source_file VARCHAR, computed_cost_usd DOUBLE, price_source VARCHAR
+);
+INSERT INTO spans_0006 SELECT * FROM spans;
+DROP TABLE spans;
+ALTER TABLE spans_0006 RENAME TO spans;
+"""
+_M0006_RUNS = """
+CREATE TABLE runs_0006 (
+  run_id VARCHAR, source VARCHAR, agent_name VARCHAR, started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ,
+  duration_ms DOUBLE, status VARCHAR, user_id VARCHAR, session_id VARCHAR, customer_id VARCHAR,
+  feature VARCHAR, environment VARCHAR, model VARCHAR, input_tokens BIGINT, output_tokens BIGINT,
+  cached_input_tokens BIGINT, cache_write_input_tokens BIGINT, reasoning_tokens BIGINT,
+  cost_usd DOUBLE, llm_calls INTEGER, tool_calls INTEGER, span_count INTEGER, error_count INTEGER,
+  input VARCHAR USING COMPRESSION zstd,
+  output VARCHAR USING COMPRESSION zstd,
+  attributes JSON USING COMPRESSION zstd,
+  root_span_id VARCHAR, service_name VARCHAR, ingested_at TIMESTAMPTZ, reported_cost_usd DOUBLE,
+  computed_cost_usd DOUBLE, unpriced_llm_calls INTEGER
+);
+INSERT INTO runs_0006 SELECT * FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_0006 RENAME TO runs;
+"""
+
+
+def m0006_zstd_text(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_M0006_SPANS)
+    con.execute(_M0006_RUNS)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     ("0001_initial", m0001_initial),
     ("0002_costs", m0002_costs),
     ("0003_rollups", m0003_rollups),
     ("0004_failures", m0004_failures),
     ("0005_sources", m0005_sources),
+    ("0006_zstd_text", m0006_zstd_text),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
