@@ -94,8 +94,12 @@ def test_block_boundaries_do_not_split_lines(tmp_path):
 def test_a_failing_worker_is_an_error_not_a_hang(tmp_path, monkeypatch):
     monkeypatch.setenv("AGENTLENS_WORKERS", "2")
     monkeypatch.setattr(parallel, "BLOCK_BYTES", 64 * 1024)
-    fn = functools.partial(otlp._block, filename="x", config=None)  # no config: every worker raises
-    with (SAMPLES / "support-agent.genai.otlp.jsonl").open("rb") as f:
+    fn = functools.partial(otlp._block, filename="x", config=None)  # no config: a block with spans raises
+    # the first block (read in this process while the workers start) holds only unreadable lines, which
+    # need no config; the blocks after it go to the workers
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b"not json\n" * 8000 + (SAMPLES / "support-agent.genai.otlp.jsonl").read_bytes())
+    with path.open("rb") as f:
         with pytest.raises(RuntimeError, match="worker process failed"):
             list(parallel.read_lines(f.readline(), f, fn))
 
