@@ -90,3 +90,16 @@ def test_dimension_paths_into_request(tmp_path):
     with agentlens.open(tmp_path / "x.duckdb", config=cfg) as lens:
         lens.ingest(p)
         assert lens.runs()["feature"][0] == "logistics"
+
+
+def test_csv_row_with_invalid_utf8_is_quarantined_and_the_rest_goes_in(lens, tmp_path):
+    p = write("csv", tmp_path / "agent_runs.csv")
+    lines = p.read_bytes().splitlines(keepends=True)
+    bad = lines[1].replace(b"101", b"103").replace(b"u-1", b"u-\xff\xfe")  # a third row, its user id not UTF-8
+    p.write_bytes(lines[0] + lines[1] + bad + lines[2])
+    s = lens.ingest(p)
+    assert s.runs == 2 and s.quarantined == {"invalid_utf8": 1}
+    row = lens.quarantine("invalid_utf8").row(0, named=True)
+    assert row["line"] == 3 and row["reason"] == "line 3: invalid UTF-8"
+    assert "u-\\xff\\xfe" in row["raw"] and "103" in row["raw"]
+    assert lens.sql("SELECT run_id FROM runs ORDER BY run_id")["run_id"].to_list() == ["101", "102"]

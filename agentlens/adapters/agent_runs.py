@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
@@ -26,6 +27,9 @@ from ..config import Config
 from .base import RUN_SCHEMA, SPAN_SCHEMA, Bad, Batch, Columns, to_json
 from .otlp import raw_text
 from .semconv import as_text, dimensions, parse_json
+
+# invalid UTF-8 bytes, as the "surrogateescape" decoding of the CSV text leaves them
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 NAME = "agent_runs"
 COLUMNS = ("id", "user_id", "request", "response", "tokens_in", "tokens_out", "cost_usd", "created_at")
@@ -258,7 +262,7 @@ def _read_csv(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batc
         line = prev_line + 1
         prev_line = reader.line_num
         raw = ",".join(fields)
-        if any("\udc80" <= ch <= "\udcff" for f in fields for ch in f):
+        if _UNDECODABLE.search(raw):  # a character-by-character check was half the CSV reading time
             b = raw.encode("utf-8", "surrogateescape")
             out.bad.append(Bad("invalid_utf8", f"line {line}: invalid UTF-8", raw_text(b), line))
             continue
