@@ -418,7 +418,9 @@ class Lens:
             con.execute(Q.DELETE_BUILT_RUNS)
             row = self._one(Q.BUILD_RUNS)
             rebuilt += int(row[0]) if row else 0
-            con.execute(Q.RESOLVE_ORPHANS)
+            orphans = self._one(Q.ORPHANS_QUARANTINED)
+            if orphans and orphans[0]:
+                con.execute(Q.RESOLVE_ORPHANS)
             con.execute(Q.FLAG_ORPHANS)
         if self.steps or self.file_steps:
             con.execute(Q.STAGE_TOUCHED, [BUILD_CHUNK_RUNS])
