@@ -345,11 +345,11 @@ def test_no_fleet_incident_on_samples(sample_lens):
 # --------------------------------------------------------------------------------------------------
 
 
-def _runs_csv(path: Path, rows: list[tuple[str, str, float]]) -> Path:
+def _runs_csv(path: Path, rows: list[tuple[str, str, float]], first_id: int = 0) -> Path:
     lines = ["id,user_id,request,response,tokens_in,tokens_out,cost_usd,created_at"]
     for i, (day, feature, cost) in enumerate(rows):
         req = json.dumps({"model": "gpt-4o", "metadata": {"feature": feature, "customer_id": "c1"}}).replace('"', '""')
-        lines.append(f'{i},u1,"{req}",ok,10,10,{cost},{day}T12:00:{i % 60:02d}Z')
+        lines.append(f'{first_id + i},u1,"{req}",ok,10,10,{cost},{day}T12:00:{i % 60:02d}Z')
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -368,6 +368,37 @@ def test_spend_spike_with_every_run_under_its_cap(lens, tmp_path):
     assert ev["baseline_days"] == 4 and f["severity"] == "high" and f["runs"] == 20
     assert f["explanation"].startswith("feature orders: $18.00 of LLM cost on 2026-11-05, 9.0x its baseline of $2.00")
     assert "every one of its 20 runs stayed under the $4.00 per-run cap (default)" in f["explanation"]
+
+
+def _spiking_month(month: str) -> list[tuple[str, str, float]]:
+    """$2/day on days 1-4 of the month, then $18 on day 5: a spend spike on day 5 (feature and customer)."""
+    return [(f"2026-{month}-0{d}", "orders", 1.0) for d in (1, 2, 3, 4) for _ in range(2)] + \
+        [(f"2026-{month}-05", "orders", 0.9)] * 20
+
+
+def _spikes(lens) -> list[tuple[Any, ...]]:
+    return lens.sql("SELECT * EXCLUDE (classified_at) FROM fleet_incidents WHERE kind = 'spend_spike' "
+                    "ORDER BY window_start, dimension").rows()
+
+
+def test_an_ingest_judges_again_only_the_days_its_runs_can_change(tmp_path):
+    db = tmp_path / "f.duckdb"
+    with agentlens.open(db) as lens:
+        lens.ingest(_runs_csv(tmp_path / "oct.csv", _spiking_month("10")))
+        lens.ingest(_runs_csv(tmp_path / "nov.csv", _spiking_month("11"), first_id=1000))
+        incremental = _spikes(lens)
+        assert [(r[4].month, r[2]) for r in incremental] == [
+            (10, "customer_id"), (10, "feature"), (11, "customer_id"), (11, "feature")]
+        failures.classify(lens)  # everything judged again: the same incidents
+        assert _spikes(lens) == incremental
+    # Under a stricter policy, an ingest of November runs judges November again, not October: October's
+    # spikes stay as judged when their runs came in (as run-level failures do) until `classify`.
+    strict = Config(raw={"policy": {"fleet": {"spike_factor": 100}}})
+    with agentlens.open(db, config=strict) as lens:
+        lens.ingest(_runs_csv(tmp_path / "nov2.csv", [("2026-11-05", "orders", 0.9)], first_id=2000))
+        assert [(r[4].month, r[2]) for r in _spikes(lens)] == [(10, "customer_id"), (10, "feature")]
+        failures.classify(lens)
+        assert _spikes(lens) == []
 
 
 def test_retry_storm_across_runs(lens, tmp_path):

@@ -91,9 +91,22 @@ def classify_step(lens: Lens) -> None:
     _classify_batch(lens, policy)
 
 
+# The days of the runs a file touched, a day wider on each side: a run rebuilt with later spans may
+# have moved its start (its old day's spend changed too) by that much.
+_TOUCHED_DAYS = """
+SELECT min(started_at) - INTERVAL 1 DAY, max(coalesce(ended_at, started_at)) + INTERVAL 1 DAY
+FROM runs WHERE run_id IN (SELECT run_id FROM _touched)
+"""
+
+
 def fleet_step(lens: Lens) -> None:
-    """Pipeline file step: refresh the fleet incidents once the file's runs are all classified."""
-    fleet.refresh(lens.con, load_policy(lens.config))
+    """Pipeline file step: refresh the fleet incidents once the file's runs are all classified; spend
+    spikes only where the file's days can change them (a file of today's runs does not re-judge a
+    year of history)."""
+    first, last = lens.con.execute(_TOUCHED_DAYS).fetchall()[0]
+    if first is None:  # no run with a time: no day's spend changed, no failure to group
+        return
+    fleet.refresh(lens.con, load_policy(lens.config), (first, last))
 
 
 @dataclass

@@ -15,12 +15,16 @@ provider and model, tools by name) are ordered in time per dependency; a failure
 `storm_gap_minutes` after the previous one starts a new group; a group that touches at least
 `storm_min_runs` distinct runs is a storm. Severity `high`, `critical` when 20 or more runs.
 
-Both are recomputed over the whole database after each classification (they are SQL aggregates
-over `runs` and the failed spans, cheap next to reading the spans of new runs).
+`agentlens classify` recomputes both over the whole database. An ingest recomputes the retry storms
+(an aggregate over the failed spans only) and the spend spikes of the days its runs can change: their
+own days and the `baseline_days` after them, read from the `baseline_days` before (a run whose start
+moves by more than a day when later spans arrive leaves its old day as judged until `agentlens
+classify`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import duckdb
@@ -28,21 +32,22 @@ import duckdb
 from . import patterns as P
 from .policy import Policy
 
-# Parameters: per-run cap, amount keys (x2), side-effect globs, min excess, baseline days,
-# min baseline days, factor, min excess, cap (evidence), cap-note, policy values (evidence).
+# Judged: the days from $judge_from to $judge_to, from the spend of the days from $data_from (inclusive)
+# to $data_to (exclusive), which must cover the judged days and the $baseline_days days before them.
 SPEND_SPIKES = """
 WITH rd AS (
   SELECT run_id, date_trunc('day', started_at) AS day, feature, customer_id, cost_usd,
-         cost_usd > ? AS over_cap
-  FROM runs WHERE cost_usd IS NOT NULL AND started_at IS NOT NULL
+         cost_usd > $cap AS over_cap
+  FROM runs WHERE cost_usd IS NOT NULL AND started_at >= $data_from AND started_at < $data_to
 ),
 tool_amounts AS (
   SELECT s.run_id, date_trunc('day', s.started_at) AS day, s.tool_name,
-         list_filter(list_transform(?::VARCHAR[], lambda k: try_cast(json_extract_string(s.tool_arguments, '$.' || k) AS DOUBLE)),
+         list_filter(list_transform($amount_keys::VARCHAR[], lambda k: try_cast(json_extract_string(s.tool_arguments, '$.' || k) AS DOUBLE)),
                      lambda v: v IS NOT NULL)[1] AS amount
   FROM spans s
-  WHERE s.kind = 'tool' AND s.status <> 'error' AND s.tool_name IS NOT NULL AND json_valid(s.tool_arguments)
-    AND len(list_filter(?::VARCHAR[], lambda g: lower(s.tool_name) GLOB g)) > 0
+  WHERE s.kind = 'tool' AND s.status <> 'error' AND s.tool_name IS NOT NULL
+    AND s.started_at >= $data_from AND s.started_at < $data_to AND json_valid(s.tool_arguments)
+    AND len(list_filter($side_effect_globs::VARCHAR[], lambda g: lower(s.tool_name) GLOB g)) > 0
 ),
 daily AS (
   SELECT 'feature' AS dimension, feature AS value, day, sum(cost_usd) AS spend, count(*) AS runs,
@@ -61,10 +66,10 @@ judged AS (
          median(p.spend) AS baseline, count(p.day) AS baseline_days,
          list({day: p.day::DATE, spend: round(p.spend, 6)} ORDER BY p.day) AS history
   FROM daily d JOIN daily p
-    ON p.dimension = d.dimension AND p.value = d.value AND p.day < d.day AND p.day >= d.day - to_days(?::INTEGER)
-  WHERE d.dimension IN (SELECT unnest(?::VARCHAR[]))
+    ON p.dimension = d.dimension AND p.value = d.value AND p.day < d.day AND p.day >= d.day - to_days($baseline_days::INTEGER)
+  WHERE d.dimension IN (SELECT unnest($dimensions::VARCHAR[])) AND d.day >= $judge_from AND d.day <= $judge_to
   GROUP BY ALL
-  HAVING count(p.day) >= ?
+  HAVING count(p.day) >= $min_baseline_days
 )
 SELECT md5(concat_ws('|', 'spend_spike', dimension, value, day::VARCHAR)) AS incident_id,
        'spend_spike' AS kind, dimension, value, day AS window_start, day + INTERVAL 1 DAY AS window_end,
@@ -74,13 +79,13 @@ SELECT md5(concat_ws('|', 'spend_spike', dimension, value, day::VARCHAR)) AS inc
               baseline_days,
               CASE WHEN dimension = 'tool' THEN printf('; largest single call $%,.2f', largest)
                    WHEN over_cap = 0 THEN printf('; every one of its %d runs stayed under the $%.2f per-run cap%s',
-                                                 runs, ?, ?)
+                                                 runs, $cap, $cap_note)
                    ELSE printf('; %d of its %d runs were over the per-run cap', over_cap, runs) END) AS explanation,
        to_json({spend_usd: spend, baseline_usd: baseline, baseline_days: baseline_days, history: history,
                 runs: runs, runs_over_cap: over_cap, largest_usd: largest, measure: measure,
-                policy: ?::JSON})::VARCHAR AS evidence
+                policy: $policy::JSON})::VARCHAR AS evidence
 FROM judged
-WHERE spend >= ? * baseline AND spend - baseline >= ?
+WHERE spend >= $factor * baseline AND spend - baseline >= $min_excess
 """
 
 # Parameters: RATE_LIMIT, TIMEOUT, gap minutes, min runs, policy values (evidence).
@@ -92,7 +97,10 @@ WITH s AS (
               THEN sp.status_message ELSE concat_ws(': ', sp.error_type, sp.status_message) END AS err
   FROM spans sp WHERE sp.status = 'error' AND sp.started_at IS NOT NULL
 ),
-callers AS (SELECT DISTINCT run_id FROM spans WHERE kind IN ('llm', 'tool', 'retriever')),
+callers AS (  -- of the runs whose root failed only: a DISTINCT over every call span took most of the time
+  SELECT DISTINCT run_id FROM spans
+  WHERE kind IN ('llm', 'tool', 'retriever') AND run_id IN (SELECT run_id FROM s WHERE parent_span_id IS NULL)
+),
 f AS (
   SELECT run_id, span_id, started_at, err,
          CASE WHEN kind IN ('tool', 'retriever') THEN 'tool:' || coalesce(tool_name, name)
@@ -149,8 +157,14 @@ def _json(d: dict[str, Any]) -> str:
     return json.dumps(d, sort_keys=True)
 
 
-def refresh(con: duckdb.DuckDBPyConnection, policy: Policy) -> int:
-    """Recompute every fleet incident (in the caller's transaction). Returns how many there are."""
+def refresh(con: duckdb.DuckDBPyConnection, policy: Policy,
+            days: tuple[dt.datetime, dt.datetime] | None = None) -> int:
+    """Recompute the fleet incidents (in the caller's transaction). Returns how many it wrote.
+
+    `days` (first, last), from an ingest: the spend changed only on those days, so only the spend
+    spikes it can change are judged again: the days from `first` to `last` + `baseline_days` (each is
+    judged against the days before it), read from `first` - `baseline_days` on, not from the whole
+    history. Retry storms are always recomputed whole (they read only the failed spans)."""
     fp = policy.fleet
     cap = policy.max_cost_usd_per_run
     spike_policy = _json({
@@ -159,12 +173,25 @@ def refresh(con: duckdb.DuckDBPyConnection, policy: Policy) -> int:
         "max_cost_usd_per_run": cap, "amount_keys": list(fp.amount_keys),
     })
     storm_policy = _json({"storm_gap_minutes": fp.storm_gap_minutes, "storm_min_runs": fp.storm_min_runs})
-    con.execute("DELETE FROM fleet_incidents")
-    spikes = con.sql(SPEND_SPIKES, params=[
-        cap, list(fp.amount_keys), [g.lower() for g in policy.side_effect_tools],
-        fp.baseline_days, list(fp.spike_dimensions), fp.min_baseline_days,
-        cap, policy.note("max_cost_usd_per_run"), spike_policy, fp.spike_factor, fp.spike_min_excess_usd,
-    ]).to_arrow_table()
+    if days is None:
+        window: dict[str, Any] = {"judge_from": _EARLIEST, "judge_to": _LATEST, "data_from": _EARLIEST,
+                                  "data_to": _LATEST}
+        con.execute("DELETE FROM fleet_incidents")
+    else:
+        first, last = (d.replace(hour=0, minute=0, second=0, microsecond=0) for d in days)
+        back = dt.timedelta(days=fp.baseline_days)
+        window = {"judge_from": first, "judge_to": last + back,
+                  "data_from": first - back, "data_to": last + back + dt.timedelta(days=1)}
+        con.execute("DELETE FROM fleet_incidents WHERE kind = 'retry_storm' OR "
+                    "(kind = 'spend_spike' AND window_start >= ? AND window_start <= ?)",
+                    [window["judge_from"], window["judge_to"]])
+    spikes = con.sql(SPEND_SPIKES, params={
+        "cap": cap, "amount_keys": list(fp.amount_keys),
+        "side_effect_globs": [g.lower() for g in policy.side_effect_tools],
+        "baseline_days": fp.baseline_days, "dimensions": list(fp.spike_dimensions),
+        "min_baseline_days": fp.min_baseline_days, "cap_note": policy.note("max_cost_usd_per_run"),
+        "policy": spike_policy, "factor": fp.spike_factor, "min_excess": fp.spike_min_excess_usd, **window,
+    }).to_arrow_table()
     storms = con.sql(RETRY_STORMS, params=[
         fp.storm_gap_minutes, P.RATE_LIMIT, P.TIMEOUT, fp.storm_min_runs, storm_policy,
     ]).to_arrow_table()
@@ -178,3 +205,8 @@ def refresh(con: duckdb.DuckDBPyConnection, policy: Policy) -> int:
                 con.unregister("_fleet")
             n += table.num_rows
     return n
+
+
+# Bounds of "every day" for a whole refresh (DuckDB prunes row groups only on constant bounds).
+_EARLIEST = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+_LATEST = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
