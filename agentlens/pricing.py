@@ -356,6 +356,7 @@ s AS (
          sp.input_tokens, sp.output_tokens, sp.cached_input_tokens, sp.cache_write_input_tokens,
          sp.reasoning_tokens, sp.cost_usd
   FROM spans sp SEMI JOIN _price_runs a ON sp.run_id = a.run_id
+  WHERE sp.rowid >= """ + Q.SPAN_FLOOR_EXPR + """
 ),
 """ + Q.RUN_CALLS_CTES + """,
 root AS (SELECT s.* FROM s JOIN root_id USING (run_id, span_id)),
@@ -416,12 +417,12 @@ FROM c LEFT JOIN m ON m.run_id = c.run_id AND m.span_id = c.span_id
 CLEAR_SPAN_COSTS = """
 UPDATE spans SET computed_cost_usd = NULL, price_source = NULL
 WHERE run_id IN (SELECT run_id FROM _price_runs) AND (computed_cost_usd IS NOT NULL OR price_source IS NOT NULL)
-"""
+  AND rowid >= """ + Q.SPAN_FLOOR_EXPR  # noqa: S608 - joins fixed SQL texts, never a value
 
 SET_SPAN_COSTS = """
 UPDATE spans SET computed_cost_usd = c.computed_cost_usd, price_source = c.price_source
-FROM _span_costs c WHERE spans.run_id = c.run_id AND spans.span_id = c.span_id
-"""
+FROM _span_costs c
+WHERE spans.run_id = c.run_id AND spans.span_id = c.span_id AND spans.rowid >= """ + Q.SPAN_FLOOR_EXPR
 
 # A run's reported cost mirrors BUILD_RUNS (every counted call reports one, else the root's);
 # its cost is, call by call, the reported cost else the computed one (NULL when a call has neither).

@@ -10,6 +10,16 @@ A file is published from its staged Parquet files (`$stage` globs, see store.py)
 statements, so DuckDB streams the rows to disk instead of holding a transaction's appends in memory.
 """
 
+# The first rowid of the spans a file adds when none of its runs was stored before (every span of the
+# runs it touches is then new), else 0; unset (outside an ingest) it is 0. New spans are appended at
+# the end of the table, so `rowid >= SPAN_FLOOR_EXPR` lets DuckDB skip every row group of older data, where
+# a lookup by run_id alone scans that column for every stored span: 1,000 runs into a 10M-span
+# database built in 0.13 s instead of 0.7 s. A constant to DuckDB (a variable), so it prunes.
+SPAN_FLOOR_EXPR = "coalesce(getvariable('agentlens_span_floor'), 0)"
+# Whether any of the file's runs was stored before (then the floor is 0).
+STAGED_RUNS_STORED = "SELECT count(*) FROM runs WHERE run_id IN (SELECT run_id FROM _staged)"
+MAX_SPAN_ROWID = "SELECT max(rowid) FROM spans"
+
 # --- publishing one staged file, in its transaction ---------------------------------------------
 # A span is identified by (run_id, span_id): a span already stored, or seen earlier in the same file,
 # is not stored again (the first one wins), so re-ingesting adds nothing. Only the narrow keys are
@@ -126,6 +136,7 @@ s AS (  -- narrow
          sp.cache_write_input_tokens, sp.reasoning_tokens, sp.cost_usd, sp.user_id, sp.session_id,
          sp.customer_id, sp.feature, sp.environment, sp.service_name, sp.source
   FROM spans sp SEMI JOIN _build a ON sp.run_id = a.run_id
+  WHERE sp.rowid >= """ + SPAN_FLOOR_EXPR + """
 ),
 """ + RUN_CALLS_CTES + """,
 usage AS (
@@ -258,11 +269,12 @@ SELECT now(), c.source_file, NULL, 'orphan_span',
        to_json({run_id: c.run_id, span_id: c.span_id, parent_span_id: c.parent_span_id, name: c.name})::VARCHAR,
        c.run_id, c.span_id, true
 FROM spans c SEMI JOIN _build a ON a.run_id = c.run_id
-WHERE c.parent_span_id IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.run_id = c.run_id AND p.span_id = c.parent_span_id)
+WHERE c.parent_span_id IS NOT NULL AND c.rowid >= """ + SPAN_FLOOR_EXPR + """
+  AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.rowid >= """ + SPAN_FLOOR_EXPR + """
+                  AND p.run_id = c.run_id AND p.span_id = c.parent_span_id)
   AND NOT EXISTS (SELECT 1 FROM quarantine q
                   WHERE q.kind = 'orphan_span' AND q.run_id = c.run_id AND q.span_id = c.span_id)
-"""
+"""  # noqa: S608 - joins fixed SQL texts (SPAN_FLOOR_EXPR), never a value
 
 INSERT_QUARANTINE = """
 INSERT INTO quarantine (ingested_at, source_file, line, kind, reason, raw, run_id, span_id, stored)
@@ -299,4 +311,4 @@ SPANS_OF_RUN = "SELECT * FROM spans WHERE run_id = ? ORDER BY started_at NULLS L
 
 # every complete statement (CTE fragments end in _CTES and are parsed inside the statements using them)
 ALL_SQL = {k: v for k, v in dict(globals()).items()
-           if k.isupper() and not k.endswith("_CTES") and isinstance(v, str)}
+           if k.isupper() and not k.endswith(("_CTES", "_EXPR")) and isinstance(v, str)}  # not fragments

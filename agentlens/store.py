@@ -384,6 +384,19 @@ class Lens:
         con = self.con
         con.execute(Q.STAGE_KEYS, [stage.glob("spans")]) if stage.spans else con.execute(
             "CREATE OR REPLACE TEMP TABLE _staged (run_id VARCHAR, span_id VARCHAR, _row BIGINT)")
+        # sql.SPAN_FLOOR_EXPR: a file of new runs only (no run given whole, none stored before) needs none of
+        # the stored spans, which then sit below the first rowid it adds
+        floor = 0
+        if not stage.runs and not (self._one(Q.STAGED_RUNS_STORED) or (0,))[0]:
+            floor = ((self._one(Q.MAX_SPAN_ROWID) or (None,))[0] or -1) + 1
+        con.execute("SET VARIABLE agentlens_span_floor = ?", [floor])
+        try:
+            return self._publish_staged(stage, name)
+        finally:
+            con.execute("RESET VARIABLE agentlens_span_floor")
+
+    def _publish_staged(self, stage: _Stage, name: str) -> tuple[int, int]:
+        con = self.con
         spans_added = 0
         if stage.spans:
             con.execute(Q.STAGE_DUPLICATES)

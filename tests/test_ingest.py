@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 import agentlens
+from agentlens import pricing
+from agentlens import sql as Q
 from agentlens.adapters import otlp
 from conftest import ROOT, doc, jsonl, span
 
@@ -346,3 +348,25 @@ def test_a_run_whose_parents_form_a_cycle_is_priced_like_it_is_built(tmp_path):
         r = lens.runs().row(0, named=True)
     assert (r["input_tokens"], r["output_tokens"]) == (1000, 100)  # the stand-in root's usage
     assert r["computed_cost_usd"] is not None and r["computed_cost_usd"] > 0
+
+
+def test_span_floor_bounds_lookups_only_for_files_of_new_runs(tmp_path):
+    """sql.SPAN_FLOOR_EXPR: lookups by run_id skip the stored spans only when the file's runs are all
+    new; a file extending a stored run reads all of them (its run is built from both files' spans)."""
+    floors: list[int] = []
+
+    def record(lens):
+        floors.append(lens.con.execute(f"SELECT {Q.SPAN_FLOOR_EXPR}").fetchall()[0][0])
+
+    root = agent()
+    other = "f" * 32
+    first = jsonl(tmp_path / "a.jsonl", doc(root, llm("b000000000000001", root["spanId"], 100, 10)))
+    new_run = jsonl(tmp_path / "b.jsonl", doc(span(other, "c000000000000001", None, "solo", NS, NS + 5)))
+    extends = jsonl(tmp_path / "c.jsonl", doc(llm("b000000000000002", root["spanId"], 200, 20, start=20)))
+    with agentlens.Lens(tmp_path / "f.duckdb", steps=(pricing.price_step, record)) as lens:
+        lens.ingest(first, new_run, extends)
+        assert floors == [0, 2, 0]  # empty table; 2 spans stored before; run T was stored before
+        assert lens.con.execute(f"SELECT {Q.SPAN_FLOOR_EXPR}").fetchall()[0][0] == 0  # reset after
+        r = lens.sql("SELECT input_tokens, llm_calls, span_count FROM runs WHERE run_id = ?", [T]).row(0)
+        assert r == (300, 2, 3)  # built from the spans of both files
+        assert lens.sql("SELECT count(computed_cost_usd) n FROM spans WHERE run_id = ?", [T])["n"][0] == 2
