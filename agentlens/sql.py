@@ -16,9 +16,7 @@ statements, so DuckDB streams the rows to disk instead of holding a transaction'
 # a lookup by run_id alone scans that column for every stored span: 1,000 runs into a 10M-span
 # database built in 0.13 s instead of 0.7 s. A constant to DuckDB (a variable), so it prunes.
 SPAN_FLOOR_EXPR = "coalesce(getvariable('agentlens_span_floor'), 0)"
-# Whether any of the file's runs was stored before (then the floor is 0).
-STAGED_RUNS_STORED = "SELECT count(*) FROM runs WHERE run_id IN (SELECT run_id FROM _staged)"
-MAX_SPAN_ROWID = "SELECT max(rowid) FROM spans"
+NEXT_SPAN_ROWID = "SELECT coalesce(max(rowid) + 1, 0) FROM spans"
 
 # --- publishing one staged file, in its transaction ---------------------------------------------
 # A span is identified by (run_id, span_id): a span already stored, or seen earlier in the same file,
@@ -29,12 +27,15 @@ STAGE_DUPLICATES = """
 CREATE OR REPLACE TEMP TABLE _dups AS
 SELECT run_id, span_id, min(_row) AS keep FROM _staged GROUP BY run_id, span_id HAVING count(*) > 1
 """
-# Stored keys are looked up only in the runs the database already has (a file of new runs skips it).
+# The file's runs the database already has: stored keys are looked up only in those (a file of new
+# runs skips it), and none of them means the SPAN_FLOOR_EXPR bound applies.
+STAGE_STORED_RUNS = """
+CREATE OR REPLACE TEMP TABLE _stored_runs AS
+SELECT DISTINCT st.run_id FROM _staged st SEMI JOIN runs r ON r.run_id = st.run_id
+"""
 STAGE_EXISTING = """
 CREATE OR REPLACE TEMP TABLE _existing AS
-SELECT sp.run_id, sp.span_id FROM spans sp
-SEMI JOIN (SELECT DISTINCT st.run_id FROM _staged st SEMI JOIN runs r ON r.run_id = st.run_id) k
-  ON k.run_id = sp.run_id
+SELECT sp.run_id, sp.span_id FROM spans sp SEMI JOIN _stored_runs k ON k.run_id = sp.run_id
 """
 # The staged rows not to store, by their `_row`: the later copies of a span seen twice in the file, and
 # the spans already stored. Skipping by one BIGINT keeps the wide INSERT below a plain scan: an anti-join

@@ -384,11 +384,12 @@ class Lens:
         con = self.con
         con.execute(Q.STAGE_KEYS, [stage.glob("spans")]) if stage.spans else con.execute(
             "CREATE OR REPLACE TEMP TABLE _staged (run_id VARCHAR, span_id VARCHAR, _row BIGINT)")
+        con.execute(Q.STAGE_STORED_RUNS)
         # sql.SPAN_FLOOR_EXPR: a file of new runs only (no run given whole, none stored before) needs none of
         # the stored spans, which then sit below the first rowid it adds
         floor = 0
-        if not stage.runs and not (self._one(Q.STAGED_RUNS_STORED) or (0,))[0]:
-            floor = ((self._one(Q.MAX_SPAN_ROWID) or (None,))[0] or -1) + 1
+        if not stage.runs and self._one("SELECT count(*) FROM _stored_runs") == (0,):
+            floor = con.execute(Q.NEXT_SPAN_ROWID).fetchall()[0][0]
         con.execute("SET VARIABLE agentlens_span_floor = ?", [floor])
         try:
             return self._publish_staged(stage, name)
