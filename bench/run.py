@@ -106,20 +106,16 @@ SAMPLE_RUN_IDS_SQL = "SELECT run_id FROM runs USING SAMPLE reservoir(10 ROWS) RE
 # Replicating a database (queries at 1M runs without a 1M-run ingest): copies get new ids and shifted times.
 # Each copy is read from the original file attached read-only as `src` (reading and writing the same table
 # would make DuckDB materialise the whole source first), one INSERT per copy, with a memory limit.
-REPLICATE_RUNS_SQL = """
-INSERT INTO runs
-SELECT r.* REPLACE (r.run_id || '-r' || CAST(? AS VARCHAR) AS run_id,
-                    r.started_at + to_days(CAST(? * 30 AS INTEGER)) AS started_at,
-                    r.ended_at + to_days(CAST(? * 30 AS INTEGER)) AS ended_at)
-FROM src.runs r
-"""
-REPLICATE_SPANS_SQL = """
-INSERT INTO spans
-SELECT s.* REPLACE (s.run_id || '-r' || CAST(? AS VARCHAR) AS run_id,
-                    s.started_at + to_days(CAST(? * 30 AS INTEGER)) AS started_at,
-                    s.ended_at + to_days(CAST(? * 30 AS INTEGER)) AS ended_at)
-FROM src.spans s
-"""
+REPLICATE_SQL = {  # one INSERT per table, the same shifts (fixed table names, values bound)
+    table: f"""
+INSERT INTO {table}
+SELECT t.* REPLACE (t.run_id || '-r' || CAST(? AS VARCHAR) AS run_id,
+                    t.started_at + to_days(CAST(? * 30 AS INTEGER)) AS started_at,
+                    t.ended_at + to_days(CAST(? * 30 AS INTEGER)) AS ended_at)
+FROM src.{table} t
+"""  # noqa: S608 - the table name is one of the two literals below, never a value
+    for table in ("runs", "spans")
+}
 
 
 # === child side: one measured task per process =========================================================
@@ -262,10 +258,10 @@ def child_replicate(src: str, dst: str, factor: int) -> dict[str, Any]:
     con = duckdb.connect(dst)
     con.execute("SET memory_limit = '4GB'")
     con.execute("SET preserve_insertion_order = false")
-    con.execute("ATTACH '" + src.replace("'", "''") + "' AS src (READ_ONLY)")
+    con.execute("ATTACH ? AS src (READ_ONLY)", [src])
     for i in range(1, factor):
-        con.execute(REPLICATE_RUNS_SQL, [i, i, i])
-        con.execute(REPLICATE_SPANS_SQL, [i, i, i])
+        for sql in REPLICATE_SQL.values():
+            con.execute(sql, [i, i, i])
         con.execute("CHECKPOINT")
     con.execute("DETACH src")
     con.close()
