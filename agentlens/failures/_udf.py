@@ -3,6 +3,7 @@ duration of a classification (and removed after, so the connection closes cleanl
 
 - `agentlens_canonical_json(text)`: JSON with sorted keys and no whitespace (the call fingerprint:
   `{"b":1,"a":2}` and `{"a": 2, "b": 1}` are the same call); text that is not JSON as it is.
+  Vectorised (Arrow), with msgspec's sorted encoder.
 - `agentlens_clip(text, n)` (a macro): text cut to n characters with an ellipsis.
 - `agentlens_schema_error(schema, instance)`: the first JSON Schema violation of a tool call's
   arguments against the tool's declared parameters (the `jsonschema-rs` library: compiled, it
@@ -19,15 +20,27 @@ from typing import Any
 
 import duckdb
 import jsonschema_rs
-from duckdb.func import FunctionNullHandling
+import msgspec
+import pyarrow as pa
+from duckdb.func import FunctionNullHandling, PythonUDFType
+
+_decode = msgspec.json.Decoder().decode
+_encode_sorted = functools.partial(msgspec.json.encode, order="sorted")
 
 
-def canonical_json(text: str) -> str:
+def canonical_json(text: str | None) -> str | None:
+    if text is None:
+        return None
     try:
-        value = json.loads(text)
-    except ValueError:
+        return _encode_sorted(_decode(text)).decode("utf-8")
+    except msgspec.DecodeError:
         return text
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _canonical_json_arrow(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """`canonical_json` over a vector (DuckDB calls it once per chunk of rows, not once per row: the
+    per-row calls of a scalar Python UDF were most of its cost, ~3 us a value)."""
+    return pa.array([canonical_json(t) for t in texts.to_pylist()], pa.string())
 
 
 @functools.lru_cache(maxsize=1024)
@@ -83,8 +96,8 @@ def registered(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     for name in ("agentlens_canonical_json", "agentlens_schema_error"):
         _drop(con, name)  # left over by an aborted classification
     con.execute(CLIP_MACRO)
-    con.create_function("agentlens_canonical_json", canonical_json, ["VARCHAR"], "VARCHAR",
-                        side_effects=False)
+    con.create_function("agentlens_canonical_json", _canonical_json_arrow, ["VARCHAR"], "VARCHAR",
+                        type=PythonUDFType.ARROW, side_effects=False)
     con.create_function("agentlens_schema_error", schema_error, ["VARCHAR", "VARCHAR"], "VARCHAR",
                         null_handling=FunctionNullHandling.SPECIAL, side_effects=False)
     try:
