@@ -644,7 +644,9 @@ WITH fin AS (
 ),
 rr AS (
   SELECT r.run_id, r.root_span_id, r.output, fin.span_id AS llm_span_id, fin.out
-  FROM runs r SEMI JOIN _fruns USING (run_id) LEFT JOIN fin USING (run_id)
+  FROM runs r LEFT JOIN fin USING (run_id)
+  -- by rowid, as in PREPARE: a semi-join on the ids read the wide `output` of every stored run
+  WHERE r.rowid IN (SELECT x.rowid FROM runs x SEMI JOIN _fruns USING (run_id))
 ),
 texts AS (
   SELECT run_id, root_span_id, llm_span_id, output AS raw, 1 AS which FROM rr WHERE output IS NOT NULL
