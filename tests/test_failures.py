@@ -419,6 +419,60 @@ def test_retry_storm_across_runs(lens, tmp_path):
     assert json.loads(inc[0]["evidence"])["rate_limited"] == 6
 
 
+def _failing_runs(first: int, minutes: list[float], root_fails: bool = False) -> list[dict]:
+    """One run per minute offset, its LLM call failing with a 429 on gpt-4o-mini at that time; or, with
+    `root_fails`, its root failing and its LLM call succeeding (a run that made calls: not a failure)."""
+    spans = []
+    for i, m in enumerate(minutes):
+        t, at = tid(first + i), m * 60.0
+        spans += [span(t, ROOT, None, "invoke_agent bot", T0 + int(at * S), T0 + int((at + 5) * S),
+                       {"gen_ai.operation.name": "invoke_agent"}, err("agent crashed") if root_fails else None),
+                  llm(t, 1, at + 1, text="ok") if root_fails else
+                  llm(t, 1, at + 1, status=err("Error code: 429 - rate_limit_exceeded"), etype="RateLimitError")]
+    return spans
+
+
+def _storms(lens) -> list[tuple[Any, ...]]:
+    return lens.sql("SELECT * EXCLUDE (classified_at) FROM fleet_incidents WHERE kind = 'retry_storm' "
+                    "ORDER BY window_start, value").rows()
+
+
+def test_an_ingest_recomputes_the_retry_storms_around_its_failures_as_a_full_recompute_would(tmp_path):
+    day = 24 * 60.0
+    files = [
+        ("a", _failing_runs(100, [0, 1, 2])),             # 3 runs: a group, not yet a storm (< 5 runs)
+        ("b", _failing_runs(200, [3 * day + m for m in range(5)])),  # three days later: a storm of its own
+        ("c", _failing_runs(300, [3, 4, 5])),             # extends a's group to 6 runs: now a storm
+        ("d", _failing_runs(400, [3 * day - 3])),         # 3 min before b: joins it (one gap, 5 min)
+        ("e", _failing_runs(500, [day + m for m in range(5)], root_fails=True)),  # they made calls: no storm
+    ]
+    db = tmp_path / "s.duckdb"
+    seen = []
+    with agentlens.open(db) as lens:
+        for name, spans in files:
+            ingest(lens, tmp_path, *spans, name=f"{name}.jsonl")
+            incremental = _storms(lens)
+            failures.classify(lens)  # everything again: the same storms
+            assert _storms(lens) == incremental, name
+            seen.append([(r[4], r[7]) for r in incremental])  # (window_start, runs)
+    start = agentlens.open(db).sql("SELECT min(started_at) FROM spans WHERE status = 'error'").item()
+    assert [len(s) for s in seen] == [0, 1, 2, 2, 2]
+    assert seen[2][0] == (start, 6) and seen[3][1][1] == 6  # c's runs joined a's; d's joined b's
+
+    # With a 30-hour gap, failures 20 hours apart over 4 days chain into one group, longer than the first
+    # window an ingest reads (a day on each side): the ingest at the chain's end must widen it.
+    long_gap = Config(raw={"policy": {"fleet": {"storm_gap_minutes": 30 * 60}}})
+    db2 = tmp_path / "chain.duckdb"
+    with agentlens.open(db2, config=long_gap) as lens:
+        ingest(lens, tmp_path, *_failing_runs(700, [h * 60 for h in (0, 20, 40, 60)]), name="chain.jsonl")
+        assert _storms(lens) == []
+        ingest(lens, tmp_path, *_failing_runs(800, [80 * 60]), name="end.jsonl")
+        incremental = _storms(lens)
+        assert [r[7] for r in incremental] == [5]  # the whole chain, from its first failure
+        failures.classify(lens)
+        assert _storms(lens) == incremental
+
+
 # --------------------------------------------------------------------------------------------------
 # policy
 # --------------------------------------------------------------------------------------------------

@@ -15,11 +15,11 @@ provider and model, tools by name) are ordered in time per dependency; a failure
 `storm_gap_minutes` after the previous one starts a new group; a group that touches at least
 `storm_min_runs` distinct runs is a storm. Severity `high`, `critical` when 20 or more runs.
 
-`agentlens classify` recomputes both over the whole database. An ingest recomputes the retry storms
-(an aggregate over the failed spans only) and the spend spikes of the days its runs can change: their
-own days and the `baseline_days` after them, read from the `baseline_days` before (a run whose start
-moves by more than a day when later spans arrive leaves its old day as judged until `agentlens
-classify`).
+`agentlens classify` recomputes both over the whole database. An ingest recomputes only what its runs
+can change: the spend spikes of their days and the `baseline_days` after them, read from the
+`baseline_days` before (a run whose start moves by more than a day when later spans arrive leaves its
+old day as judged until `agentlens classify`); the retry storms with a failure within one gap of their
+time, read from a window around it that widens until it holds those storms whole.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import datetime as dt
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from . import patterns as P
 from .policy import Policy
@@ -88,18 +89,22 @@ FROM judged
 WHERE spend >= $factor * baseline AND spend - baseline >= $min_excess
 """
 
-# Parameters: RATE_LIMIT, TIMEOUT, gap minutes, min runs, policy values (evidence).
+# Failures from $data_from (inclusive) to $data_to (exclusive); the groups kept are those with a failure
+# from $keep_from to $keep_to: the storms among them, and any group that reaches within a gap of the data
+# window's edges (`at_edge`: failures outside the window might belong to it, so the caller widens the window).
 RETRY_STORMS = """
 WITH s AS (
   SELECT sp.run_id, sp.span_id, sp.kind, sp.parent_span_id, sp.started_at, sp.model, sp.provider, sp.tool_name,
          sp.name,
          CASE WHEN sp.error_type IS NOT NULL AND starts_with(coalesce(sp.status_message, ''), sp.error_type)
               THEN sp.status_message ELSE concat_ws(': ', sp.error_type, sp.status_message) END AS err
-  FROM spans sp WHERE sp.status = 'error' AND sp.started_at IS NOT NULL
+  FROM spans sp WHERE sp.status = 'error' AND sp.started_at >= $data_from AND sp.started_at < $data_to
 ),
-callers AS (  -- of the runs whose root failed only: a DISTINCT over every call span took most of the time
+callers AS (  -- of the runs whose root failed only: a DISTINCT over every call span took most of the time.
+              -- Their calls are looked for from $calls_from to $calls_to: the window and a margin around it
   SELECT DISTINCT run_id FROM spans
-  WHERE kind IN ('llm', 'tool', 'retriever') AND run_id IN (SELECT run_id FROM s WHERE parent_span_id IS NULL)
+  WHERE kind IN ('llm', 'tool', 'retriever') AND started_at >= $calls_from AND started_at < $calls_to
+    AND run_id IN (SELECT run_id FROM s WHERE parent_span_id IS NULL)
 ),
 f AS (
   SELECT run_id, span_id, started_at, err,
@@ -110,8 +115,7 @@ f AS (
      OR (parent_span_id IS NULL AND run_id NOT IN (SELECT run_id FROM callers))
 ),
 g AS (
-  SELECT *, CASE WHEN started_at - lag(started_at) OVER w > to_microseconds((?::DOUBLE * 60000000)::BIGINT)
-                 THEN 1 ELSE 0 END AS new_group
+  SELECT *, CASE WHEN started_at - lag(started_at) OVER w > $gap THEN 1 ELSE 0 END AS new_group
   FROM f WINDOW w AS (PARTITION BY dependency ORDER BY started_at, span_id)
 ),
 h AS (
@@ -119,14 +123,27 @@ h AS (
                                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS grp
   FROM g
 ),
+groups AS (
+  SELECT dependency, grp, min(started_at) AS t0, max(started_at) AS t1, count(DISTINCT run_id) AS runs
+  FROM h GROUP BY dependency, grp
+),
+kept AS (
+  SELECT *, runs >= $min_runs AS is_storm,
+         t0 < $data_from + $gap OR t1 > $data_to - $gap AS at_edge
+  FROM groups
+  WHERE t1 >= $keep_from AND t0 <= $keep_to
+    AND (runs >= $min_runs OR t0 < $data_from + $gap OR t1 > $data_to - $gap)
+),
 storms AS (
-  SELECT dependency, grp, min(started_at) AS t0, max(started_at) AS t1, count(*) AS failures,
-         count(DISTINCT run_id) AS runs, list(DISTINCT run_id ORDER BY run_id)[:100] AS run_ids,
-         list(span_id ORDER BY started_at)[:100] AS span_ids,
-         count(*) FILTER (WHERE regexp_matches(err, ?)) AS rate_limited,
-         count(*) FILTER (WHERE regexp_matches(err, ?)) AS timeouts,
-         arg_min(err, started_at) AS first_err
-  FROM h GROUP BY dependency, grp HAVING count(DISTINCT run_id) >= ?
+  SELECT h.dependency, h.grp, any_value(k.is_storm) AS is_storm, any_value(k.at_edge) AS at_edge,
+         min(h.started_at) AS t0, max(h.started_at) AS t1, count(*) AS failures,
+         count(DISTINCT h.run_id) AS runs, list(DISTINCT h.run_id ORDER BY h.run_id)[:100] AS run_ids,
+         list(h.span_id ORDER BY h.started_at)[:100] AS span_ids,
+         count(*) FILTER (WHERE regexp_matches(h.err, $rate_limit)) AS rate_limited,
+         count(*) FILTER (WHERE regexp_matches(h.err, $timeout)) AS timeouts,
+         arg_min(h.err, h.started_at) AS first_err
+  FROM h JOIN kept k ON k.dependency = h.dependency AND k.grp = h.grp
+  GROUP BY h.dependency, h.grp
 )
 SELECT md5(concat_ws('|', 'retry_storm', dependency, t0::VARCHAR)) AS incident_id, 'retry_storm' AS kind,
        'dependency' AS dimension, dependency AS value, t0 AS window_start, t1 AS window_end,
@@ -137,7 +154,8 @@ SELECT md5(concat_ws('|', 'retry_storm', dependency, t0::VARCHAR)) AS incident_i
               || CASE WHEN timeouts > 0 THEN printf(', %d timed out', timeouts) ELSE '' END,
               left(regexp_replace(first_err, '\\s+', ' ', 'g'), 120)) AS explanation,
        to_json({failures: failures, runs: runs, run_ids: run_ids, span_ids: span_ids, rate_limited: rate_limited,
-                timeouts: timeouts, first_error: left(first_err, 300), policy: ?::JSON})::VARCHAR AS evidence
+                timeouts: timeouts, first_error: left(first_err, 300), policy: $policy::JSON})::VARCHAR AS evidence,
+       is_storm, at_edge
 FROM storms
 """
 
@@ -164,7 +182,7 @@ def refresh(con: duckdb.DuckDBPyConnection, policy: Policy,
     `days` (first, last), from an ingest: the spend changed only on those days, so only the spend
     spikes it can change are judged again: the days from `first` to `last` + `baseline_days` (each is
     judged against the days before it), read from `first` - `baseline_days` on, not from the whole
-    history. Retry storms are always recomputed whole (they read only the failed spans)."""
+    history. Likewise the retry storms: only those with a failure within a gap of that time (see `_storms`)."""
     fp = policy.fleet
     cap = policy.max_cost_usd_per_run
     spike_policy = _json({
@@ -182,8 +200,7 @@ def refresh(con: duckdb.DuckDBPyConnection, policy: Policy,
         back = dt.timedelta(days=fp.baseline_days)
         window = {"judge_from": first, "judge_to": last + back,
                   "data_from": first - back, "data_to": last + back + dt.timedelta(days=1)}
-        con.execute("DELETE FROM fleet_incidents WHERE kind = 'retry_storm' OR "
-                    "(kind = 'spend_spike' AND window_start >= ? AND window_start <= ?)",
+        con.execute("DELETE FROM fleet_incidents WHERE kind = 'spend_spike' AND window_start >= ? AND window_start <= ?",
                     [window["judge_from"], window["judge_to"]])
     spikes = con.sql(SPEND_SPIKES, params={
         "cap": cap, "amount_keys": list(fp.amount_keys),
@@ -192,9 +209,7 @@ def refresh(con: duckdb.DuckDBPyConnection, policy: Policy,
         "min_baseline_days": fp.min_baseline_days, "cap_note": policy.note("max_cost_usd_per_run"),
         "policy": spike_policy, "factor": fp.spike_factor, "min_excess": fp.spike_min_excess_usd, **window,
     }).to_arrow_table()
-    storms = con.sql(RETRY_STORMS, params=[
-        fp.storm_gap_minutes, P.RATE_LIMIT, P.TIMEOUT, fp.storm_min_runs, storm_policy,
-    ]).to_arrow_table()
+    storms = _storms(con, fp, storm_policy, days)
     n = 0
     for table in (spikes, storms):
         if table.num_rows:
@@ -206,6 +221,39 @@ def refresh(con: duckdb.DuckDBPyConnection, policy: Policy,
             n += table.num_rows
     return n
 
+
+def _storms(con: duckdb.DuckDBPyConnection, fp: Any, storm_policy: str,
+            days: tuple[dt.datetime, dt.datetime] | None) -> pa.Table:
+    """The retry storms to (re)insert, their earlier rows deleted. With `days` (an ingest's touched time
+    span): a failure added or removed there changes only the groups with a failure within one gap of it, so
+    only those groups are recomputed, from the failures of a window around them. A group reaching within a
+    gap of the window's edge may go on beyond it: the window is widened (4x) until none does, or, past
+    `STORM_MAX_WINDOW`, everything is recomputed. Whether a run whose root failed made calls (then its
+    calls' failures count, not the root's) is seen from its spans within the window and as much again on
+    each side: a call more than a day from its failed root would be missed."""
+    gap = dt.timedelta(minutes=fp.storm_gap_minutes)
+    params = {"gap": gap, "min_runs": fp.storm_min_runs, "rate_limit": P.RATE_LIMIT, "timeout": P.TIMEOUT,
+              "policy": storm_policy}
+    margin = STORM_FIRST_WINDOW
+    while days is not None and margin <= STORM_MAX_WINDOW:
+        keep = {"keep_from": days[0] - gap, "keep_to": days[1] + gap}
+        window = {"data_from": keep["keep_from"] - margin, "data_to": keep["keep_to"] + margin,
+                  "calls_from": keep["keep_from"] - 2 * margin, "calls_to": keep["keep_to"] + 2 * margin}
+        found = con.sql(RETRY_STORMS, params={**params, **keep, **window}).to_arrow_table()
+        if not any(found["at_edge"].to_pylist()):
+            con.execute("DELETE FROM fleet_incidents WHERE kind = 'retry_storm' AND window_end >= ? "
+                        "AND window_start <= ?", [keep["keep_from"], keep["keep_to"]])
+            return found.filter(found["is_storm"])
+        margin *= 4
+    con.execute("DELETE FROM fleet_incidents WHERE kind = 'retry_storm'")
+    everything = {"keep_from": _EARLIEST, "keep_to": _LATEST, "data_from": _EARLIEST, "data_to": _LATEST,
+                  "calls_from": _EARLIEST, "calls_to": _LATEST}
+    found = con.sql(RETRY_STORMS, params={**params, **everything}).to_arrow_table()
+    return found.filter(found["is_storm"])
+
+
+STORM_FIRST_WINDOW = dt.timedelta(days=1)  # failures read on each side of an ingest's storm window, at first
+STORM_MAX_WINDOW = dt.timedelta(days=64)   # beyond this, every storm is recomputed
 
 # Bounds of "every day" for a whole refresh (DuckDB prunes row groups only on constant bounds).
 _EARLIEST = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
