@@ -17,9 +17,11 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -40,6 +42,7 @@ DEFAULT_DB = "agentlens.duckdb"
 SNIFF_BYTES = 64 * 1024
 MAX_RAW_FILE = 1 << 20  # an unreadable file's first MiB is kept in the quarantine
 DEFAULT_MEMORY_LIMIT = "1GB"  # DuckDB's cap; override with $AGENTLENS_MEMORY_LIMIT
+MIGRATION_NOTICE_ROWS = 100_000  # a table rewrite of fewer rows takes a second or two: not announced
 BUILD_CHUNK_RUNS = 20_000  # runs built (and pipeline steps run) per statement, to bound memory
 
 
@@ -223,9 +226,56 @@ class Lens:
         self.con.execute("SET enable_progress_bar = false")
         self.con.execute("SET memory_limit = ?", [os.environ.get("AGENTLENS_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT])
         if not read_only:
-            schema.migrate(self.con)
+            schema.migrate(self.con, self._announce_rewrite)
             self.con.execute("CREATE TEMP TABLE IF NOT EXISTS _affected (run_id VARCHAR)")
             self._sweep_stages()
+
+    @contextmanager
+    def _announce_rewrite(self, name: str, rows: dict[str, int]) -> Iterator[Callable[[str], None]]:
+        """A migration that rewrites whole tables, on a database large enough for it to take a while: say
+        so on stderr (what, how many rows, once), with a progress bar per table from DuckDB's own progress
+        of the running statement."""
+        if sum(rows.values()) < MIGRATION_NOTICE_ROWS:
+            yield lambda table: None
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+        console = Console(stderr=True)
+        what = " and ".join(f"{n:,} {t}" for t, n in rows.items())
+        console.print(f"agentlens: upgrading {self.path} to schema {name}: rewriting {what} "
+                      "(once; about 12 s per million spans)", markup=False, highlight=False)
+        t0 = time.perf_counter()
+        bar = Progress(TextColumn("[bold]migrate"), TextColumn("{task.description}"), BarColumn(),
+                       TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=console, transient=True)
+        tasks: list[TaskID] = []
+        stop = threading.Event()
+
+        def on_table(table: str) -> None:
+            if tasks:
+                bar.update(tasks[-1], completed=100)
+            tasks.append(bar.add_task(f"{table} ({rows[table]:,} rows)", total=100))
+
+        def poll() -> None:  # DuckDB reports the progress of the statement running on the connection
+            while not stop.wait(0.2):
+                done = self.con.query_progress()
+                if tasks and done >= 0:
+                    bar.update(tasks[-1], completed=min(done, 100))
+
+        poller = threading.Thread(target=poll, daemon=True)
+        # DuckDB tracks a statement's progress only with its progress bar on; it is not to print it
+        self.con.execute("SET enable_progress_bar_print = false")
+        self.con.execute("SET enable_progress_bar = true")
+        with bar:
+            poller.start()
+            try:
+                yield on_table
+            finally:
+                stop.set()
+                poller.join()
+                self.con.execute("SET enable_progress_bar = false")
+                self.con.execute("RESET enable_progress_bar_print")
+        console.print(f"agentlens: {name} done in {time.perf_counter() - t0:.1f} s", markup=False, highlight=False)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def close(self) -> None:

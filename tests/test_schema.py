@@ -3,11 +3,13 @@ here, literally, so that a change to schema.py must also change this file (and t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pytest
 
 import agentlens
-from agentlens import schema
+from agentlens import schema, store
 
 CONTRACT = {
     "runs": [
@@ -241,10 +243,8 @@ def test_migrations_are_recorded_and_idempotent(tmp_path):
     con.close()
 
 
-def test_0006_rebuilds_spans_and_runs_with_zstd_text_and_keeps_every_row(tmp_path):
-    """A 0005 database: its rows come through 0006 unchanged, and the long text columns are then
-    stored with ZSTD (DuckDB's default, FSST, left the database ~3.4x larger and slower to write)."""
-    db = tmp_path / "v5.duckdb"
+def _database_at_0005(db: Path, rows: int = 5000) -> dict[str, list[tuple]]:
+    """A database migrated to 0005, with `rows` spans and runs holding long text; returns their rows."""
     con = duckdb.connect(str(db))
     con.execute("CREATE TABLE schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)")
     for name, fn in schema.MIGRATIONS[:5]:
@@ -252,12 +252,37 @@ def test_0006_rebuilds_spans_and_runs_with_zstd_text_and_keeps_every_row(tmp_pat
         con.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
     text = "a prompt " * 300
     con.execute("INSERT INTO spans (run_id, span_id, kind, input, attributes, price_source) "
-                "SELECT 'r' || i, 's' || i, 'llm', ? || i, json_object('k', i), 'genai-prices:x' FROM range(5000) t(i)",
-                [text])
+                "SELECT 'r' || i, 's' || i, 'llm', ? || i, json_object('k', i), 'genai-prices:x' FROM range(?) t(i)",
+                [text, rows])
     con.execute("INSERT INTO runs (run_id, input, cost_usd, unpriced_llm_calls) "
-                "SELECT 'r' || i, ? || i, i / 100, 0 FROM range(5000) t(i)", [text])
+                "SELECT 'r' || i, ? || i, i / 100, 0 FROM range(?) t(i)", [text, rows])
     before = {t: con.execute(f"SELECT * FROM {t} ORDER BY run_id").fetchall() for t in ("spans", "runs")}
     con.close()
+    return before
+
+
+def test_a_large_table_rewrite_announces_itself_on_stderr(tmp_path, capsys, monkeypatch):
+    """0006 rewrites spans and runs: minutes on a large database, so opening it says what is happening."""
+    small, large = tmp_path / "small.duckdb", tmp_path / "large.duckdb"
+    _database_at_0005(small, rows=100)
+    _database_at_0005(large, rows=3000)
+    monkeypatch.setattr(store, "MIGRATION_NOTICE_ROWS", 5000)  # spans + runs: 200 below it, 6,000 above
+    agentlens.open(small).close()
+    assert capsys.readouterr().err == ""
+    agentlens.open(large).close()
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"agentlens: upgrading {large} to schema 0006_zstd_text: rewriting 3,000 spans and 3,000 runs" in err
+    assert "agentlens: 0006_zstd_text done in" in err
+    with agentlens.open(large) as lens:  # applied once: nothing more to say, and DuckDB's bar is off again
+        assert lens.con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)
+    assert capsys.readouterr().err == ""
+
+
+def test_0006_rebuilds_spans_and_runs_with_zstd_text_and_keeps_every_row(tmp_path):
+    """A 0005 database: its rows come through 0006 unchanged, and the long text columns are then
+    stored with ZSTD (DuckDB's default, FSST, left the database ~3.4x larger and slower to write)."""
+    db = tmp_path / "v5.duckdb"
+    before = _database_at_0005(db)
     with agentlens.open(db) as lens:
         for table in ("spans", "runs"):
             assert _columns(lens.con, table) == CONTRACT[table]
