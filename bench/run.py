@@ -20,7 +20,8 @@ For each size (runs; ~10 spans per run), in this order:
 7. queries on the ingested database, in a fresh read-only process: `lens.runs(limit=50)`, `lens.spans(run_id)`
    (a trace view's data), golden signals by feature over `runs`; first call and median of several;
 8. optionally (`--replicate-to 1m`, on by default for full runs) the same queries on a copy of the largest
-   database replicated in SQL to 1M runs / ~10M spans: the query targets are stated at 1M runs.
+   database replicated in SQL to 1M runs / ~10M spans: the query targets are stated at 1M runs; then the
+   largest size's 1% file ingested into copies of it (does a small ingest's time grow with the database?).
 
 Writes bench/RESULTS.md (a smoke run writes bench/out/RESULTS-smoke.md instead) and the raw numbers as
 JSON in bench/out/. Needs only the project's dependencies, plus pandas for baseline 2.
@@ -517,7 +518,8 @@ def bench_size(runs: int, a: argparse.Namespace, work: Path) -> dict[str, Any]:
     otlp, csv_file = files["otlp"], files["csv"]
     size = otlp.stat().st_size
     res: dict[str, Any] = {"runs": runs, "file": str(otlp.relative_to(ROOT) if otlp.is_relative_to(ROOT) else otlp),
-                           "file_bytes": size, "extra_runs": extra_runs, "extra_file_bytes": extra.stat().st_size}
+                           "file_bytes": size, "extra_runs": extra_runs, "extra_file_bytes": extra.stat().st_size,
+                           "extra_file": str(extra.relative_to(ROOT) if extra.is_relative_to(ROOT) else extra)}
 
     # agentlens, fresh DB each repetition; the last database is kept for the incremental check and queries
     kept = work / f"agentlens-{runs}.duckdb"
@@ -571,16 +573,6 @@ def bench_size(runs: int, a: argparse.Namespace, work: Path) -> dict[str, Any]:
         res["baseline_pandas"] = ingest_stats(repeated("pandas", a.repeat, a.budget,
                                                        lambda i: run_child("pandas", otlp)), size)
 
-    # incremental: 1% more runs into a copy of the ingested database
-    def incremental_rep(i: int) -> dict[str, Any]:
-        db = work / f"incremental-{runs}.duckdb"
-        shutil.copyfile(kept, db)
-        before = db_size(db)
-        r = run_child("agentlens", db, extra)
-        r["db_growth_bytes"] = db_size(db) - before
-        db.unlink()
-        return r
-
     if not ok:
         res["incremental"] = res["queries"] = None
         log("incremental check and queries skipped: the agentlens ingest failed")
@@ -588,19 +580,11 @@ def bench_size(runs: int, a: argparse.Namespace, work: Path) -> dict[str, Any]:
             res["agent_runs_csv"] = _csv_ingest(runs, csv_file, work)
         return res
     log(f"incremental: +{extra_runs:,} runs ({extra.stat().st_size / MB:,.1f} MB) into the {runs:,}-run database")
-    inc, failure = repeated("incremental", a.repeat, a.budget, incremental_rep)
-    if inc:
-        inc_wall = statistics.median(r["wall_s"] for r in inc)
-        res["incremental"] = {
-            "reps": len(inc), "wall_s": summarize([r["wall_s"] for r in inc]),
-            "fraction_of_full": inc_wall / res["agentlens"]["wall_s"]["median"],
-            "data_fraction": extra.stat().st_size / size,
-            "mb_per_s": extra.stat().st_size / MB / inc_wall,
-            "peak_rss_mb": summarize([r["peak_rss_mb"] for r in inc]),
-            "raw": inc, "failure": failure,
-        }
-    else:
-        res["incremental"] = {"failed": failure["error"] if failure else "?", "failure": failure}
+    res["incremental"] = incremental(kept, extra, a, work)
+    if "wall_s" in res["incremental"]:
+        res["incremental"]["fraction_of_full"] = (res["incremental"]["wall_s"]["median"]
+                                                  / res["agentlens"]["wall_s"]["median"])
+        res["incremental"]["data_fraction"] = extra.stat().st_size / size
 
     if not a.no_csv:
         res["agent_runs_csv"] = _csv_ingest(runs, csv_file, work)
@@ -611,6 +595,26 @@ def bench_size(runs: int, a: argparse.Namespace, work: Path) -> dict[str, Any]:
     log(f"  runs page {q['runs_page']['median_s'] * 1000:.1f} ms, trace view {q['trace_view']['median_s'] * 1000:.1f} ms, "
         f"golden signals {q['golden_signals']['median_s'] * 1000:.1f} ms")
     return res
+
+
+def incremental(db_src: Path, extra: Path, a: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """`extra` (new runs) ingested into a copy of `db_src`, fresh for each repetition."""
+    def rep(i: int) -> dict[str, Any]:
+        db = work / f"incremental-{db_src.stem}.duckdb"
+        shutil.copyfile(db_src, db)
+        before = db_size(db)
+        r = run_child("agentlens", db, extra)
+        r["db_growth_bytes"] = db_size(db) - before
+        db.unlink()
+        return r
+
+    inc, failure = repeated("incremental", a.repeat, a.budget, rep)
+    if not inc:
+        return {"failed": failure["error"] if failure else "?", "failure": failure}
+    wall = statistics.median(r["wall_s"] for r in inc)
+    return {"reps": len(inc), "wall_s": summarize([r["wall_s"] for r in inc]),
+            "mb_per_s": extra.stat().st_size / MB / wall, "peak_rss_mb": summarize([r["peak_rss_mb"] for r in inc]),
+            "raw": inc, "failure": failure}
 
 
 def _csv_ingest(runs: int, csv_file: Path, work: Path) -> dict[str, Any]:
@@ -630,7 +634,8 @@ def _csv_ingest(runs: int, csv_file: Path, work: Path) -> dict[str, Any]:
             "peak_rss_mb": r["peak_rss_mb"], "raw": r}
 
 
-def bench_replicated(src: Path, src_runs: int, target: int, a: argparse.Namespace, work: Path) -> dict[str, Any]:
+def bench_replicated(src: Path, src_runs: int, target: int, a: argparse.Namespace, work: Path,
+                     extra: Path | None = None) -> dict[str, Any]:
     factor = -(-target // src_runs)
     dst = work / f"replicated-{target}.duckdb"
     dst.unlink(missing_ok=True)
@@ -641,6 +646,10 @@ def bench_replicated(src: Path, src_runs: int, target: int, a: argparse.Namespac
     q["replicated_from_runs"] = src_runs
     q["factor"] = factor
     q["db_mb"] = db_size(dst) / MB
+    if extra is not None:  # does the cost of a small ingest grow with the database?
+        log(f"  incremental: {extra.name} ({extra.stat().st_size / MB:,.1f} MB) into the replicated database")
+        q["incremental"] = incremental(dst, extra, a, work)
+        q["incremental"]["extra_file_bytes"] = extra.stat().st_size
     dst.unlink()
     log(f"  runs page {q['runs_page']['median_s'] * 1000:.1f} ms, trace view {q['trace_view']['median_s'] * 1000:.1f} ms, "
         f"golden signals {q['golden_signals']['median_s'] * 1000:.1f} ms")
@@ -776,7 +785,9 @@ def render(report: dict[str, Any]) -> str:
         "",
         "## Incremental ingest",
         "",
-        "A file with 1% more runs (new runs, later times) ingested into a copy of the database built above.",
+        "A file with 1% more runs (new runs, later times) ingested into a copy of the database built above; the "
+        "last row: the largest size's file into a copy of the replicated database of the Queries section "
+        "(the time of a small ingest should not grow with the database).",
         "",
         "| runs in DB | added runs | added MB | reps | wall s | fraction of the full ingest's time | "
         "fraction of the data | MB/s |",
@@ -792,6 +803,16 @@ def render(report: dict[str, Any]) -> str:
         else:
             lines.append(f"{head} {inc['reps']} | {_fmt_range(inc['wall_s'], ',.2f', inc['reps'])} | "
                          f"{inc['fraction_of_full']:.1%} | {inc['data_fraction']:.1%} | {inc['mb_per_s']:,.1f} |")
+    r = report.get("replicated") or {}
+    inc = r.get("incremental")
+    if inc:  # the same file into the replicated database: the cost of a small ingest should not grow with it
+        head = (f"| {r['runs_in_db']:,} (replicated{' †' if r.get('carried_from') else ''}) | "
+                f"{r['replicated_from_runs'] // 100:,} | {inc['extra_file_bytes'] / MB:,.1f} |")
+        if "failed" in inc:
+            lines.append(f"{head} – | {_failed_cell(inc)} | | | |")
+        else:
+            lines.append(f"{head} {inc['reps']} | {_fmt_range(inc['wall_s'], ',.2f', inc['reps'])} | "
+                         "– (no full ingest at this size) | – | " f"{inc['mb_per_s']:,.1f} |")
     if any(s.get("agent_runs_csv") for s in sizes):
         lines += ["", "## agent_runs CSV ingest (one repetition)", "",
                   "| rows | file MB | wall s | rows/s | MB/s | peak RSS MB |", "|---:|---:|---:|---:|---:|---:|"]
@@ -873,9 +894,13 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     incs = [s for s in sizes if s.get("incremental") and "fraction_of_full" in s["incremental"]]
     if incs:
         inc, n = incs[-1]["incremental"], incs[-1]["runs"]
+        big = (report.get("replicated") or {}).get("incremental") or {}
+        into_big = (f"; the same file into {report['replicated']['runs_in_db']:,} runs (replicated): "
+                    f"{big['wall_s']['median']:.2f} s against {inc['wall_s']['median']:.2f} s"
+                    if "wall_s" in big else "")
         out.append(("1% more data costs ~1% of the time",
                     f"{inc['fraction_of_full']:.1%} of the full ingest's time for {inc['data_fraction']:.1%} more "
-                    f"data at {n:,} runs",
+                    f"data at {n:,} runs{into_big}",
                     "yes" if inc["fraction_of_full"] <= 2 * inc["data_fraction"] else "**no**"))
     else:
         out.append(("1% more data costs ~1% of the time", "not measured", "–"))
@@ -964,8 +989,9 @@ def main(argv: list[str] | None = None) -> None:
         done = [s["runs"] for s in report["sizes"] if s.get("queries")]
         if a.replicate_to and done and done[-1] < a.replicate_to:
             try:
+                last = next(s for s in report["sizes"] if s["runs"] == done[-1])
                 report["replicated"] = bench_replicated(work / f"agentlens-{done[-1]}.duckdb", done[-1],
-                                                        a.replicate_to, a, work)
+                                                        a.replicate_to, a, work, ROOT / last["extra_file"])
             except ChildFailed as e:
                 log(f"replicated queries FAILED: {e}")
     finally:
