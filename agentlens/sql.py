@@ -53,6 +53,13 @@ WHERE NOT EXISTS (SELECT 1 FROM _skip k WHERE k._row = b._row)
 """
 # Runs delivered whole by a source (agent_runs): replaced, so re-ingesting changes nothing.
 STAGE_GIVEN = "CREATE OR REPLACE TEMP TABLE _given AS SELECT DISTINCT run_id FROM read_parquet(?)"
+# The times the file's stored runs had before it rebuilds or replaces them (a run's start moves when earlier
+# spans arrive; a given run may come again with another time): fleet checks judge those days again too.
+STAGE_PRIOR_TIMES = """
+CREATE OR REPLACE TEMP TABLE _prior_times AS
+SELECT min(started_at) AS first_at, max(coalesce(ended_at, started_at)) AS last_at FROM runs
+WHERE run_id IN (SELECT run_id FROM _stored_runs UNION ALL SELECT run_id FROM _given)
+"""
 DELETE_GIVEN_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _given)"
 PUBLISH_GIVEN_RUNS = """
 INSERT INTO runs BY NAME

@@ -467,11 +467,13 @@ class Lens:
         given = 0
         if stage.runs:
             con.execute(Q.STAGE_GIVEN, [stage.glob("runs")])
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE _given (run_id VARCHAR)")
+        con.execute(Q.STAGE_PRIOR_TIMES)
+        if stage.runs:
             con.execute(Q.DELETE_GIVEN_RUNS)
             row = self._one(Q.PUBLISH_GIVEN_RUNS, [stage.glob("runs")])
             given = int(row[0]) if row else 0
-        else:
-            con.execute("CREATE OR REPLACE TEMP TABLE _given (run_id VARCHAR)")
         if stage.bad:
             con.execute(Q.PUBLISH_QUARANTINE, [name, stage.glob("bad")])
 

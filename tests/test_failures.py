@@ -401,6 +401,19 @@ def test_an_ingest_judges_again_only_the_days_its_runs_can_change(tmp_path):
         assert _spikes(lens) == []
 
 
+def test_a_run_moved_to_another_day_has_its_old_day_judged_again(tmp_path):
+    # October's spike on the 5th is 20 runs (ids 8-27); they come again dated November 20: the 5th of
+    # October now has no spend, so no spike, although the file's runs are all in November.
+    with agentlens.open(tmp_path / "m.duckdb") as lens:
+        lens.ingest(_runs_csv(tmp_path / "oct.csv", _spiking_month("10")))
+        assert [(r[4].month, r[4].day) for r in _spikes(lens)] == [(10, 5), (10, 5)]
+        lens.ingest(_runs_csv(tmp_path / "moved.csv", [("2026-11-20", "orders", 0.9)] * 20, first_id=8))
+        assert lens.sql("SELECT count(*) FROM runs WHERE started_at < '2026-10-05'").item() == 8
+        assert _spikes(lens) == []
+        failures.classify(lens)
+        assert _spikes(lens) == []
+
+
 def test_retry_storm_across_runs(lens, tmp_path):
     # 6 runs, each with one 429 on gpt-4o-mini, 1 minute apart: one storm of 6 runs (>= 5), 5 min span
     spans = []

@@ -91,11 +91,13 @@ def classify_step(lens: Lens) -> None:
     _classify_batch(lens, policy)
 
 
-# The days of the runs a file touched, a day wider on each side: a run rebuilt with later spans may
-# have moved its start (its old day's spend changed too) by that much.
+# The time the runs a file touched span, now and before the file (`_prior_times`, set by the store: a run
+# whose start moved, or a given run that came again with another time, changed its old day's spend too),
+# a day wider on each side (a span may start a little outside its run's recorded times).
 _TOUCHED_DAYS = """
-SELECT min(started_at) - INTERVAL 1 DAY, max(coalesce(ended_at, started_at)) + INTERVAL 1 DAY
-FROM runs WHERE run_id IN (SELECT run_id FROM _touched)
+SELECT least(min(r.started_at), any_value(p.first_at)) - INTERVAL 1 DAY,
+       greatest(max(coalesce(r.ended_at, r.started_at)), any_value(p.last_at)) + INTERVAL 1 DAY
+FROM runs r, _prior_times p WHERE r.run_id IN (SELECT run_id FROM _touched)
 """
 
 

@@ -16,10 +16,10 @@ provider and model, tools by name) are ordered in time per dependency; a failure
 `storm_min_runs` distinct runs is a storm. Severity `high`, `critical` when 20 or more runs.
 
 `agentlens classify` recomputes both over the whole database. An ingest recomputes only what its runs
-can change: the spend spikes of their days and the `baseline_days` after them, read from the
-`baseline_days` before (a run whose start moves by more than a day when later spans arrive leaves its
-old day as judged until `agentlens classify`); the retry storms with a failure within one gap of their
-time, read from a window around it that widens until it holds those storms whole.
+can change: the spend spikes of their days (the days they had before the file too: a run's start moves
+when earlier spans arrive) and the `baseline_days` after them, read from the `baseline_days` before; the
+retry storms with a failure within one gap of their time, read from a window around it that widens
+until it holds those storms whole.
 """
 
 from __future__ import annotations
