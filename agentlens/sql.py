@@ -22,7 +22,7 @@ NEXT_SPAN_ROWID = "SELECT coalesce(max(rowid) + 1, 0) FROM spans"
 # A span is identified by (run_id, span_id): a span already stored, or seen earlier in the same file,
 # is not stored again (the first one wins), so re-ingesting adds nothing. Only the narrow keys are
 # held in temp tables; the wide rows stream from the staged Parquet straight into `spans`.
-STAGE_KEYS = "CREATE OR REPLACE TEMP TABLE _staged AS SELECT run_id, span_id, _row FROM read_parquet(?)"
+STAGE_KEYS = "CREATE OR REPLACE TEMP TABLE _staged AS SELECT run_id, span_id, _row, _bytes FROM read_parquet(?)"
 STAGE_DUPLICATES = """
 CREATE OR REPLACE TEMP TABLE _dups AS
 SELECT run_id, span_id, min(_row) AS keep FROM _staged GROUP BY run_id, span_id HAVING count(*) > 1
@@ -48,7 +48,7 @@ SELECT st._row FROM _staged st JOIN _existing e ON e.run_id = st.run_id AND e.sp
 """
 PUBLISH_SPANS = """
 INSERT INTO spans BY NAME
-SELECT * EXCLUDE (_row) FROM read_parquet(?) b
+SELECT * EXCLUDE (_row, _bytes) FROM read_parquet(?) b
 WHERE NOT EXISTS (SELECT 1 FROM _skip k WHERE k._row = b._row)
 """
 # Runs delivered whole by a source (agent_runs): replaced, so re-ingesting changes nothing.
@@ -74,20 +74,25 @@ SELECT now(), ?, line, kind, reason, raw, run_id, span_id, stored FROM read_parq
 # first appear in the file: spans are stored in file order, so a chunk's spans then sit in a few row
 # groups, and the rowid lookups below (and the classifiers') read only those (in run_id order a chunk's
 # spans were spread over the whole table: ~3x slower to build).
-STAGE_REBUILD = """
+# Chunks of runs, in file order: a run weighs the larger of 1/N of a chunk (N runs per chunk) and its share of
+# the chunk's bytes of long text (its staged spans'); a chunk is at most one whole weight (plus one run), so
+# at most N runs and at most the bytes, whichever comes first. In integers: a run weighs
+# greatest(bytes * N, B) of a chunk's N * B. Named parameters: $n, $b, $nb (= N * B).
+CHUNKS_EXPR = "(sum(greatest(bytes * $n, $b)) OVER (ORDER BY first_row NULLS LAST, run_id) - greatest(bytes * $n, $b)) // $nb"
+STAGE_REBUILD = f"""
 CREATE OR REPLACE TEMP TABLE _rebuild AS
-SELECT run_id, first_row, (row_number() OVER (ORDER BY first_row, run_id) - 1) // ? AS chunk
-FROM (SELECT run_id, min(_row) AS first_row FROM _staged
+SELECT run_id, first_row, bytes, {CHUNKS_EXPR} AS chunk
+FROM (SELECT run_id, min(_row) AS first_row, sum(_bytes) AS bytes FROM _staged
       WHERE run_id NOT IN (SELECT run_id FROM _given) GROUP BY run_id)
-"""
-# Every run the file touched, numbered into chunks for the pipeline steps (same order).
-STAGE_TOUCHED = """
+"""  # noqa: S608 - joins fixed SQL texts (CHUNKS_EXPR), never a value
+# Every run the file touched, numbered into chunks for the pipeline steps (same order and weights).
+STAGE_TOUCHED = f"""
 CREATE OR REPLACE TEMP TABLE _touched AS
-SELECT run_id, (row_number() OVER (ORDER BY first_row NULLS LAST, run_id) - 1) // ? AS chunk
-FROM (SELECT run_id, first_row FROM _rebuild
+SELECT run_id, {CHUNKS_EXPR} AS chunk
+FROM (SELECT run_id, first_row, bytes FROM _rebuild
       UNION ALL
-      SELECT run_id, NULL FROM _given WHERE run_id NOT IN (SELECT run_id FROM _rebuild))
-"""
+      SELECT run_id, NULL, 0 FROM _given WHERE run_id NOT IN (SELECT run_id FROM _rebuild))
+"""  # noqa: S608 - joins fixed SQL texts (CHUNKS_EXPR), never a value
 
 # Which spans make up a run's calls, for both building runs and pricing them (one definition, so
 # the two can never disagree). CTEs over `s`, a set of runs' spans with at least run_id, span_id,
@@ -178,19 +183,27 @@ models AS (
     PARTITION BY s.run_id ORDER BY count(*) DESC, sum(s.input_tokens) DESC NULLS LAST, s.model) = 1
 ),
 root_rid AS (SELECT s.rid FROM s SEMI JOIN root_id r ON r.run_id = s.run_id AND r.span_id = s.span_id),
-root AS (  -- the root span's own row, wide columns included (one span per run)
-  SELECT sp.* FROM spans sp WHERE sp.rowid IN (SELECT rid FROM root_rid)
+root AS (  -- the root span's own row (one span per run): only the columns used, its long text read once (with
+           -- `sp.*`, every long column of the roots was held in the join: long prompts ran out of memory)
+  SELECT sp.run_id, sp.span_id, sp.parent_span_id, sp.name, sp.status, sp.user_id, sp.session_id,
+         sp.customer_id, sp.feature, sp.environment, sp.input_tokens, sp.output_tokens, sp.cached_input_tokens,
+         sp.cache_write_input_tokens, sp.reasoning_tokens, sp.cost_usd, sp.input, sp.output,
+         json_merge_patch(coalesce(sp.resource_attributes, '{}'), coalesce(sp.attributes, '{}')) AS attributes
+  FROM spans sp WHERE sp.rowid IN (SELECT rid FROM root_rid)
 ),
 named AS (  -- agent names, from the attributes of the agent spans and the roots only
-  SELECT sp.run_id, sp.span_id, sp.started_at, sp.kind,
-         coalesce(
-           sp.attributes->>'$."gen_ai.agent.name"', sp.attributes->>'$."agent.name"',
-           CASE WHEN sp.kind = 'agent' THEN coalesce(
-             sp.attributes->>'$."traceloop.entity.name"',
-             regexp_replace(sp.name, '^(invoke_agent|create_agent) ', '')) END
-         ) AS agent_name
-  FROM spans sp
-  WHERE sp.rowid IN (SELECT rid FROM s WHERE kind = 'agent' UNION ALL SELECT rid FROM root_rid)
+  SELECT run_id, span_id, started_at, kind,
+         coalesce(names[1], names[2], CASE WHEN kind = 'agent' THEN coalesce(
+                    names[3], regexp_replace(name, '^(invoke_agent|create_agent) ', '')) END) AS agent_name
+  FROM (
+    -- the three names in one parse of the attributes: each `->>` parsed them again, and a parse of large
+    -- attributes (a root's with a long prompt) takes several times their size in memory
+    SELECT sp.run_id, sp.span_id, sp.started_at, sp.kind, sp.name,
+           json_extract_string(sp.attributes, ['$."gen_ai.agent.name"', '$."agent.name"', '$."traceloop.entity.name"'])
+             AS names
+    FROM spans sp
+    WHERE sp.rowid IN (SELECT rid FROM s WHERE kind = 'agent' UNION ALL SELECT rid FROM root_rid)
+  )
 ),
 agg AS (  -- ties in time go to the lower span_id: the order spans are stored in is not fixed
   SELECT run_id,
@@ -238,7 +251,7 @@ SELECT
   g.tool_calls, g.span_count, g.error_count,
   coalesce(r.input, fi.input) AS input,
   coalesce(r.output, lo.output) AS output,
-  json_merge_patch(coalesce(r.resource_attributes, '{}'), coalesce(r.attributes, '{}')) AS attributes,
+  r.attributes,
   CASE WHEN r.parent_span_id IS NULL THEN r.span_id END AS root_span_id,
   g.service_name,
   now() AS ingested_at

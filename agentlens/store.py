@@ -12,9 +12,11 @@ Ingest guarantees (see `Lens.ingest_batches` for how memory stays bounded):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gzip
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -30,6 +32,7 @@ from typing import IO, Any
 import duckdb
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import adapters, schema
@@ -44,6 +47,13 @@ MAX_RAW_FILE = 1 << 20  # an unreadable file's first MiB is kept in the quaranti
 DEFAULT_MEMORY_LIMIT = "1GB"  # DuckDB's cap; override with $AGENTLENS_MEMORY_LIMIT
 MIGRATION_NOTICE_ROWS = 100_000  # a table rewrite of fewer rows takes a second or two: not announced
 BUILD_CHUNK_RUNS = 20_000  # runs built (and pipeline steps run) per statement, to bound memory
+# ... and fewer when their spans' long text adds up to more than this; None: a quarter of DuckDB's memory limit
+# (measured: at 1 GB, runs with 60 KB prompts built in chunks of 256 MB of text, not of 384 MB)
+BUILD_CHUNK_BYTES: int | None = None
+# the span columns holding long text (prompts, outputs, payloads): what building and classifying a run
+# hold in memory grows with them, so chunks are weighed by their bytes
+LONG_TEXT_COLUMNS = ("input", "output", "attributes", "events", "resource_attributes", "tool_arguments",
+                     "tool_result", "tool_calls", "tool_definitions", "status_message")
 
 
 def default_db_path() -> str:
@@ -159,6 +169,16 @@ def _open(path: Path) -> IO[bytes]:
     return f
 
 
+def _span_weights(spans: pa.Table) -> pa.Array:
+    """Bytes of memory a span asks of building and classifying its run, roughly: its long text, and five
+    times the attributes of a root or agent span, which building a run parses as JSON (a parse takes several
+    times the text; with a long prompt in a root's attributes, that was most of the memory)."""
+    lengths = [pc.fill_null(pc.binary_length(spans[c]), 0) for c in LONG_TEXT_COLUMNS]
+    parsed = pc.or_(pc.is_null(spans["parent_span_id"]), pc.equal(spans["kind"], "agent"))
+    extra = pc.multiply(pc.if_else(pc.fill_null(parsed, False), lengths[LONG_TEXT_COLUMNS.index("attributes")], 0), 4)
+    return functools.reduce(pc.add, lengths, extra).cast(pa.int64())
+
+
 class _Stage:
     """A file's batches as Parquet files in a temporary folder: spans, given runs, quarantine records.
     Each row carries `_row`, its order in the file, so that the first of two duplicates wins."""
@@ -174,6 +194,8 @@ class _Stage:
 
     def _write(self, kind: str, table: pa.Table, n: int) -> None:
         table = table.append_column("_row", pa.array(range(self.rows, self.rows + table.num_rows), pa.int64()))
+        if kind == "spans":  # `_bytes`: what the span weighs in a chunk of runs (Q.STAGE_REBUILD)
+            table = table.append_column("_bytes", _span_weights(table))
         self.rows += table.num_rows
         pq.write_table(table, self.folder / f"{kind}-{n:06d}.parquet", compression="lz4")
 
@@ -366,6 +388,12 @@ class Lens:
                                            before_commit=record, advance=advance)
         except (KeyboardInterrupt, SystemExit):
             raise
+        except duckdb.OutOfMemoryException as e:  # the file is fine: the memory limit is too low for it
+            limit = os.environ.get("AGENTLENS_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+            first = str(e).splitlines()[0]
+            return self._fail(FileResult(str(path), adapter.NAME), path, "out_of_memory",
+                              f"{path}: DuckDB ran out of memory at its limit of {limit} ({first}); nothing of the "
+                              "file was stored: raise $AGENTLENS_MEMORY_LIMIT (e.g. 4GB) and ingest it again")
         except Exception as e:  # one bad file never stops the others
             return self._fail(FileResult(str(path), adapter.NAME), path, "unreadable_file",
                               f"{path}: {type(e).__name__}: {e}")
@@ -387,7 +415,7 @@ class Lens:
         Bounded memory whatever the input size: the batches are first staged as Parquet files in a
         temporary folder (nothing touches the database while the input is read), then published in a
         few set-based statements that DuckDB streams to disk, and runs are built and the steps run in
-        chunks of `BUILD_CHUNK_RUNS` runs."""
+        chunks of `BUILD_CHUNK_RUNS` runs, fewer when their long text passes `BUILD_CHUNK_BYTES`."""
         t0 = time.perf_counter()
         res = FileResult(name, format)
         with tempfile.TemporaryDirectory(prefix=self._stage_prefix(), dir=self._stage_parent()) as tmp:
@@ -408,6 +436,11 @@ class Lens:
             except BaseException:
                 self.con.execute("ROLLBACK")
                 raise
+            finally:
+                # The settings the publish changed, put back once the transaction is over: inside a failed one,
+                # DuckDB refuses every statement, and the refusal would hide the error that failed it.
+                self.con.execute("RESET VARIABLE agentlens_span_floor")
+                self.con.execute("RESET preserve_insertion_order")
         return res
 
     def _stage_prefix(self) -> str:
@@ -433,18 +466,15 @@ class Lens:
         built and the pipeline steps run, chunk by chunk. Returns (spans added, runs touched)."""
         con = self.con
         con.execute(Q.STAGE_KEYS, [stage.glob("spans")]) if stage.spans else con.execute(
-            "CREATE OR REPLACE TEMP TABLE _staged (run_id VARCHAR, span_id VARCHAR, _row BIGINT)")
+            "CREATE OR REPLACE TEMP TABLE _staged (run_id VARCHAR, span_id VARCHAR, _row BIGINT, _bytes BIGINT)")
         con.execute(Q.STAGE_STORED_RUNS)
         # sql.SPAN_FLOOR_EXPR: a file of new runs only (no run given whole, none stored before) needs none of
         # the stored spans, which then sit below the first rowid it adds
         floor = 0
         if not stage.runs and self._one("SELECT count(*) FROM _stored_runs") == (0,):
             floor = con.execute(Q.NEXT_SPAN_ROWID).fetchall()[0][0]
-        con.execute("SET VARIABLE agentlens_span_floor = ?", [floor])
-        try:
-            return self._publish_staged(stage, name)
-        finally:
-            con.execute("RESET VARIABLE agentlens_span_floor")
+        con.execute("SET VARIABLE agentlens_span_floor = ?", [floor])  # reset by ingest_batches, after the transaction
+        return self._publish_staged(stage, name)
 
     def _publish_staged(self, stage: _Stage, name: str) -> tuple[int, int]:
         con = self.con
@@ -459,10 +489,8 @@ class Lens:
             # 28 s to 17 s. Locality stays: a staged batch is appended by one thread, so spans near each
             # other in the file stay near in storage; duplicates are decided by `_row`, not storage order.
             con.execute("SET preserve_insertion_order = false")
-            try:
-                row = self._one(Q.PUBLISH_SPANS, [stage.glob("spans")])
-            finally:
-                con.execute("RESET preserve_insertion_order")
+            row = self._one(Q.PUBLISH_SPANS, [stage.glob("spans")])
+            con.execute("RESET preserve_insertion_order")  # on an error, by ingest_batches
             spans_added = int(row[0]) if row else 0
         given = 0
         if stage.runs:
@@ -477,7 +505,9 @@ class Lens:
         if stage.bad:
             con.execute(Q.PUBLISH_QUARANTINE, [name, stage.glob("bad")])
 
-        con.execute(Q.STAGE_REBUILD, [BUILD_CHUNK_RUNS])
+        chunk_bytes = BUILD_CHUNK_BYTES or self._memory_limit() // 4
+        chunking = {"n": BUILD_CHUNK_RUNS, "b": chunk_bytes, "nb": BUILD_CHUNK_RUNS * chunk_bytes}
+        con.execute(Q.STAGE_REBUILD, chunking)
         rebuilt = 0
         for (chunk,) in con.execute("SELECT DISTINCT chunk FROM _rebuild ORDER BY chunk").fetchall():
             con.execute("CREATE OR REPLACE TEMP TABLE _build AS SELECT run_id FROM _rebuild WHERE chunk = ?", [chunk])
@@ -489,7 +519,7 @@ class Lens:
                 con.execute(Q.RESOLVE_ORPHANS)
             con.execute(Q.FLAG_ORPHANS)
         if self.steps or self.file_steps:
-            con.execute(Q.STAGE_TOUCHED, [BUILD_CHUNK_RUNS])
+            con.execute(Q.STAGE_TOUCHED, chunking)
             for (chunk,) in con.execute("SELECT DISTINCT chunk FROM _touched ORDER BY chunk").fetchall():
                 con.execute("DELETE FROM _affected")
                 con.execute("INSERT INTO _affected SELECT run_id FROM _touched WHERE chunk = ?", [chunk])
@@ -498,6 +528,16 @@ class Lens:
             for file_step in self.file_steps:
                 file_step(self)
         return spans_added, rebuilt + given
+
+    def _memory_limit(self) -> int:
+        """DuckDB's memory limit in bytes (it shows it as e.g. '953.6 MiB')."""
+        shown = self.con.execute("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchall()[0][0]
+        m = re.fullmatch(r"([\d.]+)\s*(bytes|[KMGT]i?B)", shown.strip())
+        if not m:
+            return 1 << 30
+        unit = m.group(2)
+        power = 0 if unit == "bytes" else "KMGT".index(unit[0]) + 1
+        return int(float(m.group(1)) * (1024 if "i" in unit else 1000) ** power)
 
     def _one(self, query: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
         """First row of a statement (DuckDB wants every result consumed before the next statement)."""

@@ -326,6 +326,47 @@ def test_chunked_build_gives_the_same_rows(tmp_path, monkeypatch):
     assert whole[0].equals(chunked[0]) and whole[1].equals(chunked[1])
 
 
+def test_runs_with_long_prompts_are_built_in_chunks_that_fit_the_memory_limit(tmp_path, monkeypatch):
+    """600 runs whose root and LLM call carry a 40 KB prompt (49 MB of OTLP) at a 256 MB DuckDB limit:
+    built 20,000 runs at a time, they ran out of memory (the roots' attributes are parsed as JSON, several
+    times their size). Weighed by their long text, they are built in several chunks and all go in."""
+    prompt = ("Summarise the attached contract, clause by clause. " * 800)[:40_000]
+    docs = []
+    for i in range(600):
+        t, at = f"{i + 1:032x}", NS + i * 1_000_000_000
+        docs.append(doc(
+            span(t, "00000000000000a1", None, "agent", at, at + 10**9,
+                 {"openinference.span.kind": "AGENT", "input.value": f"{i} {prompt}", "output.value": "done"}),
+            span(t, "00000000000000b1", "00000000000000a1", "llm", at + 10, at + 10**8,
+                 {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o",
+                  "llm.input_messages.0.message.role": "user", "llm.input_messages.0.message.content": prompt,
+                  "llm.output_messages.0.message.role": "assistant", "llm.output_messages.0.message.content": "ok",
+                  "llm.token_count.prompt": 10_000, "llm.token_count.completion": 5}, kind=3)))
+    path = jsonl(tmp_path / "long.jsonl", *docs)
+    monkeypatch.setenv("AGENTLENS_MEMORY_LIMIT", "256MB")
+    with agentlens.open(tmp_path / "long.duckdb") as lens:
+        res = lens.ingest(path).files[0]
+        assert (res.status, res.message) == ("ingested", None)
+        assert lens.con.execute("SELECT count(DISTINCT chunk) FROM _rebuild").fetchall()[0][0] > 1
+        assert lens.sql("SELECT count(*) FROM runs WHERE length(input) > 40000 AND llm_calls = 1").item() == 600
+
+
+def test_out_of_memory_is_reported_as_such(tmp_path, monkeypatch):
+    """A limit too low for a file: the file fails with a message that says so and what to do, the
+    database keeps nothing of it, and the quarantine records why (kind out_of_memory)."""
+    prompt = "x" * 200_000
+    path = jsonl(tmp_path / "big.jsonl", *[doc(span(f"{i + 1:032x}", "00000000000000a1", None, "agent", NS, NS + 5,
+                                                    {"input.value": prompt + str(i)})) for i in range(300)])
+    monkeypatch.setenv("AGENTLENS_MEMORY_LIMIT", "16MB")
+    with agentlens.open(tmp_path / "oom.duckdb") as lens:
+        res = lens.ingest(path).files[0]
+        assert res.status == "failed"
+        assert "DuckDB ran out of memory at its limit of 16MB" in res.message
+        assert "raise $AGENTLENS_MEMORY_LIMIT" in res.message
+        assert lens.sql("SELECT count(*) FROM spans").item() == 0
+        assert lens.sql("SELECT kind FROM quarantine").item() == "out_of_memory"
+
+
 def test_parent_cycle_still_gives_one_run(lens, tmp_path):
     # a broken writer: two spans naming each other as parent, no root
     a = span(T, "aa00000000000001", "aa00000000000002", "a", NS, NS + 10)

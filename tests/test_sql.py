@@ -17,8 +17,8 @@ def test_sql_parses_and_binds(lens, tmp_path, name):
     # the temp tables and staged Parquet files the ingest statements read
     for table in ("_build", "_given", "_touched"):
         con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (run_id VARCHAR, chunk BIGINT)")
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS _rebuild (run_id VARCHAR, first_row BIGINT, chunk BIGINT)")
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS _staged (run_id VARCHAR, span_id VARCHAR, _row BIGINT)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _rebuild (run_id VARCHAR, first_row BIGINT, bytes BIGINT, chunk BIGINT)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _staged (run_id VARCHAR, span_id VARCHAR, _row BIGINT, _bytes BIGINT)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _dups (run_id VARCHAR, span_id VARCHAR, keep BIGINT)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _existing (run_id VARCHAR, span_id VARCHAR)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _stored_runs (run_id VARCHAR)")
@@ -27,7 +27,10 @@ def test_sql_parses_and_binds(lens, tmp_path, name):
         [("line", pa.int64()), ("kind", pa.string()), ("reason", pa.string()), ("raw", pa.string()),
          ("run_id", pa.string()), ("span_id", pa.string()), ("stored", pa.bool_())])}
     for kind, schema in staged.items():
-        pq.write_table(schema.append(pa.field("_row", pa.int64())).empty_table(), tmp_path / f"{kind}-0.parquet")
+        schema = schema.append(pa.field("_row", pa.int64()))
+        if kind == "spans":
+            schema = schema.append(pa.field("_bytes", pa.int64()))
+        pq.write_table(schema.empty_table(), tmp_path / f"{kind}-0.parquet")
     statements = con.extract_statements(text)
     assert len(statements) == 1
     # statements reading staged Parquet or chunk sizes get those; the rest a key and NULLs
@@ -36,7 +39,7 @@ def test_sql_parses_and_binds(lens, tmp_path, name):
         "STAGE_KEYS": [staged_path["spans"]], "PUBLISH_SPANS": [staged_path["spans"]],
         "STAGE_GIVEN": [staged_path["runs"]], "PUBLISH_GIVEN_RUNS": [staged_path["runs"]],
         "PUBLISH_QUARANTINE": ["source.jsonl", staged_path["bad"]],
-        "STAGE_REBUILD": [100], "STAGE_TOUCHED": [100],
+        "STAGE_REBUILD": {"n": 100, "b": 1000, "nb": 100_000}, "STAGE_TOUCHED": {"n": 100, "b": 1000, "nb": 100_000},
     }.get(name)
     if params is None:
         n = text.count("?")
