@@ -60,6 +60,7 @@ from genai_prices import types as gp
 
 from . import sql as Q
 from .config import Config, ConfigError
+from .duck import registered
 from .models import genai_model
 from .results import Result
 from .store import Lens
@@ -493,11 +494,8 @@ def _price(lens: Lens, pricing: PricingConfig) -> None:
     con.execute(PRICE_SET)
     pairs = con.execute(PRICE_PAIRS).fetchall()
     table = price_table(((m, p) for m, p in pairs), pricing)
-    con.register("_prices", table.to_arrow())
-    try:
+    with registered(con, "_prices", table.to_arrow()):
         con.execute(SPAN_COSTS)
-    finally:
-        con.unregister("_prices")
     con.execute(CLEAR_SPAN_COSTS)
     con.execute(SET_SPAN_COSTS)
     con.execute(SET_RUN_COSTS)

@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import polars as pl
 import pyarrow as pa
 
+from ..duck import registered
 from ..models import model_table
 from ..results import Result
 from . import _udf, fleet
@@ -52,13 +52,6 @@ FROM _fnew
 _MODELS_OF_BATCH = "SELECT DISTINCT model, provider FROM _fs WHERE leaf_llm AND model IS NOT NULL"
 
 
-def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    try:
-        con.unregister(name)
-    except duckdb.Error:
-        pass  # the transaction is aborted: the caller rolls back and reports the first error
-
-
 def _classify_batch(lens: Lens, policy: Policy) -> int:
     """Classify the runs in `_fruns`, replacing their earlier rows. Returns detections added."""
     con = lens.con
@@ -68,18 +61,12 @@ def _classify_batch(lens: Lens, policy: Policy) -> int:
         prepare(ctx)
         pairs = con.execute(_MODELS_OF_BATCH).fetchall()
         models = model_table([(m, p) for m, p in pairs], lens.config)
-        con.register("_fmodels", models.to_arrow())
-        try:
+        with registered(con, "_fmodels", models.to_arrow()):
             tables = [fn(ctx) for fn in CLASSIFIERS]
-        finally:
-            _unregister(con, "_fmodels")
     new = pa.concat_tables(tables)
     if new.num_rows:
-        con.register("_fnew", new)
-        try:
+        with registered(con, "_fnew", new):
             con.execute(_INSERT, [policy.hash])
-        finally:
-            _unregister(con, "_fnew")
     con.execute("DROP TABLE IF EXISTS _fs")
     return new.num_rows
 

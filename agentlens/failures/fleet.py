@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from ..duck import registered
 from . import patterns as P
 from .policy import Policy
 
@@ -213,11 +214,8 @@ def refresh(con: duckdb.DuckDBPyConnection, policy: Policy,
     n = 0
     for table in (spikes, storms):
         if table.num_rows:
-            con.register("_fleet", table)
-            try:
+            with registered(con, "_fleet", table):
                 con.execute(INSERT, [policy.hash])
-            finally:
-                con.unregister("_fleet")
             n += table.num_rows
     return n
 

@@ -35,6 +35,7 @@ import pyarrow as pa
 from ..adapters import agent_runs
 from ..adapters.base import RUN_SCHEMA, SPAN_SCHEMA, Bad, Batch, Columns
 from ..config import Config, ConfigError
+from ..duck import registered
 from ..store import FileResult
 
 if TYPE_CHECKING:
@@ -207,15 +208,12 @@ def _new_rows(lens: Lens, rows: list[dict[str, Any]], source: str) -> list[dict[
     """Rows not read before (the lookback window re-reads some): their run is not stored, nor were
     they quarantined from this source."""
     ids = pa.table({"run_id": [r["_key"] for r in rows]})
-    lens.con.register("_pg_ids", ids)
-    try:
+    with registered(lens.con, "_pg_ids", ids):
         seen = {r[0] for r in lens.con.execute(
             "SELECT run_id FROM runs SEMI JOIN _pg_ids USING (run_id) WHERE source = ? "
             "UNION SELECT run_id FROM quarantine SEMI JOIN _pg_ids USING (run_id) WHERE source_file = ?",
             [agent_runs.NAME, source],
         ).fetchall()}
-    finally:
-        lens.con.unregister("_pg_ids")
     return [r for r in rows if r["_key"] not in seen]
 
 

@@ -1,0 +1,26 @@
+"""DuckDB helpers for the code that runs inside an ingest's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[None]:
+    """`table` (Arrow, polars) visible to SQL as `name` inside the block. A statement that fails inside a
+    transaction aborts it, and DuckDB then refuses every statement, the unregister included: that refusal
+    is dropped, so the error that failed the statement is the one the caller sees (and rolls back on)."""
+    con.register(name, table)
+    try:
+        yield
+    except BaseException:
+        try:
+            con.unregister(name)
+        except duckdb.Error:
+            pass
+        raise
+    con.unregister(name)
