@@ -602,6 +602,9 @@ def incremental(db_src: Path, extra: Path, a: argparse.Namespace, work: Path) ->
     def rep(i: int) -> dict[str, Any]:
         db = work / f"incremental-{db_src.stem}.duckdb"
         shutil.copyfile(db_src, db)
+        # the copy's pages are dirty: without this, the ingest's checkpoint (fsync) waits for all of them
+        # to reach the disk (5.7 GB for the replicated database: 3.5 s measured instead of 2.3 s)
+        os.sync()
         before = db_size(db)
         r = run_child("agentlens", db, extra)
         r["db_growth_bytes"] = db_size(db) - before
