@@ -24,3 +24,20 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterato
             pass
         raise
     con.unregister(name)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block in one transaction: committed at its end, rolled back on any error. A COMMIT that fails
+    (out of memory writing the last row groups) has already rolled back: the ROLLBACK's complaint that no
+    transaction is active is dropped, so the caller sees why the COMMIT failed."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.TransactionException:
+            pass
+        raise

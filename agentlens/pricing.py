@@ -60,7 +60,7 @@ from genai_prices import types as gp
 
 from . import sql as Q
 from .config import Config, ConfigError
-from .duck import registered
+from .duck import registered, transaction
 from .models import genai_model
 from .results import Result
 from .store import Lens
@@ -564,17 +564,12 @@ def reprice(lens: Lens) -> RepriceSummary:
     t0 = time.perf_counter()
     pricing = load_pricing(lens.config)
     con = lens.con
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(REPRICE_BEFORE)
         con.execute("CREATE OR REPLACE TEMP TABLE _price_runs AS SELECT run_id FROM runs")
         _price(lens, pricing)
         row = lens.sql(REPRICE_SUMMARY).row(0, named=True)
         unpriced = lens.sql(UNPRICED_CALLS)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return RepriceSummary(row["runs"], row["priced_calls"], row["unpriced_calls"], row["changed_runs"],
                           row["cost_before"], row["cost_after"], time.perf_counter() - t0, unpriced)
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from .duck import transaction
+
 
 @dataclass(frozen=True)
 class Column:
@@ -469,8 +471,7 @@ def migrate(con: duckdb.DuckDBPyConnection, announce: Announce | None = None) ->
     for name, fn in MIGRATIONS:
         if name in done:
             continue
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             tables = REWRITES.get(name)
             if tables and announce is not None:
                 rows = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables}  # noqa: S608 - names from REWRITES
@@ -479,10 +480,6 @@ def migrate(con: duckdb.DuckDBPyConnection, announce: Announce | None = None) ->
             else:
                 fn(con)
             con.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         applied.append(name)
     return applied
 

@@ -39,6 +39,7 @@ from . import adapters, schema
 from . import sql as Q
 from .adapters.base import Bad, Batch
 from .config import Config
+from .duck import transaction
 from .results import Result
 
 DEFAULT_DB = "agentlens.duckdb"
@@ -167,6 +168,12 @@ def _open(path: Path) -> IO[bytes]:
         return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
     f.seek(0)
     return f
+
+
+def _out_of_memory(e: duckdb.Error) -> bool:
+    """DuckDB ran out of its memory limit (at COMMIT, it says so in a TransactionException)."""
+    text = str(e)
+    return isinstance(e, duckdb.OutOfMemoryException) or "Out of Memory" in text or "failed to pin block" in text
 
 
 def _span_weights(spans: pa.Table) -> pa.Array:
@@ -388,13 +395,13 @@ class Lens:
                                            before_commit=record, advance=advance)
         except (KeyboardInterrupt, SystemExit):
             raise
-        except duckdb.OutOfMemoryException as e:  # the file is fine: the memory limit is too low for it
-            limit = os.environ.get("AGENTLENS_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
-            first = str(e).splitlines()[0]
-            return self._fail(FileResult(str(path), adapter.NAME), path, "out_of_memory",
-                              f"{path}: DuckDB ran out of memory at its limit of {limit} ({first}); nothing of the "
-                              "file was stored: raise $AGENTLENS_MEMORY_LIMIT (e.g. 4GB) and ingest it again")
         except Exception as e:  # one bad file never stops the others
+            if isinstance(e, duckdb.Error) and _out_of_memory(e):  # the file is fine, the memory limit too low
+                limit = os.environ.get("AGENTLENS_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+                return self._fail(FileResult(str(path), adapter.NAME), path, "out_of_memory",
+                                  f"{path}: DuckDB ran out of memory at its limit of {limit} ({str(e).splitlines()[0]}); "
+                                  "nothing of the file was stored: raise $AGENTLENS_MEMORY_LIMIT (e.g. 4GB) and ingest "
+                                  "it again")
             return self._fail(FileResult(str(path), adapter.NAME), path, "unreadable_file",
                               f"{path}: {type(e).__name__}: {e}")
 
@@ -426,16 +433,12 @@ class Lens:
                     advance(batch.bytes_read)
             stage.close()
             res.quarantined.update(stage.bad_kinds)
-            self.con.execute("BEGIN TRANSACTION")
             try:
-                res.spans, res.runs = self._publish(stage, name)
-                res.seconds = time.perf_counter() - t0
-                if before_commit is not None:
-                    before_commit(res)
-                self.con.execute("COMMIT")
-            except BaseException:
-                self.con.execute("ROLLBACK")
-                raise
+                with transaction(self.con):
+                    res.spans, res.runs = self._publish(stage, name)
+                    res.seconds = time.perf_counter() - t0
+                    if before_commit is not None:
+                        before_commit(res)
             finally:
                 # The settings the publish changed, put back once the transaction is over: inside a failed one,
                 # DuckDB refuses every statement, and the refusal would hide the error that failed it.

@@ -351,6 +351,32 @@ def test_runs_with_long_prompts_are_built_in_chunks_that_fit_the_memory_limit(tm
         assert lens.sql("SELECT count(*) FROM runs WHERE length(input) > 40000 AND llm_calls = 1").item() == 600
 
 
+def test_runs_with_long_tool_results_are_classified_within_the_memory_limit(tmp_path, monkeypatch):
+    """400 runs each with a 150 KB JSON tool result (65 MB of OTLP) at a 512 MB DuckDB limit: classifying
+    them parsed each result once per field it checks (~15 times), and every parse holds a vector's worth of
+    results; they ran out of memory. Parsed three times, they go in, and a failure reported in the result
+    (`"status": "error"`) is still found."""
+    items = [{"id": i, "text": "lorem ipsum dolor sit amet " * 4} for i in range(1150)]
+    docs = []
+    for i in range(400):
+        t, at = f"{i + 1:032x}", NS + i * 1_000_000_000
+        result = json.dumps({"status": "error" if i == 7 else "ok", "items": items})
+        docs.append(doc(
+            span(t, "00000000000000a1", None, "invoke_agent bot", at, at + 10**9,
+                 {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "bot"}),
+            span(t, "00000000000000c1", "00000000000000a1", "execute_tool search", at + 10, at + 10**8,
+                 {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search",
+                  "gen_ai.tool.call.arguments": '{"q": "x"}', "gen_ai.tool.call.result": result})))
+    path = jsonl(tmp_path / "tools.jsonl", *docs)
+    monkeypatch.setenv("AGENTLENS_MEMORY_LIMIT", "512MB")
+    with agentlens.open(tmp_path / "tools.duckdb") as lens:
+        res = lens.ingest(path).files[0]
+        assert (res.status, res.message) == ("ingested", None)
+        found = lens.sql("SELECT run_id, mode, explanation FROM failures").rows()
+        assert found == [(f"{8:032x}", "silent_tool_failure",
+                          "search failed (status: error) and the run still ended ok, with no successful retry of search")]
+
+
 def test_out_of_memory_is_reported_as_such(tmp_path, monkeypatch):
     """A limit too low for a file: the file fails with a message that says so and what to do, the
     database keeps nothing of it, and the quarantine records why (kind out_of_memory)."""

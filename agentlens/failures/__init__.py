@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
-from ..duck import registered
+from ..duck import registered, transaction
 from ..models import model_table
 from ..results import Result
 from . import _udf, fleet
@@ -133,8 +133,7 @@ def classify(lens: Lens, policy: Policy | None = None) -> ClassifySummary:
     con = lens.con
     runs = 0
     detections = 0
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("DELETE FROM failures")
         con.execute("CREATE OR REPLACE TEMP TABLE _fall AS "
                     "SELECT run_id, row_number() OVER (ORDER BY run_id) - 1 AS i FROM runs")
@@ -146,10 +145,6 @@ def classify(lens: Lens, policy: Policy | None = None) -> ClassifySummary:
             runs += min(BATCH_RUNS, total - start)
         con.execute("DROP TABLE IF EXISTS _fall")
         n_fleet = fleet.refresh(con, policy)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     by_mode = lens.sql(
         "SELECT mode, count(DISTINCT run_id) AS runs, count(*) AS detections FROM failures GROUP BY mode "
         "ORDER BY runs DESC, mode")

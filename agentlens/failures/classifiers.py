@@ -89,33 +89,39 @@ base AS (
   LEFT JOIN llm_parents lp ON lp.run_id = s.run_id AND lp.span_id = s.span_id
   JOIN work w ON w.run_id = s.run_id
 ),
+parsed AS (  -- a result's JSON parsed three times, not once per field: each JSON function holds its parse of a
+            -- whole vector of results, and long tool results (150 KB each) ran out of memory at ~15 parses
+  SELECT v.*,
+         CASE WHEN v.valid THEN json_type(v.result, ['$', '$.error']) END AS types,  -- the result's, its error's
+         CASE WHEN v.valid THEN json_extract_string(v.result, ['$.error', '$.success', '$.ok', '$.isError',
+                                                                 '$.is_error', '$.status', '$.status_code', '$.approved'])
+         END AS f  -- [error, success, ok, isError, is_error, status, status_code, approved]
+  FROM (SELECT b.*, b.result IS NOT NULL AND json_valid(b.result) AS valid FROM base b) v
+),
 payload AS (
   SELECT b.*,
          CASE WHEN b.kind IN ('tool', 'retriever') AND b.result IS NOT NULL THEN
-           CASE WHEN json_valid(b.result) THEN
-             CASE WHEN json_type(b.result) = 'OBJECT' THEN
+           CASE WHEN b.valid THEN
+             CASE WHEN b.types[1] = 'OBJECT' THEN
                CASE
-                 WHEN coalesce(json_type(b.result, '$.error'), 'NULL') NOT IN ('NULL', 'BOOLEAN')
-                      AND coalesce(b.result->>'$.error', '') NOT IN ('', '{}', '[]')
-                   THEN 'error: ' || left(b.result->>'$.error', 300)
-                 WHEN b.result->>'$.error' = 'true' THEN 'error: true'
-                 WHEN b.result->>'$.success' = 'false' THEN 'success: false'
-                 WHEN b.result->>'$.ok' = 'false' THEN 'ok: false'
-                 WHEN b.result->>'$.isError' = 'true' OR b.result->>'$.is_error' = 'true' THEN 'isError: true'
-                 WHEN lower(b.result->>'$.status') IN ('error', 'failed', 'failure')
-                   THEN 'status: ' || (b.result->>'$.status')
-                 WHEN try_cast(b.result->>'$.status' AS INTEGER) >= 500
-                   THEN 'HTTP status ' || (b.result->>'$.status')
-                 WHEN try_cast(b.result->>'$.status_code' AS INTEGER) >= 500
-                   THEN 'HTTP status ' || (b.result->>'$.status_code')
+                 WHEN coalesce(b.types[2], 'NULL') NOT IN ('NULL', 'BOOLEAN')
+                      AND coalesce(b.f[1], '') NOT IN ('', '{}', '[]')
+                   THEN 'error: ' || left(b.f[1], 300)
+                 WHEN b.f[1] = 'true' THEN 'error: true'
+                 WHEN b.f[2] = 'false' THEN 'success: false'
+                 WHEN b.f[3] = 'false' THEN 'ok: false'
+                 WHEN b.f[4] = 'true' OR b.f[5] = 'true' THEN 'isError: true'
+                 WHEN lower(b.f[6]) IN ('error', 'failed', 'failure') THEN 'status: ' || b.f[6]
+                 WHEN try_cast(b.f[6] AS INTEGER) >= 500 THEN 'HTTP status ' || b.f[6]
+                 WHEN try_cast(b.f[7] AS INTEGER) >= 500 THEN 'HTTP status ' || b.f[7]
                END
              END
            WHEN regexp_matches(b.result, ?) THEN left(b.result, 300)
            END
          END AS payload_err
-  FROM base b
+  FROM parsed b
 )
-SELECT p.* EXCLUDE (result, status_err, payload_err),
+SELECT p.* EXCLUDE (result, status_err, payload_err, valid, types, f),
        coalesce(p.status_err, p.payload_err) AS err,
        coalesce(p.status_err, p.payload_err) IS NOT NULL AS failed,
        p.payload_err IS NOT NULL AND p.status_err IS NULL AS failed_by_payload,
@@ -135,9 +141,8 @@ SELECT p.* EXCLUDE (result, status_err, payload_err),
        p.kind = 'tool' AND len(list_filter(?::VARCHAR[], lambda g: lower(p.tool) GLOB g)) > 0 AS side_effect,
        p.kind = 'tool' AND len(list_filter(?::VARCHAR[], lambda g: lower(p.tool) GLOB g)) > 0 AS irreversible,
        len(list_filter(?::VARCHAR[], lambda g: lower(coalesce(p.tool, p.name)) GLOB g)) > 0 AS approval,
-       CASE WHEN json_valid(p.result) AND json_type(p.result) = 'OBJECT'
-            THEN p.result->>'$.approved' = 'false'
-                 OR lower(coalesce(p.result->>'$.status', '')) IN ('denied', 'rejected', 'declined')
+       CASE WHEN p.valid AND p.types[1] = 'OBJECT'
+            THEN p.f[8] = 'false' OR lower(coalesce(p.f[6], '')) IN ('denied', 'rejected', 'declined')
             ELSE coalesce(regexp_matches(p.result, '(?i)^\\W{0,3}(denied|rejected|declined)\\b'), false)
        END AS denied
 FROM payload p

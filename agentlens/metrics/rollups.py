@@ -31,6 +31,7 @@ from typing import Any
 
 import polars as pl
 
+from ..duck import transaction
 from ..models import model_table
 from ..results import Result
 from ..store import Lens
@@ -121,8 +122,7 @@ def rollup(lens: Lens, every: EveryArg = None, rebuild: bool = False) -> RollupS
     fill = {"failures": Q.FAILURES if has_failures(lens) else Q.NO_FAILURES,
             "has_failures": "true" if has_failures(lens) else "false"}
     con = lens.con
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         if rebuild:
             for sql in R.REBUILD:
                 con.execute(sql, _bind(sql, values))
@@ -141,10 +141,6 @@ def rollup(lens: Lens, every: EveryArg = None, rebuild: bool = False) -> RollupS
                 rows[table] = _exec(lens, sql, values)
             con.execute(R.DELETE_LEDGER, _bind(R.DELETE_LEDGER, values))
             con.execute(R.INSERT_LEDGER, _bind(R.INSERT_LEDGER, values))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return RollupSummary(width, int(changed), int(dirty), rows, time.perf_counter() - t0, rebuild)
 
 
