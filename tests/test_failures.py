@@ -401,6 +401,32 @@ def test_an_ingest_judges_again_only_the_days_its_runs_can_change(tmp_path):
         assert _spikes(lens) == []
 
 
+def test_spend_spike_of_the_amounts_a_tool_moved(lens, tmp_path):
+    # refund_order (a side-effect tool by the default policy): $40 a day on Nov 1-4 (one call a day; the
+    # amount under `total`, then `amount`), then 6 calls of $150 on Nov 5 = $900, 22.5x the $40 baseline.
+    # A call whose arguments carry a long note is read like the others; a failed call moves nothing.
+    day = 86_400
+    spans = []
+    for d in range(4):
+        t = tid(600 + d)
+        key = "total" if d < 2 else "amount"
+        spans += [agent(t), tool(t, 2, d * day + 2, "refund_order", {"order_id": f"A-{d}", key: 40})]
+    for i in range(6):
+        t = tid(700 + i)
+        args = {"order_id": f"B-{i}", "amount": 150, "note": "customer called twice; " * (2000 if i == 0 else 1)}
+        spans += [agent(t), tool(t, 2, 4 * day + 10 * i, "refund_order", args)]
+    t = tid(800)
+    spans += [agent(t), tool(t, 2, 4 * day + 99, "refund_order", {"order_id": "C", "amount": 5000},
+                             status=err("refund declined"))]
+    ingest(lens, tmp_path, *spans)
+    inc = lens.sql("SELECT * FROM fleet_incidents WHERE kind = 'spend_spike' AND dimension = 'tool'").to_dicts()
+    assert len(inc) == 1 and inc[0]["value"] == "refund_order" and inc[0]["runs"] == 6
+    ev = json.loads(inc[0]["evidence"])
+    assert ev["spend_usd"] == pytest.approx(900.0) and ev["baseline_usd"] == pytest.approx(40.0)
+    assert inc[0]["explanation"].startswith("tool refund_order: $900.00 of amount in its calls on ")
+    assert inc[0]["explanation"].endswith("largest single call $150.00")
+
+
 def test_a_run_moved_to_another_day_has_its_old_day_judged_again(tmp_path):
     # October's spike on the 5th is 20 runs (ids 8-27); they come again dated November 20: the 5th of
     # October now has no spend, so no spike, although the file's runs are all in November.

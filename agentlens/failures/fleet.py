@@ -44,7 +44,9 @@ WITH rd AS (
 ),
 tool_amounts AS (
   SELECT s.run_id, date_trunc('day', s.started_at) AS day, s.tool_name,
-         list_filter(list_transform($amount_keys::VARCHAR[], lambda k: try_cast(json_extract_string(s.tool_arguments, '$.' || k) AS DOUBLE)),
+         -- the keys' values in one parse of the arguments (a call's arguments may be long: an email's body)
+         list_filter(list_transform(json_extract_string(s.tool_arguments, list_transform($amount_keys::VARCHAR[], lambda k: '$.' || k)),
+                                    lambda v: try_cast(v AS DOUBLE)),
                      lambda v: v IS NOT NULL)[1] AS amount
   FROM spans s
   WHERE s.kind = 'tool' AND s.status <> 'error' AND s.tool_name IS NOT NULL
