@@ -70,14 +70,13 @@ PUBLISH_QUARANTINE = """
 INSERT INTO quarantine (ingested_at, source_file, line, kind, reason, raw, run_id, span_id, stored)
 SELECT now(), ?, line, kind, reason, raw, run_id, span_id, stored FROM read_parquet(?) ORDER BY _row
 """
-# The runs to rebuild from spans (not given whole), numbered into chunks of `?` runs in the order they
-# first appear in the file: spans are stored in file order, so a chunk's spans then sit in a few row
-# groups, and the rowid lookups below (and the classifiers') read only those (in run_id order a chunk's
-# spans were spread over the whole table: ~3x slower to build).
-# Chunks of runs, in file order: a run weighs the larger of 1/N of a chunk (N runs per chunk) and its share of
-# the chunk's bytes of long text (its staged spans'); a chunk is at most one whole weight (plus one run), so
-# at most N runs and at most the bytes, whichever comes first. In integers: a run weighs
-# greatest(bytes * N, B) of a chunk's N * B. Named parameters: $n, $b, $nb (= N * B).
+# The runs to rebuild from spans (not given whole), numbered into chunks in the order they first appear in
+# the file: spans are stored in file order, so a chunk's spans then sit in a few row groups, and the rowid
+# lookups below (and the classifiers') read only those (in run_id order a chunk's spans were spread over the
+# whole table: ~3x slower to build). A run weighs the larger of 1/N of a chunk (N runs per chunk) and its
+# share of the chunk's bytes B (its staged spans' `_bytes`, see store._span_weights); a chunk is at most one
+# whole weight (plus one run), so at most N runs and at most B bytes, whichever comes first. In integers: a
+# run weighs greatest(bytes * N, B) of a chunk's N * B. Named parameters: $n, $b, $nb (= N * B).
 CHUNKS_EXPR = "(sum(greatest(bytes * $n, $b)) OVER (ORDER BY first_row NULLS LAST, run_id) - greatest(bytes * $n, $b)) // $nb"
 STAGE_REBUILD = f"""
 CREATE OR REPLACE TEMP TABLE _rebuild AS

@@ -48,8 +48,9 @@ MAX_RAW_FILE = 1 << 20  # an unreadable file's first MiB is kept in the quaranti
 DEFAULT_MEMORY_LIMIT = "1GB"  # DuckDB's cap; override with $AGENTLENS_MEMORY_LIMIT
 MIGRATION_NOTICE_ROWS = 100_000  # a table rewrite of fewer rows takes a second or two: not announced
 BUILD_CHUNK_RUNS = 20_000  # runs built (and pipeline steps run) per statement, to bound memory
-# ... and fewer when their spans' long text adds up to more than this; None: a quarter of DuckDB's memory limit
-# (measured: at 1 GB, runs with 60 KB prompts built in chunks of 256 MB of text, not of 384 MB)
+# ... and fewer when their spans' weights (_span_weights) add up to more than this; None: a quarter of DuckDB's
+# memory limit (measured at 1 GB, before root attributes weighed more: runs with 60 KB prompts were built in
+# chunks of 256 MB of text, and ran out of memory in chunks of 384 MB)
 BUILD_CHUNK_BYTES: int | None = None
 # the span columns holding long text (prompts, outputs, payloads): what building and classifying a run
 # hold in memory grows with them, so chunks are weighed by their bytes
