@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+import duckdb
 
 from . import demo as demo_job
 from . import schema
@@ -15,10 +16,21 @@ from .cli_failures import classify_cmd, export_evals_cmd, failures_cmd
 from .cli_metrics import alerts_cmd, rollup_cmd, signals_cmd
 from .cli_sources import collect
 from .cli_views import lab, report
-from .store import IngestError
+from .duck import out_of_memory
+from .store import IngestError, out_of_memory_advice
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except duckdb.Error as e:  # any command on a database too large for the memory limit: say what to do
+            if out_of_memory(e):
+                raise click.ClickException(out_of_memory_advice(e)) from None
+            raise
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="agentlens")
 def main() -> None:
     """Observability and cost analytics for AI agents, on DuckDB."""

@@ -41,3 +41,10 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         except duckdb.TransactionException:
             pass
         raise
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """DuckDB ran out of its memory limit (at COMMIT it says so in a TransactionException)."""
+    text = str(e)
+    return isinstance(e, duckdb.OutOfMemoryException) or (
+        isinstance(e, duckdb.Error) and ("Out of Memory" in text or "failed to pin block" in text))

@@ -39,7 +39,7 @@ from . import adapters, schema
 from . import sql as Q
 from .adapters.base import Bad, Batch
 from .config import Config
-from .duck import transaction
+from .duck import out_of_memory, transaction
 from .results import Result
 
 DEFAULT_DB = "agentlens.duckdb"
@@ -171,10 +171,17 @@ def _open(path: Path) -> IO[bytes]:
     return f
 
 
-def _out_of_memory(e: duckdb.Error) -> bool:
-    """DuckDB ran out of its memory limit (at COMMIT, it says so in a TransactionException)."""
-    text = str(e)
-    return isinstance(e, duckdb.OutOfMemoryException) or "Out of Memory" in text or "failed to pin block" in text
+def out_of_memory_advice(e: BaseException) -> str:
+    """What to tell a user whose DuckDB ran out of memory (see duck.out_of_memory)."""
+    limit = os.environ.get("AGENTLENS_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+    return (f"DuckDB ran out of memory at its limit of {limit} ({str(e).splitlines()[0]}); "
+            "raise $AGENTLENS_MEMORY_LIMIT (e.g. 4GB) and run it again")
+
+
+# _span_weights in SQL, for stored spans (bytes of UTF-8: strlen)
+SPAN_WEIGHT_SQL = (" + ".join(f"coalesce(strlen({c}), 0)" for c in LONG_TEXT_COLUMNS)
+                   + " + CASE WHEN parent_span_id IS NULL OR kind = 'agent' THEN 4 * coalesce(strlen(attributes), 0) "
+                   "ELSE 0 END")
 
 
 def _span_weights(spans: pa.Table) -> pa.Array:
@@ -397,12 +404,9 @@ class Lens:
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as e:  # one bad file never stops the others
-            if isinstance(e, duckdb.Error) and _out_of_memory(e):  # the file is fine, the memory limit too low
-                limit = os.environ.get("AGENTLENS_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+            if out_of_memory(e):  # the file is fine, the memory limit too low for it
                 return self._fail(FileResult(str(path), adapter.NAME), path, "out_of_memory",
-                                  f"{path}: DuckDB ran out of memory at its limit of {limit} ({str(e).splitlines()[0]}); "
-                                  "nothing of the file was stored: raise $AGENTLENS_MEMORY_LIMIT (e.g. 4GB) and ingest "
-                                  "it again")
+                                  f"{path}: nothing of the file was stored: {out_of_memory_advice(e)}")
             return self._fail(FileResult(str(path), adapter.NAME), path, "unreadable_file",
                               f"{path}: {type(e).__name__}: {e}")
 
@@ -509,7 +513,7 @@ class Lens:
         if stage.bad:
             con.execute(Q.PUBLISH_QUARANTINE, [name, stage.glob("bad")])
 
-        chunk_bytes = BUILD_CHUNK_BYTES or self._memory_limit() // 4
+        chunk_bytes = BUILD_CHUNK_BYTES or self.memory_limit_bytes() // 4
         chunking = {"n": BUILD_CHUNK_RUNS, "b": chunk_bytes, "nb": BUILD_CHUNK_RUNS * chunk_bytes}
         con.execute(Q.STAGE_REBUILD, chunking)
         rebuilt = 0
@@ -533,7 +537,7 @@ class Lens:
                 file_step(self)
         return spans_added, rebuilt + given
 
-    def _memory_limit(self) -> int:
+    def memory_limit_bytes(self) -> int:
         """DuckDB's memory limit in bytes (it shows it as e.g. '953.6 MiB')."""
         shown = self.con.execute("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchall()[0][0]
         m = re.fullmatch(r"([\d.]+)\s*(bytes|[KMGT]i?B)", shown.strip())

@@ -336,6 +336,37 @@ def test_samples_every_mode_found_no_false_alarm(sample_lens):
     assert healthy["labelled"] == 83 and healthy["false_positives"] == 0
 
 
+def test_classify_weighs_its_batches_like_an_ingest_and_finds_the_same(tmp_path, monkeypatch):
+    """`classify()` batches runs by their estimated text, as an ingest chunks them: small batches (here
+    forced by a tiny memory limit) give exactly what one batch gives."""
+    from agentlens.store import Lens
+
+    with agentlens.open(tmp_path / "b.duckdb") as lens:
+        lens.ingest(SAMPLES)
+        assert failures._batch_runs(lens, 120) > 10_000  # ~15 KB a run, a quarter of 1 GB: one batch
+        failures.classify(lens)
+        whole = lens.sql("SELECT * EXCLUDE (classified_at) FROM failures ORDER BY ALL")
+        monkeypatch.setattr(Lens, "memory_limit_bytes", lambda self: 4 * 100 * 1024)
+        assert failures._batch_runs(lens, 120) == 100  # 100 KB a batch: the floor of 100 runs
+        failures.classify(lens)
+        assert lens.sql("SELECT * EXCLUDE (classified_at) FROM failures ORDER BY ALL").equals(whole)
+        assert whole.height > 0
+
+
+def test_cli_says_what_to_do_when_duckdb_runs_out_of_memory(tmp_path, monkeypatch):
+    import duckdb
+
+    def oom(lens, policy=None):
+        raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 16.0 MiB")
+
+    monkeypatch.setattr(failures, "classify", oom)
+    monkeypatch.setenv("AGENTLENS_MEMORY_LIMIT", "512MB")
+    res = CliRunner().invoke(cli, ["classify", "--db", str(tmp_path / "o.duckdb")])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "DuckDB ran out of memory at its limit of 512MB (Out of Memory Error: failed to allocate" in res.output
+    assert "raise $AGENTLENS_MEMORY_LIMIT (e.g. 4GB) and run it again" in res.output
+
+
 def test_no_fleet_incident_on_samples(sample_lens):
     assert sample_lens.sql("SELECT count(*) FROM fleet_incidents").item() == 0
 

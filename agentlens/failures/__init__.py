@@ -125,6 +125,24 @@ class ClassifySummary:
         return self.result()._repr_html_()
 
 
+def _batch_runs(lens: Lens, runs: int) -> int:
+    """Runs per batch of `classify()`: BATCH_RUNS, fewer when runs carry long text, so that a batch weighs
+    about what an ingest's chunk may (a quarter of DuckDB's memory limit, see store._span_weights). The
+    weight of a run is estimated from about 100,000 spans (DuckDB's sampling of whole vectors)."""
+    from ..store import SPAN_WEIGHT_SQL
+
+    spans = lens.con.execute("SELECT count(*) FROM spans").fetchall()[0][0]
+    if not runs or not spans:
+        return BATCH_RUNS
+    percent = min(100.0, 100.0 * 100_000 / spans)
+    sample = f"USING SAMPLE {percent:.6f} PERCENT (system)" if percent < 100 else ""
+    per_span = lens.con.execute(f"SELECT avg({SPAN_WEIGHT_SQL}) FROM spans {sample}").fetchall()[0][0]  # noqa: S608 - fixed SQL text and a number
+    if per_span is None:  # the sample took no vector
+        per_span = lens.con.execute(f"SELECT avg({SPAN_WEIGHT_SQL}) FROM spans").fetchall()[0][0]  # noqa: S608
+    per_run = float(per_span or 0) * spans / runs
+    return max(100, min(BATCH_RUNS, int(lens.memory_limit_bytes() // 4 / max(per_run, 1.0))))
+
+
 def classify(lens: Lens, policy: Policy | None = None) -> ClassifySummary:
     """Re-classify every run (batches of BATCH_RUNS runs) and recompute fleet incidents, replacing
     all earlier results, in one transaction."""
@@ -135,14 +153,17 @@ def classify(lens: Lens, policy: Policy | None = None) -> ClassifySummary:
     detections = 0
     with transaction(con):
         con.execute("DELETE FROM failures")
+        # in storage order: a batch's spans then sit in a few row groups (in run_id order, each batch's
+        # lookups read the whole table: 20 batches of 100,000 runs took 28 s instead of 17 s)
         con.execute("CREATE OR REPLACE TEMP TABLE _fall AS "
-                    "SELECT run_id, row_number() OVER (ORDER BY run_id) - 1 AS i FROM runs")
+                    "SELECT run_id, row_number() OVER (ORDER BY rowid) - 1 AS i FROM runs")
         total = con.execute("SELECT count(*) FROM _fall").fetchall()[0][0]
-        for start in range(0, total, BATCH_RUNS):
+        batch = _batch_runs(lens, total)
+        for start in range(0, total, batch):
             con.execute("CREATE OR REPLACE TEMP TABLE _fruns AS SELECT run_id FROM _fall WHERE i >= ? AND i < ?",
-                        [start, start + BATCH_RUNS])
+                        [start, start + batch])
             detections += _classify_batch(lens, policy)
-            runs += min(BATCH_RUNS, total - start)
+            runs += min(batch, total - start)
         con.execute("DROP TABLE IF EXISTS _fall")
         n_fleet = fleet.refresh(con, policy)
     by_mode = lens.sql(
