@@ -513,7 +513,7 @@ class Lens:
         if stage.bad:
             con.execute(Q.PUBLISH_QUARANTINE, [name, stage.glob("bad")])
 
-        chunk_bytes = BUILD_CHUNK_BYTES or self.memory_limit_bytes() // 4
+        chunk_bytes = self.chunk_bytes()
         chunking = {"n": BUILD_CHUNK_RUNS, "b": chunk_bytes, "nb": BUILD_CHUNK_RUNS * chunk_bytes}
         con.execute(Q.STAGE_REBUILD, chunking)
         rebuilt = 0
@@ -536,6 +536,11 @@ class Lens:
             for file_step in self.file_steps:
                 file_step(self)
         return spans_added, rebuilt + given
+
+    def chunk_bytes(self) -> int:
+        """What the runs built or classified together may weigh (`_span_weights`): `BUILD_CHUNK_BYTES`, else
+        a quarter of DuckDB's memory limit."""
+        return BUILD_CHUNK_BYTES or self.memory_limit_bytes() // 4
 
     def memory_limit_bytes(self) -> int:
         """DuckDB's memory limit in bytes (it shows it as e.g. '953.6 MiB')."""

@@ -17,6 +17,7 @@ import agentlens
 from agentlens import pricing
 from agentlens import sql as Q
 from agentlens.adapters import otlp
+from agentlens.store import SPAN_WEIGHT_SQL
 from conftest import ROOT, doc, jsonl, span
 
 T = "5b8efff798038103d269b633813fc60c"
@@ -349,6 +350,10 @@ def test_runs_with_long_prompts_are_built_in_chunks_that_fit_the_memory_limit(tm
         assert (res.status, res.message) == ("ingested", None)
         assert lens.con.execute("SELECT count(DISTINCT chunk) FROM _rebuild").fetchall()[0][0] > 1
         assert lens.sql("SELECT count(*) FROM runs WHERE length(input) > 40000 AND llm_calls = 1").item() == 600
+        # the staged weights (Arrow) and store.SPAN_WEIGHT_SQL (stored spans, for `classify`) are one measure
+        weights = lens.con.execute(f"SELECT (SELECT sum(_bytes) FROM _staged), sum({SPAN_WEIGHT_SQL}) FROM spans")
+        staged, stored = weights.fetchall()[0]
+        assert staged == stored > 600 * 5 * 40_000
 
 
 def test_runs_with_long_tool_results_are_classified_within_the_memory_limit(tmp_path, monkeypatch):

@@ -127,7 +127,7 @@ class ClassifySummary:
 
 def _batch_runs(lens: Lens, runs: int) -> int:
     """Runs per batch of `classify()`: BATCH_RUNS, fewer when runs carry long text, so that a batch weighs
-    about what an ingest's chunk may (a quarter of DuckDB's memory limit, see store._span_weights). The
+    about what an ingest's chunk may (`Lens.chunk_bytes`, see store._span_weights). The
     weight of a run is estimated from about 100,000 spans (DuckDB's sampling of whole vectors)."""
     from ..store import SPAN_WEIGHT_SQL
 
@@ -140,7 +140,7 @@ def _batch_runs(lens: Lens, runs: int) -> int:
     if per_span is None:  # the sample took no vector
         per_span = lens.con.execute(f"SELECT avg({SPAN_WEIGHT_SQL}) FROM spans").fetchall()[0][0]  # noqa: S608
     per_run = float(per_span or 0) * spans / runs
-    return max(100, min(BATCH_RUNS, int(lens.memory_limit_bytes() // 4 / max(per_run, 1.0))))
+    return max(100, min(BATCH_RUNS, int(lens.chunk_bytes() / max(per_run, 1.0))))
 
 
 def classify(lens: Lens, policy: Policy | None = None) -> ClassifySummary:

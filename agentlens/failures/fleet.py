@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from ..duck import registered
 from . import patterns as P
-from .policy import Policy
+from .policy import FleetPolicy, Policy
 
 # Judged: the days from $judge_from to $judge_to, from the spend of the days from $data_from (inclusive)
 # to $data_to (exclusive), which must cover the judged days and the $baseline_days days before them.
@@ -131,16 +131,14 @@ groups AS (
   FROM h GROUP BY dependency, grp
 ),
 kept AS (
-  SELECT *, runs >= $min_runs AS is_storm,
-         t0 < $data_from + $gap OR t1 > $data_to - $gap AS at_edge
-  FROM groups
-  WHERE t1 >= $keep_from AND t0 <= $keep_to
-    AND (runs >= $min_runs OR t0 < $data_from + $gap OR t1 > $data_to - $gap)
+  SELECT * FROM (
+    SELECT *, runs >= $min_runs AS is_storm, t0 < $data_from + $gap OR t1 > $data_to - $gap AS at_edge FROM groups)
+  WHERE t1 >= $keep_from AND t0 <= $keep_to AND (is_storm OR at_edge)
 ),
-storms AS (
+storms AS (  -- the details of the kept groups (t0, t1, runs: as `groups` found them)
   SELECT h.dependency, h.grp, any_value(k.is_storm) AS is_storm, any_value(k.at_edge) AS at_edge,
-         min(h.started_at) AS t0, max(h.started_at) AS t1, count(*) AS failures,
-         count(DISTINCT h.run_id) AS runs, list(DISTINCT h.run_id ORDER BY h.run_id)[:100] AS run_ids,
+         any_value(k.t0) AS t0, any_value(k.t1) AS t1, count(*) AS failures,
+         any_value(k.runs) AS runs, list(DISTINCT h.run_id ORDER BY h.run_id)[:100] AS run_ids,
          list(h.span_id ORDER BY h.started_at)[:100] AS span_ids,
          count(*) FILTER (WHERE regexp_matches(h.err, $rate_limit)) AS rate_limited,
          count(*) FILTER (WHERE regexp_matches(h.err, $timeout)) AS timeouts,
@@ -222,7 +220,7 @@ def refresh(con: duckdb.DuckDBPyConnection, policy: Policy,
     return n
 
 
-def _storms(con: duckdb.DuckDBPyConnection, fp: Any, storm_policy: str,
+def _storms(con: duckdb.DuckDBPyConnection, fp: FleetPolicy, storm_policy: str,
             days: tuple[dt.datetime, dt.datetime] | None) -> pa.Table:
     """The retry storms to (re)insert, their earlier rows deleted. With `days` (an ingest's touched time
     span): a failure added or removed there changes only the groups with a failure within one gap of it, so
