@@ -10,7 +10,7 @@ Writes, into OUT_DIR (default: bench/data/):
   Each run is ~10.25 spans: an `invoke_agent` root (GenAI), a retriever, 2-5 rounds of LLM call +
   tool call, a final LLM call, and in a quarter of the runs an output guardrail (so 100k runs make
   just over 1M spans). Half of the runs use OpenInference attributes (flattened
-  `llm.input_messages.N.*`, `llm.token_count.*`, `llm.tools.N.tool.json_schema`, `metadata` JSON on
+  `llm.input_messages.N.*`, `llm.token_count.*`, `llm.tools.N.tool.json_schema` offering the agent's five tools, `metadata` JSON on
   every span), half the OTel GenAI ones (`gen_ai.input.messages` JSON, `gen_ai.usage.*`).
   Prompts and outputs are 200-2,000 characters (log-uniform), with newlines, quotes and non-ASCII
   text; ~2% of runs fail at the root and ~4% of tool calls fail (with an exception event).
@@ -131,13 +131,16 @@ TOOLS = (
     ("search_kb", "Search the knowledge base", '{"query":"%s","top_k":5}'),
     ("get_account", "Account details", '{"customer_id":"%s"}'),
 )
-# OpenInference `llm.tools.N.tool.json_schema` (one per agent: the schema of its main tool)
-TOOL_SCHEMAS = tuple(
-    json.dumps(json.dumps({"type": "function", "function": {
-        "name": t[0], "description": t[1],
-        "parameters": {"type": "object", "properties": {k: {"type": "string"} for k in json.loads(
-            t[2].replace("%06d", "1").replace("%d", "1").replace("%s", "x"))}}}}))[1:-1]
-    for t in TOOLS[:4])
+# OpenInference `llm.tools.N.tool.json_schema`: the agent's tools, offered on every LLM call (every tool the
+# model calls is one it was offered, as in a healthy agent: no call is a hallucinated tool)
+_JSON_TYPES = {str: "string", int: "integer", bool: "boolean"}
+TOOL_SCHEMAS = ",".join(
+    '{"key":"llm.tools.%d.tool.json_schema","value":{"stringValue":%s}}' % (i, json.dumps(json.dumps(
+        {"type": "function", "function": {
+            "name": t[0], "description": t[1],
+            "parameters": {"type": "object", "properties": {k: {"type": _JSON_TYPES[type(v)]} for k, v in json.loads(
+                t[2].replace("%06d", "1").replace("%d", "1").replace("%s", "x")).items()}}}})))
+    for i, t in enumerate(TOOLS))
 CUSTOMERS = 500
 ENVIRONMENTS = (("production", 90), ("staging", 10))
 
@@ -255,7 +258,7 @@ OI_LLM = ",".join((
     _kv_s("llm.provider"),
     _kv_s("llm.model_name"),
     _kv_s("llm.invocation_parameters"),
-    _kv_s("llm.tools.0.tool.json_schema"),
+    "%s",  # the tools offered (TOOL_SCHEMAS)
     _kv_s("llm.input_messages.0.message.role") % "system",
     _kv_s("llm.input_messages.0.message.content"),
     _kv_s("llm.input_messages.1.message.role") % "user",
@@ -498,7 +501,7 @@ class Chunk:
                 else:
                     outm = OI_OUT_CALL % (p.short1[a], call_id, tool, _esc1(args))
                 body = OI_LLM % (provider, provider, resp_model, '{\\"model\\": \\"%s\\", \\"temperature\\": 0.2}'
-                                 % req_model, TOOL_SCHEMAS[sys_i], sys1, user1, round_in, outm, tokens_in,
+                                 % req_model, TOOL_SCHEMAS, sys1, user1, round_in, outm, tokens_in,
                                  tokens_out, tokens_in + tokens_out, cached, ctx)
                 out.append((svc, llm_scope, SPAN_HEAD % (tid, sid, root_id, "ChatCompletion", 1, t, t + dur)
                             + body + STATUS_OK_OI))

@@ -17,8 +17,10 @@ For each size (runs; ~10 spans per run), in this order:
 5. incremental: into a copy of an ingested database, ingest a file with 1% more runs; its time as a fraction
    of the full ingest (ideal: about 1%);
 6. the agent_runs CSV of the same number of rows, one ingest (rows/s);
-7. queries on the ingested database, in a fresh read-only process: `lens.runs(limit=50)`, `lens.spans(run_id)`
-   (a trace view's data), golden signals by feature over `runs`; first call and median of several;
+7. queries on the ingested database, in a fresh read-only process, each through the library function the
+   notebooks, CLI and widgets call (`QUERY_LABELS`): the runs page and the run explorer's first page, a
+   trace's spans and waterfall layout, golden signals by feature and per day, cost by feature and by
+   customer, the failure report; first call and median of several;
 8. optionally (`--replicate-to 1m`, on by default for full runs) the same queries on a copy of the largest
    database replicated in SQL to 1M runs / ~10M spans: the query targets are stated at 1M runs; then the
    largest size's 1% file ingested into copies of it (does a small ingest's time grow with the database?).
@@ -41,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,33 +92,23 @@ FROM sp
 
 # --- queries -----------------------------------------------------------------------------------------
 
-GOLDEN_SIGNALS_SQL = """
-SELECT feature,
-       count(*) AS runs,
-       avg(CASE WHEN status = 'error' THEN 1.0 ELSE 0.0 END) AS error_rate,
-       quantile_cont(duration_ms, 0.50) AS p50_ms,
-       quantile_cont(duration_ms, 0.95) AS p95_ms,
-       quantile_cont(duration_ms, 0.99) AS p99_ms,
-       sum(input_tokens) AS input_tokens,
-       sum(output_tokens) AS output_tokens
-FROM runs
-GROUP BY feature
-ORDER BY runs DESC
-"""
 SAMPLE_RUN_IDS_SQL = "SELECT run_id FROM runs USING SAMPLE reservoir(10 ROWS) REPEATABLE (42) ORDER BY run_id"
 
 # Replicating a database (queries at 1M runs without a 1M-run ingest): copies get new ids and shifted times.
 # Each copy is read from the original file attached read-only as `src` (reading and writing the same table
 # would make DuckDB materialise the whole source first), one INSERT per copy, with a memory limit.
+_SHIFTED = ("t.started_at + to_days(CAST($copy * 30 AS INTEGER)) AS started_at, "
+            "t.ended_at + to_days(CAST($copy * 30 AS INTEGER)) AS ended_at, ")
 REPLICATE_SQL = {  # one INSERT per table, the same shifts (fixed table names, values bound)
     table: f"""
 INSERT INTO {table}
-SELECT t.* REPLACE (t.run_id || '-r' || CAST(? AS VARCHAR) AS run_id,
-                    t.started_at + to_days(CAST(? * 30 AS INTEGER)) AS started_at,
-                    t.ended_at + to_days(CAST(? * 30 AS INTEGER)) AS ended_at)
+SELECT t.* REPLACE ({shift}t.run_id || '-r' || CAST($copy AS VARCHAR) AS run_id)
 FROM src.{table} t
-"""  # noqa: S608 - the table name is one of the two literals below, never a value
-    for table in ("runs", "spans")
+"""  # noqa: S608 - the table name is one of the literals below, never a value
+    for table, shift in (("runs", _SHIFTED), ("spans", _SHIFTED), ("failures", ""))
+    # failures: the copies' detections (the failure report, the run explorer's failure modes); fleet incidents
+    # are not copied (their windows would need recomputing, and no measured query reads them but the report's
+    # short list)
 }
 
 
@@ -217,36 +210,70 @@ def child_pandas(file: str) -> dict[str, Any]:
             "trace_latency_p50_ms": float(overall.iloc[0]), "columns": df.shape[1]}
 
 
+# What a user waits for on an ingested database, each through the library function the notebooks, the
+# CLI and the widgets call (never a hand-written query). Each call gets the lens and a sampled run id: the
+# trace view's calls take another sampled run each time (a warm cache for one run would flatter them), the
+# others repeat the same call.
+QUERY_LABELS = {
+    "runs_page": "`lens.runs(limit=50)`",
+    "explorer_page": "the run explorer's first page (`explore.find_runs(limit=50)` + `count_runs`)",
+    "trace_view": "a trace view's spans (`lens.spans(run_id)`)",
+    "trace_layout": "a trace's waterfall layout (`trace.trace_layout`)",
+    "golden_signals": "golden signals by feature (`signals(lens, by=\"feature\")`)",
+    "signals_daily": "golden signals per day (`signals(lens, every=\"1d\")`)",
+    "costs": "cost by feature (`costs.by(lens, by=\"feature\")`)",
+    "costs_by_customer": "cost by customer (`costs.by(lens, by=\"customer_id\")`)",
+    "failures": "failure report (`failures.report(lens)`: counts per mode, worst runs, fleet incidents)",
+}
+
+
+def _query_calls() -> dict[str, Callable[[Any, str], Any]]:
+    from agentlens import costs, explore, trace
+    from agentlens.failures.report import report as failure_report
+    from agentlens.metrics.signals import signals
+
+    def explorer_page(lens: Any, _run: str) -> Any:  # what the run explorer widget shows on opening
+        return explore.find_runs(lens, limit=50), explore.count_runs(lens)
+
+    calls: dict[str, Callable[[Any, str], Any]] = {
+        "runs_page": lambda lens, _r: lens.runs(limit=50),
+        "explorer_page": explorer_page,
+        "trace_view": lambda lens, r: lens.spans(r),
+        "trace_layout": lambda lens, r: trace.trace_layout(lens, r),
+        "golden_signals": lambda lens, _r: signals(lens, by="feature"),
+        "signals_daily": lambda lens, _r: signals(lens, every="1d"),
+        "costs": lambda lens, _r: costs.by(lens, by="feature"),
+        "costs_by_customer": lambda lens, _r: costs.by(lens, by="customer_id"),
+        "failures": lambda lens, _r: failure_report(lens),
+    }
+    assert calls.keys() == QUERY_LABELS.keys()
+    return calls
+
+
+PER_RUN_QUERIES = ("trace_view", "trace_layout")
+
+
 def child_queries(db: str, repeat: int) -> dict[str, Any]:
     agentlens = _import_agentlens()
-
-    def timed(fn, *args):
-        t = time.perf_counter()
-        r = fn(*args)
-        return time.perf_counter() - t, r
-
+    calls = _query_calls()
     t0 = time.perf_counter()
     lens = agentlens.open(db, read_only=True)
     open_s = time.perf_counter() - t0
     run_ids = [r[0] for r in lens.con.execute(SAMPLE_RUN_IDS_SQL).fetchall()]
     out: dict[str, Any] = {"open_s": open_s, "runs_in_db": lens.con.execute("SELECT count(*) FROM runs").fetchall()[0][0],
                            "spans_in_db": lens.con.execute("SELECT count(*) FROM spans").fetchall()[0][0]}
-
-    first, df = timed(lambda: lens.runs(limit=50))
-    assert df.height == 50 or df.height == out["runs_in_db"]
-    warm = [timed(lambda: lens.runs(limit=50))[0] for _ in range(repeat)]
-    out["runs_page"] = {"first_s": first, "median_s": statistics.median(warm), "all_s": warm}
-
-    first, df = timed(lens.spans, run_ids[0])
-    assert df.height > 0
-    warm = [timed(lens.spans, rid)[0] for rid in run_ids[1:]] or [first]
-    out["trace_view"] = {"first_s": first, "median_s": statistics.median(warm), "all_s": warm,
-                         "spans_per_run": df.height}
-
-    first, df = timed(lens.sql, GOLDEN_SIGNALS_SQL)
-    warm = [timed(lens.sql, GOLDEN_SIGNALS_SQL)[0] for _ in range(repeat)]
-    out["golden_signals"] = {"first_s": first, "median_s": statistics.median(warm), "all_s": warm,
-                             "result": df.to_dicts()}
+    for key, call in calls.items():
+        per_run = key in PER_RUN_QUERIES
+        times = []
+        for i in range(1 + (len(run_ids) - 1 if per_run else repeat)):
+            rid = run_ids[i % len(run_ids)] if per_run else run_ids[0]
+            t = time.perf_counter()
+            result = call(lens, rid)
+            times.append(time.perf_counter() - t)
+            if i == 0:  # an empty answer would time nothing: every query must find something here
+                first = result[0] if isinstance(result, tuple) else getattr(result, "counts", result)
+                assert getattr(first, "height", 1) > 0, f"{key} returned nothing on {db}"
+        out[key] = {"first_s": times[0], "median_s": statistics.median(times[1:] or times), "all_s": times[1:]}
     lens.close()
     return out
 
@@ -262,7 +289,7 @@ def child_replicate(src: str, dst: str, factor: int) -> dict[str, Any]:
     con.execute("ATTACH ? AS src (READ_ONLY)", [src])
     for i in range(1, factor):
         for sql in REPLICATE_SQL.values():
-            con.execute(sql, [i, i, i])
+            con.execute(sql, {"copy": i})
         con.execute("CHECKPOINT")
     con.execute("DETACH src")
     con.close()
@@ -592,8 +619,7 @@ def bench_size(runs: int, a: argparse.Namespace, work: Path) -> dict[str, Any]:
     log("queries")
     res["queries"] = run_child("queries", kept, a.query_repeat)
     q = res["queries"]
-    log(f"  runs page {q['runs_page']['median_s'] * 1000:.1f} ms, trace view {q['trace_view']['median_s'] * 1000:.1f} ms, "
-        f"golden signals {q['golden_signals']['median_s'] * 1000:.1f} ms")
+    log("  " + ", ".join(f"{k} {q[k]['median_s'] * 1000:,.1f} ms" for k in QUERY_LABELS if k in q))
     return res
 
 
@@ -654,8 +680,7 @@ def bench_replicated(src: Path, src_runs: int, target: int, a: argparse.Namespac
         q["incremental"] = incremental(dst, extra, a, work)
         q["incremental"]["extra_file_bytes"] = extra.stat().st_size
     dst.unlink()
-    log(f"  runs page {q['runs_page']['median_s'] * 1000:.1f} ms, trace view {q['trace_view']['median_s'] * 1000:.1f} ms, "
-        f"golden signals {q['golden_signals']['median_s'] * 1000:.1f} ms")
+    log("  " + ", ".join(f"{k} {q[k]['median_s'] * 1000:,.1f} ms" for k in QUERY_LABELS if k in q))
     return q
 
 
@@ -830,25 +855,26 @@ def render(report: dict[str, Any]) -> str:
         "",
         "## Queries",
         "",
-        "In a fresh read-only process on the ingested database. \"first\" is the first call after opening; "
-        f"\"median\" is over {report['query_repeat']} more calls (the trace view: over 9 other sampled runs). "
-        "Milliseconds, including the conversion to a polars DataFrame.",
+        "In a fresh read-only process on the ingested database, each through the library function the notebooks, "
+        "CLI and widgets call. \"first\" is the first call after opening; \"median\" is over "
+        f"{report['query_repeat']} more calls (a trace's queries: over 9 other sampled runs). Milliseconds, "
+        "including the conversion to polars DataFrames.",
         "",
-        "| runs in DB | spans in DB | open | `lens.runs(limit=50)` first / median | `lens.spans(run_id)` first / median "
-        "| golden signals by feature first / median |",
-        "|---:|---:|---:|---:|---:|---:|",
     ]
-    rows = [(s["queries"], " †" if s.get("carried_from") else "") for s in sizes if s.get("queries")]
+    dbs = [(s["queries"], f"{s['queries']['runs_in_db']:,} runs" + (" †" if s.get("carried_from") else ""))
+           for s in sizes if s.get("queries")]
     if report.get("replicated"):
         r = report["replicated"]
-        rows.append((r, f" (the {r['replicated_from_runs']:,}-run DB replicated {r['factor']}x in SQL)"
-                        + (" †" if r.get("carried_from") else "")))
-    for q, note in rows:
-        lines.append(
-            f"| {q['runs_in_db']:,}{note} | {q['spans_in_db']:,} | {_ms(q['open_s'])} | "
-            f"{_ms(q['runs_page']['first_s'])} / {_ms(q['runs_page']['median_s'])} | "
-            f"{_ms(q['trace_view']['first_s'])} / {_ms(q['trace_view']['median_s'])} | "
-            f"{_ms(q['golden_signals']['first_s'])} / {_ms(q['golden_signals']['median_s'])} |")
+        dbs.append((r, f"{r['runs_in_db']:,} runs (the {r['replicated_from_runs']:,}-run DB replicated {r['factor']}x "
+                       "in SQL)" + (" †" if r.get("carried_from") else "")))
+    lines += ["| query | " + " | ".join(f"{name}: first / median" for _, name in dbs) + " |",
+              "|---|" + "---:|" * len(dbs),
+              "| (spans in the database; time to open it) | "
+              + " | ".join(f"{q['spans_in_db']:,}; {_ms(q['open_s'])}" for q, _ in dbs) + " |"]
+    for key, label in QUERY_LABELS.items():
+        if any(key in q for q, _ in dbs):
+            lines.append(f"| {label} | " + " | ".join(
+                f"{_ms(q[key]['first_s'])} / {_ms(q[key]['median_s'])}" if key in q else "–" for q, _ in dbs) + " |")
     lines += ["", "## Targets (from the project's issues)", "", "| target | measured | met? |", "|---|---|---|"]
     lines += [f"| {t} | {v} | {ok} |" for t, v, ok in targets(report)]
     lines += ["", "Raw numbers: " + report["json_path"], ""]
@@ -890,10 +916,11 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         if q_big["runs_in_db"] < 1_000_000:
             ok += " (measured below 1M runs)"
         out.append(("golden signals by feature over 1M runs < 1 s", f"{_ms(g)} ms at {where}", ok))
-        tv = q_big["trace_view"]["median_s"]
+        views = [q_big[k] for k in PER_RUN_QUERIES if k in q_big]  # the spans and the waterfall layout
+        tv, tv_first = max(v["median_s"] for v in views), max(v["first_s"] for v in views)
         out.append(("a trace view's data < 100 ms",
-                    f"{_ms(tv)} ms at {where} ({_ms(q_big['trace_view']['first_s'])} ms first call)",
-                    "yes" if tv < 0.1 else "**no**"))
+                    f"{_ms(tv)} ms at {where} ({_ms(tv_first)} ms first call; the slower of its spans and its "
+                    "waterfall layout)", "yes" if tv < 0.1 else "**no**"))
     incs = [s for s in sizes if s.get("incremental") and "fraction_of_full" in s["incremental"]]
     if incs:
         inc, n = incs[-1]["incremental"], incs[-1]["runs"]

@@ -20,3 +20,35 @@ def test_bench_smoke(tmp_path):
     results = json.loads((out / "smoke.json").read_text())
     assert results  # agentlens and both baselines were measured on the same file
     assert (out / "RESULTS-smoke.md").read_text().count("| **agentlens** |") >= 1
+    # the query timings go through the library's own functions, each measured and shown
+    sys.path.insert(0, str(ROOT / "bench"))
+    import run
+
+    queries = results["sizes"][0]["queries"]
+    assert set(run.QUERY_LABELS) <= set(queries)
+    assert all(queries[k]["median_s"] > 0 for k in run.QUERY_LABELS)
+    md = (out / "RESULTS-smoke.md").read_text()
+    assert all(f"| {label} |" in md for label in run.QUERY_LABELS.values())
+
+
+def test_the_bench_agents_fail_as_healthy_agents_do(tmp_path):
+    """The generated workload is a healthy fleet's: the model only calls the tools it was offered, with
+    arguments of their schemas' types (an earlier generator offered one tool of five and typed every
+    argument as a string, so half the runs were hallucinated tool use and the failure report timed a
+    1.5M-detection outlier); what fails is tool calls (~4%, with an exception event) and runs (~2%)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import gen
+
+    import agentlens
+
+    data = gen.generate(tmp_path / "data", 400, csv_too=False, quiet=True)["otlp"]
+    lens = agentlens.open(tmp_path / "g.duckdb")
+    lens.ingest(data, progress=False)
+    modes = dict(lens.con.execute("SELECT mode, count(DISTINCT run_id) FROM failures GROUP BY mode").fetchall())
+    offered = lens.con.execute("SELECT count(*) FROM spans WHERE kind = 'llm' AND tool_definitions IS NOT NULL"
+                               ).fetchone()[0]
+    lens.close()
+    assert offered > 0  # the OpenInference half offers its tools: hallucinated tool use is judged
+    assert "hallucinated_tool" not in modes
+    assert {"tool_error", "silent_tool_failure"} <= set(modes)
+    assert sum(modes.values()) < 0.4 * 400
