@@ -132,8 +132,18 @@ def report(lens: Lens, since: dt.datetime | str | None = None, until: dt.datetim
     by = _check_by(by)
     modes = _modes(mode)
     run_modes = [m for m in modes if m in MODES] if modes is not None else None
-    d = _detections(lens, since, until, run_modes if modes is None or run_modes else ["-"], by)
-    lens.con.register("_rep", d.to_arrow())
+    mode_list = run_modes if modes is None or run_modes else ["-"]
+    # The detections in scope stay in DuckDB (a temp table of the few columns the summaries read): a
+    # million of them would take seconds to become a DataFrame and back.
+    dim_col = f', {BY[by]} AS "{by}"' if by else ""
+    lens.con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _rep AS
+        SELECT f.run_id, r.started_at, f.mode, f.severity, f.explanation, r.agent_name{dim_col}
+        FROM failures f LEFT JOIN runs r USING (run_id)
+        WHERE (?::TIMESTAMPTZ IS NULL OR r.started_at >= ?::TIMESTAMPTZ)
+          AND (?::TIMESTAMPTZ IS NULL OR r.started_at < ?::TIMESTAMPTZ)
+          AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], f.mode))
+    """, [since, since, until, until, mode_list, mode_list])  # noqa: S608 - `by` is checked against the BY allowlist
     try:
         dim = f', "{by}"' if by else ""
         rank = SEV_RANK.format("severity")
@@ -161,10 +171,10 @@ def report(lens: Lens, since: dt.datetime | str | None = None, until: dt.datetim
             WHERE (?::TIMESTAMPTZ IS NULL OR started_at >= ?::TIMESTAMPTZ)
               AND (?::TIMESTAMPTZ IS NULL OR started_at < ?::TIMESTAMPTZ)
         """, [since, since, until, until]).item()
-        failing = lens.sql("SELECT count(DISTINCT run_id) FROM _rep").item()
+        failing, detected = lens.con.execute("SELECT count(DISTINCT run_id), count(*) FROM _rep").fetchall()[0]
         hashes = lens.sql("SELECT DISTINCT policy_hash FROM failures WHERE policy_hash IS NOT NULL")["policy_hash"]
     finally:
-        lens.con.unregister("_rep")
+        lens.con.execute("DROP TABLE IF EXISTS _rep")
     fleet_kinds = [m for m in modes if m in FLEET_KINDS] if modes is not None else list(FLEET_KINDS)
     fleet = lens.sql(f"""
         SELECT kind, severity, dimension, value, window_start, runs, explanation, incident_id
@@ -179,7 +189,7 @@ def report(lens: Lens, since: dt.datetime | str | None = None, until: dt.datetim
     facts: dict[str, Any] = {
         "runs": tot,
         "runs with a failure": f"{failing:,} ({100.0 * failing / tot:.1f}%)" if tot else "0",
-        "detections": d.height,
+        "detections": detected,
         "fleet incidents": fleet.height,
         "policy": current if not stale else
         f"{current}; some results were found under another policy ({', '.join(stale)}): run `agentlens classify`",
