@@ -136,12 +136,15 @@ def find_runs(
     cols = ", ".join(f'r."{c}"' for c in dict.fromkeys(("run_id", *columns)))
     order = TOTAL_TOKENS if sort == "total_tokens" else f'r."{sort}"'
     direction = "DESC" if descending else "ASC"
-    # the page first (top-N in DuckDB), then the failure modes of its few runs only
-    modes = (", (SELECT string_agg(DISTINCT f.mode, ', ' ORDER BY f.mode) FROM failures f "
-             "WHERE f.run_id = p.run_id) AS failure_modes") if classified else ""
+    # The page first (top-N in DuckDB), then the failure modes of its few runs only: a join on the
+    # detections of the page's runs (a correlated subquery per run was decorrelated into an aggregate of
+    # every detection: find_runs took 95 ms instead of 20 ms on 1M runs with 251k detections).
+    modes, join = (", m.failure_modes", " LEFT JOIN (SELECT f.run_id, string_agg(DISTINCT f.mode, ', ' ORDER BY "
+                   "f.mode) AS failure_modes FROM failures f WHERE f.run_id IN (SELECT run_id FROM p) "
+                   "GROUP BY f.run_id) m USING (run_id)") if classified else ("", "")
     q = (f"WITH p AS (SELECT {cols}, {TOTAL_TOKENS} AS total_tokens, {order} AS _sort "  # noqa: S608 - checked names
          f"FROM runs r WHERE {where} ORDER BY _sort {direction} NULLS LAST, r.run_id LIMIT ? OFFSET ?) "
-         f"SELECT p.* EXCLUDE (_sort){modes} FROM p ORDER BY _sort {direction} NULLS LAST, p.run_id")
+         f"SELECT p.* EXCLUDE (_sort){modes} FROM p{join} ORDER BY _sort {direction} NULLS LAST, p.run_id")
     df = lens.sql(q, [*params, int(limit), int(offset)])
     return df if "run_id" in columns else df.drop("run_id")
 

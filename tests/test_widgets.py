@@ -310,6 +310,23 @@ def test_explorer_failure_mode_filter(vlens):
     assert "tool_error" in ex.cells[0][[c for c, _, _ in ex.columns].index("failure_modes")].value
 
 
+def test_a_page_lists_the_failure_modes_of_its_own_runs(vlens):
+    """Each run of a page gets its modes (distinct, sorted), runs without one none, and a detection of a
+    run on another page changes nothing here (the modes are joined from the page's runs' detections)."""
+    clear_failures(vlens)
+    add_failure(vlens, NESTED, "tool_error", TOOL, "refund_order failed", {})
+    add_failure(vlens, NESTED, "budget_exceeded", None, "over the cap", {})
+    add_failure(vlens, NESTED, "tool_error", TOOL, "refund_order failed again", {})
+    add_failure(vlens, MANY[3], "budget_exceeded", None, "over the cap", {})
+    full = find_runs(vlens, limit=1000)
+    modes = dict(zip(full["run_id"].to_list(), full["failure_modes"].to_list(), strict=True))
+    assert modes[NESTED] == "budget_exceeded, tool_error" and modes[MANY[3]] == "budget_exceeded"
+    assert sum(m is not None for m in modes.values()) == 2
+    for offset in range(0, full.height, 7):  # pages of 7: the same modes, in the same order as the full list
+        page = find_runs(vlens, limit=7, offset=offset)
+        assert page.equals(full.slice(offset, 7))
+
+
 def test_explorer_cells_are_escaped_text(vlens):
     ex = RunExplorer(vlens, page_size=30)
     row = ex.page_df["run_id"].to_list().index(EVIL)
