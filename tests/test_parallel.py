@@ -173,3 +173,50 @@ def test_ctrl_c_with_workers_leaves_nothing_behind(tmp_path):
         assert lens.sql("SELECT count(*) AS n FROM spans")["n"][0] == 0
         assert lens.sql("SELECT count(*) AS n FROM ingested_files")["n"][0] == 0
     assert not list(tmp_path.glob(".c.duckdb.stage-*"))  # the staging folder is gone too
+
+
+def _agent_runs_files(tmp_path: Path) -> list[Path]:
+    """The sample agent_runs export 8 times over (new ids), as CSV with a multi-line quoted field, a row
+    of invalid UTF-8, a short row and a wrong number spread over it; and as JSON Lines cut off at the end."""
+    import csv
+    import io
+    import json
+
+    rows = list(csv.DictReader(io.StringIO((SAMPLES / "agent_runs.csv").read_text(encoding="utf-8"))))
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(rows[0].keys())
+    jsonl = []
+    n = 0
+    for copy in range(8):
+        for r in rows:
+            n += 1
+            r = {**r, "id": f"{r['id']}-{copy}"}
+            if n % 97 == 0:
+                r["response"] = "line one\nline two, with \"quotes\"\n\nline four"
+            if n % 131 == 0:
+                r["tokens_in"] = "many"
+            w.writerow(r.values() if n % 149 else list(r.values())[:5])
+            jsonl.append(json.dumps({**r, "request": json.loads(r["request"])}) + "\n")
+    data = out.getvalue().encode("utf-8")
+    cut = data.index(b"\n", len(data) // 2) + 1  # a row of invalid UTF-8 in the middle
+    csv_path = tmp_path / "runs.agent_runs.csv"
+    csv_path.write_bytes(data[:cut] + b'bad-utf8,u,"{}",\xff\xfe,1,1,0.1,2026-05-01T00:00:00Z\n' + data[cut:])
+    jsonl_path = tmp_path / "runs.agent_runs.jsonl"
+    jsonl_path.write_text("".join(jsonl) + '{"id": "cut-off", "tokens_in"', encoding="utf-8")
+    return [csv_path, jsonl_path]
+
+
+def test_agent_runs_exports_on_workers_give_the_same_database_as_one_process(tmp_path, monkeypatch):
+    """The CSV's records are split in this process (quoted fields hold newlines) and made rows by the
+    workers; JSON Lines are cut in blocks of lines like OTLP. Same runs, spans and quarantine, with the
+    same line numbers, as one process reading them."""
+    files = _agent_runs_files(tmp_path)
+    assert all(f.stat().st_size > 6 * 64 * 1024 for f in files)  # more blocks than are read in-process
+    one = _ingest(tmp_path, "one", files, 1, monkeypatch)
+    two = _ingest(tmp_path, "two", files, 2, monkeypatch)
+    assert len(one["runs"]) > 500 and len(one["quarantine"]) > 10
+    for table in one:
+        assert one[table] == two[table], table
+    kinds = {q[1] for q in two["quarantine"]}
+    assert {"invalid_utf8", "bad_row", "wrong_type", "truncated"} <= kinds

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import re
 from collections.abc import Iterator, Mapping
@@ -24,8 +25,9 @@ import msgspec
 import pyarrow.parquet as pq
 
 from ..config import Config
+from . import parallel
 from .base import RUN_SCHEMA, SPAN_SCHEMA, Bad, Batch, Columns, to_json
-from .otlp import raw_text
+from .otlp import decode_line, raw_text
 from .semconv import as_text, dimensions, parse_json
 
 # invalid UTF-8 bytes, as the "surrogateescape" decoding of the CSV text leaves them
@@ -249,7 +251,8 @@ def read(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
 
 
 def _read_csv(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
-    out = _Out()
+    """Records are split here (the csv module: a quoted field may hold newlines), in chunks of about
+    `parallel.BLOCK_BYTES`; turning them into rows, most of the work, runs on every core."""
     text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
     reader = csv.reader(text)
     header = next(reader, None)
@@ -257,10 +260,41 @@ def _read_csv(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batc
         return
     header = [h.strip().lower() for h in header]
     _check_columns(header, filename)
+    fn = functools.partial(_csv_chunk, header=header, filename=filename, config=config)
+    yield from parallel.read_chunks(_csv_chunks(reader, stream), fn)
+
+
+def _csv_chunks(reader: Any, stream: IO[bytes]) -> Iterator[tuple[list[tuple[int, list[str]]], int, bool, int]]:
+    """(records with their first line number, that of the chunk's first record, final?, byte offset) from
+    a csv reader over `stream`; offsets are where `stream` stood (read-ahead included): for progress only."""
+    chunk: list[tuple[int, list[str]]] = []
+    size = 0
     prev_line = reader.line_num
+    offset = 0
     for fields in reader:
-        line = prev_line + 1
+        chunk.append((prev_line + 1, fields))
         prev_line = reader.line_num
+        size += sum(map(len, fields))
+        if size >= parallel.BLOCK_BYTES:
+            yield chunk, chunk[0][0], False, offset
+            offset = _tell(stream, offset)
+            chunk, size = [], 0
+    yield chunk, chunk[0][0] if chunk else prev_line + 1, True, offset
+
+
+def _tell(stream: IO[bytes], default: int) -> int:
+    try:
+        return stream.tell() if stream.seekable() else default
+    except (OSError, ValueError):
+        return default
+
+
+def _csv_chunk(records: list[tuple[int, list[str]]], first_line: int, final: bool, *,
+               header: list[str], filename: str, config: Config) -> list[Batch]:
+    """The batches of a chunk of CSV records (run in a worker process, see adapters.parallel)."""
+    out = _Out()
+    batches = []
+    for line, fields in records:
         raw = ",".join(fields)
         if _UNDECODABLE.search(raw):  # a character-by-character check was half the CSV reading time
             b = raw.encode("utf-8", "surrogateescape")
@@ -272,22 +306,30 @@ def _read_csv(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batc
             continue
         out.add(dict(zip(header, fields, strict=True)), config, filename, line, raw)
         if out.full():
-            yield out.batch(stream.tell() if stream.seekable() else 0)
-    yield out.batch(0)
+            batches.append(out.batch(0))
+    batches.append(out.batch(0))
+    return batches
 
 
 def _read_jsonl(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
-    out = _Out()
-    from .otlp import decode_line
+    first = stream.readline()
+    if first:
+        yield from parallel.read_lines(first, stream, functools.partial(_jsonl_block, filename=filename,
+                                                                        config=config))
 
-    lines = iter(stream)
+
+def _jsonl_block(block: bytes, first_line: int, final: bool, *, filename: str, config: Config) -> list[Batch]:
+    """The batches of a block of JSON Lines (run in a worker process, see adapters.parallel)."""
+    out = _Out()
+    batches = []
+    lines = parallel.lines(block)
     line = next(lines, b"")
-    n = 0
+    n = first_line - 1
     while line:
         n += 1
         nxt = next(lines, b"")
         if line.strip():
-            rec, bad = decode_line(line, n, last=not nxt)
+            rec, bad = decode_line(line, n, last=final and not nxt)
             if bad is not None:
                 out.bad.append(bad)
             elif not isinstance(rec, Mapping):
@@ -295,9 +337,10 @@ def _read_jsonl(stream: IO[bytes], filename: str, config: Config) -> Iterator[Ba
             else:
                 out.add(rec, config, filename, n, raw_text(line.rstrip(b"\r\n")))
         if out.full():
-            yield out.batch(0)
+            batches.append(out.batch(0))
         line = nxt
-    yield out.batch(0)
+    batches.append(out.batch(len(block)))
+    return batches
 
 
 def _read_parquet(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
