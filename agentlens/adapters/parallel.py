@@ -1,5 +1,6 @@
-"""JSON Lines on every core: a large file is cut into blocks of whole lines, worker processes turn
-each block into batches, and the batches come back in file order.
+"""Large files on every core: a file is cut into blocks of whole lines (JSON Lines: OTLP, agent_runs)
+or into chunks of records an adapter has split itself (agent_runs CSV), worker processes turn each
+into batches, and the batches come back in file order.
 
 An adapter hands over a function of one block, `fn(block, first_line, final) -> list[Batch]`, that
 must be picklable (a module-level function, or a `functools.partial` of one): it runs in a worker
