@@ -502,28 +502,29 @@ def context_overflow(ctx: Ctx) -> pa.Table:
 # whose arguments carry an address (email, URL host) found in that content and not in the user's
 # own messages. Parameters: injection regex (x2), address regex (x4).
 PROMPT_INJECTION = """
-WITH src AS (
+WITH src AS (  -- pos: a user message's place in its call's input
   SELECT f.run_id, f.span_id, f.seq, 'the result of ' || coalesce(f.tool, f.name) AS place,
-         coalesce(s.tool_result, s.output) AS text
+         coalesce(s.tool_result, s.output) AS text, 0 AS pos
   FROM _fs f JOIN spans s ON s.rowid = f.rid
   WHERE f.kind IN ('tool', 'retriever')
   UNION ALL
-  SELECT run_id, span_id, seq, 'a user message', m.content
-  FROM (SELECT f.run_id, f.span_id, f.seq,  -- unnest in the select list: see UNNEST_NOTE
-               unnest(try(json_transform(s.input, '[{"role":"VARCHAR","content":"VARCHAR"}]'))) AS m
-        FROM _fs f JOIN spans s ON s.rowid = f.rid WHERE f.leaf_llm)
+  SELECT run_id, span_id, seq, 'a user message', m.content, pos
+  FROM (SELECT run_id, span_id, seq, unnest(msgs) AS m, generate_subscripts(msgs, 1) AS pos
+        FROM (SELECT f.run_id, f.span_id, f.seq,  -- unnest in the select list: see UNNEST_NOTE
+                     try(json_transform(s.input, '[{"role":"VARCHAR","content":"VARCHAR"}]')) AS msgs
+              FROM _fs f JOIN spans s ON s.rowid = f.rid WHERE f.leaf_llm))
   WHERE m.role = 'user'
   UNION ALL
-  SELECT f.run_id, f.span_id, f.seq, 'the request', s.input
+  SELECT f.run_id, f.span_id, f.seq, 'the request', s.input, 0
   FROM _fs f JOIN spans s ON s.rowid = f.rid
   WHERE f.parent_span_id IS NULL AND NOT f.has_calls
 ),
 hits AS (
   SELECT src.*, regexp_extract(text, ?, 0) AS matched FROM src WHERE text IS NOT NULL AND regexp_matches(text, ?)
 ),
-first AS (
-  SELECT run_id, min(seq) AS seq, arg_min(span_id, seq) AS span_id, arg_min(place, seq) AS place,
-         arg_min(matched, seq) AS matched, arg_min(text, seq) AS text,
+first AS (  -- the earliest hit; of two in one call, the earlier user message
+  SELECT run_id, min(seq) AS seq, arg_min(span_id, (seq, pos)) AS span_id, arg_min(place, (seq, pos)) AS place,
+         arg_min(matched, (seq, pos)) AS matched, arg_min(text, (seq, pos)) AS text,
          list(DISTINCT span_id ORDER BY span_id) AS spans  -- a set: one order whatever the batch
   FROM hits GROUP BY run_id
 ),
