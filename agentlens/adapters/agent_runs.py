@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from ..config import Config
 from . import parallel
 from .base import RUN_SCHEMA, SPAN_SCHEMA, Bad, Batch, Columns, to_json
-from .otlp import decode_line, raw_text
+from .otlp import BLANK, decoded_lines, raw_text
 from .semconv import as_text, dimensions, parse_json
 
 # invalid UTF-8 bytes, as the "surrogateescape" decoding of the CSV text leaves them
@@ -322,23 +322,17 @@ def _jsonl_block(block: bytes, first_line: int, final: bool, *, filename: str, c
     """The batches of a block of JSON Lines (run in a worker process, see adapters.parallel)."""
     out = _Out()
     batches = []
-    lines = parallel.lines(block)
-    line = next(lines, b"")
-    n = first_line - 1
-    while line:
-        n += 1
-        nxt = next(lines, b"")
-        if line.strip():
-            rec, bad = decode_line(line, n, last=final and not nxt)
-            if bad is not None:
-                out.bad.append(bad)
-            elif not isinstance(rec, Mapping):
-                out.bad.append(Bad("wrong_type", f"line {n}: expected a JSON object", raw_text(line), n))
-            else:
-                out.add(rec, config, filename, n, raw_text(line.rstrip(b"\r\n")))
+    for n, _, line, rec, bad in decoded_lines(parallel.lines(block), first_line, final):
+        if bad is not None:
+            out.bad.append(bad)
+        elif rec is BLANK:
+            pass
+        elif not isinstance(rec, Mapping):
+            out.bad.append(Bad("wrong_type", f"line {n}: expected a JSON object", raw_text(line), n))
+        else:
+            out.add(rec, config, filename, n, raw_text(line.rstrip(b"\r\n")))
         if out.full():
             batches.append(out.batch(0))
-        line = nxt
     batches.append(out.batch(len(block)))
     return batches
 

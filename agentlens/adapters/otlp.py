@@ -343,11 +343,16 @@ class _Emitter:
         return b
 
 
-def _line_mode(
-    lines: Iterator[bytes], out: _Emitter, config: Config, filename: str, first_line: int = 1, final: bool = True,
-) -> Iterator[Batch]:
-    """JSON Lines: one document per line. `lines` yields raw lines (with their newline), the first
-    being line `first_line` of the file; `final`: the last of them is the file's last."""
+BLANK = object()  # the "document" of a blank line (a line holding JSON `null` decodes to None)
+
+
+def decoded_lines(
+    lines: Iterator[bytes], first_line: int = 1, final: bool = True,
+) -> Iterator[tuple[int, int, bytes, Any, Bad | None]]:
+    """JSON Lines, one document per line: (line number, bytes read through the line, the line, its
+    document, or the quarantine record when it is none) for every line, `BLANK` the document of a blank
+    one. `lines` yields raw lines (with their newline), the first being line `first_line` of the file;
+    `final`: the last of them is the file's last (cut off, it is a truncated record, not a malformed one)."""
     nbytes = 0
     line_no = first_line - 1
     line = next(lines, b"")
@@ -357,14 +362,25 @@ def _line_mode(
         nxt = next(lines, b"")
         if line.strip():
             doc, bad = decode_line(line, line_no, last=final and not nxt)
-            if bad is not None:
-                out.add(None, bad)
-            else:
-                for row, b in document_rows(doc, config, filename, line_no):
-                    out.add(row, b)
+            yield line_no, nbytes, line, doc, bad
+        else:
+            yield line_no, nbytes, line, BLANK, None
+        line = nxt
+
+
+def _line_mode(
+    lines: Iterator[bytes], out: _Emitter, config: Config, filename: str, first_line: int = 1, final: bool = True,
+) -> Iterator[Batch]:
+    """OTLP JSON Lines (see `decoded_lines`)."""
+    nbytes = 0
+    for line_no, nbytes, _, doc, bad in decoded_lines(lines, first_line, final):
+        if bad is not None:
+            out.add(None, bad)
+        elif doc is not BLANK:
+            for row, b in document_rows(doc, config, filename, line_no):
+                out.add(row, b)
         if out.full(nbytes):
             yield out.batch(nbytes)
-        line = nxt
     yield out.batch(nbytes)
 
 
