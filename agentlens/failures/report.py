@@ -34,15 +34,23 @@ BY: dict[str, str] = {
 
 SEV_RANK = "list_position(['critical', 'high', 'medium', 'low'], {})"
 
-DETECTIONS = """
-SELECT f.run_id, r.started_at, f.mode, f.severity, f.span_id, f.explanation, {by} AS {name},
-       r.agent_name, r.feature, r.customer_id, r.status AS run_status, f.evidence, f.policy_hash, f.classified_at
+# The detections of the runs started in [since, until), of the given modes: parameters `_scope_params`.
+SCOPE = """
 FROM failures f LEFT JOIN runs r USING (run_id)
 WHERE (?::TIMESTAMPTZ IS NULL OR r.started_at >= ?::TIMESTAMPTZ)
   AND (?::TIMESTAMPTZ IS NULL OR r.started_at < ?::TIMESTAMPTZ)
   AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], f.mode))
-ORDER BY r.started_at DESC NULLS LAST, f.run_id, {rank}, f.mode
 """
+
+DETECTIONS = """
+SELECT f.run_id, r.started_at, f.mode, f.severity, f.span_id, f.explanation, {by} AS {name},
+       r.agent_name, r.feature, r.customer_id, r.status AS run_status, f.evidence, f.policy_hash, f.classified_at
+""" + SCOPE + """ORDER BY r.started_at DESC NULLS LAST, f.run_id, {rank}, f.mode
+"""
+
+
+def _scope_params(since: Any, until: Any, modes: list[str] | None) -> list[Any]:
+    return [since, since, until, until, modes, modes]
 
 
 def _check_by(by: str | None) -> str | None:
@@ -67,7 +75,7 @@ def _modes(modes: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
 def _detections(lens: Lens, since: Any, until: Any, modes: list[str] | None, by: str | None) -> pl.DataFrame:
     name = by or "feature_"
     q = DETECTIONS.format(by=BY[by] if by else "NULL", name=f'"{name}"', rank=SEV_RANK.format("f.severity"))
-    df = lens.sql(q, [since, since, until, until, modes, modes])
+    df = lens.sql(q, _scope_params(since, until, modes))
     return df if by else df.drop(name)
 
 
@@ -136,14 +144,9 @@ def report(lens: Lens, since: dt.datetime | str | None = None, until: dt.datetim
     # The detections in scope stay in DuckDB (a temp table of the few columns the summaries read): a
     # million of them would take seconds to become a DataFrame and back.
     dim_col = f', {BY[by]} AS "{by}"' if by else ""
-    lens.con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _rep AS
-        SELECT f.run_id, r.started_at, f.mode, f.severity, f.explanation, r.agent_name{dim_col}
-        FROM failures f LEFT JOIN runs r USING (run_id)
-        WHERE (?::TIMESTAMPTZ IS NULL OR r.started_at >= ?::TIMESTAMPTZ)
-          AND (?::TIMESTAMPTZ IS NULL OR r.started_at < ?::TIMESTAMPTZ)
-          AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], f.mode))
-    """, [since, since, until, until, mode_list, mode_list])  # noqa: S608 - `by` is checked against the BY allowlist
+    lens.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _rep AS SELECT f.run_id, r.started_at, f.mode, f.severity, f.explanation, "
+        f"r.agent_name{dim_col} {SCOPE}", _scope_params(since, until, mode_list))  # `by`: checked against the BY allowlist
     try:
         dim = f', "{by}"' if by else ""
         rank = SEV_RANK.format("severity")
