@@ -66,7 +66,6 @@ class Columns:
 
     def __init__(self, schema: pa.Schema):
         self.schema = schema
-        self.names = schema.names
         self._type = pa.struct(list(schema))
         self._rows: list[dict[str, Any]] = []
 
