@@ -232,6 +232,12 @@ class _Stage:
             self.bad += 1
             self.bad_kinds.update(b.kind for b in batch.bad)
 
+    def drop(self, kind: str) -> None:
+        """Delete the staged files of a kind once they are stored: the staged spans of a large file are a
+        quarter of its size on disk (29 GB of OTLP: ~7 GB), not to be held through the rest of its publish."""
+        for f in self.folder.glob(f"{kind}-*.parquet"):
+            f.unlink()
+
     def close(self) -> None:
         pass
 
@@ -499,6 +505,7 @@ class Lens:
             con.execute("SET preserve_insertion_order = false")
             row = self._one(Q.PUBLISH_SPANS, [stage.glob("spans")])
             con.execute("RESET preserve_insertion_order")  # on an error, by ingest_batches
+            stage.drop("spans")  # read no more: the keys are in `_staged`, the spans in `spans`
             spans_added = int(row[0]) if row else 0
         given = 0
         if stage.runs:

@@ -378,10 +378,13 @@ def run_child(task: str, *args: Any) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", task, *map(str, args)]
     busy0 = _busy_cpu_s()
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=ROOT)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     chunks: list[bytes] = []
+    errs: list[bytes] = []
     reader = threading.Thread(target=lambda: chunks.append(p.stdout.read()), daemon=True)  # type: ignore[union-attr]
     reader.start()
+    err_reader = threading.Thread(target=lambda: errs.append(p.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    err_reader.start()
     killed = None
     tree_peak = 0
     while True:
@@ -396,9 +399,12 @@ def run_child(task: str, *args: Any) -> dict[str, Any]:
             p.kill()
         time.sleep(0.1)
     reader.join()
+    err_reader.join()
     p.returncode = os.waitstatus_to_exitcode(status)
     process_s = time.perf_counter() - t0
     out = b"".join(chunks).decode("utf-8", "replace")
+    err = b"".join(errs).decode("utf-8", "replace")
+    sys.stderr.write(err)  # what the child said, as if it had written here
     # ru_maxrss (KiB on Linux) of wait4 is the largest of the process and its reaped descendants, not their
     # sum: with worker processes, the sum sampled every 0.1 s (tree_peak) is the larger, honest figure.
     # CPU time from wait4 includes the reaped descendants'.
@@ -410,7 +416,7 @@ def run_child(task: str, *args: Any) -> dict[str, Any]:
         raise ChildFailed(f"{task} killed by the memory guard at {killed / 2**30:.1f} GiB RSS after "
                           f"{process_s:.0f} s", seen)
     if p.returncode != 0 or "@@RESULT@@" not in out:
-        raise ChildFailed(f"child {task} {args} failed (exit {p.returncode}):\n{out[-3000:]}", seen)
+        raise ChildFailed(f"{task} exited {p.returncode} after {process_s:,.0f} s: {_reason(err)}", seen)
     res = json.loads(out.rsplit("@@RESULT@@", 1)[1])
     res.update(seen)  # peak_rss_mb: ru_maxrss is KiB on Linux
     busy1 = _busy_cpu_s()
@@ -693,6 +699,18 @@ def _fmt_range(s: dict[str, float], fmt: str, reps: int) -> str:
     return f"{med} ({format(s['min'], fmt)}–{format(s['max'], fmt)})"
 
 
+def _reason(stderr: str) -> str:
+    """A failed child's reason: the last line of its stderr (the exception, or SystemExit's message), with
+    this checkout's paths made relative."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    return (lines[-1] if lines else "no message").replace(f"{ROOT}{os.sep}", "")
+
+
+def _why(failed: str) -> str:
+    """The end of a failure's message (the reason comes last), for a table cell."""
+    return failed if len(failed) <= 160 else "..." + failed[-160:]
+
+
 def _ms(s: float) -> str:
     return f"{s * 1000:,.1f}" if s < 10 else f"{s * 1000:,.0f}"
 
@@ -702,7 +720,7 @@ def _failed_cell(st: dict[str, Any]) -> str:
     if "killed_at_rss_mb" in f:
         return (f"**failed: killed by the memory guard at {f['killed_at_rss_mb']:,.0f} MB RSS** "
                 f"after {f['process_s']:,.0f} s")
-    return "**failed**: " + st["failed"].splitlines()[0][:200]
+    return "**failed**: " + st["failed"].splitlines()[0][:400]
 
 
 def _runs(s: dict[str, Any]) -> str:
@@ -898,7 +916,7 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         if "failed" in al:
             f = al.get("failure") or {}
             rss = f.get("killed_at_rss_mb") or f.get("peak_rss_mb") or 0
-            label, ok = f"over {rss:,.0f} MB (the ingest of {what} failed: {al['failed'][:80]})", "**no**"
+            label, ok = f"over {rss:,.0f} MB (the ingest of {what} failed: {_why(al['failed'])})", "**no**"
         else:
             rss = al["peak_rss_mb"]["max"]
             label, ok = f"{rss:,.0f} MB (max over reps) ingesting {what}", "yes" if rss < 2000 else "**no**"

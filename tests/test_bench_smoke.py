@@ -31,6 +31,19 @@ def test_bench_smoke(tmp_path):
     assert all(f"| {label} |" in md for label in run.QUERY_LABELS.values())
 
 
+def test_a_failed_measurement_says_why(tmp_path):
+    """A measurement that fails is reported with its reason (the child's last line of stderr), not only its
+    exit code: the 1M-run ingest that ran out of disk at its commit was first shown as "failed (exit 1)"."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import run
+
+    with pytest.raises(run.ChildFailed) as failed:
+        run.run_child("agentlens", tmp_path / "x.duckdb", tmp_path / "missing.jsonl")
+    message = str(failed.value)
+    assert message.startswith("agentlens exited 1 after ")
+    assert message.endswith("missing.jsonl: no such file or directory"), message
+
+
 def test_the_bench_agents_fail_as_healthy_agents_do(tmp_path):
     """The generated workload is a healthy fleet's: the model only calls the tools it was offered, with
     arguments of their schemas' types (an earlier generator offered one tool of five and typed every

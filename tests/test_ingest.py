@@ -442,3 +442,20 @@ def test_span_floor_bounds_lookups_only_for_files_of_new_runs(tmp_path):
         r = lens.sql("SELECT input_tokens, llm_calls, span_count FROM runs WHERE run_id = ?", [T]).row(0)
         assert r == (300, 2, 3)  # built from the spans of both files
         assert lens.sql("SELECT count(computed_cost_usd) n FROM spans WHERE run_id = ?", [T])["n"][0] == 2
+
+
+def test_staged_spans_are_deleted_once_stored(tmp_path):
+    """The staged Parquet of a file's spans (a quarter of the file's size on disk) is gone once the spans are
+    in the table, before runs are built and the steps run; the staging folder itself goes with the file."""
+    seen: list[tuple[int, int]] = []
+
+    def look(lens):
+        folder = next(tmp_path.glob(".s.duckdb.stage-*"))
+        seen.append((len(list(folder.glob("spans-*.parquet"))), lens.sql("SELECT count(*) n FROM spans")["n"][0]))
+
+    root = agent()
+    path = jsonl(tmp_path / "t.jsonl", doc(root, llm("b000000000000001", root["spanId"], 100, 10)))
+    with agentlens.Lens(tmp_path / "s.duckdb", steps=(look,)) as lens:
+        assert lens.ingest(path).spans == 2
+    assert seen == [(0, 2)]
+    assert not list(tmp_path.glob(".s.duckdb.stage-*"))
