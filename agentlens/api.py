@@ -14,4 +14,5 @@ def open(path: str | Path | None = None, config: Config | str | Path | None = No
     """Open (creating and migrating if needed) an agentlens database.
     `path` defaults to $AGENTLENS_DB, else ./agentlens.duckdb. `config` is a Config or a TOML path."""
     cfg = config if isinstance(config, Config) else Config.load(config)
-    return Lens(path, cfg, read_only=read_only, steps=pipeline.steps(), file_steps=pipeline.file_steps())
+    return Lens(path, cfg, read_only=read_only, steps=pipeline.steps(), file_steps=pipeline.file_steps(),
+                staged_steps=pipeline.staged_steps())

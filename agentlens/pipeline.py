@@ -13,6 +13,11 @@ from .failures import classify_step, fleet_step
 from .store import Step
 
 
+def staged_steps() -> tuple[Step, ...]:
+    """Run in a file of new runs only, once per chunk of its runs, before their spans are stored."""
+    return (pricing.price_staged_step,)  # price_step then finds them priced
+
+
 def steps() -> tuple[Step, ...]:
     """Run once per chunk of the file's runs (their ids in `_affected`)."""
     return (

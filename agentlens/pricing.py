@@ -349,17 +349,9 @@ CREATE OR REPLACE TEMP MACRO agentlens_call_cost(i, cr, cw, o, r, p_in, p_cr, p_
 # The calls that make up each run's cost, for the runs in `_price_runs`: the LLM spans BUILD_RUNS
 # counts (the same RUN_CALLS_CTES), else (no such call in the run) the run's root span, as BUILD_RUNS
 # takes its usage.
-PRICE_SET = """
-CREATE OR REPLACE TEMP TABLE _price_set AS
-WITH RECURSIVE
-s AS (
-  SELECT sp.run_id, sp.span_id, sp.parent_span_id, sp.kind, sp.started_at, sp.model, sp.provider,
-         sp.input_tokens, sp.output_tokens, sp.cached_input_tokens, sp.cache_write_input_tokens,
-         sp.reasoning_tokens, sp.cost_usd
-  FROM spans sp SEMI JOIN _price_runs a ON sp.run_id = a.run_id
-  WHERE sp.rowid >= """ + Q.SPAN_FLOOR_EXPR + """
-),
-""" + Q.RUN_CALLS_CTES + """,
+_NARROW = ("run_id, span_id, parent_span_id, kind, started_at, model, provider, input_tokens, output_tokens, "
+           "cached_input_tokens, cache_write_input_tokens, reasoning_tokens, cost_usd")
+_CALLS = """
 root AS (SELECT s.* FROM s JOIN root_id USING (run_id, span_id)),
 calls AS (
   SELECT s.*, false AS is_root FROM s SEMI JOIN counted c ON c.run_id = s.run_id AND c.span_id = s.span_id
@@ -373,8 +365,28 @@ SELECT c.run_id, c.span_id, c.is_root,
        coalesce(c.input_tokens, 0) AS i, coalesce(c.cached_input_tokens, 0) AS cr,
        coalesce(c.cache_write_input_tokens, 0) AS cw, coalesce(c.output_tokens, 0) AS o,
        coalesce(c.reasoning_tokens, 0) AS r, c.cost_usd AS reported
-FROM calls c LEFT JOIN runs r ON r.run_id = c.run_id
+"""
+PRICE_SET = """
+CREATE OR REPLACE TEMP TABLE _price_set AS
+WITH RECURSIVE
+s AS (
+  SELECT """ + ", ".join(f"sp.{c}" for c in _NARROW.split(", ")) + """
+  FROM spans sp SEMI JOIN _price_runs a ON sp.run_id = a.run_id
+  WHERE sp.rowid >= """ + Q.SPAN_FLOOR_EXPR + """
+),
+""" + Q.RUN_CALLS_CTES + """,""" + _CALLS + """FROM calls c LEFT JOIN runs r ON r.run_id = c.run_id
 """  # noqa: S608 - joins fixed SQL texts (RUN_CALLS_CTES), never a value
+# The same before the runs' spans are stored (price_staged_step): from their staged narrow columns (`_narrow`),
+# the run's start and model as BUILD_RUNS will give them (its first span's start, sql.RUN_MODEL_CTES).
+PRICE_SET_STAGED = """
+CREATE OR REPLACE TEMP TABLE _price_set AS
+WITH RECURSIVE
+s AS (SELECT """ + _NARROW + """ FROM _narrow SEMI JOIN _price_runs a USING (run_id)),
+""" + Q.RUN_CALLS_CTES + """,
+""" + Q.RUN_MODEL_CTES + """,
+run_of AS (SELECT s.run_id, min(s.started_at) AS started_at, any_value(m.model) AS model
+           FROM s LEFT JOIN models m USING (run_id) GROUP BY s.run_id),""" + _CALLS + """FROM calls c LEFT JOIN run_of r ON r.run_id = c.run_id
+"""  # noqa: S608 - joins fixed SQL texts (RUN_CALLS_CTES, RUN_MODEL_CTES), never a value
 
 PRICE_PAIRS = "SELECT DISTINCT model, provider FROM _price_set WHERE has_usage AND model IS NOT NULL"
 
@@ -429,10 +441,7 @@ WHERE spans.run_id = c.run_id AND spans.span_id = c.span_id AND spans.rowid >= "
 # its cost is, call by call, the reported cost else the computed one (NULL when a call has neither).
 # Costs are summed in span_id order: a float sum depends on its order, and the order spans are stored
 # in is not fixed (parallel inserts), so the same data gives the same cost to the last bit.
-SET_RUN_COSTS = """
-UPDATE runs SET reported_cost_usd = x.reported, computed_cost_usd = x.computed,
-                unpriced_llm_calls = x.unpriced, cost_usd = x.cost
-FROM (
+_RUN_COSTS = """
   SELECT p.run_id,
          CASE WHEN bool_or(p.is_root) THEN any_value(p.reported)
               WHEN count(p.reported) = count(*) THEN sum(p.reported ORDER BY p.span_id) END AS reported,
@@ -446,9 +455,23 @@ FROM (
               THEN sum(coalesce(p.reported, c.computed_cost_usd) ORDER BY p.span_id) FILTER (WHERE p.has_usage) END AS cost
   FROM _price_set p LEFT JOIN _span_costs c ON c.run_id = p.run_id AND c.span_id = p.span_id
   GROUP BY p.run_id
-) x
+"""
+SET_RUN_COSTS = """
+UPDATE runs SET reported_cost_usd = x.reported, computed_cost_usd = x.computed,
+                unpriced_llm_calls = x.unpriced, cost_usd = x.cost
+FROM (""" + _RUN_COSTS + """) x
 WHERE runs.run_id = x.run_id
 """
+# Before the runs are stored: their costs kept for the spans' insert (by `_row`) and the runs' build (sql.py)
+STAGE_SPAN_COSTS = """
+INSERT INTO _staged_span_costs
+SELECT n._row, c.computed_cost_usd, c.price_source
+FROM _span_costs c JOIN (SELECT _row, run_id, span_id FROM _narrow SEMI JOIN _price_runs USING (run_id)) n
+  ON n.run_id = c.run_id AND n.span_id = c.span_id
+"""
+STAGE_RUN_COSTS = "INSERT INTO _staged_run_costs BY NAME " + _RUN_COSTS
+# Whether the runs of `_affected` were priced before they were stored (price_step has nothing left to do)
+ALL_PRICED_STAGED = "SELECT count(*) = 0 FROM _affected a ANTI JOIN _staged_run_costs c USING (run_id)"
 
 # What the priced calls of the runs in `_cost_scope` would cost at the prices in `_what_if_prices`
 # (same tokens, each call at the price of its own day).
@@ -487,24 +510,44 @@ GROUP BY c.run_id
 
 # --- running it ----------------------------------------------------------------------------------
 
-def _price(lens: Lens, pricing: PricingConfig) -> None:
-    """Price the runs in the temp table `_price_runs` (inside the caller's transaction)."""
+def _span_costs(lens: Lens, pricing: PricingConfig, price_set: str) -> None:
+    """`_price_set` (the calls of the runs in `_price_runs`, by `price_set`) and `_span_costs` (their costs)."""
     con = lens.con
     con.execute(COST_MACRO)
-    con.execute(PRICE_SET)
+    con.execute(price_set)
     pairs = con.execute(PRICE_PAIRS).fetchall()
     table = price_table(((m, p) for m, p in pairs), pricing)
     with registered(con, "_prices", table.to_arrow()):
         con.execute(SPAN_COSTS)
+
+
+def _price(lens: Lens, pricing: PricingConfig) -> None:
+    """Price the runs in the temp table `_price_runs` (inside the caller's transaction)."""
+    con = lens.con
+    _span_costs(lens, pricing, PRICE_SET)
     con.execute(CLEAR_SPAN_COSTS)
     con.execute(SET_SPAN_COSTS)
     con.execute(SET_RUN_COSTS)
 
 
 def price_step(lens: Lens) -> None:
-    """Ingest step (agentlens.pipeline): price the runs the file touched (`_affected`)."""
+    """Ingest step (agentlens.pipeline): price the runs the file touched (`_affected`), unless
+    `price_staged_step` priced them before they were stored."""
+    if lens.con.execute(ALL_PRICED_STAGED).fetchall()[0][0]:
+        return
     lens.con.execute("CREATE OR REPLACE TEMP TABLE _price_runs AS SELECT DISTINCT run_id FROM _affected")
     _price(lens, load_pricing(lens.config))
+
+
+def price_staged_step(lens: Lens) -> None:
+    """Staged ingest step (agentlens.pipeline, a file of new runs only): price the runs of `_affected` from
+    their staged spans (`_narrow`) before they are stored, the same calls at the same prices as `price_step`
+    (sql.STAGE_SPAN_COSTS_TABLE says why: no UPDATE of the rows the file adds)."""
+    con = lens.con
+    con.execute("CREATE OR REPLACE TEMP TABLE _price_runs AS SELECT DISTINCT run_id FROM _affected")
+    _span_costs(lens, load_pricing(lens.config), PRICE_SET_STAGED)
+    con.execute(STAGE_SPAN_COSTS)
+    con.execute(STAGE_RUN_COSTS)
 
 
 @dataclass

@@ -46,9 +46,34 @@ SELECT st._row FROM _staged st JOIN _dups d ON d.run_id = st.run_id AND d.span_i
 UNION ALL
 SELECT st._row FROM _staged st JOIN _existing e ON e.run_id = st.run_id AND e.span_id = st.span_id
 """
+# Costs priced before the rows are stored (a file of new runs only: Lens.staged_steps, pricing.price_staged_step),
+# by `_row` for spans and by run id for runs; empty otherwise, and the pipeline's price step sets them after.
+# Why before: DuckDB writes the rows a transaction appends straight into the database file, unless the
+# transaction then updates them; it then writes every appended row to the WAL as well, and copies them at the
+# checkpoint. Pricing by UPDATE made the commit of 2M spans take 19-23 s instead of 1 s, and the 1M-run file
+# (10M spans) ran out of disk writing that WAL.
+STAGE_SPAN_COSTS_TABLE = """
+CREATE OR REPLACE TEMP TABLE _staged_span_costs (_row BIGINT, computed_cost_usd DOUBLE, price_source VARCHAR)
+"""
+STAGE_RUN_COSTS_TABLE = """
+CREATE OR REPLACE TEMP TABLE _staged_run_costs (
+  run_id VARCHAR, reported DOUBLE, computed DOUBLE, unpriced BIGINT, cost DOUBLE)
+"""
+# The narrow columns of the staged spans that are stored (not skipped), for steps working before they are
+# (pricing reads these): a file of new runs only, so every span of its runs is here.
+STAGE_NARROW = """
+CREATE OR REPLACE TEMP TABLE _narrow AS
+SELECT _row, run_id, span_id, parent_span_id, kind, started_at, model, provider, input_tokens, output_tokens,
+       cached_input_tokens, cache_write_input_tokens, reasoning_tokens, cost_usd
+FROM read_parquet(?) b
+WHERE NOT EXISTS (SELECT 1 FROM _skip k WHERE k._row = b._row)
+"""
 PUBLISH_SPANS = """
 INSERT INTO spans BY NAME
-SELECT * EXCLUDE (_row, _bytes) FROM read_parquet(?) b
+SELECT b.* EXCLUDE (_row, _bytes, computed_cost_usd, price_source),
+       coalesce(c.computed_cost_usd, b.computed_cost_usd) AS computed_cost_usd,
+       coalesce(c.price_source, b.price_source) AS price_source
+FROM read_parquet(?) b LEFT JOIN _staged_span_costs c ON c._row = b._row
 WHERE NOT EXISTS (SELECT 1 FROM _skip k WHERE k._row = b._row)
 """
 # Runs delivered whole by a source (agent_runs): replaced, so re-ingesting changes nothing.
@@ -135,6 +160,19 @@ root_id AS (  -- the root; when parents form a cycle (no top at all), the earlie
 )
 """
 
+# A run's model: the one most of its LLM calls used (then the most input tokens, then by name). A CTE over `s`
+# and RUN_CALLS_CTES' leaf_llm; used by BUILD_RUNS, and by pricing a run before it is built.
+RUN_MODEL_CTES = """
+models AS (
+  SELECT s.run_id, s.model
+  FROM s SEMI JOIN leaf_llm l ON l.run_id = s.run_id AND l.span_id = s.span_id
+  WHERE s.model IS NOT NULL
+  GROUP BY s.run_id, s.model
+  QUALIFY row_number() OVER (
+    PARTITION BY s.run_id ORDER BY count(*) DESC, sum(s.input_tokens) DESC NULLS LAST, s.model) = 1
+)
+"""
+
 # Wide columns (attributes, input, output) are read only for the few spans that need them, fetched by
 # `rowid`: a semi join on rowid lets DuckDB skip every row group that holds none of them, where a join on
 # (run_id, span_id) would scan the wide columns of the whole table (the cost of a small incremental file
@@ -173,14 +211,7 @@ calls AS (
   JOIN llm_io io ON io.rid = s.rid
   GROUP BY s.run_id
 ),
-models AS (
-  SELECT s.run_id, s.model
-  FROM s SEMI JOIN leaf_llm l ON l.run_id = s.run_id AND l.span_id = s.span_id
-  WHERE s.model IS NOT NULL
-  GROUP BY s.run_id, s.model
-  QUALIFY row_number() OVER (
-    PARTITION BY s.run_id ORDER BY count(*) DESC, sum(s.input_tokens) DESC NULLS LAST, s.model) = 1
-),
+""" + RUN_MODEL_CTES + """,
 root_rid AS (SELECT s.rid FROM s SEMI JOIN root_id r ON r.run_id = s.run_id AND r.span_id = s.span_id),
 root AS (  -- the root span's own row (one span per run): only the columns used, its long text read once (with
            -- `sp.*`, every long column of the roots was held in the join: long prompts ran out of memory)
@@ -245,7 +276,8 @@ SELECT
   CASE WHEN u.run_id IS NOT NULL THEN u.cache_write_input_tokens ELSE r.cache_write_input_tokens END
     AS cache_write_input_tokens,
   CASE WHEN u.run_id IS NOT NULL THEN u.reasoning_tokens ELSE r.reasoning_tokens END AS reasoning_tokens,
-  CASE WHEN u.run_id IS NOT NULL THEN u.cost_usd ELSE r.cost_usd END AS cost_usd,
+  CASE WHEN pc.run_id IS NOT NULL THEN pc.cost WHEN u.run_id IS NOT NULL THEN u.cost_usd ELSE r.cost_usd END AS cost_usd,
+  pc.reported AS reported_cost_usd, pc.computed AS computed_cost_usd, pc.unpriced AS unpriced_llm_calls,
   coalesce(c.llm_calls, 0) AS llm_calls,
   g.tool_calls, g.span_count, g.error_count,
   coalesce(r.input, fi.input) AS input,
@@ -263,6 +295,7 @@ LEFT JOIN calls c ON c.run_id = g.run_id
 LEFT JOIN models m ON m.run_id = g.run_id
 LEFT JOIN texts fi ON fi.rid = c.first_input_rid
 LEFT JOIN texts lo ON lo.rid = c.last_output_rid
+LEFT JOIN _staged_run_costs pc ON pc.run_id = g.run_id
 """  # noqa: S608 - joins fixed SQL texts (RUN_CALLS_CTES), never a value
 
 DELETE_BUILT_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _build)"

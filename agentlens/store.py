@@ -252,10 +252,14 @@ class Lens:
         read_only: bool = False,
         steps: tuple[Step, ...] = (),
         file_steps: tuple[Step, ...] = (),
+        staged_steps: tuple[Step, ...] = (),
     ):
         """`steps` run inside each file's transaction after its runs are built, in order, once per
         chunk of the runs the file touched (their ids are in the temp table `_affected`);
-        `file_steps` run once per file after them (see agentlens.pipeline).
+        `file_steps` run once per file after them (see agentlens.pipeline). `staged_steps` run first, in
+        a file of new runs only, per chunk of its runs, before they are stored: they read the chunk's staged
+        spans (narrow columns, `_narrow`) and may fill `_staged_span_costs` and `_staged_run_costs`, which the
+        spans' insert and the runs' build take their cost columns from (sql.STAGE_SPAN_COSTS_TABLE: why).
 
         DuckDB's memory is capped at $AGENTLENS_MEMORY_LIMIT (default 1GB): larger work spills to a
         temporary folder beside the database instead of growing the process."""
@@ -263,6 +267,7 @@ class Lens:
         self.config = config or Config()
         self.steps = steps
         self.file_steps = file_steps
+        self.staged_steps = staged_steps
         self.con = duckdb.connect(self.path, read_only=read_only)
         self.con.execute("SET TimeZone = 'UTC'")
         # DuckDB draws its own progress bar on stderr for statements over 2 s; ours (rich) is the one
@@ -485,18 +490,30 @@ class Lens:
         # sql.SPAN_FLOOR_EXPR: a file of new runs only (no run given whole, none stored before) needs none of
         # the stored spans, which then sit below the first rowid it adds
         floor = 0
-        if not stage.runs and self._one("SELECT count(*) FROM _stored_runs") == (0,):
+        new_runs_only = not stage.runs and self._one("SELECT count(*) FROM _stored_runs") == (0,)
+        if new_runs_only:
             floor = con.execute(Q.NEXT_SPAN_ROWID).fetchall()[0][0]
         con.execute("SET VARIABLE agentlens_span_floor = ?", [floor])  # reset by ingest_batches, after the transaction
-        return self._publish_staged(stage, name)
+        return self._publish_staged(stage, name, new_runs_only)
 
-    def _publish_staged(self, stage: _Stage, name: str) -> tuple[int, int]:
+    def _publish_staged(self, stage: _Stage, name: str, new_runs_only: bool = False) -> tuple[int, int]:
         con = self.con
         spans_added = 0
+        if stage.runs:
+            con.execute(Q.STAGE_GIVEN, [stage.glob("runs")])
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE _given (run_id VARCHAR)")
+        con.execute(Q.STAGE_SPAN_COSTS_TABLE)
+        con.execute(Q.STAGE_RUN_COSTS_TABLE)
+        chunk_bytes = self.chunk_bytes()
+        chunking = {"n": BUILD_CHUNK_RUNS, "b": chunk_bytes, "nb": BUILD_CHUNK_RUNS * chunk_bytes}
+        con.execute(Q.STAGE_REBUILD, chunking)
         if stage.spans:
             con.execute(Q.STAGE_DUPLICATES)
             con.execute(Q.STAGE_EXISTING)
             con.execute(Q.STAGE_SKIP)
+            if new_runs_only and self.staged_steps:
+                self._staged_steps(stage)
             # Without insertion order each DuckDB thread compresses and writes its row groups as they fill;
             # with it, the uncompressed rows were held (spilling past memory_limit) until they could be
             # appended in order. With the skip by `_row` (sql.STAGE_SKIP), the insert of 1M spans went from
@@ -508,10 +525,6 @@ class Lens:
             stage.drop("spans")  # read no more: the keys are in `_staged`, the spans in `spans`
             spans_added = int(row[0]) if row else 0
         given = 0
-        if stage.runs:
-            con.execute(Q.STAGE_GIVEN, [stage.glob("runs")])
-        else:
-            con.execute("CREATE OR REPLACE TEMP TABLE _given (run_id VARCHAR)")
         con.execute(Q.STAGE_PRIOR_TIMES)
         if stage.runs:
             con.execute(Q.DELETE_GIVEN_RUNS)
@@ -520,9 +533,6 @@ class Lens:
         if stage.bad:
             con.execute(Q.PUBLISH_QUARANTINE, [name, stage.glob("bad")])
 
-        chunk_bytes = self.chunk_bytes()
-        chunking = {"n": BUILD_CHUNK_RUNS, "b": chunk_bytes, "nb": BUILD_CHUNK_RUNS * chunk_bytes}
-        con.execute(Q.STAGE_REBUILD, chunking)
         rebuilt = 0
         for (chunk,) in con.execute("SELECT DISTINCT chunk FROM _rebuild ORDER BY chunk").fetchall():
             con.execute("CREATE OR REPLACE TEMP TABLE _build AS SELECT run_id FROM _rebuild WHERE chunk = ?", [chunk])
@@ -543,6 +553,17 @@ class Lens:
             for file_step in self.file_steps:
                 file_step(self)
         return spans_added, rebuilt + given
+
+    def _staged_steps(self, stage: _Stage) -> None:
+        """The staged steps, per chunk of the file's runs (`_rebuild`), on their staged spans' narrow columns."""
+        con = self.con
+        con.execute(Q.STAGE_NARROW, [stage.glob("spans")])
+        for (chunk,) in con.execute("SELECT DISTINCT chunk FROM _rebuild ORDER BY chunk").fetchall():
+            con.execute("DELETE FROM _affected")
+            con.execute("INSERT INTO _affected SELECT run_id FROM _rebuild WHERE chunk = ?", [chunk])
+            for step in self.staged_steps:
+                step(self)
+        con.execute("DROP TABLE _narrow")
 
     def chunk_bytes(self) -> int:
         """What the runs built or classified together may weigh (`_span_weights`): `BUILD_CHUNK_BYTES`, else

@@ -426,3 +426,47 @@ def test_sql_matches_calc_price_for_every_genai_prices_model():
             assert got[c["run_id"]] == pytest.approx(want, rel=1e-9, abs=1e-12), c["run_id"]
             matched += 1
     assert matched > 4000
+
+
+def test_runs_priced_before_they_are_stored_cost_what_pricing_them_after_gives(tmp_path, monkeypatch):
+    """A file of new runs is priced from its staged spans before they are stored (pricing.price_staged_step,
+    so that no row the file adds is updated); a file touching stored runs is priced after, by UPDATE. Both
+    give the same costs, to the last bit, on every sample trace (tiny chunks: runs priced in many chunks)."""
+    from agentlens import pipeline, store
+
+    monkeypatch.setattr(store, "BUILD_CHUNK_RUNS", 7)
+    staged_calls = []
+
+    def counted(lens):
+        staged_calls.append(1)
+        pricing.price_staged_step(lens)
+
+    # a run priced by its root (no call reports usage), whose model is the run's, from a call without usage
+    ns = 1_763_000_000_000_000_000
+    trace = "ab" * 16
+    root_priced = jsonl(tmp_path / "root.jsonl", doc(
+        span(trace, "a000000000000001", None, "invoke_agent", ns, ns + 10**9,
+             {"gen_ai.operation.name": "invoke_agent", "gen_ai.usage.input_tokens": 1000,
+              "gen_ai.usage.output_tokens": 100}),
+        span(trace, "a000000000000002", "a000000000000001", "chat", ns + 10, ns + 10**8,
+             {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini"}, kind=3)))
+
+    def snapshot(db, staged):
+        with agentlens.store.Lens(db, Config(), steps=pipeline.steps(), file_steps=pipeline.file_steps(),
+                                  staged_steps=(counted,) if staged else ()) as lens:
+            lens.ingest(SAMPLES, root_priced)
+            return [lens.sql(q) for q in (
+                "SELECT run_id, cost_usd, reported_cost_usd, computed_cost_usd, unpriced_llm_calls FROM runs "
+                "ORDER BY run_id",
+                "SELECT run_id, span_id, computed_cost_usd, price_source FROM spans ORDER BY run_id, span_id",
+                "SELECT run_id, mode, span_id, explanation FROM failures ORDER BY ALL")]
+
+    before = snapshot(tmp_path / "before.duckdb", staged=True)
+    assert len(staged_calls) >= 5
+    after = snapshot(tmp_path / "after.duckdb", staged=False)
+    runs, spans, failures = before
+    assert runs.height == 121 and runs["computed_cost_usd"].is_not_null().sum() > 50
+    assert runs.filter(pl.col("run_id") == trace)["computed_cost_usd"].item() > 0  # at gpt-4o-mini's price
+    assert spans["price_source"].is_not_null().sum() > 100 and failures.height > 0
+    for b, a in zip(before, after, strict=True):
+        assert b.equals(a)

@@ -23,6 +23,8 @@ def test_sql_parses_and_binds(lens, tmp_path, name):
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _existing (run_id VARCHAR, span_id VARCHAR)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _stored_runs (run_id VARCHAR)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _skip (_row BIGINT)")
+    con.execute(Q.STAGE_SPAN_COSTS_TABLE)
+    con.execute(Q.STAGE_RUN_COSTS_TABLE)
     staged = {"spans": SPAN_SCHEMA, "runs": RUN_SCHEMA, "bad": pa.schema(
         [("line", pa.int64()), ("kind", pa.string()), ("reason", pa.string()), ("raw", pa.string()),
          ("run_id", pa.string()), ("span_id", pa.string()), ("stored", pa.bool_())])}
@@ -37,6 +39,7 @@ def test_sql_parses_and_binds(lens, tmp_path, name):
     staged_path = {k: str(tmp_path / f"{k}-0.parquet") for k in staged}
     params = {
         "STAGE_KEYS": [staged_path["spans"]], "PUBLISH_SPANS": [staged_path["spans"]],
+        "STAGE_NARROW": [staged_path["spans"]],
         "STAGE_GIVEN": [staged_path["runs"]], "PUBLISH_GIVEN_RUNS": [staged_path["runs"]],
         "PUBLISH_QUARANTINE": ["source.jsonl", staged_path["bad"]],
         "STAGE_REBUILD": {"n": 100, "b": 1000, "nb": 100_000}, "STAGE_TOUCHED": {"n": 100, "b": 1000, "nb": 100_000},
