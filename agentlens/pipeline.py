@@ -4,6 +4,10 @@ Each step is a function of the Lens that works on the run ids in the temp table 
 runs the file touched, a chunk at a time so that memory stays bounded) with SQL, so a step's work
 commits or rolls back with the file. File steps run once per file, after the chunks. Adding a
 step (pricing, failure classification, ...) is adding it to `steps()`.
+
+Staged steps run before all that, in a file of new runs only (the bulk of ingests), per chunk of its
+runs, on their spans' narrow columns before any is stored: pricing there lets the insert write the costs,
+where an UPDATE of the rows the file just added makes DuckDB copy all of them through its WAL.
 """
 
 from __future__ import annotations
