@@ -905,9 +905,9 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     out = []
     ratios = [s for s in sizes if s.get("ratio_vs_read_json")]
     if ratios:
-        r = ratios[-1]["ratio_vs_read_json"]
-        out.append(("ingest ≥ 3x the DuckDB read_json baseline's throughput",
-                    f"{r:.2f}x at {ratios[-1]['runs']:,} runs", "yes" if r >= 3 else "**no**"))
+        each = "; ".join(f"{s['ratio_vs_read_json']:.2f}x at {s['runs']:,} runs" for s in ratios)
+        ok = all(s["ratio_vs_read_json"] >= 3 for s in ratios)
+        out.append(("ingest ≥ 3x the DuckDB read_json baseline's throughput", each, "yes" if ok else "**no**"))
     else:
         out.append(("ingest ≥ 3x the DuckDB read_json baseline's throughput", "not measured", "**no**"))
     for s in [s for s in sizes if (s.get("spans") or 0) >= 1_000_000] or [big]:
@@ -923,12 +923,16 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         if (s.get("spans") or 0) < 1_000_000:
             ok += " (no 1M-span file measured)"
         out.append(("peak RSS well under 2 GB ingesting a file of 1M spans (and under 2 GB at 1M runs)", label, ok))
-    q_big = report.get("replicated") or next((s["queries"] for s in reversed(sizes) if s.get("queries")), None)
+    # the largest database queried; an ingested one rather than a replicated one of the same size
+    real = next((s["queries"] for s in reversed(sizes) if s.get("queries")), None)
+    replicated = report.get("replicated")
+    q_big = (replicated if replicated and (real is None or replicated["runs_in_db"] > real["runs_in_db"])
+             else real)
     if q_big is None:
         out.append(("golden signals by feature over 1M runs < 1 s", "not measured", "–"))
         out.append(("a trace view's data < 100 ms", "not measured", "–"))
     else:
-        where = f"{q_big['runs_in_db']:,} runs" + (" (replicated)" if report.get("replicated") else "")
+        where = f"{q_big['runs_in_db']:,} runs" + (" (replicated)" if q_big is replicated else " (ingested)")
         g = q_big["golden_signals"]["median_s"]
         ok = "yes" if g < 1 else "**no**"
         if q_big["runs_in_db"] < 1_000_000:
@@ -941,15 +945,18 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, str]]:
                     "waterfall layout)", "yes" if tv < 0.1 else "**no**"))
     incs = [s for s in sizes if s.get("incremental") and "fraction_of_full" in s["incremental"]]
     if incs:
-        inc, n = incs[-1]["incremental"], incs[-1]["runs"]
+        # every size judged ("about 1%": at most 1.5x the data's fraction), and the small file again into the
+        # replicated database, against the same file into the database it was made for
+        parts = [f"{s['incremental']['fraction_of_full']:.1%} at {s['runs']:,} runs" for s in incs]
+        ok = all(s["incremental"]["fraction_of_full"] <= 1.5 * s["incremental"]["data_fraction"] for s in incs)
         big = (report.get("replicated") or {}).get("incremental") or {}
-        into_big = (f"; the same file into {report['replicated']['runs_in_db']:,} runs (replicated): "
-                    f"{big['wall_s']['median']:.2f} s against {inc['wall_s']['median']:.2f} s"
-                    if "wall_s" in big else "")
-        out.append(("1% more data costs ~1% of the time",
-                    f"{inc['fraction_of_full']:.1%} of the full ingest's time for {inc['data_fraction']:.1%} more "
-                    f"data at {n:,} runs{into_big}",
-                    "yes" if inc["fraction_of_full"] <= 2 * inc["data_fraction"] else "**no**"))
+        same = next((s for s in incs if s.get("extra_file_bytes") == big.get("extra_file_bytes")), None)
+        if "wall_s" in big and same is not None:
+            parts.append(f"{same['extra_runs']:,} runs into {report['replicated']['runs_in_db']:,} (replicated): "
+                         f"{big['wall_s']['median']:.2f} s against {same['incremental']['wall_s']['median']:.2f} s "
+                         f"into {same['runs']:,}")
+        out.append(("1% more data costs ~1% of the time (at most 1.5% here)",
+                    "of the full ingest's time for 1% more data: " + "; ".join(parts), "yes" if ok else "**no**"))
     else:
         out.append(("1% more data costs ~1% of the time", "not measured", "–"))
     return out
