@@ -522,7 +522,11 @@ class Lens:
             con.execute("SET preserve_insertion_order = false")
             row = self._one(Q.PUBLISH_SPANS, [stage.glob("spans")])
             con.execute("RESET preserve_insertion_order")  # on an error, by ingest_batches
-            stage.drop("spans")  # read no more: the keys are in `_staged`, the spans in `spans`
+            stage.drop("spans")  # read no more: the spans are in `spans`
+            # nor are the file-sized key tables: at 1M runs `_staged` alone holds 10M keys, most of DuckDB's 1 GB
+            # while the runs are built, priced and classified (_rebuild keeps what those need: runs and weights)
+            for table in ("_staged", "_dups", "_existing", "_skip", "_staged_span_costs"):
+                con.execute(f"DROP TABLE {table}")
             spans_added = int(row[0]) if row else 0
         given = 0
         con.execute(Q.STAGE_PRIOR_TIMES)

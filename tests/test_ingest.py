@@ -351,7 +351,7 @@ def test_runs_with_long_prompts_are_built_in_chunks_that_fit_the_memory_limit(tm
         assert lens.con.execute("SELECT count(DISTINCT chunk) FROM _rebuild").fetchall()[0][0] > 1
         assert lens.sql("SELECT count(*) FROM runs WHERE length(input) > 40000 AND llm_calls = 1").item() == 600
         # the staged weights (Arrow) and store.SPAN_WEIGHT_SQL (stored spans, for `classify`) are one measure
-        weights = lens.con.execute(f"SELECT (SELECT sum(_bytes) FROM _staged), sum({SPAN_WEIGHT_SQL}) FROM spans")
+        weights = lens.con.execute(f"SELECT (SELECT sum(bytes) FROM _rebuild), sum({SPAN_WEIGHT_SQL}) FROM spans")
         staged, stored = weights.fetchall()[0]
         assert staged == stored > 600 * 5 * 40_000
 
@@ -446,12 +446,15 @@ def test_span_floor_bounds_lookups_only_for_files_of_new_runs(tmp_path):
 
 def test_staged_spans_are_deleted_once_stored(tmp_path):
     """The staged Parquet of a file's spans (a quarter of the file's size on disk) is gone once the spans are
-    in the table, before runs are built and the steps run; the staging folder itself goes with the file."""
+    in the table, before runs are built and the steps run, and so are the temp tables of the staged keys;
+    the staging folder itself goes with the file."""
     seen: list[tuple[int, int]] = []
 
     def look(lens):
         folder = next(tmp_path.glob(".s.duckdb.stage-*"))
         seen.append((len(list(folder.glob("spans-*.parquet"))), lens.sql("SELECT count(*) n FROM spans")["n"][0]))
+        # and the file-sized temp tables of its keys
+        assert lens.sql("SELECT count(*) n FROM duckdb_tables() WHERE table_name IN ('_staged', '_skip')")["n"][0] == 0
 
     root = agent()
     path = jsonl(tmp_path / "t.jsonl", doc(root, llm("b000000000000001", root["spanId"], 100, 10)))
