@@ -349,8 +349,6 @@ CREATE OR REPLACE TEMP MACRO agentlens_call_cost(i, cr, cw, o, r, p_in, p_cr, p_
 # The calls that make up each run's cost, for the runs in `_price_runs`: the LLM spans BUILD_RUNS
 # counts (the same RUN_CALLS_CTES), else (no such call in the run) the run's root span, as BUILD_RUNS
 # takes its usage.
-_NARROW = ("run_id, span_id, parent_span_id, kind, started_at, model, provider, input_tokens, output_tokens, "
-           "cached_input_tokens, cache_write_input_tokens, reasoning_tokens, cost_usd")
 _CALLS = """
 root AS (SELECT s.* FROM s JOIN root_id USING (run_id, span_id)),
 calls AS (
@@ -370,7 +368,7 @@ PRICE_SET = """
 CREATE OR REPLACE TEMP TABLE _price_set AS
 WITH RECURSIVE
 s AS (
-  SELECT """ + ", ".join(f"sp.{c}" for c in _NARROW.split(", ")) + """
+  SELECT """ + ", ".join(f"sp.{c}" for c in Q.PRICED_SPAN_COLUMNS) + """
   FROM spans sp SEMI JOIN _price_runs a ON sp.run_id = a.run_id
   WHERE sp.rowid >= """ + Q.SPAN_FLOOR_EXPR + """
 ),
@@ -381,7 +379,7 @@ s AS (
 PRICE_SET_STAGED = """
 CREATE OR REPLACE TEMP TABLE _price_set AS
 WITH RECURSIVE
-s AS (SELECT """ + _NARROW + """ FROM _narrow SEMI JOIN _price_runs a USING (run_id)),
+s AS (SELECT """ + ", ".join(Q.PRICED_SPAN_COLUMNS) + """ FROM _narrow SEMI JOIN _price_runs a USING (run_id)),
 """ + Q.RUN_CALLS_CTES + """,
 """ + Q.RUN_MODEL_CTES + """,
 run_of AS (SELECT s.run_id, min(s.started_at) AS started_at, any_value(m.model) AS model

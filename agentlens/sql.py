@@ -59,15 +59,18 @@ STAGE_RUN_COSTS_TABLE = """
 CREATE OR REPLACE TEMP TABLE _staged_run_costs (
   run_id VARCHAR, reported DOUBLE, computed DOUBLE, unpriced BIGINT, cost DOUBLE)
 """
-# The narrow columns of the staged spans that are stored (not skipped), for steps working before they are
-# (pricing reads these): a file of new runs only, so every span of its runs is here.
+# The span columns pricing reads (pricing.PRICE_SET from `spans`, PRICE_SET_STAGED from `_narrow`)
+PRICED_SPAN_COLUMNS = ("run_id", "span_id", "parent_span_id", "kind", "started_at", "model", "provider",
+                       "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
+                       "reasoning_tokens", "cost_usd")
+# Those columns of the staged spans that are stored (not skipped), for steps working before they are: a file
+# of new runs only, so every span of its runs is here.
 STAGE_NARROW = """
 CREATE OR REPLACE TEMP TABLE _narrow AS
-SELECT _row, run_id, span_id, parent_span_id, kind, started_at, model, provider, input_tokens, output_tokens,
-       cached_input_tokens, cache_write_input_tokens, reasoning_tokens, cost_usd
+SELECT _row, """ + ", ".join(PRICED_SPAN_COLUMNS) + """
 FROM read_parquet(?) b
 WHERE NOT EXISTS (SELECT 1 FROM _skip k WHERE k._row = b._row)
-"""
+"""  # noqa: S608 - joins fixed column names, never a value
 PUBLISH_SPANS = """
 INSERT INTO spans BY NAME
 SELECT b.* EXCLUDE (_row, _bytes, computed_cost_usd, price_source),

@@ -549,11 +549,7 @@ class Lens:
             con.execute(Q.FLAG_ORPHANS)
         if self.steps or self.file_steps:
             con.execute(Q.STAGE_TOUCHED, chunking)
-            for (chunk,) in con.execute("SELECT DISTINCT chunk FROM _touched ORDER BY chunk").fetchall():
-                con.execute("DELETE FROM _affected")
-                con.execute("INSERT INTO _affected SELECT run_id FROM _touched WHERE chunk = ?", [chunk])
-                for step in self.steps:
-                    step(self)
+            self._run_steps("_touched", self.steps)
             for file_step in self.file_steps:
                 file_step(self)
         return spans_added, rebuilt + given
@@ -562,12 +558,18 @@ class Lens:
         """The staged steps, per chunk of the file's runs (`_rebuild`), on their staged spans' narrow columns."""
         con = self.con
         con.execute(Q.STAGE_NARROW, [stage.glob("spans")])
-        for (chunk,) in con.execute("SELECT DISTINCT chunk FROM _rebuild ORDER BY chunk").fetchall():
-            con.execute("DELETE FROM _affected")
-            con.execute("INSERT INTO _affected SELECT run_id FROM _rebuild WHERE chunk = ?", [chunk])
-            for step in self.staged_steps:
-                step(self)
+        self._run_steps("_rebuild", self.staged_steps)
         con.execute("DROP TABLE _narrow")
+
+    def _run_steps(self, chunks: str, steps: tuple[Step, ...]) -> None:
+        """Each chunk of the temp table `chunks` (_rebuild or _touched) in order: its run ids into `_affected`,
+        then the steps."""
+        con = self.con
+        for (chunk,) in con.execute(f"SELECT DISTINCT chunk FROM {chunks} ORDER BY chunk").fetchall():  # noqa: S608 - a fixed temp table's name
+            con.execute("DELETE FROM _affected")
+            con.execute(f"INSERT INTO _affected SELECT run_id FROM {chunks} WHERE chunk = ?", [chunk])  # noqa: S608
+            for step in steps:
+                step(self)
 
     def chunk_bytes(self) -> int:
         """What the runs built or classified together may weigh (`_span_weights`): `BUILD_CHUNK_BYTES`, else
