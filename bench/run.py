@@ -383,7 +383,13 @@ def run_child(task: str, *args: Any) -> dict[str, Any]:
     errs: list[bytes] = []
     reader = threading.Thread(target=lambda: chunks.append(p.stdout.read()), daemon=True)  # type: ignore[union-attr]
     reader.start()
-    err_reader = threading.Thread(target=lambda: errs.append(p.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    def relay() -> None:  # the child's stderr, passed on as it comes and kept for a failure's reason
+        for line in p.stderr:  # type: ignore[union-attr]
+            errs.append(line)
+            sys.stderr.buffer.write(line)
+            sys.stderr.flush()
+
+    err_reader = threading.Thread(target=relay, daemon=True)
     err_reader.start()
     killed = None
     tree_peak = 0
@@ -404,7 +410,6 @@ def run_child(task: str, *args: Any) -> dict[str, Any]:
     process_s = time.perf_counter() - t0
     out = b"".join(chunks).decode("utf-8", "replace")
     err = b"".join(errs).decode("utf-8", "replace")
-    sys.stderr.write(err)  # what the child said, as if it had written here
     # ru_maxrss (KiB on Linux) of wait4 is the largest of the process and its reaped descendants, not their
     # sum: with worker processes, the sum sampled every 0.1 s (tree_peak) is the larger, honest figure.
     # CPU time from wait4 includes the reaped descendants'.
