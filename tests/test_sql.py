@@ -23,6 +23,9 @@ def test_sql_parses_and_binds(lens, tmp_path, name):
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _existing (run_id VARCHAR, span_id VARCHAR)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _stored_runs (run_id VARCHAR)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _skip (_row BIGINT)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _build_rids (rid BIGINT)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _rebuild_rids (chunk BIGINT, rid BIGINT)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _narrow_file (chunk BIGINT, _row BIGINT)")
     con.execute(Q.STAGE_SPAN_COSTS_TABLE)
     con.execute(Q.STAGE_RUN_COSTS_TABLE)
     staged = {"spans": SPAN_SCHEMA, "runs": RUN_SCHEMA, "bad": pa.schema(
