@@ -439,6 +439,10 @@ def test_runs_priced_before_they_are_stored_cost_what_pricing_them_after_gives(t
 
     def counted(lens):
         staged_calls.append(1)
+        # a chunk's staged spans are its own runs' only (sql.CHUNK_NARROW): the whole file's, looked up per
+        # chunk, made pricing grow with the square of the file
+        narrow, chunk = (set(lens.sql(f"SELECT DISTINCT run_id FROM {t}")["run_id"]) for t in ("_narrow", "_affected"))
+        assert narrow == chunk and 0 < len(chunk) <= 7
         pricing.price_staged_step(lens)
 
     # a run priced by its root (no call reports usage), whose model is the run's, from a call without usage
