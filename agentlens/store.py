@@ -545,9 +545,6 @@ class Lens:
             con.execute(Q.DELETE_BUILT_RUNS)
             row = self._one(Q.BUILD_RUNS)
             rebuilt += int(row[0]) if row else 0
-        # Orphans once for the file's runs: per chunk, each check hashed every span of the file (at 1M runs,
-        # 189 chunks: 72 s; 5x the time of 200k runs)
-        con.execute("CREATE OR REPLACE TEMP TABLE _build AS SELECT run_id FROM _rebuild")
         orphans = self._one(Q.ORPHANS_QUARANTINED)
         if orphans and orphans[0]:
             con.execute(Q.RESOLVE_ORPHANS)
