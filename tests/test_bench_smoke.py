@@ -29,6 +29,16 @@ def test_bench_smoke(tmp_path):
     assert all(queries[k]["median_s"] > 0 for k in run.QUERY_LABELS)
     md = (out / "RESULTS-smoke.md").read_text()
     assert all(f"| {label} |" in md for label in run.QUERY_LABELS.values())
+    # the floors: the store floor wrote every span and run the ingest stored, the decode floor read every line
+    size = results["sizes"][0]
+    floors = size["floors"]
+    assert floors["store"]["raw"][0]["rows"]["spans"] == size["spans"]
+    assert floors["store"]["raw"][0]["rows"]["runs"] == size["runs"]
+    otlp = ROOT / size["file"]  # relative to the checkout, or absolute (then the join keeps it)
+    with open(otlp, "rb") as f:
+        assert floors["decode"]["raw"][0]["docs"] == sum(1 for line in f if line.strip())
+    assert 0 < floors["store"]["wall_s"]["median"] <= floors["bound_s"]
+    assert "## How close to the machine" in md
 
 
 def test_a_failed_measurement_says_why(tmp_path):
