@@ -303,9 +303,11 @@ STORED_TABLES = ("spans", "runs", "failures", "fleet_incidents", "quarantine", "
 
 
 def child_floor_store(src: str, dst: str) -> dict[str, Any]:
-    """The storing floor: what an ingest stores (read from an ingested database, where it costs next to nothing
-    to read) written into a fresh agentlens database, open to close, DuckDB's memory capped as in an ingest.
-    No reader, normaliser or run builder could make an ingest of the same rows faster than this."""
+    """The storing floor: what an ingest stores, read from an ingested database and written into a fresh agentlens
+    database, open to close, DuckDB's memory capped as in an ingest (written from a DuckDB file, the fastest
+    source measured: from LZ4 Parquet staged as the ingest stages, 15.7 s instead of 10.6 s at 100k runs).
+    The reading of the source is measured alone after it (`read_s`): the floor is the difference. No reader,
+    normaliser or run builder could make an ingest of the same rows faster than that."""
     agentlens = _import_agentlens()
     t0, c0 = time.perf_counter(), time.process_time()
     lens = agentlens.open(dst)
@@ -316,7 +318,22 @@ def child_floor_store(src: str, dst: str) -> dict[str, Any]:
         rows[table] = lens.con.execute(sql).fetchall()[0][0]
     lens.con.execute("DETACH src")
     lens.close()
-    return {"wall_s": time.perf_counter() - t0, "work_cpu_s": time.process_time() - c0, "rows": rows}
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    # the copy's reading of the source, measured alone (every column of every row, as the copy reads them): the
+    # report takes it off, so that the floor is the writing only (a little under it: the two overlap in the copy)
+    import duckdb
+
+    con = duckdb.connect(src, read_only=True)
+    con.execute("SET memory_limit = ?", [os.environ.get("AGENTLENS_MEMORY_LIMIT") or "1GB"])
+    t0, c0 = time.perf_counter(), time.process_time()
+    for table in STORED_TABLES:
+        cols = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
+                           "AND schema_name = 'main'", [table]).fetchall()
+        every = ", ".join(f'sum(strlen("{n}"))' if t in ("VARCHAR", "JSON") else f'count("{n}")' for n, t in cols)
+        con.execute(f"SELECT {every} FROM {table}").fetchall()  # noqa: S608 - the table's own column names
+    con.close()
+    return {"wall_s": wall, "work_cpu_s": cpu, "rows": rows,
+            "read_s": time.perf_counter() - t0, "read_cpu_s": time.process_time() - c0}
 
 
 def child_floor_decode(file: str) -> dict[str, Any]:
@@ -702,9 +719,12 @@ def floors(kept: Path, otlp: Path, a: argparse.Namespace, work: Path) -> dict[st
     if "wall_s" in out["store"] and "wall_s" in out["decode"]:
         cores = os.cpu_count() or 1
         st, de = out["store"], out["decode"]
+        # writing only: the copy's time less its reading of the source, measured alone
+        st["write_s"] = statistics.median(r["wall_s"] - r["read_s"] for r in store)
+        st["write_cpu_s"] = statistics.median(r["work_cpu_s"] - r["read_cpu_s"] for r in store)
+        st["read_s"] = statistics.median(r["read_s"] for r in store)
         out["cores"] = cores
-        out["bound_s"] = max(st["wall_s"]["median"],
-                             (st["work_cpu_s"]["median"] + de["work_cpu_s"]["median"]) / cores)
+        out["bound_s"] = max(st["write_s"], (st["write_cpu_s"] + de["work_cpu_s"]["median"]) / cores)
     return out
 
 
@@ -913,15 +933,16 @@ def render(report: dict[str, Any]) -> str:
             "",
             "The two parts of an ingest that no design of agentlens avoids, each measured alone on the same data "
             "(median of the repetitions): **storing** what the ingest stored (its tables copied from the ingested "
-            "database into a fresh one, open to close, DuckDB's memory capped as in an ingest: no reading, "
-            "normalising or building runs), and **decoding** the file's JSON to Python objects with msgspec, the "
-            "decoder the OTLP adapter uses, on one core. The best ratio any reader could reach against "
-            "read_json is read_json's wall ÷ storing's wall (reading for free); a reader in Python also decodes: "
-            "its bound is max(storing's wall, (storing's CPU + decoding's CPU) ÷ cores), both perfectly "
-            "overlapped on every core, and nothing else done (no normalising, no runs, no pricing, no "
-            "classifying).",
+            "database into a fresh one, open to close, DuckDB's memory capped as in an ingest, less the copy's "
+            "reading of the source, measured alone: no reading of the file, no normalising or building runs), and "
+            "**decoding** the file's JSON to Python objects with msgspec, the decoder the OTLP adapter uses, on "
+            "one core. The best ratio any reader could reach against read_json is read_json's wall ÷ storing's "
+            "(reading for free); a reader in Python also decodes: its bound is max(storing's wall, (storing's CPU "
+            "+ decoding's CPU) ÷ cores), both perfectly overlapped on every core, and nothing else done (no "
+            "normalising, no runs, no pricing, no classifying).",
             "",
-            "| runs | read_json wall s | storing: wall s (CPU s) | decoding, 1 core: wall s | "
+            "| runs | read_json wall s | storing: wall s (CPU s; the copy's reading taken off) | "
+            "decoding, 1 core: wall s | "
             "ideal ingest with a Python reader: s | best ratio to read_json: any reader | "
             "with a Python reader | agentlens now |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -932,8 +953,9 @@ def render(report: dict[str, Any]) -> str:
                 continue
             st, de, rjw = fl["store"], fl["decode"], rj["wall_s"]["median"]
             lines.append(
-                f"| {_runs(s)} | {rjw:,.2f} | {st['wall_s']['median']:,.2f} ({st['work_cpu_s']['median']:,.1f}) | "
-                f"{de['wall_s']['median']:,.2f} | {fl['bound_s']:,.2f} | {rjw / st['wall_s']['median']:.2f}x | "
+                f"| {_runs(s)} | {rjw:,.2f} | {st['write_s']:,.2f} ({st['write_cpu_s']:,.1f}; "
+                f"{st['read_s']:,.2f} s of reading) | "
+                f"{de['wall_s']['median']:,.2f} | {fl['bound_s']:,.2f} | {rjw / st['write_s']:.2f}x | "
                 f"{rjw / fl['bound_s']:.2f}x | {rjw / al['wall_s']['median']:.2f}x |")
     lines += [
         "",
@@ -1017,7 +1039,7 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         bounded = [s for s in ratios if (s.get("floors") or {}).get("bound_s")]
         if bounded:  # what the machine allows: see "How close to the machine"
             each += " (best possible: " + "; ".join(
-                f"{s['baseline_read_json']['wall_s']['median'] / s['floors']['store']['wall_s']['median']:.2f}x "
+                f"{s['baseline_read_json']['wall_s']['median'] / s['floors']['store']['write_s']:.2f}x "
                 f"for any reader, {s['baseline_read_json']['wall_s']['median'] / s['floors']['bound_s']:.2f}x "
                 f"for a Python one at {s['runs']:,} runs" for s in bounded) + ")"
         ok = all(s["ratio_vs_read_json"] >= 3 for s in ratios)
