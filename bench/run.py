@@ -302,7 +302,7 @@ def child_replicate(src: str, dst: str, factor: int) -> dict[str, Any]:
 STORED_TABLES = ("spans", "runs", "failures", "fleet_incidents", "quarantine", "ingested_files")
 
 
-def child_floor_store(src: str, dst: str) -> dict[str, Any]:
+def child_floor_store(dst: str, src: str) -> dict[str, Any]:
     """The storing floor: what an ingest stores, read from an ingested database and written into a fresh agentlens
     database, open to close, DuckDB's memory capped as in an ingest (written from a DuckDB file, the fastest
     source measured: from LZ4 Parquet staged as the ingest stages, 15.7 s instead of 10.6 s at 100k runs).
@@ -321,17 +321,14 @@ def child_floor_store(src: str, dst: str) -> dict[str, Any]:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     # the copy's reading of the source, measured alone (every column of every row, as the copy reads them): the
     # report takes it off, so that the floor is the writing only (a little under it: the two overlap in the copy)
-    import duckdb
-
-    con = duckdb.connect(src, read_only=True)
-    con.execute("SET memory_limit = ?", [os.environ.get("AGENTLENS_MEMORY_LIMIT") or "1GB"])
+    source = agentlens.open(src, read_only=True)  # DuckDB's memory capped as for the copy
     t0, c0 = time.perf_counter(), time.process_time()
     for table in STORED_TABLES:
-        cols = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
-                           "AND schema_name = 'main'", [table]).fetchall()
+        cols = source.con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
+                                  "AND schema_name = 'main'", [table]).fetchall()
         every = ", ".join(f'sum(strlen("{n}"))' if t in ("VARCHAR", "JSON") else f'count("{n}")' for n, t in cols)
-        con.execute(f"SELECT {every} FROM {table}").fetchall()  # noqa: S608 - the table's own column names
-    con.close()
+        source.con.execute(f"SELECT {every} FROM {table}").fetchall()  # noqa: S608 - the table's own column names
+    source.close()
     return {"wall_s": wall, "work_cpu_s": cpu, "rows": rows,
             "read_s": time.perf_counter() - t0, "read_cpu_s": time.process_time() - c0}
 
@@ -633,16 +630,10 @@ def bench_size(runs: int, a: argparse.Namespace, work: Path) -> dict[str, Any]:
     ok = "failed" not in res["agentlens"]
     res["spans"] = res["agentlens"]["spans"] if ok else None
 
-    def baseline_rep(i: int) -> dict[str, Any]:
-        db = work / f"baseline-{runs}.duckdb"
-        db.unlink(missing_ok=True)
-        r = run_child("baseline", db, otlp)
-        r["db_bytes"] = db_size(db)
-        db.unlink()
-        return r
-
     log("baseline: DuckDB read_json + UNNEST")
-    res["baseline_read_json"] = ingest_stats(repeated("read_json", a.repeat, a.budget, baseline_rep), size)
+    res["baseline_read_json"] = ingest_stats(repeated(
+        "read_json", a.repeat, a.budget, lambda i: into_fresh_db("baseline", work / f"baseline-{runs}.duckdb", otlp)),
+        size)
     if res["spans"] is None and "spans" in res["baseline_read_json"]:
         res["spans"] = res["baseline_read_json"]["spans"]
     res["ratio_vs_read_json"] = (res["agentlens"]["mb_per_s"]["median"]
@@ -694,21 +685,24 @@ def bench_size(runs: int, a: argparse.Namespace, work: Path) -> dict[str, Any]:
     return res
 
 
+def into_fresh_db(task: str, db: Path, *args: Any) -> dict[str, Any]:
+    """One repetition of a child task writing a database `db` (its first argument), made fresh for it and
+    deleted after; its size is kept (`db_bytes`)."""
+    db.unlink(missing_ok=True)
+    r = run_child(task, db, *args)
+    r["db_bytes"] = db_size(db)
+    db.unlink()
+    return r
+
+
 def floors(kept: Path, otlp: Path, a: argparse.Namespace, work: Path) -> dict[str, Any]:
     """How close to the machine: the two parts of an ingest no design of agentlens can avoid, each alone.
     Storing what the ingest stored (child_floor_store) and decoding the file's JSON in Python
     (child_floor_decode). `bound_s`: the wall time of an ideal ingest with a Python reader, both overlapped
     on every core with nothing else to do: max(storing's wall, (storing's CPU + decoding's CPU) / cores)."""
-    def store_rep(i: int) -> dict[str, Any]:
-        dst = work / "floor-store.duckdb"
-        dst.unlink(missing_ok=True)
-        r = run_child("floor_store", kept, dst)
-        r["db_bytes"] = db_size(dst)
-        dst.unlink()
-        return r
-
     log("floors: the ingested rows stored alone; the file's JSON decoded alone")
-    store, f1 = repeated("store floor", a.repeat, a.budget, store_rep)
+    store, f1 = repeated("store floor", a.repeat, a.budget,
+                         lambda i: into_fresh_db("floor_store", work / "floor-store.duckdb", kept))
     decode, f2 = repeated("decode floor", a.repeat, a.budget, lambda i: run_child("floor_decode", otlp))
     out: dict[str, Any] = {}
     for key, reps, failure in (("store", store, f1), ("decode", decode, f2)):
