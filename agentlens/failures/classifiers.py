@@ -519,13 +519,14 @@ WITH src AS (  -- pos: a user message's place in its call's input
   FROM _fs f JOIN spans s ON s.rowid = f.rid
   WHERE f.parent_span_id IS NULL AND NOT f.has_calls
 ),
-hits AS (
+hits AS MATERIALIZED (  -- the regex over every text once: inlined, DuckDB ran it for each use of `hits`
   SELECT src.*, regexp_extract(text, ?, 0) AS matched FROM src WHERE text IS NOT NULL AND regexp_matches(text, ?)
 ),
 first AS (  -- the earliest hit; of two in one call, the earlier user message
   SELECT run_id, min(seq) AS seq, arg_min(span_id, (seq, pos)) AS span_id, arg_min(place, (seq, pos)) AS place,
          arg_min(matched, (seq, pos)) AS matched, arg_min(text, (seq, pos)) AS text,
-         list(DISTINCT span_id ORDER BY span_id) AS spans  -- a set: one order whatever the batch
+         -- a set, one order whatever the batch (`list(DISTINCT ... ORDER BY)` split the aggregate in two)
+         list_sort(list_distinct(list(span_id))) AS spans
   FROM hits GROUP BY run_id
 ),
 first_call AS (SELECT run_id, min(seq) AS seq FROM _fs WHERE leaf_llm GROUP BY run_id),
@@ -651,6 +652,15 @@ def budget_exceeded(ctx: Ctx) -> pa.Table:
 # The final answer (the run's output, else the last successful LLM call's output: the last
 # assistant message's text) matches REFUSAL, or an LLM call finished for a content filter.
 # Parameters: REFUSAL, refusal finish reasons.
+# The answer a text gives: its own text, a JSON string's value, or a message list's last assistant message.
+_ANSWER = """CASE WHEN json_valid({x}) THEN
+    CASE json_type({x})
+      WHEN 'ARRAY' THEN list_filter(try(json_transform({x}, '[{{"role":"VARCHAR","content":"VARCHAR"}}]')),
+                                    lambda m: m.content IS NOT NULL AND coalesce(m.role, 'assistant') = 'assistant')[-1].content
+      WHEN 'VARCHAR' THEN {x}->>'$'
+    END
+  ELSE {x} END"""
+
 REFUSAL = """
 WITH fin AS (
   SELECT f.run_id, arg_max(s.output, f.seq) AS out, arg_max(f.span_id, f.seq) AS span_id
@@ -659,31 +669,17 @@ WITH fin AS (
   GROUP BY f.run_id
 ),
 rr AS (
-  SELECT r.run_id, r.root_span_id, r.output, fin.span_id AS llm_span_id, fin.out
+  SELECT r.run_id, r.root_span_id, fin.span_id AS llm_span_id, fin.out, {answer_own} AS own
   FROM runs r LEFT JOIN fin USING (run_id)
   -- by rowid, as in PREPARE: a semi-join on the ids read the wide `output` of every stored run
   WHERE r.rowid IN (SELECT x.rowid FROM runs x SEMI JOIN _fruns USING (run_id))
 ),
-texts AS (
-  SELECT run_id, root_span_id, llm_span_id, output AS raw, 1 AS which FROM rr WHERE output IS NOT NULL
-  UNION ALL
-  SELECT run_id, root_span_id, llm_span_id, out, 2 FROM rr WHERE out IS NOT NULL
-),
-answers AS (
-  SELECT run_id, root_span_id, llm_span_id, which,
-         CASE WHEN json_valid(raw) THEN
-           CASE json_type(raw)
-             WHEN 'ARRAY' THEN list_filter(try(json_transform(raw, '[{"role":"VARCHAR","content":"VARCHAR"}]')),
-                                           lambda m: m.content IS NOT NULL AND coalesce(m.role, 'assistant') = 'assistant')[-1].content
-             WHEN 'VARCHAR' THEN raw->>'$'
-           END
-         ELSE raw END AS answer
-  FROM texts
-),
-final AS (
-  SELECT run_id, arg_min(answer, which) AS answer,
-         arg_min(CASE WHEN which = 1 THEN coalesce(root_span_id, llm_span_id) ELSE llm_span_id END, which) AS span_id
-  FROM answers WHERE answer IS NOT NULL AND trim(answer) <> '' GROUP BY run_id
+final AS (  -- the run's own answer, else the last LLM call's: parsed only then (CASE evaluates it lazily)
+  SELECT run_id, answer, CASE WHEN has_own THEN coalesce(root_span_id, llm_span_id) ELSE llm_span_id END AS span_id
+  FROM (SELECT *, coalesce(trim(own) <> '', false) AS has_own,
+               CASE WHEN trim(own) <> '' THEN own ELSE {answer_llm} END AS answer
+        FROM rr)
+  WHERE trim(answer) <> ''
 ),
 filtered AS (
   SELECT run_id, arg_min(span_id, seq) AS span_id, arg_min(finish_reason, seq) AS finish_reason
@@ -701,7 +697,7 @@ SELECT run_id, 'refusal', span_id, 'medium',
             ELSE printf('the final answer declines the task: "%s"', agentlens_clip(regexp_replace(answer, '\\s+', ' ', 'g'), 120)) END,
        to_json({span_id: span_id, answer: left(answer, 500), finish_reason: finish_reason})::VARCHAR
 FROM hits WHERE declined OR finish_reason IS NOT NULL
-"""
+""".replace("{answer_own}", _ANSWER.format(x="r.output")).replace("{answer_llm}", _ANSWER.format(x="out"))
 
 
 def refusal(ctx: Ctx) -> pa.Table:
