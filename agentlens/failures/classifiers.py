@@ -306,7 +306,7 @@ def hallucinated_tool(ctx: Ctx) -> pa.Table:
 # The same tool with the same (canonical) arguments `loop_threshold` times or more, counted on tool
 # spans and on the tool calls the LLM asked for (the larger count wins: a run may record only one of
 # them, or record some calls as retriever spans), or the run stopped at a step cap.
-# Parameters: loop threshold, threshold, note, threshold.
+# Parameters: loop threshold (x3), note, threshold.
 RUNAWAY_LOOP = """
 WITH t AS (
   SELECT run_id, span_id, seq, tool, fp, tool_arguments AS args, 'span' AS src FROM _fs WHERE fp IS NOT NULL
@@ -321,10 +321,13 @@ asked AS (
   WHERE c.name IS NOT NULL
 ),
 calls AS (SELECT * FROM t UNION ALL SELECT * FROM asked),
-per_src AS (
-  SELECT run_id, tool, fp, src, count(*) AS n, arg_min(span_id, seq) AS span_id, arg_min(args, seq) AS args,
-         list(span_id ORDER BY seq) AS spans
-  FROM calls GROUP BY run_id, tool, fp, src
+counts AS (SELECT run_id, tool, fp, src, count(*) AS n FROM calls GROUP BY ALL),
+per_src AS (  -- lists of the repeats only (most calls are made once); a source below the threshold never wins in `rep`
+  SELECT c.run_id, c.tool, c.fp, c.src, k.n, arg_min(c.span_id, c.seq) AS span_id, arg_min(c.args, c.seq) AS args,
+         list(c.span_id ORDER BY c.seq) AS spans
+  FROM calls c JOIN counts k ON k.run_id = c.run_id AND k.tool = c.tool AND k.fp = c.fp AND k.src = c.src
+  WHERE k.n >= ?
+  GROUP BY c.run_id, c.tool, c.fp, c.src, k.n
 ),
 rep AS (
   SELECT run_id, tool, fp, max(n) AS n, arg_max(span_id, (n, src = 'span')) AS span_id,
@@ -354,7 +357,7 @@ FROM top t FULL JOIN cap c ON c.run_id = t.run_id
 
 def runaway_loop(ctx: Ctx) -> pa.Table:
     p = ctx.policy
-    return ctx.rows(RUNAWAY_LOOP, [p.loop_threshold, p.loop_threshold, p.src("loop_threshold"), p.loop_threshold])
+    return ctx.rows(RUNAWAY_LOOP, [p.loop_threshold] * 3 + [p.src("loop_threshold"), p.loop_threshold])
 
 
 # --------------------------------------------------------------------------------------------------
