@@ -89,8 +89,7 @@ base AS (
                 CASE WHEN s.error_type IS NOT NULL AND starts_with(coalesce(s.status_message, ''), s.error_type)
                      THEN s.status_message ELSE concat_ws(': ', s.error_type, s.status_message) END, ''),
                 'error status')
-         END AS status_err,
-         row_number() OVER (PARTITION BY s.run_id ORDER BY s.started_at NULLS LAST, s.span_id) AS seq
+         END AS status_err
   FROM s
   LEFT JOIN llm_parents lp ON lp.run_id = s.run_id AND lp.span_id = s.span_id
   JOIN work w ON w.run_id = s.run_id
@@ -128,6 +127,8 @@ payload AS (
   FROM parsed b
 )
 SELECT p.* EXCLUDE (result, status_err, payload_err, valid, types, f),
+       -- numbered last, once the long text is dropped: the window holds every column it is given
+       row_number() OVER (PARTITION BY p.run_id ORDER BY p.started_at NULLS LAST, p.span_id) AS seq,
        coalesce(p.status_err, p.payload_err) AS err,
        coalesce(p.status_err, p.payload_err) IS NOT NULL AS failed,
        p.payload_err IS NOT NULL AND p.status_err IS NULL AS failed_by_payload,
