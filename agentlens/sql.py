@@ -17,6 +17,13 @@ statements, so DuckDB streams the rows to disk instead of holding a transaction'
 # a lookup by run_id alone scans that column for every stored span: 1,000 runs into a 10M-span
 # database built in 0.13 s instead of 0.7 s. A constant to DuckDB (a variable), so it prunes.
 SPAN_FLOOR_EXPR = "coalesce(getvariable('agentlens_span_floor'), 0)"
+# CRASH_NOTE: DuckDB 2.0.0 corrupts its memory, now and then, on a scan of `spans` that has a constant rowid
+# bound (`rowid >= SPAN_FLOOR_EXPR`) beside a rowid join filter (`rowid IN (SELECT ...)`) and a semi-join,
+# once the transaction has appended spans: the next statements or the COMMIT crashed the process (SIGSEGV in
+# the destructors of the scan's hash tables) or failed ("UndoBuffer - don't know how to commit this type"). Met
+# in 6-22% of the ingests of a file adding a span to a stored run (tests/test_duckdb_guard.py); gone with either
+# the constant or the semi-join left out, or with DuckDB's join_filter_pushdown optimizer disabled (which
+# doubles an incremental ingest's time). BUILD_RUNS therefore takes the floor through `_build_rids` only.
 NEXT_SPAN_ROWID = "SELECT coalesce(max(rowid) + 1, 0) FROM spans"
 
 # --- publishing one staged file, in its transaction ---------------------------------------------
@@ -195,9 +202,11 @@ s AS (  -- narrow
          sp.cache_write_input_tokens, sp.reasoning_tokens, sp.cost_usd, sp.user_id, sp.session_id,
          sp.customer_id, sp.feature, sp.environment, sp.service_name, sp.source
   FROM spans sp SEMI JOIN _build a ON sp.run_id = a.run_id
-  -- the chunk's rowids (`_build_rids`) let DuckDB read only their row groups; the run-id semi-join stays for
-  -- the plan: without it, the 600 runs of 40 KB prompts (tests) ran out of memory at a 256 MB limit
-  WHERE sp.rowid >= """ + SPAN_FLOOR_EXPR + """ AND sp.rowid IN (SELECT rid FROM _build_rids)
+  -- the chunk's rowids (`_build_rids`, at or above the span floor) let DuckDB read only their row groups; the
+  -- run-id semi-join stays for the plan: without it, the 600 runs of 40 KB prompts (tests) ran out of memory at
+  -- a 256 MB limit. No `rowid >= floor` here: with the rowid join filter and the semi-join, after the
+  -- transaction appended spans, DuckDB 2.0.0 crashed now and then (see CRASH_NOTE)
+  WHERE sp.rowid IN (SELECT rid FROM _build_rids)
 ),
 """ + RUN_CALLS_CTES + """,
 usage AS (
