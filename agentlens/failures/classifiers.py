@@ -228,8 +228,9 @@ WITH defs AS (
   WHERE s.kind = 'llm' AND s.tool_definitions IS NOT NULL AND d.name IS NOT NULL
 ),
 run_defs AS (SELECT run_id, name, any_value(parameters) AS parameters FROM defs GROUP BY run_id, name),
-run_names AS (SELECT run_id, list(DISTINCT name ORDER BY name) AS names FROM run_defs GROUP BY run_id),
-span_names AS (SELECT run_id, span_id, list(DISTINCT name ORDER BY name) AS names FROM defs GROUP BY ALL),
+-- (list_sort(list_distinct(...)), not list(DISTINCT ... ORDER BY): DuckDB splits that into two aggregates)
+run_names AS (SELECT run_id, list_sort(list(name)) AS names FROM run_defs GROUP BY run_id),  -- one row per name
+span_names AS (SELECT run_id, span_id, list_sort(list_distinct(list(name))) AS names FROM defs GROUP BY ALL),
 asked AS (  -- unnest in the select list: see UNNEST_NOTE
   SELECT f.run_id, f.span_id, f.seq, unnest(from_json(s.tool_calls, '[{"name":"VARCHAR","arguments":"JSON"}]')) AS c
   FROM _fs f JOIN spans s ON s.rowid = f.rid WHERE f.leaf_llm AND s.tool_calls IS NOT NULL
