@@ -654,9 +654,6 @@ def budget_exceeded(ctx: Ctx) -> pa.Table:
 # refusal
 # --------------------------------------------------------------------------------------------------
 
-# The final answer (the run's output, else the last successful LLM call's output: the last
-# assistant message's text) matches REFUSAL, or an LLM call finished for a content filter.
-# Parameters: REFUSAL, refusal finish reasons.
 # The answer a text gives: its own text, a JSON string's value, or a message list's last assistant message.
 _ANSWER = """CASE WHEN json_valid({x}) THEN
     CASE json_type({x})
@@ -666,6 +663,9 @@ _ANSWER = """CASE WHEN json_valid({x}) THEN
     END
   ELSE {x} END"""
 
+# The final answer (the run's output, else the last successful LLM call's output: the last
+# assistant message's text) matches REFUSAL, or an LLM call finished for a content filter.
+# Parameters: refusal finish reasons, REFUSAL.
 REFUSAL = """
 WITH fin AS (
   SELECT f.run_id, arg_max(s.output, f.seq) AS out, arg_max(f.span_id, f.seq) AS span_id
