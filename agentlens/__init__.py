@@ -14,11 +14,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from . import costs as costs  # agentlens.costs.by(lens, by=["feature"])
     from . import pricing as pricing  # agentlens.pricing.reprice(lens)
-    from .api import open
-    from .config import Config, ConfigError
-    from .store import IngestError, IngestSummary, Lens, default_db_path
+    from .api import Lens, open
+    from .core.config import Config, ConfigError
+    from .ingest import IngestError, IngestSummary
+    from .metrics import costs as costs  # agentlens.costs.by(lens, by=["feature"])
+    from .store import default_db_path
 
 __all__ = ["Config", "ConfigError", "IngestError", "IngestSummary", "Lens", "default_db_path", "open"]
 __version__ = "0.1.0"
@@ -26,8 +27,9 @@ __version__ = "0.1.0"
 # Imported on first use (PEP 562): `import agentlens.adapters.otlp` in an ingest worker process, or
 # the CLI's --help, should not pay for DuckDB, polars and the price tables.
 _LAZY = {
-    "costs": ".costs", "pricing": ".pricing", "open": ".api", "Config": ".config", "ConfigError": ".config",
-    "IngestError": ".store", "IngestSummary": ".store", "Lens": ".store", "default_db_path": ".store",
+    "costs": ".metrics.costs", "pricing": ".pricing", "open": ".api", "Lens": ".api",
+    "Config": ".core.config", "ConfigError": ".core.config",
+    "IngestError": ".ingest", "IngestSummary": ".ingest", "default_db_path": ".store",
 }
 
 

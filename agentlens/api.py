@@ -1,12 +1,81 @@
-"""The top of the library: `agentlens.open()` assembles a Lens with the ingest pipeline."""
+"""The top of the library: `Lens`, a store that can also ingest, and `agentlens.open()`.
+
+    lens = agentlens.open("agentlens.duckdb")       # or $AGENTLENS_DB, else ./agentlens.duckdb
+    lens.ingest("traces/")                           # files, folders, .gz, postgresql:// tables
+    lens.runs(feature="refund"); lens.spans(run_id); lens.sql("SELECT ...")
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from . import pipeline
-from .config import Config
-from .store import Lens
+from . import ingest as _ingest
+from .adapters.base import Batch
+from .core.config import Config
+from .ingest import FileResult, IngestSummary, Pipeline, Step
+from .ingest.read import iter_files
+from .ingest.stage import sweep_stages
+from .present.progress import SHOW_INGEST_BAR_BYTES, IngestBar, migration_notice
+from .sources import ingest_url, is_url
+from .store import Store
+
+
+class Lens(Store):
+    """An agentlens database. `lens = agentlens.open("agentlens.duckdb")`.
+
+    A Store (connection, migrations, queries) that ingests: files and folders, live sources, and the
+    batches of sources that are not files, through the ingest pipeline (`Pipeline.default()`: pricing,
+    failure modes, fleet checks). `steps`, `file_steps` and `staged_steps` replace its parts (tests)."""
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        config: Config | None = None,
+        read_only: bool = False,
+        steps: tuple[Step, ...] | None = None,
+        file_steps: tuple[Step, ...] | None = None,
+        staged_steps: tuple[Step, ...] | None = None,
+    ):
+        super().__init__(path, config, read_only=read_only, announce=migration_notice)
+        default = Pipeline.default()
+        self.pipeline = Pipeline(
+            staged=default.staged if staged_steps is None else staged_steps,
+            chunk=default.chunk if steps is None else steps,
+            file=default.file if file_steps is None else file_steps,
+        )
+        if not read_only:
+            sweep_stages(self.path)  # this connection holds the only write lock: no other ingest is running
+
+    def ingest(self, *paths: str | Path, format: str | None = None, progress: bool | None = None) -> IngestSummary:
+        """Ingest files and folders (`.gz` too), and `postgresql://...?table=` URLs of live agent_runs
+        tables (read incrementally, see agentlens.sources.postgres). The format is sniffed unless given.
+        `progress`: a progress bar (None: only when there is more than 20 MB to read)."""
+        t0 = time.perf_counter()
+        urls = [str(p) for p in paths if is_url(p)]
+        files = [p for p in paths if not is_url(p)]
+        total = sum(f.stat().st_size for f, _ in iter_files(files))  # IngestError for a missing path, first
+        show = progress if progress is not None else total > SHOW_INGEST_BAR_BYTES
+        bar = IngestBar(total) if show else None
+        try:
+            summary = _ingest.ingest_files(self, files, self.pipeline, format=format, progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        for url in urls:  # postgresql://...?table=agent_runs: a live table, read incrementally
+            summary.files.append(ingest_url(self, url, self.pipeline))
+        summary.seconds = time.perf_counter() - t0
+        return summary
+
+    def ingest_batches(self, name: str, format: str, batches: Iterable[Batch],
+                       before_commit: Callable[[FileResult], None] | None = None,
+                       advance: Callable[[int], None] | None = None) -> FileResult:
+        """Store adapter batches in one transaction, exactly as a file's are (see ingest.ingest_batches)."""
+        return _ingest.ingest_batches(self, name, format, batches, self.pipeline, before_commit, advance)
+
+    def __enter__(self) -> Lens:
+        return self
 
 
 def open(path: str | Path | None = None, config: Config | str | Path | None = None,
@@ -14,5 +83,4 @@ def open(path: str | Path | None = None, config: Config | str | Path | None = No
     """Open (creating and migrating if needed) an agentlens database.
     `path` defaults to $AGENTLENS_DB, else ./agentlens.duckdb. `config` is a Config or a TOML path."""
     cfg = config if isinstance(config, Config) else Config.load(config)
-    return Lens(path, cfg, read_only=read_only, steps=pipeline.steps(), file_steps=pipeline.file_steps(),
-                staged_steps=pipeline.staged_steps())
+    return Lens(path, cfg, read_only=read_only)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from .duck import transaction
+from .core.duck import transaction
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,7 @@ def _import_agentlens() -> Any:
     import time stays out of the timings, as the interpreter's start-up does."""
     import agentlens
     import agentlens.api
-    import agentlens.pipeline  # the pricing and classification steps
+    import agentlens.ingest.steps  # the pricing and classification steps
 
     return agentlens
 
@@ -230,7 +230,8 @@ QUERY_LABELS = {
 
 
 def _query_calls() -> dict[str, Callable[[Any, str], Any]]:
-    from agentlens import costs, explore, trace
+    from agentlens import costs, explore
+    from agentlens.explore import trace
     from agentlens.failures.report import report as failure_report
     from agentlens.metrics.signals import signals
 

@@ -37,9 +37,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import agentlens  # noqa: E402
-from agentlens import plots  # noqa: E402
-from agentlens.report import build_report  # noqa: E402
-from agentlens.trace import trace_layout  # noqa: E402
+from agentlens.explore.trace import trace_layout  # noqa: E402
+from agentlens.present import plots  # noqa: E402
+from agentlens.present.report import build_report  # noqa: E402
 
 NS0 = 1_795_000_000_000_000_000
 WORDS = ("order refund shipping tracking invoice account customer parcel warehouse label return "
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         report_file = Path(tmp) / "report.html"
         results["report_trace"], _ = median_time(
             lambda: build_report(lens, run_ids=[trace], sections=(
-                __import__("agentlens.report", fromlist=["traces_section"]).traces_section,)).save(report_file),
+                __import__("agentlens.present.report", fromlist=["traces_section"]).traces_section,)).save(report_file),
             max(1, args.repeat // 2))
         if not args.no_browser:
             b = browser(report_file, max(1, args.repeat // 2))

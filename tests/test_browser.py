@@ -21,7 +21,7 @@ import pytest
 from viewdata import EVIL, EVIL_NAME, NESTED, SCRIPT, SVG, write_all
 
 import agentlens
-from agentlens.report import build_report
+from agentlens.present.report import build_report
 from conftest import ROOT, SAMPLES
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from agentlens.collector import PROTOBUF, Collector
+from agentlens.sources.collector import PROTOBUF, Collector
 from conftest import ROOT, doc, span
 
 trace_sdk = pytest.importorskip("opentelemetry.sdk.trace")

@@ -20,9 +20,10 @@ from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
 import agentlens
-from agentlens import costs, demo
 from agentlens.cli import main
-from agentlens.config import Config
+from agentlens.core.config import Config
+from agentlens.metrics import costs
+from agentlens.present import demo
 from conftest import SAMPLES, doc, jsonl, span
 
 ROWS = [

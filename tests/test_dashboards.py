@@ -15,7 +15,7 @@ from plotly.callbacks import Points
 from viewdata import EVIL, MANY_IDS, NESTED, build_template, copy_db
 
 import agentlens
-from agentlens import plots
+from agentlens.present import plots
 from agentlens.widgets import CostExplorer, SignalsDashboard
 
 H11 = dt.datetime(2026, 11, 18, 11, tzinfo=dt.UTC)

@@ -1,4 +1,4 @@
-"""agentlens.duck: a failed statement inside a transaction reports its own error, not DuckDB's refusal of
+"""agentlens.core.duck: a failed statement inside a transaction reports its own error, not DuckDB's refusal of
 the unregister that follows it."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from agentlens.duck import registered
+from agentlens.core.duck import registered
 
 
 def test_the_error_that_aborts_a_transaction_is_the_one_raised():

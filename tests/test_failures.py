@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import agentlens
 from agentlens import failures
 from agentlens.cli import main as cli
-from agentlens.config import Config, ConfigError
+from agentlens.core.config import Config, ConfigError
 from agentlens.failures import _udf, classifiers, evaluate, export, fleet
 from agentlens.failures.policy import load_policy
 from agentlens.failures.report import DETECTIONS
@@ -359,7 +359,7 @@ def test_samples_every_mode_found_no_false_alarm(sample_lens):
 def test_classify_weighs_its_batches_like_an_ingest_and_finds_the_same(tmp_path, monkeypatch):
     """`classify()` batches runs by their estimated text, as an ingest chunks them: small batches (here
     forced by a tiny memory limit) give exactly what one batch gives."""
-    from agentlens.store import Lens
+    from agentlens import Lens
 
     with agentlens.open(tmp_path / "b.duckdb") as lens:
         lens.ingest(SAMPLES)

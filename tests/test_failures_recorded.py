@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 import agentlens
-from agentlens.config import Config
+from agentlens.core.config import Config
 from agentlens.failures import evaluate
 
 RECORDER = Path(__file__).parent / "recorder"

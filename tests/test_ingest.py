@@ -15,9 +15,9 @@ import pytest
 
 import agentlens
 from agentlens import pricing
-from agentlens import sql as Q
 from agentlens.adapters import otlp
-from agentlens.store import SPAN_WEIGHT_SQL
+from agentlens.ingest import sql as Q
+from agentlens.store.chunks import SPAN_WEIGHT_SQL
 from conftest import ROOT, doc, jsonl, span
 
 T = "5b8efff798038103d269b633813fc60c"
@@ -310,7 +310,7 @@ def test_pipeline_steps_see_every_touched_run_inside_the_file_transaction(tmp_pa
 def test_chunked_build_gives_the_same_rows(tmp_path, monkeypatch):
     """Runs are built and the pipeline steps run in chunks of runs (bounded memory): tiny chunks
     must give exactly what one chunk gives, costs and failure modes included."""
-    from agentlens import store
+    from agentlens.store import chunks as store
     from conftest import SAMPLES
 
     def snapshot(db):

@@ -295,7 +295,7 @@ def test_trace_record_gives_the_run_its_context(lens, tmp_path):
 
 def test_read_is_pure(tmp_path):
     # the adapter is bytes in, rows out: no database involved
-    from agentlens.config import Config
+    from agentlens.core.config import Config
 
     with (GOLDEN / "ui-observations.json").open("rb") as f:
         batches = list(langfuse.read(f, "x.json", Config()))

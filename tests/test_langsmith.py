@@ -95,7 +95,7 @@ def test_dotted_order_gives_trace_and_parent():
     child = "01a1fd59-62fc-770c-9021-7ad288aadd58"
     dotted = f"20261121T090416038422Z{root}.20261121T090416124426Z{child}"
     assert langsmith.dotted_ids(dotted) == [root, child]
-    from agentlens.config import Config
+    from agentlens.core.config import Config
 
     row, note = langsmith.run_row({"id": child, "run_type": "llm", "dotted_order": dotted,
                                    "start_time": "2026-11-21T09:04:16.124426"}, Config(), "f")

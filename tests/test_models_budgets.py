@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from agentlens.budgets import Budgets, load_budgets
-from agentlens.config import Config, ConfigError
-from agentlens.models import model_info, model_table
+from agentlens.core.config import Config, ConfigError
+from agentlens.pricing.budgets import Budgets, load_budgets
+from agentlens.pricing.models import model_info, model_table
 
 
 def test_context_windows_from_genai_prices_and_config():

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 import agentlens
-from agentlens import costs
+from agentlens.metrics import costs
 from conftest import ROOT, SAMPLES
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

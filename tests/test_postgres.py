@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import agentlens
 from agentlens.cli import main
-from agentlens.config import Config, ConfigError
+from agentlens.core.config import Config, ConfigError
 from agentlens.sources import postgres
 
 pg_dbapi = pytest.importorskip("adbc_driver_postgresql.dbapi")
@@ -154,7 +154,7 @@ def test_one_transaction_per_batch_and_resume_after_a_failure(db, tmp_path, monk
     insert(db, rows)
     url = pg_url(db, batch_rows=2)
     with agentlens.open(tmp_path / "x.duckdb") as lens:
-        real = lens.ingest_batches
+        real = postgres.ingest_batches
         calls = []
 
         def failing_second(*args, **kw):
@@ -163,7 +163,7 @@ def test_one_transaction_per_batch_and_resume_after_a_failure(db, tmp_path, monk
                 raise RuntimeError("disk full")
             return real(*args, **kw)
 
-        monkeypatch.setattr(lens, "ingest_batches", failing_second)
+        monkeypatch.setattr(postgres, "ingest_batches", failing_second)
         s = lens.ingest(url)
         assert s.files[0].status == "failed" and "disk full" in s.files[0].message
         # the first batch (rows 0 and 1) committed with its watermark; the second rolled back

@@ -25,8 +25,8 @@ from genai_prices import Usage, calc_price
 
 import agentlens
 from agentlens import pricing, schema
-from agentlens.config import Config, ConfigError
-from agentlens.models import genai_model
+from agentlens.core.config import Config, ConfigError
+from agentlens.pricing.models import genai_model
 from conftest import SAMPLES, doc, jsonl, span
 
 T1 = "0af7651916cd43dd8448eb211c80319c"
@@ -432,7 +432,7 @@ def test_runs_priced_before_they_are_stored_cost_what_pricing_them_after_gives(t
     """A file of new runs is priced from its staged spans before they are stored (pricing.price_staged_step,
     so that no row the file adds is updated); a file touching stored runs is priced after, by UPDATE. Both
     give the same costs, to the last bit, on every sample trace (tiny chunks: runs priced in many chunks)."""
-    from agentlens import pipeline, store
+    from agentlens.store import chunks as store
 
     monkeypatch.setattr(store, "BUILD_CHUNK_RUNS", 7)
     staged_calls = []
@@ -456,8 +456,7 @@ def test_runs_priced_before_they_are_stored_cost_what_pricing_them_after_gives(t
              {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini"}, kind=3)))
 
     def snapshot(db, staged):
-        with agentlens.store.Lens(db, Config(), steps=pipeline.steps(), file_steps=pipeline.file_steps(),
-                                  staged_steps=(counted,) if staged else ()) as lens:
+        with agentlens.Lens(db, Config(), staged_steps=(counted,) if staged else ()) as lens:
             lens.ingest(SAMPLES, root_priced)
             return [lens.sql(q) for q in (
                 "SELECT run_id, cost_usd, reported_cost_usd, computed_cost_usd, unpriced_llm_calls FROM runs "

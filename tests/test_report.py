@@ -14,10 +14,10 @@ from plotly.offline import get_plotlyjs
 from viewdata import EVIL, EVIL_NAME, IMG, MANY_IDS, NESTED, SCRIPT, SVG, TOOL, build_template, copy_db
 
 import agentlens
-from agentlens import demo
 from agentlens.cli import main
-from agentlens.lab import LabError, lab_command
-from agentlens.report import SECTIONS, Section, build_report, pick_runs
+from agentlens.cli.lab import LabError, lab_command
+from agentlens.present import demo
+from agentlens.present.report import SECTIONS, Section, build_report, pick_runs
 
 
 @pytest.fixture(scope="module")

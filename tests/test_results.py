@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from agentlens.results import Result
+from agentlens.core.results import Result
 
 
 def test_html_escapes_untrusted_text():

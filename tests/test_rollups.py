@@ -16,7 +16,7 @@ from signals_data import MODELS_CONFIG, Run, at, five_runs, write
 
 import agentlens
 from agentlens.cli import main
-from agentlens.config import Config
+from agentlens.core.config import Config
 from agentlens.metrics import rollups as RU
 from agentlens.metrics import signals as S
 from conftest import SAMPLES

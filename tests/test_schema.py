@@ -9,7 +9,8 @@ import duckdb
 import pytest
 
 import agentlens
-from agentlens import schema, store
+from agentlens import schema
+from agentlens.present import progress as store
 
 CONTRACT = {
     "runs": [

@@ -14,8 +14,8 @@ from signals_data import MODELS_CONFIG, Run, at, five_runs, write
 
 import agentlens
 from agentlens.cli import main
-from agentlens.config import Config
-from agentlens.metrics import patterns
+from agentlens.core import patterns
+from agentlens.core.config import Config
 from agentlens.metrics import queries as Q
 from agentlens.metrics import signals as S
 from conftest import SAMPLES

@@ -6,13 +6,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from agentlens import sql as Q
 from agentlens.adapters.base import RUN_SCHEMA, SPAN_SCHEMA
+from agentlens.ingest import sql as Q
+from agentlens.store import queries, runsql
+
+ALL_SQL = {**Q.ALL_SQL, **runsql.ALL_SQL, **queries.ALL_SQL}
 
 
-@pytest.mark.parametrize("name", sorted(Q.ALL_SQL))
+@pytest.mark.parametrize("name", sorted(ALL_SQL))
 def test_sql_parses_and_binds(lens, tmp_path, name):
-    text = Q.ALL_SQL[name]
+    text = ALL_SQL[name]
     con = lens.con
     # the temp tables and staged Parquet files the ingest statements read
     for table in ("_build", "_given", "_touched"):

@@ -31,9 +31,9 @@ from viewdata import (
 )
 
 import agentlens
-from agentlens import plots
 from agentlens.explore import FilterError, RunFilter, count_runs, find_runs
-from agentlens.trace import evidence_spans, failure_marks, span_detail, trace_layout
+from agentlens.explore.trace import evidence_spans, failure_marks, span_detail, trace_layout
+from agentlens.present import plots
 from agentlens.widgets import RunExplorer, TraceView
 from conftest import doc, jsonl, span
 

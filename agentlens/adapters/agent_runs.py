@@ -24,7 +24,7 @@ from typing import IO, Any
 import msgspec
 import pyarrow.parquet as pq
 
-from ..config import Config
+from ..core.config import Config
 from . import parallel
 from .base import RUN_SCHEMA, SPAN_SCHEMA, Bad, Batch, Columns, to_json
 from .otlp import BLANK, decoded_lines, raw_text

@@ -13,7 +13,7 @@ from typing import IO, Any, Protocol
 import msgspec
 import pyarrow as pa
 
-from ..config import Config
+from ..core.config import Config
 from ..schema import RUN_COLUMNS, SPAN_COLUMNS, Column
 
 _ARROW_TYPES = {

@@ -34,7 +34,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
-from ..config import Config
+from ..core.config import Config
 from . import records
 from .base import SPAN_SCHEMA, Bad, Batch, Columns, to_json
 from .chat import lc_class, to_messages, tool_call

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import IO, Any
 
-from ..config import Config
+from ..core.config import Config
 from . import records
 from .base import SPAN_SCHEMA, Bad, Batch, Columns, to_json
 from .chat import lc_class, to_messages

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import msgspec
 
-from ..config import Config
+from ..core.config import Config
 from . import parallel
 from .base import SPAN_SCHEMA, Bad, Batch, Columns, to_json
 from .semconv import as_text, dimensions, normalize_span

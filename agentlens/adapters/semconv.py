@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from ..config import Config
+from ..core.config import Config
 from .base import to_json
 
 _decode = msgspec.json.decode

@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
-from ..duck import registered, transaction
-from ..models import model_table
-from ..results import Result
+from ..core.duck import registered, transaction
+from ..core.results import Result
+from ..pricing.models import model_table
 from . import _udf, fleet
 from .classifiers import CLASSIFIERS, MODES, SEVERITIES, Ctx, prepare
 from .policy import Policy, load_policy
 
 if TYPE_CHECKING:
-    from ..store import Lens
+    from ..store import Store
 
 __all__ = [
     "MODES", "SEVERITIES", "ClassifySummary", "FailureReport", "Policy", "classify", "classify_step",
@@ -52,7 +52,7 @@ FROM _fnew
 _MODELS_OF_BATCH = "SELECT DISTINCT model, provider FROM _fs WHERE leaf_llm AND model IS NOT NULL"
 
 
-def _classify_batch(lens: Lens, policy: Policy) -> int:
+def _classify_batch(lens: Store, policy: Policy) -> int:
     """Classify the runs in `_fruns`, replacing their earlier rows. Returns detections added."""
     con = lens.con
     con.execute("DELETE FROM failures WHERE run_id IN (SELECT run_id FROM _fruns)")
@@ -71,7 +71,7 @@ def _classify_batch(lens: Lens, policy: Policy) -> int:
     return new.num_rows
 
 
-def classify_step(lens: Lens) -> None:
+def classify_step(lens: Store) -> None:
     """Pipeline step: classify the runs the file touched (the chunk of them in `_affected`)."""
     policy = load_policy(lens.config)
     lens.con.execute("CREATE OR REPLACE TEMP TABLE _fruns AS SELECT DISTINCT run_id FROM _affected")
@@ -88,7 +88,7 @@ FROM runs r, _prior_times p WHERE r.run_id IN (SELECT run_id FROM _touched)
 """
 
 
-def fleet_step(lens: Lens) -> None:
+def fleet_step(lens: Store) -> None:
     """Pipeline file step: refresh the fleet incidents once the file's runs are all classified; spend
     spikes only where the file's days can change them (a file of today's runs does not re-judge a
     year of history)."""
@@ -125,11 +125,11 @@ class ClassifySummary:
         return self.result()._repr_html_()
 
 
-def _batch_runs(lens: Lens, runs: int) -> int:
+def _batch_runs(lens: Store, runs: int) -> int:
     """Runs per batch of `classify()`: BATCH_RUNS, fewer when runs carry long text, so that a batch weighs
     about what an ingest's chunk may (`Lens.chunk_bytes`, see store._span_weights). The
     weight of a run is estimated from about 100,000 spans (DuckDB's sampling of whole vectors)."""
-    from ..store import SPAN_WEIGHT_SQL
+    from ..store.chunks import SPAN_WEIGHT_SQL
 
     spans = lens.con.execute("SELECT count(*) FROM spans").fetchall()[0][0]
     if not runs or not spans:
@@ -143,7 +143,7 @@ def _batch_runs(lens: Lens, runs: int) -> int:
     return max(100, min(BATCH_RUNS, int(lens.chunk_bytes() / max(per_run, 1.0))))
 
 
-def classify(lens: Lens, policy: Policy | None = None) -> ClassifySummary:
+def classify(lens: Store, policy: Policy | None = None) -> ClassifySummary:
     """Re-classify every run (batches of BATCH_RUNS runs) and recompute fleet incidents, replacing
     all earlier results, in one transaction."""
     t0 = time.perf_counter()

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from . import patterns as P
+from ..core import patterns as P
 from .policy import Policy
 
 SEVERITIES = ("critical", "high", "medium", "low")

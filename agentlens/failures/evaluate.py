@@ -17,7 +17,7 @@ import polars as pl
 from .classifiers import MODES
 
 if TYPE_CHECKING:
-    from ..store import Lens
+    from ..store import Store
 
 SCORE = """
 WITH lab AS (SELECT CAST(run_id AS VARCHAR) AS run_id, modes FROM _labels),
@@ -46,7 +46,7 @@ FROM lab WHERE len(modes) = 0
 ALL_SQL = {"SCORE": SCORE}
 
 
-def score(lens: Lens, labels: pl.DataFrame) -> pl.DataFrame:
+def score(lens: Store, labels: pl.DataFrame) -> pl.DataFrame:
     """Per mode: labelled runs, detected runs, true/false positives, false negatives, precision, recall."""
     if not {"run_id", "modes"} <= set(labels.columns):
         raise ValueError("labels need the columns run_id and modes (a list of mode names)")

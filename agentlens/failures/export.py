@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING
 from .report import _modes
 
 if TYPE_CHECKING:
-    from ..store import Lens
+    from ..store import Store
 
 CASES = """
 WITH bad AS (
@@ -87,7 +87,7 @@ ALL_SQL = {"CASES": CASES}
 SEVERITIES = ("critical", "high", "medium", "low")
 
 
-def export_evals(lens: Lens, out: str | Path | IO[str], mode: str | list[str] | None = None,
+def export_evals(lens: Store, out: str | Path | IO[str], mode: str | list[str] | None = None,
                  since: dt.datetime | str | None = None, min_severity: str | None = None,
                  limit: int | None = None) -> int:
     """Write one eval case per failing run (JSON Lines) to `out` (a path, `-` for stdout, or a text

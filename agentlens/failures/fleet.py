@@ -30,8 +30,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ..duck import registered
-from . import patterns as P
+from ..core import patterns as P
+from ..core.duck import registered
 from .policy import FleetPolicy, Policy
 
 # Judged: the days from $judge_from to $judge_to, from the spend of the days from $data_from (inclusive)

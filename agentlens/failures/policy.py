@@ -44,9 +44,9 @@ from typing import Any
 
 import duckdb
 
-from ..budgets import load_budgets
-from ..config import Config, ConfigError
-from . import patterns
+from ..core import patterns
+from ..core.config import Config, ConfigError
+from ..pricing.budgets import load_budgets
 
 DEFAULT_SIDE_EFFECT_TOOLS = ("send_*", "create_*", "charge_*", "refund_*", "pay_*", "transfer_*", "delete_*",
                              "post_*", "book_*", "order_*")

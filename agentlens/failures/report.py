@@ -14,12 +14,12 @@ from rich.console import Console, Group
 from rich.padding import Padding
 from rich.text import Text
 
-from ..results import Result, _fmt, rich_table
+from ..core.results import Result, _fmt, rich_table
 from .classifiers import MODES, SEVERITIES
 from .policy import load_policy
 
 if TYPE_CHECKING:
-    from ..store import Lens
+    from ..store import Store
 
 FLEET_KINDS = ("spend_spike", "retry_storm")
 
@@ -72,14 +72,14 @@ def _modes(modes: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
     return ms
 
 
-def _detections(lens: Lens, since: Any, until: Any, modes: list[str] | None, by: str | None) -> pl.DataFrame:
+def _detections(lens: Store, since: Any, until: Any, modes: list[str] | None, by: str | None) -> pl.DataFrame:
     name = by or "feature_"
     q = DETECTIONS.format(by=BY[by] if by else "NULL", name=f'"{name}"', rank=SEV_RANK.format("f.severity"))
     df = lens.sql(q, _scope_params(since, until, modes))
     return df if by else df.drop(name)
 
 
-def detections(lens: Lens, since: dt.datetime | str | None = None, until: dt.datetime | str | None = None,
+def detections(lens: Store, since: dt.datetime | str | None = None, until: dt.datetime | str | None = None,
                mode: str | list[str] | None = None, by: str | None = None) -> pl.DataFrame:
     """One row per detection (newest runs first), with the run's dimensions; `by` adds that column."""
     return _detections(lens, since, until, _modes(mode), _check_by(by))
@@ -134,7 +134,7 @@ class FailureReport:
         return self.result()._repr_html_()
 
 
-def report(lens: Lens, since: dt.datetime | str | None = None, until: dt.datetime | str | None = None,
+def report(lens: Store, since: dt.datetime | str | None = None, until: dt.datetime | str | None = None,
            mode: str | list[str] | None = None, by: str | None = None, limit: int = 10) -> FailureReport:
     """What the classifiers found among the runs started in [since, until)."""
     by = _check_by(by)
@@ -204,7 +204,7 @@ def report(lens: Lens, since: dt.datetime | str | None = None, until: dt.datetim
     return FailureReport(counts, worst, fleet, facts, by)
 
 
-def summary_section(lens: Lens) -> FailureReport:
+def summary_section(lens: Store) -> FailureReport:
     """The demo's failure section: counts per mode and the ten worst runs."""
     return report(lens, limit=10)
 

@@ -60,12 +60,12 @@ from typing import Any
 
 import polars as pl
 
-from ..results import Result
-from ..store import Lens
-from . import patterns
+from ..core import patterns
+from ..core.results import Result
+from ..core.timeparse import format_duration, parse_duration, parse_time
+from ..store import Store
 from . import queries as Q
 from .signals import _PARAM, DIMENSIONS, SIGNAL_COLUMNS, has_failures, make_query, signals
-from .timeparse import format_duration, parse_duration, parse_time
 
 
 class RulesError(ValueError):
@@ -389,7 +389,7 @@ def _order(a: Alert) -> tuple[int, int, str]:
     return ({"firing": 0, "no_data": 1, "ok": 2}[a.status], SEVERITIES.index(a.severity), a.rule)
 
 
-def evaluate(lens: Lens, rules: Rules, at: str | dt.datetime | None = None) -> AlertReport:
+def evaluate(lens: Store, rules: Rules, at: str | dt.datetime | None = None) -> AlertReport:
     """Evaluate every rule at `at` (default: now)."""
     t = parse_time(at, what="--at") if at is not None else dt.datetime.now(dt.UTC)
     assert t is not None
@@ -413,7 +413,7 @@ def _fmt(v: float | None, metric: str) -> str:
     return f"{v:,.4g}" if isinstance(v, float) and not float(v).is_integer() else f"{v:,.0f}"
 
 
-def _threshold(lens: Lens, th: Threshold, at: dt.datetime) -> list[Alert]:
+def _threshold(lens: Store, th: Threshold, at: dt.datetime) -> list[Alert]:
     since = at - th.window
     q = make_query(by=th.by, since=since, until=at, where=dict(th.where), time="end")
     df = signals(lens, query=q)
@@ -459,7 +459,7 @@ def slo_windows(slo: Slo) -> list[dt.timedelta]:
     return sorted({w.long for w in slo.windows} | {w.short for w in slo.windows} | {slo.period})
 
 
-def _slo(lens: Lens, slo: Slo, at: dt.datetime) -> list[Alert]:
+def _slo(lens: Store, slo: Slo, at: dt.datetime) -> list[Alert]:
     return decide(slo, slo_counts(lens, slo, at, slo_windows(slo)))
 
 
@@ -505,7 +505,7 @@ def _window(n: int, bad: int, ratio: float | None, budget: float) -> dict[str, A
             "burn_rate": round(ratio / budget, 9) if ratio is not None else None}
 
 
-def slo_counts(lens: Lens, slo: Slo, at: dt.datetime,
+def slo_counts(lens: Store, slo: Slo, at: dt.datetime,
                windows: list[dt.timedelta]) -> dict[dt.timedelta, tuple[int, int]]:
     """(events, bad events) of the SLI in each window [at - w, at)."""
     if slo.sli == "implicit" and not has_failures(lens):

@@ -31,24 +31,15 @@ from typing import Any
 
 import polars as pl
 
-from ..duck import transaction
-from ..models import model_table
-from ..results import Result
-from ..store import Lens
-from . import patterns
+from ..core import patterns
+from ..core.duck import transaction
+from ..core.results import Result
+from ..core.timeparse import format_duration, parse_duration
+from ..pricing.models import model_table
+from ..store import Store
 from . import queries as Q
 from . import rollup_sql as R
-from .signals import (
-    _PARAM,
-    EveryArg,
-    Query,
-    SignalsError,
-    TimeArg,
-    display,
-    has_failures,
-    make_query,
-)
-from .timeparse import format_duration, parse_duration
+from .signals import _PARAM, EveryArg, Query, SignalsError, TimeArg, display, has_failures, make_query
 
 ALPHA = 0.01
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
@@ -105,12 +96,12 @@ def _bind(sql: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in used}
 
 
-def _exec(lens: Lens, sql: str, values: Mapping[str, Any]) -> int:
+def _exec(lens: Store, sql: str, values: Mapping[str, Any]) -> int:
     rows = lens.con.execute(sql, _bind(sql, values)).fetchall()
     return int(rows[0][0]) if rows and rows[0] and isinstance(rows[0][0], int) else 0
 
 
-def rollup(lens: Lens, every: EveryArg = None, rebuild: bool = False) -> RollupSummary:
+def rollup(lens: Store, every: EveryArg = None, rebuild: bool = False) -> RollupSummary:
     """Roll up what changed since the last rollup at this width (default 1h), in one transaction.
     `rebuild`: forget what was rolled at this width and recompute every bucket."""
     t0 = time.perf_counter()
@@ -145,7 +136,7 @@ def rollup(lens: Lens, every: EveryArg = None, rebuild: bool = False) -> RollupS
 
 
 # --- reading them back ---------------------------------------------------------------------------------
-def widths(lens: Lens) -> list[dt.timedelta]:
+def widths(lens: Store) -> list[dt.timedelta]:
     """The bucket widths rolled up in this database."""
     return [dt.timedelta(seconds=r[0]) for r in lens.con.execute(R.WIDTHS).fetchall()]
 
@@ -154,7 +145,7 @@ def _aligned(t: dt.datetime | None, width: dt.timedelta) -> bool:
     return t is None or (t - ORIGIN) % width == dt.timedelta(0)
 
 
-def choose_width(lens: Lens, q: Query, width: EveryArg = None) -> dt.timedelta:
+def choose_width(lens: Store, q: Query, width: EveryArg = None) -> dt.timedelta:
     """The rolled width to read: the one given, else the widest that divides `every` and on whose
     boundaries `since` and `until` fall."""
     have = widths(lens)
@@ -189,7 +180,7 @@ def _join_on(keys: tuple[str, ...], a: str, b: str) -> str:
 
 
 def signals(
-    lens: Lens,
+    lens: Store,
     by: str | Iterable[str] | None = None,
     every: EveryArg = None,
     since: TimeArg = None,
@@ -227,7 +218,7 @@ def signals(
 
 
 def calls(
-    lens: Lens,
+    lens: Store,
     kind: str = "llm",
     every: EveryArg = None,
     since: TimeArg = None,
@@ -271,7 +262,7 @@ def calls(
     return df
 
 
-def report(lens: Lens, by: str | Iterable[str] | None = None, every: EveryArg = None,
+def report(lens: Store, by: str | Iterable[str] | None = None, every: EveryArg = None,
            since: TimeArg = None, until: TimeArg = None, width: EveryArg = None) -> Result:
     """The golden signals from the rollups, as a Result (see signals.report for the raw version)."""
     from .signals import split_sections

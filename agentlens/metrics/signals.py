@@ -25,13 +25,13 @@ from typing import Any, Literal
 
 import polars as pl
 
-from ..budgets import Budgets, load_budgets
-from ..models import model_table
-from ..results import Result
-from ..store import Lens
-from . import patterns
+from ..core import patterns
+from ..core.results import Result
+from ..core.timeparse import format_duration, parse_duration, parse_time
+from ..pricing.budgets import Budgets, load_budgets
+from ..pricing.models import model_table
+from ..store import Store
 from . import queries as Q
-from .timeparse import format_duration, parse_duration, parse_time
 
 # Run columns one may group and filter by (identifiers are only ever taken from this list).
 DIMENSIONS = (
@@ -170,7 +170,7 @@ def _render(template: str, q: Query, *, has_failures: bool = False) -> tuple[str
     return sql, {k: v for k, v in values.items() if k in used}
 
 
-def has_failures(lens: Lens) -> bool:
+def has_failures(lens: Store) -> bool:
     """Whether the failure-mode classifier's `failures` table exists in this database."""
     rows = lens.con.execute(Q.HAS_FAILURES).fetchall()
     return bool(rows and rows[0][0])
@@ -179,7 +179,7 @@ def has_failures(lens: Lens) -> bool:
 class _Models:
     """`_signal_models(model, provider, context_window)` registered for the duration of a query."""
 
-    def __init__(self, lens: Lens):
+    def __init__(self, lens: Store):
         self.lens = lens
 
     def __enter__(self) -> _Models:
@@ -192,7 +192,7 @@ class _Models:
         self.lens.con.unregister("_signal_models")
 
 
-def _run(lens: Lens, template: str, q: Query, **kw: Any) -> pl.DataFrame:
+def _run(lens: Store, template: str, q: Query, **kw: Any) -> pl.DataFrame:
     sql, params = _render(template, q, **kw)
     return lens.sql(sql, params)
 
@@ -203,7 +203,7 @@ def _q(q: Query | None, kw: dict[str, Any]) -> Query:
 
 # --- public functions ------------------------------------------------------------------------------------
 def signals(
-    lens: Lens,
+    lens: Store,
     by: str | Iterable[str] | None = None,
     every: EveryArg = None,
     since: TimeArg = None,
@@ -231,7 +231,7 @@ def signals(
     return _run(lens, Q.SIGNALS, q, has_failures=has_failures(lens))
 
 
-def latency(lens: Lens, by: str | Iterable[str] | None = None, every: EveryArg = None,
+def latency(lens: Store, by: str | Iterable[str] | None = None, every: EveryArg = None,
             since: TimeArg = None, until: TimeArg = None, where: Mapping[str, str | None] | None = None,
             *, query: Query | None = None) -> pl.DataFrame:
     """Run duration percentiles with successful (`ok`) and failed (`error`) runs apart."""
@@ -239,7 +239,7 @@ def latency(lens: Lens, by: str | Iterable[str] | None = None, every: EveryArg =
     return _run(lens, Q.LATENCY, q)
 
 
-def llm_calls(lens: Lens, every: EveryArg = None, since: TimeArg = None, until: TimeArg = None,
+def llm_calls(lens: Store, every: EveryArg = None, since: TimeArg = None, until: TimeArg = None,
               where: Mapping[str, str | None] | None = None, *, query: Query | None = None) -> pl.DataFrame:
     """LLM calls per model: traffic, errors, rate limits, latency (ok and failed apart), time to
     first token where recorded, tokens, and context-window utilisation (p95 and max)."""
@@ -249,14 +249,14 @@ def llm_calls(lens: Lens, every: EveryArg = None, since: TimeArg = None, until: 
         return _run(lens, Q.LLM_CALLS, q)
 
 
-def tool_calls(lens: Lens, every: EveryArg = None, since: TimeArg = None, until: TimeArg = None,
+def tool_calls(lens: Store, every: EveryArg = None, since: TimeArg = None, until: TimeArg = None,
                where: Mapping[str, str | None] | None = None, *, query: Query | None = None) -> pl.DataFrame:
     """Tool calls per tool: calls, errors, error rate, latency percentiles (ok and failed apart)."""
     q = _q(query, {"every": every, "since": since, "until": until, "where": where})
     return _run(lens, Q.TOOL_CALLS, Query((), q.every, q.since, q.until, q.where, q.time))
 
 
-def errors_by_type(lens: Lens, since: TimeArg = None, until: TimeArg = None,
+def errors_by_type(lens: Store, since: TimeArg = None, until: TimeArg = None,
                    where: Mapping[str, str | None] | None = None, *, query: Query | None = None) -> pl.DataFrame:
     """Error spans by error type and span kind, with the runs they touched and how many of those
     runs failed. A failure that propagates (an LLM call's RateLimitError re-raised by the agent
@@ -265,7 +265,7 @@ def errors_by_type(lens: Lens, since: TimeArg = None, until: TimeArg = None,
     return _run(lens, Q.ERRORS_BY_TYPE, Query((), None, q.since, q.until, q.where, q.time))
 
 
-def budget_utilization(lens: Lens, since: TimeArg = None, until: TimeArg = None,
+def budget_utilization(lens: Store, since: TimeArg = None, until: TimeArg = None,
                        budgets: Budgets | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Spend against the configured caps: per UTC day and capped dimension value (`[budgets.daily_usd]`,
     `"*"` for values without their own cap), and per run (`run_usd`, `run_usd_hard`).
@@ -337,7 +337,7 @@ _OPTIONAL = {"implicit_errors", "implicit_error_rate", "runs_over_budget", "max_
 
 
 def report(
-    lens: Lens,
+    lens: Store,
     by: str | Iterable[str] | None = None,
     every: EveryArg = None,
     since: TimeArg = None,
@@ -404,7 +404,7 @@ def _trio(row: Mapping[str, Any]) -> str:
     return " / ".join(f"{v:,.0f}" for v in vals) + f" ({row['timed_runs']:,} timed runs)"
 
 
-def demo_section(lens: Lens) -> Result:
+def demo_section(lens: Store) -> Result:
     """For `agentlens demo`: the golden signals of every run by UTC day, the worst features, and the
     four signals per feature."""
     daily = signals(lens, every="1d")

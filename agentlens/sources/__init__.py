@@ -1,7 +1,10 @@
-"""Sources that are not files: read live and written through the store (`Lens.ingest_batches`).
+"""Sources that are not files, read live and written through the ingest (`ingest.ingest_batches`):
 
-`agentlens ingest postgresql://...?table=agent_runs` (and `lens.ingest(url)`) reads a live table; the
-OTLP receiver is `agentlens.collector`. `ingest_url` routes a URL to its source.
+- postgres.py: `agentlens ingest postgresql://...?table=agent_runs` (and `lens.ingest(url)`) reads a live
+  agent_runs table incrementally;
+- collector.py: the OTLP/HTTP receiver behind `agentlens collect`.
+
+`ingest_url` routes a URL to its source.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..store import FileResult, Lens
+    from ..ingest import FileResult, Pipeline
+    from ..store import Store
 
 URL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -18,7 +22,7 @@ def is_url(path: object) -> bool:
     return isinstance(path, str) and path.startswith(URL_SCHEMES)
 
 
-def ingest_url(lens: Lens, url: str) -> FileResult:
+def ingest_url(store: Store, url: str, pipeline: Pipeline) -> FileResult:
     from . import postgres
 
-    return postgres.ingest(lens, url)
+    return postgres.ingest(store, url, pipeline)

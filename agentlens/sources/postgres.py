@@ -27,19 +27,17 @@ import time
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 import pyarrow as pa
 
 from ..adapters import agent_runs
 from ..adapters.base import RUN_SCHEMA, SPAN_SCHEMA, Bad, Batch, Columns
-from ..config import Config, ConfigError
-from ..duck import registered
-from ..store import FileResult
-
-if TYPE_CHECKING:
-    from ..store import Lens
+from ..core.config import Config, ConfigError
+from ..core.duck import registered
+from ..ingest import FileResult, Pipeline, ingest_batches
+from ..store import Store
 
 KIND = "postgres"
 DEFAULT_LOOKBACK_SECONDS = 60
@@ -195,7 +193,7 @@ def _batch(rows: list[dict[str, Any]], config: Config, name: str) -> Batch:
     return Batch(spans=spans.table() if spans.rows else None, runs=runs.table() if runs.rows else None, bad=bad)
 
 
-def _watermark(lens: Lens, source: str) -> tuple[dt.datetime, str] | None:
+def _watermark(lens: Store, source: str) -> tuple[dt.datetime, str] | None:
     row = lens.con.execute(
         "SELECT watermark_created_at, watermark_id FROM source_watermarks WHERE source = ?", [source]
     ).fetchall()
@@ -204,7 +202,7 @@ def _watermark(lens: Lens, source: str) -> tuple[dt.datetime, str] | None:
     return row[0][0], row[0][1]
 
 
-def _new_rows(lens: Lens, rows: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:
+def _new_rows(lens: Store, rows: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:
     """Rows not read before (the lookback window re-reads some): their run is not stored, nor were
     they quarantined from this source."""
     ids = pa.table({"run_id": [r["_key"] for r in rows]})
@@ -217,7 +215,7 @@ def _new_rows(lens: Lens, rows: list[dict[str, Any]], source: str) -> list[dict[
     return [r for r in rows if r["_key"] not in seen]
 
 
-def ingest(lens: Lens, url: str) -> FileResult:
+def ingest(lens: Store, url: str, pipeline: Pipeline) -> FileResult:
     """Read the rows added since the last ingest of this source; one transaction per batch."""
     import adbc_driver_postgresql.dbapi as pg
 
@@ -256,8 +254,8 @@ def ingest(lens: Lens, url: str) -> FileResult:
                         [table.display, KIND, mark[0], mark[1], table.display, n],
                     )
 
-                res = lens.ingest_batches(table.display, agent_runs.NAME,
-                                          [_batch(fresh, lens.config, table.display)], before_commit=commit)
+                res = ingest_batches(lens, table.display, agent_runs.NAME, [_batch(fresh, lens.config, table.display)],
+                                     pipeline, before_commit=commit)
                 total.runs += res.runs
                 total.spans += res.spans
                 total.quarantined.update(res.quarantined)

@@ -17,13 +17,14 @@ import ipywidgets as w
 import plotly.graph_objects as go
 import polars as pl
 
-from .. import costs, plots
-from ..explore import DIMENSIONS as RUN_FILTER_DIMENSIONS
-from ..explore import NONE_VALUE
+from ..core.results import html_table
+from ..core.timeparse import format_duration, parse_duration, parse_time
+from ..explore.runs import DIMENSIONS as RUN_FILTER_DIMENSIONS
+from ..explore.runs import NONE_VALUE
+from ..metrics import costs
 from ..metrics import signals as sig
-from ..metrics.timeparse import format_duration, parse_duration, parse_time
-from ..results import html_table
-from ..store import Lens
+from ..present import plots
+from ..store import Store
 from .run_explorer import RunExplorer
 
 EVERY = ("15m", "1h", "6h", "1d", "7d")
@@ -43,7 +44,7 @@ class SignalsDashboard(w.VBox):
     """Latency, traffic, errors and saturation per time bucket, optionally one line per value of a
     dimension; choosing a bucket (click a point, or `select_bucket`) lists its runs below."""
 
-    def __init__(self, lens: Lens, every: str = "1h", by: str | None = None, since: str | None = None,
+    def __init__(self, lens: Store, every: str = "1h", by: str | None = None, since: str | None = None,
                  until: str | None = None, where: dict[str, str | None] | None = None, page_size: int = 10):
         self.lens = lens
         self.where = {k: v for k, v in (where or {}).items() if v is not None}
@@ -128,7 +129,7 @@ class CostExplorer(w.VBox):
     without a price, and the most expensive runs (a run explorer sorted by cost: open one to see
     where the money went)."""
 
-    def __init__(self, lens: Lens, by: str = "feature", period: str | None = "day", since: str | None = None,
+    def __init__(self, lens: Store, by: str = "feature", period: str | None = "day", since: str | None = None,
                  until: str | None = None, page_size: int = 10):
         self.lens = lens
         self.data = pl.DataFrame()

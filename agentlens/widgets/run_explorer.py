@@ -20,7 +20,8 @@ from typing import Any
 import ipywidgets as w
 import polars as pl
 
-from ..explore import (
+from ..core.results import _fmt
+from ..explore.runs import (
     DIMENSIONS,
     PAGE_COLUMNS,
     FilterError,
@@ -31,8 +32,7 @@ from ..explore import (
     find_runs,
     time_bounds,
 )
-from ..results import _fmt
-from ..store import Lens
+from ..store import Store
 from .trace_view import TraceView
 
 # (column in the page frame, header, width of the cell text)
@@ -76,7 +76,7 @@ def _float(text: str, what: str) -> float | None:
 class RunExplorer(w.VBox):
     """Filters, a sortable paged table of runs, and the trace view of the selected run."""
 
-    def __init__(self, lens: Lens, page_size: int = 20, sort: str = "started_at", descending: bool = True,
+    def __init__(self, lens: Store, page_size: int = 20, sort: str = "started_at", descending: bool = True,
                  **filters: Any):
         self.lens = lens
         self.page = 0
@@ -150,7 +150,7 @@ class RunExplorer(w.VBox):
             self.refresh()
 
     def _classified(self) -> bool:
-        from ..trace import has_table
+        from ..explore.trace import has_table
 
         return has_table(self.lens, "failures")
 

@@ -16,9 +16,7 @@ import ipywidgets as w
 import plotly.graph_objects as go
 import polars as pl
 
-from .. import plots
-from ..store import Lens
-from ..trace import (
+from ..explore.trace import (
     DETAIL_CSS,
     SpanDetail,
     evidence_spans,
@@ -28,6 +26,8 @@ from ..trace import (
     span_detail,
     trace_layout,
 )
+from ..present import plots
+from ..store import Store
 
 _STYLE = f"<style>{DETAIL_CSS}</style>"
 
@@ -36,7 +36,7 @@ class TraceView(w.VBox):
     """The waterfall and detail panel of one run. `selected` picks the first span shown (default:
     the first failure evidence, else the first error, else the root)."""
 
-    def __init__(self, lens: Lens, run_id: str, selected: str | None = None, **kwargs: Any):
+    def __init__(self, lens: Store, run_id: str, selected: str | None = None, **kwargs: Any):
         self.lens = lens
         self.run_id = run_id
         self.run = run_header(lens, run_id)

@@ -10,11 +10,11 @@ import click
 import duckdb
 import polars as pl
 
-from . import costs as C
-from . import pricing
-from .cli_common import CONFIG_OPTION, DB_OPTION, _open, out, time_option
-from .config import ConfigError
-from .store import default_db_path
+from .. import pricing
+from ..core.config import ConfigError
+from ..metrics import costs as C
+from ..store import default_db_path
+from .common import CONFIG_OPTION, DB_OPTION, _open, out, time_option
 
 TABLES = ("by", "what-if", "unpriced", "reconciliation", "runs-over-budget", "days-over-budget", "top-runs",
           "prices")

@@ -16,8 +16,8 @@ from typing import Any
 
 import polars as pl
 
-from .results import _fmt
-from .store import Lens
+from ..core.results import _fmt
+from ..store import Store
 
 # Depth-first order of a run's spans. Tops are spans without a parent in the run (the root, and
 # orphans whose parent never arrived); a span in a parent cycle (malformed input) is unreachable
@@ -73,18 +73,18 @@ ALL_SQL = {"TRACE_LAYOUT": TRACE_LAYOUT, "RUN_HEADER": RUN_HEADER, "SPAN_ROW": S
 MAX_TEXT = 50_000  # characters of one text field shown in a detail panel before it is cut
 
 
-def has_table(lens: Lens, name: str) -> bool:
+def has_table(lens: Store, name: str) -> bool:
     rows = lens.con.execute(TABLE_EXISTS, [name]).fetchall()
     return bool(rows and rows[0][0])
 
 
-def trace_layout(lens: Lens, run_id: str) -> pl.DataFrame:
+def trace_layout(lens: Store, run_id: str) -> pl.DataFrame:
     """The run's spans in waterfall order: `row`, `depth`, `offset_ms` (from the run's first span)
     and the fields a waterfall shows. Empty when the run has no spans."""
     return lens.sql(TRACE_LAYOUT, [run_id])
 
 
-def failure_marks(lens: Lens, run_id: str) -> pl.DataFrame:
+def failure_marks(lens: Store, run_id: str) -> pl.DataFrame:
     """The failures found in the run (mode, span, severity, explanation, evidence), or an empty
     frame when the database has no `failures` table (classification not installed)."""
     if not has_table(lens, "failures"):
@@ -272,7 +272,7 @@ class SpanDetail:
         return "".join(out)
 
 
-def span_detail(lens: Lens, run_id: str, span_id: str, marks: pl.DataFrame | None = None,
+def span_detail(lens: Store, run_id: str, span_id: str, marks: pl.DataFrame | None = None,
                 max_text: int = MAX_TEXT) -> SpanDetail:
     """The detail panel of one span. `marks`: the run's `failure_marks` when already fetched."""
     df = lens.sql(SPAN_ROW, [run_id, span_id])
@@ -284,7 +284,7 @@ def span_detail(lens: Lens, run_id: str, span_id: str, marks: pl.DataFrame | Non
     return SpanDetail(df.row(0, named=True), modes, max_text)
 
 
-def span_details(lens: Lens, run_id: str, marks: pl.DataFrame | None = None,
+def span_details(lens: Store, run_id: str, marks: pl.DataFrame | None = None,
                  max_text: int = MAX_TEXT) -> dict[str, SpanDetail]:
     """The detail panels of every span of a run, from one query: span_id -> SpanDetail."""
     if marks is None:
@@ -294,7 +294,7 @@ def span_details(lens: Lens, run_id: str, marks: pl.DataFrame | None = None,
             for row in lens.spans(run_id).iter_rows(named=True)}
 
 
-def run_header(lens: Lens, run_id: str) -> dict[str, Any]:
+def run_header(lens: Store, run_id: str) -> dict[str, Any]:
     df = lens.sql(RUN_HEADER, [run_id])
     if df.height == 0:
         raise KeyError(f"no run {run_id!r} in {lens.path}")

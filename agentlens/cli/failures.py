@@ -9,10 +9,10 @@ import sys
 
 import click
 
-from . import failures as F
-from .cli_common import CONFIG_OPTION, DB_OPTION, _open, err, out, time_option
-from .config import Config, ConfigError
-from .failures.report import BY, FLEET_KINDS
+from .. import failures as F
+from ..core.config import Config, ConfigError
+from ..failures.report import BY, FLEET_KINDS
+from .common import CONFIG_OPTION, DB_OPTION, _open, err, out, time_option
 
 MODE_CHOICES = click.Choice([*F.MODES, *FLEET_KINDS])
 

@@ -10,13 +10,14 @@ import click
 import duckdb
 import polars as pl
 
-from .cli_common import CONFIG_OPTION, DB_OPTION, _open, err, out
-from .metrics import alerts as A
-from .metrics import rollups as RU
-from .metrics import signals as S
-from .metrics.locking import DatabaseBusy, open_when_free
-from .results import Result
-from .store import Lens, default_db_path
+from ..api import Lens
+from ..core.results import Result
+from ..metrics import alerts as A
+from ..metrics import rollups as RU
+from ..metrics import signals as S
+from ..store import default_db_path
+from ..store.locking import DatabaseBusy, open_when_free
+from .common import CONFIG_OPTION, DB_OPTION, _open, err, out
 
 TABLES = ("signals", "latency", "llm", "tools", "errors", "budgets")
 
@@ -62,7 +63,7 @@ def _print_table(df: pl.DataFrame, title: str | None = None) -> None:
     """A table as wide as it needs (a squeezed table of numbers is unreadable; a long line wraps)."""
     from rich.console import Console
 
-    from .results import _fmt, rich_table
+    from ..core.results import _fmt, rich_table
 
     widths = [max([len(c), *(len(_fmt(v)) for v in df[c].head(50).to_list())]) + 3 for c in df.columns]
     Console(highlight=False, width=max(out.width, sum(widths) + 4)).print(rich_table(df, title))

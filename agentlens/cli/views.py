@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from .cli_common import CONFIG_OPTION, DB_OPTION, _open, out
-from .explore import FilterError
-from .store import default_db_path
+from ..explore.runs import FilterError
+from ..store import default_db_path
+from .common import CONFIG_OPTION, DB_OPTION, _open, out
 
 
 @click.command()
@@ -32,7 +32,7 @@ def report(db: str | None, config: str | None, output: str, since: str | None, u
 
     One file that opens offline: plotly is inlined, and every piece of trace text is escaped.
     """
-    from .report import build_report
+    from ..present.report import build_report
 
     path = Path(db or default_db_path())
     if not path.exists():

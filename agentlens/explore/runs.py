@@ -18,9 +18,9 @@ from typing import Any
 
 import polars as pl
 
-from . import schema
-from .metrics.timeparse import TimeSpecError, parse_time
-from .store import Lens
+from .. import schema
+from ..core.timeparse import TimeSpecError, parse_time
+from ..store import Store
 from .trace import has_table
 
 RUN_COLUMNS = tuple(c.name for c in schema.RUN_COLUMNS)
@@ -121,7 +121,7 @@ def _check_sort(sort: str) -> str:
 
 
 def find_runs(
-    lens: Lens, flt: RunFilter | None = None, sort: str = "started_at", descending: bool = True,
+    lens: Store, flt: RunFilter | None = None, sort: str = "started_at", descending: bool = True,
     limit: int = 20, offset: int = 0, columns: tuple[str, ...] = PAGE_COLUMNS,
 ) -> pl.DataFrame:
     """One page of matching runs, sorted in DuckDB (ties broken by run_id). Adds `total_tokens`, and
@@ -149,13 +149,13 @@ def find_runs(
     return df if "run_id" in columns else df.drop("run_id")
 
 
-def count_runs(lens: Lens, flt: RunFilter | None = None) -> int:
+def count_runs(lens: Store, flt: RunFilter | None = None) -> int:
     where, params = (flt or RunFilter()).where(has_table(lens, "failures"))
     rows = lens.con.execute(f"SELECT count(*) FROM runs WHERE {where}", params).fetchall()  # noqa: S608 - built from checked names
     return int(rows[0][0])
 
 
-def dimension_values(lens: Lens, dimension: str, flt: RunFilter | None = None, limit: int = 200) -> pl.DataFrame:
+def dimension_values(lens: Store, dimension: str, flt: RunFilter | None = None, limit: int = 200) -> pl.DataFrame:
     """The most common values of a dimension among the matching runs: `value`, `runs`
     (NULL shown as "(none)")."""
     if dimension not in DIMENSIONS:
@@ -166,13 +166,13 @@ def dimension_values(lens: Lens, dimension: str, flt: RunFilter | None = None, l
     return lens.sql(q, [*params, int(limit)])
 
 
-def failure_modes(lens: Lens) -> list[str]:
+def failure_modes(lens: Store) -> list[str]:
     """The failure modes present in the database (empty when failures are not classified)."""
     if not has_table(lens, "failures"):
         return []
     return lens.sql("SELECT DISTINCT mode FROM failures ORDER BY mode")["mode"].to_list()
 
 
-def time_bounds(lens: Lens) -> tuple[dt.datetime | None, dt.datetime | None]:
+def time_bounds(lens: Store) -> tuple[dt.datetime | None, dt.datetime | None]:
     rows = lens.con.execute("SELECT min(started_at), max(started_at) FROM runs").fetchall()
     return rows[0][0], rows[0][1]

@@ -27,11 +27,10 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.offline import get_plotlyjs
 
-from . import explore, plots
-from .metrics.timeparse import TimeSpecError, format_duration, parse_time
-from .results import _fmt, html_table
-from .store import Lens
-from .trace import (
+from ..core.results import _fmt, html_table
+from ..core.timeparse import TimeSpecError, format_duration, parse_time
+from ..explore import runs as explore
+from ..explore.trace import (
     DETAIL_CSS,
     evidence_spans,
     failure_marks,
@@ -41,6 +40,8 @@ from .trace import (
     span_details,
     trace_layout,
 )
+from ..store import Store
+from . import plots
 
 
 @dataclass(frozen=True)
@@ -87,12 +88,12 @@ class Section:
         return {b[0]: b[1] for b in self.blocks if isinstance(b, tuple)}
 
 
-SectionFn = Callable[[Lens, ReportOptions], "Section | None"]
+SectionFn = Callable[[Store, ReportOptions], "Section | None"]
 
 
 # --- sections -------------------------------------------------------------------------------------
 
-def overview_section(lens: Lens, opts: ReportOptions) -> Section:
+def overview_section(lens: Store, opts: ReportOptions) -> Section:
     res = lens.overview()
     flt = opts.filter
     facts: dict[str, Any] = {"database": lens.path}
@@ -117,7 +118,7 @@ def _run_table(df: pl.DataFrame) -> pl.DataFrame:
     return out
 
 
-def runs_section(lens: Lens, opts: ReportOptions) -> Section | None:
+def runs_section(lens: Store, opts: ReportOptions) -> Section | None:
     """Runs to look at first: the latest errors, the slowest and the most expensive runs."""
     flt = opts.filter
     if explore.count_runs(lens, flt) == 0:
@@ -132,7 +133,7 @@ def runs_section(lens: Lens, opts: ReportOptions) -> Section | None:
                    blocks=[(k, v) for k, v in tables.items() if v.height])
 
 
-def pick_runs(lens: Lens, opts: ReportOptions) -> list[str]:
+def pick_runs(lens: Store, opts: ReportOptions) -> list[str]:
     """The runs whose trace the report shows: the ones asked for, else the runs with the most
     failure evidence, else the latest error runs, else the slowest."""
     if opts.run_ids:
@@ -152,7 +153,7 @@ def pick_runs(lens: Lens, opts: ReportOptions) -> list[str]:
     return []
 
 
-def trace_blocks(lens: Lens, run_id: str, max_text: int, key: str) -> list[Block]:
+def trace_blocks(lens: Store, run_id: str, max_text: int, key: str) -> list[Block]:
     """One run's headline, its waterfall, and the details of each of its spans (closed `<details>`
     blocks, opened by clicking a bar). `key` makes the element ids unique in the page."""
     layout = trace_layout(lens, run_id)
@@ -176,7 +177,7 @@ def trace_blocks(lens: Lens, run_id: str, max_text: int, key: str) -> list[Block
     return [Html(title + run_summary_html(run, marks)), fig, Html("<div class='al-spans'>" + "".join(details) + "</div>")]
 
 
-def traces_section(lens: Lens, opts: ReportOptions) -> Section | None:
+def traces_section(lens: Store, opts: ReportOptions) -> Section | None:
     ids = pick_runs(lens, opts)
     if not ids:
         return None
@@ -189,7 +190,7 @@ def traces_section(lens: Lens, opts: ReportOptions) -> Section | None:
     return Section("Trace view", text, blocks=blocks, css_class="al-trace")
 
 
-def data_quality_section(lens: Lens, opts: ReportOptions) -> Section | None:
+def data_quality_section(lens: Store, opts: ReportOptions) -> Section | None:
     q = lens.sql("SELECT kind, stored, count(*) AS records, any_value(reason) AS example "
                  "FROM quarantine GROUP BY ALL ORDER BY records DESC")
     if q.height == 0:
@@ -198,7 +199,7 @@ def data_quality_section(lens: Lens, opts: ReportOptions) -> Section | None:
                    blocks=[("quarantine", q)])
 
 
-def auto_every(lens: Lens, opts: ReportOptions) -> dt.timedelta:
+def auto_every(lens: Store, opts: ReportOptions) -> dt.timedelta:
     """A bucket width giving a readable number of points over the runs in the window: 15 min up
     to 12 h of data, 1 h up to 7 days, 6 h up to 30 days, else 1 day."""
     flt = opts.filter
@@ -218,9 +219,9 @@ def _result_blocks(res: Any, skip: tuple[str, ...] = ()) -> list[Block]:
     return [(name, df) for name, df in res.tables.items() if df.height and not name.startswith(skip)]
 
 
-def signals_section(lens: Lens, opts: ReportOptions) -> Section | None:
+def signals_section(lens: Store, opts: ReportOptions) -> Section | None:
     """The golden signals over time (agentlens.metrics.signals) and their summary tables."""
-    from .metrics import signals as sig
+    from ..metrics import signals as sig
 
     every = auto_every(lens, opts)
     df = sig.signals(lens, every=every, since=opts.since, until=opts.until)
@@ -234,9 +235,9 @@ def signals_section(lens: Lens, opts: ReportOptions) -> Section | None:
     return Section("Golden signals", text, facts=res.facts, blocks=blocks)
 
 
-def costs_section(lens: Lens, opts: ReportOptions) -> Section | None:
+def costs_section(lens: Store, opts: ReportOptions) -> Section | None:
     """Cost by feature over time, the most expensive runs, unpriced models (agentlens.costs)."""
-    from . import costs
+    from ..metrics import costs
 
     per_day = costs.by(lens, by=("feature",), period="day", since=opts.since, until=opts.until)
     if per_day.height == 0:
@@ -249,11 +250,11 @@ def costs_section(lens: Lens, opts: ReportOptions) -> Section | None:
                    facts=res.facts, blocks=[fig, *_result_blocks(res, ("tokens by",))])
 
 
-def failures_section(lens: Lens, opts: ReportOptions) -> Section | None:
+def failures_section(lens: Store, opts: ReportOptions) -> Section | None:
     """Failure modes over time, counts, the worst runs, fleet incidents (agentlens.failures)."""
     if not has_table(lens, "failures") or explore.count_runs(lens, opts.filter) == 0:
         return None
-    from .failures.report import report as failure_report
+    from ..failures.report import report as failure_report
 
     per_day = failure_report(lens, since=opts.since, until=opts.until, by="day", limit=0)
     if per_day.counts.height == 0:
@@ -414,7 +415,7 @@ def _script_safe(payload: str) -> str:
 
 
 def build_report(
-    lens: Lens,
+    lens: Store,
     since: dt.datetime | str | None = None,
     until: dt.datetime | str | None = None,
     run_ids: Sequence[str] = (),
@@ -434,7 +435,7 @@ def build_report(
     return Report(title or "agentlens report", dt.datetime.now(dt.UTC), opts, built, lens.path)
 
 
-def demo_section(lens: Lens) -> str:
+def demo_section(lens: Store) -> str:
     """`agentlens demo` / `make demo`: write report.html next to the database and say where it is."""
     path = Path(lens.path).resolve().parent / "report.html"
     build_report(lens).save(path)

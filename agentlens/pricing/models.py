@@ -21,7 +21,7 @@ import polars as pl
 from genai_prices import data_snapshot
 from genai_prices import types as gp
 
-from .config import Config, ConfigError
+from ..core.config import Config, ConfigError
 
 # our provider names (lowercased `gen_ai.provider.name` / `gen_ai.system` values) -> genai-prices ids
 PROVIDER_IDS = {

@@ -58,12 +58,12 @@ import genai_prices
 import polars as pl
 from genai_prices import types as gp
 
-from . import sql as Q
-from .config import Config, ConfigError
-from .duck import registered, transaction
+from ..core.config import Config, ConfigError
+from ..core.duck import registered, transaction
+from ..core.results import Result
+from ..store import Store
+from ..store import runsql as Q
 from .models import genai_model
-from .results import Result
-from .store import Lens
 
 DAY_US = 86_400_000_000
 UTC = dt.UTC
@@ -508,7 +508,7 @@ GROUP BY c.run_id
 
 # --- running it ----------------------------------------------------------------------------------
 
-def _span_costs(lens: Lens, pricing: PricingConfig, price_set: str) -> None:
+def _span_costs(lens: Store, pricing: PricingConfig, price_set: str) -> None:
     """`_price_set` (the calls of the runs in `_price_runs`, by `price_set`) and `_span_costs` (their costs)."""
     con = lens.con
     con.execute(COST_MACRO)
@@ -519,7 +519,7 @@ def _span_costs(lens: Lens, pricing: PricingConfig, price_set: str) -> None:
         con.execute(SPAN_COSTS)
 
 
-def _price(lens: Lens, pricing: PricingConfig) -> None:
+def _price(lens: Store, pricing: PricingConfig) -> None:
     """Price the runs in the temp table `_price_runs` (inside the caller's transaction)."""
     con = lens.con
     _span_costs(lens, pricing, PRICE_SET)
@@ -528,7 +528,7 @@ def _price(lens: Lens, pricing: PricingConfig) -> None:
     con.execute(SET_RUN_COSTS)
 
 
-def price_step(lens: Lens) -> None:
+def price_step(lens: Store) -> None:
     """Ingest step (agentlens.pipeline): price the runs the file touched (`_affected`), unless
     `price_staged_step` priced them before they were stored."""
     if lens.con.execute(ALL_PRICED_STAGED).fetchall()[0][0]:
@@ -537,7 +537,7 @@ def price_step(lens: Lens) -> None:
     _price(lens, load_pricing(lens.config))
 
 
-def price_staged_step(lens: Lens) -> None:
+def price_staged_step(lens: Store) -> None:
     """Staged ingest step (agentlens.pipeline, a file of new runs only): price the runs of `_affected` from
     their staged spans (`_narrow`) before they are stored, the same calls at the same prices as `price_step`
     (sql.STAGE_SPAN_COSTS_TABLE says why: no UPDATE of the rows the file adds)."""
@@ -599,7 +599,7 @@ WHERE c.computed_cost_usd IS NULL GROUP BY ALL ORDER BY calls DESC, s.model NULL
 """
 
 
-def reprice(lens: Lens) -> RepriceSummary:
+def reprice(lens: Store) -> RepriceSummary:
     """Recompute every run's cost with the current prices and overrides, in one transaction
     (after changing `[[pricing.overrides]]` or upgrading genai-prices)."""
     t0 = time.perf_counter()
@@ -623,7 +623,7 @@ ALL_SQL = {k: v for k, v in dict(globals()).items()
            if k.isupper() and isinstance(v, str) and v.split(None, 1)[:1] in (["SELECT"], ["CREATE"], ["UPDATE"])}
 
 
-def prices(lens: Lens) -> pl.DataFrame:
+def prices(lens: Store) -> pl.DataFrame:
     """The price rows that apply to the models in the database (overrides and genai-prices
     segments), for audit: which rate priced which call is in `spans.price_source`."""
     pairs = lens.con.execute(PRICES_IN_USE).fetchall()

@@ -28,7 +28,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from google.protobuf import json_format
@@ -36,11 +36,10 @@ from google.protobuf.message import DecodeError
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from .adapters import otlp
-from .adapters.base import SPAN_SCHEMA, Bad, Batch, Columns
-
-if TYPE_CHECKING:
-    from .store import Lens
+from ..adapters import otlp
+from ..adapters.base import SPAN_SCHEMA, Bad, Batch, Columns
+from ..ingest import Pipeline, ingest_batches
+from ..store import Store
 
 TRACES_PATH = "/v1/traces"
 PROTOBUF = "application/x-protobuf"
@@ -76,12 +75,14 @@ class Collector:
     """An OTLP/HTTP receiver writing into `lens`. `start()` serves in background threads; `stop()`
     stops serving and flushes. `address` is the (host, port) actually bound (port 0: any free one)."""
 
-    def __init__(self, lens: Lens, host: str = "127.0.0.1", port: int = DEFAULT_PORT, flush_spans: int = 5000,
+    def __init__(self, lens: Store, host: str = "127.0.0.1", port: int = DEFAULT_PORT, flush_spans: int = 5000,
                  flush_seconds: float = 2.0, max_body_bytes: int = MAX_BODY_BYTES,
-                 max_pending_spans: int | None = None, on_flush: Callable[[Stats], None] | None = None):
+                 max_pending_spans: int | None = None, on_flush: Callable[[Stats], None] | None = None,
+                 pipeline: Pipeline | None = None):
         if flush_spans < 1 or flush_seconds <= 0:
             raise ValueError("flush_spans must be >= 1 and flush_seconds > 0")
         self.lens = lens
+        self.pipeline = pipeline or Pipeline.default()  # what runs on each written batch (agentlens.Lens's)
         self.flush_spans = flush_spans
         self.flush_seconds = flush_seconds
         self.max_body_bytes = max_body_bytes
@@ -233,7 +234,7 @@ class Collector:
                 self._bad = []
                 self._since = None
             try:
-                res = self.lens.ingest_batches(self.name, otlp.NAME, [Batch(spans=table, bad=bad)])
+                res = ingest_batches(self.lens, self.name, otlp.NAME, [Batch(spans=table, bad=bad)], self.pipeline)
             except Exception as e:  # keep serving; the batch is put back and retried at the next flush
                 with self._cond:
                     self.stats.write_errors.append(f"{type(e).__name__}: {e}")

@@ -32,10 +32,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from . import pricing
-from .budgets import DAILY_DIMENSIONS, load_budgets
-from .results import Result
-from .store import Lens
+from .. import pricing
+from ..core.results import Result
+from ..pricing.budgets import DAILY_DIMENSIONS, load_budgets
+from ..store import Store
 
 PERIODS = ("day", "week", "month")
 # run columns a cost can be grouped by (identifiers are only ever taken from this list)
@@ -177,7 +177,7 @@ def _ordered(df: pl.DataFrame, names: list[str], cost_col: str) -> pl.DataFrame:
                    nulls_last=True)
 
 
-def by(lens: Lens, by: str | Sequence[str] | None = ("feature",), period: str | None = None,
+def by(lens: Store, by: str | Sequence[str] | None = ("feature",), period: str | None = None,
        since: When = None, until: When = None) -> pl.DataFrame:
     """Cost by dimensions (and period): one row per group (see the module docstring)."""
     dims, per = dimensions(by), _period(period)
@@ -205,7 +205,7 @@ GROUP BY ALL
 """
 
 
-def what_if(lens: Lens, model: str, provider: str | None = None, by: str | Sequence[str] | None = ("feature",),
+def what_if(lens: Store, model: str, provider: str | None = None, by: str | Sequence[str] | None = ("feature",),
             period: str | None = None, since: When = None, until: When = None) -> pl.DataFrame:
     """What the same runs would have cost had every priced call run on `model` (same tokens, the
     price of each call's day; overrides for `model` apply). `difference_usd` and `what_if_ratio`
@@ -245,7 +245,7 @@ ORDER BY calls DESC, model NULLS LAST, s.provider NULLS LAST
 """
 
 
-def unpriced(lens: Lens, since: When = None, until: When = None) -> pl.DataFrame:
+def unpriced(lens: Store, since: When = None, until: When = None) -> pl.DataFrame:
     """Models whose calls have no price (never counted as $0), with their token volumes: add a
     `[[pricing.overrides]]` entry for them and run `agentlens reprice`."""
     scope, params = _scope(since, until)
@@ -273,13 +273,13 @@ FROM scope
 """
 
 
-def _tolerance(lens: Lens, relative: float | None, absolute_usd: float | None) -> tuple[float, float]:
+def _tolerance(lens: Store, relative: float | None, absolute_usd: float | None) -> tuple[float, float]:
     cfg = pricing.load_pricing(lens.config)
     return (cfg.reconcile_relative if relative is None else relative,
             cfg.reconcile_absolute_usd if absolute_usd is None else absolute_usd)
 
 
-def reconciliation(lens: Lens, since: When = None, until: When = None, relative: float | None = None,
+def reconciliation(lens: Store, since: When = None, until: When = None, relative: float | None = None,
                    absolute_usd: float | None = None) -> pl.DataFrame:
     """Runs whose reported cost and computed cost disagree by more than the tolerance: more than
     `absolute_usd` and more than `relative` of the larger of the two (defaults from `[pricing]`:
@@ -297,7 +297,7 @@ ORDER BY cost_usd DESC, run_id LIMIT ?
 """
 
 
-def top_runs(lens: Lens, n: int = 10, since: When = None, until: When = None) -> pl.DataFrame:
+def top_runs(lens: Store, n: int = 10, since: When = None, until: When = None) -> pl.DataFrame:
     """The most expensive runs."""
     scope, params = _scope(since, until)
     return lens.sql(TOP_RUNS_TEMPLATE.format(scope=scope), [*params, int(n)])
@@ -319,7 +319,7 @@ FROM o ORDER BY cost_usd DESC, run_id
 """
 
 
-def runs_over_budget(lens: Lens, since: When = None, until: When = None) -> pl.DataFrame:
+def runs_over_budget(lens: Store, since: When = None, until: When = None) -> pl.DataFrame:
     """Runs above `[budgets].run_usd` (level `alarm`) or `run_usd_hard` (level `hard stop`)."""
     b = load_budgets(lens.config)
     scope, params = _scope(since, until)
@@ -346,7 +346,7 @@ FROM capped WHERE cost_usd > cap_usd
 """
 
 
-def days_over_budget(lens: Lens, since: When = None, until: When = None) -> pl.DataFrame:
+def days_over_budget(lens: Store, since: When = None, until: When = None) -> pl.DataFrame:
     """Days (UTC) on which one feature, customer, ... spent more than its `[budgets.daily_usd]` cap
     (a value without its own cap gets the `"*"` cap, when there is one)."""
     b = load_budgets(lens.config)
@@ -386,7 +386,7 @@ FROM scope
 """
 
 
-def headline(lens: Lens, since: When = None, until: When = None) -> dict[str, Any]:
+def headline(lens: Store, since: When = None, until: When = None) -> dict[str, Any]:
     scope, params = _scope(since, until)
     return lens.sql(HEADLINE_TEMPLATE.format(scope=scope), params).row(0, named=True)
 
@@ -400,7 +400,7 @@ def _usd(v: float | None) -> str:
     return f"${whole}.{frac.rstrip('0'):0<2}"  # $0.10, $0.28, $0.000337
 
 
-def report(lens: Lens, by: str | Sequence[str] | None = ("feature",), period: str | None = None,
+def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: str | None = None,
            since: When = None, until: When = None, what_if_model: str | None = None,
            what_if_provider: str | None = None, top: int = 5) -> Result:
     """The cost report: headline numbers, cost by the dimensions, the most expensive runs, what-if,
@@ -488,6 +488,6 @@ _TOKEN_VIEW = {"runs": "runs", "input_tokens": "input", "cached_input_tokens": "
 _METRICS = {*_COST_VIEW, *_TOKEN_VIEW}
 
 
-def demo_section(lens: Lens) -> Result:
+def demo_section(lens: Store) -> Result:
     """The main job's cost summary (agentlens.demo)."""
     return report(lens, by=("feature",))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .store import Lens
+from ..store import Store as Lens
 
 
 def overview(lens: Lens) -> Any:
@@ -17,25 +17,25 @@ def overview(lens: Lens) -> Any:
 
 
 def costs(lens: Lens) -> Any:
-    from .costs import demo_section
+    from ..metrics.costs import demo_section
 
     return demo_section(lens)
 
 
 def failure_modes(lens: Lens) -> Any:
-    from .failures.report import summary_section
+    from ..failures.report import summary_section
 
     return summary_section(lens)
 
 
 def golden_signals(lens: Lens) -> Any:
-    from .metrics.signals import demo_section
+    from ..metrics.signals import demo_section
 
     return demo_section(lens)
 
 
 def html_report(lens: Lens) -> Any:
-    from .report import demo_section
+    from ..present.report import demo_section
 
     return demo_section(lens)
 

@@ -8,6 +8,8 @@ signals' `rate_limited_share` counts calls matching `RATE_LIMIT`).
 
 from __future__ import annotations
 
+import re
+
 # A call rejected for rate limits or provider overload (HTTP 429, Anthropic 529 overloaded, Gemini
 # RESOURCE_EXHAUSTED, Bedrock ThrottlingException). `\b429\b` does not match inside "Used 196429".
 RATE_LIMIT = (
@@ -81,3 +83,26 @@ INJECTION: tuple[str, ...] = (
     r"(?i)\bdo not (mention|tell|reveal|inform|disclose) (this|the user|anyone|them)",
     r"(?i)\breveal (your|the) (system )?(prompt|instructions)",
 )
+
+# --- from the signals' definitions (to be unified with RATE_LIMIT above) ---
+
+# RE2 syntax (DuckDB's regexp engine) that Python's `re` reads the same way.
+RATE_LIMIT_PATTERN = (
+    r"(?i)(\b(429|529)\b|rate[ _.-]?limit|too[ _]many[ _]requests|throttl|"
+    r"resource[ _]?exhausted|overloaded)"
+)
+
+_RATE_LIMIT_RE = re.compile(RATE_LIMIT_PATTERN)
+
+# The error's type for grouping: `error_type` (the `error.type` attribute or the exception event's
+# `exception.type`), else a leading `ExceptionName:` of the status message (agent_runs rows and
+# re-raised errors carry only a message), else `(unknown)`.
+ERROR_TYPE_SQL = (
+    "coalesce(nullif(error_type, ''), "
+    "nullif(regexp_extract(status_message, '^\\s*([A-Za-z_][A-Za-z0-9_.]*)\\s*:', 1), ''), '(unknown)')"
+)
+
+
+def is_rate_limited(error_type: str | None, status_message: str | None) -> bool:
+    """True when an error span's type or message says the call was rejected for a rate limit."""
+    return bool(_RATE_LIMIT_RE.search(f"{error_type or ''} {status_message or ''}"))

@@ -12,8 +12,8 @@ from types import FrameType
 
 import click
 
-from .cli_common import CONFIG_OPTION, DB_OPTION, _open, err, out
-from .collector import DEFAULT_PORT, TRACES_PATH, Collector, Stats
+from ..sources.collector import DEFAULT_PORT, TRACES_PATH, Collector, Stats
+from .common import CONFIG_OPTION, DB_OPTION, _open, err, out
 
 
 @click.command()
@@ -36,7 +36,8 @@ def collect(port: int, host: str, db: str | None, config: str | None, flush_span
     """
     with _open(db, config) as lens:
         try:
-            collector = Collector(lens, host=host, port=port, flush_spans=flush_spans, flush_seconds=flush_seconds)
+            collector = Collector(lens, host=host, port=port, flush_spans=flush_spans, flush_seconds=flush_seconds,
+                                  pipeline=lens.pipeline)
         except OSError as e:
             raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
         done = threading.Event()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .config import DIMENSIONS, Config, ConfigError
+from ..core.config import DIMENSIONS, Config, ConfigError
 
 DAILY_DIMENSIONS = (*DIMENSIONS, "model", "agent_name")
 

@@ -11,9 +11,10 @@ from typing import Any
 import click
 from rich.console import Console
 
-from .api import open as open_lens
-from .config import ConfigError
-from .store import Lens, default_db_path
+from ..api import Lens
+from ..api import open as open_lens
+from ..core.config import ConfigError
+from ..store import default_db_path
 
 # In a terminal rich uses its width; piped or logged (cron, CI, `make demo > log`), rich would fall
 # back to 80 columns and wrap numbers mid-digit, so use a width that fits the wide tables.

@@ -8,16 +8,17 @@ from pathlib import Path
 import click
 import duckdb
 
-from . import demo as demo_job
-from . import schema
-from .cli_common import CONFIG_OPTION, DB_OPTION, _open, out
-from .cli_costs import costs, reprice
-from .cli_failures import classify_cmd, export_evals_cmd, failures_cmd
-from .cli_metrics import alerts_cmd, rollup_cmd, signals_cmd
-from .cli_sources import collect
-from .cli_views import lab, report
-from .duck import out_of_memory
-from .store import IngestError, out_of_memory_advice
+from .. import schema
+from ..core.duck import out_of_memory
+from ..ingest import IngestError
+from ..present import demo as demo_job
+from ..store import out_of_memory_advice
+from .common import CONFIG_OPTION, DB_OPTION, _open, out
+from .costs import costs, reprice
+from .failures import classify_cmd, export_evals_cmd, failures_cmd
+from .metrics import alerts_cmd, rollup_cmd, signals_cmd
+from .sources import collect
+from .views import lab, report
 
 
 class _Group(click.Group):
@@ -92,7 +93,7 @@ def demo(paths: tuple[str, ...], db: str | None, config: str | None) -> None:
 @click.option("--days", default=5, show_default=True)
 def samples(out_dir: str, seed: int, runs: int, days: int) -> None:
     """Write the seeded sample traces of a support agent into OUT_DIR."""
-    from . import samples as gen
+    from .. import samples as gen
 
     manifest = gen.generate(Path(out_dir), seed=seed, runs=runs, days=days)
     out.print(manifest)

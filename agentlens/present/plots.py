@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 
-from .results import _fmt
+from ..core.results import _fmt
 
 KIND_COLORS: dict[str, str] = {
     "agent": "#4c78a8", "llm": "#b279a2", "tool": "#f58518", "retriever": "#72b7b2",

@@ -1,0 +1,170 @@
+"""Publish: a staged file into the database, in one transaction. Spans, given runs and quarantine records
+from the stage, then runs built and the pipeline steps run, chunk by chunk (see sql.py for the statements
+and tables.py for the temp tables they share)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from ..adapters.base import Batch
+from ..core.duck import transaction
+from ..store import Store
+from ..store import chunks as C
+from ..store.runsql import BUILD_RUNS
+from . import sql as Q
+from .stage import Stage, stage_parent, stage_prefix
+from .steps import Pipeline, Step
+from .summary import FileResult
+
+ProgressFn = Callable[[int], None]
+
+
+def ingest_batches(
+    store: Store,
+    name: str,
+    format: str,
+    batches: Iterable[Batch],
+    pipeline: Pipeline,
+    before_commit: Callable[[FileResult], None] | None = None,
+    advance: ProgressFn | None = None,
+) -> FileResult:
+    """Store adapter batches in one transaction, exactly as a file's are: spans deduplicated, runs
+    rebuilt, the pipeline steps run, what could not be read quarantined under `name`. Sources that
+    are not files (a live table, the OTLP receiver) write through this. `before_commit` runs last
+    inside the transaction (e.g. to record how far a source has been read). Any error rolls back
+    and propagates.
+
+    Bounded memory whatever the input size: the batches are first staged as Parquet files in a
+    temporary folder (nothing touches the database while the input is read), then published in a
+    few set-based statements that DuckDB streams to disk, and runs are built and the steps run in
+    chunks of `BUILD_CHUNK_RUNS` runs, fewer when their long text passes `BUILD_CHUNK_BYTES`."""
+    t0 = time.perf_counter()
+    res = FileResult(name, format)
+    with tempfile.TemporaryDirectory(prefix=stage_prefix(store.path), dir=stage_parent(store.path)) as tmp:
+        stage = Stage(Path(tmp))
+        for batch in batches:
+            stage.add(batch)
+            if batch.bytes_read and advance is not None:
+                advance(batch.bytes_read)
+        res.quarantined.update(stage.bad_kinds)
+        con = store.con
+        try:
+            with transaction(con):
+                res.spans, res.runs = _publish(store, stage, name, pipeline)
+                res.seconds = time.perf_counter() - t0
+                if before_commit is not None:
+                    before_commit(res)
+        finally:
+            # The settings the publish changed, put back once the transaction is over: inside a failed one,
+            # DuckDB refuses every statement, and the refusal would hide the error that failed it.
+            con.execute("RESET VARIABLE agentlens_span_floor")
+            con.execute("RESET preserve_insertion_order")
+    return res
+
+
+def _publish(store: Store, stage: Stage, name: str, pipeline: Pipeline) -> tuple[int, int]:
+    """Inside the file's transaction: spans, given runs and quarantine from the stage, then runs
+    built and the pipeline steps run, chunk by chunk. Returns (spans added, runs touched)."""
+    con = store.con
+    con.execute(Q.AFFECTED_TABLE)
+    con.execute(Q.STAGE_KEYS, [stage.glob("spans")]) if stage.spans else con.execute(Q.STAGED_TABLE)
+    con.execute(Q.STAGE_STORED_RUNS)
+    # runsql.SPAN_FLOOR_EXPR: a file of new runs only (no run given whole, none stored before) needs none of
+    # the stored spans, which then sit below the first rowid it adds
+    floor = 0
+    new_runs_only = not stage.runs and store.one("SELECT count(*) FROM _stored_runs") == (0,)
+    if new_runs_only:
+        floor = con.execute(Q.NEXT_SPAN_ROWID).fetchall()[0][0]
+    con.execute("SET VARIABLE agentlens_span_floor = ?", [floor])  # reset by ingest_batches, after the transaction
+    return _publish_staged(store, stage, name, pipeline, new_runs_only)
+
+
+def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline,
+                    new_runs_only: bool = False) -> tuple[int, int]:
+    con = store.con
+    spans_added = 0
+    if stage.runs:
+        con.execute(Q.STAGE_GIVEN, [stage.glob("runs")])
+    else:
+        con.execute(Q.GIVEN_TABLE)
+    con.execute(Q.STAGE_SPAN_COSTS_TABLE)
+    con.execute(Q.STAGE_RUN_COSTS_TABLE)
+    chunk_bytes = store.chunk_bytes()
+    chunking = {"n": C.BUILD_CHUNK_RUNS, "b": chunk_bytes, "nb": C.BUILD_CHUNK_RUNS * chunk_bytes}
+    con.execute(Q.STAGE_REBUILD, chunking)
+    if stage.spans:
+        con.execute(Q.STAGE_DUPLICATES)
+        con.execute(Q.STAGE_EXISTING)
+        con.execute(Q.STAGE_SKIP)
+        if new_runs_only and pipeline.staged:
+            _staged_steps(store, stage, pipeline.staged)
+        # Without insertion order each DuckDB thread compresses and writes its row groups as they fill;
+        # with it, the uncompressed rows were held (spilling past memory_limit) until they could be
+        # appended in order. With the skip by `_row` (sql.STAGE_SKIP), the insert of 1M spans went from
+        # 28 s to 17 s. Locality stays: a staged batch is appended by one thread, so spans near each
+        # other in the file stay near in storage; duplicates are decided by `_row`, not storage order.
+        con.execute("SET preserve_insertion_order = false")
+        row = store.one(Q.PUBLISH_SPANS, [stage.glob("spans")])
+        con.execute("RESET preserve_insertion_order")  # on an error, by ingest_batches
+        stage.drop("spans")  # read no more: the spans are in `spans`
+        # nor are the file-sized key tables: at 1M runs `_staged` alone holds 10M keys, most of DuckDB's 1 GB
+        # while the runs are built, priced and classified (_rebuild keeps what those need: runs and weights)
+        for table in ("_staged", "_dups", "_existing", "_skip", "_staged_span_costs"):
+            con.execute(f"DROP TABLE {table}")
+        spans_added = int(row[0]) if row else 0
+    given = 0
+    con.execute(Q.STAGE_PRIOR_TIMES)
+    if stage.runs:
+        con.execute(Q.DELETE_GIVEN_RUNS)
+        row = store.one(Q.PUBLISH_GIVEN_RUNS, [stage.glob("runs")])
+        given = int(row[0]) if row else 0
+    if stage.bad:
+        con.execute(Q.PUBLISH_QUARANTINE, [name, stage.glob("bad")])
+
+    rebuilt = 0
+    con.execute(Q.STAGE_REBUILD_RIDS)
+    for (chunk,) in con.execute("SELECT DISTINCT chunk FROM _rebuild ORDER BY chunk").fetchall():
+        con.execute(Q.CHUNK_BUILD, [chunk])
+        con.execute(Q.CHUNK_BUILD_RIDS, [chunk])
+        con.execute(Q.DELETE_BUILT_RUNS)
+        row = store.one(BUILD_RUNS)
+        rebuilt += int(row[0]) if row else 0
+    orphans = store.one(Q.ORPHANS_QUARANTINED)
+    if orphans and orphans[0]:
+        con.execute(Q.RESOLVE_ORPHANS)
+    con.execute(Q.FLAG_ORPHANS)
+    for table in ("_build", "_build_rids", "_rebuild_rids"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    if pipeline.chunk or pipeline.file:
+        con.execute(Q.STAGE_TOUCHED, chunking)
+        _run_steps(store, "_touched", pipeline.chunk)
+        for file_step in pipeline.file:
+            file_step(store)
+    return spans_added, rebuilt + given
+
+
+def _staged_steps(store: Store, stage: Stage, steps: tuple[Step, ...]) -> None:
+    """The staged steps, per chunk of the file's runs (`_rebuild`), on their staged spans' narrow columns."""
+    con = store.con
+    con.execute(Q.STAGE_NARROW, [stage.glob("spans")])
+    _run_steps(store, "_rebuild", steps, lambda chunk: con.execute(Q.CHUNK_NARROW, [chunk]))
+    con.execute("DROP TABLE _narrow_file")
+    con.execute("DROP TABLE IF EXISTS _narrow")
+
+
+def _run_steps(store: Store, chunks: str, steps: tuple[Step, ...],
+               prepare: Callable[[int], Any] | None = None) -> None:
+    """Each chunk of the temp table `chunks` (_rebuild or _touched) in order: its run ids into `_affected`,
+    `prepare(chunk)` if given, then the steps."""
+    con = store.con
+    for (chunk,) in con.execute(f"SELECT DISTINCT chunk FROM {chunks} ORDER BY chunk").fetchall():  # noqa: S608 - a fixed temp table's name
+        con.execute("DELETE FROM _affected")
+        con.execute(f"INSERT INTO _affected SELECT run_id FROM {chunks} WHERE chunk = ?", [chunk])  # noqa: S608
+        if prepare is not None:
+            prepare(chunk)
+        for step in steps:
+            step(store)

@@ -1,0 +1,104 @@
+"""Progress on stderr while long work runs: the ingest's bar over the bytes of its files, and the notice
+of a migration that rewrites whole tables (with a bar per table, from DuckDB's own progress)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+MIGRATION_NOTICE_ROWS = 100_000  # a table rewrite of fewer rows takes a second or two: not announced
+SHOW_INGEST_BAR_BYTES = 20 * 1024 * 1024  # the ingest's bar shows for inputs over this, unless asked
+
+
+class IngestBar:
+    """A rich progress bar over the bytes of all files (agentlens.ingest.Progress)."""
+
+    def __init__(self, total: int):
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("[bold]ingest"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+            TimeRemainingColumn(), TextColumn("{task.description}"), transient=False,
+        )
+        self.task = self.bar.add_task("", total=total)
+        self.bar.start()
+        self._base = 0
+        self._file_done = 0
+
+    def advance_fn(self, path: Path) -> Callable[[int], None]:
+        size = path.stat().st_size
+        self.bar.update(self.task, description=path.name)
+
+        def advance(nbytes: int) -> None:  # bytes of decompressed input: scale to the file's size
+            self.bar.update(self.task, completed=self._base + min(nbytes, size))
+
+        self._file_done = size
+        return advance
+
+    def done(self, path: Path) -> None:
+        self._base += self._file_done
+        self.bar.update(self.task, completed=self._base)
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
+@contextmanager
+def migration_notice(con: duckdb.DuckDBPyConnection, path: str, name: str,
+                     rows: dict[str, int]) -> Iterator[Callable[[str], None]]:
+    """A migration that rewrites whole tables, on a database large enough for it to take a while: say so on
+    stderr (what, how many rows, once), with a progress bar per table from DuckDB's own progress of the
+    running statement (store.db.Announce)."""
+    if sum(rows.values()) < MIGRATION_NOTICE_ROWS:
+        yield lambda table: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    what = " and ".join(f"{n:,} {t}" for t, n in rows.items())
+    console.print(f"agentlens: upgrading {path} to schema {name}: rewriting {what} "
+                  "(once; about 12 s per million spans)", markup=False, highlight=False)
+    t0 = time.perf_counter()
+    bar = Progress(TextColumn("[bold]migrate"), TextColumn("{task.description}"), BarColumn(),
+                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=console, transient=True)
+    tasks: list[TaskID] = []
+    stop = threading.Event()
+
+    def on_table(table: str) -> None:
+        if tasks:
+            bar.update(tasks[-1], completed=100)
+        tasks.append(bar.add_task(f"{table} ({rows[table]:,} rows)", total=100))
+
+    def poll() -> None:  # DuckDB reports the progress of the statement running on the connection
+        while not stop.wait(0.2):
+            done = con.query_progress()
+            if tasks and done >= 0:
+                bar.update(tasks[-1], completed=min(done, 100))
+
+    poller = threading.Thread(target=poll, daemon=True)
+    # DuckDB tracks a statement's progress only with its progress bar on; it is not to print it
+    con.execute("SET enable_progress_bar_print = false")
+    con.execute("SET enable_progress_bar = true")
+    with bar:
+        poller.start()
+        try:
+            yield on_table
+        finally:
+            stop.set()
+            poller.join()
+            con.execute("SET enable_progress_bar = false")
+            con.execute("RESET enable_progress_bar_print")
+    console.print(f"agentlens: {name} done in {time.perf_counter() - t0:.1f} s", markup=False, highlight=False)
