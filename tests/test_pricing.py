@@ -25,6 +25,7 @@ from genai_prices import Usage, calc_price
 
 import agentlens
 from agentlens import pricing, schema
+from agentlens.store import tables
 from agentlens.core.config import Config, ConfigError
 from agentlens.pricing.models import genai_model
 from conftest import SAMPLES, doc, jsonl, span
@@ -407,6 +408,7 @@ def test_sql_matches_calc_price_for_every_genai_prices_model():
     con.execute("CREATE TEMP TABLE _price_set AS SELECT * FROM _calls")
     con.execute(pricing.COST_MACRO)
     con.register("_prices", pricing.price_table(con.execute(pricing.PRICE_PAIRS).fetchall()).to_arrow())
+    con.execute(tables.SPAN_COSTS.create())
     con.execute(pricing.SPAN_COSTS)
     got = dict(con.execute("SELECT run_id, computed_cost_usd FROM _span_costs").fetchall())
     matched = 0

@@ -8,7 +8,7 @@ import pytest
 
 from agentlens.adapters.base import RUN_SCHEMA, SPAN_SCHEMA
 from agentlens.ingest import sql as Q
-from agentlens.store import queries, runsql
+from agentlens.store import queries, runsql, tables
 
 ALL_SQL = {**Q.ALL_SQL, **runsql.ALL_SQL, **queries.ALL_SQL}
 
@@ -18,7 +18,7 @@ def test_sql_parses_and_binds(lens, tmp_path, name):
     text = ALL_SQL[name]
     con = lens.con
     # the temp tables and staged Parquet files the ingest statements read
-    for table in ("_build", "_given", "_touched"):
+    for table in ("_given",):
         con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (run_id VARCHAR, chunk BIGINT)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _rebuild (run_id VARCHAR, first_row BIGINT, bytes BIGINT, chunk BIGINT)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _staged (run_id VARCHAR, span_id VARCHAR, _row BIGINT, _bytes BIGINT)")
@@ -26,11 +26,10 @@ def test_sql_parses_and_binds(lens, tmp_path, name):
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _existing (run_id VARCHAR, span_id VARCHAR)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _stored_runs (run_id VARCHAR)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _skip (_row BIGINT)")
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS _build_rids (rid BIGINT)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _rebuild_rids (chunk BIGINT, rid BIGINT)")
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS _narrow_file (chunk BIGINT, _row BIGINT)")
-    con.execute(Q.STAGE_SPAN_COSTS_TABLE)
-    con.execute(Q.STAGE_RUN_COSTS_TABLE)
+    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS _narrow_file (chunk BIGINT, {tables.NARROW.columns})")
+    for shared in tables.SHARED:
+        con.execute(shared.create())
     staged = {"spans": SPAN_SCHEMA, "runs": RUN_SCHEMA, "bad": pa.schema(
         [("line", pa.int64()), ("kind", pa.string()), ("reason", pa.string()), ("raw", pa.string()),
          ("run_id", pa.string()), ("span_id", pa.string()), ("stored", pa.bool_())])}
@@ -58,3 +57,32 @@ def test_sql_parses_and_binds(lens, tmp_path, name):
         con.execute(text, params or None).fetchall()
     finally:
         con.execute("ROLLBACK")
+
+
+def test_temp_tables_are_declared_where_they_are_shared():
+    """A temp table one package fills and another reads is declared in store/tables.py (with what it holds);
+    every other temp table is created in the package that reads it."""
+    import re
+
+    from conftest import ROOT
+
+    shared = {t.name for t in tables.SHARED}
+    used: dict[str, set[str]] = {}
+    created: dict[str, set[str]] = {}
+    for path in (ROOT / "agentlens").rglob("*.py"):
+        pkg = path.relative_to(ROOT / "agentlens").parts[0]
+        text = path.read_text(encoding="utf-8")
+        for name in re.findall(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+(_[a-z][a-z_]*)\b", text):
+            used.setdefault(name, set()).add(pkg)
+        for name in re.findall(r"TEMP TABLE (?:IF NOT EXISTS )?(_[a-z][a-z_]*)\b", text):
+            created.setdefault(name, set()).add(pkg)
+        for name in re.findall(r"""registered\([^,]+,\s*["'](_[a-z][a-z_]*)["']""", text):
+            created.setdefault(name, set()).add(pkg)
+        for name in re.findall(r"""con\.register\(\s*["'](_[a-z][a-z_]*)["']""", text):
+            created.setdefault(name, set()).add(pkg)
+    assert used, "no temp table found: the pattern is broken"
+    undeclared = {name: sorted(pkgs - created.get(name, set()))
+                  for name, pkgs in used.items() if name not in shared and pkgs - created.get(name, set())}
+    assert not undeclared, f"temp tables read by a package that neither creates them nor finds them declared: {undeclared}"
+    for t in tables.SHARED:  # declared ones are created from their declaration, not by a CREATE ... AS elsewhere
+        assert t.name not in created, f"{t.name} is declared in store/tables.py but created by hand in {created[t.name]}"

@@ -14,6 +14,7 @@ from ..adapters.base import Batch
 from ..core.duck import transaction
 from ..store import Store
 from ..store import chunks as C
+from ..store import tables as T
 from ..store.runsql import BUILD_RUNS
 from . import sql as Q
 from .stage import Stage, stage_parent, stage_prefix
@@ -70,7 +71,7 @@ def _publish(store: Store, stage: Stage, name: str, pipeline: Pipeline) -> tuple
     """Inside the file's transaction: spans, given runs and quarantine from the stage, then runs
     built and the pipeline steps run, chunk by chunk. Returns (spans added, runs touched)."""
     con = store.con
-    con.execute(Q.AFFECTED_TABLE)
+    con.execute(T.AFFECTED.create())
     con.execute(Q.STAGE_KEYS, [stage.glob("spans")]) if stage.spans else con.execute(Q.STAGED_TABLE)
     con.execute(Q.STAGE_STORED_RUNS)
     # runsql.SPAN_FLOOR_EXPR: a file of new runs only (no run given whole, none stored before) needs none of
@@ -91,8 +92,8 @@ def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline,
         con.execute(Q.STAGE_GIVEN, [stage.glob("runs")])
     else:
         con.execute(Q.GIVEN_TABLE)
-    con.execute(Q.STAGE_SPAN_COSTS_TABLE)
-    con.execute(Q.STAGE_RUN_COSTS_TABLE)
+    con.execute(T.STAGED_SPAN_COSTS.create())
+    con.execute(T.STAGED_RUN_COSTS.create())
     chunk_bytes = store.chunk_bytes()
     chunking = {"n": C.BUILD_CHUNK_RUNS, "b": chunk_bytes, "nb": C.BUILD_CHUNK_RUNS * chunk_bytes}
     con.execute(Q.STAGE_REBUILD, chunking)
@@ -117,6 +118,7 @@ def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline,
             con.execute(f"DROP TABLE {table}")
         spans_added = int(row[0]) if row else 0
     given = 0
+    con.execute(T.PRIOR_TIMES.create())
     con.execute(Q.STAGE_PRIOR_TIMES)
     if stage.runs:
         con.execute(Q.DELETE_GIVEN_RUNS)
@@ -127,7 +129,11 @@ def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline,
 
     rebuilt = 0
     con.execute(Q.STAGE_REBUILD_RIDS)
+    con.execute(T.BUILD.create())
+    con.execute(T.BUILD_RIDS.create())
     for (chunk,) in con.execute("SELECT DISTINCT chunk FROM _rebuild ORDER BY chunk").fetchall():
+        con.execute("DELETE FROM _build")
+        con.execute("DELETE FROM _build_rids")
         con.execute(Q.CHUNK_BUILD, [chunk])
         con.execute(Q.CHUNK_BUILD_RIDS, [chunk])
         con.execute(Q.DELETE_BUILT_RUNS)
@@ -140,6 +146,7 @@ def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline,
     for table in ("_build", "_build_rids", "_rebuild_rids"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     if pipeline.chunk or pipeline.file:
+        con.execute(T.TOUCHED.create())
         con.execute(Q.STAGE_TOUCHED, chunking)
         _run_steps(store, "_touched", pipeline.chunk)
         for file_step in pipeline.file:
@@ -151,9 +158,15 @@ def _staged_steps(store: Store, stage: Stage, steps: tuple[Step, ...]) -> None:
     """The staged steps, per chunk of the file's runs (`_rebuild`), on their staged spans' narrow columns."""
     con = store.con
     con.execute(Q.STAGE_NARROW, [stage.glob("spans")])
-    _run_steps(store, "_rebuild", steps, lambda chunk: con.execute(Q.CHUNK_NARROW, [chunk]))
+    con.execute(T.NARROW.create())
+
+    def narrow(chunk: int) -> None:
+        con.execute("DELETE FROM _narrow")
+        con.execute(Q.CHUNK_NARROW, [chunk])
+
+    _run_steps(store, "_rebuild", steps, narrow)
     con.execute("DROP TABLE _narrow_file")
-    con.execute("DROP TABLE IF EXISTS _narrow")
+    con.execute("DROP TABLE _narrow")
 
 
 def _run_steps(store: Store, chunks: str, steps: tuple[Step, ...],

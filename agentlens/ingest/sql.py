@@ -15,9 +15,6 @@ from __future__ import annotations
 from ..store.runsql import PRICED_SPAN_COLUMNS, SPAN_FLOOR_EXPR
 
 NEXT_SPAN_ROWID = "SELECT coalesce(max(rowid) + 1, 0) FROM spans"
-
-# the run ids a pipeline step works on (one chunk of the runs the file touched)
-AFFECTED_TABLE = "CREATE TEMP TABLE IF NOT EXISTS _affected (run_id VARCHAR)"
 # a file without spans (agent_runs rows given whole) stages no keys
 STAGED_TABLE = "CREATE OR REPLACE TEMP TABLE _staged (run_id VARCHAR, span_id VARCHAR, _row BIGINT, _bytes BIGINT)"
 
@@ -49,19 +46,6 @@ SELECT st._row FROM _staged st JOIN _dups d ON d.run_id = st.run_id AND d.span_i
 UNION ALL
 SELECT st._row FROM _staged st JOIN _existing e ON e.run_id = st.run_id AND e.span_id = st.span_id
 """
-# Costs priced before the rows are stored (a file of new runs only: Store.staged_steps, pricing.price_staged_step),
-# by `_row` for spans and by run id for runs; empty otherwise, and the pipeline's price step sets them after.
-# Why before: DuckDB writes the rows a transaction appends straight into the database file, unless the
-# transaction then updates them; it then writes every appended row to the WAL as well, and copies them at the
-# checkpoint. Pricing by UPDATE made the commit of 2M spans take 19-23 s instead of 1 s, and the 1M-run file
-# (10M spans) ran out of disk writing that WAL.
-STAGE_SPAN_COSTS_TABLE = """
-CREATE OR REPLACE TEMP TABLE _staged_span_costs (_row BIGINT, computed_cost_usd DOUBLE, price_source VARCHAR)
-"""
-STAGE_RUN_COSTS_TABLE = """
-CREATE OR REPLACE TEMP TABLE _staged_run_costs (
-  run_id VARCHAR, reported DOUBLE, computed DOUBLE, unpriced BIGINT, cost DOUBLE)
-"""
 # Those columns of the staged spans that are stored (not skipped), for steps working before they are: a file
 # of new runs only, so every span of its runs is here, and every run in `_rebuild`. In chunk order: each
 # chunk's `_narrow` (CHUNK_NARROW) then reads only the row groups holding it, where a lookup of the chunk's
@@ -74,7 +58,7 @@ FROM read_parquet(?) b JOIN _rebuild r ON r.run_id = b.run_id
 WHERE NOT EXISTS (SELECT 1 FROM _skip k WHERE k._row = b._row)
 ORDER BY r.chunk
 """  # noqa: S608 - joins fixed column names, never a value
-CHUNK_NARROW = "CREATE OR REPLACE TEMP TABLE _narrow AS SELECT * EXCLUDE (chunk) FROM _narrow_file WHERE chunk = ?"
+CHUNK_NARROW = "INSERT INTO _narrow SELECT * EXCLUDE (chunk) FROM _narrow_file WHERE chunk = ?"
 PUBLISH_SPANS = """
 INSERT INTO spans BY NAME
 SELECT b.* EXCLUDE (_row, _bytes, computed_cost_usd, price_source),
@@ -89,7 +73,7 @@ GIVEN_TABLE = "CREATE OR REPLACE TEMP TABLE _given (run_id VARCHAR)"
 # The times the file's stored runs had before it rebuilds or replaces them (a run's start moves when earlier
 # spans arrive; a given run may come again with another time): fleet checks judge those days again too.
 STAGE_PRIOR_TIMES = """
-CREATE OR REPLACE TEMP TABLE _prior_times AS
+INSERT INTO _prior_times
 SELECT min(started_at) AS first_at, max(coalesce(ended_at, started_at)) AS last_at FROM runs
 WHERE run_id IN (SELECT run_id FROM _stored_runs UNION ALL SELECT run_id FROM _given)
 """
@@ -119,7 +103,7 @@ FROM (SELECT run_id, min(_row) AS first_row, sum(_bytes) AS bytes FROM _staged
 """  # noqa: S608 - joins fixed SQL texts (CHUNKS_EXPR), never a value
 # Every run the file touched, numbered into chunks for the pipeline steps (same order and weights).
 STAGE_TOUCHED = f"""
-CREATE OR REPLACE TEMP TABLE _touched AS
+INSERT INTO _touched
 SELECT run_id, {CHUNKS_EXPR} AS chunk
 FROM (SELECT run_id, first_row, bytes FROM _rebuild
       UNION ALL
@@ -137,8 +121,8 @@ SELECT r.chunk, sp.rowid AS rid FROM spans sp JOIN _rebuild r ON r.run_id = sp.r
 WHERE sp.rowid >= """ + SPAN_FLOOR_EXPR + """
 ORDER BY r.chunk, rid
 """
-CHUNK_BUILD = "CREATE OR REPLACE TEMP TABLE _build AS SELECT run_id FROM _rebuild WHERE chunk = ?"
-CHUNK_BUILD_RIDS = "CREATE OR REPLACE TEMP TABLE _build_rids AS SELECT rid FROM _rebuild_rids WHERE chunk = ?"
+CHUNK_BUILD = "INSERT INTO _build SELECT run_id FROM _rebuild WHERE chunk = ?"
+CHUNK_BUILD_RIDS = "INSERT INTO _build_rids SELECT rid FROM _rebuild_rids WHERE chunk = ?"
 DELETE_BUILT_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _build)"
 
 # Orphans: spans whose parent is not (yet) in their run. Flagged in the quarantine (the span is

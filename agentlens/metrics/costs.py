@@ -33,6 +33,7 @@ import duckdb
 import polars as pl
 
 from .. import pricing
+from ..core.duck import registered
 from ..core.results import Result
 from ..pricing.budgets import DAILY_DIMENSIONS, load_budgets
 from ..store import Store
@@ -189,7 +190,6 @@ def by(lens: Store, by: str | Sequence[str] | None = ("feature",), period: str |
 
 # --- what if it had run on model X ----------------------------------------------------------------
 
-WHAT_IF_SCOPE = "CREATE OR REPLACE TEMP TABLE _cost_scope AS SELECT run_id, started_at FROM ({scope})"
 WHAT_IF_TEMPLATE = """
 WITH scope AS ({scope})
 SELECT {keys}
@@ -214,15 +214,9 @@ def what_if(lens: Store, model: str, provider: str | None = None, by: str | Sequ
     table = pricing.what_if_table(model, provider.lower() if provider else None, pricing.load_pricing(lens.config))
     keys, kparams, names = _keys(dims, per)
     scope, sparams = _scope(since, until)
-    con = lens.con
-    con.execute(WHAT_IF_SCOPE.format(scope=scope), sparams)
-    con.execute(pricing.COST_MACRO)
-    con.register("_what_if_prices", table.to_arrow())
-    try:
-        con.execute(pricing.WHAT_IF_RUNS)
-    finally:
-        con.unregister("_what_if_prices")
-    df = lens.sql(WHAT_IF_TEMPLATE.format(scope=scope, keys=keys), [*sparams, *kparams])
+    costs = pricing.what_if_costs(lens, table, scope, sparams)
+    with registered(lens.con, "_what_if", costs.to_arrow()):
+        df = lens.sql(WHAT_IF_TEMPLATE.format(scope=scope, keys=keys), [*sparams, *kparams])
     return _ordered(_keyed(df, dims), names, "cost_usd")
 
 

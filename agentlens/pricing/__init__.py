@@ -63,6 +63,7 @@ from ..core.duck import registered, transaction
 from ..core.results import Result
 from ..store import Store
 from ..store import runsql as Q
+from ..store import tables as T
 from .models import genai_model
 
 DAY_US = 86_400_000_000
@@ -346,44 +347,26 @@ CREATE OR REPLACE TEMP MACRO agentlens_call_cost(i, cr, cw, o, r, p_in, p_cr, p_
    + (o - r) * p_out + r * coalesce(p_r, p_out)) / 1e6 + coalesce(p_req, 0)
 """
 
-# The calls that make up each run's cost, for the runs in `_price_runs`: the LLM spans BUILD_RUNS
-# counts (the same RUN_CALLS_CTES), else (no such call in the run) the run's root span, as BUILD_RUNS
-# takes its usage.
-_CALLS = """
-root AS (SELECT s.* FROM s JOIN root_id USING (run_id, span_id)),
-calls AS (
-  SELECT s.*, false AS is_root FROM s SEMI JOIN counted c ON c.run_id = s.run_id AND c.span_id = s.span_id
-  UNION ALL
-  SELECT r.*, true AS is_root FROM root r ANTI JOIN counted c ON c.run_id = r.run_id
-)
-SELECT c.run_id, c.span_id, c.is_root,
-       (c.input_tokens IS NOT NULL OR c.output_tokens IS NOT NULL) AS has_usage,
-       coalesce(c.started_at, r.started_at) AS at,
-       CASE WHEN c.is_root THEN coalesce(c.model, r.model) ELSE c.model END AS model, c.provider,
-       coalesce(c.input_tokens, 0) AS i, coalesce(c.cached_input_tokens, 0) AS cr,
-       coalesce(c.cache_write_input_tokens, 0) AS cw, coalesce(c.output_tokens, 0) AS o,
-       coalesce(c.reasoning_tokens, 0) AS r, c.cost_usd AS reported
-"""
 PRICE_SET = """
-CREATE OR REPLACE TEMP TABLE _price_set AS
+INSERT INTO _price_set
 WITH RECURSIVE
 s AS (
   SELECT """ + ", ".join(f"sp.{c}" for c in Q.PRICED_SPAN_COLUMNS) + """
   FROM spans sp SEMI JOIN _price_runs a ON sp.run_id = a.run_id
   WHERE sp.rowid >= """ + Q.SPAN_FLOOR_EXPR + """
 ),
-""" + Q.RUN_CALLS_CTES + """,""" + _CALLS + """FROM calls c LEFT JOIN runs r ON r.run_id = c.run_id
+""" + Q.RUN_CALLS_CTES + """,""" + Q.RUN_PRICED_CALLS_SELECT + """FROM calls c LEFT JOIN runs r ON r.run_id = c.run_id
 """  # noqa: S608 - joins fixed SQL texts (RUN_CALLS_CTES), never a value
 # The same before the runs' spans are stored (price_staged_step): from their staged narrow columns (`_narrow`),
 # the run's start and model as BUILD_RUNS will give them (its first span's start, sql.RUN_MODEL_CTES).
 PRICE_SET_STAGED = """
-CREATE OR REPLACE TEMP TABLE _price_set AS
+INSERT INTO _price_set
 WITH RECURSIVE
 s AS (SELECT """ + ", ".join(Q.PRICED_SPAN_COLUMNS) + """ FROM _narrow SEMI JOIN _price_runs a USING (run_id)),
 """ + Q.RUN_CALLS_CTES + """,
 """ + Q.RUN_MODEL_CTES + """,
 run_of AS (SELECT s.run_id, min(s.started_at) AS started_at, any_value(m.model) AS model
-           FROM s LEFT JOIN models m USING (run_id) GROUP BY s.run_id),""" + _CALLS + """FROM calls c LEFT JOIN run_of r ON r.run_id = c.run_id
+           FROM s LEFT JOIN models m USING (run_id) GROUP BY s.run_id),""" + Q.RUN_PRICED_CALLS_SELECT + """FROM calls c LEFT JOIN run_of r ON r.run_id = c.run_id
 """  # noqa: S608 - joins fixed SQL texts (RUN_CALLS_CTES, RUN_MODEL_CTES), never a value
 
 PRICE_PAIRS = "SELECT DISTINCT model, provider FROM _price_set WHERE has_usage AND model IS NOT NULL"
@@ -391,7 +374,7 @@ PRICE_PAIRS = "SELECT DISTINCT model, provider FROM _price_set WHERE has_usage A
 # Each call's price segment (an override of the day beats genai-prices; the latest override wins)
 # and its computed cost; `price_source` says where the price came from, or why there is none.
 SPAN_COSTS = """
-CREATE OR REPLACE TEMP TABLE _span_costs AS
+INSERT INTO _span_costs
 WITH c AS (SELECT * FROM _price_set WHERE has_usage),
 m AS (
   SELECT c.run_id, c.span_id, p.*
@@ -435,29 +418,10 @@ UPDATE spans SET computed_cost_usd = c.computed_cost_usd, price_source = c.price
 FROM _span_costs c
 WHERE spans.run_id = c.run_id AND spans.span_id = c.span_id AND spans.rowid >= """ + Q.SPAN_FLOOR_EXPR
 
-# A run's reported cost mirrors BUILD_RUNS (every counted call reports one, else the root's);
-# its cost is, call by call, the reported cost else the computed one (NULL when a call has neither).
-# Costs are summed in span_id order: a float sum depends on its order, and the order spans are stored
-# in is not fixed (parallel inserts), so the same data gives the same cost to the last bit.
-_RUN_COSTS = """
-  SELECT p.run_id,
-         CASE WHEN bool_or(p.is_root) THEN any_value(p.reported)
-              WHEN count(p.reported) = count(*) THEN sum(p.reported ORDER BY p.span_id) END AS reported,
-         CASE WHEN count(*) FILTER (WHERE p.has_usage) > 0
-               AND count(c.computed_cost_usd) = count(*) FILTER (WHERE p.has_usage)
-              THEN sum(c.computed_cost_usd ORDER BY p.span_id) END AS computed,
-         count(*) FILTER (WHERE p.has_usage AND c.computed_cost_usd IS NULL) AS unpriced,
-         CASE WHEN count(*) FILTER (WHERE p.has_usage) = 0 THEN any_value(p.reported)
-              WHEN count(coalesce(p.reported, c.computed_cost_usd)) FILTER (WHERE p.has_usage)
-                   = count(*) FILTER (WHERE p.has_usage)
-              THEN sum(coalesce(p.reported, c.computed_cost_usd) ORDER BY p.span_id) FILTER (WHERE p.has_usage) END AS cost
-  FROM _price_set p LEFT JOIN _span_costs c ON c.run_id = p.run_id AND c.span_id = p.span_id
-  GROUP BY p.run_id
-"""
 SET_RUN_COSTS = """
 UPDATE runs SET reported_cost_usd = x.reported, computed_cost_usd = x.computed,
                 unpriced_llm_calls = x.unpriced, cost_usd = x.cost
-FROM (""" + _RUN_COSTS + """) x
+FROM (""" + Q.RUN_COSTS_SELECT + """) x
 WHERE runs.run_id = x.run_id
 """
 # Before the runs are stored: their costs kept for the spans' insert (by `_row`) and the runs' build (sql.py)
@@ -467,10 +431,11 @@ SELECT n._row, c.computed_cost_usd, c.price_source
 FROM _span_costs c JOIN (SELECT _row, run_id, span_id FROM _narrow SEMI JOIN _price_runs USING (run_id)) n
   ON n.run_id = c.run_id AND n.span_id = c.span_id
 """
-STAGE_RUN_COSTS = "INSERT INTO _staged_run_costs BY NAME " + _RUN_COSTS
+STAGE_RUN_COSTS = "INSERT INTO _staged_run_costs BY NAME " + Q.RUN_COSTS_SELECT
 # Whether the runs of `_affected` were priced before they were stored (price_step has nothing left to do)
 ALL_PRICED_STAGED = "SELECT count(*) = 0 FROM _affected a ANTI JOIN _staged_run_costs c USING (run_id)"
 
+WHAT_IF_SCOPE_TEMPLATE = "CREATE OR REPLACE TEMP TABLE _cost_scope AS SELECT run_id, started_at FROM ({scope})"
 # What the priced calls of the runs in `_cost_scope` would cost at the prices in `_what_if_prices`
 # (same tokens, each call at the price of its own day).
 WHAT_IF_RUNS = """
@@ -512,9 +477,11 @@ def _span_costs(lens: Store, pricing: PricingConfig, price_set: str) -> None:
     """`_price_set` (the calls of the runs in `_price_runs`, by `price_set`) and `_span_costs` (their costs)."""
     con = lens.con
     con.execute(COST_MACRO)
+    con.execute(T.PRICE_SET.create())
     con.execute(price_set)
     pairs = con.execute(PRICE_PAIRS).fetchall()
     table = price_table(((m, p) for m, p in pairs), pricing)
+    con.execute(T.SPAN_COSTS.create())
     with registered(con, "_prices", table.to_arrow()):
         con.execute(SPAN_COSTS)
 
@@ -615,12 +582,28 @@ def reprice(lens: Store) -> RepriceSummary:
                           row["cost_before"], row["cost_after"], time.perf_counter() - t0, unpriced)
 
 
+def what_if_costs(lens: Store, table: pl.DataFrame, scope: str, params: list[Any]) -> pl.DataFrame:
+    """(run_id, what_if_cost_usd): what the priced calls of each run would cost at the prices in `table`
+    (what_if_table), for the runs of `scope`, a SELECT of runs with run_id and started_at whose values are
+    bound from `params` (a fixed SQL fragment, never a value)."""
+    con = lens.con
+    con.execute(WHAT_IF_SCOPE_TEMPLATE.format(scope=scope), params)
+    con.execute(COST_MACRO)
+    with registered(con, "_what_if_prices", table.to_arrow()):
+        con.execute(WHAT_IF_RUNS)
+    costs = lens.sql("SELECT * FROM _what_if")
+    con.execute("DROP TABLE _what_if")
+    con.execute("DROP TABLE _cost_scope")
+    return costs
+
+
 PRICES_IN_USE = "SELECT DISTINCT model, provider FROM spans WHERE price_source IS NOT NULL AND model IS NOT NULL"
 
 
 # every statement above, for tests/test_pricing.py to parse
 ALL_SQL = {k: v for k, v in dict(globals()).items()
-           if k.isupper() and isinstance(v, str) and v.split(None, 1)[:1] in (["SELECT"], ["CREATE"], ["UPDATE"])}
+           if k.isupper() and not k.endswith("_TEMPLATE") and isinstance(v, str)
+           and v.split(None, 1)[:1] in (["SELECT"], ["CREATE"], ["UPDATE"], ["INSERT"])}
 
 
 def prices(lens: Store) -> pl.DataFrame:

@@ -78,6 +78,46 @@ models AS (
 )
 """
 
+# The calls that make up each run's cost (pricing.PRICE_SET, PRICE_SET_STAGED): the LLM spans BUILD_RUNS counts
+# (the same RUN_CALLS_CTES), else (no such call in the run) the run's root span, as BUILD_RUNS takes its usage.
+# CTEs then a SELECT list over `calls c` and the run `r` (its start and model), which the statement joins.
+RUN_PRICED_CALLS_SELECT = """
+root AS (SELECT s.* FROM s JOIN root_id USING (run_id, span_id)),
+calls AS (
+  SELECT s.*, false AS is_root FROM s SEMI JOIN counted c ON c.run_id = s.run_id AND c.span_id = s.span_id
+  UNION ALL
+  SELECT r.*, true AS is_root FROM root r ANTI JOIN counted c ON c.run_id = r.run_id
+)
+SELECT c.run_id, c.span_id, c.is_root,
+       (c.input_tokens IS NOT NULL OR c.output_tokens IS NOT NULL) AS has_usage,
+       coalesce(c.started_at, r.started_at) AS at,
+       CASE WHEN c.is_root THEN coalesce(c.model, r.model) ELSE c.model END AS model, c.provider,
+       coalesce(c.input_tokens, 0) AS i, coalesce(c.cached_input_tokens, 0) AS cr,
+       coalesce(c.cache_write_input_tokens, 0) AS cw, coalesce(c.output_tokens, 0) AS o,
+       coalesce(c.reasoning_tokens, 0) AS r, c.cost_usd AS reported
+"""
+# The single derivation of a run's cost columns, from its priced calls (`_price_set`, RUN_PRICED_CALLS_SELECT) and
+# their computed costs (`_span_costs`): pricing writes them to `runs` (SET_RUN_COSTS) or, before the runs are
+# built, to `_staged_run_costs`, which BUILD_RUNS takes them from. A run's reported cost: every counted call
+# reports one, else the root's;
+# its cost is, call by call, the reported cost else the computed one (NULL when a call has neither).
+# Costs are summed in span_id order: a float sum depends on its order, and the order spans are stored
+# in is not fixed (parallel inserts), so the same data gives the same cost to the last bit.
+RUN_COSTS_SELECT = """
+  SELECT p.run_id,
+         CASE WHEN bool_or(p.is_root) THEN any_value(p.reported)
+              WHEN count(p.reported) = count(*) THEN sum(p.reported ORDER BY p.span_id) END AS reported,
+         CASE WHEN count(*) FILTER (WHERE p.has_usage) > 0
+               AND count(c.computed_cost_usd) = count(*) FILTER (WHERE p.has_usage)
+              THEN sum(c.computed_cost_usd ORDER BY p.span_id) END AS computed,
+         count(*) FILTER (WHERE p.has_usage AND c.computed_cost_usd IS NULL) AS unpriced,
+         CASE WHEN count(*) FILTER (WHERE p.has_usage) = 0 THEN any_value(p.reported)
+              WHEN count(coalesce(p.reported, c.computed_cost_usd)) FILTER (WHERE p.has_usage)
+                   = count(*) FILTER (WHERE p.has_usage)
+              THEN sum(coalesce(p.reported, c.computed_cost_usd) ORDER BY p.span_id) FILTER (WHERE p.has_usage) END AS cost
+  FROM _price_set p LEFT JOIN _span_costs c ON c.run_id = p.run_id AND c.span_id = p.span_id
+  GROUP BY p.run_id
+"""
 # Wide columns (attributes, input, output) are read only for the few spans that need them, fetched by
 # `rowid`: a semi join on rowid lets DuckDB skip every row group that holds none of them, where a join on
 # (run_id, span_id) would scan the wide columns of the whole table (the cost of a small incremental file
@@ -88,7 +128,7 @@ WITH RECURSIVE
 s AS (  -- narrow
   SELECT sp.rowid AS rid, sp.run_id, sp.span_id, sp.parent_span_id, sp.name, sp.kind, sp.started_at,
          sp.ended_at, sp.status, sp.model, sp.input_tokens, sp.output_tokens, sp.cached_input_tokens,
-         sp.cache_write_input_tokens, sp.reasoning_tokens, sp.cost_usd, sp.user_id, sp.session_id,
+         sp.cache_write_input_tokens, sp.reasoning_tokens, sp.user_id, sp.session_id,
          sp.customer_id, sp.feature, sp.environment, sp.service_name, sp.source
   FROM spans sp SEMI JOIN _build a ON sp.run_id = a.run_id
   -- the chunk's rowids (`_build_rids`, at or above the span floor) let DuckDB read only their row groups; the
@@ -103,8 +143,7 @@ usage AS (
          sum(s.input_tokens) AS input_tokens, sum(s.output_tokens) AS output_tokens,
          sum(s.cached_input_tokens) AS cached_input_tokens,
          sum(s.cache_write_input_tokens) AS cache_write_input_tokens,
-         sum(s.reasoning_tokens) AS reasoning_tokens,
-         CASE WHEN count(s.cost_usd) = count(*) THEN sum(s.cost_usd ORDER BY s.span_id) END AS cost_usd  -- fixed order: see SET_RUN_COSTS
+         sum(s.reasoning_tokens) AS reasoning_tokens
   FROM s SEMI JOIN counted c ON c.run_id = s.run_id AND c.span_id = s.span_id
   GROUP BY s.run_id
 ),
@@ -126,7 +165,7 @@ root AS (  -- the root span's own row (one span per run): only the columns used,
            -- `sp.*`, every long column of the roots was held in the join: long prompts ran out of memory)
   SELECT sp.run_id, sp.span_id, sp.parent_span_id, sp.name, sp.status, sp.user_id, sp.session_id,
          sp.customer_id, sp.feature, sp.environment, sp.input_tokens, sp.output_tokens, sp.cached_input_tokens,
-         sp.cache_write_input_tokens, sp.reasoning_tokens, sp.cost_usd, sp.input, sp.output,
+         sp.cache_write_input_tokens, sp.reasoning_tokens, sp.input, sp.output,
          json_merge_patch(coalesce(sp.resource_attributes, '{}'), coalesce(sp.attributes, '{}')) AS attributes
   FROM spans sp WHERE sp.rowid IN (SELECT rid FROM root_rid)
 ),
@@ -185,7 +224,7 @@ SELECT
   CASE WHEN u.run_id IS NOT NULL THEN u.cache_write_input_tokens ELSE r.cache_write_input_tokens END
     AS cache_write_input_tokens,
   CASE WHEN u.run_id IS NOT NULL THEN u.reasoning_tokens ELSE r.reasoning_tokens END AS reasoning_tokens,
-  CASE WHEN pc.run_id IS NOT NULL THEN pc.cost WHEN u.run_id IS NOT NULL THEN u.cost_usd ELSE r.cost_usd END AS cost_usd,
+  pc.cost AS cost_usd,  -- priced before the build (a file of new runs), else set by pricing's step after it
   pc.reported AS reported_cost_usd, pc.computed AS computed_cost_usd, pc.unpriced AS unpriced_llm_calls,
   coalesce(c.llm_calls, 0) AS llm_calls,
   g.tool_calls, g.span_count, g.error_count,
@@ -209,5 +248,6 @@ LEFT JOIN _staged_run_costs pc ON pc.run_id = g.run_id
 
 
 # every complete statement (CTE fragments end in _CTES and are parsed inside the statements using them)
+# (and _SELECT: a SELECT over another step's temp tables, parsed inside the statements that complete it)
 ALL_SQL = {k: v for k, v in dict(globals()).items()
-           if k.isupper() and not k.endswith(("_CTES", "_EXPR")) and isinstance(v, str)}
+           if k.isupper() and not k.endswith(("_CTES", "_EXPR", "_SELECT")) and isinstance(v, str)}
