@@ -37,7 +37,6 @@ import io
 import json
 import math
 import random
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -2430,7 +2429,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     modes = ", ".join(f"{m}={n}" for m, n in manifest["modes"].items())
     print(f"healthy runs: {manifest['healthy_runs']}/{manifest['runs']}; modes: {modes}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
