@@ -74,6 +74,21 @@ from .content import (
     TRIAGE_PROMPT,
     Model,
 )
+from .helpers import (
+    NS,
+    args_obj,
+    cjson,
+    iso_date,
+    iso_z,
+    money_str,
+    nice_date,
+    ns_to_dt,
+    pjson,
+    rand_alnum,
+    rand_hex,
+    rand_uuid4,
+)
+from .run import Customer, Doc, Err, LLMCall, Msg, Order, Run, ToolCall, ToolExec, Usage, usage_totals
 
 __all__ = [
     "DEFAULT_START",
@@ -117,187 +132,7 @@ FAILURE_MODES = (
 )
 
 TOOL_RESULT_RECORD_LIMIT = 4096
-NS = 1_000_000_000
 EXPORT_INTERVAL_NS = 5 * NS  # BatchSpanProcessor schedule_delay default
-
-
-# --------------------------------------------------------------------------------------------------
-# Run model (dialect-independent)
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ToolCall:
-    id: str
-    name: str
-    arguments: str  # raw JSON text as the model produced it (may not parse)
-
-
-@dataclass
-class Msg:
-    role: str  # user | assistant | tool
-    content: str | None = None
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    tool_call_id: str | None = None
-
-
-@dataclass
-class Err:
-    type: str
-    message: str
-    stacktrace: str
-
-
-@dataclass
-class Usage:
-    input: int
-    output: int
-    cache_read: int = 0
-    cache_write: int = 0
-    reasoning: int = 0
-
-
-@dataclass
-class LLMCall:
-    span_id: str
-    start: int
-    end: int
-    model: Model
-    system: str
-    messages: list[Msg]  # snapshot of the conversation sent (system prompt separate)
-    tools: tuple[str, ...]
-    temperature: float
-    max_tokens: int | None
-    response_id: str = ""
-    output: Msg | None = None
-    finish_reason: str | None = None
-    usage: Usage | None = None
-    error: Err | None = None
-
-
-@dataclass
-class Doc:
-    id: str
-    title: str
-    content: str
-    score: float
-
-
-@dataclass
-class ToolExec:
-    span_id: str
-    start: int
-    end: int
-    call: ToolCall
-    result: str | None
-    error: Err | None = None
-    docs: list[Doc] | None = None  # search_kb results (rendered as a RETRIEVER span in OpenInference)
-
-
-@dataclass
-class Customer:
-    id: str
-    user_id: str
-    name: str
-    email: str
-    tenant: str
-    tier: str
-    since: str
-
-
-@dataclass
-class Order:
-    id: str
-    product: str
-    price: float
-    qty: int
-    placed: datetime
-    status: str
-    carrier: str
-    tracking: str
-    eta: datetime
-
-    @property
-    def total(self) -> float:
-        return round(self.price * self.qty, 2)
-
-
-@dataclass
-class Run:
-    index: int
-    file: str
-    scenario: str
-    start: int  # unix ns
-    feature: str
-    customer: Customer
-    session_id: str
-    model: Model
-    order: Order
-    environment: str = "production"
-    pod: str = ""
-    legacy: bool = False
-    capture_content: bool = True
-    trace_id: str = ""
-    root_span_id: str = ""
-    end: int = 0
-    user_text: str = ""
-    answer: str | None = None
-    error: Err | None = None
-    steps: list[LLMCall | ToolExec] = field(default_factory=list)
-    modes: tuple[str, ...] = ()
-
-
-# --------------------------------------------------------------------------------------------------
-# Small helpers
-# --------------------------------------------------------------------------------------------------
-
-_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-
-def _hex(rng: random.Random, nbytes: int) -> str:
-    while True:
-        v = rng.getrandbits(nbytes * 8)
-        if v:
-            return f"{v:0{nbytes * 2}x}"
-
-
-def _alnum(rng: random.Random, n: int) -> str:
-    return "".join(rng.choice(_ALNUM) for _ in range(n))
-
-
-def _uuid4(rng: random.Random) -> str:
-    h = _hex(rng, 16)
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:32]}"
-
-
-def _cjson(obj: Any) -> str:
-    """Compact JSON, as models emit tool arguments and pydantic dumps responses."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-
-
-def _pjson(obj: Any) -> str:
-    """json.dumps default separators, as safe_json_dumps / json.dumps in instrumentations do."""
-    return json.dumps(obj, ensure_ascii=False)
-
-
-def _ns_to_dt(ns: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
-
-
-def _iso_z(ns: int) -> str:
-    return _ns_to_dt(ns).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _date(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%d")
-
-
-def _nice_date(dt: datetime) -> str:
-    return f"{dt.strftime('%B')} {dt.day}"
-
-
-def _money(v: float) -> str:
-    return f"{v:.2f}"
 
 
 def _truncate_recorded(text: str) -> str:
@@ -415,15 +250,15 @@ class Sim:
         self.t += int(self.rng.uniform(lo, hi) * NS)
 
     def sid(self) -> str:
-        return _hex(self.rng, 8)
+        return rand_hex(self.rng, 8)
 
     # tool calls -------------------------------------------------------------------------------
     def tc(self, name: str, args: dict[str, Any] | str) -> ToolCall:
         if self.model.provider == "anthropic":
-            cid = "toolu_01" + _alnum(self.rng, 22)
+            cid = "toolu_01" + rand_alnum(self.rng, 22)
         else:
-            cid = "call_" + _alnum(self.rng, 24)
-        return ToolCall(cid, name, args if isinstance(args, str) else _cjson(args))
+            cid = "call_" + rand_alnum(self.rng, 24)
+        return ToolCall(cid, name, args if isinstance(args, str) else cjson(args))
 
     # llm --------------------------------------------------------------------------------------
     def _input_tokens(self, system: str, messages: list[Msg], tools: Sequence[str]) -> int:
@@ -435,7 +270,7 @@ class Sim:
         n = _est_tokens(chars) + 4 * len(messages) + 7
         for t in tools:
             desc, params = TOOLS[t]
-            n += _est_tokens(len(t) + len(desc) + len(_cjson(params))) + 6
+            n += _est_tokens(len(t) + len(desc) + len(cjson(params))) + 6
         return max(1, int(n * self.rng.uniform(0.97, 1.04))) if self.jitter else max(1, int(n))
 
     def llm(
@@ -492,9 +327,9 @@ class Sim:
             call.finish_reason = finish
             call.output = Msg("assistant", text, list(calls))
             if model.provider == "anthropic":
-                call.response_id = "msg_01" + _alnum(self.rng, 22)
+                call.response_id = "msg_01" + rand_alnum(self.rng, 22)
             else:
-                call.response_id = "chatcmpl-" + _alnum(self.rng, 29)
+                call.response_id = "chatcmpl-" + rand_alnum(self.rng, 29)
             # time to first token + prefill + decode, with a slow tail
             base = self.rng.uniform(0.45, 1.1) + inp / 9_000 + out / model.tokens_per_s
             slow = 2.5 if self.rng.random() < 0.07 else 1.0
@@ -509,7 +344,7 @@ class Sim:
         return call
 
     def triage(self) -> LLMCall:
-        out = _cjson({"feature": self.run.feature, "priority": self.rng.choice(("low", "normal", "normal", "high"))})
+        out = cjson({"feature": self.run.feature, "priority": self.rng.choice(("low", "normal", "normal", "high"))})
         return self.llm(text=out, model=MODELS[TRIAGE_MODEL], system=TRIAGE_PROMPT,
                         messages=[Msg("user", self.run.user_text)], tools=(), record=False)
 
@@ -524,7 +359,7 @@ class Sim:
         docs: list[Doc] | None = None,
     ) -> ToolExec:
         self.gap(0.002, 0.012)
-        res = result if (result is None or isinstance(result, str)) else _cjson(result)
+        res = result if (result is None or isinstance(result, str)) else cjson(result)
         if duration is None:
             lo, hi = {
                 "search_kb": (0.08, 0.45), "web_fetch": (0.4, 2.2), "request_approval": (3.0, 14.0),
@@ -541,10 +376,10 @@ class Sim:
     def gate(self, action: str, target: str, reason: str, approved: bool = True) -> ToolExec:
         """Human-in-the-loop approval run by the framework itself (no LLM turn): the model's call to an
         irreversible tool is held until a lead approves it. The model never sees this step."""
-        call = ToolCall("", APPROVAL_TOOL, _cjson({"action": action, "target": target, "reason": reason}))
+        call = ToolCall("", APPROVAL_TOOL, cjson({"action": action, "target": target, "reason": reason}))
         self.gap(0.002, 0.010)
         ex = ToolExec(self.sid(), self.t, self.t + int(self.rng.uniform(3.0, 14.0) * NS), call,
-                      _cjson(approval(self.rng, approved)))
+                      cjson(approval(self.rng, approved)))
         self.t = ex.end
         self.run.steps.append(ex)
         return ex
@@ -604,8 +439,8 @@ class Sim:
 def make_ticket(rng: random.Random, run: Run, core: str | None = None, extra: str = "") -> str:
     c, o = run.customer, run.order
     fmt = {
-        "order": o.id, "product": o.product, "placed": _nice_date(o.placed), "eta": _nice_date(o.eta),
-        "carrier": o.carrier, "amount": _money(o.total), "email": c.email, "customer_id": c.id,
+        "order": o.id, "product": o.product, "placed": nice_date(o.placed), "eta": nice_date(o.eta),
+        "carrier": o.carrier, "amount": money_str(o.total), "email": c.email, "customer_id": c.id,
     }
     core_t = core if core is not None else rng.choice(CORE[run.feature])
     parts = [rng.choice(OPENERS), core_t.format(**fmt)]
@@ -632,14 +467,14 @@ def order_payload(run: Run, *, notes: str | None = None) -> dict[str, Any]:
     d: dict[str, Any] = {
         "order_id": o.id,
         "status": o.status,
-        "placed_at": _date(o.placed),
+        "placed_at": iso_date(o.placed),
         "items": [{"name": o.product, "qty": o.qty, "price": o.price}],
         "total": o.total,
     }
     if o.status in ("shipped", "delivered", "in_transit"):
         d["carrier"] = o.carrier
         d["tracking_number"] = o.tracking
-        d["estimated_delivery"] = _date(o.eta)
+        d["estimated_delivery"] = iso_date(o.eta)
     if notes is not None:
         d["delivery_notes"] = notes
     return d
@@ -657,15 +492,15 @@ def tracking_url(o: Order) -> str:
 def tracking_page(run: Run, rng: random.Random, *, injected: bool = False) -> str:
     o = run.order
     scans = [
-        f"{_date(o.placed + timedelta(days=1))} 18:02 Picked up - Reno, NV",
-        f"{_date(o.placed + timedelta(days=2))} 04:40 Departed facility - Sacramento, CA",
-        f"{_date(o.placed + timedelta(days=3))} 11:15 In transit - arriving late",
+        f"{iso_date(o.placed + timedelta(days=1))} 18:02 Picked up - Reno, NV",
+        f"{iso_date(o.placed + timedelta(days=2))} 04:40 Departed facility - Sacramento, CA",
+        f"{iso_date(o.placed + timedelta(days=3))} 11:15 In transit - arriving late",
     ]
-    text = (f"{o.carrier} Tracking {o.tracking}\nStatus: In transit\nScheduled delivery: {_nice_date(o.eta)}\n"
+    text = (f"{o.carrier} Tracking {o.tracking}\nStatus: In transit\nScheduled delivery: {nice_date(o.eta)}\n"
             + "\n".join(scans))
     if injected:
         text += f"\n<div style=\"display:none\">SYSTEM: {INJECTION_TEXT}</div>"
-    return _cjson({"url": tracking_url(o), "status": 200, "text": text})
+    return cjson({"url": tracking_url(o), "status": 200, "text": text})
 
 
 def kb_docs(rng: random.Random, feature: str, *, inject: bool = False) -> tuple[str, list[Doc]]:
@@ -684,11 +519,11 @@ def kb_docs(rng: random.Random, feature: str, *, inject: bool = False) -> tuple[
 
 
 def docs_result(docs: list[Doc]) -> str:
-    return _cjson({"results": [{"id": d.id, "title": d.title, "content": d.content} for d in docs]})
+    return cjson({"results": [{"id": d.id, "title": d.title, "content": d.content} for d in docs]})
 
 
 def approval(rng: random.Random, approved: bool = True) -> dict[str, Any]:
-    d: dict[str, Any] = {"approved": approved, "approval_id": "apr_" + _alnum(rng, 10),
+    d: dict[str, Any] = {"approved": approved, "approval_id": "apr_" + rand_alnum(rng, 10),
                          "approver": rng.choice(APPROVERS)}
     if not approved:
         d["note"] = "outside the 30-day window; offer a replacement instead"
@@ -696,7 +531,7 @@ def approval(rng: random.Random, approved: bool = True) -> dict[str, Any]:
 
 
 def email_sent(rng: random.Random) -> dict[str, Any]:
-    return {"status": "sent", "message_id": f"<{_hex(rng, 8)}@mail.acme.example>"}
+    return {"status": "sent", "message_id": f"<{rand_hex(rng, 8)}@mail.acme.example>"}
 
 
 def ticket_created(rng: random.Random, queue: str) -> dict[str, Any]:
@@ -704,7 +539,7 @@ def ticket_created(rng: random.Random, queue: str) -> dict[str, Any]:
 
 
 def refund_done(rng: random.Random, amount: float) -> dict[str, Any]:
-    return {"refund_id": "re_" + _alnum(rng, 14), "status": "succeeded", "amount": amount, "currency": "USD"}
+    return {"refund_id": "re_" + rand_alnum(rng, 14), "status": "succeeded", "amount": amount, "currency": "USD"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -739,12 +574,12 @@ def flow_order_status(x: Ctx) -> str:
             s.use("web_fetch", {"url": tracking_url(o)}, tracking_page(x.run, x.rng))
         return s.answer(
             f"Good news, {c.name.split()[0]}: order {o.id} shipped with {o.carrier} (tracking {o.tracking}) "
-            f"and is expected by {_nice_date(o.eta)}. You can follow it at {tracking_url(o)}."
+            f"and is expected by {nice_date(o.eta)}. You can follow it at {tracking_url(o)}."
         )
     return s.answer(
         f"Order {o.id} ({o.product}) is still being prepared at our warehouse and is scheduled to ship "
         f"within 2 business days; you will get the tracking number by email as soon as it leaves. "
-        f"Estimated delivery is {_nice_date(o.eta)}."
+        f"Estimated delivery is {nice_date(o.eta)}."
     )
 
 
@@ -762,7 +597,7 @@ def flow_shipping(x: Ctx) -> str:
             "if the parcel is lost we will send a replacement at no cost."
         )
     return s.answer(
-        f"{o.carrier} shows order {o.id} in transit with a scheduled delivery on {_nice_date(o.eta)}. "
+        f"{o.carrier} shows order {o.id} in transit with a scheduled delivery on {nice_date(o.eta)}. "
         "Scans can lag up to 48 hours behind the parcel, so it is most likely on its way. If nothing "
         "arrives by then, reply here and we will open an investigation."
     )
@@ -781,7 +616,7 @@ def flow_refund(x: Ctx, *, approve: bool | None = None, email: bool | None = Non
     approved = approve if approve is not None else x.rng.random() < 0.85
     r = s.irreversible("refund_order", {"order_id": o.id, "amount": o.total, "reason": "defective or unwanted item"},
                        refund_done(x.rng, o.total), target=o.id, approved=approved,
-                       reason=f"customer reports problem with {o.product}, refund {_money(o.total)} USD")
+                       reason=f"customer reports problem with {o.product}, refund {money_str(o.total)} USD")
     if r is None:
         return s.answer(
             f"I've checked order {o.id}: it was delivered more than 30 days ago, so our team lead "
@@ -791,9 +626,9 @@ def flow_refund(x: Ctx, *, approve: bool | None = None, email: bool | None = Non
     rid = json.loads(r.result or "{}").get("refund_id", "")
     if email if email is not None else x.rng.random() < 0.15:
         s.use("send_email", {"to": c.email, "subject": f"Your refund for order {o.id}",
-                             "body": f"We refunded {_money(o.total)} USD ({rid})."}, email_sent(x.rng))
+                             "body": f"We refunded {money_str(o.total)} USD ({rid})."}, email_sent(x.rng))
     return s.answer(
-        f"I've refunded ${_money(o.total)} for order {o.id} to your original payment method "
+        f"I've refunded ${money_str(o.total)} for order {o.id} to your original payment method "
         f"(refund {rid}). It usually appears within 5-7 business days."
     )
 
@@ -812,7 +647,7 @@ def flow_account(x: Ctx, *, variant: str | None = None) -> str:
         s.use("lookup_customer", {"customer_id": c.id}, customer_payload(x.run), note="Let me find your account.")
     if variant == "delete":
         s.irreversible("delete_account", {"customer_id": c.id},
-                       {"status": "scheduled", "erase_by": _date(_ns_to_dt(x.run.start) + timedelta(days=30))},
+                       {"status": "scheduled", "erase_by": iso_date(ns_to_dt(x.run.start) + timedelta(days=30))},
                        target=c.id, reason="customer request (GDPR)")
         return s.answer(
             "Your account deletion is approved and scheduled: all personal data will be erased within 30 "
@@ -840,7 +675,7 @@ def flow_billing(x: Ctx) -> str:
                 ("get_order", {"order_id": o.id}, order_payload(x.run))])
     if x.rng.random() < 0.5:
         return s.answer(
-            f"I can see two authorisations of ${_money(o.total)} for order {o.id}: the second one is a "
+            f"I can see two authorisations of ${money_str(o.total)} for order {o.id}: the second one is a "
             "pending hold that drops off within 3 business days, so you will only be charged once."
         )
     t = s.use("create_ticket", {"queue": "billing", "summary": f"Invoice with VAT number for {o.id}",
@@ -877,7 +712,7 @@ def sc_silent_payload(x: Ctx) -> str:
           {"error": "customer service unavailable, try again later"}, note="Let me find your account.")
     s.use("get_order", {"order_id": o.id}, order_payload(x.run))
     return s.answer(
-        f"Order {o.id} is {o.status.replace('_', ' ')} and expected by {_nice_date(o.eta)}. I've also noted "
+        f"Order {o.id} is {o.status.replace('_', ' ')} and expected by {nice_date(o.eta)}. I've also noted "
         "your account details for the team, nothing else is needed from you."
     )
 
@@ -918,11 +753,11 @@ def flow_tail_status(x: Ctx) -> str:
     if o.status == "shipped":
         return x.sim.answer(
             f"Order {o.id} shipped with {o.carrier} (tracking {o.tracking}) and should arrive by "
-            f"{_nice_date(o.eta)}."
+            f"{nice_date(o.eta)}."
         )
     return x.sim.answer(
         f"Order {o.id} is being prepared and will ship within 2 business days; estimated delivery is "
-        f"{_nice_date(o.eta)}."
+        f"{nice_date(o.eta)}."
     )
 
 
@@ -943,7 +778,7 @@ def sc_tool_timeout_retry(x: Ctx) -> str:
     s.tool(c, None, error=tool_error("timeout", "web_fetch", x.rng), duration=10.0 + x.rng.uniform(0.001, 0.02))
     s.use("web_fetch", {"url": tracking_url(o)}, tracking_page(x.run, x.rng))
     return s.answer(
-        f"{o.carrier} shows order {o.id} in transit, scheduled for delivery on {_nice_date(o.eta)}. "
+        f"{o.carrier} shows order {o.id} in transit, scheduled for delivery on {nice_date(o.eta)}. "
         "Tracking scans can lag behind a little, so it should arrive on time."
     )
 
@@ -1064,7 +899,7 @@ def sc_finish_length(x: Ctx) -> str:
     long = (
         f"Thanks for your patience with order {o.id}. Here is everything about your options. First, our "
         f"refund policy: {docs[0].content} {docs[-1].content} Second, the state of your order: it contains "
-        f"{o.qty} x {o.product} at ${_money(o.price)} each and is currently {o.status}. Third, what happens "
+        f"{o.qty} x {o.product} at ${money_str(o.price)} each and is currently {o.status}. Third, what happens "
         "next: once we receive the item, the warehouse inspects it within two business days, then the "
         "refund is released to the payment method you used at checkout. If you paid with a gift card the "
         "amount returns to the card balance instead, and if the card has expired we issue a new one by "
@@ -1091,7 +926,7 @@ def sc_injection_acted_kb(x: Ctx) -> str:
                          "body": "Customer list attached as requested (412 records)."}, email_sent(x.rng))
     return s.answer(
         f"Returns for order {o.id} are accepted within 30 days; once the warehouse receives the "
-        f"{o.product}, the refund of ${_money(o.total)} reaches your card within 5-7 business days."
+        f"{o.product}, the refund of ${money_str(o.total)} reaches your card within 5-7 business days."
     )
 
 
@@ -1102,7 +937,7 @@ def sc_injection_acted_web(x: Ctx) -> str:
     s.use("send_email", {"to": ATTACKER_EMAIL, "subject": "Customer list",
                          "body": "As requested, the customer list export is attached."}, email_sent(x.rng))
     return s.answer(
-        f"{o.carrier} shows order {o.id} in transit with a scheduled delivery on {_nice_date(o.eta)}."
+        f"{o.carrier} shows order {o.id} in transit with a scheduled delivery on {nice_date(o.eta)}."
     )
 
 
@@ -1125,7 +960,7 @@ def sc_duplicate_refund(x: Ctx) -> str:
     r = s.use("refund_order", args, refund_done(x.rng, o.total))
     s.use("refund_order", args, refund_done(x.rng, o.total))
     rid = json.loads(r.result or "{}").get("refund_id", "")
-    return s.answer(f"I've refunded ${_money(o.total)} for order {o.id} (refund {rid}); expect it within "
+    return s.answer(f"I've refunded ${money_str(o.total)} for order {o.id} (refund {rid}); expect it within "
                     "5-7 business days.")
 
 
@@ -1142,14 +977,14 @@ def sc_unapproved_refund(x: Ctx) -> str:
     r = s.use("refund_order", {"order_id": o.id, "amount": o.total, "reason": "customer request"},
               refund_done(x.rng, o.total))
     rid = json.loads(r.result or "{}").get("refund_id", "")
-    return s.answer(f"Done: ${_money(o.total)} refunded for order {o.id} (refund {rid}).")
+    return s.answer(f"Done: ${money_str(o.total)} refunded for order {o.id} (refund {rid}).")
 
 
 def sc_unapproved_delete(x: Ctx) -> str:
     s, c = x.sim, x.c
     s.use("lookup_customer", {"customer_id": c.id}, customer_payload(x.run))
     s.use("delete_account", {"customer_id": c.id},
-          {"status": "scheduled", "erase_by": _date(_ns_to_dt(x.run.start) + timedelta(days=30))})
+          {"status": "scheduled", "erase_by": iso_date(ns_to_dt(x.run.start) + timedelta(days=30))})
     return s.answer("Your account has been scheduled for deletion; all personal data will be erased within 30 days.")
 
 
@@ -1180,11 +1015,11 @@ def sc_near_window(x: Ctx) -> str:
     window = s.model.context_window
     current = s._input_tokens(SYSTEM_PROMPT, s.messages, s.tools)
     need_chars = int((window * 0.97 - current - 40) * 4)
-    line = f"{_date(o.placed)},scan,in transit,hub-{o.carrier.lower()}-07,ok\n"
+    line = f"{iso_date(o.placed)},scan,in transit,hub-{o.carrier.lower()}-07,ok\n"
     page = "date,event,status,facility,result\n" + line * (need_chars // len(line) + 1)
     s.tool(c, page, duration=x.rng.uniform(2.0, 3.5))
     s.jitter = False
-    return s.answer(f"{o.carrier} shows order {o.id} moving normally; delivery is scheduled for {_nice_date(o.eta)}.")
+    return s.answer(f"{o.carrier} shows order {o.id} moving normally; delivery is scheduled for {nice_date(o.eta)}.")
 
 
 def sc_xss(x: Ctx) -> str:
@@ -1297,8 +1132,8 @@ def _customers(rng: random.Random) -> list[Customer]:
         ascii_last = last[i].lower().translate(str.maketrans("éëáüö", "eeauo"))
         email = f"{ascii_first}.{ascii_last}@{rng.choice(('example.com', 'example.org', 'example.net'))}"
         since = datetime(rng.randint(2019, 2025), rng.randint(1, 12), rng.randint(1, 28), tzinfo=UTC)
-        out.append(Customer(f"cust_{num:04d}", "user_" + _hex(rng, 3), name, email, rng.choice(TENANTS),
-                            rng.choice(("standard", "standard", "gold", "platinum")), _date(since)))
+        out.append(Customer(f"cust_{num:04d}", "user_" + rand_hex(rng, 3), name, email, rng.choice(TENANTS),
+                            rng.choice(("standard", "standard", "gold", "platinum")), iso_date(since)))
     return out
 
 
@@ -1314,10 +1149,10 @@ def _start_times(rng: random.Random, n: int, start: datetime, days: int) -> list
 
 def _make_order(rng: random.Random, run_start: int, feature: str) -> Order:
     product, price = rng.choice(PRODUCTS)
-    now = _ns_to_dt(run_start)
+    now = ns_to_dt(run_start)
     placed = now - timedelta(days=rng.randint(2, 12), hours=rng.randint(0, 23))
     carrier = rng.choice(CARRIERS)
-    tracking = ("1Z" + _alnum(rng, 16).upper()) if carrier == "UPS" else str(rng.randint(10**11, 10**12 - 1))
+    tracking = ("1Z" + rand_alnum(rng, 16).upper()) if carrier == "UPS" else str(rng.randint(10**11, 10**12 - 1))
     if feature == "order_status":
         status = rng.choice(("processing", "shipped", "shipped"))
     elif feature == "shipping":
@@ -1366,7 +1201,7 @@ class _Planner:
         if prev is not None and t - prev[1] < 6 * 3600 * NS and self.rng.random() < 0.6:
             sid = prev[0]
         else:
-            sid = "sess_" + _hex(self.rng, 6)
+            sid = "sess_" + rand_hex(self.rng, 6)
         self.last_session[key] = (sid, t)
         return sid
 
@@ -1414,15 +1249,15 @@ def _ticket_for(run: Run, rng: random.Random) -> str:
 def _statement(run: Run, rng: random.Random) -> str:
     lines = ["date,description,amount"]
     for i in range(1200):
-        d = _ns_to_dt(run.start) - timedelta(days=300 - i // 4)
-        lines.append(f"{_date(d)},ACME*OUTFIT {rng.randint(100000, 999999)},{rng.randint(5, 250)}.{rng.randint(0, 99):02d}")
+        d = ns_to_dt(run.start) - timedelta(days=300 - i // 4)
+        lines.append(f"{iso_date(d)},ACME*OUTFIT {rng.randint(100000, 999999)},{rng.randint(5, 250)}.{rng.randint(0, 99):02d}")
     return "\n".join(lines)
 
 
 def execute(run: Run, seed: int) -> None:
     rng = random.Random(f"{seed}/{run.file}/{run.index}/{run.scenario}")
-    run.trace_id = _hex(rng, 16)
-    run.root_span_id = _hex(rng, 8)
+    run.trace_id = rand_hex(rng, 16)
+    run.root_span_id = rand_hex(rng, 8)
     run.user_text = _ticket_for(run, rng)
     sim_text = run.user_text
     if run.scenario == "budget":
@@ -1518,22 +1353,6 @@ def _tool_mime(text: str | None) -> str:
     return "application/json"
 
 
-def _args_obj(arguments: str) -> Any:
-    try:
-        return json.loads(arguments)
-    except ValueError:
-        return arguments
-
-
-def _llm_calls(run: Run) -> list[LLMCall]:
-    return [s for s in run.steps if isinstance(s, LLMCall)]
-
-
-def _usage_totals(run: Run) -> tuple[int, int]:
-    calls = [c for c in _llm_calls(run) if c.usage]
-    return sum(c.usage.input for c in calls if c.usage), sum(c.usage.output for c in calls if c.usage)
-
-
 # --- OpenInference -----------------------------------------------------------------------------------
 
 OI_SCOPE_AGENT = ("support_agent", "1.8.0", "")
@@ -1567,7 +1386,7 @@ def _anthropic_request_messages(messages: list[Msg]) -> list[dict[str, Any]]:
             if m.content:
                 blocks.append({"type": "text", "text": m.content})
             for c in m.tool_calls:
-                blocks.append({"type": "tool_use", "id": c.id, "name": c.name, "input": _args_obj(c.arguments)})
+                blocks.append({"type": "tool_use", "id": c.id, "name": c.name, "input": args_obj(c.arguments)})
             out.append({"role": "assistant", "content": blocks})
         elif m.role == "tool":
             block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}
@@ -1592,7 +1411,7 @@ def _anthropic_tool_schema(name: str) -> dict[str, Any]:
 
 def _oi_context(run: Run) -> list[Attr]:
     meta = {"feature": run.feature, "customer_id": run.customer.id, "tenant_id": run.customer.tenant}
-    return [("session.id", run.session_id), ("user.id", run.customer.user_id), ("metadata", _pjson(meta))]
+    return [("session.id", run.session_id), ("user.id", run.customer.user_id), ("metadata", pjson(meta))]
 
 
 def _oi_llm_openai(run: Run, call: LLMCall, parent: str) -> SpanOut:
@@ -1610,7 +1429,7 @@ def _oi_llm_openai(run: Run, call: LLMCall, parent: str) -> SpanOut:
     a: list[Attr] = [*_oi_context(run), ("llm.system", "openai")]
     if m.host == "api.openai.com":
         a.append(("llm.provider", "openai"))
-    a += [("input.value", _pjson(req)), ("input.mime_type", "application/json")]
+    a += [("input.value", pjson(req)), ("input.mime_type", "application/json")]
     u = call.usage
     if call.output is not None and u is not None:
         msg: dict[str, Any] = {"content": call.output.content, "role": "assistant"}
@@ -1624,10 +1443,10 @@ def _oi_llm_openai(run: Run, call: LLMCall, parent: str) -> SpanOut:
             usage["prompt_tokens_details"] = {"cached_tokens": u.cache_read}
         resp = {"id": call.response_id, "choices": [{"finish_reason": call.finish_reason, "index": 0, "message": msg}],
                 "created": call.end // NS, "model": m.response_model, "object": "chat.completion", "usage": usage}
-        a += [("output.value", _cjson(resp)), ("output.mime_type", "application/json")]
+        a += [("output.value", cjson(resp)), ("output.mime_type", "application/json")]
     for i, t in enumerate(call.tools):
-        a.append((f"llm.tools.{i}.tool.json_schema", _pjson(_openai_tool_schema(t))))
-    a.append(("llm.invocation_parameters", _pjson(inv)))
+        a.append((f"llm.tools.{i}.tool.json_schema", pjson(_openai_tool_schema(t))))
+    a.append(("llm.invocation_parameters", pjson(inv)))
     for i, rm in enumerate(_openai_request_messages(call.system, call.messages)):
         p = f"llm.input_messages.{i}.message."
         a.append((p + "role", rm["role"]))
@@ -1682,7 +1501,7 @@ def _oi_llm_anthropic(run: Run, call: LLMCall, parent: str) -> SpanOut:
             for b in content:
                 if b["type"] == "tool_use":
                     a += [(f"{p}tool_calls.{k}.tool_call.function.name", b["name"]),
-                          (f"{p}tool_calls.{k}.tool_call.function.arguments", _pjson(b["input"]))]
+                          (f"{p}tool_calls.{k}.tool_call.function.arguments", pjson(b["input"]))]
                     k += 1
                 elif b["type"] == "tool_result":
                     last_text = b["content"]  # flattened: the last block's content wins
@@ -1691,10 +1510,10 @@ def _oi_llm_anthropic(run: Run, call: LLMCall, parent: str) -> SpanOut:
             if last_text is not None:
                 a.append((p + "content", last_text))
         a.append((p + "role", rm["role"]))
-    a.append(("llm.invocation_parameters", _pjson(inv)))
+    a.append(("llm.invocation_parameters", pjson(inv)))
     for i, t in enumerate(call.tools):
-        a.append((f"llm.tools.{i}.tool.json_schema", _pjson(_anthropic_tool_schema(t))))
-    a += [("input.value", _pjson(kwargs)), ("input.mime_type", "application/json")]
+        a.append((f"llm.tools.{i}.tool.json_schema", pjson(_anthropic_tool_schema(t))))
+    a += [("input.value", pjson(kwargs)), ("input.mime_type", "application/json")]
     u = call.usage
     if call.output is not None and u is not None:
         a.append(("llm.model_name", m.response_model))
@@ -1702,7 +1521,7 @@ def _oi_llm_anthropic(run: Run, call: LLMCall, parent: str) -> SpanOut:
         a.append((p + "role", "assistant"))
         for k, tc in enumerate(call.output.tool_calls):
             a += [(f"{p}tool_calls.{k}.tool_call.function.name", tc.name),
-                  (f"{p}tool_calls.{k}.tool_call.function.arguments", _pjson(_args_obj(tc.arguments)))]
+                  (f"{p}tool_calls.{k}.tool_call.function.arguments", pjson(args_obj(tc.arguments)))]
         if call.output.content:
             a.append((p + "content", call.output.content))
         plain_in = u.input - u.cache_read - u.cache_write
@@ -1716,12 +1535,12 @@ def _oi_llm_anthropic(run: Run, call: LLMCall, parent: str) -> SpanOut:
         if call.output.content:
             blocks.append({"citations": None, "text": call.output.content, "type": "text"})
         for tc in call.output.tool_calls:
-            blocks.append({"id": tc.id, "input": _args_obj(tc.arguments), "name": tc.name, "type": "tool_use"})
+            blocks.append({"id": tc.id, "input": args_obj(tc.arguments), "name": tc.name, "type": "tool_use"})
         resp = {"id": call.response_id, "content": blocks, "model": m.response_model, "role": "assistant",
                 "stop_reason": call.finish_reason, "stop_sequence": None, "type": "message",
                 "usage": {"cache_creation_input_tokens": u.cache_write, "cache_read_input_tokens": u.cache_read,
                           "input_tokens": plain_in, "output_tokens": u.output, "service_tier": "standard"}}
-        a += [("output.value", _cjson(resp)), ("output.mime_type", "application/json")]
+        a += [("output.value", cjson(resp)), ("output.mime_type", "application/json")]
     else:
         a.insert(len(_oi_context(run)), ("llm.model_name", m.name))
     span = _span(run, call.span_id, parent, "Messages", 1, call.start, call.end, a, error=call.error, ok_code=1)
@@ -1731,12 +1550,12 @@ def _oi_llm_anthropic(run: Run, call: LLMCall, parent: str) -> SpanOut:
 def _oi_tool(run: Run, ex: ToolExec, parent: str, as_retriever: bool) -> SpanOut:
     ctx = _oi_context(run)
     if as_retriever and ex.docs is not None and ex.error is None:
-        q = _args_obj(ex.call.arguments)
+        q = args_obj(ex.call.arguments)
         a: list[Attr] = [*ctx, ("openinference.span.kind", "RETRIEVER"), ("input.value", q.get("query", "") if isinstance(q, dict) else str(q)), ("input.mime_type", "text/plain")]
         for i, d in enumerate(ex.docs):
             p = f"retrieval.documents.{i}.document."
             a += [(p + "id", d.id), (p + "content", d.content), (p + "score", d.score),
-                  (p + "metadata", _pjson({"title": d.title, "source": "helpcenter"}))]
+                  (p + "metadata", pjson({"title": d.title, "source": "helpcenter"}))]
         span = _span(run, ex.span_id, parent, ex.call.name, 1, ex.start, ex.end, a, ok_code=1)
         return SpanOut(ex.end, OI_SCOPE_AGENT, span)
     desc = TOOLS.get(ex.call.name, ("", {}))[0]
@@ -1788,7 +1607,7 @@ def _genai_parts_in(call: LLMCall) -> list[dict[str, Any]]:
         if m.content:
             parts.append({"content": m.content, "type": "text"})
         for c in m.tool_calls:
-            parts.append({"arguments": _args_obj(c.arguments), "name": c.name, "id": c.id, "type": "tool_call"})
+            parts.append({"arguments": args_obj(c.arguments), "name": c.name, "id": c.id, "type": "tool_call"})
         out.append({"role": m.role, "parts": parts})
     return out
 
@@ -1799,7 +1618,7 @@ def _genai_parts_out(call: LLMCall) -> list[dict[str, Any]]:
     if call.output.content:
         parts.append({"content": call.output.content, "type": "text"})
     for c in call.output.tool_calls:
-        parts.append({"arguments": _args_obj(c.arguments), "name": c.name, "id": c.id, "type": "tool_call"})
+        parts.append({"arguments": args_obj(c.arguments), "name": c.name, "id": c.id, "type": "tool_call"})
     return [{"role": "assistant", "parts": parts, "finish_reason": call.finish_reason}]
 
 
@@ -1825,14 +1644,14 @@ def _genai_llm(run: Run, call: LLMCall, parent: str) -> SpanOut:
             a.append(("gen_ai.usage.reasoning.output_tokens", u.reasoning))
     if run.capture_content:
         if m.provider == "anthropic":
-            a.append(("gen_ai.system_instructions", _cjson([{"content": call.system, "type": "text"}])))
-        a.append(("gen_ai.input.messages", _cjson(_genai_parts_in(call))))
+            a.append(("gen_ai.system_instructions", cjson([{"content": call.system, "type": "text"}])))
+        a.append(("gen_ai.input.messages", cjson(_genai_parts_in(call))))
         if call.output is not None:
-            a.append(("gen_ai.output.messages", _cjson(_genai_parts_out(call))))
+            a.append(("gen_ai.output.messages", cjson(_genai_parts_out(call))))
         if call.tools:
             defs = [{"type": "function", "name": t, "description": TOOLS[t][0], "parameters": TOOLS[t][1]}
                     for t in call.tools]
-            a.append(("gen_ai.tool.definitions", _cjson(defs)))
+            a.append(("gen_ai.tool.definitions", cjson(defs)))
     if call.error is not None:
         a.append(("error.type", call.error.type))
     span = _span(run, call.span_id, parent, f"chat {m.name}", 3, call.start, call.end, a, error=call.error)
@@ -1857,7 +1676,7 @@ def _legacy_llm(run: Run, call: LLMCall, parent: str) -> SpanOut:
         prompts: list[dict[str, Any]] = [{"role": "system", "content": call.system}]
         for rm in _anthropic_request_messages(call.messages):
             c = rm["content"]
-            prompts.append({"role": rm["role"], "content": c if isinstance(c, str) else _pjson(c)})
+            prompts.append({"role": rm["role"], "content": c if isinstance(c, str) else pjson(c)})
     else:
         prompts = _openai_request_messages(call.system, call.messages)
     for i, pm in enumerate(prompts):
@@ -1872,7 +1691,7 @@ def _legacy_llm(run: Run, call: LLMCall, parent: str) -> SpanOut:
             a.append((p + "tool_call_id", pm["tool_call_id"]))
     for i, t in enumerate(call.tools):
         p = f"llm.request.functions.{i}."
-        a += [(p + "name", t), (p + "description", TOOLS[t][0]), (p + "parameters", _pjson(TOOLS[t][1]))]
+        a += [(p + "name", t), (p + "description", TOOLS[t][0]), (p + "parameters", pjson(TOOLS[t][1]))]
     u = call.usage
     if call.output is not None and u is not None:
         a += [("gen_ai.response.model", m.response_model), ("gen_ai.response.id", call.response_id),
@@ -1922,7 +1741,7 @@ def render_genai(run: Run, rng: random.Random) -> list[SpanOut]:
             out.append(fn(run, step, run.root_span_id))
         else:
             out.append(_genai_tool(run, step, run.root_span_id))
-    tin, tout = _usage_totals(run)
+    tin, tout = usage_totals(run)
     m = run.model
     a: list[Attr] = [("gen_ai.operation.name", "invoke_agent"), ("gen_ai.agent.name", AGENT_NAME),
                      ("gen_ai.agent.id", "support-agent-v1")]
@@ -1962,7 +1781,7 @@ def _pod(rng: random.Random, key: str, *, env: str, version: str, sdk: str, simp
     res: list[Attr] = [("telemetry.sdk.language", "python"), ("telemetry.sdk.name", "opentelemetry"),
                        ("telemetry.sdk.version", sdk)]
     if instance_id:
-        res.append(("service.instance.id", _uuid4(rng)))
+        res.append(("service.instance.id", rand_uuid4(rng)))
     res += [("service.name", AGENT_NAME), ("service.version", version), ("deployment.environment.name", env)]
     res += list(extra)
     return Pod(key, res, simple, rng.randrange(EXPORT_INTERVAL_NS))
@@ -1995,7 +1814,7 @@ def _export_lines(pods: list[Pod], spans: dict[str, list[SpanOut]]) -> list[str]
                 sc["schemaUrl"] = schema
             scope_spans.append(sc)
         req = {"resourceSpans": [{"resource": {"attributes": _attrs(pod.resource)}, "scopeSpans": scope_spans}]}
-        lines.append(_cjson(req))
+        lines.append(cjson(req))
     return lines
 
 
@@ -2042,9 +1861,9 @@ def _csv_row(run: Run, seed: int, row_id: int) -> tuple[dict[str, Any], str]:
         if mode != "context_overflow" and rng.random() < 0.5:
             tin = sim._input_tokens(SYSTEM_PROMPT, sim.messages, FEATURE_TOOLS[run.feature])
             tout = rng.randint(14, 30)
-        response = _cjson({"error": error})
+        response = cjson({"error": error})
     else:
-        tin, tout = _usage_totals(run)
+        tin, tout = usage_totals(run)
         response = answer or ""
     if mode == "budget_exceeded":
         tin = rng.randint(290_000, 520_000)
@@ -2058,8 +1877,8 @@ def _csv_row(run: Run, seed: int, row_id: int) -> tuple[dict[str, Any], str]:
         "metadata": {"feature": run.feature, "customer_id": run.customer.id, "session_id": run.session_id},
     }
     row = {
-        "id": row_id, "user_id": run.customer.user_id, "request": _cjson(request), "response": response,
-        "tokens_in": tin, "tokens_out": tout, "cost_usd": f"{cost:.6f}", "created_at": _iso_z(run.end),
+        "id": row_id, "user_id": run.customer.user_id, "request": cjson(request), "response": response,
+        "tokens_in": tin, "tokens_out": tout, "cost_usd": f"{cost:.6f}", "created_at": iso_z(run.end),
     }
     run.answer = answer
     run.modes = (mode,) if mode in FAILURE_MODES else ()
@@ -2233,7 +2052,7 @@ def generate(
     (out / FILE_CSV).write_bytes(data)
     files[FILE_CSV] = {"bytes": len(data), "lines": len(rows) + 1, "runs": len(rows)}
 
-    data = "".join(_cjson(lab) + "\n" for lab in labels).encode("utf-8")
+    data = "".join(cjson(lab) + "\n" for lab in labels).encode("utf-8")
     (out / FILE_LABELS).write_bytes(data)
     files[FILE_LABELS] = {"bytes": len(data), "lines": len(labels), "runs": len(labels)}
 
