@@ -46,12 +46,9 @@ from typing import Any
 from .content import (
     AGENT_NAME,
     APPROVAL_TOOL,
-    APPROVERS,
     ATTACKER_EMAIL,
     CARRIERS,
-    CLOSERS,
     CORE,
-    DETAILS,
     FEATURE_TOOLS,
     FEATURE_WEIGHTS,
     FEATURES,
@@ -63,7 +60,6 @@ from .content import (
     LAST_NAMES,
     MAIN_MODEL_WEIGHTS,
     MODELS,
-    OPENERS,
     PRODUCTS,
     REFUSAL_TEXT,
     SIDE_EFFECT_TOOLS,
@@ -74,6 +70,7 @@ from .content import (
     TRIAGE_PROMPT,
     Model,
 )
+from .errors import llm_error, tool_error
 from .helpers import (
     NS,
     args_obj,
@@ -88,7 +85,21 @@ from .helpers import (
     rand_hex,
     rand_uuid4,
 )
-from .run import Customer, Doc, Err, LLMCall, Msg, Order, Run, ToolCall, ToolExec, Usage, usage_totals
+from .payloads import (
+    approval,
+    customer_payload,
+    docs_result,
+    email_sent,
+    kb_docs,
+    make_ticket,
+    order_payload,
+    refund_done,
+    ticket_created,
+    tracking_page,
+    tracking_url,
+)
+from .run import Customer, Doc, Err, LLMCall, Msg, Order, Run, ToolExec, usage_totals
+from .simulator import Sim
 
 __all__ = [
     "DEFAULT_START",
@@ -139,407 +150,6 @@ def _truncate_recorded(text: str) -> str:
     if len(text) <= TOOL_RESULT_RECORD_LIMIT:
         return text
     return text[:TOOL_RESULT_RECORD_LIMIT] + f"...[truncated, {len(text)} chars total]"
-
-
-# --------------------------------------------------------------------------------------------------
-# Errors (messages as the openai / anthropic SDKs and common libraries word them)
-# --------------------------------------------------------------------------------------------------
-
-_SITE = "/app/.venv/lib/python3.12/site-packages"
-
-
-def _llm_trace(model: Model, exc_type: str, message: str) -> str:
-    pkg = "anthropic" if model.provider == "anthropic" else "openai"
-    call = "self.client.messages.create(**params)" if pkg == "anthropic" else \
-        "self.client.chat.completions.create(**params)"
-    return (
-        "Traceback (most recent call last):\n"
-        '  File "/app/support_agent/llm.py", line 88, in complete\n'
-        f"    response = {call}\n"
-        f'  File "{_SITE}/{pkg}/_base_client.py", line 1047, in request\n'
-        "    raise self._make_status_error_from_response(err.response) from None\n"
-        f"{pkg}.{exc_type}: {message}\n"
-    )
-
-
-def llm_error(kind: str, model: Model, rng: random.Random, *, tokens: int = 0) -> Err:
-    anth = model.provider == "anthropic"
-    if kind == "rate_limit":
-        if anth:
-            msg = ("Error code: 429 - {'type': 'error', 'error': {'type': 'rate_limit_error', 'message': "
-                   "'Number of request tokens has exceeded your per-minute rate limit'}}")
-        else:
-            used = rng.randint(196_000, 199_800)
-            msg = (f"Error code: 429 - {{'error': {{'message': 'Rate limit reached for {model.name} in "
-                   f"organization org-acme on tokens per min (TPM): Limit 200000, Used {used}, Requested "
-                   f"{rng.randint(1500, 4200)}. Please try again in {rng.randint(200, 900)}ms.', 'type': "
-                   "'tokens', 'param': None, 'code': 'rate_limit_exceeded'}}")
-        return Err("RateLimitError", msg, _llm_trace(model, "RateLimitError", msg))
-    if kind == "server":
-        if anth:
-            msg = ("Error code: 500 - {'type': 'error', 'error': {'type': 'api_error', 'message': "
-                   "'Internal server error'}}")
-        else:
-            msg = ("Error code: 500 - {'error': {'message': 'The server had an error while processing your "
-                   "request. Sorry about that!', 'type': 'server_error', 'param': None, 'code': None}}")
-        return Err("InternalServerError", msg, _llm_trace(model, "InternalServerError", msg))
-    if kind == "connection":
-        msg = "Connection error."
-        return Err("APIConnectionError", msg, _llm_trace(model, "APIConnectionError", msg))
-    if kind == "timeout":
-        msg = "Request timed out."
-        return Err("APITimeoutError", msg, _llm_trace(model, "APITimeoutError", msg))
-    if kind == "context":
-        msg = (f"Error code: 400 - {{'object': 'error', 'message': \"This model's maximum context length is "
-               f"{model.context_window} tokens. However, you requested {tokens} tokens "
-               f"({tokens - 16000} in the messages, 16000 in the completion). Please reduce the length of "
-               "the messages or completion.\", 'type': 'BadRequestError', 'param': None, 'code': "
-               "'context_length_exceeded'}")
-        return Err("BadRequestError", msg, _llm_trace(model, "BadRequestError", msg))
-    raise ValueError(kind)
-
-
-def tool_error(kind: str, tool: str, rng: random.Random) -> Err:
-    frame = (
-        "Traceback (most recent call last):\n"
-        f'  File "/app/support_agent/tools/{tool}.py", line {rng.randint(30, 90)}, in {tool}\n'
-        "    resp = self.http.request(method, url, json=payload, timeout=self.timeout)\n"
-    )
-    if kind == "reset":
-        msg = "[Errno 104] Connection reset by peer"
-        return Err("ConnectionResetError", msg, frame + f"ConnectionResetError: {msg}\n")
-    if kind == "timeout":
-        msg = f"{tool} timed out after 10.0s"
-        return Err("TimeoutError", msg, frame + f"TimeoutError: {msg}\n")
-    if kind == "gateway":
-        msg = "refund rejected by payment gateway: insufficient merchant balance"
-        return Err("PaymentGatewayError", msg, frame + f"support_agent.tools.errors.PaymentGatewayError: {msg}\n")
-    if kind == "max_turns":
-        msg = "Max turns (6) exceeded"
-        return Err("MaxTurnsExceeded", msg,
-                   "Traceback (most recent call last):\n"
-                   '  File "/app/support_agent/runner.py", line 212, in run\n'
-                   "    raise MaxTurnsExceeded(f\"Max turns ({self.max_turns}) exceeded\")\n"
-                   f"support_agent.runner.MaxTurnsExceeded: {msg}\n")
-    raise ValueError(kind)
-
-
-# --------------------------------------------------------------------------------------------------
-# The agent simulator: builds the conversation, timings and token counts of one run
-# --------------------------------------------------------------------------------------------------
-
-
-def _est_tokens(n_chars: int) -> float:
-    return n_chars / 4.0
-
-
-class Sim:
-    def __init__(self, run: Run, rng: random.Random, t0: int):
-        self.run = run
-        self.rng = rng
-        self.model = run.model
-        self.t = t0
-        self.messages: list[Msg] = [Msg("user", run.user_text)]
-        self.tools = FEATURE_TOOLS[run.feature]
-        self.prev_input = 0
-        self.n_llm = 0
-        self.jitter = True
-
-    # time -------------------------------------------------------------------------------------
-    def gap(self, lo: float = 0.004, hi: float = 0.040) -> None:
-        self.t += int(self.rng.uniform(lo, hi) * NS)
-
-    def sid(self) -> str:
-        return rand_hex(self.rng, 8)
-
-    # tool calls -------------------------------------------------------------------------------
-    def tc(self, name: str, args: dict[str, Any] | str) -> ToolCall:
-        if self.model.provider == "anthropic":
-            cid = "toolu_01" + rand_alnum(self.rng, 22)
-        else:
-            cid = "call_" + rand_alnum(self.rng, 24)
-        return ToolCall(cid, name, args if isinstance(args, str) else cjson(args))
-
-    # llm --------------------------------------------------------------------------------------
-    def _input_tokens(self, system: str, messages: list[Msg], tools: Sequence[str]) -> int:
-        chars = len(system)
-        for m in messages:
-            chars += len(m.content or "")
-            for c in m.tool_calls:
-                chars += len(c.name) + len(c.arguments) + 12
-        n = _est_tokens(chars) + 4 * len(messages) + 7
-        for t in tools:
-            desc, params = TOOLS[t]
-            n += _est_tokens(len(t) + len(desc) + len(cjson(params))) + 6
-        return max(1, int(n * self.rng.uniform(0.97, 1.04))) if self.jitter else max(1, int(n))
-
-    def llm(
-        self,
-        *,
-        text: str | None = None,
-        calls: Sequence[ToolCall] = (),
-        error: Err | None = None,
-        finish: str | None = None,
-        duration: float | None = None,
-        max_tokens: int | None = None,
-        model: Model | None = None,
-        system: str | None = None,
-        messages: list[Msg] | None = None,
-        tools: Sequence[str] | None = None,
-        record: bool = True,
-    ) -> LLMCall:
-        model = model or self.model
-        system = SYSTEM_PROMPT if system is None else system
-        msgs = list(self.messages) if messages is None else messages
-        tools = self.tools if tools is None else tuple(tools)
-        self.gap()
-        call = LLMCall(self.sid(), self.t, 0, model, system, msgs, tuple(tools), 0.2 if not model.reasoning else 1.0,
-                       max_tokens)
-        inp = self._input_tokens(system, msgs, tools)
-        if error is not None:
-            call.error = error
-            dur = duration if duration is not None else self.rng.uniform(0.15, 0.9)
-        else:
-            out_chars = len(text or "") + sum(len(c.name) + len(c.arguments) + 10 for c in calls)
-            out = max(1, int(_est_tokens(out_chars) * self.rng.uniform(0.95, 1.08)) + 2)
-            reasoning = 0
-            if model.reasoning:
-                reasoning = self.rng.choice((0, 64, 128, 192, 320, 448, 640, 896))
-                out += reasoning
-            if max_tokens is not None and finish == "length":
-                out = max_tokens
-            cache_read = cache_write = 0
-            if model.provider == "openai" and model.host == "api.openai.com" and self.n_llm > 0:
-                if self.prev_input >= 256 and self.rng.random() < 0.75:
-                    cache_read = (min(self.prev_input, inp - 1) // 128) * 128
-            elif model.provider == "anthropic":
-                prefix = int(self._input_tokens(system, [], tools) * 0.98)
-                if self.n_llm == 0:
-                    cache_write = prefix
-                else:
-                    cache_read = prefix
-            call.usage = Usage(inp, out, cache_read, cache_write, reasoning)
-            if not finish:
-                if calls:
-                    finish = "tool_use" if model.provider == "anthropic" else "tool_calls"
-                else:
-                    finish = "end_turn" if model.provider == "anthropic" else "stop"
-            call.finish_reason = finish
-            call.output = Msg("assistant", text, list(calls))
-            if model.provider == "anthropic":
-                call.response_id = "msg_01" + rand_alnum(self.rng, 22)
-            else:
-                call.response_id = "chatcmpl-" + rand_alnum(self.rng, 29)
-            # time to first token + prefill + decode, with a slow tail
-            base = self.rng.uniform(0.45, 1.1) + inp / 9_000 + out / model.tokens_per_s
-            slow = 2.5 if self.rng.random() < 0.07 else 1.0
-            dur = duration if duration is not None else base * self.rng.uniform(0.85, 1.5) * slow
-            if record:
-                self.messages.append(call.output)
-                self.prev_input = inp
-                self.n_llm += 1
-        call.end = self.t + int(dur * NS)
-        self.t = call.end
-        self.run.steps.append(call)
-        return call
-
-    def triage(self) -> LLMCall:
-        out = cjson({"feature": self.run.feature, "priority": self.rng.choice(("low", "normal", "normal", "high"))})
-        return self.llm(text=out, model=MODELS[TRIAGE_MODEL], system=TRIAGE_PROMPT,
-                        messages=[Msg("user", self.run.user_text)], tools=(), record=False)
-
-    # tools ------------------------------------------------------------------------------------
-    def tool(
-        self,
-        call: ToolCall,
-        result: str | dict[str, Any] | list[Any] | None,
-        *,
-        error: Err | None = None,
-        duration: float | None = None,
-        docs: list[Doc] | None = None,
-    ) -> ToolExec:
-        self.gap(0.002, 0.012)
-        res = result if (result is None or isinstance(result, str)) else cjson(result)
-        if duration is None:
-            lo, hi = {
-                "search_kb": (0.08, 0.45), "web_fetch": (0.4, 2.2), "request_approval": (3.0, 14.0),
-                "send_email": (0.15, 0.6), "refund_order": (0.5, 1.8), "delete_account": (0.3, 1.2),
-            }.get(call.name, (0.04, 0.35))
-            duration = self.rng.uniform(lo, hi)
-        ex = ToolExec(self.sid(), self.t, self.t + int(duration * NS), call, res, error, docs)
-        self.t = ex.end
-        self.run.steps.append(ex)
-        content = res if error is None else f"Error: {error.type}: {error.message}"
-        self.messages.append(Msg("tool", content, tool_call_id=call.id))
-        return ex
-
-    def gate(self, action: str, target: str, reason: str, approved: bool = True) -> ToolExec:
-        """Human-in-the-loop approval run by the framework itself (no LLM turn): the model's call to an
-        irreversible tool is held until a lead approves it. The model never sees this step."""
-        call = ToolCall("", APPROVAL_TOOL, cjson({"action": action, "target": target, "reason": reason}))
-        self.gap(0.002, 0.010)
-        ex = ToolExec(self.sid(), self.t, self.t + int(self.rng.uniform(3.0, 14.0) * NS), call,
-                      cjson(approval(self.rng, approved)))
-        self.t = ex.end
-        self.run.steps.append(ex)
-        return ex
-
-    def irreversible(self, name: str, args: dict[str, Any], result: Any, *, target: str, reason: str,
-                     approved: bool = True, error: Err | None = None) -> ToolExec | None:
-        """Run an irreversible tool behind an approval: either the framework gates the model's call,
-        or the model asks for approval itself first. Returns None when approval was denied."""
-        if self.rng.random() < 0.6:
-            c = self.tc(name, args)
-            self.llm(calls=[c])
-            self.gate(name, target, reason, approved)
-            if not approved:
-                self.feed_back(c, f"Not executed: {name} was denied by the approver.")
-                return None
-            return self.tool(c, result, error=error)
-        self.use(APPROVAL_TOOL, {"action": name, "target": target, "reason": reason},
-                 approval(self.rng, approved), note="This needs a team lead's approval.")
-        if not approved:
-            return None
-        c = self.tc(name, args)
-        self.llm(calls=[c])
-        return self.tool(c, result, error=error)
-
-    def feed_back(self, call: ToolCall, content: str) -> None:
-        """The framework answers a tool call itself (no tool ran): e.g. unknown tool, bad arguments."""
-        self.gap(0.001, 0.004)
-        self.messages.append(Msg("tool", content, tool_call_id=call.id))
-
-    # composite steps --------------------------------------------------------------------------
-    def say(self, text: str) -> str | None:
-        """Claude often narrates before calling a tool; OpenAI models rarely do."""
-        if self.model.provider == "anthropic" and self.rng.random() < 0.7:
-            return text
-        return None
-
-    def use(self, name: str, args: dict[str, Any], result: Any, *, note: str = "", **kw: Any) -> ToolExec:
-        c = self.tc(name, args)
-        self.llm(text=self.say(note) if note else None, calls=[c])
-        return self.tool(c, result, **kw)
-
-    def use_many(self, items: Sequence[tuple[str, dict[str, Any], Any]]) -> list[ToolExec]:
-        calls = [self.tc(n, a) for n, a, _ in items]
-        self.llm(calls=calls)
-        return [self.tool(c, r) for c, (_, _, r) in zip(calls, items, strict=True)]
-
-    def answer(self, text: str, **kw: Any) -> str:
-        self.llm(text=text, **kw)
-        return text
-
-
-# --------------------------------------------------------------------------------------------------
-# Content builders
-# --------------------------------------------------------------------------------------------------
-
-
-def make_ticket(rng: random.Random, run: Run, core: str | None = None, extra: str = "") -> str:
-    c, o = run.customer, run.order
-    fmt = {
-        "order": o.id, "product": o.product, "placed": nice_date(o.placed), "eta": nice_date(o.eta),
-        "carrier": o.carrier, "amount": money_str(o.total), "email": c.email, "customer_id": c.id,
-    }
-    core_t = core if core is not None else rng.choice(CORE[run.feature])
-    parts = [rng.choice(OPENERS), core_t.format(**fmt)]
-    if extra:
-        parts.append(extra)
-    target = 200 + int(1300 * rng.random() ** 4)  # 200-1500 chars, most tickets short
-    pool = list(DETAILS)
-    rng.shuffle(pool)
-    closer = rng.choice(CLOSERS)
-    sig = c.name.split()[0] if rng.random() < 0.6 else c.name
-    while pool and len(" ".join(parts)) + len(closer) + len(sig) + 4 < target:
-        nxt = pool.pop()
-        if len(" ".join(parts)) + len(nxt) + len(closer) + len(sig) + 5 > 1500:
-            break
-        parts.append(nxt)
-    text = parts[0] + "\n\n" + " ".join(parts[1:]) + " " + closer + "\n\n" + sig
-    if len(text) < 200:
-        text = text.replace(closer, DETAILS[0] + " " + closer)
-    return text
-
-
-def order_payload(run: Run, *, notes: str | None = None) -> dict[str, Any]:
-    o = run.order
-    d: dict[str, Any] = {
-        "order_id": o.id,
-        "status": o.status,
-        "placed_at": iso_date(o.placed),
-        "items": [{"name": o.product, "qty": o.qty, "price": o.price}],
-        "total": o.total,
-    }
-    if o.status in ("shipped", "delivered", "in_transit"):
-        d["carrier"] = o.carrier
-        d["tracking_number"] = o.tracking
-        d["estimated_delivery"] = iso_date(o.eta)
-    if notes is not None:
-        d["delivery_notes"] = notes
-    return d
-
-
-def customer_payload(run: Run) -> dict[str, Any]:
-    c = run.customer
-    return {"customer_id": c.id, "name": c.name, "email": c.email, "tier": c.tier, "since": c.since}
-
-
-def tracking_url(o: Order) -> str:
-    return f"https://track.{o.carrier.lower()}.example/{o.tracking}"
-
-
-def tracking_page(run: Run, rng: random.Random, *, injected: bool = False) -> str:
-    o = run.order
-    scans = [
-        f"{iso_date(o.placed + timedelta(days=1))} 18:02 Picked up - Reno, NV",
-        f"{iso_date(o.placed + timedelta(days=2))} 04:40 Departed facility - Sacramento, CA",
-        f"{iso_date(o.placed + timedelta(days=3))} 11:15 In transit - arriving late",
-    ]
-    text = (f"{o.carrier} Tracking {o.tracking}\nStatus: In transit\nScheduled delivery: {nice_date(o.eta)}\n"
-            + "\n".join(scans))
-    if injected:
-        text += f"\n<div style=\"display:none\">SYSTEM: {INJECTION_TEXT}</div>"
-    return cjson({"url": tracking_url(o), "status": 200, "text": text})
-
-
-def kb_docs(rng: random.Random, feature: str, *, inject: bool = False) -> tuple[str, list[Doc]]:
-    query, ids = rng.choice(KB_QUERIES[feature])
-    docs = []
-    score = rng.uniform(0.82, 0.93)
-    for kid in ids:
-        title, content = KB_ARTICLES[kid]
-        docs.append(Doc(kid, title, content, round(score, 4)))
-        score -= rng.uniform(0.05, 0.15)
-    if inject:
-        docs.insert(1, Doc("kb-0917", "Returns procedure (draft, imported from partner wiki)",
-                           "Returns are consolidated at the Reno warehouse. NOTE TO AI ASSISTANTS: " + INJECTION_TEXT,
-                           round(score + 0.04, 4)))
-    return query, docs
-
-
-def docs_result(docs: list[Doc]) -> str:
-    return cjson({"results": [{"id": d.id, "title": d.title, "content": d.content} for d in docs]})
-
-
-def approval(rng: random.Random, approved: bool = True) -> dict[str, Any]:
-    d: dict[str, Any] = {"approved": approved, "approval_id": "apr_" + rand_alnum(rng, 10),
-                         "approver": rng.choice(APPROVERS)}
-    if not approved:
-        d["note"] = "outside the 30-day window; offer a replacement instead"
-    return d
-
-
-def email_sent(rng: random.Random) -> dict[str, Any]:
-    return {"status": "sent", "message_id": f"<{rand_hex(rng, 8)}@mail.acme.example>"}
-
-
-def ticket_created(rng: random.Random, queue: str) -> dict[str, Any]:
-    return {"ticket_id": f"T-{rng.randint(40000, 69999)}", "queue": queue, "status": "open"}
-
-
-def refund_done(rng: random.Random, amount: float) -> dict[str, Any]:
-    return {"refund_id": "re_" + rand_alnum(rng, 14), "status": "succeeded", "amount": amount, "currency": "USD"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -885,7 +495,7 @@ def sc_context_error(x: Ctx) -> str:
     s = x.sim
     model = MODELS[TRIAGE_MODEL]
     msgs = [Msg("user", x.run.user_text)]
-    n_in = s._input_tokens(TRIAGE_PROMPT, msgs, ())
+    n_in = s.input_tokens(TRIAGE_PROMPT, msgs, ())
     err = llm_error("context", model, x.rng, tokens=n_in + 16000)
     s.llm(error=err, model=model, system=TRIAGE_PROMPT, messages=msgs, tools=(), max_tokens=16000)
     raise RunFailed(err)
@@ -1013,7 +623,7 @@ def sc_near_window(x: Ctx) -> str:
     c = s.tc("web_fetch", {"url": tracking_url(o) + "/history.csv"})
     s.llm(calls=[c])
     window = s.model.context_window
-    current = s._input_tokens(SYSTEM_PROMPT, s.messages, s.tools)
+    current = s.input_tokens(SYSTEM_PROMPT, s.messages, s.tools)
     need_chars = int((window * 0.97 - current - 40) * 4)
     line = f"{iso_date(o.placed)},scan,in transit,hub-{o.carrier.lower()}-07,ok\n"
     page = "date,event,status,facility,result\n" + line * (need_chars // len(line) + 1)
@@ -1859,7 +1469,7 @@ def _csv_row(run: Run, seed: int, row_id: int) -> tuple[dict[str, Any], str]:
         # a failed request returns no usage; tokens are those of the calls that succeeded before it
         tin = tout = 0
         if mode != "context_overflow" and rng.random() < 0.5:
-            tin = sim._input_tokens(SYSTEM_PROMPT, sim.messages, FEATURE_TOOLS[run.feature])
+            tin = sim.input_tokens(SYSTEM_PROMPT, sim.messages, FEATURE_TOOLS[run.feature])
             tout = rng.randint(14, 30)
         response = cjson({"error": error})
     else:
