@@ -744,7 +744,7 @@ def _plan_all(seed: int, runs: int, days: int, start: datetime) -> tuple[Planner
     return planner, oi, genai, csv_runs
 
 
-def _assign_pods(rng: random.Random, oi: list[Run], genai: list[Run]) -> tuple[list[Pod], list[Pod]]:
+def _assign_oi_pods(rng: random.Random, oi: list[Run]) -> list[Pod]:
     oi_pods = [_pod(rng, f"oi-prod-{i}", env="production", version="1.8.0", sdk="1.45.2",
                     extra=[("openinference.project.name", AGENT_NAME)]) for i in range(3)]
     oi_pods.append(_pod(rng, "oi-staging", env="staging", version="1.9.0rc1", sdk="1.45.2", simple=True,
@@ -754,6 +754,10 @@ def _assign_pods(rng: random.Random, oi: list[Run], genai: list[Run]) -> tuple[l
             r.environment, r.pod = "staging", "oi-staging"
         else:
             r.pod = f"oi-prod-{rng.randrange(3)}"
+    return oi_pods
+
+
+def _assign_genai_pods(rng: random.Random, genai: list[Run]) -> list[Pod]:
     g_pods = [_pod(rng, f"genai-prod-{i}", env="production", version="1.8.0", sdk="1.45.2") for i in range(2)]
     g_pods.append(_pod(rng, "genai-legacy", env="production", version="1.7.2", sdk="1.36.0", instance_id=False))
     g_pods.append(_pod(rng, "genai-batch", env="production", version="1.8.0", sdk="1.45.2",
@@ -778,7 +782,7 @@ def _assign_pods(rng: random.Random, oi: list[Run], genai: list[Run]) -> tuple[l
             r.environment, r.pod = "staging", "genai-staging"
         else:
             r.pod = f"genai-prod-{rng.randrange(2)}"
-    return oi_pods, g_pods
+    return g_pods
 
 
 def _readme(manifest: dict[str, Any]) -> str:
@@ -825,6 +829,67 @@ Injected failure modes (runs per mode; a run can have several; {manifest['health
 """
 
 
+Render = Callable[[Run, random.Random], list[SpanOut]]
+
+
+def _run_label(run_id: str, file: str, modes: Sequence[str], status: str) -> dict[str, Any]:
+    """A line of labels.jsonl: the failure modes injected into a run (in the catalogue's order), its status."""
+    return {"run_id": run_id, "file": file, "modes": sorted(modes, key=FAILURE_MODES.index), "status": status}
+
+
+def _write_otlp(
+    out_dir: Path, name: str, seed: int, runs: list[Run], pods: list[Pod], render: Render,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Write the OTLP JSON lines file `name`: each run rendered into spans by `render` (with its own seeded
+    rng), exported as its pod would. Returns the file's counts and the runs' labels."""
+    by_pod: dict[str, list[SpanOut]] = {}
+    labels: list[dict[str, Any]] = []
+    n_spans = 0
+    for r in runs:
+        spans = render(r, random.Random(f"{seed}/{name}/{r.index}/render"))
+        n_spans += len(spans)
+        by_pod.setdefault(r.pod, []).extend(spans)
+        labels.append(_run_label(r.trace_id, name, r.modes, "error" if r.error else "ok"))
+    lines = _export_lines(pods, by_pod)
+    data = "".join(line + "\n" for line in lines).encode("utf-8")
+    (out_dir / name).write_bytes(data)
+    return {"bytes": len(data), "lines": len(lines), "runs": len(runs), "spans": n_spans}, labels
+
+
+def _write_agent_runs(out_dir: Path, seed: int, runs: list[Run]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Write agent_runs.csv: a row per run, in order of creation (`created_at`), ids from 1001. Returns the
+    file's counts and the runs' labels."""
+    rows: list[tuple[int, dict[str, Any], tuple[str, ...], str]] = []
+    for r in runs:
+        row, status = _csv_row(r, seed, 0)
+        rows.append((r.end, row, r.modes, status))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    labels: list[dict[str, Any]] = []
+    for n, (_, row, modes, status) in enumerate(sorted(rows, key=lambda x: x[0])):
+        row["id"] = 1001 + n
+        w.writerow(row)
+        labels.append(_run_label(str(row["id"]), FILE_CSV, modes, status))
+    data = buf.getvalue().encode("utf-8")
+    (out_dir / FILE_CSV).write_bytes(data)
+    return {"bytes": len(data), "lines": len(rows) + 1, "runs": len(rows)}, labels
+
+
+def _write_labels(out_dir: Path, labels: list[dict[str, Any]]) -> dict[str, Any]:
+    """Write labels.jsonl, a line per run: the ground truth for the classifiers."""
+    data = "".join(cjson(lab) + "\n" for lab in labels).encode("utf-8")
+    (out_dir / FILE_LABELS).write_bytes(data)
+    return {"bytes": len(data), "lines": len(labels), "runs": len(labels)}
+
+
+def _write_readme(out_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Write the README of the files the manifest lists."""
+    data = _readme(manifest).encode("utf-8")
+    (out_dir / FILE_README).write_bytes(data)
+    return {"bytes": len(data)}
+
+
 def generate(
     out_dir: str | Path,
     *,
@@ -845,53 +910,18 @@ def generate(
     planner, oi, genai, csv_runs = _plan_all(seed, runs, days, start)
     for r in oi + genai:
         execute(r, seed)
-    oi_pods, g_pods = _assign_pods(planner.rng, oi, genai)
+    oi_pods = _assign_oi_pods(planner.rng, oi)
+    genai_pods = _assign_genai_pods(planner.rng, genai)
 
     files: dict[str, dict[str, Any]] = {}
-    labels: list[dict[str, Any]] = []
-
-    def write_otlp(name: str, runs_: list[Run], pods: list[Pod], render: Callable[[Run, random.Random], list[SpanOut]]) -> None:
-        by_pod: dict[str, list[SpanOut]] = {}
-        n_spans = 0
-        for r in runs_:
-            spans = render(r, random.Random(f"{seed}/{name}/{r.index}/render"))
-            n_spans += len(spans)
-            by_pod.setdefault(r.pod, []).extend(spans)
-            labels.append({"run_id": r.trace_id, "file": name, "modes": sorted(r.modes, key=FAILURE_MODES.index),
-                           "status": "error" if r.error else "ok"})
-        lines = _export_lines(pods, by_pod)
-        data = "".join(line + "\n" for line in lines).encode("utf-8")
-        (out / name).write_bytes(data)
-        files[name] = {"bytes": len(data), "lines": len(lines), "runs": len(runs_), "spans": n_spans}
-
-    write_otlp(FILE_OPENINFERENCE, oi, oi_pods, render_openinference)
-    write_otlp(FILE_GENAI, genai, g_pods, render_genai)
+    files[FILE_OPENINFERENCE], oi_labels = _write_otlp(out, FILE_OPENINFERENCE, seed, oi, oi_pods,
+                                                       render_openinference)
+    files[FILE_GENAI], genai_labels = _write_otlp(out, FILE_GENAI, seed, genai, genai_pods, render_genai)
     files[FILE_GENAI]["legacy_runs"] = sum(r.legacy for r in genai)
     files[FILE_GENAI]["no_content_runs"] = sum(not r.capture_content for r in genai)
-
-    rows: list[tuple[int, dict[str, Any]]] = []
-    csv_labels: list[tuple[int, dict[str, Any]]] = []
-    for r in csv_runs:
-        row, status = _csv_row(r, seed, 0)
-        rows.append((r.end, row))
-        csv_labels.append((r.end, {"file": FILE_CSV, "modes": list(r.modes), "status": status}))
-    order = sorted(range(len(rows)), key=lambda i: rows[i][0])
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    for n, i in enumerate(order):
-        row = rows[i][1]
-        row["id"] = 1001 + n
-        w.writerow(row)
-        lab = csv_labels[i][1]
-        labels.append({"run_id": str(row["id"]), "file": lab["file"], "modes": lab["modes"], "status": lab["status"]})
-    data = buf.getvalue().encode("utf-8")
-    (out / FILE_CSV).write_bytes(data)
-    files[FILE_CSV] = {"bytes": len(data), "lines": len(rows) + 1, "runs": len(rows)}
-
-    data = "".join(cjson(lab) + "\n" for lab in labels).encode("utf-8")
-    (out / FILE_LABELS).write_bytes(data)
-    files[FILE_LABELS] = {"bytes": len(data), "lines": len(labels), "runs": len(labels)}
+    files[FILE_CSV], csv_labels = _write_agent_runs(out, seed, csv_runs)
+    labels = oi_labels + genai_labels + csv_labels
+    files[FILE_LABELS] = _write_labels(out, labels)
 
     modes = {m: sum(m in lab["modes"] for lab in labels) for m in FAILURE_MODES}
     manifest: dict[str, Any] = {
@@ -900,9 +930,7 @@ def generate(
         "healthy_runs": sum(not lab["modes"] for lab in labels),
         "error_runs": sum(lab["status"] == "error" for lab in labels),
     }
-    readme = _readme(manifest).encode("utf-8")
-    (out / FILE_README).write_bytes(readme)
-    files[FILE_README] = {"bytes": len(readme)}
+    files[FILE_README] = _write_readme(out, manifest)
     manifest["total_bytes"] = sum(f["bytes"] for f in files.values())
     return manifest
 
