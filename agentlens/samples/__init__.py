@@ -16,6 +16,20 @@
 Everything is derived from ``random.Random`` seeded with ``seed`` and from ``start``; the wall clock is
 never read, so the same arguments always produce byte-identical files. Standard library only.
 
+The parts, each module importing only from those above it:
+
+    content.py     the agent's world as data: models, tools, prompts, ticket texts, products, KB articles
+    helpers.py     seeded ids, JSON as SDKs dump it, time and money formats
+    run.py         a run, independent of any trace format (the dataclasses the simulator fills)
+    errors.py      errors of LLM and tool calls, worded as the SDKs word them
+    payloads.py    tickets and tool results built from a run
+    simulator.py   `Sim`: the conversation, timings and token counts of one run
+    scenarios.py   healthy flows and failure injections (`SCENARIOS`, `FAILURE_MODES`), `execute()`
+    planner.py     who, when, which model, order and scenario, for each run
+    writers/       one module per file written (see writers/__init__.py)
+    __init__.py    `generate()`: plan, execute, assign pods, write; `main()`: the command line
+                   (`python -m agentlens.samples OUT_DIR`, see __main__.py)
+
 Conventions the data follows (so that consumers can be tested against them):
 - Input token counts INCLUDE cached tokens; cached tokens are also given separately on some calls.
   Output token counts include reasoning tokens. Counts are consistent with the text (about chars/4).
@@ -24,9 +38,9 @@ Conventions the data follows (so that consumers can be tested against them):
 - Irreversible tools are ``refund_order`` and ``delete_account``; a healthy run always has a
   ``request_approval`` tool span before them. ``send_email`` / ``refund_order`` / ``create_ticket`` /
   ``delete_account`` are side-effecting.
-- Framework-recorded tool results longer than ``TOOL_RESULT_RECORD_LIMIT`` characters are truncated
-  with a visible marker; LLM message content is recorded in full (except on the batch worker, which
-  records no message content at all).
+- Framework-recorded tool results longer than ``writers.otlp.TOOL_RESULT_RECORD_LIMIT`` characters
+  are truncated with a visible marker; LLM message content is recorded in full (except on the batch
+  worker, which records no message content at all).
 """
 
 from __future__ import annotations
@@ -88,6 +102,7 @@ DEFAULT_START = datetime(2026, 11, 10, tzinfo=UTC)
 
 
 def _plan_all(seed: int, runs: int, days: int, start: datetime) -> tuple[Planner, list[Run], list[Run], list[Run]]:
+    """The runs of each file (OpenInference, GenAI, agent_runs), with their scenarios and sessions."""
     n_oi, n_genai, n_csv = split_runs(runs)
     planner = Planner(seed, start, days)
     oi = planner.plan(FILE_OPENINFERENCE, n_oi,
@@ -150,6 +165,7 @@ def generate(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: `python -m agentlens.samples OUT_DIR [--seed N] [--runs N] [--days N]`."""
     p = argparse.ArgumentParser(prog="python -m agentlens.samples",
                                 description="Write seeded sample traces of a support agent.")
     p.add_argument("out_dir", help="directory to write into (created if missing)")
