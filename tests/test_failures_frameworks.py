@@ -81,15 +81,16 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("false_positive", "openai-agents", "rate_limited"): OVERLOADED,
     ("recall", "openai-agents", "provider_error"): "the 503 matches RATE_LIMIT ('overloaded') and is counted there only",
     ("recall", "openai-agents", "context_overflow"):
-        "the SDK raises ModelBehaviorError on the incomplete response (incomplete_details reason max_output_tokens) "
-        "and records no finish reason or usage: the reason is only in the error text on the agent span",
+        "the SDK raises ModelBehaviorError on the incomplete response and records no finish reason or usage: "
+        "'max_output_tokens' is only in the response span's status message (incomplete_details)",
     ("false_alarm", "openai-agents", "prompt_injection"): QUOTED,
     ("recall", "openai-agents", "duplicate_side_effect"): AFTER_RETRY,
     ("recall", "openai-agents", "refusal"):
-        "the content filter is only in the ModelBehaviorError text on the agent span (incomplete_details reason "
-        "content_filter): no finish reason, no output",
+        "the SDK raises ModelBehaviorError on the incomplete response: 'content_filter' is only in the response "
+        "span's status message (incomplete_details), with no finish reason and no output",
     ("status", "openai-agents", "-"):
-        "the root AGENT span closes OK when Runner.run raised; the exception is on the AGENT / turn / response spans",
+        "the root AGENT span closes OK when Runner.run raised; the error is on the inner AGENT span, the last turn "
+        "(Tool not found) or the last response span (incomplete response) only",
     # pydantic-ai (OTel GenAI)
     ("false_alarm", "pydantic-ai", "silent_tool_failure"): EXPLAINED,
     ("recall", "pydantic-ai", "runaway_loop"):
