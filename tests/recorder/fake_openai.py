@@ -1,9 +1,12 @@
-"""A local fake of the OpenAI Chat Completions API that plays the scenarios' scripts.
+"""A local fake of the OpenAI API that plays the scenarios' scripts.
 
-`POST /v1/chat/completions` answers the n-th request carrying header `x-scenario: NAME` with step n
-of that scenario's script: a completion (text or tool calls, with usage), an HTTP error with the
-body OpenAI sends (429 rate_limit_exceeded, 500 server_error, 400 context_length_exceeded), or a
-response held longer than the client's timeout. Listens on 127.0.0.1 only.
+`POST /v1/chat/completions` (Chat Completions) and `POST /v1/responses` (the Responses API, the
+OpenAI Agents SDK's default) answer the n-th request carrying header `x-scenario: NAME` with step n
+of that scenario's script, whichever API asked: a completion (text or tool calls, with usage), an
+HTTP error with the body OpenAI sends (429 rate_limit_exceeded, 500 server_error, 503 overloaded,
+400 context_length_exceeded), a response held longer than the client's timeout, or a connection
+closed with no response (`{"drop": True}`). The scripts are tests/recorder/scenarios.py's unless
+others are given (tests/frameworks). Listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -12,10 +15,9 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-from scenarios import BY_NAME
 
 ERRORS: dict[int, dict[str, Any]] = {
     429: {"message": "Rate limit reached for gpt-4o-mini in organization org-fake on tokens per min (TPM): "
@@ -23,6 +25,8 @@ ERRORS: dict[int, dict[str, Any]] = {
           "type": "tokens", "param": None, "code": "rate_limit_exceeded"},
     500: {"message": "The server had an error while processing your request. Sorry about that!",
           "type": "server_error", "param": None, "code": None},
+    503: {"message": "The server is overloaded or not ready yet.", "type": "server_error", "param": None,
+          "code": None},
     400: {"message": "This model's maximum context length is 128000 tokens. However, your messages resulted in "
                      "131072 tokens. Please reduce the length of the messages.",
           "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"},
@@ -31,7 +35,15 @@ RESPONSE_MODELS = {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "gpt-4.1": "gpt-4.1-
 
 
 class FakeOpenAI:
-    def __init__(self) -> None:
+    def __init__(self, scripts: Mapping[str, list[dict[str, Any]]] | None = None,
+                 retry_after_ms: int | None = None) -> None:
+        if scripts is None:
+            from scenarios import SCENARIOS
+
+            scripts = {s.name: s.llm for s in SCENARIOS}
+        self.scripts = scripts
+        # sent with errors when set: the openai SDK's own retries then wait that long, not ~0.5-8 s
+        self.retry_after_ms = retry_after_ms
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"fake": self})
@@ -56,7 +68,7 @@ class FakeOpenAI:
         with self.lock:
             n = self.counts[scenario]
             self.counts[scenario] += 1
-        script = BY_NAME[scenario].llm
+        script = self.scripts[scenario]
         if n >= len(script):  # the agent asked more than the script says: a 500 shows it in the trace
             return n, {"error": 500}
         return n, script[n]
@@ -75,6 +87,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))
             self.send_header("x-request-id", f"req_{abs(hash(data)) % 10**12}")
+            if status >= 400 and self.fake.retry_after_ms is not None:
+                self.send_header("retry-after-ms", str(self.fake.retry_after_ms))
             self.end_headers()
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
@@ -84,10 +98,15 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         req = json.loads(self.rfile.read(length) or b"{}")
         scenario = self.headers.get("x-scenario", "")
-        if not self.path.rstrip("/").endswith("/chat/completions") or scenario not in BY_NAME:
+        path = self.path.rstrip("/")
+        api = "chat" if path.endswith("/chat/completions") else "responses" if path.endswith("/responses") else None
+        if api is None or scenario not in self.fake.scripts:
             self._send(404, {"error": {"message": f"unknown path {self.path} or scenario {scenario!r}"}})
             return
         n, step = self.fake.step(scenario)
+        if step.get("drop"):  # no status line at all: the client sees the server disconnect
+            self.close_connection = True
+            return
         if "sleep" in step:
             time.sleep(step["sleep"])
             self._send(500, {"error": {"message": "too late", "type": "server_error"}})
@@ -95,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
         if "error" in step:
             self._send(step["error"], {"error": ERRORS[step["error"]]})
             return
-        self._send(200, completion(req, scenario, n, step))
+        self._send(200, completion(req, scenario, n, step) if api == "chat" else response(req, scenario, n, step))
 
 
 def completion(req: dict[str, Any], scenario: str, n: int, step: dict[str, Any]) -> dict[str, Any]:
@@ -112,9 +131,48 @@ def completion(req: dict[str, Any], scenario: str, n: int, step: dict[str, Any])
         ]
         finish = "tool_calls"
     out = step.get("completion_tokens") or max(1, len(json.dumps(msg)) // 4)
+    usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": out, "total_tokens": prompt + out}
+    if "cached_tokens" in step:
+        usage["prompt_tokens_details"] = {"cached_tokens": step["cached_tokens"]}
+    if "reasoning_tokens" in step:
+        usage["completion_tokens_details"] = {"reasoning_tokens": step["reasoning_tokens"]}
     return {
         "id": f"chatcmpl-{scenario}-{n}", "object": "chat.completion", "created": 1_767_225_600 + n,
         "model": RESPONSE_MODELS.get(model, model), "system_fingerprint": "fp_fake",
         "choices": [{"index": 0, "message": msg, "finish_reason": finish, "logprobs": None}],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": out, "total_tokens": prompt + out},
+        "usage": usage,
+    }
+
+
+def response(req: dict[str, Any], scenario: str, n: int, step: dict[str, Any]) -> dict[str, Any]:
+    """The same step as a Responses API `response` object: output items (a message, function calls),
+    `status: incomplete` with its reason where a completion would say finish_reason length or
+    content_filter, usage with its input and output details."""
+    model = req.get("model", "gpt-4o-mini")
+    prompt = step.get("prompt_tokens") or max(1, len(json.dumps([req.get("instructions"), req.get("input")])) // 4
+                                            + 40 * len(req.get("tools") or []))
+    output: list[dict[str, Any]] = []
+    if step.get("content") is not None:
+        output.append({"type": "message", "id": f"msg_{scenario[:12]}_{n}", "status": "completed",
+                       "role": "assistant",
+                       "content": [{"type": "output_text", "text": step["content"], "annotations": []}]})
+    for i, c in enumerate(step.get("tool_calls", [])):
+        output.append({"type": "function_call", "id": f"fc_{scenario[:12]}_{n}_{i}",
+                       "call_id": f"call_{scenario[:12]}_{n}_{i}", "name": c["name"], "arguments": c["arguments"],
+                       "status": "completed"})
+    finish = step.get("finish_reason", "stop")
+    incomplete = {"length": "max_output_tokens", "content_filter": "content_filter"}.get(finish)
+    out = step.get("completion_tokens") or max(1, len(json.dumps(output)) // 4)
+    return {
+        "id": f"resp_{scenario}_{n}", "object": "response", "created_at": 1_767_225_600 + n,
+        "model": RESPONSE_MODELS.get(model, model), "status": "incomplete" if incomplete else "completed",
+        "incomplete_details": {"reason": incomplete} if incomplete else None, "error": None,
+        "instructions": req.get("instructions"), "output": output, "parallel_tool_calls": True,
+        "tool_choice": req.get("tool_choice") or "auto", "tools": req.get("tools") or [],
+        "temperature": req.get("temperature"), "top_p": req.get("top_p"), "metadata": {},
+        "text": {"format": {"type": "text"}}, "truncation": "disabled",
+        "usage": {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": step.get("cached_tokens", 0)},
+                  "output_tokens": out,
+                  "output_tokens_details": {"reasoning_tokens": step.get("reasoning_tokens", 0)},
+                  "total_tokens": prompt + out},
     }
