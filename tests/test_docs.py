@@ -76,6 +76,15 @@ def test_readme_names_the_two_commands():
     assert "make test" in _read(ROOT / ".ci" / "run")
 
 
+def test_readme_and_getting_started_show_the_same_demo_output():
+    def demo_output(path: Path) -> str:
+        blocks = re.findall(r"```\n(ingest summary\n.*?)```", _read(path), re.S)
+        assert len(blocks) == 1, f"{path.relative_to(ROOT)}: one abridged `make demo` output"
+        return blocks[0]
+
+    assert demo_output(ROOT / "README.md") == demo_output(DOCS / "getting-started.md")
+
+
 def test_readme_links_point_to_files_that_exist():
     """The site checks its own links; the README is outside it, so its relative links are checked here."""
     targets = re.findall(r"\]\(([^)\s#]+)[^)]*\)", _read(ROOT / "README.md"))
