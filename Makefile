@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.8
 DB     ?= agentlens.duckdb
 
-.PHONY: demo test lint typecheck lock samples bench clean
+.PHONY: demo test lint typecheck lock samples bench docs docs-serve clean
 
 # --- environment -------------------------------------------------------------
 $(BIN)/python:
@@ -52,6 +52,15 @@ samples: $(VENV)/.runtime
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py
+
+# the documentation site (docs/, mkdocs.yml): regenerate the reference pages, build into build/site
+docs: $(VENV)/.dev
+	$(BIN)/python -m agentlens.docs
+	$(BIN)/mkdocs build --strict
+
+# serve it at http://127.0.0.1:8000, rebuilding as docs/ changes
+docs-serve: $(VENV)/.dev
+	$(BIN)/mkdocs serve
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache $(DB)

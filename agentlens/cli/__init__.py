@@ -100,9 +100,9 @@ def samples(out_dir: str, seed: int, runs: int, days: int) -> None:
 
 
 @main.command(name="schema")
-@click.option("--markdown", is_flag=True, help="The README's column tables.")
+@click.option("--markdown", is_flag=True, help="The column tables of docs/reference/schema.md.")
 def schema_cmd(markdown: bool) -> None:
-    """Print the canonical schema (DDL, or the README's markdown tables)."""
+    """Print the canonical schema (DDL, or the markdown tables of the schema reference)."""
     click.echo(schema.markdown_tables() if markdown else schema.contract_ddl())
 
 

@@ -182,7 +182,7 @@ def _alerts_fail(message: str) -> NoReturn:
 @DB_OPTION
 @CONFIG_OPTION
 @click.option("--rules", "rules_path", required=True, metavar="FILE", type=click.Path(dir_okay=False),
-              help="TOML rules file: [[threshold]] and [[slo]] rules (see README, Alerts).")
+              help="TOML rules file: [[threshold]] and [[slo]] rules (see docs/signals.md, Alerts).")
 @click.option("--at", "at", default=None, metavar="TIME", help="Evaluate as of TIME (default: now).")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
 @click.option("--webhook", metavar="URL", help="POST the JSON report to URL when an alert fires.")

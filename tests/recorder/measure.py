@@ -1,4 +1,4 @@
-"""Print the README's precision/recall table: `python tests/recorder/measure.py`.
+"""Print the precision/recall table of docs/failure-modes.md: `python tests/recorder/measure.py`.
 
 Source (a): sample_traces/ against sample_traces/labels.jsonl. Source (b): the committed recordings
 (tests/golden/otlp/recorded-*.otlp.jsonl.gz) against their scenario labels, default policy.
