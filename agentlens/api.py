@@ -10,16 +10,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from . import ingest as _ingest
 from .adapters.base import Batch
 from .core.config import Config
-from .ingest import FileResult, IngestSummary, Pipeline, Step
+from .ingest import FileResult, IngestSummary, OnCommit, Pipeline, Step
 from .ingest.read import iter_files
 from .ingest.stage import sweep_stages
 from .present.progress import SHOW_INGEST_BAR_BYTES, IngestBar, migration_notice
 from .sources import ingest_url, is_url
 from .store import Store
+from .store.db import DEFAULT_WAIT
 
 
 class Lens(Store):
@@ -37,16 +39,26 @@ class Lens(Store):
         steps: tuple[Step, ...] | None = None,
         file_steps: tuple[Step, ...] | None = None,
         staged_steps: tuple[Step, ...] | None = None,
+        serve: bool = True,
+        create: bool | None = None,
+        wait: float = DEFAULT_WAIT,
+        notify: Callable[[str], None] | None = None,
     ):
-        super().__init__(path, config, read_only=read_only, announce=migration_notice)
+        """`serve`: when no other process holds the database, hold it here and serve it to the others
+        (agentlens.server) while this Lens is open; when one does, this Lens is its client. Without `serve`,
+        a `read_only` Lens opens the file read-only (and holds it until closed). `create` (default: not
+        `read_only`): a missing database may be created. See agentlens.store.Store for `wait`, `notify`."""
+        super().__init__(path, config, read_only=read_only, announce=migration_notice,
+                         serve=_serve if serve else None, create=not read_only if create is None else create,
+                         wait=wait, notify=notify)
         default = Pipeline.default()
         self.pipeline = Pipeline(
             staged=default.staged if staged_steps is None else staged_steps,
             chunk=default.chunk if steps is None else steps,
             file=default.file if file_steps is None else file_steps,
         )
-        if not read_only:
-            sweep_stages(self.path)  # this connection holds the only write lock: no other ingest is running
+        if self.remote is None and not self.read_only:
+            sweep_stages(self.path)  # staging folders of killed ingests (those of live processes stay)
 
     def ingest(self, *paths: str | Path, format: str | None = None, progress: bool | None = None) -> IngestSummary:
         """Ingest files and folders (`.gz` too), and `postgresql://...?table=` URLs of live agent_runs
@@ -69,18 +81,29 @@ class Lens(Store):
         return summary
 
     def ingest_batches(self, name: str, format: str, batches: Iterable[Batch],
-                       before_commit: Callable[[FileResult], None] | None = None,
-                       advance: Callable[[int], None] | None = None) -> FileResult:
+                       on_commit: tuple[OnCommit, ...] = (), advance: Callable[[int], None] | None = None) -> FileResult:
         """Store adapter batches in one transaction, exactly as a file's are (see ingest.ingest_batches)."""
-        return _ingest.ingest_batches(self, name, format, batches, self.pipeline, before_commit, advance)
+        return _ingest.ingest_batches(self, name, format, batches, self.pipeline, on_commit, advance)
 
     def __enter__(self) -> Lens:
         return self
 
 
 def open(path: str | Path | None = None, config: Config | str | Path | None = None,
-         read_only: bool = False) -> Lens:
-    """Open (creating and migrating if needed) an agentlens database.
-    `path` defaults to $AGENTLENS_DB, else ./agentlens.duckdb. `config` is a Config or a TOML path."""
+         read_only: bool = False, wait: float = DEFAULT_WAIT) -> Lens:
+    """Open an agentlens database (created and migrated if needed, unless `read_only`). `path` defaults to
+    $AGENTLENS_DB, else ./agentlens.duckdb. `config` is a Config or a TOML path.
+
+    Several processes use one database at once: the first to open it holds it and serves it to the others
+    (a notebook, the CLI, cron jobs, `agentlens collect`), which send it their queries and writes; see the
+    docs on concurrency. `read_only`: a missing database is an error rather than created."""
     cfg = config if isinstance(config, Config) else Config.load(config)
-    return Lens(path, cfg, read_only=read_only)
+    return Lens(path, cfg, read_only=read_only, wait=wait)
+
+
+def _serve(store: Store) -> Any:
+    from .server import (
+        serve,  # pyarrow.flight and the write operations: only in a process that holds a database
+    )
+
+    return serve(store)

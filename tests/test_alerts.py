@@ -290,7 +290,7 @@ def test_exit_status_for_cron(spend_db, tmp_path):
     r = cli("alerts", "--db", db, "--rules", str(bad))
     assert r.exit_code == 2 and "bad.toml: [[threshold]] #1 (x).metric is required" in r.output
     r = cli("alerts", "--db", str(tmp_path / "missing.duckdb"), "--rules", rules)
-    assert r.exit_code == 2 and "cannot open the database" in r.output
+    assert r.exit_code == 3 and "missing.duckdb: no such database" in r.output  # 3: the database cannot be used
 
 
 def test_json_output(spend_db):
@@ -359,7 +359,9 @@ def test_a_locked_database_is_an_error_after_waiting(spend_db):
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         r = cli("alerts", "--db", db, "--rules", rules, "--wait", "0.3")
-        assert r.exit_code == 2 and f"PID {holder.pid}" in r.output and "longer than 0.3s" in r.output
+        # exit 3: the database cannot be used now; one line naming the process, its command line, what to do
+        assert r.exit_code == 3 and f"PID {holder.pid} (python -c import sys, duckdb" in r.output, r.output
+        assert "gave up after 0.3 s" in r.output and "Traceback" not in r.output
     finally:
         holder.kill()
         holder.wait()

@@ -381,8 +381,9 @@ def test_cli_says_what_to_do_when_duckdb_runs_out_of_memory(tmp_path, monkeypatc
 
     monkeypatch.setattr(failures, "classify", oom)
     monkeypatch.setenv("AGENTLENS_MEMORY_LIMIT", "512MB")
+    agentlens.open(tmp_path / "o.duckdb").close()  # classify maintains a database, never creates one
     res = CliRunner().invoke(cli, ["classify", "--db", str(tmp_path / "o.duckdb")])
-    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.exit_code == 3 and "Traceback" not in res.output  # 3: the database cannot be used now
     assert "DuckDB ran out of memory at its limit of 512MB (Out of Memory Error: failed to allocate" in res.output
     assert "raise $AGENTLENS_MEMORY_LIMIT (e.g. 4GB) and run it again" in res.output
 

@@ -121,7 +121,7 @@ def test_report_command(vdb, tmp_path):
     r = run("report", "--db", str(vdb), "--since", "yesterday", "-o", str(out))
     assert r.exit_code == 1 and "'yesterday' is not a time" in r.output
     r = run("report", "--db", str(tmp_path / "missing.duckdb"), "-o", str(out))
-    assert r.exit_code == 1 and "no such database" in r.output
+    assert r.exit_code == 3 and "no such database" in r.output  # 3: the database cannot be used
 
 
 def test_demo_writes_the_report_next_to_the_database(vdb):

@@ -273,8 +273,8 @@ def test_rollup_waits_for_another_process_holding_the_database(five, tmp_path):
     holder = _hold(db)
     try:
         r = CliRunner().invoke(main, ["rollup", "--db", db, "--wait", "0.5"], catch_exceptions=False)
-        assert r.exit_code == 1
-        assert "locked by" in r.output and f"PID {holder.pid}" in r.output and "--wait" in r.output
+        assert r.exit_code == 3  # the database cannot be used now
+        assert "held by" in r.output and f"PID {holder.pid}" in r.output and "--wait" in r.output
 
         def release():
             time.sleep(1.5)
@@ -289,7 +289,7 @@ def test_rollup_waits_for_another_process_holding_the_database(five, tmp_path):
         releaser.join()
         assert r.exit_code == 0, r.output
         assert time.monotonic() - t0 >= 1.0  # it waited for the holder rather than failing
-        assert "is locked by" in r.stderr and "waiting up to 60s" in r.stderr
+        assert "is held by" in r.stderr and "waiting up to 60 s" in r.stderr
         assert "runs new or changed since the last rollup: 5" in r.stdout
     finally:
         holder.kill()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -13,28 +14,58 @@ from ..core.duck import out_of_memory
 from ..ingest import IngestError
 from ..present import demo as demo_job
 from ..store import out_of_memory_advice
-from .common import CONFIG_OPTION, DB_OPTION, _open, out
+from ..store.db import StoreError
+from .common import CONFIG_OPTION, DB_OPTION, EXIT_INTERNAL, DatabaseError, _open, err, out
 from .costs import costs, reprice
 from .failures import classify_cmd, export_evals_cmd, failures_cmd
 from .metrics import alerts_cmd, rollup_cmd, signals_cmd
-from .sources import collect
+from .sources import collect, serve
 from .views import lab, report
 
 
 class _Group(click.Group):
+    """Every command: known failures as one line with its exit status (see cli.common), never a traceback."""
+
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit,
+                KeyboardInterrupt):
+            raise
         except duckdb.Error as e:  # any command on a database too large for the memory limit: say what to do
             if out_of_memory(e):
-                raise click.ClickException(out_of_memory_advice(e)) from None
-            raise
+                raise DatabaseError(out_of_memory_advice(e)) from None
+            _internal(e)
+        except StoreError as e:
+            raise DatabaseError(str(e)) from None
+        except Exception as e:
+            _internal(e)
+        return None
+
+
+def _internal(e: BaseException) -> None:
+    if os.environ.get("AGENTLENS_DEBUG"):
+        raise e
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    err.print(f"agentlens: internal error: {type(e).__name__}: {first} (AGENTLENS_DEBUG=1 shows the traceback; "
+              "please report it)", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(EXIT_INTERNAL)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="agentlens")
-def main() -> None:
-    """Observability and cost analytics for AI agents, on DuckDB."""
+@click.option("--wait", type=click.FloatRange(min=0), default=None, metavar="SECONDS", envvar="AGENTLENS_WAIT",
+              help="How long to wait for a database another process holds without serving it "
+                   "(default 60; $AGENTLENS_WAIT).")
+@click.pass_context
+def main(ctx: click.Context, wait: float | None) -> None:
+    """Observability and cost analytics for AI agents, on DuckDB.
+
+    Exit status: 0 done; 1 done, and something needs attention (an alert fires, a file failed to ingest);
+    2 bad usage or input; 3 the database cannot be used now (missing, held by a process that does not
+    serve it, unwritable); 4 an internal error.
+    """
+    ctx.obj = {"wait": wait}
 
 
 @main.command()
@@ -109,7 +140,7 @@ def schema_cmd(markdown: bool) -> None:
 # Commands of other modules register here (each module keeps its own click commands).
 
 COMMANDS: tuple[click.Command, ...] = (report, lab, costs, reprice, failures_cmd, classify_cmd, export_evals_cmd,
-                                       signals_cmd, rollup_cmd, alerts_cmd, collect)
+                                       signals_cmd, rollup_cmd, alerts_cmd, collect, serve)
 for _command in COMMANDS:
     main.add_command(_command)
 

@@ -12,8 +12,7 @@ import click
 from rich.console import Console
 
 from ..api import Lens
-from ..api import open as open_lens
-from ..core.config import ConfigError
+from ..core.config import Config, ConfigError
 from ..store import default_db_path
 
 # In a terminal rich uses its width; piped or logged (cron, CI, `make demo > log`), rich would fall
@@ -29,11 +28,49 @@ DB_OPTION: Callable[[Any], Any] = click.option(
 CONFIG_OPTION: Callable[[Any], Any] = click.option("--config", "config", default=None, metavar="FILE", help="TOML config file.")
 
 
-def _open(db: str | None, config: str | None = None, read_only: bool = False) -> Lens:
+# Exit status of every command (docs: CLI reference): 0 done; 1 done, and something needs attention (an alert
+# fires, a file failed to ingest); 2 bad usage or input (an option, a config or rules file, an unknown run);
+# 3 the database cannot be used now (missing, held by a process that does not serve it, unwritable); 4 an
+# internal error (one line; AGENTLENS_DEBUG=1 shows the traceback).
+EXIT_ATTENTION, EXIT_USAGE, EXIT_DATABASE, EXIT_INTERNAL = 1, 2, 3, 4
+DEFAULT_WAIT = 60.0
+
+
+class DatabaseError(click.ClickException):
+    """The database cannot be used now: exit status 3."""
+
+    exit_code = EXIT_DATABASE
+
+
+def wait_seconds(wait: float | None = None) -> float:
+    """How long a command waits for a database another process holds without serving it: its own --wait,
+    else the group's (`agentlens --wait SECONDS ...`), else $AGENTLENS_WAIT, else 60 s."""
+    if wait is not None:
+        return wait
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    if root is not None and isinstance(root.obj, dict) and root.obj.get("wait") is not None:
+        return float(root.obj["wait"])
+    return DEFAULT_WAIT
+
+
+def _open(db: str | None, config: str | None = None, read_only: bool = False, create: bool | None = None,
+          wait: float | None = None) -> Lens:
+    """The database for a command. A reader (`read_only`) never creates a database and, when no process
+    holds it, opens the file read-only for the command's duration; a writer holds the database and serves
+    it to other processes while it runs, or hands its writes to the process that holds it (`create`:
+    whether a missing database may be created; default: writers that add data do, maintenance does not).
+    When no process serving it holds the database, waits for it (see wait_seconds), saying so once."""
+    from ..store.db import StoreError
+
     try:
-        return open_lens(db or default_db_path(), config, read_only=read_only)
+        return Lens(db or default_db_path(), Config.load(config), read_only=read_only, serve=not read_only,
+                    create=(not read_only) if create is None else create, wait=wait_seconds(wait),
+                    notify=lambda msg: err.print(f"agentlens: {msg}", markup=False, highlight=False, soft_wrap=True))
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
+    except StoreError as e:
+        raise DatabaseError(str(e)) from None
 
 
 def time_option(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.datetime | None:

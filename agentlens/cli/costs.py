@@ -13,7 +13,6 @@ import polars as pl
 from .. import pricing
 from ..core.config import ConfigError
 from ..metrics import costs as C
-from ..store import default_db_path
 from .common import CONFIG_OPTION, DB_OPTION, _open, out, time_option
 
 TABLES = ("by", "what-if", "unpriced", "reconciliation", "runs-over-budget", "days-over-budget", "top-runs",
@@ -63,10 +62,7 @@ def costs(db: str | None, config: str | None, by_: str, period: str | None, sinc
 
     Example: agentlens costs --by feature,customer_id --period month --format csv -o costs.csv
     """
-    path = db or default_db_path()
-    if not Path(path).exists():
-        raise click.ClickException(f"{path}: no such database (agentlens ingest FILES --db {path} creates it)")
-    with _open(path, config, read_only=True) as lens:
+    with _open(db, config, read_only=True) as lens:
         try:
             if fmt == "table":
                 report = C.report(lens, by_, period, since, until, what_if_model, what_if_provider)
@@ -104,7 +100,7 @@ def costs(db: str | None, config: str | None, by_: str, period: str | None, sinc
 def reprice(db: str | None, config: str | None) -> None:
     """Recompute every run's cost with the current prices: after changing [pricing] overrides or
     upgrading genai-prices. One transaction; prints what changed and the calls without a price."""
-    with _open(db, config) as lens:
+    with _open(db, config, create=False) as lens:
         try:
             summary = pricing.reprice(lens)
         except ConfigError as e:

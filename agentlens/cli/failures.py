@@ -66,7 +66,7 @@ def classify_cmd(db: str | None, config: str | None, show_policy: bool) -> None:
                "from_config": sorted(k for k, v in policy.origin.items() if v == "config")}
         click.echo(json.dumps(doc, indent=2))
         return
-    with _open(db, config) as lens:
+    with _open(db, config, create=False) as lens:
         try:
             summary = F.classify(lens)
         except ConfigError as e:

@@ -15,8 +15,6 @@ from ..core.results import Result
 from ..metrics import alerts as A
 from ..metrics import rollups as RU
 from ..metrics import signals as S
-from ..store import default_db_path
-from ..store.locking import DatabaseBusy, open_when_free
 from .common import CONFIG_OPTION, DB_OPTION, _open, err, out
 
 TABLES = ("signals", "latency", "llm", "tools", "errors", "budgets")
@@ -28,25 +26,17 @@ class _AlertsError(click.ClickException):
     exit_code = 2
 
 
-def _wait_option(default: float) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _wait_option(default: float | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(
-        "--wait", type=click.FloatRange(min=0), default=default, show_default=True, metavar="SECONDS",
-        help="How long to wait while another process (an ingest) holds the database, retrying.",
+        "--wait", type=click.FloatRange(min=0), default=default, metavar="SECONDS",
+        help="How long to wait for a database another process holds without serving it "
+             "(default: `agentlens --wait`, $AGENTLENS_WAIT, else 60).",
     )
 
 
-def _open_waiting(db: str | None, config: str | None, read_only: bool, wait: float,
-                  error: type[click.ClickException] = click.ClickException) -> Lens:
-    path = db or default_db_path()
-    try:
-        return open_when_free(lambda: _open(path, config, read_only=read_only), path, wait,
-                              notify=lambda msg: err.print(msg, markup=False, highlight=False, soft_wrap=True))
-    except DatabaseBusy as e:
-        raise error(str(e)) from None
-    except click.ClickException as e:
-        raise error(e.message) from None
-    except duckdb.Error as e:
-        raise error(f"{path}: cannot open the database: {e}") from None
+def _open_waiting(db: str | None, config: str | None, read_only: bool, wait: float | None,
+                  create: bool | None = None) -> Lens:
+    return _open(db, config, read_only=read_only, create=create, wait=wait)
 
 
 def _where(items: tuple[str, ...]) -> dict[str, str]:
@@ -100,10 +90,10 @@ def _emit(df: pl.DataFrame, fmt: str) -> None:
               help="json: a list of records.")
 @click.option("--from-rollups", "from_rollups", is_flag=True,
               help="Read the rollup tables (fast on large databases; percentiles within 1%; see `agentlens rollup`).")
-@_wait_option(60)
+@_wait_option()
 def signals_cmd(db: str | None, config: str | None, by_: tuple[str, ...], every: str | None, since: str | None,
                 until: str | None, where_: tuple[str, ...], table: str | None, fmt: str, from_rollups: bool,
-                wait: float) -> None:
+                wait: float | None) -> None:
     """The golden signals: latency, traffic, errors, saturation, by dimension and time bucket.
 
     Without --table and --format, prints every table: the signals per bucket and group (traffic,
@@ -158,15 +148,15 @@ def signals_cmd(db: str | None, config: str | None, by_: tuple[str, ...], every:
 @click.option("--every", default="1h", show_default=True, metavar="INTERVAL",
               help="Bucket width: one that divides a day (1m, 5m, 15m, 1h, 6h, 1d) or whole days.")
 @click.option("--rebuild", is_flag=True, help="Forget what was rolled at this width and recompute every bucket.")
-@_wait_option(600)
-def rollup_cmd(db: str | None, config: str | None, every: str, rebuild: bool, wait: float) -> None:
+@_wait_option()
+def rollup_cmd(db: str | None, config: str | None, every: str, rebuild: bool, wait: float | None) -> None:
     """Roll the golden signals up into per-bucket rows (rollup_runs, rollup_calls, rollup_buckets).
 
     Incremental and idempotent: re-rolls exactly the buckets whose runs are new or changed since the
     last rollup (late spans re-roll the buckets they fall in), in one transaction; running it again
     adds nothing. Safe on a schedule: while an ingest holds the database it waits (--wait) and retries.
     """
-    with _open_waiting(db, config, read_only=False, wait=wait) as lens:
+    with _open_waiting(db, config, read_only=False, wait=wait, create=False) as lens:
         try:
             summary = RU.rollup(lens, every, rebuild=rebuild)
         except S.SignalsError as e:
@@ -186,9 +176,9 @@ def _alerts_fail(message: str) -> NoReturn:
 @click.option("--at", "at", default=None, metavar="TIME", help="Evaluate as of TIME (default: now).")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
 @click.option("--webhook", metavar="URL", help="POST the JSON report to URL when an alert fires.")
-@_wait_option(60)
+@_wait_option()
 def alerts_cmd(db: str | None, config: str | None, rules_path: str, at: str | None, fmt: str,
-               webhook: str | None, wait: float) -> None:
+               webhook: str | None, wait: float | None) -> None:
     """Evaluate threshold and SLO burn-rate alerts; print them with the numbers behind them.
 
     Exit status: 0 when nothing fires, 1 when an alert fires, 2 on an error (rules, database,
@@ -198,7 +188,7 @@ def alerts_cmd(db: str | None, config: str | None, rules_path: str, at: str | No
         rules = A.load_rules(rules_path)
     except A.RulesError as e:
         _alerts_fail(str(e))
-    with _open_waiting(db, config, read_only=True, wait=wait, error=_AlertsError) as lens:
+    with _open_waiting(db, config, read_only=True, wait=wait) as lens:
         try:
             report = A.evaluate(lens, rules, at)
         except (A.RulesError, S.SignalsError, ValueError) as e:

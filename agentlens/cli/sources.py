@@ -1,4 +1,5 @@
-"""CLI commands of the live sources: `agentlens collect` (the OTLP/HTTP receiver).
+"""CLI commands of the live sources: `agentlens collect` (the OTLP/HTTP receiver), and `agentlens serve`
+(hold a database and serve it to the other agentlens processes).
 
 `agentlens ingest postgresql://...?table=agent_runs` needs no command of its own: `ingest` routes
 URLs to their source (agentlens.sources).
@@ -32,7 +33,8 @@ def collect(port: int, host: str, db: str | None, config: str | None, flush_span
     Point an OpenTelemetry exporter at it, e.g. OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318.
     Spans are written in batches, one transaction per batch; a request that cannot be read gets a
     400 and is quarantined. Runs until Ctrl-C or SIGTERM, then writes what is pending and prints a
-    summary. The database file is held open for writing while it runs.
+    summary. While it runs it holds the database and serves it to the other agentlens processes (the CLI,
+    notebooks, cron jobs); when another process already holds it, the spans are written through that one.
     """
     with _open(db, config) as lens:
         try:
@@ -67,3 +69,40 @@ def _summary(s: Stats) -> str:
     return (f"requests: {s.requests} ({s.bad_requests} rejected), spans accepted: {s.spans_accepted}, "
             f"spans stored: {s.spans_stored}, spans rejected: {s.spans_rejected}, runs updated: {s.runs_updated}, "
             f"writes: {s.flushes}")
+
+
+@click.command()
+@DB_OPTION
+@CONFIG_OPTION
+def serve(db: str | None, config: str | None) -> None:
+    """Hold the database and serve it to the other agentlens processes until Ctrl-C or SIGTERM.
+
+    Whatever process holds a database serves it (`collect`, an ingest, a notebook); `serve` is one that does
+    nothing else, for a team that keeps notebooks, cron jobs and the CLI on one database all day. The
+    others send it their queries and writes over a Unix socket in a private folder ($AGENTLENS_RUNTIME_DIR,
+    $XDG_RUNTIME_DIR/agentlens, else /tmp/agentlens-UID). Exit status 3 when another process holds it.
+    """
+    from ..store import owner
+    from .common import DatabaseError
+
+    with _open(db, config, create=False) as lens:
+        if lens.remote is not None:
+            info = owner.read_info(owner.endpoint(lens.path))
+            who = info.describe() if info is not None else "another process"
+            raise DatabaseError(f"{lens.path}: already held and served by {who}; nothing to do")
+        done = threading.Event()
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            done.set()
+
+        previous = signal.signal(signal.SIGTERM, stop)
+        out.print(f"agentlens serve: serving {lens.path} to other agentlens processes"
+                  + (" (read-only: the file cannot be written)" if lens.read_only else "") + " (Ctrl-C to stop)")
+        try:
+            while not done.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        out.print("agentlens serve: stopped; requests under way finished first")

@@ -35,8 +35,6 @@ def report(db: str | None, config: str | None, output: str, since: str | None, u
     from ..present.report import build_report
 
     path = Path(db or default_db_path())
-    if not path.exists():
-        raise click.ClickException(f"{path}: no such database (run `agentlens ingest` first)")
     with _open(str(path), config, read_only=True) as lens:
         try:
             rep = build_report(lens, since=since, until=until, run_ids=run_ids, title=title, traces=traces)

@@ -26,6 +26,7 @@ import pyarrow as pa
 from ..core.duck import registered, transaction
 from ..core.results import Result
 from ..pricing.models import model_table
+from ..store.ops import write_op
 from . import _udf, fleet
 from .classifiers import CLASSIFIERS, MODES, SEVERITIES, Ctx, prepare
 from .policy import Policy, load_policy
@@ -143,6 +144,7 @@ def _batch_runs(lens: Store, runs: int) -> int:
     return max(100, min(BATCH_RUNS, int(lens.chunk_bytes() / max(per_run, 1.0))))
 
 
+@write_op("classify")
 def classify(lens: Store, policy: Policy | None = None) -> ClassifySummary:
     """Re-classify every run (batches of BATCH_RUNS runs) and recompute fleet incidents, replacing
     all earlier results, in one transaction."""

@@ -29,13 +29,13 @@ from ..core.duck import out_of_memory
 from ..store import Store, out_of_memory_advice
 from . import read
 from . import sql as Q
-from .publish import ProgressFn, ingest_batches
+from .publish import Field, OnCommit, ProgressFn, ingest_batches, publish
 from .read import IngestError, NotATrace
 from .steps import Pipeline, Step
 from .summary import FileResult, IngestSummary
 
-__all__ = ["FileResult", "IngestError", "IngestSummary", "Pipeline", "Progress", "Step", "ingest_batches",
-           "ingest_files"]
+__all__ = ["Field", "FileResult", "IngestError", "IngestSummary", "OnCommit", "Pipeline", "Progress", "Step",
+           "ingest_batches", "ingest_files", "publish"]
 
 
 class Progress(Protocol):
@@ -66,7 +66,6 @@ def ingest_files(store: Store, paths: Iterable[str | Path], pipeline: Pipeline, 
 
 def _ingest_file(store: Store, path: Path, explicit: bool, forced: ModuleType | None, pipeline: Pipeline,
                  advance: ProgressFn | None) -> FileResult:
-    t0 = time.perf_counter()
     res = FileResult(str(path))
     stat = path.stat()
     digest = read.sha256(path)
@@ -86,18 +85,12 @@ def _ingest_file(store: Store, path: Path, explicit: bool, forced: ModuleType | 
         return res
     res.format = adapter.NAME
 
-    def record(done: FileResult) -> None:
-        done.seconds = time.perf_counter() - t0
-        store.con.execute(
-            Q.RECORD_FILE,
-            [digest, str(path), stat.st_size, stat.st_mtime, done.format, done.runs, done.spans,
-             sum(done.quarantined.values()), done.seconds],
-        )
-
+    recorded = OnCommit(Q.RECORD_FILE, (digest, str(path), stat.st_size, stat.st_mtime, Field("format"), Field("runs"),
+                                        Field("spans"), Field("quarantined"), Field("seconds")))
     try:
         with read.open_input(path) as stream:
             return ingest_batches(store, str(path), adapter.NAME, adapter.read(stream, str(path), store.config),
-                                  pipeline, before_commit=record, advance=advance)
+                                  pipeline, on_commit=(recorded,), advance=advance, digest=digest)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as e:  # one bad file never stops the others

@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from ..core.duck import transaction
 from ..store import Store
 from ..store import chunks as C
 from ..store import tables as T
+from ..store.ops import write_op
 from ..store.runsql import BUILD_RUNS
 from . import sql as Q
 from .stage import Stage, stage_parent, stage_prefix
@@ -24,46 +26,84 @@ from .summary import FileResult
 ProgressFn = Callable[[int], None]
 
 
+@dataclass(frozen=True)
+class Field:
+    """A value of the file's FileResult in an OnCommit statement's parameters (`runs`, `spans`, `format`,
+    `seconds`; `quarantined`: the records quarantined)."""
+
+    name: str
+
+    def value(self, res: FileResult) -> Any:
+        return sum(res.quarantined.values()) if self.name == "quarantined" else getattr(res, self.name)
+
+
+@dataclass(frozen=True)
+class OnCommit:
+    """A statement run last inside the file's transaction, so that it commits with it (recording the file
+    as ingested, or how far a live source was read). Data, not a callback: a publish may run in the process
+    that holds the database (store.ops)."""
+
+    sql: str
+    params: tuple[Any, ...] = ()
+
+    def bind(self, res: FileResult) -> list[Any]:
+        return [p.value(res) if isinstance(p, Field) else p for p in self.params]
+
+
 def ingest_batches(
     store: Store,
     name: str,
     format: str,
     batches: Iterable[Batch],
     pipeline: Pipeline,
-    before_commit: Callable[[FileResult], None] | None = None,
+    on_commit: tuple[OnCommit, ...] = (),
     advance: ProgressFn | None = None,
+    digest: str | None = None,
 ) -> FileResult:
     """Store adapter batches in one transaction, exactly as a file's are: spans deduplicated, runs
     rebuilt, the pipeline steps run, what could not be read quarantined under `name`. Sources that
-    are not files (a live table, the OTLP receiver) write through this. `before_commit` runs last
-    inside the transaction (e.g. to record how far a source has been read). Any error rolls back
-    and propagates.
+    are not files (a live table, the OTLP receiver) write through this. `on_commit` statements run last
+    inside the transaction. `digest`: the file's SHA-256, to skip it if another process ingested the same
+    bytes meanwhile. Any error rolls back and propagates.
 
     Bounded memory whatever the input size: the batches are first staged as Parquet files in a
-    temporary folder (nothing touches the database while the input is read), then published in a
-    few set-based statements that DuckDB streams to disk, and runs are built and the steps run in
-    chunks of `BUILD_CHUNK_RUNS` runs, fewer when their long text passes `BUILD_CHUNK_BYTES`."""
-    t0 = time.perf_counter()
-    res = FileResult(name, format)
+    temporary folder beside the database (nothing touches the database while the input is read, here or in
+    the process that holds it), then published in a few set-based statements that DuckDB streams to disk,
+    and runs are built and the steps run in chunks of `BUILD_CHUNK_RUNS` runs, fewer when their long text
+    passes `BUILD_CHUNK_BYTES`."""
+    started = time.time()
     with tempfile.TemporaryDirectory(prefix=stage_prefix(store.path), dir=stage_parent(store.path)) as tmp:
         stage = Stage(Path(tmp))
         for batch in batches:
             stage.add(batch)
             if batch.bytes_read and advance is not None:
                 advance(batch.bytes_read)
-        res.quarantined.update(stage.bad_kinds)
-        con = store.con
-        try:
-            with transaction(con):
-                res.spans, res.runs = _publish(store, stage, name, pipeline)
-                res.seconds = time.perf_counter() - t0
-                if before_commit is not None:
-                    before_commit(res)
-        finally:
-            # The settings the publish changed, put back once the transaction is over: inside a failed one,
-            # DuckDB refuses every statement, and the refusal would hide the error that failed it.
-            con.execute("RESET VARIABLE agentlens_span_floor")
-            con.execute("RESET preserve_insertion_order")
+        return publish(store, stage, name, format, pipeline, on_commit, started, digest)
+
+
+@write_op("publish")
+def publish(store: Store, stage: Stage, name: str, format: str, pipeline: Pipeline,
+            on_commit: tuple[OnCommit, ...] = (), started: float | None = None,
+            digest: str | None = None) -> FileResult:
+    """A staged file into the database in one transaction (runs where the database is: store.ops)."""
+    res = FileResult(name, format)
+    if digest is not None and (seen := store.one(Q.FILE_SEEN, [digest])) is not None:
+        res.status = "skipped_duplicate"  # another process ingested the same bytes while we staged them
+        res.message = f"same bytes as {seen[0]}, ingested {seen[1]:%Y-%m-%d %H:%M:%S}"
+        return res
+    res.quarantined.update(stage.bad_kinds)
+    con = store.con
+    try:
+        with transaction(con):
+            res.spans, res.runs = _publish(store, stage, name, pipeline)
+            res.seconds = time.time() - (started if started is not None else time.time())
+            for statement in on_commit:
+                con.execute(statement.sql, statement.bind(res))
+    finally:
+        # The settings the publish changed, put back once the transaction is over: inside a failed one,
+        # DuckDB refuses every statement, and the refusal would hide the error that failed it.
+        con.execute("RESET VARIABLE agentlens_span_floor")
+        con.execute("RESET preserve_insertion_order")
     return res
 
 

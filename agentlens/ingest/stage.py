@@ -4,6 +4,8 @@ stream them in set-based statements)."""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -61,8 +63,8 @@ class Stage:
 
 
 def stage_prefix(db_path: str) -> str:
-    """The name every staging folder of the database starts with."""
-    return f".{Path(db_path).name}.stage-"
+    """The name of this process's staging folders for the database: `.NAME.stage-PID-`."""
+    return f".{Path(db_path).name}.stage-{os.getpid()}-"
 
 
 def stage_parent(db_path: str) -> str | None:
@@ -72,11 +74,27 @@ def stage_parent(db_path: str) -> str | None:
     return str(Path(db_path).resolve().parent)
 
 
+_STAGE_PID = re.compile(r"\.stage-(\d+)-")
+
+
 def sweep_stages(db_path: str) -> None:
-    """Remove staging folders a killed ingest left behind (call it holding the only write lock on the
-    database, so that no other ingest of it is running)."""
+    """Remove the staging folders that killed ingests left behind: those of processes no longer running
+    (another process may be staging a file beside the database right now, to publish it through us)."""
     parent = stage_parent(db_path)
     if parent is None:
         return
-    for stale in Path(parent).glob(stage_prefix(db_path) + "*"):
+    for stale in Path(parent).glob(f".{Path(db_path).name}.stage-*"):
+        m = _STAGE_PID.search(stale.name)
+        if m is not None and _alive(int(m.group(1))):
+            continue
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

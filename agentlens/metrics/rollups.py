@@ -37,6 +37,7 @@ from ..core.results import Result
 from ..core.timeparse import format_duration, parse_duration
 from ..pricing.models import model_table
 from ..store import Store
+from ..store.ops import write_op
 from . import queries as Q
 from . import rollup_sql as R
 from .signals import _PARAM, EveryArg, Query, SignalsError, TimeArg, display, has_failures, make_query
@@ -101,6 +102,7 @@ def _exec(lens: Store, sql: str, values: Mapping[str, Any]) -> int:
     return int(rows[0][0]) if rows and rows[0] and isinstance(rows[0][0], int) else 0
 
 
+@write_op("rollup")
 def rollup(lens: Store, every: EveryArg = None, rebuild: bool = False) -> RollupSummary:
     """Roll up what changed since the last rollup at this width (default 1h), in one transaction.
     `rebuild`: forget what was rolled at this width and recompute every bucket."""

@@ -64,6 +64,7 @@ from ..core.results import Result
 from ..store import Store
 from ..store import runsql as Q
 from ..store import tables as T
+from ..store.ops import write_op
 from .models import genai_model
 
 DAY_US = 86_400_000_000
@@ -566,6 +567,7 @@ WHERE c.computed_cost_usd IS NULL GROUP BY ALL ORDER BY calls DESC, s.model NULL
 """
 
 
+@write_op("reprice")
 def reprice(lens: Store) -> RepriceSummary:
     """Recompute every run's cost with the current prices and overrides, in one transaction
     (after changing `[[pricing.overrides]]` or upgrading genai-prices)."""

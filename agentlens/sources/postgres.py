@@ -36,7 +36,7 @@ from ..adapters import agent_runs
 from ..adapters.base import RUN_SCHEMA, SPAN_SCHEMA, Bad, Batch, Columns
 from ..core.config import Config, ConfigError
 from ..core.duck import registered
-from ..ingest import FileResult, Pipeline, ingest_batches
+from ..ingest import FileResult, OnCommit, Pipeline, ingest_batches
 from ..store import Store
 
 KIND = "postgres"
@@ -247,15 +247,12 @@ def ingest(lens: Store, url: str, pipeline: Pipeline) -> FileResult:
                 fresh = _new_rows(lens, rows, table.display) if after is not None else rows
                 mark = (last["created_at"], last["_key"])
 
-                def commit(res: FileResult, n: int = len(fresh), mark: tuple[Any, str] = mark) -> None:
-                    lens.con.execute(
-                        "INSERT OR REPLACE INTO source_watermarks VALUES (?, ?, ?, ?, "
-                        "coalesce((SELECT rows_read FROM source_watermarks WHERE source = ?), 0) + ?, now())",
-                        [table.display, KIND, mark[0], mark[1], table.display, n],
-                    )
-
+                watermark = OnCommit(  # commits with the batch: an interrupted ingest resumes after it
+                    "INSERT OR REPLACE INTO source_watermarks VALUES (?, ?, ?, ?, "
+                    "coalesce((SELECT rows_read FROM source_watermarks WHERE source = ?), 0) + ?, now())",
+                    (table.display, KIND, mark[0], mark[1], table.display, len(fresh)))
                 res = ingest_batches(lens, table.display, agent_runs.NAME, [_batch(fresh, lens.config, table.display)],
-                                     pipeline, before_commit=commit)
+                                     pipeline, on_commit=(watermark,))
                 total.runs += res.runs
                 total.spans += res.spans
                 total.quarantined.update(res.quarantined)

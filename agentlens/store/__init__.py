@@ -6,9 +6,22 @@ ingest) works through a `Store`.
 - runsql.py: the single source of per-run aggregate SQL (building and pricing runs);
 - chunks.py: what a chunk of runs weighs (bounded memory);
 - queries.py: named read queries;
-- locking.py: waiting while another process holds the database.
+- owner.py, remote.py, ops.py: several processes on one database: the one holding it serves it
+  (agentlens.server), the others are its clients, write operations run where the database is;
+- locking.py: reading DuckDB's lock conflict (who holds a file).
 """
 
-from .db import DEFAULT_DB, Store, default_db_path, memory_limit, out_of_memory_advice
+from .db import (
+    DEFAULT_DB,
+    DatabaseBusy,
+    DatabaseMissing,
+    DatabaseUnavailable,
+    Store,
+    StoreError,
+    default_db_path,
+    memory_limit,
+    out_of_memory_advice,
+)
 
-__all__ = ["DEFAULT_DB", "Store", "default_db_path", "memory_limit", "out_of_memory_advice"]
+__all__ = ["DEFAULT_DB", "DatabaseBusy", "DatabaseMissing", "DatabaseUnavailable", "Store", "StoreError",
+           "default_db_path", "memory_limit", "out_of_memory_advice"]

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
 import polars as pl
@@ -21,7 +22,11 @@ import polars as pl
 from .. import schema
 from ..core.config import Config
 from ..core.results import Result
-from . import chunks, queries
+from . import chunks, owner, queries
+from .locking import lock_holder
+
+if TYPE_CHECKING:
+    from .remote import RemoteConnection
 
 DEFAULT_DB = "agentlens.duckdb"
 DEFAULT_MEMORY_LIMIT = "1GB"  # DuckDB's cap; override with $AGENTLENS_MEMORY_LIMIT
@@ -31,6 +36,29 @@ DEFAULT_MEMORY_LIMIT = "1GB"  # DuckDB's cap; override with $AGENTLENS_MEMORY_LI
 # starts (agentlens.present.progress.migration_notice shows it on stderr).
 Announce = Callable[[duckdb.DuckDBPyConnection, str, str, dict[str, int]],
                     AbstractContextManager[Callable[[str], None]]]
+
+
+class StoreError(Exception):
+    """The database cannot be used now (the message says why and what to do); the CLI exits 3."""
+
+
+class DatabaseMissing(StoreError):
+    pass
+
+
+class DatabaseBusy(StoreError):
+    pass
+
+
+class DatabaseUnavailable(StoreError):
+    pass
+
+
+DEFAULT_WAIT = 60.0  # seconds to wait for a database another process holds without serving it
+
+# Starts serving a database this process holds to other processes (agentlens.server.serve); returns a handle
+# with `stop()`.
+Serve = Callable[["Store"], Any]
 
 
 def default_db_path() -> str:
@@ -49,17 +77,99 @@ def out_of_memory_advice(e: BaseException) -> str:
 
 
 class Store:
-    """An agentlens database: the DuckDB connection (`con`), migrated, and queries over it."""
+    """An agentlens database: the DuckDB connection (`con`), migrated, and queries over it.
+
+    Whoever holds the database file serves it (store/owner.py): opening a database another process holds
+    makes this Store its client (`remote`), whose `con` sends each statement there; write operations
+    (store.ops) run there too. Otherwise the file is opened here: read-write and served to others when
+    `serve` is given (agentlens.server.serve), else read-only when `read_only`."""
+
+    con: duckdb.DuckDBPyConnection
+    remote: RemoteConnection | None = None
+    serving: Any = None
 
     def __init__(self, path: str | Path | None = None, config: Config | None = None, read_only: bool = False,
-                 announce: Announce | None = None):
-        """DuckDB's memory is capped at $AGENTLENS_MEMORY_LIMIT (default 1GB): larger work spills to a
-        temporary folder beside the database instead of growing the process. `announce` hears of a
+                 announce: Announce | None = None, serve: Serve | None = None, create: bool = True,
+                 wait: float = DEFAULT_WAIT, notify: Callable[[str], None] | None = None):
+        """`read_only`: this Store only reads (without `serve`, the file is opened read-only and never
+        created or migrated). `serve`: when no process holds the database, hold it here and serve it to
+        others. `create`: a missing database may be created. `wait`: seconds to wait while another process
+        holds the file without serving it (an older agentlens, DuckDB's own CLI, a read-only reader).
+        `notify` hears once what we wait for. DuckDB's memory is capped at $AGENTLENS_MEMORY_LIMIT
+        (default 1GB): larger work spills to a temporary folder beside the database. `announce` hears of a
         migration that rewrites whole tables before it runs (see `Announce`)."""
         self.path = str(path) if path is not None else default_db_path()
         self.config = config or Config()
         self.read_only = read_only
-        self.con = duckdb.connect(self.path, read_only=read_only)
+        self._connect(announce, serve, create, wait, notify)
+
+    @classmethod
+    def attach(cls, con: duckdb.DuckDBPyConnection, path: str, config: Config) -> Store:
+        """A Store on a connection of a database this process holds (the server's sessions)."""
+        store = cls.__new__(cls)
+        store.path, store.config, store.read_only, store.con = path, config, False, con
+        return store
+
+    def _connect(self, announce: Announce | None, serve: Serve | None, create: bool, wait: float,
+                 notify: Callable[[str], None] | None) -> None:
+        memory = self.path in ("", ":memory:") or self.path.startswith(":memory:")
+        if not memory and not Path(self.path).exists() and not create:
+            raise DatabaseMissing(f"{self.path}: no such database (create one with `agentlens ingest FILES --db "
+                                  f"{self.path}`, or point --db / $AGENTLENS_DB at an existing one)")
+        deadline = time.monotonic() + max(wait, 0.0)
+        told = False
+        attempt = 0
+        while True:
+            if not memory:
+                ep = owner.endpoint(self.path)
+                info = owner.read_info(ep)
+                if info is not None and info.pid != os.getpid():
+                    if owner.alive(info.pid):
+                        from .remote import OwnerGone, RemoteConnection  # pyarrow.flight: only when needed
+
+                        try:
+                            self.remote = RemoteConnection(ep.location, self.path, self.config)
+                            # duck-types the part of DuckDB's connection agentlens uses (store/remote.py)
+                            self.con = cast(duckdb.DuckDBPyConnection, self.remote)
+                            self.read_only = self.read_only or not info.writes
+                            return
+                        except (OwnerGone, OSError):
+                            pass  # starting or stopping: look again below
+                    else:
+                        owner.clear(ep, info.pid)  # a dead owner's leftovers
+            try:
+                self._open_file(announce, serve if not memory else None)
+                return
+            except duckdb.IOException as e:
+                holder = lock_holder(e)
+                if holder is None:
+                    raise DatabaseUnavailable(f"{self.path}: cannot open the database: {str(e).splitlines()[0]}") from None
+                pid = _pid_of(holder)
+                who = owner.describe_process(pid) if pid else holder
+                if time.monotonic() >= deadline:
+                    raise DatabaseBusy(
+                        f"{self.path}: held by {who}, which does not serve it to other processes; "
+                        f"gave up after {wait:g} s: stop that process or try again when it is done "
+                        "(--wait SECONDS waits longer)") from None
+                if notify is not None and not told and attempt >= 3:
+                    notify(f"{self.path} is held by {who}; waiting up to {wait:g} s ...")
+                    told = True
+                time.sleep(min(owner.wait_backoff(attempt), max(deadline - time.monotonic(), 0.01)))
+                attempt += 1
+
+    def _open_file(self, announce: Announce | None, serve: Serve | None) -> None:
+        """Open the file here: read-write to serve it (or read-only when the file cannot be written), or
+        read-only for a reader that does not serve."""
+        read_only = self.read_only and serve is None
+        if serve is not None and not read_only and Path(self.path).exists() and not _writable(self.path):
+            read_only = True  # a file we may only read: served for reading
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException:
+            raise
+        except duckdb.Error as e:
+            raise DatabaseUnavailable(f"{self.path}: cannot open the database: {str(e).splitlines()[0]}") from None
+        self.read_only = read_only if serve is not None else self.read_only
         self.con.execute("SET TimeZone = 'UTC'")
         # DuckDB draws its own progress bar on stderr for statements over 2 s; ours (rich) is the one
         self.con.execute("SET enable_progress_bar = false")
@@ -67,9 +177,18 @@ class Store:
         if not read_only:
             schema.migrate(self.con, None if announce is None else (
                 lambda name, rows: announce(self.con, self.path, name, rows)))
+        if serve is not None:
+            self.serving = serve(self)
+
+    def check_writable(self) -> None:
+        if self.read_only and self.remote is None:
+            raise DatabaseUnavailable(f"{self.path}: opened read-only; this needs to write to it")
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def close(self) -> None:
+        if self.serving is not None:
+            self.serving.stop()  # running requests of other processes finish first
+            self.serving = None
         self.con.close()
 
     def __enter__(self) -> Any:
@@ -173,3 +292,13 @@ class Store:
         if q.height:
             tables["quarantine by kind"] = q
         return Result("agentlens: what is in the database", facts, tables)
+
+
+def _pid_of(holder: str) -> int | None:
+    m = re.search(r"PID (\d+)", holder)
+    return int(m.group(1)) if m else None
+
+
+def _writable(path: str) -> bool:
+    """Whether the file and its folder (DuckDB writes a WAL beside it) can be written."""
+    return os.access(path, os.W_OK) and os.access(Path(path).resolve().parent, os.W_OK)

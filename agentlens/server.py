@@ -1,0 +1,336 @@
+"""The owner's side: serving a database this process holds to the other agentlens processes.
+
+While a process holds a database (`agentlens collect`, `agentlens serve`, an ingest, a notebook's Lens),
+other processes cannot open the file; they reach it through this server instead (store/owner.py finds it,
+store/remote.py is the client). Arrow Flight over a Unix socket in a private folder:
+
+- a session per client: a DuckDB connection of this database (`con.cursor()`), so each client has its own
+  temp tables and registered tables, and reads the last committed state while a write is under way;
+- `do_get`: one statement of a session, its result as Arrow; `do_put`: a table registered in a session;
+- actions: `open` / `close` a session, `unregister`, `ping`, and `call`, which runs a write operation
+  (store.ops: publishing a staged file, rollup, classify, reprice) under the database's write lock with
+  the client's config;
+- statements that write to the database's own tables (INSERT / UPDATE / DELETE / COPY / ALTER, CREATE and
+  DROP of tables that are not temporary, explicit transactions) take the same write lock, so writers take
+  turns and readers never wait for them.
+
+Only the user who runs the owner can reach the socket (a 0700 folder); what arrives is trusted like the
+user's own command line (a `call` carries pickled arguments).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import pickle
+import re
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.flight as fl
+
+# the modules whose write operations a client may call (importing them registers them in store.ops.OPS)
+from . import failures as _failures  # noqa: F401
+from . import ingest as _ingest  # noqa: F401
+from . import pricing as _pricing  # noqa: F401
+from .core.config import Config
+from .metrics import rollups as _rollups  # noqa: F401
+from .store import owner
+from .store.db import Store
+from .store.ops import OPS, write_lock
+from .store.remote import decode_params
+
+SESSION_IDLE_SECONDS = 600.0  # a session unused this long is closed (a client that died without closing)
+LOCK_IDLE_SECONDS = 30.0  # ... or this long while it holds the write lock inside a transaction
+
+_TEMP_DDL = re.compile(r"^\s*(CREATE\s+(OR\s+REPLACE\s+)?(TEMP|TEMPORARY)\b|DROP\s+(TABLE|VIEW|MACRO)\s+(IF\s+EXISTS\s+)?_)",
+                       re.I)
+_TEMP_DML = re.compile(r"^\s*(INSERT\s+(OR\s+\w+\s+)?INTO|DELETE\s+FROM|UPDATE)\s+_", re.I)
+
+
+@dataclass
+class Session:
+    con: duckdb.DuckDBPyConnection
+    config: Config
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one statement at a time per session
+    in_transaction: bool = False
+    holds_write: bool = False
+    used: float = field(default_factory=time.monotonic)
+    registered: dict[str, pa.Table] = field(default_factory=dict)
+
+
+def _error(e: BaseException) -> fl.FlightServerError:
+    """An exception as the client rebuilds it (store.remote._error)."""
+    return fl.FlightServerError("agentlens-error: " + json.dumps([type(e).__name__, str(e)]))
+
+
+def _writes(con: duckdb.DuckDBPyConnection, sql: str) -> str | None:
+    """'begin' / 'end' for a transaction statement, 'write' for one that writes the database's own tables
+    (temporary ones are the session's), else None."""
+    statements = con.extract_statements(sql)
+    if len(statements) != 1:
+        return "write"  # several statements in one text: take the lock for all of them
+    kind = statements[0].type
+    text = statements[0].query.lstrip().upper()
+    T = duckdb.StatementType
+    if kind == T.TRANSACTION:
+        return "begin" if text.startswith(("BEGIN", "START")) else "end"
+    if kind in (T.INSERT, T.UPDATE, T.DELETE):
+        return None if _TEMP_DML.match(sql) else "write"
+    if kind in (T.CREATE, T.DROP):
+        return None if _TEMP_DDL.match(sql) else "write"
+    if kind in (T.COPY, T.ALTER, T.ATTACH, T.DETACH, T.VACUUM, T.LOAD, T.CALL):
+        return "write"
+    return None
+
+
+class OwnerServer(fl.FlightServerBase):
+    """Serves `store` (held by this process) on its endpoint; see the module's docstring."""
+
+    def __init__(self, store: Store, ep: owner.Endpoint):
+        self.store = store
+        self.ep = ep
+        self.sessions: dict[str, Session] = {}
+        self._guard = threading.Lock()
+        self._lock = write_lock(store.path)
+        self._closing = threading.Event()
+        super().__init__(ep.location)
+
+    # -- sessions -------------------------------------------------------------------------------------
+    def _open_session(self, payload: dict[str, Any] | None) -> str:
+        con = self.store.con.cursor()
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
+        sid = uuid.uuid4().hex
+        with self._guard:
+            self.sessions[sid] = Session(con, _config(payload, self.store.config))
+        return sid
+
+    def _session(self, sid: str) -> Session:
+        with self._guard:
+            s = self.sessions.get(sid)
+        if s is None:
+            raise fl.FlightServerError("agentlens-error: " + json.dumps(
+                ["ConnectionError", "session closed by the database's owner (idle too long); open the database again"]))
+        s.used = time.monotonic()
+        return s
+
+    def _close_session(self, sid: str) -> None:
+        with self._guard:
+            s = self.sessions.pop(sid, None)
+        if s is None:
+            return
+        with s.lock:
+            if s.in_transaction:
+                try:
+                    s.con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+            if s.holds_write:
+                s.holds_write = False
+                self._lock.release()
+            s.con.close()
+
+    def reap(self) -> None:
+        """Close sessions of clients that went away without closing them."""
+        now = time.monotonic()
+        with self._guard:
+            stale = [sid for sid, s in self.sessions.items()
+                     if now - s.used > (LOCK_IDLE_SECONDS if s.holds_write else SESSION_IDLE_SECONDS)]
+        for sid in stale:
+            self._close_session(sid)
+
+    # -- Flight ---------------------------------------------------------------------------------------
+    def do_get(self, context: fl.ServerCallContext, ticket: fl.Ticket) -> fl.RecordBatchStream:
+        q = json.loads(ticket.ticket)
+        s = self._session(q["session"])
+        with s.lock:
+            try:
+                table = self._run(s, q["sql"], decode_params(q.get("params")))
+            except BaseException as e:
+                raise _error(e) from None
+        return fl.RecordBatchStream(table)
+
+    def _run(self, s: Session, sql: str, params: Any) -> pa.Table:
+        """One statement of a session. A transaction holds the write lock from BEGIN to its end; a statement
+        that writes outside one holds it while it runs."""
+        kind = _writes(s.con, sql)
+        if kind == "begin" or (kind == "write" and not s.holds_write):
+            if not self.store_writes():
+                raise duckdb.InvalidInputException(f"{self.store.path} is read-only here: its owner opened it read-only")
+            self._lock.acquire()
+            s.holds_write = True
+        try:
+            rel = s.con.sql(sql, params=params)
+            table = rel.to_arrow_table() if rel is not None else pa.table({})
+            if kind == "begin":
+                s.in_transaction = True
+        finally:
+            if s.holds_write and (kind == "end" or not s.in_transaction):
+                s.in_transaction = False
+                s.holds_write = False
+                self._lock.release()
+        return table
+
+    def store_writes(self) -> bool:
+        return not self.store.read_only
+
+    def do_put(self, context: fl.ServerCallContext, descriptor: fl.FlightDescriptor,
+               reader: fl.MetadataRecordBatchReader, writer: fl.FlightMetadataWriter) -> None:
+        q = json.loads(descriptor.command)
+        s = self._session(q["session"])
+        table = reader.read_all()
+        with s.lock:
+            s.registered[q["name"]] = table
+            s.con.register(q["name"], table)
+
+    def do_action(self, context: fl.ServerCallContext, action: fl.Action) -> Any:
+        kind = action.type
+        body = action.body.to_pybytes()
+        if kind == "call":
+            yield fl.Result(self._call(pickle.loads(body)))
+            return
+        q = json.loads(body) if body else {}
+        if kind == "ping":
+            out: Any = {"pid": os.getpid(), "database": self.store.path, "writes": self.store_writes()}
+        elif kind == "open":
+            if self._closing.is_set():
+                raise fl.FlightUnavailableError("the database's owner is shutting down")
+            out = {"session": self._open_session(q.get("config"))}
+        elif kind == "close":
+            self._close_session(q["session"])
+            out = {}
+        elif kind == "unregister":
+            s = self._session(q["session"])
+            with s.lock:
+                s.con.unregister(q["name"])
+                s.registered.pop(q["name"], None)
+            out = {}
+        else:
+            raise fl.FlightServerError(f"unknown action {kind!r}")
+        yield fl.Result(json.dumps(out).encode())
+
+    def _call(self, req: dict[str, Any]) -> bytes:
+        """A write operation of a client: on a connection of its own, with the client's config, under the lock."""
+        fn = OPS.get(req["op"])
+        if fn is None:
+            return pickle.dumps({"error": RuntimeError(f"the database's owner has no write operation {req['op']!r}")})
+        con = self.store.con.cursor()
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
+        session = Store.attach(con, self.store.path, _config(req.get("config"), self.store.config))
+        try:
+            if not self.store_writes():
+                raise duckdb.InvalidInputException(f"{self.store.path} is read-only here: its owner opened it read-only")
+            with self._lock:
+                value = fn(session, *req["args"], **req["kwargs"])
+            return pickle.dumps({"value": value})
+        except Exception as e:
+            try:
+                return pickle.dumps({"error": e})
+            except Exception:
+                return pickle.dumps({"error": RuntimeError(f"{type(e).__name__}: {e}")})
+        finally:
+            con.close()
+
+    def stop(self) -> None:
+        """Stop serving: no new sessions; running requests finish; then the endpoint is removed."""
+        self._closing.set()
+        owner.clear(self.ep, os.getpid())
+        self.shutdown()
+        with self._guard:
+            sids = list(self.sessions)
+        for sid in sids:
+            self._close_session(sid)
+
+
+def _config(payload: dict[str, Any] | None, default: Config) -> Config:
+    if not payload:
+        return default
+    return Config.from_dict(payload.get("raw") or {}, payload.get("path"))
+
+
+class Serving:
+    """This process's serving of one database: the server thread, the endpoint files, the idle reaper."""
+
+    def __init__(self, store: Store):
+        self.ep = owner.endpoint(store.path)
+        try:
+            self.ep.socket.unlink()  # a dead owner's socket (the caller checked that its owner is gone)
+        except FileNotFoundError:
+            pass
+        self.server = OwnerServer(store, self.ep)
+        self.thread = threading.Thread(target=self.server.serve, name="agentlens-owner", daemon=True)
+        self.thread.start()
+        os.chmod(self.ep.socket, 0o600)
+        owner.write_info(self.ep, owner.OwnerInfo(os.getpid(), owner.command_line(os.getpid()) or " ".join(sys.argv),
+                                                  store.path, owner.now_iso(), not store.read_only))
+        self._stop = threading.Event()
+        self.reaper = threading.Thread(target=self._reap, name="agentlens-reaper", daemon=True)
+        self.reaper.start()
+
+    def _reap(self) -> None:
+        while not self._stop.wait(5.0):
+            self.server.reap()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.server.stop()
+        self.thread.join(timeout=10)
+
+
+_SERVING: dict[str, list[Any]] = {}  # database key -> [Serving, how many Stores of this process hold it]
+_SERVING_GUARD = threading.Lock()
+
+
+class _Handle:
+    """One Store's share of its process's serving of a database: the last one to stop ends it."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self.stopped = False
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        with _SERVING_GUARD:
+            entry = _SERVING[self.key]
+            entry[1] -= 1
+            last = entry[1] == 0
+            if last:
+                del _SERVING[self.key]
+        if last:
+            entry[0].stop()
+
+
+def serve(store: Store) -> _Handle:
+    """Serve `store` (which holds its database) to other processes while it is open: the process's first
+    Store of a database starts the server, the last one to close stops it."""
+    key = owner.db_key(store.path)
+    with _SERVING_GUARD:
+        entry = _SERVING.get(key)
+        if entry is None:
+            entry = _SERVING[key] = [Serving(store), 0]
+        entry[1] += 1
+    return _Handle(key)
+
+
+@atexit.register
+def _stop_all() -> None:
+    """At exit, stop serving (running requests finish) and remove the endpoints."""
+    with _SERVING_GUARD:
+        entries = list(_SERVING.values())
+        _SERVING.clear()
+    for serving, _ in entries:
+        try:
+            serving.stop()
+        except Exception:
+            pass

@@ -1,0 +1,207 @@
+"""The three ways people use agentlens, at the same time, on one database, with real processes:
+`agentlens collect` receiving a steady stream from the OpenTelemetry SDK's exporter, a cron-style loop of
+`ingest` / `rollup` / `alerts`, the read commands an on-call engineer types, and a notebook run by
+papermill. At the end: every span the receiver acknowledged is stored, and no command failed.
+
+Also, one process at a time: a database held by a process that does not serve it (DuckDB's own client) is
+waited for and then named in one line; a missing database is said to be missing; a writer whose owner
+exits takes over.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import papermill
+import pytest
+
+import agentlens
+from conftest import ROOT, SAMPLES
+
+pytestmark = pytest.mark.slow
+HERE = Path(__file__).parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "AGENTLENS_WAIT": "120"}
+CLI = [sys.executable, "-c", "from agentlens.cli import main; main(prog_name='agentlens')"]
+NS = 1_764_000_000_000_000_000
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=ENV, cwd=cwd, timeout=timeout)
+
+
+def otlp_file(path: Path, i: int) -> Path:
+    """A small OTLP JSON file of one new run (a cron job ingests one every few seconds)."""
+    trace = f"{i:032x}"
+    start = NS + i * 10**9
+    spans = [
+        {"traceId": trace, "spanId": f"{i:08x}00000001", "name": "invoke_agent batch", "kind": 1,
+         "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + 5 * 10**8),
+         "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "invoke_agent"}}]},
+        {"traceId": trace, "spanId": f"{i:08x}00000002", "parentSpanId": f"{i:08x}00000001", "name": "chat",
+         "kind": 3, "startTimeUnixNano": str(start + 10**7), "endTimeUnixNano": str(start + 4 * 10**8),
+         "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                        {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+                        {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "500"}},
+                        {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "20"}}]},
+    ]
+    doc = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "cron"}}]},
+                              "scopeSpans": [{"spans": spans}]}]}
+    path.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    return path
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    db = tmp_path / "shared.duckdb"
+    r = run_cli("ingest", str(SAMPLES), "--db", str(db), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    return db
+
+
+def test_receiver_cron_reads_and_a_notebook_at_once(db: Path, tmp_path: Path) -> None:
+    collect = subprocess.Popen([*CLI, "collect", "--port", "0", "--db", str(db), "--flush-seconds", "0.5"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
+    failures: list[str] = []
+    latencies: dict[str, list[float]] = {}
+    stop = threading.Event()
+    try:
+        assert collect.stdout is not None
+        line = collect.stdout.readline()
+        assert "receiving OTLP/HTTP on http://127.0.0.1:" in line, line + (collect.stderr.read() if collect.stderr else "")
+        endpoint = line.split(" on ", 1)[1].split(" ", 1)[0]
+        load = subprocess.Popen([sys.executable, str(HERE / "concurrency" / "otel_load.py"), endpoint, "25", "200",
+                                 "load-app"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+
+        def check(name: str, r: subprocess.CompletedProcess[str], ok: tuple[int, ...] = (0,)) -> None:
+            if r.returncode not in ok or "Traceback" in r.stderr or "Traceback" in r.stdout:
+                failures.append(f"{name}: exit {r.returncode}: {(r.stderr or r.stdout)[-600:]}")
+
+        def reads() -> None:  # what the on-call engineer types, over and over
+            commands = [("show",), ("costs",), ("failures",), ("signals",), ("export-evals", "-o", "cases.jsonl"),
+                        ("report", "-o", "report.html")]
+            i = 0
+            while not stop.is_set():
+                args = commands[i % len(commands)]
+                t0 = time.perf_counter()
+                r = run_cli(*args, "--db", str(db), cwd=tmp_path)
+                latencies.setdefault(args[0], []).append(time.perf_counter() - t0)
+                check(" ".join(args), r)
+                i += 1
+
+        rules = tmp_path / "alerts.toml"
+        rules.write_text('[[threshold]]\nname = "errors"\nmetric = "error_rate"\nabove = 0.99\nwindow = "1h"\n')
+
+        def cron() -> None:  # ingest of new files, rollup, alerts, every few seconds
+            i = 1
+            while not stop.is_set():
+                f = otlp_file(tmp_path / f"batch-{i}.otlp.json.gz", i)
+                check("ingest", run_cli("ingest", str(f), "--db", str(db), cwd=tmp_path))
+                check("rollup", run_cli("rollup", "--db", str(db), cwd=tmp_path))
+                check("alerts", run_cli("alerts", "--db", str(db), "--rules", str(rules), cwd=tmp_path), ok=(0, 1))
+                i += 1
+                stop.wait(2)
+
+        threads = [threading.Thread(target=reads), threading.Thread(target=cron)]
+        for t in threads:
+            t.start()
+        try:  # the notebook of an incident, executed as a scheduler would while all that runs
+            papermill.execute_notebook(str(ROOT / "notebooks" / "01-incident-investigation.ipynb"),
+                                       str(tmp_path / "01.out.ipynb"), parameters={"DB": str(db)},
+                                       cwd=str(tmp_path), kernel_name="python3", progress_bar=False)
+        except Exception as e:  # papermill raises on a failed cell
+            failures.append(f"notebook: {type(e).__name__}: {str(e)[-600:]}")
+        out, errs = load.communicate(timeout=300)
+        stop.set()
+        for t in threads:
+            t.join(timeout=300)
+        assert load.returncode == 0, errs
+        acknowledged = int(out.strip().splitlines()[-1].split()[-1])
+        assert acknowledged >= 4000, out  # 25 s at 200 spans/s, less what the exporter could not send
+    finally:
+        stop.set()
+        collect.send_signal(signal.SIGTERM)
+        try:
+            collect.communicate(timeout=120)
+        finally:
+            if collect.poll() is None:
+                collect.kill()
+    assert collect.returncode == 0
+    assert not failures, "\n".join(failures)
+    with agentlens.open(db, read_only=True) as lens:
+        stored = lens.sql("SELECT count(*) n FROM spans WHERE run_id IN "
+                          "(SELECT run_id FROM runs WHERE service_name = 'load-app')")["n"][0]
+        cron_runs = lens.sql("SELECT count(*) n FROM runs WHERE service_name = 'cron'")["n"][0]
+    assert stored == acknowledged, f"acknowledged {acknowledged}, stored {stored}"
+    assert cron_runs >= 2
+    assert all(latencies.get(c) for c in ("show", "signals")), latencies
+
+
+def test_a_database_held_without_serving_is_waited_for_then_named(db: Path, tmp_path: Path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, duckdb; c = duckdb.connect(sys.argv[1]); "
+                               "print('holding', flush=True); sys.stdin.readline()", str(db)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        for args in (("show",), ("ingest", str(SAMPLES)), ("rollup",)):
+            t0 = time.perf_counter()
+            r = run_cli("--wait", "1", *args, "--db", str(db), cwd=tmp_path)
+            assert time.perf_counter() - t0 >= 1
+            assert r.returncode == 3, (args, r.stdout, r.stderr)
+            assert f"held by PID {holder.pid} (python -c import sys, duckdb" in r.stderr
+            assert "gave up after 1 s" in r.stderr and "Traceback" not in r.stderr
+            assert len(r.stderr.strip().splitlines()) <= 2  # the wait notice and the error: one line each
+        # once it lets go, the waiting command goes through
+        waiting = subprocess.Popen([*CLI, "show", "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env=ENV, cwd=tmp_path)
+        time.sleep(1.5)
+        holder.stdin.write("\n")  # type: ignore[union-attr]
+        holder.stdin.flush()  # type: ignore[union-attr]
+        out, errs = waiting.communicate(timeout=120)
+        assert waiting.returncode == 0, errs
+        assert "runs: 120" in out and f"held by PID {holder.pid}" in errs
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_missing_databases_are_never_created_by_readers_or_maintenance(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.duckdb"
+    for args in (("show",), ("costs",), ("failures",), ("signals",), ("report", "-o", "r.html"), ("export-evals", "-o", "c.jsonl"),
+                 ("rollup",), ("classify",), ("reprice",), ("serve",)):
+        r = run_cli(*args, "--db", str(missing), cwd=tmp_path)
+        assert r.returncode == 3, (args, r.stdout, r.stderr)
+        assert f"{missing}: no such database" in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+        assert not missing.exists(), args
+    unwritable = tmp_path / "no-such-folder" / "x.duckdb"
+    r = run_cli("ingest", str(SAMPLES), "--db", str(unwritable), cwd=tmp_path)
+    assert r.returncode == 3 and "cannot open the database" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_client_takes_over_when_the_owner_exits(db: Path, tmp_path: Path) -> None:
+    owner = subprocess.Popen([*CLI, "serve", "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=ENV, cwd=tmp_path)
+    try:
+        assert owner.stdout is not None and "serving" in owner.stdout.readline()
+        with agentlens.open(db) as lens:
+            assert lens.remote is not None  # a client of `agentlens serve`
+            assert lens.sql("SELECT count(*) n FROM runs")["n"][0] == 120
+            summary = lens.ingest(otlp_file(tmp_path / "one.otlp.json.gz", 1))  # published by the owner
+            assert summary.runs == 1
+            owner.send_signal(signal.SIGTERM)
+            owner.communicate(timeout=60)
+        with agentlens.open(db) as lens:  # nobody holds it now: this process does, and serves it
+            assert lens.remote is None and lens.serving is not None
+            assert lens.sql("SELECT count(*) n FROM runs")["n"][0] == 121
+            r = run_cli("show", "--db", str(db), cwd=tmp_path)  # a reader goes through this process
+            assert r.returncode == 0 and "runs: 121" in r.stdout, r.stderr
+    finally:
+        if owner.poll() is None:
+            owner.kill()
