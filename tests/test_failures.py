@@ -667,6 +667,19 @@ def test_untrusted_text_is_escaped(lens, tmp_path):
     assert "\x1b" not in lens.sql("SELECT explanation FROM failures").item()
 
 
+def test_every_statement_names_its_parameters(lens):
+    """No statement binds by position: each names its parameters, every name has a value in
+    `parameters()` (`$mode` is the rule's own), and every value there is used by some statement."""
+    ctx = classifiers.Ctx(lens.con, load_policy())
+    used: set[str] = set()
+    for name, text in classifiers.ALL_SQL.items():
+        names = lens.con.extract_statements(text)[0].named_parameters
+        assert not {n for n in names if n.isdigit()}, f"{name} binds parameters by position"
+        assert names - {"mode"} <= ctx.params.keys(), name
+        used |= names
+    assert used - {"mode"} == ctx.params.keys()
+
+
 def test_every_named_sql_parses(lens):
     """Every statement of the failures package parses and binds (with the batch tables in place)."""
     con = lens.con
