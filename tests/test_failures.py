@@ -324,14 +324,102 @@ def test_classify_rolls_back_on_error(lens, tmp_path, monkeypatch):
     ingest(lens, tmp_path, agent(t), tool(t, 1, 1, "get_order", {}, {"error": "x"}))
     before = lens.sql("SELECT * FROM failures")
 
+    @classifiers.emits("tool_error")
     def boom(ctx):
         raise RuntimeError("rule failed")
 
-    monkeypatch.setattr(classifiers, "CLASSIFIERS", (boom,))
-    monkeypatch.setattr(failures, "CLASSIFIERS", (boom,))
     with pytest.raises(RuntimeError):
-        failures.classify(lens)
+        failures.classify(lens, classifiers=(classifiers.tool_error, boom))
     assert lens.sql("SELECT * FROM failures").equals(before)
+
+
+# --------------------------------------------------------------------------------------------------
+# the rules as a list: a subset, the modes each declares, their named parameters
+# --------------------------------------------------------------------------------------------------
+
+
+def test_the_modes_are_the_catalogue_in_its_order():
+    """MODES is made from the modes the rules declare: the public names, in the catalogue's order."""
+    from agentlens.samples import FAILURE_MODES
+
+    assert failures.MODES == classifiers.MODES == FAILURE_MODES
+    assert classifiers.modes_of(classifiers.CLASSIFIERS) == FAILURE_MODES
+    assert classifiers.modes_of([classifiers.timeout, classifiers.refusal, classifiers.timeout]) == ("timeout", "refusal")
+    for bad in ((), ("timeout", "timeout")):
+        with pytest.raises(ValueError, match="distinct modes"):
+            classifiers.emits(*bad)
+
+
+def test_classify_with_some_of_the_rules_finds_only_their_modes(sample_lens):
+    cols = "run_id, mode, span_id, severity, explanation, evidence::VARCHAR AS evidence, policy_hash"
+    q = f"SELECT {cols} FROM failures ORDER BY ALL"
+    before = sample_lens.sql(q)
+    some = (classifiers.refusal, classifiers.timeout, classifiers.tool_error)
+    try:
+        summary = failures.classify(sample_lens, classifiers=some)
+        got = sample_lens.sql(q)
+        assert set(got["mode"]) == {"refusal", "timeout", "tool_error"}
+        assert got.equals(before.filter(pl.col("mode").is_in(["refusal", "timeout", "tool_error"])))
+        assert summary.detections == got.height == 4 + 4 + 2
+        none = failures.classify(sample_lens, classifiers=())
+        assert none.detections == 0 and sample_lens.sql(q).height == 0
+    finally:
+        failures.classify(sample_lens)
+    assert sample_lens.sql(q).equals(before)  # all the rules again: what the ingest found
+
+
+def test_the_pipeline_step_runs_the_rules_it_is_given(tmp_path):
+    from functools import partial
+
+    from agentlens.api import Lens
+    from agentlens.pricing import price_step
+
+    t = tid(40)
+    spans = (agent(t), tool(t, 1, 1, "get_order", {}, {"error": "x"}),
+             llm(t, 2, 2, text="I'm sorry, but I can't help with refunds."))
+    everything = Lens(tmp_path / "a.duckdb")
+    ingest(everything, tmp_path, *spans, name="a.jsonl")
+    assert set(found(everything)) == {"silent_tool_failure", "refusal"}
+    everything.close()
+    only = Lens(tmp_path / "b.duckdb", steps=(price_step, partial(failures.classify_step,
+                                                                  classifiers=(classifiers.refusal,))))
+    ingest(only, tmp_path, *spans, name="b.jsonl")
+    assert set(found(only)) == {"refusal"}
+    only.close()
+
+
+def test_a_classifier_emitting_a_mode_it_did_not_declare_is_an_error(lens, tmp_path):
+    t = tid(41)
+    ingest(lens, tmp_path, agent(t), tool(t, 1, 1, "get_order", {}, {"error": "x"}))
+    before = lens.sql("SELECT * FROM failures")
+    assert set(found(lens)) == {"silent_tool_failure"}
+
+    @classifiers.emits("tool_error")
+    def mislabelled(ctx):  # declares tool_error, emits silent_tool_failure
+        return classifiers.silent_tool_failure(ctx)
+
+    with pytest.raises(ValueError, match="mislabelled emitted silent_tool_failure, which it does not declare"):
+        failures.classify(lens, classifiers=(mislabelled,))
+    assert lens.sql("SELECT * FROM failures").equals(before)  # rolled back
+    # a rule that declares more modes than it finds this time is fine
+    @classifiers.emits("silent_tool_failure", "tool_error")
+    def broader(ctx):
+        return classifiers.silent_tool_failure(ctx)
+
+    assert failures.classify(lens, classifiers=(broader,)).detections == 1
+
+
+def test_every_statement_names_its_parameters(lens):
+    """No statement binds by position: each names its parameters, every name has a value in
+    `parameters()` (`$mode` is the rule's own), and every value there is used by some statement."""
+    ctx = classifiers.Ctx(lens.con, load_policy())
+    used: set[str] = set()
+    for name, text in classifiers.ALL_SQL.items():
+        names = lens.con.extract_statements(text)[0].named_parameters
+        assert not {n for n in names if n.isdigit()}, f"{name} binds parameters by position"
+        assert names - {"mode"} <= ctx.params.keys(), name
+        used |= names
+    assert used - {"mode"} == ctx.params.keys()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -665,19 +753,6 @@ def test_untrusted_text_is_escaped(lens, tmp_path):
     text = str(rep)
     assert "[bold red]boom[/]" in text and "\x1b" not in text
     assert "\x1b" not in lens.sql("SELECT explanation FROM failures").item()
-
-
-def test_every_statement_names_its_parameters(lens):
-    """No statement binds by position: each names its parameters, every name has a value in
-    `parameters()` (`$mode` is the rule's own), and every value there is used by some statement."""
-    ctx = classifiers.Ctx(lens.con, load_policy())
-    used: set[str] = set()
-    for name, text in classifiers.ALL_SQL.items():
-        names = lens.con.extract_statements(text)[0].named_parameters
-        assert not {n for n in names if n.isdigit()}, f"{name} binds parameters by position"
-        assert names - {"mode"} <= ctx.params.keys(), name
-        used |= names
-    assert used - {"mode"} == ctx.params.keys()
 
 
 def test_every_named_sql_parses(lens):

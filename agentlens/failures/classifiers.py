@@ -1,24 +1,27 @@
 """Failure-mode classifiers: small deterministic rules over the canonical tables, one per mode.
 
 Each classifier is a function of a `Ctx` returning rows `(run_id, mode, span_id, severity,
-explanation, evidence)` for every run of the batch (the run ids in the temp table `_fruns`). The
-work is SQL run by DuckDB; the values come in as named parameters (`$loop_threshold`, `$rate_limit_re`,
-...), all made once per batch by `parameters()` from the policy and the patterns, each statement taking
-the ones it names: no statement depends on the order of a list.
+explanation, evidence)` for every run of the batch (the run ids in the temp table `_fruns`), marked
+with the modes it may emit (`@emits(...)`). The work is SQL run by DuckDB; the values come in as named
+parameters (`$loop_threshold`, `$rate_limit_re`, ...), all made once per batch by `parameters()` from
+the policy and the patterns, each statement taking the ones it names: no statement depends on the order
+of a list.
 `PREPARE` first builds `_fs`, a narrow per-span table of the batch with what several rules share:
 the span's order in its run, whether it failed and why, its call fingerprint, which policy lists
 its tool is on, and its `rid` (rowid in `spans`). Rules read the wide text columns (results, messages)
 from `spans` only where needed, joined on `rowid = rid` so that DuckDB reads only the row groups
 holding the batch's spans (a join on the ids would scan the whole table).
 
-`CLASSIFIERS` is the ordered tuple of rules; adding a mode is adding a function to it.
+`CLASSIFIERS` is the ordered tuple of rules (sqlglot's optimizer rules are held the same way): adding
+a mode is adding a function to it, and `MODES` is the modes they declare, in their order. A caller
+may run any subset (`failures.classify(lens, classifiers=...)`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
 import duckdb
 import pyarrow as pa
@@ -27,13 +30,6 @@ from ..core import patterns as P
 from .policy import Policy
 
 SEVERITIES = ("critical", "high", "medium", "low")
-
-# every mode of ../shared/reference/failure-modes.md (public names: never rename), catalogue order
-MODES = (
-    "silent_tool_failure", "hallucinated_tool", "runaway_loop", "rate_limited", "cascading_retries", "timeout",
-    "provider_error", "context_overflow", "prompt_injection", "duplicate_side_effect", "budget_exceeded",
-    "refusal", "unapproved_action", "tool_error",
-)
 
 ROW_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("mode", pa.string()), ("span_id", pa.string()), ("severity", pa.string()),
@@ -111,6 +107,32 @@ class Ctx:
         """A rule's result as the six detection columns (named by position); parameters as in `run`."""
         table = self.con.sql(query, params=_bind(self.con, query, {**self.params, **values})).to_arrow_table()
         return table.rename_columns(ROW_SCHEMA.names).cast(ROW_SCHEMA)
+
+
+class Classifier(Protocol):
+    """A rule: a function of the batch's `Ctx` returning detection rows, and the modes they may carry."""
+
+    __name__: str
+    modes: tuple[str, ...]
+
+    def __call__(self, ctx: Ctx, /) -> pa.Table: ...
+
+
+def emits(*modes: str) -> Callable[[Callable[[Ctx], pa.Table]], Classifier]:
+    """Declare the modes a classifier's rows may carry: `MODES` is made of them, and a row of any other
+    mode is an error (see `apply`)."""
+    if not modes or len(set(modes)) != len(modes):
+        raise ValueError(f"a classifier declares one or more distinct modes, got {modes!r}")
+
+    def mark(fn: Callable[[Ctx], pa.Table]) -> Classifier:
+        fn.modes = modes  # type: ignore[attr-defined]
+        return cast(Classifier, fn)
+    return mark
+
+
+def modes_of(classifiers: Iterable[Classifier]) -> tuple[str, ...]:
+    """The modes the classifiers declare, in their order, each once."""
+    return tuple(dict.fromkeys(m for c in classifiers for m in c.modes))
 
 
 # UNNEST_NOTE: a JSON list of a span's column is unnested in a SELECT list, not as a lateral join
@@ -259,10 +281,12 @@ FROM j WHERE mode = $mode
 """
 
 
+@emits("silent_tool_failure")
 def silent_tool_failure(ctx: Ctx) -> pa.Table:
     return ctx.rows(TOOL_FAILURES, mode="silent_tool_failure")
 
 
+@emits("tool_error")
 def tool_error(ctx: Ctx) -> pa.Table:
     return ctx.rows(TOOL_FAILURES, mode="tool_error")
 
@@ -348,6 +372,7 @@ FROM g
 """
 
 
+@emits("hallucinated_tool")
 def hallucinated_tool(ctx: Ctx) -> pa.Table:
     return ctx.rows(HALLUCINATED_TOOL)
 
@@ -408,6 +433,7 @@ FROM top t FULL JOIN cap c ON c.run_id = t.run_id
 """
 
 
+@emits("runaway_loop")
 def runaway_loop(ctx: Ctx) -> pa.Table:
     return ctx.rows(RUNAWAY_LOOP)
 
@@ -451,14 +477,17 @@ FROM g LEFT JOIN runs r USING (run_id)
 """
 
 
+@emits("rate_limited")
 def rate_limited(ctx: Ctx) -> pa.Table:
     return ctx.rows(CALL_ERRORS, mode="rate_limited")
 
 
+@emits("timeout")
 def timeout(ctx: Ctx) -> pa.Table:
     return ctx.rows(CALL_ERRORS, mode="timeout")
 
 
+@emits("provider_error")
 def provider_error(ctx: Ctx) -> pa.Table:
     return ctx.rows(CALL_ERRORS, mode="provider_error")
 
@@ -502,6 +531,7 @@ FROM worst w LEFT JOIN after x USING (run_id) LEFT JOIN runs r USING (run_id)
 """
 
 
+@emits("cascading_retries")
 def cascading_retries(ctx: Ctx) -> pa.Table:
     return ctx.rows(CASCADING_RETRIES)
 
@@ -542,6 +572,7 @@ FROM hits GROUP BY run_id
 """
 
 
+@emits("context_overflow")
 def context_overflow(ctx: Ctx) -> pa.Table:
     return ctx.rows(CONTEXT_OVERFLOW)
 
@@ -618,6 +649,7 @@ SELECT h.run_id, 'prompt_injection', h.span_id, CASE WHEN a.run_id IS NOT NULL T
 FROM first h LEFT JOIN acted a USING (run_id)
 """
 
+@emits("prompt_injection")
 def prompt_injection(ctx: Ctx) -> pa.Table:
     return ctx.rows(PROMPT_INJECTION)
 
@@ -643,6 +675,7 @@ FROM d
 """
 
 
+@emits("duplicate_side_effect")
 def duplicate_side_effect(ctx: Ctx) -> pa.Table:
     return ctx.rows(DUPLICATE_SIDE_EFFECT)
 
@@ -688,6 +721,7 @@ FROM o WHERE coalesce(c1, c2, c3, c4, c5) IS NOT NULL
 """
 
 
+@emits("budget_exceeded")
 def budget_exceeded(ctx: Ctx) -> pa.Table:
     return ctx.rows(BUDGET_EXCEEDED)
 
@@ -746,6 +780,7 @@ FROM hits WHERE declined OR finish_reason IS NOT NULL
 """.replace("{answer_own}", _ANSWER.format(x="r.output")).replace("{answer_llm}", _ANSWER.format(x="out"))
 
 
+@emits("refusal")
 def refusal(ctx: Ctx) -> pa.Table:
     return ctx.rows(REFUSAL)
 
@@ -777,12 +812,13 @@ WHERE NOT EXISTS (SELECT 1 FROM ok a WHERE a.run_id = i.run_id AND a.seq < i.seq
 """
 
 
+@emits("unapproved_action")
 def unapproved_action(ctx: Ctx) -> pa.Table:
     return ctx.rows(UNAPPROVED_ACTION)
 
 
-# The rules, in the catalogue's order.
-CLASSIFIERS: tuple[Callable[[Ctx], pa.Table], ...] = (
+# The rules, in the catalogue's order (../shared/reference/failure-modes.md).
+CLASSIFIERS: tuple[Classifier, ...] = (
     silent_tool_failure,
     hallucinated_tool,
     runaway_loop,
@@ -798,6 +834,21 @@ CLASSIFIERS: tuple[Callable[[Ctx], pa.Table], ...] = (
     unapproved_action,
     tool_error,
 )
+
+# every mode the rules emit (public names: never rename), catalogue order
+MODES = modes_of(CLASSIFIERS)
+
+
+def apply(classifier: Classifier, ctx: Ctx) -> pa.Table:
+    """The classifier's rows, checked against the modes it declares (`@emits`)."""
+    table = classifier(ctx)
+    emitted = set(table.column("mode").unique().to_pylist()) if table.num_rows else set()
+    undeclared = emitted - set(classifier.modes)
+    if undeclared:
+        raise ValueError(f"classifier {classifier.__name__} emitted {', '.join(sorted(map(str, undeclared)))}, "
+                         f"which it does not declare (it declares {', '.join(classifier.modes)})")
+    return table
+
 
 ALL_SQL = {
     "PREPARE": PREPARE, "TOOL_FAILURES": TOOL_FAILURES, "HALLUCINATED_TOOL": HALLUCINATED_TOOL,
