@@ -277,6 +277,7 @@ def test_budget_caps_from_config_and_defaults(tmp_path):
     assert b["span_id"] == ROOT
 
 
+@pytest.mark.slow
 def test_refusal_not_apology(lens, tmp_path):
     a, b, c = tid(20), tid(21), tid(22)
     ingest(lens, tmp_path, agent(a), llm(a, 1, 1, text="I'm sorry, but I can't help with that."),
@@ -293,6 +294,7 @@ def test_refusal_not_apology(lens, tmp_path):
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_growing_across_files_is_reclassified(lens, tmp_path):
     t = tid(23)
     ingest(lens, tmp_path, agent(t), tool(t, 1, 1, "get_order", {"order_id": "A-1"}, {"error": "down"}), name="1.jsonl")
@@ -303,6 +305,7 @@ def test_a_run_growing_across_files_is_reclassified(lens, tmp_path):
     assert lens.sql("SELECT count(*) FROM failures").item() == 1
 
 
+@pytest.mark.slow
 def test_classify_after_a_policy_change_replaces_results(tmp_path):
     t = tid(24)
     db = tmp_path / "p.duckdb"
@@ -319,6 +322,7 @@ def test_classify_after_a_policy_change_replaces_results(tmp_path):
     assert "(loop threshold 2, from config)" in rows[0]["explanation"]
 
 
+@pytest.mark.slow
 def test_classify_rolls_back_on_error(lens, tmp_path, monkeypatch):
     t = tid(25)
     ingest(lens, tmp_path, agent(t), tool(t, 1, 1, "get_order", {}, {"error": "x"}))
@@ -350,6 +354,7 @@ def test_the_modes_are_the_catalogue_in_its_order():
             classifiers.emits(*bad)
 
 
+@pytest.mark.slow
 def test_classify_with_some_of_the_rules_finds_only_their_modes(sample_lens):
     cols = "run_id, mode, span_id, severity, explanation, evidence::VARCHAR AS evidence, policy_hash"
     q = f"SELECT {cols} FROM failures ORDER BY ALL"
@@ -434,6 +439,7 @@ def sample_lens(tmp_path_factory):
         yield lens
 
 
+@pytest.mark.slow
 def test_samples_every_mode_found_no_false_alarm(sample_lens):
     score = evaluate.score(sample_lens, pl.read_ndjson(SAMPLES / "labels.jsonl"))
     modes = score.filter(pl.col("mode") != "(healthy runs)")
@@ -444,6 +450,7 @@ def test_samples_every_mode_found_no_false_alarm(sample_lens):
     assert healthy["labelled"] == 83 and healthy["false_positives"] == 0
 
 
+@pytest.mark.slow
 def test_classify_weighs_its_batches_like_an_ingest_and_finds_the_same(tmp_path, monkeypatch):
     """`classify()` batches runs by their estimated text, as an ingest chunks them: small batches (here
     forced by a tiny memory limit) give exactly what one batch gives."""
@@ -475,6 +482,7 @@ def test_cli_says_what_to_do_when_duckdb_runs_out_of_memory(tmp_path, monkeypatc
     assert "raise $AGENTLENS_MEMORY_LIMIT (e.g. 4GB) and run it again" in res.output
 
 
+@pytest.mark.slow
 def test_no_fleet_incident_on_samples(sample_lens):
     assert sample_lens.sql("SELECT count(*) FROM fleet_incidents").item() == 0
 
@@ -520,6 +528,7 @@ def _spikes(lens) -> list[tuple[Any, ...]]:
                     "ORDER BY window_start, dimension").rows()
 
 
+@pytest.mark.slow
 def test_an_ingest_judges_again_only_the_days_its_runs_can_change(tmp_path):
     db = tmp_path / "f.duckdb"
     with agentlens.open(db) as lens:
@@ -615,6 +624,7 @@ def _storms(lens) -> list[tuple[Any, ...]]:
                     "ORDER BY window_start, value").rows()
 
 
+@pytest.mark.slow
 def test_an_ingest_recomputes_the_retry_storms_around_its_failures_as_a_full_recompute_would(tmp_path):
     day = 24 * 60.0
     files = [
@@ -686,6 +696,7 @@ def test_cost_cap_defaults_to_budgets_run_usd():
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_report_counts_worst_runs_and_filters(sample_lens):
     rep = failures.report(sample_lens, by="feature")
     assert set(rep.counts.columns) >= {"mode", "feature", "runs", "detections", "critical"}
@@ -702,6 +713,7 @@ def test_report_counts_worst_runs_and_filters(sample_lens):
         failures.report(sample_lens, mode="oops")
 
 
+@pytest.mark.slow
 def test_export_evals_cases(sample_lens, tmp_path):
     out = tmp_path / "cases.jsonl"
     n = failures.export_evals(sample_lens, out, mode="prompt_injection")
@@ -719,6 +731,7 @@ def test_export_evals_cases(sample_lens, tmp_path):
     assert again.read_bytes() == out.read_bytes()  # deterministic
 
 
+@pytest.mark.slow
 def test_cli_failures_classify_export(tmp_path):
     db = str(tmp_path / "cli.duckdb")
     r = CliRunner()
@@ -742,6 +755,7 @@ def test_cli_failures_classify_export(tmp_path):
     assert pol["policy"]["loop_threshold"] == 3 and pol["from_config"] == []
 
 
+@pytest.mark.slow
 def test_untrusted_text_is_escaped(lens, tmp_path):
     t = tid(26)
     ingest(lens, tmp_path, agent(t),

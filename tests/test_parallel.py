@@ -58,6 +58,7 @@ def _ingest(tmp_path: Path, name: str, files: list[Path], workers: int, monkeypa
         }
 
 
+@pytest.mark.slow
 def test_workers_give_the_same_database_as_one_process(tmp_path, monkeypatch):
     files = [SAMPLES / "support-agent.genai.otlp.jsonl", SAMPLES / "support-agent.openinference.otlp.jsonl",
              _bad_file(tmp_path)]
@@ -90,6 +91,7 @@ def test_block_boundaries_do_not_split_lines(tmp_path):
         line += block.count(b"\n")
 
 
+@pytest.mark.slow
 def test_a_failing_worker_is_an_error_not_a_hang(tmp_path, monkeypatch):
     monkeypatch.setenv("AGENTLENS_WORKERS", "2")
     monkeypatch.setattr(parallel, "BLOCK_BYTES", 64 * 1024)
@@ -103,6 +105,7 @@ def test_a_failing_worker_is_an_error_not_a_hang(tmp_path, monkeypatch):
             list(parallel.read_lines(f.readline(), f, fn))
 
 
+@pytest.mark.slow
 def test_a_script_without_a_main_guard_can_ingest(tmp_path):
     """multiprocessing's spawn workers would re-run such a script; ours are plain subprocesses."""
     script = tmp_path / "ingest_script.py"
@@ -130,6 +133,7 @@ def test_workers_setting_is_checked(monkeypatch):
     assert parallel.workers() == 3
 
 
+@pytest.mark.slow
 def test_ctrl_c_with_workers_leaves_nothing_behind(tmp_path):
     """Ctrl-C in a terminal reaches the whole foreground process group: the ingest stops with one
     KeyboardInterrupt, its workers go away, and the database is as it was (nothing of the file). The
@@ -199,6 +203,7 @@ def test_ctrl_c_with_workers_leaves_nothing_behind(tmp_path):
     assert not list(tmp_path.glob(".c.duckdb.stage-*"))  # the staging folder is gone too
 
 
+@pytest.mark.slow
 def test_a_worker_says_it_is_ready_and_ignores_sigint(tmp_path):
     """The worker's handshake, and SIGINT kept from it: a process group of its own (the terminal's
     Ctrl-C goes to the foreground group), and ignored from the first statement of its program."""
@@ -250,6 +255,7 @@ def _agent_runs_files(tmp_path: Path) -> list[Path]:
     return [csv_path, jsonl_path]
 
 
+@pytest.mark.slow
 def test_agent_runs_exports_on_workers_give_the_same_database_as_one_process(tmp_path, monkeypatch):
     """The CSV's records are split in this process (quoted fields hold newlines) and made rows by the
     workers; JSON Lines are cut in blocks of lines like OTLP. Same runs, spans and quarantine, with the
