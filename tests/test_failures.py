@@ -406,6 +406,14 @@ def test_a_classifier_emitting_a_mode_it_did_not_declare_is_an_error(lens, tmp_p
     with pytest.raises(ValueError, match="mislabelled emitted silent_tool_failure, which it does not declare"):
         failures.classify(lens, classifiers=(mislabelled,))
     assert lens.sql("SELECT * FROM failures").equals(before)  # rolled back
+
+    def undeclared(ctx):  # not marked with @emits
+        return classifiers.silent_tool_failure(ctx)
+
+    with pytest.raises(TypeError, match="classifier undeclared declares no modes: mark it with @emits"):
+        failures.classify(lens, classifiers=(classifiers.tool_error, undeclared))
+    assert lens.sql("SELECT * FROM failures").equals(before)
+
     # a rule that declares more modes than it finds this time is fine
     @classifiers.emits("silent_tool_failure", "tool_error")
     def broader(ctx):

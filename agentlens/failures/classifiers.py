@@ -841,9 +841,13 @@ MODES = modes_of(CLASSIFIERS)
 
 def apply(classifier: Classifier, ctx: Ctx) -> pa.Table:
     """The classifier's rows, checked against the modes it declares (`@emits`)."""
+    declared = getattr(classifier, "modes", None)
+    if not declared:
+        raise TypeError(f"classifier {getattr(classifier, '__name__', classifier)!s} declares no modes: "
+                        "mark it with @emits(mode, ...) (agentlens.failures.classifiers)")
     table = classifier(ctx)
     emitted = set(table.column("mode").unique().to_pylist()) if table.num_rows else set()
-    undeclared = emitted - set(classifier.modes)
+    undeclared = emitted - set(declared)
     if undeclared:
         raise ValueError(f"classifier {classifier.__name__} emitted {', '.join(sorted(map(str, undeclared)))}, "
                          f"which it does not declare (it declares {', '.join(classifier.modes)})")
