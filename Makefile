@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.8
 DB     ?= agentlens.duckdb
 
-.PHONY: demo test lint typecheck lock samples bench docs docs-serve clean
+.PHONY: demo test test-fast lint typecheck lock samples bench docs docs-serve clean
 
 # --- environment -------------------------------------------------------------
 $(BIN)/python:
@@ -35,6 +35,10 @@ test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
 # --- helpers -------------------------------------------------------------------
+# the quick lane while working: the tests not marked `slow` (over ~2 s, subprocesses, browser, PostgreSQL, notebooks)
+test-fast: $(VENV)/.dev
+	$(BIN)/python -m pytest -m "not slow"
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 

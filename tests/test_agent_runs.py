@@ -47,6 +47,7 @@ def write(kind: str, path):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])
 def test_round_trip(lens, tmp_path, kind):
     p = write(kind, tmp_path / f"agent_runs.{kind}")
@@ -67,6 +68,7 @@ def test_round_trip(lens, tmp_path, kind):
     assert lens.sql("SELECT count(*) n FROM spans")["n"][0] == 2
 
 
+@pytest.mark.slow
 def test_three_formats_give_identical_rows(tmp_path):
     import agentlens
 

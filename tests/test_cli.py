@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from agentlens.cli import main
@@ -74,6 +75,7 @@ def test_untrusted_text_is_not_markup_in_terminal_output(tmp_path):
     assert "[bold red]x[/]" in r.output  # shown as text, not interpreted as rich markup
 
 
+@pytest.mark.slow
 def test_demo_on_the_sample_traces(tmp_path):
     from conftest import SAMPLES
 

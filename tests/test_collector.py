@@ -174,6 +174,7 @@ def test_protobuf_response_and_ids(lens, collector):
     assert row == (T, "00f067aa0ba902b7", 5.0)
 
 
+@pytest.mark.slow
 def test_batched_writes(lens):
     c = Collector(lens, port=0, flush_spans=3, flush_seconds=3600).start()
     try:
@@ -202,6 +203,7 @@ def test_batched_writes(lens):
     assert lens.runs().row(0, named=True)["tool_calls"] == 1
 
 
+@pytest.mark.slow
 def test_collect_command(tmp_path):
     db = tmp_path / "c.duckdb"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

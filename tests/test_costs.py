@@ -268,6 +268,7 @@ def test_cli_report_and_tables(flens, tmp_path):
     assert r.exit_code == 0 and "runs repriced: 5" in r.output and "runs whose cost changed: 0" in r.output
 
 
+@pytest.mark.slow
 def test_cost_summary_on_the_sample_traces(tmp_path):
     assert demo.costs in demo.SECTIONS
     with agentlens.open(tmp_path / "s.duckdb") as lens:
@@ -284,6 +285,7 @@ def test_cost_summary_on_the_sample_traces(tmp_path):
     assert "cost per run: median / p95 / max" in text and "cost by feature" in text
 
 
+@pytest.mark.slow
 @pytest.mark.real_traces
 def test_reconciliation_against_langfuse_costs(tmp_path, real_traces):
     """Langfuse priced these recorded traces itself (`costDetails`): our computed costs agree with

@@ -38,6 +38,7 @@ def traffic(fig: go.Figure) -> list[go.Scatter]:
     return [tr for tr in fig.data if tr.yaxis == "y2"]  # panel 2: runs
 
 
+@pytest.mark.slow
 def test_signals_per_hour_and_the_runs_of_a_bucket(vlens):
     d = SignalsDashboard(vlens, every="1h")
     assert d.data["bucket"].to_list() == [H11, H12]

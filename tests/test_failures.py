@@ -277,6 +277,7 @@ def test_budget_caps_from_config_and_defaults(tmp_path):
     assert b["span_id"] == ROOT
 
 
+@pytest.mark.slow
 def test_refusal_not_apology(lens, tmp_path):
     a, b, c = tid(20), tid(21), tid(22)
     ingest(lens, tmp_path, agent(a), llm(a, 1, 1, text="I'm sorry, but I can't help with that."),
@@ -293,6 +294,7 @@ def test_refusal_not_apology(lens, tmp_path):
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_growing_across_files_is_reclassified(lens, tmp_path):
     t = tid(23)
     ingest(lens, tmp_path, agent(t), tool(t, 1, 1, "get_order", {"order_id": "A-1"}, {"error": "down"}), name="1.jsonl")
@@ -303,6 +305,7 @@ def test_a_run_growing_across_files_is_reclassified(lens, tmp_path):
     assert lens.sql("SELECT count(*) FROM failures").item() == 1
 
 
+@pytest.mark.slow
 def test_classify_after_a_policy_change_replaces_results(tmp_path):
     t = tid(24)
     db = tmp_path / "p.duckdb"
@@ -319,19 +322,117 @@ def test_classify_after_a_policy_change_replaces_results(tmp_path):
     assert "(loop threshold 2, from config)" in rows[0]["explanation"]
 
 
+@pytest.mark.slow
 def test_classify_rolls_back_on_error(lens, tmp_path, monkeypatch):
     t = tid(25)
     ingest(lens, tmp_path, agent(t), tool(t, 1, 1, "get_order", {}, {"error": "x"}))
     before = lens.sql("SELECT * FROM failures")
 
+    @classifiers.emits("tool_error")
     def boom(ctx):
         raise RuntimeError("rule failed")
 
-    monkeypatch.setattr(classifiers, "CLASSIFIERS", (boom,))
-    monkeypatch.setattr(failures, "CLASSIFIERS", (boom,))
     with pytest.raises(RuntimeError):
-        failures.classify(lens)
+        failures.classify(lens, classifiers=(classifiers.tool_error, boom))
     assert lens.sql("SELECT * FROM failures").equals(before)
+
+
+# --------------------------------------------------------------------------------------------------
+# the rules as a list: a subset, the modes each declares, their named parameters
+# --------------------------------------------------------------------------------------------------
+
+
+def test_the_modes_are_the_catalogue_in_its_order():
+    """MODES is made from the modes the rules declare: the public names, in the catalogue's order."""
+    from agentlens.samples import FAILURE_MODES
+
+    assert failures.MODES == classifiers.MODES == FAILURE_MODES
+    assert classifiers.modes_of(classifiers.CLASSIFIERS) == FAILURE_MODES
+    assert classifiers.modes_of([classifiers.timeout, classifiers.refusal, classifiers.timeout]) == ("timeout", "refusal")
+    for bad in ((), ("timeout", "timeout")):
+        with pytest.raises(ValueError, match="distinct modes"):
+            classifiers.emits(*bad)
+
+
+@pytest.mark.slow
+def test_classify_with_some_of_the_rules_finds_only_their_modes(sample_lens):
+    cols = "run_id, mode, span_id, severity, explanation, evidence::VARCHAR AS evidence, policy_hash"
+    q = f"SELECT {cols} FROM failures ORDER BY ALL"
+    before = sample_lens.sql(q)
+    some = (classifiers.refusal, classifiers.timeout, classifiers.tool_error)
+    try:
+        summary = failures.classify(sample_lens, classifiers=some)
+        got = sample_lens.sql(q)
+        assert set(got["mode"]) == {"refusal", "timeout", "tool_error"}
+        assert got.equals(before.filter(pl.col("mode").is_in(["refusal", "timeout", "tool_error"])))
+        assert summary.detections == got.height == 4 + 4 + 2
+        none = failures.classify(sample_lens, classifiers=())
+        assert none.detections == 0 and sample_lens.sql(q).height == 0
+    finally:
+        failures.classify(sample_lens)
+    assert sample_lens.sql(q).equals(before)  # all the rules again: what the ingest found
+
+
+def test_the_pipeline_step_runs_the_rules_it_is_given(tmp_path):
+    from functools import partial
+
+    from agentlens.api import Lens
+    from agentlens.pricing import price_step
+
+    t = tid(40)
+    spans = (agent(t), tool(t, 1, 1, "get_order", {}, {"error": "x"}),
+             llm(t, 2, 2, text="I'm sorry, but I can't help with refunds."))
+    everything = Lens(tmp_path / "a.duckdb")
+    ingest(everything, tmp_path, *spans, name="a.jsonl")
+    assert set(found(everything)) == {"silent_tool_failure", "refusal"}
+    everything.close()
+    only = Lens(tmp_path / "b.duckdb", steps=(price_step, partial(failures.classify_step,
+                                                                  classifiers=(classifiers.refusal,))))
+    ingest(only, tmp_path, *spans, name="b.jsonl")
+    assert set(found(only)) == {"refusal"}
+    only.close()
+
+
+def test_a_classifier_emitting_a_mode_it_did_not_declare_is_an_error(lens, tmp_path):
+    t = tid(41)
+    ingest(lens, tmp_path, agent(t), tool(t, 1, 1, "get_order", {}, {"error": "x"}))
+    before = lens.sql("SELECT * FROM failures")
+    assert set(found(lens)) == {"silent_tool_failure"}
+
+    @classifiers.emits("tool_error")
+    def mislabelled(ctx):  # declares tool_error, emits silent_tool_failure
+        return classifiers.silent_tool_failure(ctx)
+
+    with pytest.raises(ValueError, match="mislabelled emitted silent_tool_failure, which it does not declare"):
+        failures.classify(lens, classifiers=(mislabelled,))
+    assert lens.sql("SELECT * FROM failures").equals(before)  # rolled back
+
+    def undeclared(ctx):  # not marked with @emits
+        return classifiers.silent_tool_failure(ctx)
+
+    with pytest.raises(TypeError, match="classifier undeclared declares no modes: mark it with @emits"):
+        failures.classify(lens, classifiers=(classifiers.tool_error, undeclared))
+    assert lens.sql("SELECT * FROM failures").equals(before)
+
+    # a rule that declares more modes than it finds this time is fine
+    @classifiers.emits("silent_tool_failure", "tool_error")
+    def broader(ctx):
+        return classifiers.silent_tool_failure(ctx)
+
+    assert failures.classify(lens, classifiers=(broader,)).detections == 1
+
+
+def test_every_statement_names_its_parameters(lens):
+    """No statement binds by position: each names its parameters, every name has a value in
+    `parameters()` (`$mode` is the rule's own), and every value there is used by some statement."""
+    ctx = classifiers.Ctx(lens.con, load_policy())
+    used: set[str] = set()
+    for name, text in classifiers.ALL_SQL.items():
+        names = lens.con.extract_statements(text)[0].named_parameters
+        assert not {n for n in names if n.isdigit()}, f"{name} binds parameters by position"
+        assert names - {"mode"} <= ctx.params.keys(), name
+        used |= names
+    assert used - {"mode"} == ctx.params.keys()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -346,6 +447,7 @@ def sample_lens(tmp_path_factory):
         yield lens
 
 
+@pytest.mark.slow
 def test_samples_every_mode_found_no_false_alarm(sample_lens):
     score = evaluate.score(sample_lens, pl.read_ndjson(SAMPLES / "labels.jsonl"))
     modes = score.filter(pl.col("mode") != "(healthy runs)")
@@ -356,6 +458,7 @@ def test_samples_every_mode_found_no_false_alarm(sample_lens):
     assert healthy["labelled"] == 83 and healthy["false_positives"] == 0
 
 
+@pytest.mark.slow
 def test_classify_weighs_its_batches_like_an_ingest_and_finds_the_same(tmp_path, monkeypatch):
     """`classify()` batches runs by their estimated text, as an ingest chunks them: small batches (here
     forced by a tiny memory limit) give exactly what one batch gives."""
@@ -388,6 +491,7 @@ def test_cli_says_what_to_do_when_duckdb_runs_out_of_memory(tmp_path, monkeypatc
     assert "raise $AGENTLENS_MEMORY_LIMIT (e.g. 4GB) and run it again" in res.output
 
 
+@pytest.mark.slow
 def test_no_fleet_incident_on_samples(sample_lens):
     assert sample_lens.sql("SELECT count(*) FROM fleet_incidents").item() == 0
 
@@ -433,6 +537,7 @@ def _spikes(lens) -> list[tuple[Any, ...]]:
                     "ORDER BY window_start, dimension").rows()
 
 
+@pytest.mark.slow
 def test_an_ingest_judges_again_only_the_days_its_runs_can_change(tmp_path):
     db = tmp_path / "f.duckdb"
     with agentlens.open(db) as lens:
@@ -528,6 +633,7 @@ def _storms(lens) -> list[tuple[Any, ...]]:
                     "ORDER BY window_start, value").rows()
 
 
+@pytest.mark.slow
 def test_an_ingest_recomputes_the_retry_storms_around_its_failures_as_a_full_recompute_would(tmp_path):
     day = 24 * 60.0
     files = [
@@ -599,6 +705,7 @@ def test_cost_cap_defaults_to_budgets_run_usd():
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_report_counts_worst_runs_and_filters(sample_lens):
     rep = failures.report(sample_lens, by="feature")
     assert set(rep.counts.columns) >= {"mode", "feature", "runs", "detections", "critical"}
@@ -615,6 +722,7 @@ def test_report_counts_worst_runs_and_filters(sample_lens):
         failures.report(sample_lens, mode="oops")
 
 
+@pytest.mark.slow
 def test_export_evals_cases(sample_lens, tmp_path):
     out = tmp_path / "cases.jsonl"
     n = failures.export_evals(sample_lens, out, mode="prompt_injection")
@@ -632,6 +740,7 @@ def test_export_evals_cases(sample_lens, tmp_path):
     assert again.read_bytes() == out.read_bytes()  # deterministic
 
 
+@pytest.mark.slow
 def test_cli_failures_classify_export(tmp_path):
     db = str(tmp_path / "cli.duckdb")
     r = CliRunner()
@@ -655,6 +764,7 @@ def test_cli_failures_classify_export(tmp_path):
     assert pol["policy"]["loop_threshold"] == 3 and pol["from_config"] == []
 
 
+@pytest.mark.slow
 def test_untrusted_text_is_escaped(lens, tmp_path):
     t = tid(26)
     ingest(lens, tmp_path, agent(t),

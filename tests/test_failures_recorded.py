@@ -25,6 +25,8 @@ sys.path.insert(0, str(RECORDER))
 from make_golden import KNOWN_MISSES, LIBRARIES  # noqa: E402
 from scenarios import SCENARIOS, TOOL_NAMES  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 MODULES = {"openinference": "openinference.instrumentation.openai",
            "otel-v2": "opentelemetry.instrumentation.openai_v2",
            "openllmetry": "opentelemetry.instrumentation.openai"}

@@ -39,6 +39,7 @@ def agent(sid="a000000000000001", parent=None, usage=None, start=0, end=100, **a
     return span(T, sid, parent, "invoke_agent bot", NS + start, NS + end, a)
 
 
+@pytest.mark.slow
 def test_agent_usage_totals_are_not_added_again(lens, tmp_path):
     # the invoke_agent span carries the sum of its children, as real frameworks do
     root = agent(usage=(300, 30))
@@ -67,6 +68,7 @@ def test_root_usage_is_used_when_no_llm_span_reports_any(lens, tmp_path):
     assert (r["input_tokens"], r["output_tokens"], r["llm_calls"]) == (70, 7, 0)
 
 
+@pytest.mark.slow
 def test_spans_spread_over_lines_and_files_in_any_order(lens, tmp_path):
     root = agent()
     a = llm("d000000000000001", root["spanId"], 11, 1)
@@ -81,6 +83,7 @@ def test_spans_spread_over_lines_and_files_in_any_order(lens, tmp_path):
     assert lens.quarantine().height == 0
 
 
+@pytest.mark.slow
 def test_encodings_base64_ids_enum_names_numbers_snake_case(lens, tmp_path):
     root = agent()
     child = llm("e000000000000001", root["spanId"], 5, 6)
@@ -134,6 +137,7 @@ def test_run_status_is_the_roots(lens, tmp_path):
     assert r["status"] == "error" and r["error_count"] == 2 and r["tool_calls"] == 1
 
 
+@pytest.mark.slow
 def test_failed_tool_in_a_surviving_run_leaves_it_ok(lens, tmp_path):
     root = agent()
     tool = span(T, "9000000000000001", root["spanId"], "execute_tool t", NS + 1, NS + 2,
@@ -149,6 +153,7 @@ def test_failed_tool_in_a_surviving_run_leaves_it_ok(lens, tmp_path):
     assert json.loads(t["events"])[0]["attributes"]["exception.type"] == "TimeoutError"
 
 
+@pytest.mark.slow
 def test_dimensions_default_keys_and_config(tmp_path):
     root = agent(**{"user.id": "u-1", "metadata": json.dumps({"customer_id": "c-9", "feature": "refund"})})
     child = llm("a100000000000001", root["spanId"], 1, 1, **{"session.id": "s-1", "app.team": "growth"})
@@ -179,6 +184,7 @@ def test_bad_config_is_a_clear_error(tmp_path):
         agentlens.open(tmp_path / "x.duckdb", config=cfg)
 
 
+@pytest.mark.slow
 def test_reingest_adds_nothing(lens, tmp_path):
     root = agent()
     p = jsonl(tmp_path / "t.jsonl", doc(root, llm("b000000000000001", root["spanId"], 100, 10)))
@@ -193,6 +199,7 @@ def test_reingest_adds_nothing(lens, tmp_path):
     assert lens.sql("SELECT * EXCLUDE (ingested_at) FROM runs").equals(before)
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_file_leaves_the_database_as_before(lens, tmp_path, monkeypatch):
     root = agent()
     first = jsonl(tmp_path / "a.jsonl", doc(root))
@@ -307,6 +314,7 @@ def test_pipeline_steps_see_every_touched_run_inside_the_file_transaction(tmp_pa
         assert lens.sql("SELECT count(*) n FROM spans")["n"][0] == 0  # the whole file rolled back
 
 
+@pytest.mark.slow
 def test_chunked_build_gives_the_same_rows(tmp_path, monkeypatch):
     """Runs are built and the pipeline steps run in chunks of runs (bounded memory): tiny chunks
     must give exactly what one chunk gives, costs and failure modes included."""
@@ -327,6 +335,7 @@ def test_chunked_build_gives_the_same_rows(tmp_path, monkeypatch):
     assert whole[0].equals(chunked[0]) and whole[1].equals(chunked[1])
 
 
+@pytest.mark.slow
 def test_runs_with_long_prompts_are_built_in_chunks_that_fit_the_memory_limit(tmp_path, monkeypatch):
     """600 runs whose root and LLM call carry a 40 KB prompt (49 MB of OTLP) at a 256 MB DuckDB limit:
     built 20,000 runs at a time, they ran out of memory (the roots' attributes are parsed as JSON, several
@@ -356,6 +365,7 @@ def test_runs_with_long_prompts_are_built_in_chunks_that_fit_the_memory_limit(tm
         assert staged == stored > 600 * 5 * 40_000
 
 
+@pytest.mark.slow
 def test_runs_with_long_tool_results_are_classified_within_the_memory_limit(tmp_path, monkeypatch):
     """400 runs each with a 150 KB JSON tool result (65 MB of OTLP) at a 512 MB DuckDB limit: classifying
     them parsed each result once per field it checks (~15 times), and every parse holds a vector's worth of
@@ -382,6 +392,7 @@ def test_runs_with_long_tool_results_are_classified_within_the_memory_limit(tmp_
                           "search failed (status: error) and the run still ended ok, with no successful retry of search")]
 
 
+@pytest.mark.slow
 def test_out_of_memory_is_reported_as_such(tmp_path, monkeypatch):
     """A limit too low for a file: the file fails with a message that says so and what to do, the
     database keeps nothing of it, and the quarantine records why (kind out_of_memory)."""

@@ -132,6 +132,7 @@ def test_framework_trace(lens, real_traces, name):
     assert trace_span["name"] == doc["trace"]["name"] and trace_span["parent_span_id"] is None
 
 
+@pytest.mark.slow
 @pytest.mark.real_traces
 def test_all_twenty_together(lens, real_traces):
     folder = real_traces / FRAMEWORK
@@ -201,12 +202,14 @@ def test_usage_semantics():
     assert u({"input": "12", "output": 3.0})["input_tokens"] == 12  # numbers as text (CSV)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(p.name for p in GOLDEN.iterdir() if not p.name.endswith(".expected.json")))
 def test_export_layouts_are_sniffed(lens, name):
     s = lens.ingest(GOLDEN / name)
     assert [f.format for f in s.files] == ["langfuse"] and s.count("ingested") == 1
 
 
+@pytest.mark.slow
 def test_legacy_traces_and_observations_join_in_either_order(tmp_path):
     import agentlens
 
@@ -241,6 +244,7 @@ def test_non_trace_files_of_an_export_are_skipped(lens, tmp_path):
     assert s.count("skipped_unknown") == 2 and s.spans == 0
 
 
+@pytest.mark.slow
 def test_bad_records_are_quarantined_and_the_rest_stored(lens, tmp_path):
     good = json.loads((GOLDEN / "blob-observations_v2.jsonl").read_text().splitlines()[1])
     no_trace = dict(good, id="x1", trace_id="")
@@ -259,6 +263,7 @@ def test_bad_records_are_quarantined_and_the_rest_stored(lens, tmp_path):
     assert json.loads(q[2]["raw"])["id"] == "x1"  # the raw record is kept
 
 
+@pytest.mark.slow
 def test_error_level_and_status_message(lens):
     lens.ingest(GOLDEN / "ui-observations.json")
     tool = lens.sql("SELECT * FROM spans WHERE span_id = 'obs-tool'").row(0, named=True)
@@ -267,6 +272,7 @@ def test_error_level_and_status_message(lens):
     assert run["status"] == "ok" and run["error_count"] == 1  # the agent survived the failed tool
 
 
+@pytest.mark.slow
 def test_trace_record_gives_the_run_its_context(lens, tmp_path):
     # a single-trace download whose observations carry no trace fields: the trace record does
     doc = {
@@ -305,6 +311,7 @@ def test_read_is_pure(tmp_path):
 
 
 
+@pytest.mark.slow
 def test_trace_rows_without_totals(lens, tmp_path):
     # a traces-table row of a trace whose observations reported nothing, environment "default"
     # (Langfuse's name for "none given") and an aggregated level ERROR (some observation failed)

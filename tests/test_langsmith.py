@@ -14,6 +14,8 @@ import pytest
 from agentlens.adapters import langsmith
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow
+
 GOLDEN = ROOT / "tests" / "golden" / "langsmith"
 
 

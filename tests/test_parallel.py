@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -59,6 +58,7 @@ def _ingest(tmp_path: Path, name: str, files: list[Path], workers: int, monkeypa
         }
 
 
+@pytest.mark.slow
 def test_workers_give_the_same_database_as_one_process(tmp_path, monkeypatch):
     files = [SAMPLES / "support-agent.genai.otlp.jsonl", SAMPLES / "support-agent.openinference.otlp.jsonl",
              _bad_file(tmp_path)]
@@ -91,6 +91,7 @@ def test_block_boundaries_do_not_split_lines(tmp_path):
         line += block.count(b"\n")
 
 
+@pytest.mark.slow
 def test_a_failing_worker_is_an_error_not_a_hang(tmp_path, monkeypatch):
     monkeypatch.setenv("AGENTLENS_WORKERS", "2")
     monkeypatch.setattr(parallel, "BLOCK_BYTES", 64 * 1024)
@@ -104,6 +105,7 @@ def test_a_failing_worker_is_an_error_not_a_hang(tmp_path, monkeypatch):
             list(parallel.read_lines(f.readline(), f, fn))
 
 
+@pytest.mark.slow
 def test_a_script_without_a_main_guard_can_ingest(tmp_path):
     """multiprocessing's spawn workers would re-run such a script; ours are plain subprocesses."""
     script = tmp_path / "ingest_script.py"
@@ -131,9 +133,12 @@ def test_workers_setting_is_checked(monkeypatch):
     assert parallel.workers() == 3
 
 
+@pytest.mark.slow
 def test_ctrl_c_with_workers_leaves_nothing_behind(tmp_path):
-    """Ctrl-C in a terminal reaches the whole process group: the ingest stops with one
-    KeyboardInterrupt, its workers go away, and the database is as it was (nothing of the file)."""
+    """Ctrl-C in a terminal reaches the whole foreground process group: the ingest stops with one
+    KeyboardInterrupt, its workers go away, and the database is as it was (nothing of the file). The
+    workers are not in that group and ignore SIGINT anyway (here they get one each, once they say they
+    are ready): no traceback of theirs buries the ingest's message."""
     sys.path.insert(0, str(ROOT / "bench"))
     import gen  # bench/gen.py: 1,000 runs of OTLP JSON Lines, ~26 MB
 
@@ -142,10 +147,31 @@ def test_ctrl_c_with_workers_leaves_nothing_behind(tmp_path):
     script = tmp_path / "ingest_script.py"
     script.write_text(textwrap.dedent(f"""
         import os
+        import sys
+        import time
         import agentlens
         from agentlens.adapters import parallel
-        parallel.BLOCK_BYTES = 256 * 1024  # ~100 blocks: still reading when the signal comes
+        parallel.BLOCK_BYTES = 256 * 1024  # ~100 blocks: read on the workers
         os.environ["AGENTLENS_WORKERS"] = "2"
+        workers = []
+        start = parallel._Worker.__init__
+
+        def started(worker):
+            start(worker)
+            workers.append(worker)
+
+        def receive(worker):  # the ingest's first wait for an answer: tell the test once every worker is ready
+            for w in workers:
+                if not w.ready.wait(120):
+                    raise RuntimeError("a worker never said it was ready")
+            print("ready", *[w.proc.pid for w in workers], file=sys.stderr, flush=True)
+            # and wait here, in Python, for the Ctrl-C: one that lands in a DuckDB statement interrupts the
+            # statement (RuntimeError: Query interrupted), which the ingest takes for a failed file
+            while True:
+                time.sleep(0.01)
+
+        parallel._Worker.__init__ = started
+        parallel._Worker.receive = receive
         lens = agentlens.open({str(db)!r})
         try:
             lens.ingest({str(data)!r}, progress=False)
@@ -156,15 +182,17 @@ def test_ctrl_c_with_workers_leaves_nothing_behind(tmp_path):
     """))
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True, cwd=tmp_path)
-    deadline = time.monotonic() + 60
-    workers: list[int] = []
-    while not workers and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-        workers = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
-    assert workers, "no worker process started"
-    time.sleep(0.5)
+    assert proc.stderr is not None
+    before = []  # stderr lines until the workers are ready (none expected)
+    while not (line := proc.stderr.readline()).startswith("ready ") and line:
+        before.append(line)
+    workers = [int(pid) for pid in line.split()[1:]]
+    assert len(workers) == 2, "".join(before) + proc.communicate(timeout=120)[1]
+    for pid in workers:
+        os.kill(pid, signal.SIGINT)  # ignored
     os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
     out, err = proc.communicate(timeout=120)
+    err = "".join(before) + err
     assert out.strip() == "interrupted", out + err
     assert "Traceback" not in err, err  # not one traceback per worker
     for pid in workers:
@@ -173,6 +201,26 @@ def test_ctrl_c_with_workers_leaves_nothing_behind(tmp_path):
         assert lens.sql("SELECT count(*) AS n FROM spans")["n"][0] == 0
         assert lens.sql("SELECT count(*) AS n FROM ingested_files")["n"][0] == 0
     assert not list(tmp_path.glob(".c.duckdb.stage-*"))  # the staging folder is gone too
+
+
+@pytest.mark.slow
+def test_a_worker_says_it_is_ready_and_ignores_sigint(tmp_path):
+    """The worker's handshake, and SIGINT kept from it: a process group of its own (the terminal's
+    Ctrl-C goes to the foreground group), and ignored from the first statement of its program."""
+    w = parallel._Worker()
+    try:
+        assert os.getpgid(w.proc.pid) == w.proc.pid != os.getpgid(0)
+        assert w.ready.wait(60), "the worker never said it was ready"
+        os.kill(w.proc.pid, signal.SIGINT)
+        block = (SAMPLES / "support-agent.genai.otlp.jsonl").read_bytes()[:200_000]
+        block = block[:block.rindex(b"\n") + 1]
+        w.send((functools.partial(otlp._block, filename="x", config=agentlens.Config()), block, 1, False))
+        assert w.receive() == otlp._block(block, 1, False, filename="x", config=agentlens.Config())
+        w.close()
+        assert w.proc.returncode == 0
+    finally:
+        w.kill()
+    assert parallel.WORKER_BOOT.startswith("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN);")
 
 
 def _agent_runs_files(tmp_path: Path) -> list[Path]:
@@ -207,6 +255,7 @@ def _agent_runs_files(tmp_path: Path) -> list[Path]:
     return [csv_path, jsonl_path]
 
 
+@pytest.mark.slow
 def test_agent_runs_exports_on_workers_give_the_same_database_as_one_process(tmp_path, monkeypatch):
     """The CSV's records are split in this process (quoted fields hold newlines) and made rows by the
     workers; JSON Lines are cut in blocks of lines like OTLP. Same runs, spans and quarantine, with the

@@ -16,6 +16,8 @@ from agentlens.cli import main
 from agentlens.core.config import Config, ConfigError
 from agentlens.sources import postgres
 
+pytestmark = pytest.mark.slow
+
 pg_dbapi = pytest.importorskip("adbc_driver_postgresql.dbapi")
 
 UTC = dt.UTC

@@ -25,9 +25,9 @@ from genai_prices import Usage, calc_price
 
 import agentlens
 from agentlens import pricing, schema
-from agentlens.store import tables
 from agentlens.core.config import Config, ConfigError
 from agentlens.pricing.models import genai_model
+from agentlens.store import tables
 from conftest import SAMPLES, doc, jsonl, span
 
 T1 = "0af7651916cd43dd8448eb211c80319c"
@@ -315,6 +315,7 @@ def test_bad_pricing_config_fails_the_file_not_silently(tmp_path):
     assert s.count("failed") == 1 and "input_per_mtok is required" in (s.files[0].message or "")
 
 
+@pytest.mark.slow
 def test_sample_traces_match_genai_prices_call_by_call(tmp_path):
     """Every priced call of the sample traces costs what genai-prices' own calc_price says."""
     with agentlens.open(tmp_path / "s.duckdb") as lens:
@@ -430,6 +431,7 @@ def test_sql_matches_calc_price_for_every_genai_prices_model():
     assert matched > 4000
 
 
+@pytest.mark.slow
 def test_runs_priced_before_they_are_stored_cost_what_pricing_them_after_gives(tmp_path, monkeypatch):
     """A file of new runs is priced from its staged spans before they are stored (pricing.price_staged_step,
     so that no row the file adds is updated); a file touching stored runs is priced after, by UPDATE. Both

@@ -77,6 +77,7 @@ def test_instrumentation_sample(lens, real_traces, name):
         assert [d["name"] for d in json.loads(c1["tool_definitions"])] == ["get_weather"]
 
 
+@pytest.mark.slow
 def test_all_samples_together_and_again(lens, real_traces):
     folder = real_traces / "instrumentation_samples"
     first = lens.ingest(folder)

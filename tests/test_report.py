@@ -34,6 +34,7 @@ def scripts_of(page: str) -> list[str]:
     return re.findall(r"<script>(.*?)</script>", page, flags=re.S)
 
 
+@pytest.mark.slow
 def test_report_sections_and_trace_view(vdb):
     with agentlens.open(vdb, read_only=True) as lens:
         rep = build_report(lens, run_ids=[NESTED, EVIL])

@@ -65,6 +65,7 @@ def test_first_rollup_then_nothing_to_do(five):
         assert after[t].equals(before[t]), t  # re-running adds and changes nothing
 
 
+@pytest.mark.slow
 def test_rollup_signals_equal_the_raw_ones(five):
     RU.rollup(five, "1h")
     raw, rolled = S.signals(five, every="1h"), RU.signals(five, every="1h")
@@ -77,6 +78,7 @@ def test_rollup_signals_equal_the_raw_ones(five):
             assert abs(a / b - 1) <= RU.ALPHA + 1e-12
 
 
+@pytest.mark.slow
 def test_merged_percentiles_by_hand(five):
     RU.rollup(five, "1h")
     day = RU.signals(five, every="1d").row(0, named=True)  # two hourly buckets merged
@@ -90,6 +92,7 @@ def test_merged_percentiles_by_hand(five):
     assert day["runs"] == 5 and day["errors"] == 2 and day["llm_calls"] == 7
 
 
+@pytest.mark.slow
 def test_late_spans_re_roll_their_buckets_and_a_moved_run_leaves_its_old_one(five, tmp_path):
     RU.rollup(five, "1h")
     r2, r5 = five_runs()[1], five_runs()[4]
@@ -121,6 +124,7 @@ def test_late_spans_re_roll_their_buckets_and_a_moved_run_leaves_its_old_one(fiv
     assert RU.rollup(five, "1h").buckets == 0  # and again: nothing
 
 
+@pytest.mark.slow
 def test_new_runs_only_roll_their_own_buckets(five, tmp_path):
     RU.rollup(five, "1h")
     five.ingest(write(tmp_path / "new.jsonl", [Run(7, at(180), 100), Run(8, at(185), 300, error="boom")]))
@@ -130,6 +134,7 @@ def test_new_runs_only_roll_their_own_buckets(five, tmp_path):
     assert (last["bucket"], last["runs"], last["errors"]) == (at(180), 2, 1)
 
 
+@pytest.mark.slow
 def test_repriced_runs_re_roll_their_bucket(five):
     RU.rollup(five, "1h")
     # `agentlens reprice` rewrites costs in place, without rebuilding the runs
@@ -139,6 +144,7 @@ def test_repriced_runs_re_roll_their_bucket(five):
     assert RU.signals(five, every="1h")["cost_usd"].to_list() == approx([0.01 + 0.2 + 0.3 + 0.002, 1.0])
 
 
+@pytest.mark.slow
 def test_rebuild_recomputes_the_same_rows(five):
     RU.rollup(five, "1h")
     before = snapshot(five)
@@ -191,6 +197,7 @@ def _exact_vs_rolled(lens, every):
     return worst
 
 
+@pytest.mark.slow
 def test_error_bound_on_the_sample_traces(tmp_path):
     with agentlens.open(tmp_path / "samples.duckdb") as lens:
         lens.ingest(SAMPLES)
@@ -203,6 +210,7 @@ def test_error_bound_on_the_sample_traces(tmp_path):
                 assert abs(r[col] / raw[r["model"]][col] - 1) <= RU.ALPHA + 1e-12
 
 
+@pytest.mark.slow
 def test_error_bound_on_real_recorded_traces(real_traces, tmp_path):
     with agentlens.open(tmp_path / "real.duckdb") as lens:
         lens.ingest(real_traces / "instrumentation_samples")
@@ -267,6 +275,7 @@ def _hold(db):
     return p
 
 
+@pytest.mark.slow
 def test_rollup_waits_for_another_process_holding_the_database(five, tmp_path):
     db = five.path
     five.close()
@@ -298,6 +307,7 @@ def test_rollup_waits_for_another_process_holding_the_database(five, tmp_path):
         assert lens.sql("SELECT sum(runs) AS n FROM rollup_runs")["n"][0] == 5
 
 
+@pytest.mark.slow
 def test_cli_rollup_and_signals_from_rollups(five):
     db = five.path
     five.close()

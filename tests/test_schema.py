@@ -263,6 +263,7 @@ def _database_at_0005(db: Path, rows: int = 5000) -> dict[str, list[tuple]]:
     return before
 
 
+@pytest.mark.slow
 def test_a_large_table_rewrite_announces_itself_on_stderr(tmp_path, capsys, monkeypatch):
     """0006 rewrites spans and runs: minutes on a large database, so opening it says what is happening."""
     small, large = tmp_path / "small.duckdb", tmp_path / "large.duckdb"

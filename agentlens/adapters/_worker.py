@@ -1,7 +1,13 @@
-"""Entry point of an ingest worker process (`python -m agentlens.adapters._worker`): see
-agentlens.adapters.parallel."""
+"""Entry point of an ingest worker process: see agentlens.adapters.parallel. Its `_Worker` runs
+`python -c WORKER_BOOT`, which ignores SIGINT before importing this module (and with it agentlens);
+`python -m agentlens.adapters._worker` works too, ignoring SIGINT only once those imports are done."""
 
 from agentlens.adapters.parallel import serve
 
-if __name__ == "__main__":
+
+def main() -> None:
     serve()
+
+
+if __name__ == "__main__":
+    main()

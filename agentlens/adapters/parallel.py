@@ -16,6 +16,11 @@ Workers: `$AGENTLENS_WORKERS` (default: the number of cores; 1 reads in this pro
 most four blocks (up to ~32 MB) are read in this process: starting the workers costs a few hundred
 milliseconds, during which this process reads the first block of a larger file. Memory stays
 bounded: at most two blocks per worker are in flight (one at work, one queued).
+
+Ctrl-C: the terminal sends SIGINT to its foreground process group. The workers are not in it (each
+starts in a process group of its own) and ignore SIGINT from their first statement, before any import
+(`WORKER_BOOT`): the ingest process alone gets a KeyboardInterrupt, and stops (kills) its workers. A
+worker that was interrupted mid-import printed a traceback of its own, burying the ingest's message.
 """
 
 from __future__ import annotations
@@ -46,6 +51,12 @@ BLOCK_BYTES = 8 << 20
 IN_PROCESS_BLOCKS = 4
 
 BlockFn = Callable[[Any, int, bool], list[Batch]]
+
+# The worker's program (`python -c`): SIGINT ignored first, then the imports (agentlens.adapters._worker)
+WORKER_BOOT = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+               "from agentlens.adapters._worker import main; main()")
+# A worker's first message, once its imports are done: it is ready for blocks
+READY = "agentlens worker ready"
 
 
 def workers() -> int:
@@ -106,10 +117,12 @@ def read_chunks(chunks: Iterator[tuple[Any, int, bool, int]], fn: BlockFn) -> It
         for block, line_no, final, offset in blocks:
             yield from _shift(_here(fn, block, line_no, final), offset)
         return
-    pool = [_Worker() for _ in range(n)]
+    pool: list[_Worker] = []
     # blocks in flight, in file order: (worker, offset) sent to a worker, (None, batches) read here
     inflight: deque[tuple[_Worker | None, Any]] = deque()
     try:
+        for _ in range(n):  # inside the try: a Ctrl-C while they start stops those already started
+            pool.append(_Worker())
         # The first block is read here while the workers start (a Python start-up and the imports:
         # ~0.3 s, as long as reading a block): a file of a few blocks (an incremental ingest) then
         # costs about one block less than with every block sent to a worker.
@@ -153,19 +166,23 @@ def _answer(worker: _Worker | None, value: Any) -> Iterator[Batch]:
 
 
 class _Worker:
-    """A worker process (`python -m agentlens.adapters._worker`) fed through its stdin and answering
-    on its stdout, length-prefixed pickles both ways. Plain subprocesses rather than multiprocessing:
-    its "spawn" workers re-import the caller's main script, so a script calling `lens.ingest()` at
-    its top level (no `if __name__ == "__main__"` guard) would run again in each worker. A thread
-    drains the answers as they come, so a worker never waits on a full pipe while we write to it."""
+    """A worker process (`python -c WORKER_BOOT`: agentlens.adapters._worker) fed through its stdin and
+    answering on its stdout, length-prefixed pickles both ways. Plain subprocesses rather than
+    multiprocessing: its "spawn" workers re-import the caller's main script, so a script calling
+    `lens.ingest()` at its top level (no `if __name__ == "__main__"` guard) would run again in each
+    worker. A thread drains the answers as they come, so a worker never waits on a full pipe while we
+    write to it. The worker's first message is READY (its imports done): `ready` is set then."""
 
     def __init__(self) -> None:
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])  # the folder holding the agentlens package
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self.ready = threading.Event()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agentlens.adapters._worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=env,
+            [sys.executable, "-c", WORKER_BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            # its own process group: the terminal's Ctrl-C (SIGINT to the foreground group) reaches only us,
+            # even while the interpreter starts, before WORKER_BOOT's first statement
+            process_group=0 if os.name == "posix" else None,
         )
         self.answers: queue.Queue[tuple[bool, Any]] = queue.Queue()
         self.reader = threading.Thread(target=self._drain, daemon=True)
@@ -175,12 +192,19 @@ class _Worker:
         assert self.proc.stdout is not None
         while True:
             try:
-                self.answers.put(_read(self.proc.stdout, "an agentlens worker process"))
+                message = _read(self.proc.stdout, "an agentlens worker process")
             except EOFError:
                 self.answers.put((False, "the worker process exited (killed, or out of memory?)"))
                 return
             except (RuntimeError, OSError, ValueError, pickle.UnpicklingError) as e:
                 self.answers.put((False, f"{type(e).__name__}: {e}"))
+                return
+            if self.ready.is_set():
+                self.answers.put(message)
+            elif message == READY:
+                self.ready.set()
+            else:
+                self.answers.put((False, f"the worker process began with {message!r}, not {READY!r}"))
                 return
 
     def send(self, request: Any) -> None:
@@ -238,12 +262,14 @@ def serve() -> None:
     # Decoded JSON is many small containers and never cyclic: the cycle collector's passes over them
     # cost ~15% of the work, so it runs once per block instead.
     gc.disable()
-    # Ctrl-C in a terminal reaches the whole process group: the ingest process stops and kills its
-    # workers (a traceback from each worker would only bury its message)
+    # Ctrl-C is the ingest process's to handle: it stops and kills its workers (a traceback from each
+    # worker would only bury its message). WORKER_BOOT ignores SIGINT already; again here for `python -m`
+    # and over any handler a library installed as it was imported (polars installs one).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     sys.stdout = sys.stderr  # a stray print must not corrupt the answers
     inp = sys.stdin.buffer
+    _write(out, READY)
     while True:
         try:
             fn, block, line_no, final = _read(inp, "the agentlens ingest process")

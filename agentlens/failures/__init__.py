@@ -2,6 +2,7 @@
 
     from agentlens import failures
     failures.classify(lens)                      # re-classify every run (after a policy change)
+    failures.classify(lens, classifiers=(failures.classifiers.refusal,))  # or some of the rules only
     rep = failures.report(lens, since="2026-11-10", by="feature")
     rep.counts, rep.worst, rep.fleet             # polars DataFrames; rep renders itself
     failures.detections(lens, mode="refusal")    # one row per detection
@@ -10,13 +11,16 @@
 Runs are classified at ingest (the pipeline step `classify_step`, inside the file's transaction,
 replacing earlier results for the runs the file touched) and by `classify()` for all runs. Every
 detection is a row of `failures` with the span that shows it, a severity, a one-line explanation
-and the evidence (JSON). The rules are in `classifiers.py`, the policy in `policy.py`, fleet-level
-incidents in `fleet.py`.
+and the evidence (JSON). The rules are in `classifiers.py` (`CLASSIFIERS`, a tuple of functions that
+each declare their modes: `MODES`), the policy in `policy.py`, fleet-level incidents in `fleet.py`.
+Both `classify()` and `classify_step` take the rules to run (`classifiers=`, all of them by default;
+`functools.partial(classify_step, classifiers=...)` is a pipeline step running some of them).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,15 +32,15 @@ from ..core.results import Result
 from ..pricing.models import model_table
 from ..store.ops import write_op
 from . import _udf, fleet
-from .classifiers import CLASSIFIERS, MODES, SEVERITIES, Ctx, prepare
+from .classifiers import CLASSIFIERS, MODES, ROW_SCHEMA, SEVERITIES, Classifier, Ctx, apply, prepare
 from .policy import Policy, load_policy
 
 if TYPE_CHECKING:
     from ..store import Store
 
 __all__ = [
-    "MODES", "SEVERITIES", "ClassifySummary", "FailureReport", "Policy", "classify", "classify_step",
-    "detections", "export_evals", "fleet_step", "load_policy", "report",
+    "CLASSIFIERS", "MODES", "SEVERITIES", "Classifier", "ClassifySummary", "FailureReport", "Policy", "classify",
+    "classify_step", "detections", "export_evals", "fleet_step", "load_policy", "report",
 ]
 
 BATCH_RUNS = 20_000  # runs classified per batch by classify(): bounds the temp tables' memory
@@ -53,8 +57,8 @@ FROM _fnew
 _MODELS_OF_BATCH = "SELECT DISTINCT model, provider FROM _fs WHERE leaf_llm AND model IS NOT NULL"
 
 
-def _classify_batch(lens: Store, policy: Policy) -> int:
-    """Classify the runs in `_fruns`, replacing their earlier rows. Returns detections added."""
+def _classify_batch(lens: Store, policy: Policy, classifiers: Sequence[Classifier] = CLASSIFIERS) -> int:
+    """Classify the runs in `_fruns` with the rules, replacing their earlier rows. Returns detections added."""
     con = lens.con
     con.execute("DELETE FROM failures WHERE run_id IN (SELECT run_id FROM _fruns)")
     ctx = Ctx(con, policy)
@@ -63,8 +67,8 @@ def _classify_batch(lens: Store, policy: Policy) -> int:
         pairs = con.execute(_MODELS_OF_BATCH).fetchall()
         models = model_table([(m, p) for m, p in pairs], lens.config)
         with registered(con, "_fmodels", models.to_arrow()):
-            tables = [fn(ctx) for fn in CLASSIFIERS]
-    new = pa.concat_tables(tables)
+            tables = [apply(fn, ctx) for fn in classifiers]
+    new = pa.concat_tables(tables) if tables else ROW_SCHEMA.empty_table()
     if new.num_rows:
         with registered(con, "_fnew", new):
             con.execute(_INSERT, [policy.hash])
@@ -72,11 +76,11 @@ def _classify_batch(lens: Store, policy: Policy) -> int:
     return new.num_rows
 
 
-def classify_step(lens: Store) -> None:
-    """Pipeline step: classify the runs the file touched (the chunk of them in `_affected`)."""
+def classify_step(lens: Store, classifiers: Sequence[Classifier] = CLASSIFIERS) -> None:
+    """Pipeline step: classify the runs the file touched (the chunk of them in `_affected`) with the rules."""
     policy = load_policy(lens.config)
     lens.con.execute("CREATE OR REPLACE TEMP TABLE _fruns AS SELECT DISTINCT run_id FROM _affected")
-    _classify_batch(lens, policy)
+    _classify_batch(lens, policy, classifiers)
 
 
 # The time the runs a file touched span, now and before the file (`_prior_times`, set by the store: a run
@@ -145,9 +149,11 @@ def _batch_runs(lens: Store, runs: int) -> int:
 
 
 @write_op("classify")
-def classify(lens: Store, policy: Policy | None = None) -> ClassifySummary:
-    """Re-classify every run (batches of BATCH_RUNS runs) and recompute fleet incidents, replacing
-    all earlier results, in one transaction."""
+def classify(lens: Store, policy: Policy | None = None,
+             classifiers: Sequence[Classifier] = CLASSIFIERS) -> ClassifySummary:
+    """Re-classify every run (batches of BATCH_RUNS runs) with the rules (all of them by default: see
+    `classifiers.CLASSIFIERS`) and recompute fleet incidents, replacing all earlier results, in one
+    transaction."""
     t0 = time.perf_counter()
     policy = policy or load_policy(lens.config)
     con = lens.con
@@ -164,7 +170,7 @@ def classify(lens: Store, policy: Policy | None = None) -> ClassifySummary:
         for start in range(0, total, batch):
             con.execute("CREATE OR REPLACE TEMP TABLE _fruns AS SELECT run_id FROM _fall WHERE i >= ? AND i < ?",
                         [start, start + batch])
-            detections += _classify_batch(lens, policy)
+            detections += _classify_batch(lens, policy, classifiers)
             runs += min(batch, total - start)
         con.execute("DROP TABLE IF EXISTS _fall")
         n_fleet = fleet.refresh(con, policy)

@@ -1,22 +1,27 @@
 """Failure-mode classifiers: small deterministic rules over the canonical tables, one per mode.
 
 Each classifier is a function of a `Ctx` returning rows `(run_id, mode, span_id, severity,
-explanation, evidence)` for every run of the batch (the run ids in the temp table `_fruns`). The
-work is SQL run by DuckDB; the values come in as bound parameters (patterns, caps, tool lists).
+explanation, evidence)` for every run of the batch (the run ids in the temp table `_fruns`), marked
+with the modes it may emit (`@emits(...)`). The work is SQL run by DuckDB; the values come in as named
+parameters (`$loop_threshold`, `$rate_limit_re`, ...), all made once per batch by `parameters()` from
+the policy and the patterns, each statement taking the ones it names: no statement depends on the order
+of a list.
 `PREPARE` first builds `_fs`, a narrow per-span table of the batch with what several rules share:
 the span's order in its run, whether it failed and why, its call fingerprint, which policy lists
 its tool is on, and its `rid` (rowid in `spans`). Rules read the wide text columns (results, messages)
 from `spans` only where needed, joined on `rowid = rid` so that DuckDB reads only the row groups
 holding the batch's spans (a join on the ids would scan the whole table).
 
-`CLASSIFIERS` is the ordered tuple of rules; adding a mode is adding a function to it.
+`CLASSIFIERS` is the ordered tuple of rules (sqlglot's optimizer rules are held the same way): adding
+a mode is adding a function to it, and `MODES` is the modes they declare, in their order. A caller
+may run any subset (`failures.classify(lens, classifiers=...)`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
 
 import duckdb
 import pyarrow as pa
@@ -26,32 +31,108 @@ from .policy import Policy
 
 SEVERITIES = ("critical", "high", "medium", "low")
 
-# every mode of ../shared/reference/failure-modes.md (public names: never rename), catalogue order
-MODES = (
-    "silent_tool_failure", "hallucinated_tool", "runaway_loop", "rate_limited", "cascading_retries", "timeout",
-    "provider_error", "context_overflow", "prompt_injection", "duplicate_side_effect", "budget_exceeded",
-    "refusal", "unapproved_action", "tool_error",
-)
-
 ROW_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("mode", pa.string()), ("span_id", pa.string()), ("severity", pa.string()),
     ("explanation", pa.string()), ("evidence", pa.string()),
 ])
 
 
+def _globs(names: tuple[str, ...]) -> list[str]:
+    return [n.lower() for n in names]
+
+
+def _by(policy: Policy, key: str) -> str:
+    """Whose tool list an explanation cites."""
+    return "default policy" if policy.src(key) == "default" else "policy in the config"
+
+
+ADDRESS = P.EMAIL + r"|https?://[A-Za-z0-9.-]+"
+
+
+def parameters(policy: Policy) -> dict[str, Any]:
+    """Every value the statements bind, by name: the patterns (`*_re`, agentlens.core.patterns), the
+    policy's values under their config keys (tool lists as lower-case globs), and the notes that
+    explanations quote about where a value came from."""
+    p = policy
+    allow = list(p.tool_allowlist)
+    approvals = " or ".join(p.approval_spans[:4]) + (" ..." if len(p.approval_spans) > 4 else "")
+    caps = ("max_cost_usd_per_run", "max_tokens_per_run", "max_llm_calls_per_run", "max_tool_calls_per_run",
+            "max_duration_s_per_run")
+    return {
+        "error_text_re": P.ERROR_TEXT, "rate_limit_re": P.RATE_LIMIT, "timeout_re": P.TIMEOUT,
+        "context_overflow_re": P.CONTEXT_OVERFLOW, "provider_error_re": P.PROVIDER_ERROR, "step_cap_re": P.STEP_CAP,
+        "refusal_re": P.REFUSAL, "address_re": ADDRESS, "injection_re": p.injection_regex,
+        "finish_length": list(P.FINISH_LENGTH), "finish_refusal": list(P.FINISH_REFUSAL),
+        "side_effect_tools": _globs(p.side_effect_tools), "side_effect_tools_by": _by(p, "side_effect_tools"),
+        "irreversible_tools": _globs(p.irreversible_tools), "irreversible_tools_by": _by(p, "irreversible_tools"),
+        "approval_spans": _globs(p.approval_spans),
+        "approval_spans_shown": approvals + ("" if p.src("approval_spans") == "from config" else " (default)"),
+        "tool_allowlist": _globs(p.tool_allowlist), "tool_allowlist_names": allow, "has_tool_allowlist": bool(allow),
+        "tool_allowlist_shown": ", ".join(allow[:8]) + (", ..." if len(allow) > 8 else ""),
+        "loop_threshold": p.loop_threshold, "loop_threshold_src": p.src("loop_threshold"),
+        "retry_threshold": p.retry_threshold, "retry_threshold_src": p.src("retry_threshold"),
+        "context_window_ratio": p.context_window_ratio, "context_window_ratio_src": p.src("context_window_ratio"),
+        **{key: getattr(p, key) for key in caps}, **{f"{key}_note": p.note(key) for key in caps},
+    }
+
+
+_NAMES: dict[str, frozenset[str]] = {}  # statement -> the parameters it names
+
+
+def _bind(con: duckdb.DuckDBPyConnection, query: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The values of the parameters the statement names (DuckDB rejects values it does not name)."""
+    names = _NAMES.get(query)
+    if names is None:
+        names = _NAMES[query] = frozenset(con.extract_statements(query)[0].named_parameters)
+    missing = names - values.keys()
+    if missing:
+        raise KeyError(f"no value for the statement's parameters {', '.join(sorted(missing))}")
+    return {n: values[n] for n in names}
+
+
 @dataclass
 class Ctx:
     con: duckdb.DuckDBPyConnection
     policy: Policy
+    params: dict[str, Any] = field(init=False)  # parameters(policy)
 
-    def rows(self, query: str, params: list[Any] | None = None) -> pa.Table:
-        """A rule's result as the six detection columns (named by position)."""
-        table = self.con.sql(query, params=params or []).to_arrow_table()
+    def __post_init__(self) -> None:
+        self.params = parameters(self.policy)
+
+    def run(self, query: str, **values: Any) -> None:
+        """Run a statement with its named parameters (`values` add to or override `params`)."""
+        self.con.execute(query, _bind(self.con, query, {**self.params, **values}))
+
+    def rows(self, query: str, **values: Any) -> pa.Table:
+        """A rule's result as the six detection columns (named by position); parameters as in `run`."""
+        table = self.con.sql(query, params=_bind(self.con, query, {**self.params, **values})).to_arrow_table()
         return table.rename_columns(ROW_SCHEMA.names).cast(ROW_SCHEMA)
 
 
-def _globs(names: tuple[str, ...]) -> list[str]:
-    return [n.lower() for n in names]
+class Classifier(Protocol):
+    """A rule: a function of the batch's `Ctx` returning detection rows, and the modes they may carry."""
+
+    __name__: str
+    modes: tuple[str, ...]
+
+    def __call__(self, ctx: Ctx, /) -> pa.Table: ...
+
+
+def emits(*modes: str) -> Callable[[Callable[[Ctx], pa.Table]], Classifier]:
+    """Declare the modes a classifier's rows may carry: `MODES` is made of them, and a row of any other
+    mode is an error (see `apply`)."""
+    if not modes or len(set(modes)) != len(modes):
+        raise ValueError(f"a classifier declares one or more distinct modes, got {modes!r}")
+
+    def mark(fn: Callable[[Ctx], pa.Table]) -> Classifier:
+        fn.modes = modes  # type: ignore[attr-defined]
+        return cast(Classifier, fn)
+    return mark
+
+
+def modes_of(classifiers: Iterable[Classifier]) -> tuple[str, ...]:
+    """The modes the classifiers declare, in their order, each once."""
+    return tuple(dict.fromkeys(m for c in classifiers for m in c.modes))
 
 
 # UNNEST_NOTE: a JSON list of a span's column is unnested in a SELECT list, not as a lateral join
@@ -64,8 +145,6 @@ def _globs(names: tuple[str, ...]) -> list[str]:
 # The shared per-span table of the batch
 # --------------------------------------------------------------------------------------------------
 
-# Parameters: ERROR_TEXT, RATE_LIMIT, TIMEOUT, CONTEXT_OVERFLOW, PROVIDER_ERROR, STEP_CAP,
-# side_effect globs, irreversible globs, approval globs.
 PREPARE = """
 CREATE OR REPLACE TEMP TABLE _fs AS
 WITH s AS (  -- by rowid: DuckDB then reads only the row groups holding the batch's spans
@@ -121,7 +200,7 @@ payload AS (
                  WHEN try_cast(b.f[7] AS INTEGER) >= 500 THEN 'HTTP status ' || b.f[7]
                END
              END
-           WHEN regexp_matches(b.result, ?) THEN left(b.result, 300)
+           WHEN regexp_matches(b.result, $error_text_re) THEN left(b.result, 300)
            END
          END AS payload_err
   FROM parsed b
@@ -140,14 +219,16 @@ SELECT p.* EXCLUDE (result, status_err, payload_err, valid, types, f),
        END AS target,
        CASE WHEN p.kind IN ('tool', 'retriever') AND p.tool IS NOT NULL
             THEN p.tool || ' ' || coalesce(agentlens_canonical_json(p.tool_arguments), '') END AS fp,
-       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), ?), false) AS is_rate,
-       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), ?), false) AS is_timeout,
-       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), ?), false) AS is_context,
-       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), ?), false) AS is_provider_text,
-       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), ?), false) AS is_step_cap,
-       p.kind = 'tool' AND len(list_filter(?::VARCHAR[], lambda g: lower(p.tool) GLOB g)) > 0 AS side_effect,
-       p.kind = 'tool' AND len(list_filter(?::VARCHAR[], lambda g: lower(p.tool) GLOB g)) > 0 AS irreversible,
-       len(list_filter(?::VARCHAR[], lambda g: lower(coalesce(p.tool, p.name)) GLOB g)) > 0 AS approval,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $rate_limit_re), false) AS is_rate,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $timeout_re), false) AS is_timeout,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $context_overflow_re), false) AS is_context,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $provider_error_re), false) AS is_provider_text,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $step_cap_re), false) AS is_step_cap,
+       p.kind = 'tool' AND len(list_filter($side_effect_tools::VARCHAR[], lambda g: lower(p.tool) GLOB g)) > 0
+         AS side_effect,
+       p.kind = 'tool' AND len(list_filter($irreversible_tools::VARCHAR[], lambda g: lower(p.tool) GLOB g)) > 0
+         AS irreversible,
+       len(list_filter($approval_spans::VARCHAR[], lambda g: lower(coalesce(p.tool, p.name)) GLOB g)) > 0 AS approval,
        CASE WHEN p.valid AND p.types[1] = 'OBJECT'
             THEN p.f[8] = 'false' OR lower(coalesce(p.f[6], '')) IN ('denied', 'rejected', 'declined')
             ELSE coalesce(regexp_matches(p.result, '(?i)^\\W{0,3}(denied|rejected|declined)\\b'), false)
@@ -157,11 +238,7 @@ FROM payload p
 
 
 def prepare(ctx: Ctx) -> None:
-    pol = ctx.policy
-    ctx.con.execute(PREPARE, [
-        P.ERROR_TEXT, P.RATE_LIMIT, P.TIMEOUT, P.CONTEXT_OVERFLOW, P.PROVIDER_ERROR, P.STEP_CAP,
-        _globs(pol.side_effect_tools), _globs(pol.irreversible_tools), _globs(pol.approval_spans),
-    ])
+    ctx.run(PREPARE)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -169,7 +246,7 @@ def prepare(ctx: Ctx) -> None:
 # --------------------------------------------------------------------------------------------------
 
 # A tool (or retriever) call failed: error status, or a result that reports failure. Recovered when
-# a later call of the same tool, after its last failure, succeeded. Parameter: the mode to return.
+# a later call of the same tool, after its last failure, succeeded. `$mode`: the mode to return.
 TOOL_FAILURES = """
 WITH f AS (SELECT * FROM _fs WHERE kind IN ('tool', 'retriever') AND failed),
 g AS (
@@ -200,16 +277,18 @@ SELECT run_id, mode, span_id,
                ELSE '; the run ended in error' END,
        to_json({tool: tool, failures: failures, failed_spans: spans, reported_in_result: by_payload,
                 retry_span_id: retry_span_id, run_status: run_status})::VARCHAR
-FROM j WHERE mode = ?
+FROM j WHERE mode = $mode
 """
 
 
+@emits("silent_tool_failure")
 def silent_tool_failure(ctx: Ctx) -> pa.Table:
-    return ctx.rows(TOOL_FAILURES, ["silent_tool_failure"])
+    return ctx.rows(TOOL_FAILURES, mode="silent_tool_failure")
 
 
+@emits("tool_error")
 def tool_error(ctx: Ctx) -> pa.Table:
-    return ctx.rows(TOOL_FAILURES, ["tool_error"])
+    return ctx.rows(TOOL_FAILURES, mode="tool_error")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -219,7 +298,6 @@ def tool_error(ctx: Ctx) -> pa.Table:
 # Tool calls an LLM asked for, checked against the tools that call was offered (its own definitions,
 # else every definition offered in the run) plus the allowlist; arguments that do not parse or do
 # not fit the declared JSON schema; tool spans named after a tool never offered in the run.
-# Parameters: allowlist globs, allowlist text, allowlist set?, allowlist globs, allowlist.
 HALLUCINATED_TOOL = """
 WITH defs AS (
   SELECT s.run_id, s.span_id, d.name, d.parameters
@@ -244,7 +322,7 @@ calls AS (
 ),
 checked AS (
   SELECT c.*,
-         len(list_filter(?::VARCHAR[], lambda g: lower(c.name) GLOB g)) > 0 AS allowed,
+         len(list_filter($tool_allowlist::VARCHAR[], lambda g: lower(c.name) GLOB g)) > 0 AS allowed,
          CASE WHEN c.arguments IS NOT NULL AND json_type(c.arguments) = 'VARCHAR'
                    AND trim(c.arguments->>'$') <> '' AND NOT json_valid(c.arguments->>'$')
               THEN c.arguments->>'$' END AS unparsed,
@@ -258,9 +336,9 @@ problems AS (
               THEN printf('the model called %s, which it was not offered (offered: %s)', name,
                           array_to_string(offered[:8], ', ') || CASE WHEN len(offered) > 8 THEN ', ...' ELSE '' END)
               ELSE printf('the model called %s, which is not in [policy].tool_allowlist (%s; the trace does not '
-                          'record the tools offered)', name, ?) END AS text,
+                          'record the tools offered)', name, $tool_allowlist_shown) END AS text,
          to_json({tool: name, offered: offered}) AS detail
-  FROM checked WHERE name IS NOT NULL AND NOT allowed AND (len(offered) > 0 OR ?)
+  FROM checked WHERE name IS NOT NULL AND NOT allowed AND (len(offered) > 0 OR $has_tool_allowlist)
     AND NOT list_contains(offered, name)
   UNION ALL
   SELECT run_id, span_id, seq, name, 'arguments_do_not_parse',
@@ -279,7 +357,7 @@ problems AS (
          to_json({tool: f.tool, offered: rn.names})
   FROM _fs f JOIN run_names rn ON rn.run_id = f.run_id
   WHERE f.kind = 'tool' AND f.tool IS NOT NULL AND NOT list_contains(rn.names, f.tool) AND NOT f.approval
-    AND len(list_filter(?::VARCHAR[], lambda g: lower(f.tool) GLOB g)) = 0
+    AND len(list_filter($tool_allowlist::VARCHAR[], lambda g: lower(f.tool) GLOB g)) = 0
     AND NOT EXISTS (SELECT 1 FROM checked c WHERE c.run_id = f.run_id AND c.name = f.tool)
 ),
 g AS (
@@ -289,16 +367,14 @@ g AS (
 )
 SELECT run_id, 'hallucinated_tool', span_id, 'medium',
        text || CASE WHEN n > 1 THEN printf(' (%d times)', n) ELSE '' END,
-       to_json({problem: problem, tool: name, count: n, spans: spans, allowlist: ?::VARCHAR[]})::VARCHAR
+       to_json({problem: problem, tool: name, count: n, spans: spans, allowlist: $tool_allowlist_names::VARCHAR[]})::VARCHAR
 FROM g
 """
 
 
+@emits("hallucinated_tool")
 def hallucinated_tool(ctx: Ctx) -> pa.Table:
-    names = list(ctx.policy.tool_allowlist)
-    allow = _globs(ctx.policy.tool_allowlist)
-    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-    return ctx.rows(HALLUCINATED_TOOL, [allow, shown, bool(names), allow, names])
+    return ctx.rows(HALLUCINATED_TOOL)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -308,7 +384,6 @@ def hallucinated_tool(ctx: Ctx) -> pa.Table:
 # The same tool with the same (canonical) arguments `loop_threshold` times or more, counted on tool
 # spans and on the tool calls the LLM asked for (the larger count wins: a run may record only one of
 # them, or record some calls as retriever spans), or the run stopped at a step cap.
-# Parameters: loop threshold (x3), note, threshold.
 RUNAWAY_LOOP = """
 WITH t AS (
   SELECT run_id, span_id, seq, tool, fp, tool_arguments AS args, 'span' AS src FROM _fs WHERE fp IS NOT NULL
@@ -328,13 +403,13 @@ per_src AS (  -- lists of the repeats only (most calls are made once); a source 
   SELECT c.run_id, c.tool, c.fp, c.src, k.n, arg_min(c.span_id, c.seq) AS span_id, arg_min(c.args, c.seq) AS args,
          list(c.span_id ORDER BY c.seq) AS spans
   FROM calls c JOIN counts k ON k.run_id = c.run_id AND k.tool = c.tool AND k.fp = c.fp AND k.src = c.src
-  WHERE k.n >= ?
+  WHERE k.n >= $loop_threshold
   GROUP BY c.run_id, c.tool, c.fp, c.src, k.n
 ),
 rep AS (
   SELECT run_id, tool, fp, max(n) AS n, arg_max(span_id, (n, src = 'span')) AS span_id,
          arg_max(args, (n, src = 'span')) AS args, arg_max(spans, (n, src = 'span')) AS spans
-  FROM per_src GROUP BY run_id, tool, fp HAVING max(n) >= ?
+  FROM per_src GROUP BY run_id, tool, fp HAVING max(n) >= $loop_threshold
 ),
 top AS (
   SELECT run_id, arg_max(tool, n) AS tool, arg_max(n, n) AS n, arg_max(span_id, n) AS span_id,
@@ -349,17 +424,18 @@ SELECT coalesce(t.run_id, c.run_id), 'runaway_loop', coalesce(t.span_id, c.span_
        CASE WHEN c.run_id IS NOT NULL THEN 'high' ELSE 'medium' END,
        concat_ws('; ',
          CASE WHEN t.run_id IS NOT NULL THEN printf('%s ran %d times with the same arguments %s (loop threshold %d, %s)',
-                                                    t.tool, t.n, agentlens_clip(coalesce(t.args, '{}'), 100), ?, ?) END,
+                                                    t.tool, t.n, agentlens_clip(coalesce(t.args, '{}'), 100),
+                                                    $loop_threshold, $loop_threshold_src) END,
          CASE WHEN c.run_id IS NOT NULL THEN printf('the run stopped at its step cap (%s)', agentlens_clip(c.err, 120)) END),
        to_json({repeats: t.repeats, step_cap_span_id: c.span_id, step_cap_error: left(c.err, 300),
-                loop_threshold: ?})::VARCHAR
+                loop_threshold: $loop_threshold})::VARCHAR
 FROM top t FULL JOIN cap c ON c.run_id = t.run_id
 """
 
 
+@emits("runaway_loop")
 def runaway_loop(ctx: Ctx) -> pa.Table:
-    p = ctx.policy
-    return ctx.rows(RUNAWAY_LOOP, [p.loop_threshold] * 3 + [p.src("loop_threshold"), p.loop_threshold])
+    return ctx.rows(RUNAWAY_LOOP)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -368,11 +444,11 @@ def runaway_loop(ctx: Ctx) -> pa.Table:
 
 # Failed calls (leaf LLM calls, tool calls; the root when a run records no calls) whose error text
 # matches the mode's pattern (agentlens.failures.patterns). A provider error is an LLM call's failure
-# that is not also a rate limit, a timeout or a context overflow. Parameters: mode (x4).
+# that is not also a rate limit, a timeout or a context overflow. `$mode`: the mode to find.
 CALL_ERRORS = """
 WITH e AS (
   SELECT * FROM _fs
-  WHERE attempt AND failed AND CASE ?
+  WHERE attempt AND failed AND CASE $mode
     WHEN 'rate_limited' THEN is_rate
     WHEN 'timeout' THEN is_timeout
     WHEN 'provider_error' THEN is_provider_text AND NOT is_rate AND NOT is_timeout AND NOT is_context
@@ -385,15 +461,15 @@ g AS (
          list({span_id: span_id, target: target, error: left(err, 300), duration_ms: duration_ms} ORDER BY seq) AS spans
   FROM e GROUP BY run_id
 )
-SELECT g.run_id, ?, g.span_id, CASE WHEN r.status = 'error' THEN 'high' ELSE 'low' END,
+SELECT g.run_id, $mode, g.span_id, CASE WHEN r.status = 'error' THEN 'high' ELSE 'low' END,
        printf('%s %s %s (%s)%s; %s',
               CASE WHEN g.n = 1 THEN 'a call to' ELSE printf('%d calls to', g.n) END,
               coalesce(g.targets, '?'),
-              CASE ? WHEN 'rate_limited' THEN CASE WHEN g.n = 1 THEN 'was' ELSE 'were' END || ' rejected for rate limits'
+              CASE $mode WHEN 'rate_limited' THEN CASE WHEN g.n = 1 THEN 'was' ELSE 'were' END || ' rejected for rate limits'
                      WHEN 'timeout' THEN 'timed out'
                      ELSE 'failed at the provider' END,
               agentlens_clip(g.first_err, 160),
-              CASE WHEN ? = 'timeout' AND g.max_ms IS NOT NULL THEN printf(' after %.1f s', g.max_ms / 1000.0)
+              CASE WHEN $mode = 'timeout' AND g.max_ms IS NOT NULL THEN printf(' after %.1f s', g.max_ms / 1000.0)
                    ELSE '' END,
               CASE WHEN r.status = 'error' THEN 'the run ended in error' ELSE 'the run recovered' END),
        to_json({calls: g.n, failed_spans: g.spans, run_status: r.status})::VARCHAR
@@ -401,16 +477,19 @@ FROM g LEFT JOIN runs r USING (run_id)
 """
 
 
+@emits("rate_limited")
 def rate_limited(ctx: Ctx) -> pa.Table:
-    return ctx.rows(CALL_ERRORS, ["rate_limited"] * 4)
+    return ctx.rows(CALL_ERRORS, mode="rate_limited")
 
 
+@emits("timeout")
 def timeout(ctx: Ctx) -> pa.Table:
-    return ctx.rows(CALL_ERRORS, ["timeout"] * 4)
+    return ctx.rows(CALL_ERRORS, mode="timeout")
 
 
+@emits("provider_error")
 def provider_error(ctx: Ctx) -> pa.Table:
-    return ctx.rows(CALL_ERRORS, ["provider_error"] * 4)
+    return ctx.rows(CALL_ERRORS, mode="provider_error")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -418,7 +497,7 @@ def provider_error(ctx: Ctx) -> pa.Table:
 # --------------------------------------------------------------------------------------------------
 
 # `retry_threshold` or more failed attempts of the same call (same tool, or LLM calls to the same
-# model) in a row, with no success between them. Parameters: threshold, threshold, note.
+# model) in a row, with no success between them.
 CASCADING_RETRIES = """
 WITH a AS (SELECT run_id, span_id, seq, target, failed, err FROM _fs WHERE attempt AND target IS NOT NULL),
 b AS (
@@ -429,7 +508,7 @@ b AS (
 streaks AS (
   SELECT run_id, target, island, count(*) AS n, arg_min(span_id, seq) AS span_id, arg_min(err, seq) AS first_err,
          max(seq) AS last_seq, list(span_id ORDER BY seq) AS spans
-  FROM b WHERE failed GROUP BY run_id, target, island HAVING count(*) >= ?
+  FROM b WHERE failed GROUP BY run_id, target, island HAVING count(*) >= $retry_threshold
 ),
 worst AS (
   SELECT run_id, arg_max(target, n) AS target, max(n) AS n, arg_max(span_id, n) AS span_id,
@@ -445,15 +524,16 @@ after AS (
 SELECT w.run_id, 'cascading_retries', w.span_id, CASE WHEN r.status = 'error' THEN 'high' ELSE 'medium' END,
        printf('%s failed %d times in a row (%s)%s (retry threshold %d, %s)', w.target, w.n, agentlens_clip(w.first_err, 120),
               CASE WHEN x.next_ok IS NOT NULL THEN ' before a retry succeeded'
-                   WHEN r.status = 'error' THEN ' and the run ended in error' ELSE '' END, ?, ?),
+                   WHEN r.status = 'error' THEN ' and the run ended in error' ELSE '' END,
+              $retry_threshold, $retry_threshold_src),
        to_json({streaks: w.streaks, next_success_span_id: x.next_ok, run_status: r.status})::VARCHAR
 FROM worst w LEFT JOIN after x USING (run_id) LEFT JOIN runs r USING (run_id)
 """
 
 
+@emits("cascading_retries")
 def cascading_retries(ctx: Ctx) -> pa.Table:
-    p = ctx.policy
-    return ctx.rows(CASCADING_RETRIES, [p.retry_threshold, p.retry_threshold, p.src("retry_threshold")])
+    return ctx.rows(CASCADING_RETRIES)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -462,7 +542,7 @@ def cascading_retries(ctx: Ctx) -> pa.Table:
 
 # A call failed because the prompt did not fit; an LLM call stopped at its token limit; or an LLM
 # call's input came within `context_window_ratio` of its model's window (`_fmodels`: genai-prices
-# and [models] overrides). Parameters: finish reasons, ratio, ratio, note.
+# and [models] overrides).
 CONTEXT_OVERFLOW = """
 WITH hits AS (
   SELECT run_id, span_id, seq, 1 AS rank, 'high' AS severity,
@@ -474,16 +554,16 @@ WITH hits AS (
          printf('%s stopped at finish_reason=%s%s: the answer was cut off', coalesce(model, 'an LLM call'),
                 finish_reason, CASE WHEN output_tokens IS NOT NULL THEN printf(' after %d output tokens', output_tokens) ELSE '' END),
          to_json({span_id: span_id, reason: 'finish_reason', finish_reason: finish_reason, output_tokens: output_tokens})
-  FROM _fs WHERE leaf_llm AND lower(finish_reason) IN (SELECT unnest(?::VARCHAR[]))
+  FROM _fs WHERE leaf_llm AND lower(finish_reason) IN (SELECT unnest($finish_length::VARCHAR[]))
   UNION ALL
   SELECT f.run_id, f.span_id, f.seq, 3, 'medium',
          printf('input of %,d tokens is %.0f%% of %s''s %,d-token window (from %s; threshold %.0f%%, %s)',
                 f.input_tokens, 100.0 * f.input_tokens / m.context_window, f.model, m.context_window,
-                m.context_window_source, 100 * ?, ?),
+                m.context_window_source, 100 * $context_window_ratio, $context_window_ratio_src),
          to_json({span_id: f.span_id, reason: 'near_window', input_tokens: f.input_tokens, model: f.model,
                   context_window: m.context_window, context_window_source: m.context_window_source})
   FROM _fs f JOIN _fmodels m ON m.model = f.model AND m.provider IS NOT DISTINCT FROM f.provider
-  WHERE f.leaf_llm AND m.context_window IS NOT NULL AND f.input_tokens >= ? * m.context_window
+  WHERE f.leaf_llm AND m.context_window IS NOT NULL AND f.input_tokens >= $context_window_ratio * m.context_window
 )
 SELECT run_id, 'context_overflow', arg_min(span_id, (rank, seq)), arg_min(severity, (rank, seq)),
        arg_min(text, (rank, seq)) || CASE WHEN count(*) > 1 THEN printf(' (+%d more)', count(*) - 1) ELSE '' END,
@@ -492,10 +572,9 @@ FROM hits GROUP BY run_id
 """
 
 
+@emits("context_overflow")
 def context_overflow(ctx: Ctx) -> pa.Table:
-    p = ctx.policy
-    r = p.context_window_ratio
-    return ctx.rows(CONTEXT_OVERFLOW, [list(P.FINISH_LENGTH), r, p.src("context_window_ratio"), r])
+    return ctx.rows(CONTEXT_OVERFLOW)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -505,7 +584,7 @@ def context_overflow(ctx: Ctx) -> pa.Table:
 # Content the agent read (tool and retriever results, user messages of LLM calls, the request of a
 # run without call spans) matching `injection_patterns`. Acted on: a later side-effecting tool call
 # whose arguments carry an address (email, URL host) found in that content and not in the user's
-# own messages. Parameters: injection regex (x2), address regex (x4).
+# own messages (`$address_re`).
 PROMPT_INJECTION = """
 WITH src AS (  -- pos: a user message's place in its call's input
   SELECT f.run_id, f.span_id, f.seq, 'the result of ' || coalesce(f.tool, f.name) AS place,
@@ -525,7 +604,8 @@ WITH src AS (  -- pos: a user message's place in its call's input
   WHERE f.parent_span_id IS NULL AND NOT f.has_calls
 ),
 hits AS MATERIALIZED (  -- the regex over every text once: inlined, DuckDB ran it for each use of `hits`
-  SELECT src.*, regexp_extract(text, ?, 0) AS matched FROM src WHERE text IS NOT NULL AND regexp_matches(text, ?)
+  SELECT src.*, regexp_extract(text, $injection_re, 0) AS matched
+  FROM src WHERE text IS NOT NULL AND regexp_matches(text, $injection_re)
 ),
 first AS (  -- the earliest hit; of two in one call, the earlier user message
   SELECT run_id, min(seq) AS seq, arg_min(span_id, (seq, pos)) AS span_id, arg_min(place, (seq, pos)) AS place,
@@ -537,22 +617,22 @@ first AS (  -- the earliest hit; of two in one call, the earlier user message
 first_call AS (SELECT run_id, min(seq) AS seq FROM _fs WHERE leaf_llm GROUP BY run_id),
 user_addr AS (  -- addresses the user gave: the first LLM call's user messages (later user-role messages
                 -- may carry tool results, as Anthropic's API sends them), or the request
-  SELECT src.run_id, flatten(list(regexp_extract_all(coalesce(src.text, ''), ?))) AS addrs
+  SELECT src.run_id, flatten(list(regexp_extract_all(coalesce(src.text, ''), $address_re))) AS addrs
   FROM src LEFT JOIN first_call fc ON fc.run_id = src.run_id
   WHERE src.place = 'the request' OR (src.place = 'a user message' AND src.seq = fc.seq)
   GROUP BY src.run_id
 ),
 acted AS (
   SELECT h.run_id, arg_min(t.span_id, t.seq) AS span_id, arg_min(t.tool, t.seq) AS tool,
-         arg_min(list_filter(regexp_extract_all(s.tool_arguments, ?),
-                             lambda a: list_contains(regexp_extract_all(h.text, ?), a)
+         arg_min(list_filter(regexp_extract_all(s.tool_arguments, $address_re),
+                             lambda a: list_contains(regexp_extract_all(h.text, $address_re), a)
                                        AND NOT list_contains(coalesce(ua.addrs, []), a)), t.seq) AS addrs
   FROM first h
   JOIN _fs t ON t.run_id = h.run_id AND t.seq > h.seq AND t.side_effect
   JOIN spans s ON s.rowid = t.rid
   LEFT JOIN user_addr ua ON ua.run_id = h.run_id
-  WHERE len(list_filter(regexp_extract_all(coalesce(s.tool_arguments, ''), ?),
-                        lambda a: list_contains(regexp_extract_all(h.text, ?), a)
+  WHERE len(list_filter(regexp_extract_all(coalesce(s.tool_arguments, ''), $address_re),
+                        lambda a: list_contains(regexp_extract_all(h.text, $address_re), a)
                                   AND NOT list_contains(coalesce(ua.addrs, []), a))) > 0
   GROUP BY h.run_id
 )
@@ -569,12 +649,9 @@ SELECT h.run_id, 'prompt_injection', h.span_id, CASE WHEN a.run_id IS NOT NULL T
 FROM first h LEFT JOIN acted a USING (run_id)
 """
 
-ADDRESS = P.EMAIL + r"|https?://[A-Za-z0-9.-]+"
-
-
+@emits("prompt_injection")
 def prompt_injection(ctx: Ctx) -> pa.Table:
-    rx = ctx.policy.injection_regex
-    return ctx.rows(PROMPT_INJECTION, [rx, rx, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS])
+    return ctx.rows(PROMPT_INJECTION)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -582,7 +659,7 @@ def prompt_injection(ctx: Ctx) -> pa.Table:
 # --------------------------------------------------------------------------------------------------
 
 # A side-effecting tool (policy list) that ran successfully two or more times with the same
-# canonical arguments in one run. Parameter: the list note.
+# canonical arguments in one run.
 DUPLICATE_SIDE_EFFECT = """
 WITH d AS (
   SELECT run_id, tool, fp, count(*) AS n, arg_min(span_id, seq) AS span_id, arg_min(tool_arguments, seq) AS args,
@@ -592,23 +669,22 @@ WITH d AS (
 )
 SELECT run_id, 'duplicate_side_effect', span_id, CASE WHEN irreversible THEN 'critical' ELSE 'high' END,
        printf('%s ran %d times with the same arguments %s (a side-effect tool by the %s)', tool, n,
-              agentlens_clip(coalesce(args, '{}'), 120), ?),
+              agentlens_clip(coalesce(args, '{}'), 120), $side_effect_tools_by),
        to_json({tool: tool, count: n, spans: spans, arguments: left(args, 1000), irreversible: irreversible})::VARCHAR
 FROM d
 """
 
 
+@emits("duplicate_side_effect")
 def duplicate_side_effect(ctx: Ctx) -> pa.Table:
-    src = ctx.policy.src("side_effect_tools")
-    return ctx.rows(DUPLICATE_SIDE_EFFECT, ["default policy" if src == "default" else "policy in the config"])
+    return ctx.rows(DUPLICATE_SIDE_EFFECT)
 
 
 # --------------------------------------------------------------------------------------------------
 # budget_exceeded
 # --------------------------------------------------------------------------------------------------
 
-# A run's totals over a `[policy]` cap. Parameters: for each of cost, tokens, llm calls, tool calls,
-# seconds: cap, cap, note (in that order, twice: in `o` and in the evidence).
+# A run's totals over a `[policy]` cap (each cap's parameter is its config key; `_note`: where it came from).
 BUDGET_EXCEEDED = """
 WITH r AS (
   SELECT run_id, root_span_id, cost_usd,
@@ -619,12 +695,21 @@ WITH r AS (
 ),
 o AS (
   SELECT r.*,
-    CASE WHEN cost_usd > ? THEN printf('cost $%.2f > $%.2f cap%s', cost_usd, ?, ?) END AS c1,
-    CASE WHEN tokens > ? THEN printf('%,d tokens > %,d cap%s', tokens, ?, ?) END AS c2,
-    CASE WHEN llm_calls > ? THEN printf('%d LLM calls > %d cap%s', llm_calls, ?, ?) END AS c3,
-    CASE WHEN tool_calls > ? THEN printf('%d tool calls > %d cap%s', tool_calls, ?, ?) END AS c4,
-    CASE WHEN seconds > ? THEN printf('%.0f s > %.0f s cap%s', seconds, ?, ?) END AS c5,
-    greatest(cost_usd / ?, tokens / ?, llm_calls / ?, tool_calls / ?, seconds / ?) AS worst_ratio
+    CASE WHEN cost_usd > $max_cost_usd_per_run
+         THEN printf('cost $%.2f > $%.2f cap%s', cost_usd, $max_cost_usd_per_run, $max_cost_usd_per_run_note) END AS c1,
+    CASE WHEN tokens > $max_tokens_per_run
+         THEN printf('%,d tokens > %,d cap%s', tokens, $max_tokens_per_run, $max_tokens_per_run_note) END AS c2,
+    CASE WHEN llm_calls > $max_llm_calls_per_run
+         THEN printf('%d LLM calls > %d cap%s', llm_calls, $max_llm_calls_per_run, $max_llm_calls_per_run_note)
+    END AS c3,
+    CASE WHEN tool_calls > $max_tool_calls_per_run
+         THEN printf('%d tool calls > %d cap%s', tool_calls, $max_tool_calls_per_run, $max_tool_calls_per_run_note)
+    END AS c4,
+    CASE WHEN seconds > $max_duration_s_per_run
+         THEN printf('%.0f s > %.0f s cap%s', seconds, $max_duration_s_per_run, $max_duration_s_per_run_note) END AS c5,
+    greatest(cost_usd / $max_cost_usd_per_run::DOUBLE, tokens / $max_tokens_per_run::DOUBLE,
+             llm_calls / $max_llm_calls_per_run::DOUBLE, tool_calls / $max_tool_calls_per_run::DOUBLE,
+             seconds / $max_duration_s_per_run::DOUBLE) AS worst_ratio
   FROM r
 )
 SELECT run_id, 'budget_exceeded', root_span_id, CASE WHEN worst_ratio >= 2 THEN 'high' ELSE 'medium' END,
@@ -636,18 +721,9 @@ FROM o WHERE coalesce(c1, c2, c3, c4, c5) IS NOT NULL
 """
 
 
+@emits("budget_exceeded")
 def budget_exceeded(ctx: Ctx) -> pa.Table:
-    p = ctx.policy
-    caps = [
-        (p.max_cost_usd_per_run, "max_cost_usd_per_run"), (p.max_tokens_per_run, "max_tokens_per_run"),
-        (p.max_llm_calls_per_run, "max_llm_calls_per_run"), (p.max_tool_calls_per_run, "max_tool_calls_per_run"),
-        (p.max_duration_s_per_run, "max_duration_s_per_run"),
-    ]
-    params: list[Any] = []
-    for cap, key in caps:
-        params += [cap, cap, p.note(key)]
-    params += [float(cap) for cap, _ in caps]
-    return ctx.rows(BUDGET_EXCEEDED, params)
+    return ctx.rows(BUDGET_EXCEEDED)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -665,7 +741,6 @@ _ANSWER = """CASE WHEN json_valid({x}) THEN
 
 # The final answer (the run's output, else the last successful LLM call's output: the last
 # assistant message's text) matches REFUSAL, or an LLM call finished for a content filter.
-# Parameters: refusal finish reasons, REFUSAL.
 REFUSAL = """
 WITH fin AS (
   SELECT f.run_id, arg_max(s.output, f.seq) AS out, arg_max(f.span_id, f.seq) AS span_id
@@ -688,12 +763,12 @@ final AS (  -- the run's own answer, else the last LLM call's: parsed only then 
 ),
 filtered AS (
   SELECT run_id, arg_min(span_id, seq) AS span_id, arg_min(finish_reason, seq) AS finish_reason
-  FROM _fs WHERE leaf_llm AND lower(finish_reason) IN (SELECT unnest(?::VARCHAR[])) GROUP BY run_id
+  FROM _fs WHERE leaf_llm AND lower(finish_reason) IN (SELECT unnest($finish_refusal::VARCHAR[])) GROUP BY run_id
 ),
 hits AS (
   SELECT coalesce(a.run_id, f.run_id) AS run_id, coalesce(f.span_id, a.span_id) AS span_id,
          a.answer, f.finish_reason,
-         coalesce(regexp_matches(left(a.answer, 400), ?), false) AS declined
+         coalesce(regexp_matches(left(a.answer, 400), $refusal_re), false) AS declined
   FROM final a FULL JOIN filtered f USING (run_id)
 )
 SELECT run_id, 'refusal', span_id, 'medium',
@@ -705,8 +780,9 @@ FROM hits WHERE declined OR finish_reason IS NOT NULL
 """.replace("{answer_own}", _ANSWER.format(x="r.output")).replace("{answer_llm}", _ANSWER.format(x="out"))
 
 
+@emits("refusal")
 def refusal(ctx: Ctx) -> pa.Table:
-    return ctx.rows(REFUSAL, [list(P.FINISH_REFUSAL), P.REFUSAL])
+    return ctx.rows(REFUSAL)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -715,7 +791,7 @@ def refusal(ctx: Ctx) -> pa.Table:
 
 # An irreversible tool (policy list) ran with no approval before it: no span named like an approval
 # (`approval_spans`) that ended before it started without failing or being denied, and no span event
-# named like one. Parameters: approval globs, approval note, irreversible note.
+# named like one.
 UNAPPROVED_ACTION = """
 WITH irr AS (SELECT run_id, span_id, seq, tool, started_at FROM _fs WHERE kind = 'tool' AND irreversible),
 ok AS (SELECT run_id, seq, coalesce(ended_at, started_at) AS at FROM _fs WHERE approval AND NOT failed AND NOT denied),
@@ -723,11 +799,11 @@ ev AS (
   SELECT s.run_id, try_cast(e.time AS TIMESTAMPTZ) AS at
   FROM (SELECT run_id, events FROM spans WHERE rowid IN (SELECT rid FROM _fs)) s,
        unnest(from_json(s.events, '[{"name":"VARCHAR","time":"VARCHAR"}]')) AS u(e)
-  WHERE s.events IS NOT NULL AND len(list_filter(?::VARCHAR[], lambda g: lower(e.name) GLOB g)) > 0
+  WHERE s.events IS NOT NULL AND len(list_filter($approval_spans::VARCHAR[], lambda g: lower(e.name) GLOB g)) > 0
 )
 SELECT i.run_id, 'unapproved_action', i.span_id, 'critical',
        printf('%s ran with no approval step before it (irreversible by the %s; no step named %s ran before it)',
-              i.tool, ?, ?),
+              i.tool, $irreversible_tools_by, $approval_spans_shown),
        to_json({tool: i.tool, span_id: i.span_id, approvals_seen_before: 0})::VARCHAR
 FROM irr i
 WHERE NOT EXISTS (SELECT 1 FROM ok a WHERE a.run_id = i.run_id AND a.seq < i.seq
@@ -736,17 +812,13 @@ WHERE NOT EXISTS (SELECT 1 FROM ok a WHERE a.run_id = i.run_id AND a.seq < i.seq
 """
 
 
+@emits("unapproved_action")
 def unapproved_action(ctx: Ctx) -> pa.Table:
-    p = ctx.policy
-    src = p.src("irreversible_tools")
-    names = " or ".join(p.approval_spans[:4]) + (" ..." if len(p.approval_spans) > 4 else "")
-    return ctx.rows(UNAPPROVED_ACTION, [_globs(p.approval_spans),
-                                        "default policy" if src == "default" else "policy in the config",
-                                        names + ("" if p.src("approval_spans") == "from config" else " (default)")])
+    return ctx.rows(UNAPPROVED_ACTION)
 
 
-# The rules, in the catalogue's order.
-CLASSIFIERS: tuple[Callable[[Ctx], pa.Table], ...] = (
+# The rules, in the catalogue's order (../shared/reference/failure-modes.md).
+CLASSIFIERS: tuple[Classifier, ...] = (
     silent_tool_failure,
     hallucinated_tool,
     runaway_loop,
@@ -762,6 +834,25 @@ CLASSIFIERS: tuple[Callable[[Ctx], pa.Table], ...] = (
     unapproved_action,
     tool_error,
 )
+
+# every mode the rules emit (public names: never rename), catalogue order
+MODES = modes_of(CLASSIFIERS)
+
+
+def apply(classifier: Classifier, ctx: Ctx) -> pa.Table:
+    """The classifier's rows, checked against the modes it declares (`@emits`)."""
+    declared = getattr(classifier, "modes", None)
+    if not declared:
+        raise TypeError(f"classifier {getattr(classifier, '__name__', classifier)!s} declares no modes: "
+                        "mark it with @emits(mode, ...) (agentlens.failures.classifiers)")
+    table = classifier(ctx)
+    emitted = set(table.column("mode").unique().to_pylist()) if table.num_rows else set()
+    undeclared = emitted - set(declared)
+    if undeclared:
+        raise ValueError(f"classifier {classifier.__name__} emitted {', '.join(sorted(map(str, undeclared)))}, "
+                         f"which it does not declare (it declares {', '.join(classifier.modes)})")
+    return table
+
 
 ALL_SQL = {
     "PREPARE": PREPARE, "TOOL_FAILURES": TOOL_FAILURES, "HALLUCINATED_TOOL": HALLUCINATED_TOOL,
