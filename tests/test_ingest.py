@@ -18,7 +18,7 @@ from agentlens import pricing
 from agentlens.adapters import otlp
 from agentlens.ingest import sql as Q
 from agentlens.store.chunks import SPAN_WEIGHT_SQL
-from conftest import ROOT, doc, jsonl, span
+from conftest import ROOT, SAMPLES, doc, jsonl, span
 
 T = "5b8efff798038103d269b633813fc60c"
 NS = 1_795_000_000_000_000_000
@@ -224,6 +224,23 @@ def test_ctrl_c_mid_file_leaves_the_database_as_before(lens, tmp_path, monkeypat
     assert lens.sql("SELECT count(*) n FROM ingested_files")["n"][0] == 1
     monkeypatch.setattr(otlp, "read", real_read)
     assert lens.ingest(p).spans == 5  # and the file is not marked as ingested
+
+
+def test_ctrl_c_while_duckdb_runs_a_statement_stops_the_ingest(lens, tmp_path, monkeypatch):
+    """DuckDB turns a Ctrl-C that lands while it runs a statement into an error of its own ("Query
+    interrupted"): that is the user stopping the ingest, not a bad file to record as failed and go past."""
+    import duckdb
+
+    from agentlens.ingest import publish as P
+
+    def interrupted(*args, **kwargs):
+        raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+
+    monkeypatch.setattr(P, "_publish", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        lens.ingest(SAMPLES)
+    assert lens.sql("SELECT count(*) n FROM ingested_files")["n"][0] == 0
+    assert lens.sql("SELECT count(*) n FROM quarantine")["n"][0] == 0  # nothing recorded as a failed file
 
 
 KILL_CHILD = """

@@ -48,3 +48,9 @@ def out_of_memory(e: BaseException) -> bool:
     text = str(e)
     return isinstance(e, duckdb.OutOfMemoryException) or (
         isinstance(e, duckdb.Error) and ("Out of Memory" in text or "failed to pin block" in text))
+
+
+def interrupted(e: BaseException) -> bool:
+    """DuckDB stopped a statement because the process got Ctrl-C (it raises that as an error of its own, or
+    as a RuntimeError "Query interrupted"), not because the statement failed."""
+    return isinstance(e, duckdb.InterruptException) or (isinstance(e, RuntimeError) and "Query interrupted" in str(e))

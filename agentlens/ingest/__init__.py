@@ -25,17 +25,17 @@ from typing import Protocol
 
 from .. import adapters
 from ..adapters.base import Bad
-from ..core.duck import out_of_memory
+from ..core.duck import interrupted, out_of_memory
 from ..store import Store, out_of_memory_advice
 from . import read
 from . import sql as Q
-from .publish import Field, OnCommit, ProgressFn, ingest_batches, publish
+from .publish import Field, OnCommit, ProgressFn, ingest_batches
 from .read import IngestError, NotATrace
 from .steps import Pipeline, Step
 from .summary import FileResult, IngestSummary
 
 __all__ = ["Field", "FileResult", "IngestError", "IngestSummary", "OnCommit", "Pipeline", "Progress", "Step",
-           "ingest_batches", "ingest_files", "publish"]
+           "ingest_batches", "ingest_files"]
 
 
 class Progress(Protocol):
@@ -94,6 +94,8 @@ def _ingest_file(store: Store, path: Path, explicit: bool, forced: ModuleType | 
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as e:  # one bad file never stops the others
+        if interrupted(e):  # Ctrl-C while DuckDB ran a statement: the user's stop, not the file's fault
+            raise KeyboardInterrupt from None
         if out_of_memory(e):  # the file is fine, the memory limit too low for it
             return _fail(store, FileResult(str(path), adapter.NAME), path, "out_of_memory",
                          f"{path}: nothing of the file was stored: {out_of_memory_advice(e)}")
