@@ -516,7 +516,7 @@ def slo_counts(lens: Store, slo: Slo, at: dt.datetime,
     values: dict[str, Any] = {
         "at": at, "lo": at - max(windows), "secs": [int(w.total_seconds()) for w in windows],
         "threshold_ms": slo.threshold_ms, "max_cost_usd": slo.max_cost_usd,
-        "rate_limit": patterns.RATE_LIMIT_PATTERN, **{f"w{i}": v for i, (_, v) in enumerate(slo.where)},
+        "rate_limit": patterns.RATE_LIMIT, **{f"w{i}": v for i, (_, v) in enumerate(slo.where)},
     }
     used = set(_PARAM.findall(sql))
     rows = lens.con.execute(sql, {k: v for k, v in values.items() if k in used}).fetchall()

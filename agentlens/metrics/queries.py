@@ -16,7 +16,7 @@ Conventions shared by every statement:
   Sources that record no call-level spans (an `agent_runs` row is a whole run with its token
   totals) have no LLM calls;
 - a call is rate-limited when it failed and its error type or message matches
-  `patterns.RATE_LIMIT_PATTERN` (bound as `$rate_limit`); a run is rate-limited when any of its
+  `patterns.RATE_LIMIT` (bound as `$rate_limit`); a run is rate-limited when any of its
   error spans matches (this covers `agent_runs` rows, whose one span carries the run's error).
 """
 

@@ -109,7 +109,7 @@ def rollup(lens: Store, every: EveryArg = None, rebuild: bool = False) -> Rollup
     if dt.timedelta(days=1) % width and width % dt.timedelta(days=1):
         raise SignalsError(f"--every {format_duration(width)}: use a width that divides a day (1m, 5m, 15m, "
                            "1h, 6h, 1d) or a whole number of days, so buckets nest")
-    values = {**_params(width), "rate_limit": patterns.RATE_LIMIT_PATTERN}
+    values = {**_params(width), "rate_limit": patterns.RATE_LIMIT}
     fill = {"failures": Q.FAILURES if has_failures(lens) else Q.NO_FAILURES,
             "has_failures": "true" if has_failures(lens) else "false"}
     con = lens.con

@@ -163,7 +163,7 @@ def _render(template: str, q: Query, *, has_failures: bool = False) -> tuple[str
     }
     sql = template.format(**slots)
     values: dict[str, Any] = {
-        "since": q.since, "until": q.until, "width": q.every, "rate_limit": patterns.RATE_LIMIT_PATTERN,
+        "since": q.since, "until": q.until, "width": q.every, "rate_limit": patterns.RATE_LIMIT,
         "run_usd": q.run_usd, **{f"w{i}": v for i, (_, v) in enumerate(q.where)},
     }
     used = set(_PARAM.findall(sql))
