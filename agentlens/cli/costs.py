@@ -12,6 +12,7 @@ import polars as pl
 
 from .. import pricing
 from ..core.config import ConfigError
+from ..core.dimensions import RUN_DIMENSIONS
 from ..metrics import costs as C
 from ..store import default_db_path
 from .common import CONFIG_OPTION, DB_OPTION, _open, out, time_option
@@ -38,7 +39,7 @@ def _write(df: pl.DataFrame, fmt: str, output: str | None) -> None:
 @DB_OPTION
 @CONFIG_OPTION
 @click.option("--by", "by_", default="feature", show_default=True, metavar="DIMS",
-              help="Comma-separated group keys: a run column (" + ", ".join(C.RUN_DIMENSIONS) + "), "
+              help="Comma-separated group keys: a run column (" + ", ".join(RUN_DIMENSIONS) + "), "
                    "attr:KEY (an attribute key, e.g. attr:app.team) or json:$.PATH (a JSON path into the "
                    "run's attributes); '' for one total.")
 @click.option("--period", type=click.Choice(C.PERIODS), default=None,

@@ -11,6 +11,7 @@ import duckdb
 import polars as pl
 
 from ..api import Lens
+from ..core.dimensions import GROUP_DIMENSIONS
 from ..core.results import Result
 from ..metrics import alerts as A
 from ..metrics import rollups as RU
@@ -88,7 +89,7 @@ def _emit(df: pl.DataFrame, fmt: str) -> None:
 @DB_OPTION
 @CONFIG_OPTION
 @click.option("--by", "by_", multiple=True, metavar="DIM,...",
-              help="Group by run dimensions: " + ", ".join(S.DIMENSIONS) + ".")
+              help="Group by run dimensions: " + ", ".join(GROUP_DIMENSIONS) + ".")
 @click.option("--every", metavar="INTERVAL", help="Time buckets (UTC): 15m, 1h, 1d, 1w. Default: one row for the window.")
 @click.option("--since", metavar="TIME", help="Runs started at or after TIME: 2026-11-10, 2026-11-10T08:00Z, or 24h (ago).")
 @click.option("--until", metavar="TIME", help="Runs started before TIME (same forms).")

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DIMENSIONS = ("user_id", "session_id", "customer_id", "feature", "environment")
+from .dimensions import LOOKUP_DIMENSIONS
 
+# The attribute lookups of each LOOKUP_DIMENSIONS dimension, tried in order after the config's own.
 DEFAULT_DIMENSIONS: dict[str, tuple[str, ...]] = {
     "user_id": (
         "user.id", "enduser.id", "gen_ai.user.id", "langfuse.user.id",
@@ -85,9 +86,9 @@ class Config:
         if not isinstance(section, dict):
             raise ConfigError(f"{where}: [dimensions] must be a table")
         for name, keys in section.items():
-            if name not in DIMENSIONS:
+            if name not in LOOKUP_DIMENSIONS:
                 raise ConfigError(
-                    f"{where}: [dimensions].{name} is not a dimension; use one of {', '.join(DIMENSIONS)}"
+                    f"{where}: [dimensions].{name} is not a dimension; use one of {', '.join(LOOKUP_DIMENSIONS)}"
                 )
             if isinstance(keys, str):
                 keys = [keys]

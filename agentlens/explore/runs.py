@@ -19,14 +19,14 @@ from typing import Any
 import polars as pl
 
 from .. import schema
+from ..core.dimensions import GROUP_DIMENSIONS
 from ..core.timeparse import TimeSpecError, parse_time
 from ..store import Store
 from .trace import has_table
 
 RUN_COLUMNS = tuple(c.name for c in schema.RUN_COLUMNS)
-# Columns a run can be filtered and grouped by (text dimensions).
-DIMENSIONS = ("feature", "customer_id", "user_id", "session_id", "environment", "agent_name", "model",
-              "source", "service_name")
+# Columns a run can be filtered and grouped by (text dimensions; status has a filter of its own).
+DIMENSIONS = GROUP_DIMENSIONS
 NONE_VALUE = "(none)"  # filter value that matches NULL
 
 # The columns of a page of runs (the explorer's table); `failure_modes` is added when classified.

@@ -29,6 +29,7 @@ from ..pricing.models import model_table
 from . import _udf, fleet
 from .classifiers import CLASSIFIERS, MODES, SEVERITIES, Ctx, prepare
 from .policy import Policy, load_policy
+from .report import BY
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -40,8 +41,7 @@ __all__ = [
 
 BATCH_RUNS = 20_000  # runs classified per batch by classify(): bounds the temp tables' memory
 FLEET_MODES = ("spend_spike", "retry_storm")
-DIMENSIONS = ("feature", "customer_id", "user_id", "session_id", "environment", "agent_name", "model",
-              "source", "service_name", "status", "severity", "day", "tool")
+DIMENSIONS = tuple(BY)
 
 _INSERT = """
 INSERT INTO failures

@@ -14,6 +14,7 @@ from rich.console import Console, Group
 from rich.padding import Padding
 from rich.text import Text
 
+from ..core.dimensions import RUN_DIMENSIONS
 from ..core.results import Result, _fmt, rich_table
 from .classifiers import MODES, SEVERITIES
 from .policy import load_policy
@@ -25,9 +26,8 @@ FLEET_KINDS = ("spend_spike", "retry_storm")
 
 # --by dimensions: name -> SQL expression over failures f, runs r (a fixed allowlist: never user text)
 BY: dict[str, str] = {
-    "feature": "r.feature", "customer_id": "r.customer_id", "user_id": "r.user_id", "session_id": "r.session_id",
-    "environment": "r.environment", "agent_name": "r.agent_name", "model": "r.model", "source": "r.source",
-    "service_name": "r.service_name", "status": "r.status", "severity": "f.severity",
+    **{d: f"r.{d}" for d in RUN_DIMENSIONS},
+    "severity": "f.severity",
     "day": "strftime(r.started_at, '%Y-%m-%d')",
     "tool": "coalesce(f.evidence->>'$.tool', f.evidence->>'$.acted_tool')",
 }

@@ -61,11 +61,12 @@ from typing import Any
 import polars as pl
 
 from ..core import patterns
+from ..core.dimensions import GROUP_DIMENSIONS, RUN_DIMENSIONS
 from ..core.results import Result
 from ..core.timeparse import format_duration, parse_duration, parse_time
 from ..store import Store
 from . import queries as Q
-from .signals import _PARAM, DIMENSIONS, SIGNAL_COLUMNS, has_failures, make_query, signals
+from .signals import _PARAM, SIGNAL_COLUMNS, has_failures, make_query, signals
 
 
 class RulesError(ValueError):
@@ -184,8 +185,8 @@ class _Reader:
         if not isinstance(v, dict):
             raise self.fail(key, 'must be a table of run dimensions, e.g. { feature = "refund" }')
         for d, val in v.items():
-            if d not in DIMENSIONS:
-                raise self.fail(f"{key}.{d}", f"is not a run dimension; use one of {', '.join(DIMENSIONS)}")
+            if d not in RUN_DIMENSIONS:
+                raise self.fail(f"{key}.{d}", f"is not a run dimension; use one of {', '.join(RUN_DIMENSIONS)}")
             if not isinstance(val, str):
                 raise self.fail(f"{key}.{d}", f"must be a string, got {val!r}")
         return tuple(v.items())
@@ -215,8 +216,8 @@ class _Reader:
         if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
             raise self.fail(key, "must be a list of run dimensions")
         for d in items:
-            if d not in DIMENSIONS:
-                raise self.fail(key, f"names {d!r}, not a run dimension; use {', '.join(DIMENSIONS)}")
+            if d not in GROUP_DIMENSIONS:
+                raise self.fail(key, f"names {d!r}, not a run dimension to group by; use {', '.join(GROUP_DIMENSIONS)}")
         return tuple(items)
 
 

@@ -33,14 +33,13 @@ import duckdb
 import polars as pl
 
 from .. import pricing
+from ..core.dimensions import BUDGET_DIMENSIONS, RUN_DIMENSIONS
 from ..core.results import Result
-from ..pricing.budgets import DAILY_DIMENSIONS, load_budgets
+from ..pricing.budgets import load_budgets
 from ..store import Store
 
 PERIODS = ("day", "week", "month")
-# run columns a cost can be grouped by (identifiers are only ever taken from this list)
-RUN_DIMENSIONS = ("feature", "customer_id", "user_id", "session_id", "model", "agent_name", "environment",
-                  "source", "service_name", "status")
+# run columns a cost can be grouped by (identifiers are only ever taken from this list): RUN_DIMENSIONS
 _BAD_KEY = re.compile(r'["\\\x00-\x1f]')
 
 When = dt.datetime | dt.date | str | None
@@ -329,7 +328,7 @@ def runs_over_budget(lens: Store, since: When = None, until: When = None) -> pl.
     return lens.sql(q, [*params, b.run_usd, b.run_usd_hard])
 
 
-# {dim} comes from budgets.DAILY_DIMENSIONS only
+# {dim} comes from BUDGET_DIMENSIONS only
 DAYS_OVER_TEMPLATE = """
 WITH scope AS ({scope}),
 d AS (
@@ -353,7 +352,7 @@ def days_over_budget(lens: Store, since: When = None, until: When = None) -> pl.
     scope, params = _scope(since, until)
     frames = []
     for dim, caps in b.daily_usd.items():
-        if dim not in DAILY_DIMENSIONS:  # load_budgets checked it; the identifier goes into SQL text
+        if dim not in BUDGET_DIMENSIONS:  # load_budgets checked it; the identifier goes into SQL text
             raise ValueError(f"unknown budget dimension {dim!r}")
         table = pl.DataFrame({"value": [k for k in caps if k != "*"], "cap_usd": [v for k, v in caps.items() if k != "*"]},
                              schema={"value": pl.String, "cap_usd": pl.Float64})

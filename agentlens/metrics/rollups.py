@@ -32,6 +32,7 @@ from typing import Any
 import polars as pl
 
 from ..core import patterns
+from ..core.dimensions import ROLLUP_DIMENSIONS
 from ..core.duck import transaction
 from ..core.results import Result
 from ..core.timeparse import format_duration, parse_duration
@@ -45,8 +46,6 @@ ALPHA = 0.01
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 ZERO_BIN = -2147483647
 DEFAULT_EVERY = dt.timedelta(hours=1)
-# customer_id, user_id and session_id are left out: their cardinality would make a row per run.
-ROLLUP_DIMENSIONS = ("source", "agent_name", "environment", "feature", "model")
 ORIGIN = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)  # DuckDB's time_bucket origin (a Monday)
 
 

@@ -26,6 +26,8 @@ from typing import Any, Literal
 import polars as pl
 
 from ..core import patterns
+from ..core.dimensions import GROUP_DIMENSIONS as GROUP_DIMENSIONS
+from ..core.dimensions import RUN_DIMENSIONS
 from ..core.results import Result
 from ..core.timeparse import format_duration, parse_duration, parse_time
 from ..pricing.budgets import Budgets, load_budgets
@@ -33,14 +35,9 @@ from ..pricing.models import model_table
 from ..store import Store
 from . import queries as Q
 
-# Run columns one may group and filter by (identifiers are only ever taken from this list).
-DIMENSIONS = (
-    "agent_name", "feature", "customer_id", "user_id", "session_id", "environment", "model",
-    "source", "status", "service_name",
-)
-
-# ... of which these can be group-by keys (status is a filter: the signals already split by it)
-GROUP_DIMENSIONS = tuple(d for d in DIMENSIONS if d != "status")
+# Run columns one may filter by (identifiers are only ever taken from this list), and of those the
+# group-by keys (status is a filter: the signals already split by it).
+DIMENSIONS = RUN_DIMENSIONS
 
 SIGNAL_COLUMNS = (
     "runs", "errors", "error_rate", "implicit_errors", "implicit_error_rate", "timed_runs",

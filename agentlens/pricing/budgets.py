@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..core.config import DIMENSIONS, Config, ConfigError
-
-DAILY_DIMENSIONS = (*DIMENSIONS, "model", "agent_name")
+from ..core.config import Config, ConfigError
+from ..core.dimensions import BUDGET_DIMENSIONS
 
 
 @dataclass(frozen=True)
@@ -59,9 +58,9 @@ def load_budgets(config: Config) -> Budgets:
     if not isinstance(raw_daily, dict):
         raise ConfigError(f"{where}: [budgets.daily_usd] must be a table of dimensions")
     for dim, caps in raw_daily.items():
-        if dim not in DAILY_DIMENSIONS:
+        if dim not in BUDGET_DIMENSIONS:
             raise ConfigError(f"{where}: [budgets.daily_usd].{dim} is not a dimension; use one of "
-                              f"{', '.join(DAILY_DIMENSIONS)}")
+                              f"{', '.join(BUDGET_DIMENSIONS)}")
         if not isinstance(caps, dict):
             raise ConfigError(f"{where}: [budgets.daily_usd].{dim} must map values to USD caps")
         daily[dim] = {str(k): _amount(v, f"{where}: [budgets.daily_usd].{dim}.{k}") for k, v in caps.items()}
