@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..core.config import Config, ConfigError
+from ..core.config import Config, Invalid, Section
 from ..core.dimensions import BUDGET_DIMENSIONS
 
 
@@ -33,35 +33,25 @@ class Budgets:
         return caps.get("*")
 
 
-def _amount(v: object, where: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
-        raise ConfigError(f"{where} must be a positive number of USD, got {v!r}")
+def usd_amount(v: object) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0 or v != v or v == float("inf"):
+        raise Invalid("must be a positive number of USD")
     return float(v)
 
 
+BUDGET_KEYS = ("run_usd", "run_usd_hard", "daily_usd")
+
+
 def load_budgets(config: Config) -> Budgets:
-    where = config.path or "config"
-    section = config.raw.get("budgets", {})
-    if not isinstance(section, dict):
-        raise ConfigError(f"{where}: [budgets] must be a table")
-    known = {"run_usd", "run_usd_hard", "daily_usd"}
-    for key in section:
-        if key not in known:
-            raise ConfigError(f"{where}: [budgets].{key} is not a budget; use one of {', '.join(sorted(known))}")
-    run = _amount(section["run_usd"], f"{where}: [budgets].run_usd") if "run_usd" in section else None
-    hard = (_amount(section["run_usd_hard"], f"{where}: [budgets].run_usd_hard")
-            if "run_usd_hard" in section else None)
+    """The `[budgets]` section, validated (errors name the file and the key)."""
+    section = Section.of(config, "budgets").only(BUDGET_KEYS, "a budget")
+    run = section.value("run_usd", usd_amount, None)
+    hard = section.value("run_usd_hard", usd_amount, None)
     if run is not None and hard is not None and hard < run:
-        raise ConfigError(f"{where}: [budgets].run_usd_hard ({hard}) is below run_usd ({run})")
+        raise section.fail(f"({hard}) is below run_usd ({run})", "run_usd_hard")
+    daily_section = section.table("daily_usd").only(BUDGET_DIMENSIONS, "a dimension")
     daily: dict[str, dict[str, float]] = {}
-    raw_daily = section.get("daily_usd", {})
-    if not isinstance(raw_daily, dict):
-        raise ConfigError(f"{where}: [budgets.daily_usd] must be a table of dimensions")
-    for dim, caps in raw_daily.items():
-        if dim not in BUDGET_DIMENSIONS:
-            raise ConfigError(f"{where}: [budgets.daily_usd].{dim} is not a dimension; use one of "
-                              f"{', '.join(BUDGET_DIMENSIONS)}")
-        if not isinstance(caps, dict):
-            raise ConfigError(f"{where}: [budgets.daily_usd].{dim} must map values to USD caps")
-        daily[dim] = {str(k): _amount(v, f"{where}: [budgets.daily_usd].{dim}.{k}") for k, v in caps.items()}
+    for dim in daily_section:
+        caps = daily_section.table(dim)
+        daily[dim] = {str(k): caps.value(k, usd_amount) for k in caps}
     return Budgets(run, hard, daily)
