@@ -591,6 +591,8 @@ def test_cost_cap_defaults_to_budgets_run_usd():
     pol = load_policy(Config.from_dict({"budgets": {"run_usd": 1.5}}))
     assert pol.max_cost_usd_per_run == 1.5 and pol.note("max_cost_usd_per_run") == " (from [budgets].run_usd)"
     assert load_policy().max_cost_usd_per_run == 4.0 and load_policy().note("max_tokens_per_run") == " (default)"
+    hard = load_policy(Config.from_dict({"budgets": {"run_usd_hard": 20}}))  # the run cap: run_usd, else the hard stop
+    assert hard.max_cost_usd_per_run == 20 and hard.note("max_cost_usd_per_run") == " (from [budgets].run_usd_hard)"
 
 
 # --------------------------------------------------------------------------------------------------

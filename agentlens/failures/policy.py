@@ -2,7 +2,7 @@
 
 ```toml
 [policy]
-max_cost_usd_per_run = 4.0        # default: [budgets].run_usd when set, else 4.0 (10x a typical $0.40 task)
+max_cost_usd_per_run = 4.0        # default: the [budgets] run cap (run_usd, else run_usd_hard), else 4.0
 max_tokens_per_run = 200000
 max_llm_calls_per_run = 25
 max_tool_calls_per_run = 25
@@ -185,10 +185,10 @@ def load_policy(config: Config | None = None) -> Policy:
             values[key] = section.value(key, check)
             origin[key] = "config"
     if "max_cost_usd_per_run" not in values:
-        run_usd = load_budgets(config).run_usd
-        if run_usd is not None:
-            values["max_cost_usd_per_run"] = run_usd
-            origin["max_cost_usd_per_run"] = "[budgets].run_usd"
+        budgets = load_budgets(config)  # the budget_exceeded cap is the run cap of [budgets] when set
+        if budgets.run_cap is not None:
+            values["max_cost_usd_per_run"] = budgets.run_cap
+            origin["max_cost_usd_per_run"] = f"[budgets].{budgets.run_cap_key}"
     fleet_section = section.table("fleet").only(sorted(_FLEET), "a fleet policy key")
     fleet: dict[str, Any] = {}
     for key, check in _FLEET.items():

@@ -35,7 +35,7 @@ import polars as pl
 from .. import pricing
 from ..core.dimensions import BUDGET_DIMENSIONS, RUN_DIMENSIONS
 from ..core.results import Result
-from ..pricing.budgets import load_budgets
+from ..pricing.budgets import load_budgets, over_budget_sql
 from ..store import Store
 
 PERIODS = ("day", "week", "month")
@@ -304,28 +304,28 @@ def top_runs(lens: Store, n: int = 10, since: When = None, until: When = None) -
 
 # --- budgets -------------------------------------------------------------------------------------
 
+# Parameters: the run cap (Budgets.run_cap) and the hard stop (run_usd_hard).
 RUNS_OVER_TEMPLATE = """
 WITH scope AS ({scope}),
-caps AS (SELECT ?::DOUBLE AS alarm, ?::DOUBLE AS hard),
+caps AS (SELECT ?::DOUBLE AS cap, ?::DOUBLE AS hard),
 o AS (
-  SELECT s.*, CASE WHEN c.hard IS NOT NULL AND s.cost_usd > c.hard THEN 'hard stop' ELSE 'alarm' END AS level,
-         CASE WHEN c.hard IS NOT NULL AND s.cost_usd > c.hard THEN c.hard ELSE coalesce(c.alarm, c.hard) END AS cap_usd
-  FROM scope s, caps c WHERE s.cost_usd > coalesce(c.alarm, c.hard)
+  SELECT s.*, CASE WHEN """ + over_budget_sql("s.cost_usd", "c.hard") + """ THEN 'hard stop' ELSE 'alarm' END AS level,
+         CASE WHEN """ + over_budget_sql("s.cost_usd", "c.hard") + """ THEN c.hard ELSE c.cap END AS cap_usd
+  FROM scope s, caps c WHERE """ + over_budget_sql("s.cost_usd", "c.cap") + """
 )
 SELECT run_id, started_at, level, cost_usd, cap_usd, cost_usd / cap_usd AS times_cap,
        feature, customer_id, model, status, llm_calls, tool_calls
 FROM o ORDER BY cost_usd DESC, run_id
-"""
+"""  # noqa: S608 - fixed SQL fragments; values are bound parameters
 
 
 def runs_over_budget(lens: Store, since: When = None, until: When = None) -> pl.DataFrame:
-    """Runs above `[budgets].run_usd` (level `alarm`) or `run_usd_hard` (level `hard stop`)."""
+    """Runs over their budget (`pricing.budgets`: above the run cap, `[budgets].run_usd`, else
+    `run_usd_hard`): level `hard stop` above `run_usd_hard`, else `alarm`."""
     b = load_budgets(lens.config)
     scope, params = _scope(since, until)
     q = RUNS_OVER_TEMPLATE.format(scope=scope)
-    if b.run_usd is None and b.run_usd_hard is None:
-        return lens.sql(q + " LIMIT 0", [*params, None, None])
-    return lens.sql(q, [*params, b.run_usd, b.run_usd_hard])
+    return lens.sql(q, [*params, b.run_cap, b.run_usd_hard])
 
 
 # {dim} comes from BUDGET_DIMENSIONS only

@@ -75,7 +75,7 @@ class Query:
     until: dt.datetime | None = None
     where: tuple[tuple[str, str | None], ...] = ()
     time: Literal["start", "end"] = "start"
-    run_usd: float | None = None
+    run_cap: float | None = None  # the [budgets] run cap (Budgets.run_cap), for runs_over_budget
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -161,7 +161,7 @@ def _render(template: str, q: Query, *, has_failures: bool = False) -> tuple[str
     sql = template.format(**slots)
     values: dict[str, Any] = {
         "since": q.since, "until": q.until, "width": q.every, "rate_limit": patterns.RATE_LIMIT,
-        "run_usd": q.run_usd, **{f"w{i}": v for i, (_, v) in enumerate(q.where)},
+        "run_cap": q.run_cap, **{f"w{i}": v for i, (_, v) in enumerate(q.where)},
     }
     used = set(_PARAM.findall(sql))
     return sql, {k: v for k, v in values.items() if k in used}
@@ -220,11 +220,12 @@ def signals(
     rate_limited_share (of LLM calls; NULL without calls), rate_limited_runs (runs with an error
     span rejected for a rate limit, whatever its kind: agent_runs rows too), max_concurrency (most
     runs of the group in flight at once during the bucket; runs without an end time are not
-    counted), runs_over_budget (runs above `[budgets] run_usd`; NULL when no cap is set).
+    counted), runs_over_budget (runs over their budget: above the `[budgets]` run cap, `run_usd`, else
+    `run_usd_hard`; NULL when no cap is set).
     """
     q = _q(query, {"by": by, "every": every, "since": since, "until": until, "where": where, "time": time})
     budgets = load_budgets(lens.config)
-    q = Query(q.by, q.every, q.since, q.until, q.where, q.time, budgets.run_usd)
+    q = Query(q.by, q.every, q.since, q.until, q.where, q.time, budgets.run_cap)
     return _run(lens, Q.SIGNALS, q, has_failures=has_failures(lens))
 
 
@@ -287,7 +288,7 @@ def budget_utilization(lens: Store, since: TimeArg = None, until: TimeArg = None
     facts: dict[str, Any] = {}
     if b.run_usd is not None or b.run_usd_hard is not None:
         row = lens.sql(Q.BUDGET_RUNS, {"since": q.since, "until": q.until, "run_usd": b.run_usd,
-                                       "run_usd_hard": b.run_usd_hard}).row(0, named=True)
+                                       "run_usd_hard": b.run_usd_hard, "run_cap": b.run_cap}).row(0, named=True)
         facts = {k: row[k] for k in row if row[k] is not None or k.startswith("runs")}
     return daily, facts
 

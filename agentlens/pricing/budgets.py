@@ -10,6 +10,12 @@ feature = { refund = 50.0, "*" = 100.0 }
 customer_id = { cust_0042 = 10.0 }
 ```
 Unset caps are None: agentlens never invents a budget.
+
+A run is over its budget when its cost is above its cap (`Budgets.run_cap`: `run_usd`, else
+`run_usd_hard` when only the hard stop is set), strictly above, and a run without a known cost never
+is: `over_budget_sql()` says so in SQL, `Budgets.over()` in Python. Cost attribution (runs over
+budget, alarm or hard stop), the golden signals (`runs_over_budget`), the alerts and the
+`budget_exceeded` classifier's default cap all use this one definition.
 """
 
 from __future__ import annotations
@@ -26,11 +32,40 @@ class Budgets:
     run_usd_hard: float | None = None
     daily_usd: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    @property
+    def run_cap(self) -> float | None:
+        """The cost above which a run is over its budget: `run_usd` (the alarm), else `run_usd_hard`."""
+        return self.run_usd if self.run_usd is not None else self.run_usd_hard
+
+    @property
+    def run_cap_key(self) -> str | None:
+        """Which setting `run_cap` comes from ("run_usd" or "run_usd_hard"), None without a cap."""
+        return "run_usd" if self.run_usd is not None else "run_usd_hard" if self.run_usd_hard is not None else None
+
+    def over(self, cost: float | None) -> bool | None:
+        """Whether a run of this cost is over its budget (None: no cap, or no known cost); the Python twin
+        of `over_budget_sql`."""
+        cap = self.run_cap
+        return None if cap is None or cost is None else cost > cap
+
+    def level(self, cost: float | None) -> str | None:
+        """`hard stop` above `run_usd_hard`, else `alarm` above the run cap, else None."""
+        if self.run_usd_hard is not None and cost is not None and cost > self.run_usd_hard:
+            return "hard stop"
+        return "alarm" if self.over(cost) else None
+
     def daily_cap(self, dimension: str, value: str | None) -> float | None:
         caps = self.daily_usd.get(dimension, {})
         if value is not None and value in caps:
             return caps[value]
         return caps.get("*")
+
+
+def over_budget_sql(cost: str, cap: str) -> str:
+    """SQL: the run whose cost is the expression `cost` is over the cap `cap` (a bound parameter, `?` or
+    `$run_cap`, or a column holding one). NULL when the cost or the cap is unknown: a run without a known
+    cost is never over its budget."""
+    return f"({cost} > {cap}::DOUBLE)"
 
 
 def usd_amount(v: object) -> float:
