@@ -651,7 +651,7 @@ def test_cli_failures_classify_export(tmp_path):
     res = r.invoke(cli, ["export-evals", "--db", db, "--mode", "refusal", "-o", str(out)])
     assert res.exit_code == 0 and len(out.read_text().splitlines()) == 4
     bad = r.invoke(cli, ["failures", "--db", db, "--since", "yesterday"])
-    assert bad.exit_code != 0 and "is not a date or time" in bad.output
+    assert bad.exit_code == 2 and "'yesterday' is not a time" in bad.output
     pol = json.loads(r.invoke(cli, ["classify", "--show-policy"]).output)
     assert pol["policy"]["loop_threshold"] == 3 and pol["from_config"] == []
 

@@ -119,7 +119,7 @@ def test_report_command(vdb, tmp_path):
     r = run("report", "--db", str(vdb), "--run", "nope", "-o", str(out))
     assert r.exit_code == 1 and "no run 'nope'" in r.output
     r = run("report", "--db", str(vdb), "--since", "yesterday", "-o", str(out))
-    assert r.exit_code == 1 and "'yesterday' is not a time" in r.output
+    assert r.exit_code == 2 and "'yesterday' is not a time" in r.output
     r = run("report", "--db", str(tmp_path / "missing.duckdb"), "-o", str(out))
     assert r.exit_code == 1 and "no such database" in r.output
 

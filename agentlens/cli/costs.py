@@ -15,7 +15,7 @@ from ..core.config import ConfigError
 from ..core.dimensions import RUN_DIMENSIONS
 from ..metrics import costs as C
 from ..store import default_db_path
-from .common import CONFIG_OPTION, DB_OPTION, _open, out, time_option
+from .common import CONFIG_OPTION, DB_OPTION, _open, out, since_option, until_option
 
 TABLES = ("by", "what-if", "unpriced", "reconciliation", "runs-over-budget", "days-over-budget", "top-runs",
           "prices")
@@ -44,8 +44,8 @@ def _write(df: pl.DataFrame, fmt: str, output: str | None) -> None:
                    "run's attributes); '' for one total.")
 @click.option("--period", type=click.Choice(C.PERIODS), default=None,
               help="Also group by UTC day, ISO week or calendar month of the run's start.")
-@click.option("--since", callback=time_option, metavar="DATE", help="Runs started at or after DATE (UTC).")
-@click.option("--until", callback=time_option, metavar="DATE", help="Runs started before DATE (UTC).")
+@since_option()
+@until_option()
 @click.option("--what-if-model", metavar="MODEL",
               help="Also price the same tokens at MODEL's prices (genai-prices or an override).")
 @click.option("--what-if-provider", metavar="PROVIDER", help="Provider of --what-if-model, when ambiguous.")

@@ -12,7 +12,7 @@ import click
 from .. import failures as F
 from ..core.config import Config, ConfigError
 from ..failures.report import BY, FLEET_KINDS
-from .common import CONFIG_OPTION, DB_OPTION, _open, err, out, time_option
+from .common import CONFIG_OPTION, DB_OPTION, _open, err, out, since_option, until_option
 
 MODE_CHOICES = click.Choice([*F.MODES, *FLEET_KINDS])
 
@@ -20,9 +20,8 @@ MODE_CHOICES = click.Choice([*F.MODES, *FLEET_KINDS])
 @click.command(name="failures")
 @DB_OPTION
 @CONFIG_OPTION
-@click.option("--since", default=None, metavar="TIME", callback=time_option,
-              help="Runs started at or after (ISO date or time; UTC unless it says).")
-@click.option("--until", default=None, metavar="TIME", callback=time_option, help="Runs started before.")
+@since_option()
+@until_option()
 @click.option("--mode", "modes", multiple=True, type=MODE_CHOICES, help="Only this mode (repeatable).")
 @click.option("--by", "by", default=None, type=click.Choice(list(BY)),
               help="Count per mode and this dimension.")
@@ -86,7 +85,7 @@ def _config(path: str | None) -> Config:
 @CONFIG_OPTION
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Cases file (JSON Lines); - for stdout.")
 @click.option("--mode", "modes", multiple=True, type=MODE_CHOICES, help="Only runs with this mode (repeatable).")
-@click.option("--since", default=None, metavar="TIME", callback=time_option, help="Runs started at or after.")
+@since_option()
 @click.option("--min-severity", default=None, type=click.Choice(list(F.SEVERITIES)),
               help="Only runs with a failure at least this severe.")
 @click.option("--limit", default=None, type=int, help="At most this many cases (oldest runs first).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -18,7 +19,7 @@ from ..metrics import rollups as RU
 from ..metrics import signals as S
 from ..store import default_db_path
 from ..store.locking import DatabaseBusy, open_when_free
-from .common import CONFIG_OPTION, DB_OPTION, _open, err, out
+from .common import CONFIG_OPTION, DB_OPTION, DURATION, TIME, _open, err, out, since_option, until_option
 
 TABLES = ("signals", "latency", "llm", "tools", "errors", "budgets")
 
@@ -90,9 +91,10 @@ def _emit(df: pl.DataFrame, fmt: str) -> None:
 @CONFIG_OPTION
 @click.option("--by", "by_", multiple=True, metavar="DIM,...",
               help="Group by run dimensions: " + ", ".join(GROUP_DIMENSIONS) + ".")
-@click.option("--every", metavar="INTERVAL", help="Time buckets (UTC): 15m, 1h, 1d, 1w. Default: one row for the window.")
-@click.option("--since", metavar="TIME", help="Runs started at or after TIME: 2026-11-10, 2026-11-10T08:00Z, or 24h (ago).")
-@click.option("--until", metavar="TIME", help="Runs started before TIME (same forms).")
+@click.option("--every", type=DURATION, metavar="INTERVAL",
+              help="Time buckets (UTC): 15m, 1h, 1d, 1w. Default: one row for the window.")
+@since_option()
+@until_option()
 @click.option("--where", "where_", multiple=True, metavar="DIM=VALUE", help="Only runs with this dimension value (repeatable).")
 @click.option("--table", "table", type=click.Choice(TABLES), default=None,
               help="One table: the signals (default for json/csv), run latency by status, LLM calls by model, "
@@ -102,8 +104,8 @@ def _emit(df: pl.DataFrame, fmt: str) -> None:
 @click.option("--from-rollups", "from_rollups", is_flag=True,
               help="Read the rollup tables (fast on large databases; percentiles within 1%; see `agentlens rollup`).")
 @_wait_option(60)
-def signals_cmd(db: str | None, config: str | None, by_: tuple[str, ...], every: str | None, since: str | None,
-                until: str | None, where_: tuple[str, ...], table: str | None, fmt: str, from_rollups: bool,
+def signals_cmd(db: str | None, config: str | None, by_: tuple[str, ...], every: dt.timedelta | None,
+                since: dt.datetime | None, until: dt.datetime | None, where_: tuple[str, ...], table: str | None, fmt: str, from_rollups: bool,
                 wait: float) -> None:
     """The golden signals: latency, traffic, errors, saturation, by dimension and time bucket.
 
@@ -156,11 +158,11 @@ def signals_cmd(db: str | None, config: str | None, by_: tuple[str, ...], every:
 @click.command(name="rollup")
 @DB_OPTION
 @CONFIG_OPTION
-@click.option("--every", default="1h", show_default=True, metavar="INTERVAL",
+@click.option("--every", type=DURATION, default="1h", show_default=True, metavar="INTERVAL",
               help="Bucket width: one that divides a day (1m, 5m, 15m, 1h, 6h, 1d) or whole days.")
 @click.option("--rebuild", is_flag=True, help="Forget what was rolled at this width and recompute every bucket.")
 @_wait_option(600)
-def rollup_cmd(db: str | None, config: str | None, every: str, rebuild: bool, wait: float) -> None:
+def rollup_cmd(db: str | None, config: str | None, every: dt.timedelta, rebuild: bool, wait: float) -> None:
     """Roll the golden signals up into per-bucket rows (rollup_runs, rollup_calls, rollup_buckets).
 
     Incremental and idempotent: re-rolls exactly the buckets whose runs are new or changed since the
@@ -184,11 +186,12 @@ def _alerts_fail(message: str) -> NoReturn:
 @CONFIG_OPTION
 @click.option("--rules", "rules_path", required=True, metavar="FILE", type=click.Path(dir_okay=False),
               help="TOML rules file: [[threshold]] and [[slo]] rules (see README, Alerts).")
-@click.option("--at", "at", default=None, metavar="TIME", help="Evaluate as of TIME (default: now).")
+@click.option("--at", "at", type=TIME, default=None, metavar="TIME",
+              help="Evaluate as of TIME (default: now; the same forms as --since).")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
 @click.option("--webhook", metavar="URL", help="POST the JSON report to URL when an alert fires.")
 @_wait_option(60)
-def alerts_cmd(db: str | None, config: str | None, rules_path: str, at: str | None, fmt: str,
+def alerts_cmd(db: str | None, config: str | None, rules_path: str, at: dt.datetime | None, fmt: str,
                webhook: str | None, wait: float) -> None:
     """Evaluate threshold and SLO burn-rate alerts; print them with the numbers behind them.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import click
 
 from ..explore.runs import FilterError
 from ..store import default_db_path
-from .common import CONFIG_OPTION, DB_OPTION, _open, out
+from .common import CONFIG_OPTION, DB_OPTION, _open, out, since_option, until_option
 
 
 @click.command()
@@ -19,14 +20,14 @@ from .common import CONFIG_OPTION, DB_OPTION, _open, out
 @CONFIG_OPTION
 @click.option("-o", "--output", default="report.html", show_default=True, type=click.Path(dir_okay=False),
               help="Where to write the HTML file.")
-@click.option("--since", default=None, metavar="TIME", help="Only runs started at or after TIME (ISO, UTC).")
-@click.option("--until", default=None, metavar="TIME", help="Only runs started before TIME (ISO, UTC).")
+@since_option("Only runs started")
+@until_option("Only runs started")
 @click.option("--run", "run_ids", multiple=True, metavar="RUN_ID",
               help="Show this run's trace view (repeatable; default: the run with the most failure "
                    "evidence, else the latest error).")
 @click.option("--traces", default=1, show_default=True, help="How many runs to show as traces when --run is not given.")
 @click.option("--title", default=None, help="Title of the report.")
-def report(db: str | None, config: str | None, output: str, since: str | None, until: str | None,
+def report(db: str | None, config: str | None, output: str, since: dt.datetime | None, until: dt.datetime | None,
            run_ids: tuple[str, ...], traces: int, title: str | None) -> None:
     """Write a standalone HTML report (signals, costs, failures, runs to look at, trace views).
 

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from ..core.dimensions import RUN_DIMENSIONS
 from ..core.results import Result, _fmt, rich_table
+from ..core.timeparse import parse_window
 from .classifiers import MODES, SEVERITIES
 from .policy import load_policy
 
@@ -79,10 +80,15 @@ def _detections(lens: Store, since: Any, until: Any, modes: list[str] | None, by
     return df if by else df.drop(name)
 
 
-def detections(lens: Store, since: dt.datetime | str | None = None, until: dt.datetime | str | None = None,
+Time = dt.datetime | dt.date | str | None
+
+
+def detections(lens: Store, since: Time = None, until: Time = None,
                mode: str | list[str] | None = None, by: str | None = None) -> pl.DataFrame:
-    """One row per detection (newest runs first), with the run's dimensions; `by` adds that column."""
-    return _detections(lens, since, until, _modes(mode), _check_by(by))
+    """One row per detection (newest runs first), with the run's dimensions; `by` adds that column.
+    Runs started in [since, until): times as core.timeparse reads them (ISO, `now`, `24h` before now)."""
+    t0, t1 = parse_window(since, until)
+    return _detections(lens, t0, t1, _modes(mode), _check_by(by))
 
 
 @dataclass
@@ -134,9 +140,11 @@ class FailureReport:
         return self.result()._repr_html_()
 
 
-def report(lens: Store, since: dt.datetime | str | None = None, until: dt.datetime | str | None = None,
+def report(lens: Store, since: Time = None, until: Time = None,
            mode: str | list[str] | None = None, by: str | None = None, limit: int = 10) -> FailureReport:
-    """What the classifiers found among the runs started in [since, until)."""
+    """What the classifiers found among the runs started in [since, until) (times as core.timeparse
+    reads them: ISO time or date, `now`, `24h` before now)."""
+    since, until = parse_window(since, until)
     by = _check_by(by)
     modes = _modes(mode)
     run_modes = [m for m in modes if m in MODES] if modes is not None else None

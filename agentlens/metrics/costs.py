@@ -18,7 +18,8 @@ NULL: an unpriced model and no reported cost); `total_cost_usd`; the median, 95t
 `cost_per_successful_run_usd` = total cost (failed runs included: they were paid for) divided by
 the successful runs; token sums by type (input includes cached and cache-write tokens, output
 includes reasoning tokens). Periods are UTC days, ISO weeks (from Monday) or calendar months of the
-run's start; `since` is inclusive and `until` exclusive.
+run's start; `since` is inclusive and `until` exclusive (an ISO time or date, UTC unless it says
+otherwise, `now`, or a duration before now such as `24h`: core.timeparse).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import polars as pl
 from .. import pricing
 from ..core.dimensions import BUDGET_DIMENSIONS, RUN_DIMENSIONS
 from ..core.results import Result
+from ..core.timeparse import parse_window
 from ..pricing.budgets import load_budgets, over_budget_sql
 from ..store import Store
 
@@ -114,17 +116,12 @@ _SCOPES = {
 }
 
 
-def _when(v: When) -> Any:
-    if isinstance(v, dt.datetime):
-        return v if v.tzinfo else v.replace(tzinfo=dt.UTC)
-    if isinstance(v, dt.date):
-        return dt.datetime(v.year, v.month, v.day, tzinfo=dt.UTC)
-    return v  # text: DuckDB casts it (YYYY-MM-DD[ HH:MM:SS[+00]]), UTC
-
-
 def _scope(since: When, until: When) -> tuple[str, list[Any]]:
-    params = [_when(v) for v in (since, until) if v is not None]
-    return _SCOPES[(since is not None, until is not None)], params
+    """The runs started in [since, until): times as every command takes them (core.timeparse: ISO time
+    or date, UTC unless they say otherwise, `now`, `24h` before now)."""
+    t0, t1 = parse_window(since, until)
+    params = [t for t in (t0, t1) if t is not None]
+    return _SCOPES[(t0 is not None, t1 is not None)], params
 
 
 # --- cost by dimension and period ----------------------------------------------------------------

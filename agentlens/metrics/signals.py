@@ -29,7 +29,7 @@ from ..core import patterns
 from ..core.dimensions import GROUP_DIMENSIONS as GROUP_DIMENSIONS
 from ..core.dimensions import RUN_DIMENSIONS
 from ..core.results import Result
-from ..core.timeparse import format_duration, parse_duration, parse_time
+from ..core.timeparse import format_duration, parse_duration, parse_window
 from ..pricing.budgets import Budgets, load_budgets
 from ..pricing.models import model_table
 from ..store import Store
@@ -99,12 +99,9 @@ def make_query(
         raise SignalsError(f"time must be 'start' or 'end', got {time!r}")
     try:
         width = parse_duration(every, "--every") if every is not None else None
-        t0 = parse_time(since, now, "--since")
-        t1 = parse_time(until, now, "--until")
+        t0, t1 = parse_window(since, until, now, ("--since", "--until"))
     except ValueError as e:
         raise SignalsError(str(e)) from None
-    if t0 is not None and t1 is not None and t1 <= t0:
-        raise SignalsError(f"--until ({t1:%Y-%m-%d %H:%M:%S}Z) must be after --since ({t0:%Y-%m-%d %H:%M:%S}Z)")
     return Query(dims, width, t0, t1, tuple((where or {}).items()), time)  # type: ignore[arg-type]
 
 

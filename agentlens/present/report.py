@@ -28,7 +28,7 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 
 from ..core.results import _fmt, html_table
-from ..core.timeparse import TimeSpecError, format_duration, parse_time
+from ..core.timeparse import TimeSpecError, format_duration, parse_window
 from ..explore import runs as explore
 from ..explore.trace import (
     DETAIL_CSS,
@@ -425,7 +425,7 @@ def build_report(
 ) -> Report:
     """Assemble the report from `sections` (each left out when it returns None)."""
     try:  # relative times ("24h") are read once, so every section sees the same window
-        t0, t1 = parse_time(since, what="since"), parse_time(until, what="until")
+        t0, t1 = parse_window(since, until)
     except TimeSpecError as e:
         raise explore.FilterError(str(e)) from None
     opts = ReportOptions(since=t0, until=t1, run_ids=tuple(run_ids), **options)
