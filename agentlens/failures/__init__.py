@@ -24,7 +24,7 @@ import polars as pl
 import pyarrow as pa
 
 from ..core.duck import registered, transaction
-from ..core.results import Result
+from ..core.results import BaseResult, Result
 from ..pricing.models import model_table
 from . import _udf, fleet
 from .classifiers import CLASSIFIERS, MODES, SEVERITIES, Ctx, prepare
@@ -99,7 +99,7 @@ def fleet_step(lens: Store) -> None:
 
 
 @dataclass
-class ClassifySummary:
+class ClassifySummary(BaseResult):
     runs: int
     detections: int
     fleet_incidents: int
@@ -114,15 +114,6 @@ class ClassifySummary:
             "seconds": round(self.seconds, 2),
         }
         return Result("classified", facts, {"detections by mode": self.by_mode} if self.by_mode.height else {})
-
-    def __str__(self) -> str:
-        return str(self.result())
-
-    def __rich__(self) -> Any:
-        return self.result().__rich__()
-
-    def _repr_html_(self) -> str:
-        return self.result()._repr_html_()
 
 
 def _batch_runs(lens: Store, runs: int) -> int:

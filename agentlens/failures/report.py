@@ -5,17 +5,16 @@ object (it renders itself, and its tables are polars DataFrames)."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from rich.console import Console, Group
+from rich.console import Group
 from rich.padding import Padding
 from rich.text import Text
 
 from ..core.dimensions import RUN_DIMENSIONS
-from ..core.results import Result, _fmt, rich_table
+from ..core.results import BaseResult, Result, _fmt, rich_table
 from ..core.timeparse import parse_window
 from .classifiers import MODES, SEVERITIES
 from .policy import load_policy
@@ -92,7 +91,7 @@ def detections(lens: Store, since: Time = None, until: Time = None,
 
 
 @dataclass
-class FailureReport:
+class FailureReport(BaseResult):
     """Counts per mode (and `by` dimension), the worst runs, the fleet incidents."""
 
     counts: pl.DataFrame
@@ -107,14 +106,6 @@ class FailureReport:
         if self.fleet.height:
             tables["fleet incidents"] = self.fleet
         return Result("failure modes", dict(self.facts), tables)
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.result().to_dict()
-
-    def __str__(self) -> str:
-        buf = io.StringIO()
-        Console(file=buf, width=120, force_terminal=False, color_system=None).print(self)
-        return buf.getvalue()
 
     def __rich__(self) -> Any:
         """Terminal: the counts as a table, then one block per worst run and fleet incident (an
@@ -135,9 +126,6 @@ class FailureReport:
                 parts.append(Text(f"  {r['severity']:<8} {r['kind']}  {r['dimension']}: {r['value']}"))
                 parts.append(Padding(Text(r["explanation"] or "", style="dim"), (0, 0, 0, 11)))
         return Group(*parts)
-
-    def _repr_html_(self) -> str:
-        return self.result()._repr_html_()
 
 
 def report(lens: Store, since: Time = None, until: Time = None,

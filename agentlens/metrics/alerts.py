@@ -48,7 +48,6 @@ objective). A window with fewer events than its guard is "no data" and the pair 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -61,7 +60,7 @@ import polars as pl
 from ..core import patterns
 from ..core.config import Invalid, Section, number, read_toml, text
 from ..core.dimensions import GROUP_DIMENSIONS, RUN_DIMENSIONS
-from ..core.results import Result
+from ..core.results import BaseResult, Result
 from ..core.timeparse import format_duration, parse_duration, parse_time
 from ..store import Store
 from . import queries as Q
@@ -302,7 +301,7 @@ class Alert:
 
 
 @dataclass
-class AlertReport:
+class AlertReport(BaseResult):
     at: dt.datetime
     alerts: list[Alert]
     rules_path: str | None = None
@@ -328,9 +327,6 @@ class AlertReport:
             "alerts": [a.to_dict() for a in sorted(self.alerts, key=_order)],
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, default=str)
-
     def result(self) -> Result:
         facts: dict[str, Any] = {"at": self.at, "rules": self.rules_path or "", "evaluated": len(self.alerts),
                                  "firing": len(self.firing)}
@@ -338,12 +334,6 @@ class AlertReport:
                 for a in sorted(self.alerts, key=_order)]
         table = pl.DataFrame(rows, schema={"status": pl.String, "severity": pl.String, "summary": pl.String})
         return Result("alerts", facts, {"alerts (firing first)": table})
-
-    def __str__(self) -> str:
-        return str(self.result())
-
-    def _repr_html_(self) -> str:
-        return self.result()._repr_html_()
 
 
 def _order(a: Alert) -> tuple[int, int, str]:

@@ -34,7 +34,7 @@ import polars as pl
 from ..core import patterns
 from ..core.dimensions import ROLLUP_DIMENSIONS
 from ..core.duck import transaction
-from ..core.results import Result
+from ..core.results import BaseResult, Result
 from ..core.timeparse import format_duration, parse_duration
 from ..pricing.models import model_table
 from ..store import Store
@@ -58,7 +58,7 @@ def bin_value(x: float) -> float:
 
 
 @dataclass
-class RollupSummary:
+class RollupSummary(BaseResult):
     every: dt.timedelta
     changed_runs: int
     buckets: int
@@ -77,12 +77,6 @@ class RollupSummary:
         if self.rebuilt:
             facts["rebuilt"] = "every bucket of this width was recomputed"
         return Result("rollup", facts)
-
-    def __str__(self) -> str:
-        return str(self.result())
-
-    def _repr_html_(self) -> str:
-        return self.result()._repr_html_()
 
 
 def _params(every: dt.timedelta) -> dict[str, Any]:

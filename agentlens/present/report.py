@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.offline import get_plotlyjs
 
-from ..core.results import _fmt, html_table
+from ..core.results import BaseResult, Result, _fmt, html_table
 from ..core.timeparse import TimeSpecError, format_duration, parse_window
 from ..explore import runs as explore
 from ..explore.trace import (
@@ -319,12 +319,24 @@ def _slug(title: str, i: int) -> str:
 
 
 @dataclass
-class Report:
+class Report(BaseResult):
+    """The assembled report: `save("report.html")` writes the page (`.json`, `.csv`, `.parquet` save the
+    facts and tables as every result object does, see core.results.BaseResult)."""
+
     title: str
     generated_at: dt.datetime
     options: ReportOptions
     sections: list[Section]
     database: str
+
+    def result(self) -> Result:
+        """Every section's facts and tables in one Result, named `section: name`."""
+        facts: dict[str, Any] = {"database": self.database, "generated at": self.generated_at}
+        tables: dict[str, pl.DataFrame] = {}
+        for s in self.sections:
+            facts.update({f"{s.title}: {k}": v for k, v in s.facts.items()})
+            tables.update({f"{s.title}: {k}": df for k, df in s.tables.items()})
+        return Result(self.title, facts, tables)
 
     def to_dict(self) -> dict[str, Any]:
         """Titles, facts and tables as JSON-ready values (times as ISO text)."""
@@ -389,11 +401,10 @@ class Report:
         scripts.append(f"Plotly.newPlot({json.dumps(div_id)}, {_script_safe(payload)});")
         return f"<div class='al-figure'><div id='{div_id}' class='plotly-graph-div'{data_key}></div></div>"
 
-    def save(self, path: str | Path) -> Path:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(self.to_html(), encoding="utf-8")
-        return p
+    def save(self, path: str | Path, format: str | None = None, table: str | None = None) -> Path:
+        """The HTML page, unless `format` (or the suffix: .json, .csv, .parquet) asks for data."""
+        suffix = Path(path).suffix.lstrip(".").lower()
+        return super().save(path, format or (suffix if suffix in ("json", "csv", "parquet") else "html"), table)
 
     def __str__(self) -> str:
         return f"{self.title}: {len(self.sections)} sections ({', '.join(s.title for s in self.sections)})"

@@ -60,7 +60,7 @@ from genai_prices import types as gp
 
 from ..core.config import Config, Invalid, Section
 from ..core.duck import registered, transaction
-from ..core.results import Result
+from ..core.results import BaseResult, Result
 from ..store import Store
 from ..store import runsql as Q
 from .models import genai_model
@@ -537,7 +537,7 @@ def price_staged_step(lens: Store) -> None:
 
 
 @dataclass
-class RepriceSummary:
+class RepriceSummary(BaseResult):
     runs: int = 0
     priced_calls: int = 0
     unpriced_calls: int = 0
@@ -560,12 +560,6 @@ class RepriceSummary:
         }
         tables = {"calls without a price": self.unpriced} if self.unpriced.height else {}
         return Result("reprice", facts, tables)
-
-    def __str__(self) -> str:
-        return str(self.result())
-
-    def _repr_html_(self) -> str:
-        return self.result()._repr_html_()
 
 
 REPRICE_BEFORE = "CREATE OR REPLACE TEMP TABLE _cost_before AS SELECT run_id, cost_usd, computed_cost_usd FROM runs"
