@@ -36,8 +36,9 @@ def commands(group: click.Group = main, prefix: str = "agentlens") -> list[tuple
 
 
 def options(name: str) -> list[tuple[str, click.Command, click.Parameter]]:
+    """The --NAME options of every command (`ingest --format` names the input's format: not an output one)."""
     found = [(path, cmd, p) for path, cmd in commands() for p in cmd.params
-             if isinstance(p, click.Option) and f"--{name}" in p.opts]
+             if isinstance(p, click.Option) and f"--{name}" in p.opts and p.name != "input_format"]
     return found
 
 
@@ -96,3 +97,92 @@ def test_since_24h_works_for_signals_costs_and_failures(tmp_path):
         assert r.exit_code == 2 and "'yesterday' is not a time" in r.output and "Traceback" not in r.output
     r = runner.invoke(main, ["costs", "--db", str(db), "--since", "now", "--until", "24h"], catch_exceptions=False)
     assert r.exit_code == 1 and "must be after" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("name", ["by", "where", "format"])
+def test_every_by_where_and_format_option_takes_the_same_forms(name):
+    found = options(name)
+    assert found
+    for path, cmd, param in found:
+        if name == "by":  # comma-separated or repeated; checked by the library, a bad name a usage error
+            assert convert(cmd, param, ("feature",)) == ("feature",), path
+            assert convert(cmd, param, ("feature,feature", "feature")) == ("feature",), path
+            with pytest.raises(click.BadParameter, match="nope"):
+                convert(cmd, param, ("nope",))
+        elif name == "where":
+            assert convert(cmd, param, ("feature=refund", "status=error")) == {"feature": "refund", "status": "error"}
+            for bad in ("feature", "prompt=x"):
+                with pytest.raises(click.BadParameter):
+                    convert(cmd, param, (bad,))
+        else:
+            for fmt in ("table", "json", "csv", "parquet"):
+                assert convert(cmd, param, fmt) == fmt, path
+            with pytest.raises(click.BadParameter):
+                convert(cmd, param, "xml")
+            assert any("--output" in p.opts for p in cmd.params), f"{path}: --format without -o/--output"
+
+
+def test_no_command_writes_to_the_terminal_but_through_present_terminal():
+    import ast
+
+    from conftest import ROOT
+
+    found = []
+    for path in sorted((ROOT / "agentlens" / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            text = ast.unparse(node) if isinstance(node, ast.Call) else ""
+            if text.startswith(("print(", "click.echo(", "sys.stdout.write(", "sys.stderr.write(", "Console(")) \
+                    or ".write_csv(" in text or ".write_json(" in text or ".write_parquet(" in text:
+                found.append(f"{path.name}:{node.lineno}: {text[:60]}")
+    assert not found, found
+
+
+@pytest.fixture
+def signals_db(tmp_path):
+    db = tmp_path / "w.duckdb"
+    runs = []
+    for i in range(6):
+        r = Run(i + 1, dt.datetime(2026, 3, 2, 10, i, tzinfo=dt.UTC), 1000 + i, feature=f"feature-{i % 2}")
+        r.llm("gpt-4o-mini", 10, 100, 100, 10)
+        runs.append(r)
+    with agentlens.open(db) as lens:
+        lens.ingest(write(tmp_path / "w.jsonl", runs))
+    return str(db)
+
+
+@pytest.mark.parametrize("columns", [60, 100, 150])
+def test_terminal_output_honours_columns(signals_db, columns):
+    r = CliRunner().invoke(main, ["signals", "--db", signals_db, "--by", "feature", "--every", "1h"],
+                           env={"COLUMNS": str(columns)}, catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    assert "feature-0" in r.output and "latency_p95_ms" in r.output
+    if columns < 100:  # the wide signals tables are split by columns, their keys repeated
+        assert "(continued, 2/" in r.output
+        assert sum("feature-0" in line for line in lines) > 2
+
+
+def test_wide_tables_are_not_cut_when_the_terminal_is_wide(signals_db):
+    r = CliRunner().invoke(main, ["signals", "--db", signals_db, "--table", "llm"], env={"COLUMNS": "400"},
+                           catch_exceptions=False)
+    assert r.exit_code == 0 and "(continued" not in r.output
+    assert max(len(line) for line in r.output.splitlines()) > 150  # one table as wide as its columns
+
+
+def test_known_errors_are_one_line_and_no_command_shows_a_traceback(tmp_path, signals_db):
+    runner = CliRunner()
+    cases = [
+        (["show", "--db", str(tmp_path / "no" / "such" / "dir" / "x.duckdb")], None),
+        (["costs", "--db", signals_db, "--what-if-model", "no-such-model"], "no price for model"),
+        (["report", "--db", signals_db, "--run", "nope", "-o", str(tmp_path / "r.html")], "no run 'nope'"),
+        (["signals", "--db", signals_db, "--format", "parquet"], "needs -o FILE"),
+        (["failures", "--db", signals_db, "--by", "feature,model"], "one dimension at a time"),
+        (["alerts", "--db", signals_db, "--rules", str(tmp_path / "none.toml")], "rules file not found"),
+    ]
+    for args, message in cases:
+        r = runner.invoke(main, args, catch_exceptions=False)
+        assert r.exit_code != 0 and "Traceback" not in r.output, (args, r.output)
+        error = [line for line in r.output.splitlines() if line.startswith("Error")]
+        assert len(error) == 1, (args, r.output)
+        assert message is None or message in r.output, (args, r.output)

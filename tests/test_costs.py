@@ -261,7 +261,7 @@ def test_cli_report_and_tables(flens, tmp_path):
     r = run_cli("costs", "--db", db, "--format", "parquet")
     assert r.exit_code != 0 and "needs -o FILE" in r.output
     r = run_cli("costs", "--db", db, "--by", "nope")
-    assert r.exit_code == 1 and "cannot group costs by 'nope'" in r.output
+    assert r.exit_code == 2 and "cannot group costs by 'nope'" in r.output
     r = run_cli("costs", "--db", db, "--since", "yesterday")
     assert r.exit_code == 2 and "'yesterday' is not a time" in r.output
     r = run_cli("reprice", "--db", db)

@@ -264,7 +264,7 @@ def test_cli_json_csv_and_errors(tmp_path):
     r = run_cli("signals", "--db", db)
     assert r.exit_code == 0 and "golden signals" in r.output and "LLM calls by model" in r.output
     r = run_cli("signals", "--db", db, "--by", "prompt")
-    assert r.exit_code == 1 and "cannot group or filter by 'prompt'" in r.output
+    assert r.exit_code == 2 and "cannot group or filter by 'prompt'" in r.output
     r = run_cli("signals", "--db", db, "--where", "feature")
     assert r.exit_code == 2 and "DIMENSION=VALUE" in r.output
     r = run_cli("signals", "--db", db, "--table", "budgets")

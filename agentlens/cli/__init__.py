@@ -6,14 +6,11 @@ import sys
 from pathlib import Path
 
 import click
-import duckdb
 
 from .. import schema
-from ..core.duck import out_of_memory
-from ..ingest import IngestError
 from ..present import demo as demo_job
-from ..store import out_of_memory_advice
-from .common import CONFIG_OPTION, DB_OPTION, _open, out
+from ..present import terminal
+from .common import CONFIG_OPTION, DB_OPTION, Group, _open
 from .costs import costs, reprice
 from .failures import classify_cmd, export_evals_cmd, failures_cmd
 from .metrics import alerts_cmd, rollup_cmd, signals_cmd
@@ -21,17 +18,7 @@ from .sources import collect
 from .views import lab, report
 
 
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except duckdb.Error as e:  # any command on a database too large for the memory limit: say what to do
-            if out_of_memory(e):
-                raise click.ClickException(out_of_memory_advice(e)) from None
-            raise
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="agentlens")
 def main() -> None:
     """Observability and cost analytics for AI agents, on DuckDB."""
@@ -41,10 +28,10 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @DB_OPTION
 @CONFIG_OPTION
-@click.option("--format", "fmt", default=None,
+@click.option("--format", "input_format", default=None,
               help="Input format (default: sniffed): otlp, langfuse, langsmith, agent_runs.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on for inputs over 20 MB).")
-def ingest(paths: tuple[str, ...], db: str | None, config: str | None, fmt: str | None,
+def ingest(paths: tuple[str, ...], db: str | None, config: str | None, input_format: str | None,
            progress: bool | None) -> None:
     """Ingest trace files and folders (OTLP JSON, Langfuse and LangSmith exports, agent_runs
     CSV/JSONL/Parquet; .gz too) and live agent_runs tables (postgresql://user@host/db?table=agent_runs,
@@ -54,11 +41,8 @@ def ingest(paths: tuple[str, ...], db: str | None, config: str | None, fmt: str 
     Exit status 1 when a file or table failed as a whole.
     """
     with _open(db, config) as lens:
-        try:
-            summary = lens.ingest(*paths, format=fmt, progress=progress)
-        except (IngestError, ValueError) as e:
-            raise click.ClickException(str(e)) from None
-    out.print(summary.result())
+        summary = lens.ingest(*paths, format=input_format, progress=progress)
+    terminal.show(summary)
     if summary.count("failed"):
         sys.exit(1)
 
@@ -68,7 +52,7 @@ def ingest(paths: tuple[str, ...], db: str | None, config: str | None, fmt: str 
 def show(db: str | None) -> None:
     """What is in the database: runs, spans, time range, sources, models, features."""
     with _open(db, read_only=True) as lens:
-        out.print(lens.overview())
+        terminal.show(lens.overview())
 
 
 @main.command()
@@ -79,11 +63,10 @@ def demo(paths: tuple[str, ...], db: str | None, config: str | None) -> None:
     """The main job: ingest PATHS (default: ./sample_traces) and report what is there."""
     paths = paths or ("sample_traces",)
     with _open(db, config) as lens:
-        summary = lens.ingest(*paths)
-        out.print(summary.result())
+        terminal.show(lens.ingest(*paths))
         for section in demo_job.SECTIONS:
-            out.print(section(lens))
-        out.print(f"\ndatabase: {lens.path}   (open it with agentlens.open({lens.path!r}))")
+            terminal.show(section(lens))
+        terminal.say(f"\ndatabase: {lens.path}   (open it with agentlens.open({lens.path!r}))")
 
 
 @main.command()
@@ -96,14 +79,14 @@ def samples(out_dir: str, seed: int, runs: int, days: int) -> None:
     from .. import samples as gen
 
     manifest = gen.generate(Path(out_dir), seed=seed, runs=runs, days=days)
-    out.print(manifest)
+    terminal.show(manifest)
 
 
 @main.command(name="schema")
 @click.option("--markdown", is_flag=True, help="The README's column tables.")
 def schema_cmd(markdown: bool) -> None:
     """Print the canonical schema (DDL, or the README's markdown tables)."""
-    click.echo(schema.markdown_tables() if markdown else schema.contract_ddl())
+    terminal.data(schema.markdown_tables() if markdown else schema.contract_ddl())
 
 
 # Commands of other modules register here (each module keeps its own click commands).

@@ -1,27 +1,30 @@
-"""What every `agentlens` command shares: the consoles, the --db and --config options, opening the
-database. Command modules import it (not cli.py, which imports them)."""
+"""What every `agentlens` command shares: the --db and --config options, opening the database, the option
+vocabulary (times, durations, dimensions, filters, output formats: one click type each, so every command
+reads them alike), and the mapping of known errors to one-line messages. Command modules import it (not
+cli/__init__.py, which imports them). Printing goes through agentlens.present.terminal."""
 
 from __future__ import annotations
 
 import datetime as dt
-import sys
-from collections.abc import Callable
+import os
+import traceback
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
-from rich.console import Console
+import duckdb
 
 from ..api import Lens
 from ..api import open as open_lens
 from ..core.config import ConfigError
+from ..core.duck import out_of_memory
 from ..core.timeparse import TimeSpecError, parse_duration, parse_time
-from ..store import default_db_path
-
-# In a terminal rich uses its width; piped or logged (cron, CI, `make demo > log`), rich would fall
-# back to 80 columns and wrap numbers mid-digit, so use a width that fits the wide tables.
-LOG_WIDTH = 150
-out = Console(highlight=False, width=None if sys.stdout.isatty() else LOG_WIDTH)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else LOG_WIDTH)
+from ..ingest import IngestError
+from ..metrics.alerts import WebhookError
+from ..present import terminal
+from ..store import default_db_path, out_of_memory_advice
+from ..store.locking import DatabaseBusy
+from .lab import LabError
 
 DB_OPTION: Callable[[Any], Any] = click.option(
     "--db", "db", default=None, metavar="FILE",
@@ -35,6 +38,41 @@ def _open(db: str | None, config: str | None = None, read_only: bool = False) ->
         return open_lens(db or default_db_path(), config, read_only=read_only)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
+
+
+# --- errors: one line each, never a traceback ---------------------------------------------------------------
+def one_line(e: BaseException) -> str:
+    """What to tell the user about an error a command did not handle: the library's message (it names the
+    file, key, option or value), DuckDB's advice when the database outgrew its memory limit."""
+    if isinstance(e, duckdb.Error) and out_of_memory(e):
+        return out_of_memory_advice(e)
+    if isinstance(e, KeyError) and e.args:
+        return str(e.args[0])
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0] if isinstance(e, duckdb.Error) else text
+
+
+# Errors whose message is meant for the user (bad input, a file, database or delivery problem).
+KNOWN_ERRORS: tuple[type[BaseException], ...] = (ValueError, LookupError, OSError, duckdb.Error, IngestError,
+                                                 DatabaseBusy, WebhookError, LabError)
+
+
+class Group(click.Group):
+    """The `agentlens` group: a known error becomes its one-line message (exit 1); any other error one line
+    naming it (the traceback with AGENTLENS_DEBUG=1)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KNOWN_ERRORS as e:
+            raise click.ClickException(one_line(e)) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as e:
+            if os.environ.get("AGENTLENS_DEBUG"):
+                traceback.print_exc()
+            raise click.ClickException(f"internal error: {type(e).__name__}: {one_line(e)} "
+                                       "(AGENTLENS_DEBUG=1 shows where)") from None
 
 
 # --- the option vocabulary every command shares -----------------------------------------------------------
@@ -69,6 +107,48 @@ class Duration(click.ParamType):
             self.fail(str(e).strip(), param, ctx)
 
 
+class Names(click.ParamType):
+    """A comma-separated list (the option may be repeated too: `--by feature --by model`), checked by
+    `check` (a library function raising ValueError with a message that names the bad item)."""
+
+    name = "names"
+
+    def __init__(self, check: Callable[[tuple[str, ...]], object] | None = None):
+        self.check = check
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, ...]:
+        items = value if isinstance(value, tuple) else tuple(str(value).split(","))
+        names = tuple(dict.fromkeys(n.strip() for n in items if n.strip()))
+        if self.check is not None:
+            try:
+                self.check(names)
+            except ValueError as e:
+                self.fail(str(e), param, ctx)
+        return names
+
+
+class Where(click.ParamType):
+    """`DIMENSION=VALUE`: a filter on a run dimension (checked by `check`)."""
+
+    name = "where"
+
+    def __init__(self, check: Callable[[str], object] | None = None):
+        self.check = check
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, str]:
+        if isinstance(value, tuple):
+            return value
+        name, sep, v = str(value).partition("=")
+        if not sep or not name.strip():
+            self.fail(f"{value!r}: write DIMENSION=VALUE, e.g. feature=refund", param, ctx)
+        if self.check is not None:
+            try:
+                self.check(name.strip())
+            except ValueError as e:
+                self.fail(str(e), param, ctx)
+        return name.strip(), v
+
+
 TIME = Time()
 DURATION = Duration()
 TIME_FORMS = "an ISO date or time (2026-11-10, 2026-11-10T08:00Z; UTC unless it says), now, or a duration ago (24h, 7d)"
@@ -81,3 +161,30 @@ def since_option(what: str = "Runs started") -> Callable[[Any], Any]:
 
 def until_option(what: str = "Runs started") -> Callable[[Any], Any]:
     return click.option("--until", type=TIME, default=None, metavar="TIME", help=f"{what} before TIME (same forms).")
+
+
+def _flatten(ctx: click.Context, param: click.Parameter, value: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n for names in value for n in names))
+
+
+def by_option(check: Callable[[tuple[str, ...]], object], help: str, default: str | None = None,
+              metavar: str = "DIM,...") -> Callable[[Any], Any]:
+    """--by: group keys, comma-separated or repeated, checked by the library's own check."""
+    return click.option("--by", "by_", type=Names(check), multiple=True, default=(default,) if default is not None
+                        else (), show_default=default, metavar=metavar, callback=_flatten, help=help)
+
+
+def where_option(check: Callable[[str], object]) -> Callable[[Any], Any]:
+    return click.option("--where", "where_", type=Where(check), multiple=True, metavar="DIM=VALUE",
+                        callback=lambda ctx, param, value: dict(value),
+                        help="Only runs with this dimension value (repeatable).")
+
+
+def format_option(help: str, default: str = "table") -> Callable[[Any], Any]:
+    """--format: the same four everywhere (table, json, csv, parquet); see present.terminal.emit."""
+    return click.option("--format", "fmt", type=click.Choice(terminal.FORMATS), default=default,
+                        show_default=True, help=help)
+
+
+def output_option(help: str = "Write to FILE instead of standard output (parquet needs it).") -> Callable[[Any], Any]:
+    return click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="FILE", help=help)

@@ -12,8 +12,9 @@ from types import FrameType
 
 import click
 
+from ..present import terminal
 from ..sources.collector import DEFAULT_PORT, TRACES_PATH, Collector, Stats
-from .common import CONFIG_OPTION, DB_OPTION, _open, err, out
+from .common import CONFIG_OPTION, DB_OPTION, _open
 
 
 @click.command()
@@ -48,8 +49,8 @@ def collect(port: int, host: str, db: str | None, config: str | None, flush_span
         previous = signal.signal(signal.SIGTERM, stop)
         collector.start()
         h, p = collector.address
-        out.print(f"agentlens collect: receiving OTLP/HTTP on http://{h}:{p}{TRACES_PATH} into {lens.path} "
-                  f"(Ctrl-C to stop)")
+        terminal.say(f"agentlens collect: receiving OTLP/HTTP on http://{h}:{p}{TRACES_PATH} into {lens.path} "
+                     f"(Ctrl-C to stop)")
         try:
             while not done.wait(0.5):
                 pass
@@ -58,9 +59,9 @@ def collect(port: int, host: str, db: str | None, config: str | None, flush_span
         finally:
             signal.signal(signal.SIGTERM, previous)
             stats = collector.stop()
-        out.print(_summary(stats))
+        terminal.say(_summary(stats))
         for problem in stats.write_errors[-3:]:
-            err.print(f"write error: {problem}")
+            terminal.note(f"write error: {problem}")
 
 
 def _summary(s: Stats) -> str:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from ..explore.runs import FilterError
+from ..present import terminal
 from ..store import default_db_path
-from .common import CONFIG_OPTION, DB_OPTION, _open, out, since_option, until_option
+from .common import CONFIG_OPTION, DB_OPTION, _open, since_option, until_option
 
 
 @click.command()
@@ -39,12 +39,8 @@ def report(db: str | None, config: str | None, output: str, since: dt.datetime |
     if not path.exists():
         raise click.ClickException(f"{path}: no such database (run `agentlens ingest` first)")
     with _open(str(path), config, read_only=True) as lens:
-        try:
-            rep = build_report(lens, since=since, until=until, run_ids=run_ids, title=title, traces=traces)
-        except (FilterError, KeyError) as e:
-            raise click.ClickException(str(e).strip("'\"")) from None
-        written = rep.save(output)
-    out.print(f"report: {written.resolve()}")
+        written = build_report(lens, since=since, until=until, run_ids=run_ids, title=title, traces=traces).save(output)
+    terminal.say(f"report: {written.resolve()}")
 
 
 @click.command()
@@ -63,14 +59,11 @@ def lab(db: str | None, config: str | None, notebook_dir: str | None, port: int 
     which this command sets. JupyterLab listens on 127.0.0.1 only. Arguments after `--` go to
     JupyterLab as they are (`agentlens lab -- --ServerApp.token=...`).
     """
-    from .lab import LabError, lab_command
+    from .lab import lab_command
 
-    try:
-        argv, env = lab_command(db or default_db_path(), notebook_dir, config, port, open_browser=not no_browser,
-                                extra=jupyter_args)
-    except LabError as e:
-        raise click.ClickException(str(e)) from None
-    out.print(f"JupyterLab on {argv[3].split('=', 1)[1]} with AGENTLENS_DB={env['AGENTLENS_DB']}")
+    argv, env = lab_command(db or default_db_path(), notebook_dir, config, port, open_browser=not no_browser,
+                            extra=jupyter_args)
+    terminal.say(f"JupyterLab on {argv[3].split('=', 1)[1]} with AGENTLENS_DB={env['AGENTLENS_DB']}")
     sys.stdout.flush()
     if os.name == "posix":  # become JupyterLab: Ctrl-C and signals reach it (and its kernels) directly
         os.execve(argv[0], argv, env)

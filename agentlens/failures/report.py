@@ -53,7 +53,8 @@ def _scope_params(since: Any, until: Any, modes: list[str] | None) -> list[Any]:
     return [since, since, until, until, modes, modes]
 
 
-def _check_by(by: str | None) -> str | None:
+def check_by(by: str | None) -> str | None:
+    """`by` when failures can be counted by it (a run dimension, severity, day or tool), else ValueError."""
     if by is not None and by not in BY:
         raise ValueError(f"cannot group failures by {by!r}; use one of {', '.join(BY)}")
     return by
@@ -87,7 +88,7 @@ def detections(lens: Store, since: Time = None, until: Time = None,
     """One row per detection (newest runs first), with the run's dimensions; `by` adds that column.
     Runs started in [since, until): times as core.timeparse reads them (ISO, `now`, `24h` before now)."""
     t0, t1 = parse_window(since, until)
-    return _detections(lens, t0, t1, _modes(mode), _check_by(by))
+    return _detections(lens, t0, t1, _modes(mode), check_by(by))
 
 
 @dataclass
@@ -133,7 +134,7 @@ def report(lens: Store, since: Time = None, until: Time = None,
     """What the classifiers found among the runs started in [since, until) (times as core.timeparse
     reads them: ISO time or date, `now`, `24h` before now)."""
     since, until = parse_window(since, until)
-    by = _check_by(by)
+    by = check_by(by)
     modes = _modes(mode)
     run_modes = [m for m in modes if m in MODES] if modes is not None else None
     mode_list = run_modes if modes is None or run_modes else ["-"]
