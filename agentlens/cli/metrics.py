@@ -78,52 +78,33 @@ def _open_waiting(db: str | None, config: str | None, read_only: bool, wait: flo
                    "model, tool calls by tool, errors by type, daily budget utilisation.")
 @format_option("json: a list of records.")
 @output_option()
-@click.option("--from-rollups", "from_rollups", is_flag=True,
-              help="Read the rollup tables (fast on large databases; percentiles within 1%; see `agentlens rollup`).")
+@click.option("--source", type=click.Choice(S.SOURCES), default="raw", show_default=True,
+              help="raw: the runs and spans; rollups: the rollup tables (fast on large databases; percentiles "
+                   "within 1%; see `agentlens rollup`); auto: the rollups when they cover the query, else raw.")
+@click.option("--from-rollups", "from_rollups", is_flag=True, help="The same as --source rollups.")
 @_wait_option(60)
 def signals_cmd(db: str | None, config: str | None, by_: tuple[str, ...], every: dt.timedelta | None,
                 since: dt.datetime | None, until: dt.datetime | None, where_: dict[str, str], table: str | None,
-                fmt: str, output: str | None, from_rollups: bool, wait: float) -> None:
+                fmt: str, output: str | None, source: S.Source, from_rollups: bool, wait: float) -> None:
     """The golden signals: latency, traffic, errors, saturation, by dimension and time bucket.
 
     Without --table and --format, prints every table: the signals per bucket and group (traffic,
     errors, latency, saturation), run latency of successful and failed runs, LLM calls per model,
     tool calls per tool, errors by type, and spend against the [budgets] caps.
     """
+    source = "rollups" if from_rollups else source
     with _open_waiting(db, config, read_only=True, wait=wait) as lens:
         try:
             q = S.make_query(by=by_, every=every, since=since, until=until, where=where_)
-            if from_rollups:
-                if table in (None, "signals") and fmt != "table":
-                    terminal.emit(RU.signals(lens, query=q), fmt, output)
-                elif table in ("llm", "tools"):
-                    df = RU.calls(lens, "llm" if table == "llm" else "tool", every, q.since, q.until)
-                    terminal.emit(S.display(df) if fmt == "table" else df, fmt, output)
-                elif table is None:
-                    terminal.emit(RU.report(lens, by_, every, q.since, q.until), fmt, output)
-                elif table == "signals":
-                    terminal.emit(S.display(RU.signals(lens, query=q)), fmt, output)
-                else:
-                    raise click.UsageError(f"--table {table} is not kept in the rollups; drop --from-rollups")
-                return
             if table is None and fmt == "table":
-                terminal.emit(S.report(lens, by_, every, q.since, q.until, where_), fmt, output)
+                terminal.emit(S.report(lens, by_, every, q.since, q.until, where_, source=source), fmt, output)
                 return
-            whole = S.Query((), q.every, q.since, q.until, q.where)
-            if table in (None, "signals"):
-                df = S.signals(lens, query=q)
-            elif table == "latency":
-                df = S.latency(lens, query=q)
-            elif table == "llm":
-                df = S.llm_calls(lens, query=whole)
-            elif table == "tools":
-                df = S.tool_calls(lens, query=whole)
-            elif table == "errors":
-                df = S.errors_by_type(lens, query=whole)
-            else:
-                df, facts = S.budget_utilization(lens, q.since, q.until)
+            if table == "budgets":
+                df, facts = S.budget_utilization(lens, q.since, q.until, source=source)
                 if df.is_empty() and not facts:
                     raise click.ClickException("no budget configured: add [budgets] to the --config file")
+            else:
+                df = S.TABLES[table or "signals"](lens, query=q, source=source)
             terminal.emit(S.display(df) if fmt == "table" else df, fmt, output)
         except duckdb.CatalogException as e:
             raise click.ClickException(f"{lens.path}: {e} (an older database? open it once read-write: "

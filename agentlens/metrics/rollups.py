@@ -40,7 +40,17 @@ from ..pricing.models import model_table
 from ..store import Store
 from . import queries as Q
 from . import rollup_sql as R
-from .signals import _PARAM, EveryArg, Query, SignalsError, TimeArg, display, has_failures, make_query
+from .query import (
+    _PARAM,
+    EveryArg,
+    Query,
+    SignalsError,
+    TimeArg,
+    display,
+    has_failures,
+    make_query,
+    split_sections,
+)
 
 ALPHA = 0.01
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
@@ -164,6 +174,21 @@ def choose_width(lens: Store, q: Query, width: EveryArg = None) -> dt.timedelta:
     )
 
 
+def covers(lens: Store, q: Query, width: EveryArg = None) -> dt.timedelta | None:
+    """The rolled width that answers `q` as the raw tables would (within ALPHA), or None: the query is by
+    run start, groups and filters by ROLLUP_DIMENSIONS only, a rolled width fits its buckets and window
+    (`choose_width`), and no run touching the window is new or changed since that width was rolled up."""
+    if q.time != "start" or any(d not in ROLLUP_DIMENSIONS for d in (*q.by, *(k for k, _ in q.where))):
+        return None
+    try:
+        w = choose_width(lens, q, width)
+    except SignalsError:
+        return None
+    values = {"secs": int(w.total_seconds()), "since": q.since, "until": q.until}
+    stale = lens.con.execute(R.STALE_IN_WINDOW, _bind(R.STALE_IN_WINDOW, values)).fetchall()[0][0]
+    return w if stale == 0 else None
+
+
 def _keys_sql(keys: tuple[str, ...], alias: str = "") -> str:
     return "".join(f'{alias}"{k}", ' for k in keys)
 
@@ -256,11 +281,14 @@ def calls(
 
 
 def report(lens: Store, by: str | Iterable[str] | None = None, every: EveryArg = None,
-           since: TimeArg = None, until: TimeArg = None, width: EveryArg = None) -> Result:
-    """The golden signals from the rollups, as a Result (see signals.report for the raw version)."""
-    from .signals import split_sections
-
-    q = make_query(by, every, since, until)
+           since: TimeArg = None, until: TimeArg = None, width: EveryArg = None, *,
+           query: Query | None = None) -> Result:
+    """The golden signals from the rollups, as a Result (see signals.report for the raw version). The calls
+    per model and tool are rolled without run dimensions: a `where` filter needs the raw tables."""
+    q = query if query is not None else make_query(by, every, since, until)
+    if q.where:
+        raise SignalsError("the rollups keep LLM and tool calls without run dimensions: a report filtered by "
+                           "one needs the raw tables (source='raw')")
     w = choose_width(lens, q, width)
     df = signals(lens, query=q, width=w)
     facts = {"read from": f"rollups of {format_duration(w)} (percentiles within {ALPHA:.0%} of exact)",

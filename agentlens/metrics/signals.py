@@ -18,118 +18,35 @@ Every number is computed by DuckDB from the named SQL in `queries.py`, in one st
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import polars as pl
 
 from ..core import patterns
-from ..core.dimensions import GROUP_DIMENSIONS as GROUP_DIMENSIONS
-from ..core.dimensions import RUN_DIMENSIONS
 from ..core.results import Result
-from ..core.timeparse import format_duration, parse_duration, parse_window
+from ..core.timeparse import format_duration
 from ..pricing.budgets import Budgets, load_budgets
 from ..pricing.models import model_table
 from ..store import Store
 from . import queries as Q
-
-# Run columns one may filter by (identifiers are only ever taken from this list), and of those the
-# group-by keys (status is a filter: the signals already split by it).
-DIMENSIONS = RUN_DIMENSIONS
-
-SIGNAL_COLUMNS = (
-    "runs", "errors", "error_rate", "implicit_errors", "implicit_error_rate", "timed_runs",
-    "latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_ok_p95_ms",
-    "latency_error_p95_ms", "llm_calls", "tool_calls", "input_tokens", "output_tokens", "cost_usd",
-    "rate_limited_calls", "rate_limited_share", "rate_limited_runs", "max_concurrency",
-    "runs_over_budget",
-)
-
-# The terminal / HTML view splits the wide table into the four signals.
-SECTIONS = {
-    "traffic": ("runs", "llm_calls", "tool_calls", "input_tokens", "output_tokens", "cost_usd"),
-    "errors": ("runs", "errors", "error_rate", "implicit_errors", "implicit_error_rate"),
-    "latency (run duration, ms)": ("timed_runs", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
-                                   "latency_p99_ms", "latency_ok_p95_ms", "latency_error_p95_ms"),
-    "saturation": ("rate_limited_calls", "rate_limited_share", "rate_limited_runs", "max_concurrency",
-                   "runs_over_budget"),
-}
-
-TimeArg = str | dt.datetime | dt.date | None
-EveryArg = str | dt.timedelta | None
-
-
-class SignalsError(ValueError):
-    """A bad argument (unknown dimension, unreadable time or interval): the message says which."""
-
-
-@dataclass(frozen=True)
-class Query:
-    """What to compute over: group-by dimensions, bucket width, time window, equality filters."""
-
-    by: tuple[str, ...] = ()
-    every: dt.timedelta | None = None
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-    where: tuple[tuple[str, str | None], ...] = ()
-    time: Literal["start", "end"] = "start"
-    run_cap: float | None = None  # the [budgets] run cap (Budgets.run_cap), for runs_over_budget
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return (("bucket",) if self.every else ()) + self.by
-
-
-def make_query(
-    by: str | Iterable[str] | None = None,
-    every: EveryArg = None,
-    since: TimeArg = None,
-    until: TimeArg = None,
-    where: Mapping[str, str | None] | None = None,
-    time: str = "start",
-    now: dt.datetime | None = None,
-) -> Query:
-    """Validate and normalise the arguments every signals function takes."""
-    dims = _dims(by)
-    for name in where or {}:
-        _check_dim(name)
-    if time not in ("start", "end"):
-        raise SignalsError(f"time must be 'start' or 'end', got {time!r}")
-    try:
-        width = parse_duration(every, "--every") if every is not None else None
-        t0, t1 = parse_window(since, until, now, ("--since", "--until"))
-    except ValueError as e:
-        raise SignalsError(str(e)) from None
-    return Query(dims, width, t0, t1, tuple((where or {}).items()), time)  # type: ignore[arg-type]
-
-
-def _dims(by: str | Iterable[str] | None) -> tuple[str, ...]:
-    if by is None:
-        return ()
-    items = [by] if isinstance(by, str) else list(by)
-    out: list[str] = []
-    for item in items:
-        for name in (p.strip() for p in item.split(",")):
-            if name and name not in out:
-                if name == "status":
-                    raise SignalsError(
-                        "cannot group signals by 'status': errors and error_rate already count failed runs, "
-                        "and latency_ok_p95_ms / latency_error_p95_ms split latency by it; filter with "
-                        "status=error instead")
-                out.append(_check_dim(name))
-    return tuple(out)
-
-
-def _check_dim(name: str) -> str:
-    if name not in DIMENSIONS:
-        raise SignalsError(f"cannot group or filter by {name!r}: use one of {', '.join(DIMENSIONS)}")
-    return name
-
+from . import rollups
+from .query import _OPTIONAL as _OPTIONAL
+from .query import _PARAM as _PARAM
+from .query import DIMENSIONS as DIMENSIONS
+from .query import GROUP_DIMENSIONS as GROUP_DIMENSIONS
+from .query import SECTIONS as SECTIONS
+from .query import SIGNAL_COLUMNS as SIGNAL_COLUMNS
+from .query import EveryArg as EveryArg
+from .query import Query as Query
+from .query import SignalsError as SignalsError
+from .query import TimeArg as TimeArg
+from .query import display as display
+from .query import has_failures as has_failures
+from .query import make_query as make_query
+from .query import split_sections as split_sections
 
 # --- rendering the named SQL ------------------------------------------------------------------------
-_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
 
 def _render(template: str, q: Query, *, has_failures: bool = False) -> tuple[str, dict[str, Any]]:
@@ -164,12 +81,6 @@ def _render(template: str, q: Query, *, has_failures: bool = False) -> tuple[str
     return sql, {k: v for k, v in values.items() if k in used}
 
 
-def has_failures(lens: Store) -> bool:
-    """Whether the failure-mode classifier's `failures` table exists in this database."""
-    rows = lens.con.execute(Q.HAS_FAILURES).fetchall()
-    return bool(rows and rows[0][0])
-
-
 class _Models:
     """`_signal_models(model, provider, context_window)` registered for the duration of a query."""
 
@@ -195,6 +106,29 @@ def _q(q: Query | None, kw: dict[str, Any]) -> Query:
     return q if q is not None else make_query(**kw)
 
 
+# --- raw tables or rollups ------------------------------------------------------------------------------------
+Source = Literal["auto", "raw", "rollups"]
+SOURCES = ("auto", "raw", "rollups")
+_ROLLUPS = dt.timedelta(0)  # "read the rollups at the width they choose"
+
+
+def _rolled(lens: Store, q: Query, source: str, what: str, kept: bool = True) -> dt.timedelta | None:
+    """Where to read `what` from: None for the raw tables, else the rollups (at a width, or _ROLLUPS to let
+    them choose and say why they cannot). `auto` reads the rollups when they cover the query
+    (rollups.covers: by run start, rolled dimensions, a width that fits, nothing new since the rollup)."""
+    if source not in SOURCES:
+        raise SignalsError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    if source == "raw" or (source == "auto" and not kept):
+        return None
+    if not kept:
+        raise SignalsError(f"{what} is not kept in the rollups: read it from the raw tables (source='raw')")
+    if source == "rollups":
+        if q.time != "start":
+            raise SignalsError("rollups bucket runs by their start: time='end' needs the raw tables")
+        return _ROLLUPS
+    return rollups.covers(lens, q)
+
+
 # --- public functions ------------------------------------------------------------------------------------
 def signals(
     lens: Store,
@@ -206,8 +140,13 @@ def signals(
     *,
     time: str = "start",
     query: Query | None = None,
+    source: Source = "raw",
 ) -> pl.DataFrame:
     """The golden signals, one row per time bucket (when `every` is given) and group of `by`.
+
+    `source`: "raw" (the runs and spans), "rollups" (the rollup tables: fast on large databases,
+    percentiles within rollups.ALPHA, runs_over_budget and grouped max_concurrency NULL), or "auto"
+    (the rollups when they cover the query, see rollups.covers, else the raw tables).
 
     Columns: the keys (`bucket`, then the `by` dimensions), then `SIGNAL_COLUMNS`:
     runs, errors, error_rate, implicit_errors / implicit_error_rate (NULL until the database has
@@ -221,6 +160,8 @@ def signals(
     `run_usd_hard`; NULL when no cap is set).
     """
     q = _q(query, {"by": by, "every": every, "since": since, "until": until, "where": where, "time": time})
+    if (w := _rolled(lens, q, source, "the signals")) is not None:
+        return rollups.signals(lens, query=q, width=w or None)
     budgets = load_budgets(lens.config)
     q = Query(q.by, q.every, q.since, q.until, q.where, q.time, budgets.run_cap)
     return _run(lens, Q.SIGNALS, q, has_failures=has_failures(lens))
@@ -228,45 +169,58 @@ def signals(
 
 def latency(lens: Store, by: str | Iterable[str] | None = None, every: EveryArg = None,
             since: TimeArg = None, until: TimeArg = None, where: Mapping[str, str | None] | None = None,
-            *, query: Query | None = None) -> pl.DataFrame:
-    """Run duration percentiles with successful (`ok`) and failed (`error`) runs apart."""
+            *, query: Query | None = None, source: Source = "raw") -> pl.DataFrame:
+    """Run duration percentiles with successful (`ok`) and failed (`error`) runs apart (raw tables only)."""
     q = _q(query, {"by": by, "every": every, "since": since, "until": until, "where": where})
+    _rolled(lens, q, source, "run latency by status", kept=False)
     return _run(lens, Q.LATENCY, q)
 
 
 def llm_calls(lens: Store, every: EveryArg = None, since: TimeArg = None, until: TimeArg = None,
-              where: Mapping[str, str | None] | None = None, *, query: Query | None = None) -> pl.DataFrame:
+              where: Mapping[str, str | None] | None = None, *, query: Query | None = None,
+              source: Source = "raw") -> pl.DataFrame:
     """LLM calls per model: traffic, errors, rate limits, latency (ok and failed apart), time to
-    first token where recorded, tokens, and context-window utilisation (p95 and max)."""
+    first token where recorded, tokens, and context-window utilisation (p95 and max). `source` as for
+    `signals` (the rollups keep calls by model, not by run dimension: `where` needs the raw tables)."""
     q = _q(query, {"every": every, "since": since, "until": until, "where": where})
     q = Query((), q.every, q.since, q.until, q.where, q.time)
+    if (w := _rolled(lens, q, source, "LLM calls by run dimension", kept=not q.where)) is not None:
+        return rollups.calls(lens, "llm", q.every, q.since, q.until, width=w or None)
     with _Models(lens):
         return _run(lens, Q.LLM_CALLS, q)
 
 
 def tool_calls(lens: Store, every: EveryArg = None, since: TimeArg = None, until: TimeArg = None,
-               where: Mapping[str, str | None] | None = None, *, query: Query | None = None) -> pl.DataFrame:
-    """Tool calls per tool: calls, errors, error rate, latency percentiles (ok and failed apart)."""
+               where: Mapping[str, str | None] | None = None, *, query: Query | None = None,
+               source: Source = "raw") -> pl.DataFrame:
+    """Tool calls per tool: calls, errors, error rate, latency percentiles (ok and failed apart). `source`
+    as for `llm_calls`."""
     q = _q(query, {"every": every, "since": since, "until": until, "where": where})
-    return _run(lens, Q.TOOL_CALLS, Query((), q.every, q.since, q.until, q.where, q.time))
+    q = Query((), q.every, q.since, q.until, q.where, q.time)
+    if (w := _rolled(lens, q, source, "tool calls by run dimension", kept=not q.where)) is not None:
+        return rollups.calls(lens, "tool", q.every, q.since, q.until, width=w or None)
+    return _run(lens, Q.TOOL_CALLS, q)
 
 
 def errors_by_type(lens: Store, since: TimeArg = None, until: TimeArg = None,
-                   where: Mapping[str, str | None] | None = None, *, query: Query | None = None) -> pl.DataFrame:
+                   where: Mapping[str, str | None] | None = None, *, query: Query | None = None,
+                   source: Source = "raw") -> pl.DataFrame:
     """Error spans by error type and span kind, with the runs they touched and how many of those
     runs failed. A failure that propagates (an LLM call's RateLimitError re-raised by the agent
-    span) shows on both kinds; `runs` counts each run once. `example` is untrusted text."""
+    span) shows on both kinds; `runs` counts each run once. `example` is untrusted text. Raw tables only."""
     q = _q(query, {"since": since, "until": until, "where": where})
+    _rolled(lens, q, source, "errors by type", kept=False)
     return _run(lens, Q.ERRORS_BY_TYPE, Query((), None, q.since, q.until, q.where, q.time))
 
 
 def budget_utilization(lens: Store, since: TimeArg = None, until: TimeArg = None,
-                       budgets: Budgets | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
+                       budgets: Budgets | None = None, *, source: Source = "raw") -> tuple[pl.DataFrame, dict[str, Any]]:
     """Spend against the configured caps: per UTC day and capped dimension value (`[budgets.daily_usd]`,
     `"*"` for values without their own cap), and per run (`run_usd`, `run_usd_hard`).
-    Returns (daily table, run facts); both are empty when no cap is configured."""
+    Returns (daily table, run facts); both are empty when no cap is configured. Raw tables only."""
     b = budgets if budgets is not None else load_budgets(lens.config)
     q = make_query(since=since, until=until)
+    _rolled(lens, q, source, "budget utilisation", kept=False)
     daily = pl.DataFrame()
     if b.daily_usd:
         dims = tuple(b.daily_usd)
@@ -290,6 +244,10 @@ def budget_utilization(lens: Store, since: TimeArg = None, until: TimeArg = None
     return daily, facts
 
 
+# The tables by name (`agentlens signals --table NAME`): each takes (lens, query=, source=).
+TABLES: dict[str, Callable[..., pl.DataFrame]] = {"signals": signals, "latency": latency, "llm": llm_calls, "tools": tool_calls, "errors": errors_by_type}
+
+
 # --- the report -----------------------------------------------------------------------------------------------
 def _window_text(q: Query) -> str:
     if q.since is None and q.until is None:
@@ -299,38 +257,6 @@ def _window_text(q: Query) -> str:
     return f"runs started from {a} to {b} (excluded)"
 
 
-def display(df: pl.DataFrame) -> pl.DataFrame:
-    """A table rounded for reading (the API's DataFrames keep full precision): milliseconds to whole
-    numbers, ratios and USD to 4 decimals."""
-    exprs = []
-    if "bucket" in df.columns and df.schema["bucket"] == pl.Datetime("us", "UTC") and df.height and \
-            (df["bucket"].dt.time() == dt.time(0)).all():
-        exprs.append(pl.col("bucket").dt.date())  # daily (or weekly) buckets: the date says it all
-    for name, dtype in df.schema.items():
-        if not dtype.is_float():
-            continue
-        if name.endswith("_ms"):
-            exprs.append(pl.col(name).round(0).cast(pl.Int64))
-        elif any(w in name for w in ("rate", "share", "utilization", "usd")):
-            exprs.append(pl.col(name).round(4))
-    return df.with_columns(exprs) if exprs else df
-
-
-def split_sections(df: pl.DataFrame, keys: Sequence[str]) -> dict[str, pl.DataFrame]:
-    """The wide signals table as four narrower ones (traffic, errors, latency, saturation), without
-    the optional columns that are empty throughout."""
-    out = {}
-    for name, cols in SECTIONS.items():
-        present = [c for c in cols if c in df.columns and not (df[c].null_count() == df.height and
-                                                                c in _OPTIONAL)]
-        out[name] = display(df.select([*keys, *present]))
-    return out
-
-
-_OPTIONAL = {"implicit_errors", "implicit_error_rate", "runs_over_budget", "max_concurrency",
-             "latency_error_p95_ms"}
-
-
 def report(
     lens: Store,
     by: str | Iterable[str] | None = None,
@@ -338,11 +264,17 @@ def report(
     since: TimeArg = None,
     until: TimeArg = None,
     where: Mapping[str, str | None] | None = None,
+    *,
+    source: Source = "raw",
 ) -> Result:
     """Every golden signal as one Result: headline facts, the signals per key (split into traffic,
     errors, latency and saturation), then run latency by status, LLM calls per model, tool calls
-    per tool, errors by type and, when caps are configured, budget utilisation."""
+    per tool, errors by type and, when caps are configured, budget utilisation. From the rollups
+    (`source`, as for `signals`): the signals and the calls per model and tool (rollups.report)."""
     q = make_query(by=by, every=every, since=since, until=until, where=where)
+    if (w := _rolled(lens, q, source, "the report filtered by run dimension (LLM and tool calls)",
+                     kept=not q.where)) is not None:
+        return rollups.report(lens, query=q, width=w or None)
     main = signals(lens, query=q)
     total = signals(lens, query=Query((), None, q.since, q.until, q.where))
     facts: dict[str, Any] = {"window": _window_text(q)}
