@@ -12,6 +12,7 @@ from .. import pricing
 from ..core.dimensions import RUN_DIMENSIONS
 from ..metrics import costs as C
 from ..present import terminal
+from ..present.costs import cost_result
 from ..store import default_db_path
 from .common import (
     CONFIG_OPTION,
@@ -64,8 +65,8 @@ def costs(db: str | None, config: str | None, by_: tuple[str, ...], period: str 
     with _open(path, config, read_only=True) as lens:
         try:
             if fmt == "table":
-                terminal.emit(C.report(lens, by_, period, since, until, what_if_model, what_if_provider), fmt,
-                              output)
+                terminal.emit(cost_result(C.report(lens, by_, period, since, until, what_if_model,
+                                                   what_if_provider)), fmt, output)
                 return
             df = {
                 "by": lambda: C.by(lens, by_, period, since, until),

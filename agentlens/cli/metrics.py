@@ -106,6 +106,8 @@ def signals_cmd(db: str | None, config: str | None, by_: tuple[str, ...], every:
             else:
                 df = S.TABLES[table or "signals"](lens, query=q, source=source)
             terminal.emit(S.display(df) if fmt == "table" else df, fmt, output)
+        except RU.NotRolledUp:
+            raise click.ClickException(f"{lens.path}: nothing rolled up yet; run `agentlens rollup` first") from None
         except duckdb.CatalogException as e:
             raise click.ClickException(f"{lens.path}: {e} (an older database? open it once read-write: "
                                        "`agentlens rollup`)") from None

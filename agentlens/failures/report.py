@@ -192,7 +192,8 @@ def report(lens: Store, since: Time = None, until: Time = None,
         "detections": detected,
         "fleet incidents": fleet.height,
         "policy": current if not stale else
-        f"{current}; some results were found under another policy ({', '.join(stale)}): run `agentlens classify`",
+        f"{current}; some results were found under another policy ({', '.join(stale)}): classify again to judge "
+        "every run by the current one",
     }
     if since is not None:
         facts["since"] = since
@@ -201,9 +202,4 @@ def report(lens: Store, since: Time = None, until: Time = None,
     return FailureReport(counts, worst, fleet, facts, by)
 
 
-def summary_section(lens: Store) -> FailureReport:
-    """The demo's failure section: counts per mode and the ten worst runs."""
-    return report(lens, limit=10)
-
-
-__all__ = ["BY", "SEVERITIES", "FailureReport", "detections", "report", "summary_section"]
+__all__ = ["BY", "SEVERITIES", "FailureReport", "check_by", "detections", "report"]

@@ -35,9 +35,9 @@ import polars as pl
 
 from .. import pricing
 from ..core.dimensions import BUDGET_DIMENSIONS, RUN_DIMENSIONS
-from ..core.results import Result
+from ..core.results import BaseResult, Result
 from ..core.timeparse import parse_window
-from ..pricing.budgets import load_budgets, over_budget_sql
+from ..pricing.budgets import Budgets, load_budgets, over_budget_sql
 from ..store import Store
 
 PERIODS = ("day", "week", "month")
@@ -396,9 +396,26 @@ def _usd(v: float | None) -> str:
     return f"${whole}.{frac.rstrip('0'):0<2}"  # $0.10, $0.28, $0.000337
 
 
+@dataclass
+class CostReport(BaseResult):
+    """The cost report: its facts and tables as it renders them, and the numbers behind them as data
+    (`headline`: costs.headline's row; `budgets`: the caps it judged runs by)."""
+
+    facts: dict[str, Any]
+    tables: dict[str, pl.DataFrame]
+    headline: dict[str, Any]
+    budgets: Budgets
+
+    def result(self) -> Result:
+        return Result("costs", dict(self.facts), dict(self.tables))
+
+
+UNPRICED_TABLE = "models without a price"
+
+
 def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: str | None = None,
            since: When = None, until: When = None, what_if_model: str | None = None,
-           what_if_provider: str | None = None, top: int = 5) -> Result:
+           what_if_provider: str | None = None, top: int = 5) -> CostReport:
     """The cost report: headline numbers, cost by the dimensions, the most expensive runs, what-if,
     unpriced models, reported-vs-computed disagreements and budget overruns."""
     h = headline(lens, since, until)
@@ -435,9 +452,8 @@ def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: s
         facts["runs over budget (alarm / hard stop)"] = (
             f"{levels.count('alarm'):,} / {levels.count('hard stop'):,} "
             f"(caps {_usd(budgets.run_usd)} / {_usd(budgets.run_usd_hard)})")
-    elif h["median_cost_usd"]:
-        facts["budgets"] = (f"none configured (rule of thumb: run_usd = 10x the median = "
-                            f"{h['median_cost_usd'] * 10:.4g}, run_usd_hard = 50x = {h['median_cost_usd'] * 50:.4g})")
+    else:
+        facts["budgets"] = "no per-run cap configured" if budgets.daily_usd else "none configured"
     if budgets.daily_usd:
         facts["days over a daily budget"] = over_days.height
 
@@ -459,7 +475,7 @@ def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: s
             {"runs_priced_both_ways": "priced both ways", "cost_usd": "actual", "what_if_cost_usd": "what if",
              "difference_usd": "difference", "what_if_ratio": "ratio"})
     if missing.height:
-        tables["models without a price: add a pricing override, then agentlens reprice"] = missing.select(
+        tables[UNPRICED_TABLE] = missing.select(
             "model", "provider", pl.col("reason").str.strip_prefix("unpriced: "), "calls", "runs",
             "input_tokens", "cached_input_tokens", "output_tokens").rename(
             {"input_tokens": "input", "cached_input_tokens": "cached input", "output_tokens": "output"})
@@ -469,7 +485,7 @@ def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: s
         tables["runs over budget"] = over_runs.drop("status", "llm_calls", "tool_calls")
     if over_days.height:
         tables["days over a daily budget"] = over_days
-    return Result("costs", facts, tables)
+    return CostReport(facts, tables, h, budgets)
 
 
 by_ = by  # report() has a parameter named `by`
@@ -483,7 +499,3 @@ _TOKEN_VIEW = {"runs": "runs", "input_tokens": "input", "cached_input_tokens": "
                "reasoning_tokens": "reasoning"}
 _METRICS = {*_COST_VIEW, *_TOKEN_VIEW}
 
-
-def demo_section(lens: Store) -> Result:
-    """The main job's cost summary (agentlens.demo)."""
-    return report(lens, by=("feature",))

@@ -52,6 +52,11 @@ from .query import (
     split_sections,
 )
 
+
+class NotRolledUp(SignalsError):
+    """The database has no rollup yet."""
+
+
 ALPHA = 0.01
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 ZERO_BIN = -2147483647
@@ -153,7 +158,7 @@ def choose_width(lens: Store, q: Query, width: EveryArg = None) -> dt.timedelta:
     boundaries `since` and `until` fall."""
     have = widths(lens)
     if not have:
-        raise SignalsError(f"{lens.path}: nothing rolled up yet; run `agentlens rollup` first")
+        raise NotRolledUp(f"{lens.path}: nothing rolled up yet (rollup() rolls the runs up)")
     if width is not None:
         w = parse_duration(width, "--rollup-width")
         if w not in have:

@@ -286,17 +286,17 @@ def report(
     t = total.row(0, named=True)
     facts.update({
         "runs": t["runs"],
-        "error rate": _pct(t["error_rate"], t["errors"], "runs"),
-        "run latency p50 / p95 / p99 (ms)": _trio(t),
+        "error rate": share_text(t["error_rate"], t["errors"], "runs"),
+        "run latency p50 / p95 / p99 (ms)": latency_text(t),
         "LLM calls": t["llm_calls"],
-        "rate-limited LLM calls": _pct(t["rate_limited_share"], t["rate_limited_calls"], "calls"),
+        "rate-limited LLM calls": share_text(t["rate_limited_share"], t["rate_limited_calls"], "calls"),
         "cost (USD)": t["cost_usd"],
         "most runs in flight at once": t["max_concurrency"],
     })
     if t["implicit_errors"] is None:
         facts["implicit errors"] = "not available (no failure classification in this database)"
     else:
-        facts["implicit errors (runs with a failure mode)"] = _pct(t["implicit_error_rate"], t["implicit_errors"], "runs")
+        facts["implicit errors (runs with a failure mode)"] = share_text(t["implicit_error_rate"], t["implicit_errors"], "runs")
     if q.every:
         facts["bucket"] = format_duration(q.every)
     tables = {f"{name} per {', '.join(q.keys) or 'window'}": df
@@ -318,47 +318,16 @@ def report(
     return Result("golden signals", facts, tables)
 
 
-def _pct(rate: float | None, n: int | None, unit: str) -> str:
+def share_text(rate: float | None, n: int | None, unit: str) -> str:
+    """A rate with its count: `12.5% (3 runs)`, `no runs` without any."""
     if rate is None:
         return f"no {unit}"
     return f"{rate:.1%} ({n:,} {unit})"
 
 
-def _trio(row: Mapping[str, Any]) -> str:
+def latency_text(row: Mapping[str, Any]) -> str:
+    """A signals row's run latency p50 / p95 / p99 in ms, with how many runs had a duration."""
     vals = [row["latency_p50_ms"], row["latency_p95_ms"], row["latency_p99_ms"]]
     if any(v is None for v in vals):
         return "no run with a known duration"
     return " / ".join(f"{v:,.0f}" for v in vals) + f" ({row['timed_runs']:,} timed runs)"
-
-
-def demo_section(lens: Store) -> Result:
-    """For `agentlens demo`: the golden signals of every run by UTC day, the worst features, and the
-    four signals per feature."""
-    daily = signals(lens, every="1d")
-    by_feature = signals(lens, by="feature")
-    facts: dict[str, Any] = {}
-    if daily.height:
-        total = signals(lens).row(0, named=True)
-        facts = {
-            "runs": total["runs"], "error rate": _pct(total["error_rate"], total["errors"], "runs"),
-            "run latency p50 / p95 / p99 (ms)": _trio(total),
-            "rate-limited LLM calls": _pct(total["rate_limited_share"], total["rate_limited_calls"], "calls"),
-            "runs hit by a rate limit": total["rate_limited_runs"],
-        }
-        if total["implicit_errors"] is not None:
-            facts["implicit errors (runs with a failure mode)"] = _pct(
-                total["implicit_error_rate"], total["implicit_errors"], "runs")
-    named = by_feature.filter(pl.col("feature").is_not_null())
-    if named.height:
-        worst = named.sort(["error_rate", "runs"], descending=True).row(0, named=True)
-        facts["worst feature by error rate"] = f"{worst['feature']} ({worst['error_rate']:.1%} of {worst['runs']} runs)"
-        timed = named.filter(pl.col("latency_p95_ms").is_not_null())
-        if timed.height:
-            slow = timed.sort("latency_p95_ms", descending=True).row(0, named=True)
-            facts["slowest feature (run p95)"] = f"{slow['feature']} ({slow['latency_p95_ms']:,.0f} ms)"
-    facts["more"] = "agentlens signals --by feature --every 1h  (--format json|csv, --table llm|tools|errors)"
-    tables = {f"{name} per day": df for name, df in split_sections(daily, ("bucket",)).items()}
-    tables["the four signals per feature"] = display(by_feature.select(
-        "feature", "runs", "llm_calls", "cost_usd", "error_rate", "latency_p95_ms", "rate_limited_runs",
-        "max_concurrency"))
-    return Result("golden signals", facts, tables)

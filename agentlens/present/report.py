@@ -42,6 +42,7 @@ from ..explore.trace import (
 )
 from ..store import Store
 from . import plots
+from .costs import cost_result
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,8 @@ def costs_section(lens: Store, opts: ReportOptions) -> Section | None:
     per_day = costs.by(lens, by=("feature",), period="day", since=opts.since, until=opts.until)
     if per_day.height == 0:
         return None
-    res = costs.report(lens, by=("feature", "customer_id"), since=opts.since, until=opts.until, top=opts.max_rows)
+    res = cost_result(costs.report(lens, by=("feature", "customer_id"), since=opts.since, until=opts.until,
+                                   top=opts.max_rows))
     fig = plots.stacked_over_time(per_day, "period", "total_cost_usd", "feature",
                                   title="cost per day by feature (USD)", y_title="USD")
     return Section("Costs", "Cost in USD (reported by the source where it reports one, else computed from "
