@@ -20,8 +20,8 @@ from ..core.config import ConfigError
 from ..core.duck import out_of_memory
 from ..core.timeparse import TimeSpecError, parse_duration, parse_time
 from ..ingest import IngestError
-from ..metrics.alerts import WebhookError
 from ..present import terminal
+from ..present.notify import WebhookError
 from ..store import default_db_path, out_of_memory_advice
 from ..store.locking import DatabaseBusy
 from .lab import LabError

@@ -16,6 +16,7 @@ from ..metrics import alerts as A
 from ..metrics import rollups as RU
 from ..metrics import signals as S
 from ..present import terminal
+from ..present.notify import post_webhook
 from ..store import default_db_path
 from ..store.locking import DatabaseBusy, open_when_free
 from .common import (
@@ -157,7 +158,7 @@ def alerts_cmd(db: str | None, config: str | None, rules_path: str, at: dt.datet
             report = A.evaluate(lens, rules, at)
         terminal.emit(report, fmt, output)
         if webhook and report.firing:
-            status = A.post_webhook(webhook, report)
+            status = post_webhook(webhook, report)
             terminal.note(f"posted {len(report.firing)} firing alert(s) to {webhook} (HTTP {status})")
     except KNOWN_ERRORS as e:
         raise _AlertsError(one_line(e)) from None

@@ -5,6 +5,7 @@ multi-burn-rate alerts of the Google SRE Workbook (ch. 5, "Alerting on SLOs").
     report = alerts.evaluate(lens, rules, at="2026-11-12T18:00:00Z")
     report.firing            # the alerts that fire, with the numbers behind them
     report.to_json()         # what `agentlens alerts --format json` prints and --webhook posts
+                             # (agentlens.present.notify.post_webhook delivers it)
 
 The rules file (TOML; every key is checked, errors name the file and the key):
 
@@ -48,8 +49,6 @@ objective). A window with fewer events than its guard is "no data" and the pair 
 from __future__ import annotations
 
 import datetime as dt
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -473,25 +472,3 @@ def slo_counts(lens: Store, slo: Slo, at: dt.datetime,
     rows = lens.con.execute(sql, {k: v for k, v in values.items() if k in used}).fetchall()
     got = {int(s): (int(n), int(b)) for s, n, b in rows}
     return {w: got.get(int(w.total_seconds()), (0, 0)) for w in windows}
-
-
-# --- delivery ----------------------------------------------------------------------------------------------------
-class WebhookError(RuntimeError):
-    """The webhook could not be delivered (the message says where and why)."""
-
-
-def post_webhook(url: str, report: AlertReport, timeout: float = 10.0) -> int:
-    """POST the report's JSON to `url`; returns the HTTP status. Raises WebhookError."""
-    if not url.startswith(("http://", "https://")):
-        raise WebhookError(f"--webhook {url!r}: only http:// and https:// URLs")
-    body = report.to_json().encode("utf-8")
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"Content-Type": "application/json", "User-Agent": "agentlens-alerts"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as e:
-        raise WebhookError(f"webhook {url}: HTTP {e.code} {e.reason}") from None
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        raise WebhookError(f"webhook {url}: {reason}") from None
