@@ -1,8 +1,12 @@
-"""The top of the library: `Lens`, a store that can also ingest, and `agentlens.open()`.
+"""The top of the library: `Lens`, a store that can also ingest, and `open()`.
 
     lens = agentlens.open("agentlens.duckdb")       # or $AGENTLENS_DB, else ./agentlens.duckdb
     lens.ingest("traces/")                           # files, folders, .gz, postgresql:// tables
     lens.runs(feature="refund"); lens.spans(run_id); lens.sql("SELECT ...")
+
+The library shows nothing by itself: what a person sees while it works (a bar over a long ingest, the
+notice of a migration that rewrites whole tables) comes in as hooks, `bar` and `announce`.
+`agentlens.open()` (agentlens.present.session) is this `open()` with the terminal's hooks.
 """
 
 from __future__ import annotations
@@ -10,16 +14,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Protocol
 
 from . import ingest as _ingest
 from .adapters.base import Batch
 from .core.config import Config
-from .ingest import FileResult, IngestSummary, Pipeline, Step
+from .ingest import FileResult, IngestSummary, Pipeline, Progress, Step
 from .ingest.read import iter_files
 from .ingest.stage import sweep_stages
-from .present.progress import SHOW_INGEST_BAR_BYTES, IngestBar, migration_notice
 from .sources import ingest_url, is_url
 from .store import Store
+from .store.db import Announce
+
+SHOW_INGEST_BAR_BYTES = 20 * 1024 * 1024  # the ingest's bar shows for inputs over this, unless asked
+
+
+class Bar(Progress, Protocol):
+    """A progress bar over the bytes of an ingest's files (agentlens.present.progress.IngestBar)."""
+
+    def close(self) -> None: ...
 
 
 class Lens(Store):
@@ -37,8 +50,13 @@ class Lens(Store):
         steps: tuple[Step, ...] | None = None,
         file_steps: tuple[Step, ...] | None = None,
         staged_steps: tuple[Step, ...] | None = None,
+        announce: Announce | None = None,
+        bar: Callable[[int], Bar] | None = None,
     ):
-        super().__init__(path, config, read_only=read_only, announce=migration_notice)
+        """`announce` hears of a migration that rewrites whole tables (store.db.Announce); `bar(total_bytes)`
+        makes the progress bar of an ingest that shows one."""
+        super().__init__(path, config, read_only=read_only, announce=announce)
+        self.bar = bar
         default = Pipeline.default()
         self.pipeline = Pipeline(
             staged=default.staged if staged_steps is None else staged_steps,
@@ -57,7 +75,7 @@ class Lens(Store):
         files = [p for p in paths if not is_url(p)]
         total = sum(f.stat().st_size for f, _ in iter_files(files))  # IngestError for a missing path, first
         show = progress if progress is not None else total > SHOW_INGEST_BAR_BYTES
-        bar = IngestBar(total) if show else None
+        bar = self.bar(total) if show and self.bar is not None else None
         try:
             summary = _ingest.ingest_files(self, files, self.pipeline, format=format, progress=bar)
         finally:
@@ -79,8 +97,10 @@ class Lens(Store):
 
 
 def open(path: str | Path | None = None, config: Config | str | Path | None = None,
-         read_only: bool = False) -> Lens:
+         read_only: bool = False, *, announce: Announce | None = None,
+         bar: Callable[[int], Bar] | None = None) -> Lens:
     """Open (creating and migrating if needed) an agentlens database.
-    `path` defaults to $AGENTLENS_DB, else ./agentlens.duckdb. `config` is a Config or a TOML path."""
+    `path` defaults to $AGENTLENS_DB, else ./agentlens.duckdb. `config` is a Config or a TOML path.
+    `announce` and `bar`: see Lens (agentlens.open passes the terminal's)."""
     cfg = config if isinstance(config, Config) else Config.load(config)
-    return Lens(path, cfg, read_only=read_only)
+    return Lens(path, cfg, read_only=read_only, announce=announce, bar=bar)

@@ -15,13 +15,13 @@ import click
 import duckdb
 
 from ..api import Lens
-from ..api import open as open_lens
 from ..core.config import ConfigError
 from ..core.duck import out_of_memory
 from ..core.timeparse import TimeSpecError, parse_duration, parse_time
 from ..ingest import IngestError
 from ..present import terminal
 from ..present.notify import WebhookError
+from ..present.session import open as open_lens
 from ..store import default_db_path, out_of_memory_advice
 from ..store.locking import DatabaseBusy
 from .lab import LabError
