@@ -147,3 +147,11 @@ def test_lab_command_line(vdb, tmp_path):
         lab_command(vdb, tmp_path / "nope")
     r = run("lab", "--db", str(tmp_path / "nope.duckdb"), "--no-browser")
     assert r.exit_code == 1 and "no such database" in r.output
+
+
+def test_lab_opens_the_checkouts_notebooks_from_anywhere(tmp_path, monkeypatch):
+    from agentlens.cli.lab import find_notebooks
+    from conftest import ROOT
+
+    monkeypatch.chdir(tmp_path)  # no notebooks/ here: the checkout's
+    assert find_notebooks() == (ROOT / "notebooks").resolve()

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"  # the repository's, in a checkout
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # the repository's, in a checkout (agentlens/cli/..)
 
 
 class LabError(RuntimeError):
