@@ -305,3 +305,14 @@ def test_reconciliation_against_langfuse_costs(tmp_path, real_traces):
     assert files["f"].to_list() == ["autogen-2025-06-06.trace.json", "langgraph-python-2025-08-22.trace.json",
                                     "vertex-ai-2025-08-01.trace.json"]
     assert (flagged["relative_difference"] < -0.5).all()  # Langfuse's figure is the lower one
+
+
+def test_every_table_by_name(flens):
+    for name in costs.TABLES:
+        df = costs.table(flens, name, by="feature", what_if_model="gpt-4o")
+        assert isinstance(df, pl.DataFrame) and df.width, name
+    assert costs.table(flens, "runs-over-budget").equals(costs.runs_over_budget(flens))
+    with pytest.raises(ValueError, match="needs a model"):
+        costs.table(flens, "what-if")
+    with pytest.raises(ValueError, match="unknown cost table 'nope'"):
+        costs.table(flens, "nope")

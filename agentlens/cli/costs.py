@@ -25,9 +25,6 @@ from .common import (
     until_option,
 )
 
-TABLES = ("by", "what-if", "unpriced", "reconciliation", "runs-over-budget", "days-over-budget", "top-runs",
-          "prices")
-
 
 @click.command()
 @DB_OPTION
@@ -44,7 +41,7 @@ TABLES = ("by", "what-if", "unpriced", "reconciliation", "runs-over-budget", "da
               help="Also price the same tokens at MODEL's prices (genai-prices or an override).")
 @click.option("--what-if-provider", metavar="PROVIDER", help="Provider of --what-if-model, when ambiguous.")
 @format_option("table: the whole cost report; json, csv, parquet: one table (see --table).")
-@click.option("--table", "table", type=click.Choice(TABLES), default=None,
+@click.option("--table", "table", type=click.Choice(C.TABLES), default=None,
               help="The table json/csv/parquet write (default: by, or what-if with --what-if-model).")
 @output_option()
 def costs(db: str | None, config: str | None, by_: tuple[str, ...], period: str | None, since: dt.datetime | None,
@@ -68,16 +65,7 @@ def costs(db: str | None, config: str | None, by_: tuple[str, ...], period: str 
                 terminal.emit(cost_result(C.report(lens, by_, period, since, until, what_if_model,
                                                    what_if_provider)), fmt, output)
                 return
-            df = {
-                "by": lambda: C.by(lens, by_, period, since, until),
-                "what-if": lambda: C.what_if(lens, what_if_model or "", what_if_provider, by_, period, since, until),
-                "unpriced": lambda: C.unpriced(lens, since, until),
-                "reconciliation": lambda: C.reconciliation(lens, since, until),
-                "runs-over-budget": lambda: C.runs_over_budget(lens, since, until),
-                "days-over-budget": lambda: C.days_over_budget(lens, since, until),
-                "top-runs": lambda: C.top_runs(lens, 100, since, until),
-                "prices": lambda: pricing.prices(lens),
-            }[name]()
+            df = C.table(lens, name, by_, period, since, until, what_if_model, what_if_provider)
         except duckdb.BinderException as e:
             if "cost_usd" in str(e) or "price_source" in str(e):
                 raise click.ClickException(

@@ -490,6 +490,36 @@ def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: s
 
 by_ = by  # report() has a parameter named `by`
 
+TABLES = ("by", "what-if", "unpriced", "reconciliation", "runs-over-budget", "days-over-budget", "top-runs",
+          "prices")
+
+
+def table(lens: Store, name: str, by: str | Sequence[str] | None = ("feature",), period: str | None = None,
+          since: When = None, until: When = None, what_if_model: str | None = None,
+          what_if_provider: str | None = None, top: int = 100) -> pl.DataFrame:
+    """One table of the cost report by name (`agentlens costs --table NAME`): by (cost by the dimensions),
+    what-if (needs `what_if_model`), unpriced, reconciliation, runs-over-budget, days-over-budget, top-runs
+    (the `top` most expensive) or prices (the price rows in use)."""
+    if name == "by":
+        return by_(lens, by, period, since, until)
+    if name == "what-if":
+        if not what_if_model:
+            raise ValueError("the what-if table needs a model to price the calls at (--what-if-model)")
+        return what_if(lens, what_if_model, what_if_provider, by, period, since, until)
+    if name == "unpriced":
+        return unpriced(lens, since, until)
+    if name == "reconciliation":
+        return reconciliation(lens, since, until)
+    if name == "runs-over-budget":
+        return runs_over_budget(lens, since, until)
+    if name == "days-over-budget":
+        return days_over_budget(lens, since, until)
+    if name == "top-runs":
+        return top_runs(lens, top, since, until)
+    if name == "prices":
+        return pricing.prices(lens)
+    raise ValueError(f"unknown cost table {name!r}: use one of {', '.join(TABLES)}")
+
 # the report's views of by(): short headers for the terminal (exports keep the full names)
 _COST_VIEW = {"runs": "runs", "successful_runs": "ok runs", "runs_without_cost": "no cost",
               "total_cost_usd": "total", "median_cost_usd": "median/run", "p95_cost_usd": "p95/run",
