@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import pricing as pricing  # agentlens.pricing.reprice(lens)
-    from .api import Lens, open
+    from .api import Lens
     from .core.config import Config, ConfigError
     from .ingest import IngestError, IngestSummary
     from .metrics import costs as costs  # agentlens.costs.by(lens, by=["feature"])
+    from .present.session import open
     from .store import default_db_path
 
 __all__ = ["Config", "ConfigError", "IngestError", "IngestSummary", "Lens", "default_db_path", "open"]
@@ -27,7 +28,7 @@ __version__ = "0.1.0"
 # Imported on first use (PEP 562): `import agentlens.adapters.otlp` in an ingest worker process, or
 # the CLI's --help, should not pay for DuckDB, polars and the price tables.
 _LAZY = {
-    "costs": ".metrics.costs", "pricing": ".pricing", "open": ".api", "Lens": ".api",
+    "costs": ".metrics.costs", "pricing": ".pricing", "open": ".present.session", "Lens": ".api",
     "Config": ".core.config", "ConfigError": ".core.config",
     "IngestError": ".ingest", "IngestSummary": ".ingest", "default_db_path": ".store",
 }

@@ -1,8 +1,12 @@
-"""The top of the library: `Lens`, a store that can also ingest, and `agentlens.open()`.
+"""The top of the library: `Lens`, a store that can also ingest, and `open()`.
 
     lens = agentlens.open("agentlens.duckdb")       # or $AGENTLENS_DB, else ./agentlens.duckdb
     lens.ingest("traces/")                           # files, folders, .gz, postgresql:// tables
     lens.runs(feature="refund"); lens.spans(run_id); lens.sql("SELECT ...")
+
+The library shows nothing by itself: what a person sees while it works (a bar over a long ingest, the
+notice of a migration that rewrites whole tables) comes in as hooks, `bar` and `announce`.
+`agentlens.open()` (agentlens.present.session) is this `open()` with the terminal's hooks.
 """
 
 from __future__ import annotations
@@ -10,18 +14,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import ingest as _ingest
 from .adapters.base import Batch
 from .core.config import Config
-from .ingest import FileResult, IngestSummary, OnCommit, Pipeline, Step
+from .ingest import FileResult, IngestSummary, OnCommit, Pipeline, Progress, Step
 from .ingest.read import iter_files
 from .ingest.stage import sweep_stages
-from .present.progress import SHOW_INGEST_BAR_BYTES, IngestBar, migration_notice
 from .sources import ingest_url, is_url
 from .store import Store
-from .store.db import DEFAULT_WAIT
+from .store.db import DEFAULT_WAIT, Announce
+
+SHOW_INGEST_BAR_BYTES = 20 * 1024 * 1024  # the ingest's bar shows for inputs over this, unless asked
+
+
+class Bar(Progress, Protocol):
+    """A progress bar over the bytes of an ingest's files (agentlens.present.progress.IngestBar)."""
+
+    def close(self) -> None: ...
 
 
 class Lens(Store):
@@ -39,18 +50,23 @@ class Lens(Store):
         steps: tuple[Step, ...] | None = None,
         file_steps: tuple[Step, ...] | None = None,
         staged_steps: tuple[Step, ...] | None = None,
+        announce: Announce | None = None,
+        bar: Callable[[int], Bar] | None = None,
         serve: bool = True,
         create: bool | None = None,
         wait: float = DEFAULT_WAIT,
         notify: Callable[[str], None] | None = None,
     ):
-        """`serve`: when no other process holds the database, hold it here and serve it to the others
-        (agentlens.server) while this Lens is open; when one does, this Lens is its client. Without `serve`,
-        a `read_only` Lens opens the file read-only (and holds it until closed). `create` (default: not
-        `read_only`): a missing database may be created. See agentlens.store.Store for `wait`, `notify`."""
-        super().__init__(path, config, read_only=read_only, announce=migration_notice,
+        """`announce` hears of a migration that rewrites whole tables (store.db.Announce); `bar(total_bytes)`
+        makes the progress bar of an ingest that shows one. `serve`: when no other process holds the
+        database, hold it here and serve it to the others (agentlens.server) while this Lens is open; when
+        one does, this Lens is its client. Without `serve`, a `read_only` Lens opens the file read-only (and
+        holds it until closed). `create` (default: not `read_only`): a missing database may be created. See
+        agentlens.store.Store for `wait` and `notify`."""
+        super().__init__(path, config, read_only=read_only, announce=announce,
                          serve=_serve if serve else None, create=not read_only if create is None else create,
                          wait=wait, notify=notify)
+        self.bar = bar
         default = Pipeline.default()
         self.pipeline = Pipeline(
             staged=default.staged if staged_steps is None else staged_steps,
@@ -69,7 +85,7 @@ class Lens(Store):
         files = [p for p in paths if not is_url(p)]
         total = sum(f.stat().st_size for f, _ in iter_files(files))  # IngestError for a missing path, first
         show = progress if progress is not None else total > SHOW_INGEST_BAR_BYTES
-        bar = IngestBar(total) if show else None
+        bar = self.bar(total) if show and self.bar is not None else None
         try:
             summary = _ingest.ingest_files(self, files, self.pipeline, format=format, progress=bar)
         finally:
@@ -90,15 +106,17 @@ class Lens(Store):
 
 
 def open(path: str | Path | None = None, config: Config | str | Path | None = None,
-         read_only: bool = False, wait: float = DEFAULT_WAIT) -> Lens:
+         read_only: bool = False, *, announce: Announce | None = None,
+         bar: Callable[[int], Bar] | None = None, wait: float = DEFAULT_WAIT) -> Lens:
     """Open an agentlens database (created and migrated if needed, unless `read_only`). `path` defaults to
-    $AGENTLENS_DB, else ./agentlens.duckdb. `config` is a Config or a TOML path.
+    $AGENTLENS_DB, else ./agentlens.duckdb. `config` is a Config or a TOML path. `announce` and `bar`: see
+    Lens (agentlens.open passes the terminal's).
 
     Several processes use one database at once: the first to open it holds it and serves it to the others
     (a notebook, the CLI, cron jobs, `agentlens collect`), which send it their queries and writes; see the
     docs on concurrency. `read_only`: a missing database is an error rather than created."""
     cfg = config if isinstance(config, Config) else Config.load(config)
-    return Lens(path, cfg, read_only=read_only, wait=wait)
+    return Lens(path, cfg, read_only=read_only, announce=announce, bar=bar, wait=wait)
 
 
 def _serve(store: Store) -> Any:

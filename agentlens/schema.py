@@ -16,7 +16,17 @@ from dataclasses import dataclass
 
 import duckdb
 
+from .core.dimensions import BUDGET_DIMENSIONS as BUDGET_DIMENSIONS
+from .core.dimensions import DIMENSIONS as DIMENSIONS
+from .core.dimensions import GROUP_DIMENSIONS as GROUP_DIMENSIONS
+from .core.dimensions import LOOKUP_DIMENSIONS as LOOKUP_DIMENSIONS
+from .core.dimensions import ROLLUP_DIMENSIONS as ROLLUP_DIMENSIONS
+from .core.dimensions import RUN_DIMENSIONS as RUN_DIMENSIONS
+from .core.dimensions import Dimension as Dimension
 from .core.duck import transaction
+
+# The run dimensions (the `runs` columns runs are grouped, filtered and capped by) are defined in
+# core/dimensions.py, which the config imports too, and re-exported here beside the column contract.
 
 
 @dataclass(frozen=True)

@@ -252,9 +252,7 @@ class OwnerServer(fl.FlightServerBase):
 
 
 def _config(payload: dict[str, Any] | None, default: Config) -> Config:
-    if not payload:
-        return default
-    return Config.from_dict(payload.get("raw") or {}, payload.get("path"))
+    return Config.from_payload(payload) if payload else default
 
 
 class Serving:
@@ -332,5 +330,6 @@ def _stop_all() -> None:
     for serving, _ in entries:
         try:
             serving.stop()
+            serving.server.store.con.close()  # the process is ending: nothing uses the database any more
         except Exception:
             pass

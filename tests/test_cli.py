@@ -45,10 +45,10 @@ def test_failed_file_exits_non_zero_with_the_reason(tmp_path):
 
 def test_missing_path_and_bad_format_are_clear_errors(tmp_path):
     r = run("ingest", str(tmp_path / "nope.jsonl"), "--db", str(tmp_path / "x.duckdb"))
-    assert r.exit_code == 1 and "nope.jsonl: no such file or directory" in r.output
+    assert r.exit_code == 2 and "nope.jsonl: no such file or directory" in r.output
     p = jsonl(tmp_path / "t.jsonl", doc())
     r = run("ingest", str(p), "--format", "zipkin", "--db", str(tmp_path / "x.duckdb"))
-    assert r.exit_code == 1 and "unknown format 'zipkin'" in r.output
+    assert r.exit_code == 2 and "unknown format 'zipkin'" in r.output
 
 
 def test_bad_config_is_a_clear_error(tmp_path):
@@ -56,7 +56,7 @@ def test_bad_config_is_a_clear_error(tmp_path):
     cfg.write_text("[dimensions\n")
     p = jsonl(tmp_path / "t.jsonl", doc())
     r = run("ingest", str(p), "--config", str(cfg), "--db", str(tmp_path / "x.duckdb"))
-    assert r.exit_code == 1 and "c.toml: not valid TOML" in r.output
+    assert r.exit_code == 2 and "c.toml: not valid TOML" in r.output
 
 
 def test_schema_command():

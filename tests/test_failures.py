@@ -698,6 +698,8 @@ def test_cost_cap_defaults_to_budgets_run_usd():
     pol = load_policy(Config.from_dict({"budgets": {"run_usd": 1.5}}))
     assert pol.max_cost_usd_per_run == 1.5 and pol.note("max_cost_usd_per_run") == " (from [budgets].run_usd)"
     assert load_policy().max_cost_usd_per_run == 4.0 and load_policy().note("max_tokens_per_run") == " (default)"
+    hard = load_policy(Config.from_dict({"budgets": {"run_usd_hard": 20}}))  # the run cap: run_usd, else the hard stop
+    assert hard.max_cost_usd_per_run == 20 and hard.note("max_cost_usd_per_run") == " (from [budgets].run_usd_hard)"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -759,7 +761,7 @@ def test_cli_failures_classify_export(tmp_path):
     res = r.invoke(cli, ["export-evals", "--db", db, "--mode", "refusal", "-o", str(out)])
     assert res.exit_code == 0 and len(out.read_text().splitlines()) == 4
     bad = r.invoke(cli, ["failures", "--db", db, "--since", "yesterday"])
-    assert bad.exit_code != 0 and "is not a date or time" in bad.output
+    assert bad.exit_code == 2 and "'yesterday' is not a time" in bad.output
     pol = json.loads(r.invoke(cli, ["classify", "--show-policy"]).output)
     assert pol["policy"]["loop_threshold"] == 3 and pol["from_config"] == []
 

@@ -287,9 +287,9 @@ def test_provider_specific_override_beats_genai_prices(tmp_path):
 @pytest.mark.parametrize("raw, message", [
     ({"pricing": []}, r"agentlens.toml: \[pricing\] must be a table"),
     ({"pricing": {"tolerance": 1}}, r"\[pricing\].tolerance is not a pricing setting"),
-    ({"pricing": {"overrides": [{"input_per_mtok": 1, "output_per_mtok": 1}]}}, r"#1: model is required"),
+    ({"pricing": {"overrides": [{"input_per_mtok": 1, "output_per_mtok": 1}]}}, r"\[\[pricing.overrides\]\] #1.model is required"),
     ({"pricing": {"overrides": [{"model": "m", "output_per_mtok": 1}]}},
-     r'#1 \(model "m"\): input_per_mtok is required'),
+     r'#1 \(model "m"\).input_per_mtok is required'),
     ({"pricing": {"overrides": [{"model": "m", "input_per_mtok": -1, "output_per_mtok": 1}]}},
      r'input_per_mtok must be a non-negative number of USD, got -1'),
     ({"pricing": {"overrides": [{"model": "m", "input_per_mtok": "cheap", "output_per_mtok": 1}]}},

@@ -18,6 +18,7 @@ from agentlens.cli import main
 from agentlens.cli.lab import LabError, lab_command
 from agentlens.present import demo
 from agentlens.present.report import SECTIONS, Section, build_report, pick_runs
+from agentlens.store import DatabaseMissing
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +119,9 @@ def test_report_command(vdb, tmp_path):
     page = out.read_text()
     assert "<title>incident 42</title>" in page and SCRIPT not in page.replace(get_plotlyjs(), "")
     r = run("report", "--db", str(vdb), "--run", "nope", "-o", str(out))
-    assert r.exit_code == 1 and "no run 'nope'" in r.output
+    assert r.exit_code == 2 and "no run 'nope'" in r.output
     r = run("report", "--db", str(vdb), "--since", "yesterday", "-o", str(out))
-    assert r.exit_code == 1 and "'yesterday' is not a time" in r.output
+    assert r.exit_code == 2 and "'yesterday' is not a time" in r.output
     r = run("report", "--db", str(tmp_path / "missing.duckdb"), "-o", str(out))
     assert r.exit_code == 3 and "no such database" in r.output  # 3: the database cannot be used
 
@@ -142,9 +143,17 @@ def test_lab_command_line(vdb, tmp_path):
     assert f"--ServerApp.root_dir={nb.resolve()}" in argv and "--ServerApp.ip=127.0.0.1" in argv
     assert "--ServerApp.port=8999" in argv and "--no-browser" in argv
     assert env["AGENTLENS_DB"] == str(vdb.resolve()) and env["AGENTLENS_CONFIG"] == str(cfg.resolve())
-    with pytest.raises(LabError, match="no such database"):
+    with pytest.raises(DatabaseMissing, match="no such database"):
         lab_command(tmp_path / "nope.duckdb", nb)
     with pytest.raises(LabError, match="no such folder"):
         lab_command(vdb, tmp_path / "nope")
     r = run("lab", "--db", str(tmp_path / "nope.duckdb"), "--no-browser")
-    assert r.exit_code == 1 and "no such database" in r.output
+    assert r.exit_code == 3 and "no such database" in r.output  # 3: the database cannot be used
+
+
+def test_lab_opens_the_checkouts_notebooks_from_anywhere(tmp_path, monkeypatch):
+    from agentlens.cli.lab import find_notebooks
+    from conftest import ROOT
+
+    monkeypatch.chdir(tmp_path)  # no notebooks/ here: the checkout's
+    assert find_notebooks() == (ROOT / "notebooks").resolve()

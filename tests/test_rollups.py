@@ -323,5 +323,64 @@ def test_cli_rollup_and_signals_from_rollups(five):
     r = run(main, ["signals", "--db", db, "--from-rollups"], catch_exceptions=False)
     assert r.exit_code == 0 and "golden signals (rollups)" in r.output and "within 1%" in r.output
     r = run(main, ["rollup", "--db", db, "--every", "7m"], catch_exceptions=False)
-    assert r.exit_code == 1 and "divides a day" in r.output
+    assert r.exit_code == 2 and "divides a day" in r.output
     assert dt.timedelta(hours=1) in RU.widths(agentlens.open(db, read_only=True))
+
+
+# --- signals(source=...): the library decides between the raw tables and the rollups ------------------------
+def test_source_auto_reads_the_rollups_only_when_they_cover_the_query(five, tmp_path):
+    def same(a, b):
+        return a.equals(b)
+
+    raw = S.signals(five, every="1h")
+    assert same(S.signals(five, every="1h", source="auto"), raw)  # nothing rolled up yet: raw
+    RU.rollup(five, "1h")
+    rolled = RU.signals(five, every="1h")
+    assert not same(rolled, raw)  # histogram percentiles: within 1%, not equal
+    assert same(S.signals(five, every="1h", source="auto"), rolled)
+    assert same(S.signals(five, every="1h", source="rollups"), rolled)
+    assert same(S.signals(five, every="1h", source="raw"), raw)
+    assert same(S.signals(five, by="feature", source="auto"), RU.signals(five, by="feature"))
+    # not coverable: a dimension the rollups do not keep, a filter on status, alerts' time="end", a bucket
+    # narrower than the rolled width, a window off its boundaries
+    for kw in ({"by": "customer_id"}, {"where": {"status": "error"}}, {"time": "end"}, {"every": "15m"},
+               {"since": "2026-03-02T10:30:00Z"}):
+        assert same(S.signals(five, source="auto", **kw), S.signals(five, **kw)), kw
+    # a run added after the rollup: the rollups no longer cover its window (raw), until rolled again
+    late = Run(9, at(5), 700, feature="refund")
+    five.ingest(write(tmp_path / "late.jsonl", [late]))
+    now_raw = S.signals(five, every="1h")
+    assert now_raw["runs"].sum() == 6 and same(S.signals(five, every="1h", source="auto"), now_raw)
+    assert S.signals(five, every="1h", since="2026-03-02T11:00:00Z", source="auto").equals(
+        RU.signals(five, every="1h", since="2026-03-02T11:00:00Z"))  # the 11:00 bucket is still covered
+    RU.rollup(five, "1h")
+    assert same(S.signals(five, every="1h", source="auto"), RU.signals(five, every="1h"))
+    # the per-model and per-tool tables and the report follow the same choice
+    assert same(S.llm_calls(five, source="auto"), RU.calls(five, "llm"))
+    assert same(S.tool_calls(five, source="auto"), RU.calls(five, "tool"))
+    assert S.report(five, source="auto").title == "golden signals (rollups)"
+    assert S.report(five, where={"feature": "refund"}, source="auto").title == "golden signals"
+    # what the rollups do not keep: an error with source="rollups", the raw tables with "auto"
+    with pytest.raises(S.SignalsError, match="run latency by status is not kept in the rollups"):
+        S.latency(five, source="rollups")
+    assert same(S.latency(five, source="auto"), S.latency(five))
+    with pytest.raises(S.SignalsError, match="time='end' needs the raw tables"):
+        S.signals(five, time="end", source="rollups")
+    with pytest.raises(S.SignalsError, match="source must be one of auto, raw, rollups"):
+        S.signals(five, source="cache")  # type: ignore[arg-type]
+
+
+def test_cli_source_maps_onto_the_library(five):
+    db = five.path
+    RU.rollup(five, "1h")
+    five.close()
+    run = CliRunner().invoke
+    for args in (["--source", "rollups"], ["--from-rollups"], ["--source", "auto"]):
+        r = run(main, ["signals", "--db", db, *args], catch_exceptions=False)
+        assert r.exit_code == 0 and "golden signals (rollups)" in r.output, args
+    r = run(main, ["signals", "--db", db, "--source", "raw"], catch_exceptions=False)
+    assert r.exit_code == 0 and "golden signals (rollups)" not in r.output and "errors by type" in r.output
+    r = run(main, ["signals", "--db", db, "--from-rollups", "--table", "errors"], catch_exceptions=False)
+    assert r.exit_code == 2 and "errors by type is not kept in the rollups" in r.output
+    r = run(main, ["signals", "--db", db, "--from-rollups", "--where", "feature=refund"], catch_exceptions=False)
+    assert r.exit_code == 2 and "filtered by run dimension" in r.output  # --where was ignored, silently

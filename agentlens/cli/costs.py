@@ -3,57 +3,46 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
-from pathlib import Path
 
 import click
 import duckdb
-import polars as pl
 
 from .. import pricing
-from ..core.config import ConfigError
+from ..core.dimensions import RUN_DIMENSIONS
 from ..metrics import costs as C
-from .common import CONFIG_OPTION, DB_OPTION, _open, out, time_option
-
-TABLES = ("by", "what-if", "unpriced", "reconciliation", "runs-over-budget", "days-over-budget", "top-runs",
-          "prices")
-FORMATS = ("table", "csv", "parquet", "json")
-
-
-def _write(df: pl.DataFrame, fmt: str, output: str | None) -> None:
-    if fmt == "parquet":
-        if output is None:
-            raise click.UsageError("--format parquet needs -o FILE")
-        df.write_parquet(output)
-    elif fmt == "csv":
-        text = df.write_csv()
-        Path(output).write_text(text, encoding="utf-8") if output else sys.stdout.write(text)
-    else:  # json: an array of records
-        text = df.write_json()
-        Path(output).write_text(text + "\n", encoding="utf-8") if output else sys.stdout.write(text + "\n")
+from ..present import terminal
+from ..present.costs import cost_result
+from .common import (
+    CONFIG_OPTION,
+    DB_OPTION,
+    _open,
+    by_option,
+    format_option,
+    output_option,
+    since_option,
+    until_option,
+)
 
 
 @click.command()
 @DB_OPTION
 @CONFIG_OPTION
-@click.option("--by", "by_", default="feature", show_default=True, metavar="DIMS",
-              help="Comma-separated group keys: a run column (" + ", ".join(C.RUN_DIMENSIONS) + "), "
-                   "attr:KEY (an attribute key, e.g. attr:app.team) or json:$.PATH (a JSON path into the "
-                   "run's attributes); '' for one total.")
+@by_option(C.dimensions, default="feature", metavar="DIMS",
+           help="Comma-separated group keys: a run column (" + ", ".join(RUN_DIMENSIONS) + "), "
+                "attr:KEY (an attribute key, e.g. attr:app.team) or json:$.PATH (a JSON path into the "
+                "run's attributes); '' for one total.")
 @click.option("--period", type=click.Choice(C.PERIODS), default=None,
               help="Also group by UTC day, ISO week or calendar month of the run's start.")
-@click.option("--since", callback=time_option, metavar="DATE", help="Runs started at or after DATE (UTC).")
-@click.option("--until", callback=time_option, metavar="DATE", help="Runs started before DATE (UTC).")
+@since_option()
+@until_option()
 @click.option("--what-if-model", metavar="MODEL",
               help="Also price the same tokens at MODEL's prices (genai-prices or an override).")
 @click.option("--what-if-provider", metavar="PROVIDER", help="Provider of --what-if-model, when ambiguous.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-              help="table: the whole cost report; csv, parquet, json: one table (see --table).")
-@click.option("--table", "table", type=click.Choice(TABLES), default=None,
-              help="The table csv/parquet/json write (default: by, or what-if with --what-if-model).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="Write to FILE instead of standard output (parquet needs it).")
-def costs(db: str | None, config: str | None, by_: str, period: str | None, since: dt.datetime | None,
+@format_option("table: the whole cost report; json, csv, parquet: one table (see --table).")
+@click.option("--table", "table", type=click.Choice(C.TABLES), default=None,
+              help="The table json/csv/parquet write (default: by, or what-if with --what-if-model).")
+@output_option()
+def costs(db: str | None, config: str | None, by_: tuple[str, ...], period: str | None, since: dt.datetime | None,
           until: dt.datetime | None, what_if_model: str | None, what_if_provider: str | None, fmt: str,
           table: str | None, output: str | None) -> None:
     """Cost per run and cost attribution: total, median / p95 / max per run, cost per successful run
@@ -62,36 +51,22 @@ def costs(db: str | None, config: str | None, by_: str, period: str | None, sinc
 
     Example: agentlens costs --by feature,customer_id --period month --format csv -o costs.csv
     """
+    name = table or ("what-if" if what_if_model else "by")
+    if fmt != "table" and name == "what-if" and not what_if_model:
+        raise click.UsageError("--table what-if needs --what-if-model")
     with _open(db, config, read_only=True) as lens:
         try:
             if fmt == "table":
-                report = C.report(lens, by_, period, since, until, what_if_model, what_if_provider)
-                if output:
-                    Path(output).write_text(str(report), encoding="utf-8")
-                else:
-                    out.print(report)
+                terminal.emit(cost_result(C.report(lens, by_, period, since, until, what_if_model,
+                                                   what_if_provider)), fmt, output)
                 return
-            name = table or ("what-if" if what_if_model else "by")
-            if name == "what-if" and not what_if_model:
-                raise click.UsageError("--table what-if needs --what-if-model")
-            df = {
-                "by": lambda: C.by(lens, by_, period, since, until),
-                "what-if": lambda: C.what_if(lens, what_if_model or "", what_if_provider, by_, period, since, until),
-                "unpriced": lambda: C.unpriced(lens, since, until),
-                "reconciliation": lambda: C.reconciliation(lens, since, until),
-                "runs-over-budget": lambda: C.runs_over_budget(lens, since, until),
-                "days-over-budget": lambda: C.days_over_budget(lens, since, until),
-                "top-runs": lambda: C.top_runs(lens, 100, since, until),
-                "prices": lambda: pricing.prices(lens),
-            }[name]()
-        except (ValueError, LookupError, ConfigError) as e:
-            raise click.ClickException(str(e)) from None
+            df = C.table(lens, name, by_, period, since, until, what_if_model, what_if_provider)
         except duckdb.BinderException as e:
             if "cost_usd" in str(e) or "price_source" in str(e):
                 raise click.ClickException(
                     f"{lens.path} predates the cost columns: run `agentlens reprice` on it once") from None
             raise
-    _write(df, fmt, output)
+    terminal.emit(df, fmt, output)
 
 
 @click.command()
@@ -101,8 +76,5 @@ def reprice(db: str | None, config: str | None) -> None:
     """Recompute every run's cost with the current prices: after changing [pricing] overrides or
     upgrading genai-prices. One transaction; prints what changed and the calls without a price."""
     with _open(db, config, create=False) as lens:
-        try:
-            summary = pricing.reprice(lens)
-        except ConfigError as e:
-            raise click.ClickException(str(e)) from None
-    out.print(summary.result())
+        summary = pricing.reprice(lens)
+    terminal.show(summary)

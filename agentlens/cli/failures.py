@@ -5,46 +5,56 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 
 import click
 
 from .. import failures as F
-from ..core.config import Config, ConfigError
-from ..failures.report import BY, FLEET_KINDS
-from .common import CONFIG_OPTION, DB_OPTION, _open, err, out, time_option
+from ..core.config import Config
+from ..failures.report import BY, FLEET_KINDS, check_by
+from ..present import terminal
+from .common import (
+    CONFIG_OPTION,
+    DB_OPTION,
+    _open,
+    by_option,
+    format_option,
+    output_option,
+    since_option,
+    until_option,
+)
 
 MODE_CHOICES = click.Choice([*F.MODES, *FLEET_KINDS])
+
+
+def _one_dimension(names: tuple[str, ...]) -> None:
+    if len(names) > 1:
+        raise ValueError(f"failures are counted by one dimension at a time, not {', '.join(names)}")
+    for name in names:
+        check_by(name)
 
 
 @click.command(name="failures")
 @DB_OPTION
 @CONFIG_OPTION
-@click.option("--since", default=None, metavar="TIME", callback=time_option,
-              help="Runs started at or after (ISO date or time; UTC unless it says).")
-@click.option("--until", default=None, metavar="TIME", callback=time_option, help="Runs started before.")
+@since_option()
+@until_option()
 @click.option("--mode", "modes", multiple=True, type=MODE_CHOICES, help="Only this mode (repeatable).")
-@click.option("--by", "by", default=None, type=click.Choice(list(BY)),
-              help="Count per mode and this dimension.")
+@by_option(_one_dimension, metavar="DIM", help="Count per mode and this dimension: " + ", ".join(BY) + ".")
 @click.option("--limit", default=10, show_default=True, help="Worst runs to list.")
-@click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(["table", "json", "csv"]),
-              help="table: counts, worst runs and fleet incidents; json: the same as JSON; csv: one row per detection.")
+@format_option("table: counts, worst runs and fleet incidents; json: the same as JSON; csv, parquet: one row "
+               "per detection.")
+@output_option()
 def failures_cmd(db: str | None, config: str | None, since: dt.datetime | None, until: dt.datetime | None,
-                 modes: tuple[str, ...], by: str | None, limit: int, fmt: str) -> None:
+                 modes: tuple[str, ...], by_: tuple[str, ...], limit: int, fmt: str, output: str | None) -> None:
     """Failure modes found: counts per mode (and dimension), the worst runs with their explanations,
     fleet incidents (spend spikes, retry storms)."""
+    by = by_[0] if by_ else None
     with _open(db, config, read_only=True) as lens:
-        try:
-            if fmt == "csv":
-                F.detections(lens, since, until, list(modes) or None, by).write_csv(sys.stdout)
-                return
-            rep = F.report(lens, since, until, list(modes) or None, by, limit)
-        except (ValueError, ConfigError) as e:
-            raise click.ClickException(str(e)) from None
-    if fmt == "json":
-        click.echo(json.dumps(rep.to_dict(), indent=2, default=str))
-    else:
-        out.print(rep)
+        if fmt in ("csv", "parquet"):
+            terminal.emit(F.detections(lens, since, until, list(modes) or None, by), fmt, output)
+            return
+        rep = F.report(lens, since, until, list(modes) or None, by, limit)
+    terminal.emit(rep, fmt, output)
 
 
 @click.command(name="classify")
@@ -57,28 +67,14 @@ def classify_cmd(db: str | None, config: str | None, show_policy: bool) -> None:
     Runs are classified when they are ingested; run this after changing the policy.
     """
     if show_policy:
-        cfg = _config(config)
-        try:
-            policy = F.load_policy(cfg)
-        except ConfigError as e:
-            raise click.ClickException(str(e)) from None
+        policy = F.load_policy(Config.load(config))
         doc = {"policy_hash": policy.hash, "policy": policy.to_dict(),
                "from_config": sorted(k for k, v in policy.origin.items() if v == "config")}
-        click.echo(json.dumps(doc, indent=2))
+        terminal.data(json.dumps(doc, indent=2))
         return
     with _open(db, config, create=False) as lens:
-        try:
-            summary = F.classify(lens)
-        except ConfigError as e:
-            raise click.ClickException(str(e)) from None
-    out.print(summary)
-
-
-def _config(path: str | None) -> Config:
-    try:
-        return Config.load(path)
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
+        summary = F.classify(lens)
+    terminal.show(summary)
 
 
 @click.command(name="export-evals")
@@ -86,7 +82,7 @@ def _config(path: str | None) -> Config:
 @CONFIG_OPTION
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="Cases file (JSON Lines); - for stdout.")
 @click.option("--mode", "modes", multiple=True, type=MODE_CHOICES, help="Only runs with this mode (repeatable).")
-@click.option("--since", default=None, metavar="TIME", callback=time_option, help="Runs started at or after.")
+@since_option()
 @click.option("--min-severity", default=None, type=click.Choice(list(F.SEVERITIES)),
               help="Only runs with a failure at least this severe.")
 @click.option("--limit", default=None, type=int, help="At most this many cases (oldest runs first).")
@@ -94,11 +90,8 @@ def export_evals_cmd(db: str | None, config: str | None, output: str, modes: tup
                      min_severity: str | None, limit: int | None) -> None:
     """Write the inputs, outputs and failure evidence of failing runs as eval cases (one JSON per line)."""
     with _open(db, config, read_only=True) as lens:
-        try:
-            n = F.export_evals(lens, output, list(modes) or None, since, min_severity, limit)
-        except ValueError as e:
-            raise click.ClickException(str(e)) from None
-    err.print(f"{n:,} eval cases written to {output}")
+        n = F.export_evals(lens, output, list(modes) or None, since, min_severity, limit)
+    terminal.note(f"{n:,} eval cases written to {output}")
 
 
 COMMANDS: tuple[click.Command, ...] = (failures_cmd, classify_cmd, export_evals_cmd)

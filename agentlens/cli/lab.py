@@ -11,7 +11,9 @@ import os
 import sys
 from pathlib import Path
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"  # the repository's, in a checkout
+from ..store import DatabaseMissing
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # the repository's, in a checkout (agentlens/cli/..)
 
 
 class LabError(RuntimeError):
@@ -39,7 +41,7 @@ def lab_command(db: str | Path, notebook_dir: str | Path | None = None, config: 
     folder = find_notebooks(notebook_dir)
     db_path = Path(db).resolve()
     if not db_path.exists():
-        raise LabError(f"{db}: no such database (run `agentlens ingest ... --db {db}` first)")
+        raise DatabaseMissing(f"{db}: no such database")
     env = dict(os.environ)
     env["AGENTLENS_DB"] = str(db_path)
     if config is not None:

@@ -2,141 +2,92 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import duckdb
-import polars as pl
 
-from ..api import Lens
-from ..core.results import Result
+from ..core.dimensions import GROUP_DIMENSIONS
 from ..metrics import alerts as A
 from ..metrics import rollups as RU
 from ..metrics import signals as S
-from .common import CONFIG_OPTION, DB_OPTION, _open, err, out
+from ..present import terminal
+from ..present.notify import post_webhook
+from .common import (
+    CONFIG_OPTION,
+    DB_OPTION,
+    DURATION,
+    INPUT_ERRORS,
+    TIME,
+    UserError,
+    _open,
+    by_option,
+    format_option,
+    one_line,
+    output_option,
+    since_option,
+    until_option,
+    where_option,
+)
 
 TABLES = ("signals", "latency", "llm", "tools", "errors", "budgets")
 
 
-class _AlertsError(click.ClickException):
-    """An error of `agentlens alerts`: exit status 2, since 1 means "an alert fires"."""
-
-    exit_code = 2
-
-
-def _wait_option(default: float | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _wait_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(
-        "--wait", type=click.FloatRange(min=0), default=default, metavar="SECONDS",
+        "--wait", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
         help="How long to wait for a database another process holds without serving it "
              "(default: `agentlens --wait`, $AGENTLENS_WAIT, else 60).",
     )
 
 
-def _open_waiting(db: str | None, config: str | None, read_only: bool, wait: float | None,
-                  create: bool | None = None) -> Lens:
-    return _open(db, config, read_only=read_only, create=create, wait=wait)
-
-
-def _where(items: tuple[str, ...]) -> dict[str, str]:
-    out_: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise click.BadParameter(f"{item!r}: write DIMENSION=VALUE, e.g. feature=refund", param_hint="--where")
-        out_[name.strip()] = value
-    return out_
-
-
-def _print_table(df: pl.DataFrame, title: str | None = None) -> None:
-    """A table as wide as it needs (a squeezed table of numbers is unreadable; a long line wraps)."""
-    from rich.console import Console
-
-    from ..core.results import _fmt, rich_table
-
-    widths = [max([len(c), *(len(_fmt(v)) for v in df[c].head(50).to_list())]) + 3 for c in df.columns]
-    Console(highlight=False, width=max(out.width, sum(widths) + 4)).print(rich_table(df, title))
-
-
-def _print_result(res: Result) -> None:
-    out.print(Result(res.title, res.facts, {}))
-    for name, df in res.tables.items():
-        _print_table(df, name)
-
-
-def _emit(df: pl.DataFrame, fmt: str) -> None:
-    if fmt == "json":
-        sys.stdout.write(df.write_json() + "\n")
-    elif fmt == "csv":
-        sys.stdout.write(df.write_csv())
-    else:
-        _print_table(S.display(df))
-
-
 @click.command(name="signals")
 @DB_OPTION
 @CONFIG_OPTION
-@click.option("--by", "by_", multiple=True, metavar="DIM,...",
-              help="Group by run dimensions: " + ", ".join(S.DIMENSIONS) + ".")
-@click.option("--every", metavar="INTERVAL", help="Time buckets (UTC): 15m, 1h, 1d, 1w. Default: one row for the window.")
-@click.option("--since", metavar="TIME", help="Runs started at or after TIME: 2026-11-10, 2026-11-10T08:00Z, or 24h (ago).")
-@click.option("--until", metavar="TIME", help="Runs started before TIME (same forms).")
-@click.option("--where", "where_", multiple=True, metavar="DIM=VALUE", help="Only runs with this dimension value (repeatable).")
+@by_option(lambda names: S.make_query(by=names), help="Group by run dimensions: " + ", ".join(GROUP_DIMENSIONS) + ".")
+@click.option("--every", type=DURATION, metavar="INTERVAL",
+              help="Time buckets (UTC): 15m, 1h, 1d, 1w. Default: one row for the window.")
+@since_option()
+@until_option()
+@where_option(lambda name: S.make_query(where={name: None}))
 @click.option("--table", "table", type=click.Choice(TABLES), default=None,
-              help="One table: the signals (default for json/csv), run latency by status, LLM calls by model, "
-                   "tool calls by tool, errors by type, daily budget utilisation.")
-@click.option("--format", "fmt", type=click.Choice(("table", "json", "csv")), default="table", show_default=True,
-              help="json: a list of records.")
-@click.option("--from-rollups", "from_rollups", is_flag=True,
-              help="Read the rollup tables (fast on large databases; percentiles within 1%; see `agentlens rollup`).")
+              help="One table: the signals (default for json/csv/parquet), run latency by status, LLM calls by "
+                   "model, tool calls by tool, errors by type, daily budget utilisation.")
+@format_option("json: a list of records.")
+@output_option()
+@click.option("--source", type=click.Choice(S.SOURCES), default="raw", show_default=True,
+              help="raw: the runs and spans; rollups: the rollup tables (fast on large databases; percentiles "
+                   "within 1%; see `agentlens rollup`); auto: the rollups when they cover the query, else raw.")
+@click.option("--from-rollups", "from_rollups", is_flag=True, help="The same as --source rollups.")
 @_wait_option()
-def signals_cmd(db: str | None, config: str | None, by_: tuple[str, ...], every: str | None, since: str | None,
-                until: str | None, where_: tuple[str, ...], table: str | None, fmt: str, from_rollups: bool,
-                wait: float | None) -> None:
+def signals_cmd(db: str | None, config: str | None, by_: tuple[str, ...], every: dt.timedelta | None,
+                since: dt.datetime | None, until: dt.datetime | None, where_: dict[str, str], table: str | None,
+                fmt: str, output: str | None, source: S.Source, from_rollups: bool, wait: float | None) -> None:
     """The golden signals: latency, traffic, errors, saturation, by dimension and time bucket.
 
     Without --table and --format, prints every table: the signals per bucket and group (traffic,
     errors, latency, saturation), run latency of successful and failed runs, LLM calls per model,
     tool calls per tool, errors by type, and spend against the [budgets] caps.
     """
-    where = _where(where_)
-    with _open_waiting(db, config, read_only=True, wait=wait) as lens:
+    source = "rollups" if from_rollups else source
+    with _open(db, config, read_only=True, wait=wait) as lens:
         try:
-            q = S.make_query(by=by_, every=every, since=since, until=until, where=where)
-            if from_rollups:
-                if table in (None, "signals") and fmt != "table":
-                    _emit(RU.signals(lens, query=q), fmt)
-                elif table in ("llm", "tools"):
-                    _emit(RU.calls(lens, "llm" if table == "llm" else "tool", every, q.since, q.until), fmt)
-                elif table is None:
-                    _print_result(RU.report(lens, by_, every, q.since, q.until))
-                elif table == "signals":
-                    _emit(RU.signals(lens, query=q), fmt)
-                else:
-                    raise click.UsageError(f"--table {table} is not kept in the rollups; drop --from-rollups")
-                return
+            q = S.make_query(by=by_, every=every, since=since, until=until, where=where_)
             if table is None and fmt == "table":
-                _print_result(S.report(lens, by_, every, q.since, q.until, where))
+                terminal.emit(S.report(lens, by_, every, q.since, q.until, where_, source=source), fmt, output)
                 return
-            whole = S.Query((), q.every, q.since, q.until, q.where)
-            if table in (None, "signals"):
-                df = S.signals(lens, query=q)
-            elif table == "latency":
-                df = S.latency(lens, query=q)
-            elif table == "llm":
-                df = S.llm_calls(lens, query=whole)
-            elif table == "tools":
-                df = S.tool_calls(lens, query=whole)
-            elif table == "errors":
-                df = S.errors_by_type(lens, query=whole)
-            else:
-                df, facts = S.budget_utilization(lens, q.since, q.until)
+            if table == "budgets":
+                df, facts = S.budget_utilization(lens, q.since, q.until, source=source)
                 if df.is_empty() and not facts:
                     raise click.ClickException("no budget configured: add [budgets] to the --config file")
-            _emit(df, fmt)
-        except S.SignalsError as e:
-            raise click.ClickException(str(e)) from None
+            else:
+                df = S.TABLES[table or "signals"](lens, query=q, source=source)
+            terminal.emit(S.display(df) if fmt == "table" else df, fmt, output)
+        except RU.NotRolledUp:
+            raise click.ClickException(f"{lens.path}: nothing rolled up yet; run `agentlens rollup` first") from None
         except duckdb.CatalogException as e:
             raise click.ClickException(f"{lens.path}: {e} (an older database? open it once read-write: "
                                        "`agentlens rollup`)") from None
@@ -145,65 +96,51 @@ def signals_cmd(db: str | None, config: str | None, by_: tuple[str, ...], every:
 @click.command(name="rollup")
 @DB_OPTION
 @CONFIG_OPTION
-@click.option("--every", default="1h", show_default=True, metavar="INTERVAL",
+@click.option("--every", type=DURATION, default="1h", show_default=True, metavar="INTERVAL",
               help="Bucket width: one that divides a day (1m, 5m, 15m, 1h, 6h, 1d) or whole days.")
 @click.option("--rebuild", is_flag=True, help="Forget what was rolled at this width and recompute every bucket.")
 @_wait_option()
-def rollup_cmd(db: str | None, config: str | None, every: str, rebuild: bool, wait: float | None) -> None:
+def rollup_cmd(db: str | None, config: str | None, every: dt.timedelta, rebuild: bool, wait: float | None) -> None:
     """Roll the golden signals up into per-bucket rows (rollup_runs, rollup_calls, rollup_buckets).
 
     Incremental and idempotent: re-rolls exactly the buckets whose runs are new or changed since the
     last rollup (late spans re-roll the buckets they fall in), in one transaction; running it again
-    adds nothing. Safe on a schedule: while an ingest holds the database it waits (--wait) and retries.
+    adds nothing. Safe on a schedule: while another process holds the database it runs there, in turn.
     """
-    with _open_waiting(db, config, read_only=False, wait=wait, create=False) as lens:
-        try:
-            summary = RU.rollup(lens, every, rebuild=rebuild)
-        except S.SignalsError as e:
-            raise click.ClickException(str(e)) from None
-    out.print(summary.result())
-
-
-def _alerts_fail(message: str) -> NoReturn:
-    raise _AlertsError(message)
+    with _open(db, config, create=False, wait=wait) as lens:
+        summary = RU.rollup(lens, every, rebuild=rebuild)
+    terminal.show(summary)
 
 
 @click.command(name="alerts")
 @DB_OPTION
 @CONFIG_OPTION
 @click.option("--rules", "rules_path", required=True, metavar="FILE", type=click.Path(dir_okay=False),
-              help="TOML rules file: [[threshold]] and [[slo]] rules (see docs/signals.md, Alerts).")
-@click.option("--at", "at", default=None, metavar="TIME", help="Evaluate as of TIME (default: now).")
-@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+              help="TOML rules file: [[threshold]] and [[slo]] rules (see README, Alerts).")
+@click.option("--at", "at", type=TIME, default=None, metavar="TIME",
+              help="Evaluate as of TIME (default: now; the same forms as --since).")
+@format_option("json: the report with the numbers behind each alert (what --webhook posts); csv, parquet: "
+               "the alerts table.")
+@output_option()
 @click.option("--webhook", metavar="URL", help="POST the JSON report to URL when an alert fires.")
 @_wait_option()
-def alerts_cmd(db: str | None, config: str | None, rules_path: str, at: str | None, fmt: str,
-               webhook: str | None, wait: float | None) -> None:
+def alerts_cmd(db: str | None, config: str | None, rules_path: str, at: dt.datetime | None, fmt: str,
+               output: str | None, webhook: str | None, wait: float | None) -> None:
     """Evaluate threshold and SLO burn-rate alerts; print them with the numbers behind them.
 
-    Exit status: 0 when nothing fires, 1 when an alert fires, 2 on an error (rules, database,
-    webhook delivery), so that cron can act on it.
+    Exit status: 0 when nothing fires, 1 when an alert fires, 2 on an error of the rules or the webhook
+    delivery, 3 when the database cannot be used, so that cron can act on it.
     """
     try:
         rules = A.load_rules(rules_path)
-    except A.RulesError as e:
-        _alerts_fail(str(e))
-    with _open_waiting(db, config, read_only=True, wait=wait) as lens:
-        try:
+        with _open(db, config, read_only=True, wait=wait) as lens:
             report = A.evaluate(lens, rules, at)
-        except (A.RulesError, S.SignalsError, ValueError) as e:
-            _alerts_fail(str(e))
-    if fmt == "json":
-        sys.stdout.write(report.to_json() + "\n")
-    else:
-        out.print(report.result())
-    if webhook and report.firing:
-        try:
-            status = A.post_webhook(webhook, report)
-        except A.WebhookError as e:
-            _alerts_fail(str(e))
-        err.print(f"posted {len(report.firing)} firing alert(s) to {webhook} (HTTP {status})",
-                  markup=False, highlight=False, soft_wrap=True)
+        terminal.emit(report, fmt, output)
+        if webhook and report.firing:
+            status = post_webhook(webhook, report)
+            terminal.note(f"posted {len(report.firing)} firing alert(s) to {webhook} (HTTP {status})")
+    except INPUT_ERRORS as e:  # the rules, the webhook; the database's errors are exit 3 (cli.common.Group)
+        raise UserError(one_line(e)) from None
     if report.firing:
         sys.exit(1)
 

@@ -13,8 +13,9 @@ from types import FrameType
 
 import click
 
+from ..present import terminal
 from ..sources.collector import DEFAULT_PORT, TRACES_PATH, Collector, Stats
-from .common import CONFIG_OPTION, DB_OPTION, _open, err, out
+from .common import CONFIG_OPTION, DB_OPTION, _open
 
 
 @click.command()
@@ -50,8 +51,8 @@ def collect(port: int, host: str, db: str | None, config: str | None, flush_span
         previous = signal.signal(signal.SIGTERM, stop)
         collector.start()
         h, p = collector.address
-        out.print(f"agentlens collect: receiving OTLP/HTTP on http://{h}:{p}{TRACES_PATH} into {lens.path} "
-                  f"(Ctrl-C to stop)")
+        terminal.say(f"agentlens collect: receiving OTLP/HTTP on http://{h}:{p}{TRACES_PATH} into {lens.path} "
+                     f"(Ctrl-C to stop)")
         try:
             while not done.wait(0.5):
                 pass
@@ -60,9 +61,9 @@ def collect(port: int, host: str, db: str | None, config: str | None, flush_span
         finally:
             signal.signal(signal.SIGTERM, previous)
             stats = collector.stop()
-        out.print(_summary(stats))
+        terminal.say(_summary(stats))
         for problem in stats.write_errors[-3:]:
-            err.print(f"write error: {problem}")
+            terminal.note(f"write error: {problem}")
 
 
 def _summary(s: Stats) -> str:
@@ -96,7 +97,7 @@ def serve(db: str | None, config: str | None) -> None:
             done.set()
 
         previous = signal.signal(signal.SIGTERM, stop)
-        out.print(f"agentlens serve: serving {lens.path} to other agentlens processes"
+        terminal.say(f"agentlens serve: serving {lens.path} to other agentlens processes"
                   + (" (read-only: the file cannot be written)" if lens.read_only else "") + " (Ctrl-C to stop)")
         try:
             while not done.wait(0.5):
@@ -105,4 +106,4 @@ def serve(db: str | None, config: str | None) -> None:
             pass
         finally:
             signal.signal(signal.SIGTERM, previous)
-        out.print("agentlens serve: stopped; requests under way finished first")
+        terminal.say("agentlens serve: stopped; requests under way finished first")

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import click
 
-from ..explore.runs import FilterError
+from ..present import terminal
 from ..store import default_db_path
-from .common import CONFIG_OPTION, DB_OPTION, _open, out
+from .common import CONFIG_OPTION, DB_OPTION, _open, since_option, until_option
 
 
 @click.command()
@@ -19,14 +19,14 @@ from .common import CONFIG_OPTION, DB_OPTION, _open, out
 @CONFIG_OPTION
 @click.option("-o", "--output", default="report.html", show_default=True, type=click.Path(dir_okay=False),
               help="Where to write the HTML file.")
-@click.option("--since", default=None, metavar="TIME", help="Only runs started at or after TIME (ISO, UTC).")
-@click.option("--until", default=None, metavar="TIME", help="Only runs started before TIME (ISO, UTC).")
+@since_option("Only runs started")
+@until_option("Only runs started")
 @click.option("--run", "run_ids", multiple=True, metavar="RUN_ID",
               help="Show this run's trace view (repeatable; default: the run with the most failure "
                    "evidence, else the latest error).")
 @click.option("--traces", default=1, show_default=True, help="How many runs to show as traces when --run is not given.")
 @click.option("--title", default=None, help="Title of the report.")
-def report(db: str | None, config: str | None, output: str, since: str | None, until: str | None,
+def report(db: str | None, config: str | None, output: str, since: dt.datetime | None, until: dt.datetime | None,
            run_ids: tuple[str, ...], traces: int, title: str | None) -> None:
     """Write a standalone HTML report (signals, costs, failures, runs to look at, trace views).
 
@@ -34,14 +34,9 @@ def report(db: str | None, config: str | None, output: str, since: str | None, u
     """
     from ..present.report import build_report
 
-    path = Path(db or default_db_path())
-    with _open(str(path), config, read_only=True) as lens:
-        try:
-            rep = build_report(lens, since=since, until=until, run_ids=run_ids, title=title, traces=traces)
-        except (FilterError, KeyError) as e:
-            raise click.ClickException(str(e).strip("'\"")) from None
-        written = rep.save(output)
-    out.print(f"report: {written.resolve()}")
+    with _open(db, config, read_only=True) as lens:
+        written = build_report(lens, since=since, until=until, run_ids=run_ids, title=title, traces=traces).save(output)
+    terminal.say(f"report: {written.resolve()}")
 
 
 @click.command()
@@ -60,14 +55,11 @@ def lab(db: str | None, config: str | None, notebook_dir: str | None, port: int 
     which this command sets. JupyterLab listens on 127.0.0.1 only. Arguments after `--` go to
     JupyterLab as they are (`agentlens lab -- --ServerApp.token=...`).
     """
-    from .lab import LabError, lab_command
+    from .lab import lab_command
 
-    try:
-        argv, env = lab_command(db or default_db_path(), notebook_dir, config, port, open_browser=not no_browser,
-                                extra=jupyter_args)
-    except LabError as e:
-        raise click.ClickException(str(e)) from None
-    out.print(f"JupyterLab on {argv[3].split('=', 1)[1]} with AGENTLENS_DB={env['AGENTLENS_DB']}")
+    argv, env = lab_command(db or default_db_path(), notebook_dir, config, port, open_browser=not no_browser,
+                            extra=jupyter_args)
+    terminal.say(f"JupyterLab on {argv[3].split('=', 1)[1]} with AGENTLENS_DB={env['AGENTLENS_DB']}")
     sys.stdout.flush()
     if os.name == "posix":  # become JupyterLab: Ctrl-C and signals reach it (and its kernels) directly
         os.execve(argv[0], argv, env)

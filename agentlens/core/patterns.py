@@ -3,18 +3,24 @@
 Regular expressions in RE2 syntax (what DuckDB's `regexp_matches` takes; Python's `re` reads them
 too). They are matched against a span's error text: `error_type: status_message` (the exception
 type and message when the span recorded an exception). Other modules reuse them (the golden
-signals' `rate_limited_share` counts calls matching `RATE_LIMIT`).
+signals' `rate_limited_share` counts calls matching `RATE_LIMIT`, the same pattern as the
+`rate_limited` failure mode).
 """
 
 from __future__ import annotations
 
 import re
 
-# A call rejected for rate limits or provider overload (HTTP 429, Anthropic 529 overloaded, Gemini
-# RESOURCE_EXHAUSTED, Bedrock ThrottlingException). `\b429\b` does not match inside "Used 196429".
+# A call rejected for rate limits or provider overload: HTTP 429 and 529 (Anthropic's "overloaded"),
+# RateLimitError / rate_limit_exceeded / "rate limit", Too Many Requests (too_many_requests,
+# TooManyRequests), Gemini RESOURCE_EXHAUSTED, Bedrock ThrottlingException. The one definition of "rate
+# limited": the golden signals (rate_limited_calls, rate_limited_runs), their rollups, the alerts' SLI and
+# the `rate_limited` failure mode all match it (`tests/test_patterns.py` lists texts that must and must not
+# match). A status code counts only as a number of its own: not inside "Used 196429", "1,429 tokens" or
+# "1.429 s". A 503 Service Unavailable is a provider error, not a rate limit.
 RATE_LIMIT = (
-    r"(?i)(\b429\b|\b529\b|rate[ _-]?limit|too many requests|overloaded|resource[ _-]?exhausted|"
-    r"throttl)"
+    r"(?i)((^|[^0-9.,])(429|529)\b|rate[ _.-]?limit|too[ _-]?many[ _-]?requests|resource[ _-]?exhausted|"
+    r"overloaded|throttl)"
 )
 
 # A call that ran out of time (openai APITimeoutError "Request timed out.", TimeoutError, httpx
@@ -84,15 +90,7 @@ INJECTION: tuple[str, ...] = (
     r"(?i)\breveal (your|the) (system )?(prompt|instructions)",
 )
 
-# --- from the signals' definitions (to be unified with RATE_LIMIT above) ---
-
-# RE2 syntax (DuckDB's regexp engine) that Python's `re` reads the same way.
-RATE_LIMIT_PATTERN = (
-    r"(?i)(\b(429|529)\b|rate[ _.-]?limit|too[ _]many[ _]requests|throttl|"
-    r"resource[ _]?exhausted|overloaded)"
-)
-
-_RATE_LIMIT_RE = re.compile(RATE_LIMIT_PATTERN)
+_RATE_LIMIT_RE = re.compile(RATE_LIMIT)
 
 # The error's type for grouping: `error_type` (the `error.type` attribute or the exception event's
 # `exception.type`), else a leading `ExceptionName:` of the status message (agent_runs rows and
@@ -104,5 +102,6 @@ ERROR_TYPE_SQL = (
 
 
 def is_rate_limited(error_type: str | None, status_message: str | None) -> bool:
-    """True when an error span's type or message says the call was rejected for a rate limit."""
+    """True when an error's type or message says the call was rejected for a rate limit (`RATE_LIMIT`;
+    the SQL matches `error_type || ' ' || status_message` the same way)."""
     return bool(_RATE_LIMIT_RE.search(f"{error_type or ''} {status_message or ''}"))

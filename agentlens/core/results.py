@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -51,13 +53,99 @@ def html_table(df: pl.DataFrame, title: str | None = None, max_rows: int = 50) -
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{more}"
 
 
+class BaseResult:
+    """What every summary and report object of agentlens derives from: a subclass says what it is as a
+    `Result` (`result()`: a title, headline facts, named tables) and gets the rest, the same for all:
+    text for the terminal (`str()`, rich), escaped HTML in Jupyter, `to_dict` / `to_json`, one table as
+    `to_csv` / `to_parquet`, and `save(path)` in the format its suffix names (.json, .csv, .parquet,
+    .html, .txt)."""
+
+    def result(self) -> Result:
+        raise NotImplementedError
+
+    # --- rendering -------------------------------------------------------------------------------------
+    def __rich__(self) -> Any:
+        return self.result().__rich__()
+
+    def __str__(self) -> str:
+        buf = io.StringIO()
+        Console(file=buf, width=120, force_terminal=False, color_system=None).print(self)
+        return buf.getvalue()
+
+    def _repr_html_(self) -> str:
+        return self.result()._repr_html_()
+
+    def to_html(self) -> str:
+        """A standalone HTML page of `_repr_html_` (every value escaped)."""
+        title = html.escape(self.result().title)
+        return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title></head>"
+                f"<body>{self._repr_html_()}</body></html>\n")
+
+    # --- data ------------------------------------------------------------------------------------------------
+    def table(self, name: str | None = None) -> pl.DataFrame:
+        """The table `name`, else the first one (an empty frame when there is none)."""
+        tables = self.result().tables
+        if name is None:
+            return next(iter(tables.values()), pl.DataFrame())
+        if name not in tables:
+            raise KeyError(f"no table {name!r}; tables: {', '.join(tables) or '(none)'}")
+        return tables[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.result().to_dict()
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The whole object as JSON (title, facts, tables as lists of records); written to `path` if given."""
+        text = json.dumps(self.to_dict(), indent=2, default=str)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    def to_csv(self, path: str | Path | None = None, table: str | None = None) -> str:
+        """One table (`table`, else the first) as CSV text; written to `path` if given."""
+        text = self.table(table).write_csv()
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def to_parquet(self, path: str | Path, table: str | None = None) -> Path:
+        """One table (`table`, else the first) as a Parquet file."""
+        self.table(table).write_parquet(path)
+        return Path(path)
+
+    def save(self, path: str | Path, format: str | None = None, table: str | None = None) -> Path:
+        """Write to `path` as `format` (json, csv, parquet, html, txt; default: from the suffix)."""
+        p = Path(path)
+        fmt = (format or p.suffix.lstrip(".") or "txt").lower()
+        if fmt not in SAVE_FORMATS:
+            raise ValueError(f"cannot save as {fmt!r}: use one of {', '.join(SAVE_FORMATS)}")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "json":
+            self.to_json(p)
+        elif fmt == "csv":
+            self.to_csv(p, table)
+        elif fmt == "parquet":
+            self.to_parquet(p, table)
+        elif fmt == "html":
+            p.write_text(self.to_html(), encoding="utf-8")
+        else:
+            p.write_text(str(self), encoding="utf-8")
+        return p
+
+
+SAVE_FORMATS = ("json", "csv", "parquet", "html", "txt")
+
+
 @dataclass
-class Result:
+class Result(BaseResult):
     """Named tables plus a few headline facts; renders itself."""
 
     title: str
     facts: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+    def result(self) -> Result:
+        return self
 
     def __rich__(self) -> Any:
         from rich.console import Group
@@ -69,11 +157,6 @@ class Result:
         for name, df in self.tables.items():
             parts.append(rich_table(df, name))
         return Group(*parts)
-
-    def __str__(self) -> str:
-        buf = io.StringIO()
-        Console(file=buf, width=120, force_terminal=False, color_system=None).print(self)
-        return buf.getvalue()
 
     def _repr_html_(self) -> str:
         facts = "".join(

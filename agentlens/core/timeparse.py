@@ -1,5 +1,6 @@
 """Durations (`15m`, `1h`, `3d`) and points in time (`2026-11-10T05:00:00Z`, `2026-11-10`,
-`now`, `24h` = 24 hours before now) as the signals, rollup and alerts commands take them."""
+`now`, `24h` = 24 hours before now): the one time vocabulary of every command and library function that
+takes a time, a window (`parse_window`: since inclusive, until exclusive) or a bucket width."""
 
 from __future__ import annotations
 
@@ -60,6 +61,19 @@ def parse_time(value: str | dt.datetime | dt.date | None, now: dt.datetime | Non
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.UTC)
     return t.astimezone(dt.UTC)
+
+
+def parse_window(since: str | dt.datetime | dt.date | None, until: str | dt.datetime | dt.date | None,
+                 now: dt.datetime | None = None, what: tuple[str, str] = ("since", "until"),
+                 ) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """A window [since, until) as aware UTC datetimes (None: open on that side), both read against the same
+    `now` (`since="24h", until="now"`). TimeSpecError when a side is unreadable or until is not after since."""
+    now = now or dt.datetime.now(dt.UTC)
+    t0 = parse_time(since, now, what[0])
+    t1 = parse_time(until, now, what[1])
+    if t0 is not None and t1 is not None and t1 <= t0:
+        raise TimeSpecError(f"{what[1]} ({t1:%Y-%m-%d %H:%M:%S}Z) must be after {what[0]} ({t0:%Y-%m-%d %H:%M:%S}Z)")
+    return t0, t1
 
 
 def format_duration(td: dt.timedelta) -> str:

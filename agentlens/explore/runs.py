@@ -19,14 +19,14 @@ from typing import Any
 import polars as pl
 
 from .. import schema
-from ..core.timeparse import TimeSpecError, parse_time
+from ..core.dimensions import GROUP_DIMENSIONS
+from ..core.timeparse import TimeSpecError, parse_window
 from ..store import Store
 from .trace import has_table
 
 RUN_COLUMNS = tuple(c.name for c in schema.RUN_COLUMNS)
-# Columns a run can be filtered and grouped by (text dimensions).
-DIMENSIONS = ("feature", "customer_id", "user_id", "session_id", "environment", "agent_name", "model",
-              "source", "service_name")
+# Columns a run can be filtered and grouped by (text dimensions; status has a filter of its own).
+DIMENSIONS = GROUP_DIMENSIONS
 NONE_VALUE = "(none)"  # filter value that matches NULL
 
 # The columns of a page of runs (the explorer's table); `failure_modes` is added when classified.
@@ -64,12 +64,16 @@ class RunFilter:
         """The WHERE clause (without the keyword; `true` when empty) and its parameters."""
         clauses: list[str] = []
         params: list[Any] = []
-        if self.since is not None:
+        try:  # the times every command takes (ISO time or date, UTC unless it says; `now`; `24h` before now)
+            since, until = parse_window(self.since, self.until)
+        except TimeSpecError as e:
+            raise FilterError(str(e)) from None
+        if since is not None:
             clauses.append("started_at >= ?::TIMESTAMPTZ")
-            params.append(_ts(self.since))
-        if self.until is not None:
+            params.append(since)
+        if until is not None:
             clauses.append("started_at < ?::TIMESTAMPTZ")
-            params.append(_ts(self.until))
+            params.append(until)
         if self.status is not None:
             clauses.append("status = ?")
             params.append(self.status)
@@ -97,17 +101,6 @@ class RunFilter:
             clauses.append("(contains(lower(input), lower(?)) OR contains(lower(output), lower(?)))")
             params += [self.text, self.text]
         return (" AND ".join(clauses) or "true"), params
-
-
-def _ts(v: dt.datetime | str) -> str:
-    """A point in time as the other commands read it (ISO time or date, UTC unless it says
-    otherwise; `now`; `24h` = 24 hours before now)."""
-    try:
-        t = parse_time(v)
-    except TimeSpecError as e:
-        raise FilterError(str(e)) from None
-    assert t is not None
-    return t.isoformat()
 
 
 TOTAL_TOKENS = ("CASE WHEN r.input_tokens IS NULL AND r.output_tokens IS NULL THEN NULL "

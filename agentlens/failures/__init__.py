@@ -28,12 +28,13 @@ import polars as pl
 import pyarrow as pa
 
 from ..core.duck import registered, transaction
-from ..core.results import Result
+from ..core.results import BaseResult, Result
 from ..pricing.models import model_table
 from ..store.ops import write_op
 from . import _udf, fleet
 from .classifiers import CLASSIFIERS, MODES, ROW_SCHEMA, SEVERITIES, Classifier, Ctx, apply, prepare
 from .policy import Policy, load_policy
+from .report import BY
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -45,8 +46,7 @@ __all__ = [
 
 BATCH_RUNS = 20_000  # runs classified per batch by classify(): bounds the temp tables' memory
 FLEET_MODES = ("spend_spike", "retry_storm")
-DIMENSIONS = ("feature", "customer_id", "user_id", "session_id", "environment", "agent_name", "model",
-              "source", "service_name", "status", "severity", "day", "tool")
+DIMENSIONS = tuple(BY)
 
 _INSERT = """
 INSERT INTO failures
@@ -104,7 +104,7 @@ def fleet_step(lens: Store) -> None:
 
 
 @dataclass
-class ClassifySummary:
+class ClassifySummary(BaseResult):
     runs: int
     detections: int
     fleet_incidents: int
@@ -119,15 +119,6 @@ class ClassifySummary:
             "seconds": round(self.seconds, 2),
         }
         return Result("classified", facts, {"detections by mode": self.by_mode} if self.by_mode.height else {})
-
-    def __str__(self) -> str:
-        return str(self.result())
-
-    def __rich__(self) -> Any:
-        return self.result().__rich__()
-
-    def _repr_html_(self) -> str:
-        return self.result()._repr_html_()
 
 
 def _batch_runs(lens: Store, runs: int) -> int:

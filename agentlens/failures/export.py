@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from ..core.timeparse import parse_time
 from .report import _modes
 
 if TYPE_CHECKING:
@@ -88,11 +89,12 @@ SEVERITIES = ("critical", "high", "medium", "low")
 
 
 def export_evals(lens: Store, out: str | Path | IO[str], mode: str | list[str] | None = None,
-                 since: dt.datetime | str | None = None, min_severity: str | None = None,
+                 since: dt.datetime | dt.date | str | None = None, min_severity: str | None = None,
                  limit: int | None = None) -> int:
     """Write one eval case per failing run (JSON Lines) to `out` (a path, `-` for stdout, or a text
     stream). Returns the number of cases."""
     modes = _modes(mode)
+    since = parse_time(since, what="since")
     if min_severity is not None and min_severity not in SEVERITIES:
         raise ValueError(f"unknown severity {min_severity!r}; use one of {', '.join(SEVERITIES)}")
     cur = lens.con.execute(CASES, [modes, modes, since, since, min_severity, min_severity,

@@ -2,7 +2,7 @@
 
 ```toml
 [policy]
-max_cost_usd_per_run = 4.0        # default: [budgets].run_usd when set, else 4.0 (10x a typical $0.40 task)
+max_cost_usd_per_run = 4.0        # default: the [budgets] run cap (run_usd, else run_usd_hard), else 4.0
 max_tokens_per_run = 200000
 max_llm_calls_per_run = 25
 max_tool_calls_per_run = 25
@@ -39,13 +39,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import duckdb
 
 from ..core import patterns
-from ..core.config import Config, ConfigError
+from ..core.config import Config, Invalid, Section, integer, positive_number, strings
 from ..pricing.budgets import load_budgets
 
 DEFAULT_SIDE_EFFECT_TOOLS = ("send_*", "create_*", "charge_*", "refund_*", "pay_*", "transfer_*", "delete_*",
@@ -116,109 +117,86 @@ class Policy:
         return "|".join(f"(?:{p})" for p in self.injection_patterns)
 
 
-_TOP = {
-    "max_cost_usd_per_run": "number", "max_tokens_per_run": "int", "max_llm_calls_per_run": "int",
-    "max_tool_calls_per_run": "int", "max_duration_s_per_run": "number", "tool_allowlist": "names",
-    "side_effect_tools": "names", "irreversible_tools": "names", "approval_spans": "names",
-    "injection_patterns": "regexes", "loop_threshold": "int2", "retry_threshold": "int2",
-    "context_window_ratio": "ratio", "fleet": "table",
-}
-_FLEET = {
-    "baseline_days": "int", "min_baseline_days": "int", "spike_factor": "factor",
-    "spike_min_excess_usd": "number0", "spike_dimensions": "dims", "amount_keys": "names",
-    "storm_gap_minutes": "number", "storm_min_runs": "int2",
-}
+def _ratio(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
+        raise Invalid("must be a number in (0, 1]")
+    return float(v)
 
 
-def _check(kind: str, v: Any, where: str) -> Any:
-    def bad(what: str) -> ConfigError:
-        return ConfigError(f"{where} must be {what}, got {v!r}")
-
-    num = isinstance(v, int | float) and not isinstance(v, bool)
-    if kind == "int":
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise bad("a positive integer")
-        return v
-    if kind == "int2":
-        if not isinstance(v, int) or isinstance(v, bool) or v < 2:
-            raise bad("an integer of at least 2")
-        return v
-    if kind == "number":
-        if not num or v <= 0:
-            raise bad("a positive number")
-        return float(v)
-    if kind == "number0":
-        if not num or v < 0:
-            raise bad("a number >= 0")
-        return float(v)
-    if kind == "factor":
-        if not num or v <= 1:
-            raise bad("a number above 1")
-        return float(v)
-    if kind == "ratio":
-        if not num or not 0 < v <= 1:
-            raise bad("a number in (0, 1]")
-        return float(v)
-    if kind in ("names", "regexes", "dims"):
-        if isinstance(v, str):
-            v = [v]
-        if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
-            raise bad("a list of non-empty strings")
-        if kind == "regexes":
-            for p in v:
-                _check_regex(p, where)
-        if kind == "dims":
-            for x in v:
-                if x not in SPIKE_DIMENSIONS:
-                    raise ConfigError(f"{where}: {x!r} is not a spend dimension; use {', '.join(SPIKE_DIMENSIONS)}")
-        return tuple(v)
-    raise AssertionError(kind)
+def _factor(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 1:
+        raise Invalid("must be a number above 1")
+    return float(v)
 
 
-def _check_regex(pattern: str, where: str) -> None:
-    """Validate with the engine that will run it (DuckDB's RE2), not Python's `re`."""
+def _number0(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+        raise Invalid("must be a number >= 0")
+    return float(v)
+
+
+def _regexes(v: Any) -> tuple[str, ...]:
+    """RE2 patterns, validated with the engine that will run them (DuckDB's), not Python's `re`."""
+    patterns_ = strings(v)
     con = duckdb.connect()
     try:
-        con.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
-    except duckdb.Error as e:
-        raise ConfigError(f"{where}: {pattern!r} is not a valid RE2 regular expression: {e}") from None
+        for p in patterns_:
+            try:
+                con.execute("SELECT regexp_matches('', ?)", [p]).fetchall()
+            except duckdb.Error as e:
+                raise Invalid(f"must list RE2 regular expressions: {p!r} is not a valid RE2 regular expression ({e})",
+                              show_value=False) from None
     finally:
         con.close()
+    return patterns_
+
+
+def _spend_dims(v: Any) -> tuple[str, ...]:
+    dims = strings(v)
+    for x in dims:
+        if x not in SPIKE_DIMENSIONS:
+            raise Invalid(f"must list spend dimensions: {x!r} is not a spend dimension; use {', '.join(SPIKE_DIMENSIONS)}",
+                          show_value=False)
+    return dims
+
+
+_TOP: dict[str, Callable[[Any], Any]] = {
+    "max_cost_usd_per_run": positive_number, "max_tokens_per_run": integer(1), "max_llm_calls_per_run": integer(1),
+    "max_tool_calls_per_run": integer(1), "max_duration_s_per_run": positive_number, "tool_allowlist": strings,
+    "side_effect_tools": strings, "irreversible_tools": strings, "approval_spans": strings,
+    "injection_patterns": _regexes, "loop_threshold": integer(2, "must be an integer of at least 2"),
+    "retry_threshold": integer(2, "must be an integer of at least 2"), "context_window_ratio": _ratio,
+}
+_FLEET: dict[str, Callable[[Any], Any]] = {
+    "baseline_days": integer(1), "min_baseline_days": integer(1), "spike_factor": _factor,
+    "spike_min_excess_usd": _number0, "spike_dimensions": _spend_dims, "amount_keys": strings,
+    "storm_gap_minutes": positive_number, "storm_min_runs": integer(2, "must be an integer of at least 2"),
+}
 
 
 def load_policy(config: Config | None = None) -> Policy:
     """The effective policy: `[policy]` of the config over the documented defaults."""
     config = config or Config()
-    where = config.path or "config"
-    section = config.raw.get("policy", {})
-    if not isinstance(section, dict):
-        raise ConfigError(f"{where}: [policy] must be a table")
+    section = Section.of(config, "policy").only(sorted([*_TOP, "fleet"]), "a policy key")
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}
-    for key, v in section.items():
-        if key not in _TOP:
-            raise ConfigError(f"{where}: [policy].{key} is not a policy key; use one of {', '.join(sorted(_TOP))}")
-        if key == "fleet":
-            continue
-        values[key] = _check(_TOP[key], v, f"{where}: [policy].{key}")
-        origin[key] = "config"
+    for key, check in _TOP.items():
+        if key in section:
+            values[key] = section.value(key, check)
+            origin[key] = "config"
     if "max_cost_usd_per_run" not in values:
-        run_usd = load_budgets(config).run_usd
-        if run_usd is not None:
-            values["max_cost_usd_per_run"] = run_usd
-            origin["max_cost_usd_per_run"] = "[budgets].run_usd"
-    fleet_raw = section.get("fleet", {})
-    if not isinstance(fleet_raw, dict):
-        raise ConfigError(f"{where}: [policy.fleet] must be a table")
+        budgets = load_budgets(config)  # the budget_exceeded cap is the run cap of [budgets] when set
+        if budgets.run_cap is not None:
+            values["max_cost_usd_per_run"] = budgets.run_cap
+            origin["max_cost_usd_per_run"] = f"[budgets].{budgets.run_cap_key}"
+    fleet_section = section.table("fleet").only(sorted(_FLEET), "a fleet policy key")
     fleet: dict[str, Any] = {}
-    for key, v in fleet_raw.items():
-        if key not in _FLEET:
-            raise ConfigError(
-                f"{where}: [policy.fleet].{key} is not a fleet policy key; use one of {', '.join(sorted(_FLEET))}")
-        fleet[key] = _check(_FLEET[key], v, f"{where}: [policy.fleet].{key}")
-        origin[f"fleet.{key}"] = "config"
+    for key, check in _FLEET.items():
+        if key in fleet_section:
+            fleet[key] = fleet_section.value(key, check)
+            origin[f"fleet.{key}"] = "config"
     fp = FleetPolicy(**fleet)
     if fp.min_baseline_days > fp.baseline_days:
-        raise ConfigError(f"{where}: [policy.fleet].min_baseline_days ({fp.min_baseline_days}) is more than "
-                          f"baseline_days ({fp.baseline_days})")
+        raise fleet_section.fail(f"({fp.min_baseline_days}) is more than baseline_days ({fp.baseline_days})",
+                                 "min_baseline_days")
     return Policy(**values, fleet=fp, origin=origin)

@@ -5,16 +5,17 @@ object (it renders itself, and its tables are polars DataFrames)."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from rich.console import Console, Group
+from rich.console import Group
 from rich.padding import Padding
 from rich.text import Text
 
-from ..core.results import Result, _fmt, rich_table
+from ..core.dimensions import RUN_DIMENSIONS
+from ..core.results import BaseResult, Result, _fmt, rich_table
+from ..core.timeparse import parse_window
 from .classifiers import MODES, SEVERITIES
 from .policy import load_policy
 
@@ -25,9 +26,8 @@ FLEET_KINDS = ("spend_spike", "retry_storm")
 
 # --by dimensions: name -> SQL expression over failures f, runs r (a fixed allowlist: never user text)
 BY: dict[str, str] = {
-    "feature": "r.feature", "customer_id": "r.customer_id", "user_id": "r.user_id", "session_id": "r.session_id",
-    "environment": "r.environment", "agent_name": "r.agent_name", "model": "r.model", "source": "r.source",
-    "service_name": "r.service_name", "status": "r.status", "severity": "f.severity",
+    **{d: f"r.{d}" for d in RUN_DIMENSIONS},
+    "severity": "f.severity",
     "day": "strftime(r.started_at, '%Y-%m-%d')",
     "tool": "coalesce(f.evidence->>'$.tool', f.evidence->>'$.acted_tool')",
 }
@@ -53,7 +53,8 @@ def _scope_params(since: Any, until: Any, modes: list[str] | None) -> list[Any]:
     return [since, since, until, until, modes, modes]
 
 
-def _check_by(by: str | None) -> str | None:
+def check_by(by: str | None) -> str | None:
+    """`by` when failures can be counted by it (a run dimension, severity, day or tool), else ValueError."""
     if by is not None and by not in BY:
         raise ValueError(f"cannot group failures by {by!r}; use one of {', '.join(BY)}")
     return by
@@ -79,14 +80,19 @@ def _detections(lens: Store, since: Any, until: Any, modes: list[str] | None, by
     return df if by else df.drop(name)
 
 
-def detections(lens: Store, since: dt.datetime | str | None = None, until: dt.datetime | str | None = None,
+Time = dt.datetime | dt.date | str | None
+
+
+def detections(lens: Store, since: Time = None, until: Time = None,
                mode: str | list[str] | None = None, by: str | None = None) -> pl.DataFrame:
-    """One row per detection (newest runs first), with the run's dimensions; `by` adds that column."""
-    return _detections(lens, since, until, _modes(mode), _check_by(by))
+    """One row per detection (newest runs first), with the run's dimensions; `by` adds that column.
+    Runs started in [since, until): times as core.timeparse reads them (ISO, `now`, `24h` before now)."""
+    t0, t1 = parse_window(since, until)
+    return _detections(lens, t0, t1, _modes(mode), check_by(by))
 
 
 @dataclass
-class FailureReport:
+class FailureReport(BaseResult):
     """Counts per mode (and `by` dimension), the worst runs, the fleet incidents."""
 
     counts: pl.DataFrame
@@ -101,14 +107,6 @@ class FailureReport:
         if self.fleet.height:
             tables["fleet incidents"] = self.fleet
         return Result("failure modes", dict(self.facts), tables)
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.result().to_dict()
-
-    def __str__(self) -> str:
-        buf = io.StringIO()
-        Console(file=buf, width=120, force_terminal=False, color_system=None).print(self)
-        return buf.getvalue()
 
     def __rich__(self) -> Any:
         """Terminal: the counts as a table, then one block per worst run and fleet incident (an
@@ -130,14 +128,13 @@ class FailureReport:
                 parts.append(Padding(Text(r["explanation"] or "", style="dim"), (0, 0, 0, 11)))
         return Group(*parts)
 
-    def _repr_html_(self) -> str:
-        return self.result()._repr_html_()
 
-
-def report(lens: Store, since: dt.datetime | str | None = None, until: dt.datetime | str | None = None,
+def report(lens: Store, since: Time = None, until: Time = None,
            mode: str | list[str] | None = None, by: str | None = None, limit: int = 10) -> FailureReport:
-    """What the classifiers found among the runs started in [since, until)."""
-    by = _check_by(by)
+    """What the classifiers found among the runs started in [since, until) (times as core.timeparse
+    reads them: ISO time or date, `now`, `24h` before now)."""
+    since, until = parse_window(since, until)
+    by = check_by(by)
     modes = _modes(mode)
     run_modes = [m for m in modes if m in MODES] if modes is not None else None
     mode_list = run_modes if modes is None or run_modes else ["-"]
@@ -195,7 +192,8 @@ def report(lens: Store, since: dt.datetime | str | None = None, until: dt.dateti
         "detections": detected,
         "fleet incidents": fleet.height,
         "policy": current if not stale else
-        f"{current}; some results were found under another policy ({', '.join(stale)}): run `agentlens classify`",
+        f"{current}; some results were found under another policy ({', '.join(stale)}): classify again to judge "
+        "every run by the current one",
     }
     if since is not None:
         facts["since"] = since
@@ -204,9 +202,4 @@ def report(lens: Store, since: dt.datetime | str | None = None, until: dt.dateti
     return FailureReport(counts, worst, fleet, facts, by)
 
 
-def summary_section(lens: Store) -> FailureReport:
-    """The demo's failure section: counts per mode and the ten worst runs."""
-    return report(lens, limit=10)
-
-
-__all__ = ["BY", "SEVERITIES", "FailureReport", "detections", "report", "summary_section"]
+__all__ = ["BY", "SEVERITIES", "FailureReport", "check_by", "detections", "report"]

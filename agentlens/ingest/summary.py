@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from ..core.results import Result
+from ..core.results import BaseResult, Result
 
 
 @dataclass
@@ -24,7 +24,7 @@ class FileResult:
 
 
 @dataclass
-class IngestSummary:
+class IngestSummary(BaseResult):
     files: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -72,9 +72,3 @@ class IngestSummary:
                 "message": [f.message or ", ".join(f"{k}: {v}" for k, v in f.quarantined.items()) for f in problems],
             })
         return Result("ingest summary", facts, tables)
-
-    def __str__(self) -> str:
-        return str(self.result())
-
-    def _repr_html_(self) -> str:
-        return self.result()._repr_html_()

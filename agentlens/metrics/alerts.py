@@ -5,6 +5,7 @@ multi-burn-rate alerts of the Google SRE Workbook (ch. 5, "Alerting on SLOs").
     report = alerts.evaluate(lens, rules, at="2026-11-12T18:00:00Z")
     report.firing            # the alerts that fire, with the numbers behind them
     report.to_json()         # what `agentlens alerts --format json` prints and --webhook posts
+                             # (agentlens.present.notify.post_webhook delivers it)
 
 The rules file (TOML; every key is checked, errors name the file and the key):
 
@@ -48,11 +49,6 @@ objective). A window with fewer events than its guard is "no data" and the pair 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
-import tomllib
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,11 +57,13 @@ from typing import Any
 import polars as pl
 
 from ..core import patterns
-from ..core.results import Result
+from ..core.config import Invalid, Section, number, read_toml, text
+from ..core.dimensions import GROUP_DIMENSIONS, RUN_DIMENSIONS
+from ..core.results import BaseResult, Result
 from ..core.timeparse import format_duration, parse_duration, parse_time
 from ..store import Store
 from . import queries as Q
-from .signals import _PARAM, DIMENSIONS, SIGNAL_COLUMNS, has_failures, make_query, signals
+from .signals import _PARAM, SIGNAL_COLUMNS, has_failures, make_query, signals
 
 
 class RulesError(ValueError):
@@ -140,179 +138,140 @@ class Rules:
 
 
 # --- reading the rules file ---------------------------------------------------------------------------------
-class _Reader:
-    def __init__(self, where: str):
-        self.where = where
-
-    def fail(self, key: str, problem: str) -> RulesError:
-        return RulesError(f"{self.where}: {key} {problem}")
-
-    def known(self, table: Mapping[str, Any], key: str, allowed: set[str]) -> None:
-        for k in table:
-            if k not in allowed:
-                raise self.fail(f"{key}.{k}", f"is not a known key; use {', '.join(sorted(allowed))}")
-
-    def text(self, v: Any, key: str) -> str:
-        if not isinstance(v, str) or not v.strip():
-            raise self.fail(key, f"must be a non-empty string, got {v!r}")
-        return v
-
-    def number(self, v: Any, key: str, positive: bool = False) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise self.fail(key, f"must be a number, got {v!r}")
-        if positive and v <= 0:
-            raise self.fail(key, f"must be above 0, got {v!r}")
-        return float(v)
-
-    def count(self, v: Any, key: str) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise self.fail(key, f"must be a whole number of events (0 or more), got {v!r}")
-        return v
-
-    def duration(self, v: Any, key: str) -> dt.timedelta:
-        try:
-            return parse_duration(v, key)
-        except ValueError as e:
-            raise RulesError(f"{self.where}: {e}") from None
-
-    def severity(self, v: Any, key: str) -> str:
-        if v not in SEVERITIES:
-            raise self.fail(key, f"must be one of {', '.join(SEVERITIES)}, got {v!r}")
-        return str(v)
-
-    def where_(self, v: Any, key: str) -> tuple[tuple[str, str], ...]:
-        if not isinstance(v, dict):
-            raise self.fail(key, 'must be a table of run dimensions, e.g. { feature = "refund" }')
-        for d, val in v.items():
-            if d not in DIMENSIONS:
-                raise self.fail(f"{key}.{d}", f"is not a run dimension; use one of {', '.join(DIMENSIONS)}")
-            if not isinstance(val, str):
-                raise self.fail(f"{key}.{d}", f"must be a string, got {val!r}")
-        return tuple(v.items())
-
-    def rules(
-        self, data: Mapping[str, Any], table: str, allowed: set[str], required: tuple[str, ...],
-    ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Each `[[table]]` entry with the key that names it in messages (`[[slo]] #2 (name)`),
-        checked for unknown and missing keys."""
-        raw = data.get(table, [])
-        if not isinstance(raw, list):
-            raise self.fail(table, f"must be an array of tables: [[{table}]]")
-        for i, t in enumerate(raw, 1):
-            key = f"[[{table}]] #{i}"
-            if not isinstance(t, dict):
-                raise self.fail(key, "must be a table")
-            if "name" in t:
-                key = f"[[{table}]] #{i} ({self.text(t['name'], key + '.name')})"
-            self.known(t, key, allowed)
-            for req in required:
-                if req not in t:
-                    raise self.fail(f"{key}.{req}", "is required")
-            yield key, t
-
-    def by(self, v: Any, key: str) -> tuple[str, ...]:
-        items = [v] if isinstance(v, str) else v
-        if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
-            raise self.fail(key, "must be a list of run dimensions")
-        for d in items:
-            if d not in DIMENSIONS:
-                raise self.fail(key, f"names {d!r}, not a run dimension; use {', '.join(DIMENSIONS)}")
-        return tuple(items)
+def _count(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise Invalid("must be a whole number of events (0 or more)")
+    return v
 
 
-_THRESHOLD_KEYS = {"name", "metric", "above", "below", "window", "severity", "by", "where", "min_runs"}
-_SLO_KEYS = {"name", "objective", "sli", "period", "windows", "where", "min_runs", "short_min_runs",
-             "threshold_ms", "max_cost_usd"}
-_WINDOW_KEYS = {"severity", "long", "short", "burn_rate"}
+def _above_zero(v: Any) -> float:
+    x = number(v)
+    if x <= 0:
+        raise Invalid("must be above 0")
+    return x
+
+
+def _duration(v: Any) -> dt.timedelta:
+    try:
+        return parse_duration(v, "")
+    except ValueError as e:
+        raise Invalid(str(e).strip(), show_value=False) from None
+
+
+def _severity(v: Any) -> str:
+    if v not in SEVERITIES:
+        raise Invalid(f"must be one of {', '.join(SEVERITIES)}")
+    return str(v)
+
+
+def _where(t: Section, key: str) -> tuple[tuple[str, str], ...]:
+    """A `where = { dimension = "value" }` table of a rule (or of [defaults])."""
+    if not isinstance(t.get(key), dict):
+        raise t.fail('must be a table of run dimensions, e.g. { feature = "refund" }', key)
+    where = t.table(key).only(RUN_DIMENSIONS, "a run dimension")
+    return tuple((d, where.value(d, _string)) for d in where)
+
+
+def _string(v: Any) -> str:
+    if not isinstance(v, str):
+        raise Invalid("must be a string")
+    return v
+
+
+def _by(v: Any) -> tuple[str, ...]:
+    items = [v] if isinstance(v, str) else v
+    if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+        raise Invalid("must be a list of run dimensions")
+    for d in items:
+        if d not in GROUP_DIMENSIONS:
+            raise Invalid(f"names {d!r}, not a run dimension to group by; use {', '.join(GROUP_DIMENSIONS)}",
+                          show_value=False)
+    return tuple(items)
+
+
+def _rules(doc: Section, table: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> Iterator[Section]:
+    """Each `[[table]]` entry, named in messages by its number and name (`[[slo]] #2 (api)`), checked for
+    unknown and missing keys."""
+    for t in doc.tables(table):
+        if "name" in t:
+            t = t.named(f" ({t.value('name', text)})")
+        yield t.only(allowed).require(*required)
+
+
+_THRESHOLD_KEYS = ("name", "metric", "above", "below", "window", "severity", "by", "where", "min_runs")
+_SLO_KEYS = ("name", "objective", "sli", "period", "windows", "where", "min_runs", "short_min_runs",
+             "threshold_ms", "max_cost_usd")
+_WINDOW_KEYS = ("severity", "long", "short", "burn_rate")
 
 
 def load_rules(path: str | Path) -> Rules:
     """Read and check a rules file."""
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RulesError(f"{p}: rules file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise RulesError(f"{p}: not valid TOML: {e}") from None
-    return rules_from_dict(data, str(p))
+    return rules_from_dict(read_toml(path, "rules file", RulesError), str(path))
 
 
 def rules_from_dict(data: Mapping[str, Any], path: str | None = None) -> Rules:
-    r = _Reader(path or "rules")
-    r.known(data, "rules", {"defaults", "threshold", "slo"})
-    defaults = data.get("defaults", {})
-    if not isinstance(defaults, dict):
-        raise r.fail("[defaults]", "must be a table")
-    r.known(defaults, "[defaults]", {"min_runs", "where", "severity"})
-    d_min = r.count(defaults["min_runs"], "[defaults].min_runs") if "min_runs" in defaults else 1
-    d_where = r.where_(defaults["where"], "[defaults].where") if "where" in defaults else ()
-    d_sev = r.severity(defaults["severity"], "[defaults].severity") if "severity" in defaults else "page"
+    doc = Section.document(data, path or "rules", RulesError).only(("defaults", "threshold", "slo"))
+    defaults = doc.table("defaults").only(("min_runs", "where", "severity"))
+    d_min = defaults.value("min_runs", _count, 1)
+    d_where = _where(defaults, "where") if "where" in defaults else ()
+    d_sev = defaults.value("severity", _severity, "page")
 
     thresholds, slos, names = [], [], set()
-    for key, t in r.rules(data, "threshold", _THRESHOLD_KEYS, ("name", "metric", "window")):
-        metric = r.text(t["metric"], f"{key}.metric")
+    for t in _rules(doc, "threshold", _THRESHOLD_KEYS, ("name", "metric", "window")):
+        metric = t.value("metric", text)
         if metric not in METRICS:
-            raise r.fail(f"{key}.metric", f"{metric!r} is not a metric; use one of {', '.join(METRICS)}")
+            raise t.fail(f"{metric!r} is not a metric; use one of {', '.join(METRICS)}", "metric")
         if ("above" in t) == ("below" in t):
-            raise r.fail(key, "needs exactly one of above = N or below = N")
-        above = r.number(t["above"], f"{key}.above") if "above" in t else None
-        below = r.number(t["below"], f"{key}.below") if "below" in t else None
+            raise t.fail("needs exactly one of above = N or below = N")
         thresholds.append(Threshold(
-            name=t["name"], metric=metric, window=r.duration(t["window"], f"{key}.window"),
-            above=above, below=below,
-            severity=r.severity(t["severity"], f"{key}.severity") if "severity" in t else d_sev,
-            by=r.by(t["by"], f"{key}.by") if "by" in t else (),
-            where=r.where_(t["where"], f"{key}.where") if "where" in t else d_where,
-            min_runs=r.count(t["min_runs"], f"{key}.min_runs") if "min_runs" in t else d_min,
+            name=t["name"], metric=metric, window=t.value("window", _duration),
+            above=t.value("above", number, None), below=t.value("below", number, None),
+            severity=t.value("severity", _severity, d_sev),
+            by=t.value("by", _by, ()),
+            where=_where(t, "where") if "where" in t else d_where,
+            min_runs=t.value("min_runs", _count, d_min),
         ))
         if t["name"] in names:
-            raise r.fail(f"{key}.name", "is used by another rule: names must be unique")
+            raise t.fail("is used by another rule: names must be unique", "name")
         names.add(t["name"])
 
-    for key, s in r.rules(data, "slo", _SLO_KEYS, ("name", "objective")):
-        objective = r.number(s["objective"], f"{key}.objective")
+    for s in _rules(doc, "slo", _SLO_KEYS, ("name", "objective")):
+        objective = s.value("objective", number)
         if not 0 < objective < 1:
-            raise r.fail(f"{key}.objective", f"must be between 0 and 1 (0.999 for 99.9%), got {objective!r}")
+            raise s.fail(f"must be between 0 and 1 (0.999 for 99.9%), got {objective!r}", "objective")
         sli = s.get("sli", "errors")
         if sli not in SLIS:
-            raise r.fail(f"{key}.sli", f"{sli!r} is not an SLI; use one of {', '.join(SLIS)}")
-        threshold_ms = r.number(s["threshold_ms"], f"{key}.threshold_ms", True) if "threshold_ms" in s else None
-        max_cost = r.number(s["max_cost_usd"], f"{key}.max_cost_usd", True) if "max_cost_usd" in s else None
+            raise s.fail(f"{sli!r} is not an SLI; use one of {', '.join(SLIS)}", "sli")
+        threshold_ms = s.value("threshold_ms", _above_zero, None)
+        max_cost = s.value("max_cost_usd", _above_zero, None)
         if sli == "latency" and threshold_ms is None:
-            raise r.fail(f"{key}.threshold_ms", 'is required with sli = "latency" (runs slower are bad)')
+            raise s.fail('is required with sli = "latency" (runs slower are bad)', "threshold_ms")
         if sli == "cost" and max_cost is None:
-            raise r.fail(f"{key}.max_cost_usd", 'is required with sli = "cost" (runs costing more are bad)')
+            raise s.fail('is required with sli = "cost" (runs costing more are bad)', "max_cost_usd")
         windows: tuple[BurnWindow, ...] = WORKBOOK_WINDOWS
         if "windows" in s:
             if not isinstance(s["windows"], list) or not s["windows"]:
-                raise r.fail(f"{key}.windows", "must be a non-empty array of tables")
+                raise s.fail("must be a non-empty array of tables", "windows")
             ws = []
-            for j, w in enumerate(s["windows"], 1):
-                wk = f"{key}.windows #{j}"
-                if not isinstance(w, dict):
-                    raise r.fail(wk, "must be a table { severity, long, short, burn_rate }")
-                r.known(w, wk, _WINDOW_KEYS)
-                for req in ("long", "short", "burn_rate"):
-                    if req not in w:
-                        raise r.fail(f"{wk}.{req}", "is required")
-                long_, short = r.duration(w["long"], f"{wk}.long"), r.duration(w["short"], f"{wk}.short")
+            for w in s.tables("windows"):
+                w.only(_WINDOW_KEYS).require("long", "short", "burn_rate")
+                long_, short = w.value("long", _duration), w.value("short", _duration)
                 if short >= long_:
-                    raise r.fail(f"{wk}.short", "must be shorter than long (the Workbook uses 1/12 of it)")
-                ws.append(BurnWindow(r.severity(w.get("severity", "page"), f"{wk}.severity"), long_, short,
-                                     r.number(w["burn_rate"], f"{wk}.burn_rate", True)))
+                    raise w.fail("must be shorter than long (the Workbook uses 1/12 of it)", "short")
+                ws.append(BurnWindow(w.value("severity", _severity, "page"), long_, short,
+                                     w.value("burn_rate", _above_zero)))
             windows = tuple(ws)
         slos.append(Slo(
             name=s["name"], objective=objective, sli=sli,
-            period=r.duration(s["period"], f"{key}.period") if "period" in s else dt.timedelta(days=30),
+            period=s.value("period", _duration, dt.timedelta(days=30)),
             windows=windows,
-            where=r.where_(s["where"], f"{key}.where") if "where" in s else d_where,
-            min_runs=r.count(s["min_runs"], f"{key}.min_runs") if "min_runs" in s else d_min,
-            short_min_runs=r.count(s["short_min_runs"], f"{key}.short_min_runs") if "short_min_runs" in s else 1,
+            where=_where(s, "where") if "where" in s else d_where,
+            min_runs=s.value("min_runs", _count, d_min),
+            short_min_runs=s.value("short_min_runs", _count, 1),
             threshold_ms=threshold_ms, max_cost_usd=max_cost,
         ))
         if s["name"] in names:
-            raise r.fail(f"{key}.name", "is used by another rule: names must be unique")
+            raise s.fail("is used by another rule: names must be unique", "name")
         names.add(s["name"])
     if not thresholds and not slos:
         raise RulesError(f"{path or 'rules'}: no [[threshold]] or [[slo]] rules")
@@ -341,7 +300,7 @@ class Alert:
 
 
 @dataclass
-class AlertReport:
+class AlertReport(BaseResult):
     at: dt.datetime
     alerts: list[Alert]
     rules_path: str | None = None
@@ -367,9 +326,6 @@ class AlertReport:
             "alerts": [a.to_dict() for a in sorted(self.alerts, key=_order)],
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, default=str)
-
     def result(self) -> Result:
         facts: dict[str, Any] = {"at": self.at, "rules": self.rules_path or "", "evaluated": len(self.alerts),
                                  "firing": len(self.firing)}
@@ -377,12 +333,6 @@ class AlertReport:
                 for a in sorted(self.alerts, key=_order)]
         table = pl.DataFrame(rows, schema={"status": pl.String, "severity": pl.String, "summary": pl.String})
         return Result("alerts", facts, {"alerts (firing first)": table})
-
-    def __str__(self) -> str:
-        return str(self.result())
-
-    def _repr_html_(self) -> str:
-        return self.result()._repr_html_()
 
 
 def _order(a: Alert) -> tuple[int, int, str]:
@@ -516,31 +466,9 @@ def slo_counts(lens: Store, slo: Slo, at: dt.datetime,
     values: dict[str, Any] = {
         "at": at, "lo": at - max(windows), "secs": [int(w.total_seconds()) for w in windows],
         "threshold_ms": slo.threshold_ms, "max_cost_usd": slo.max_cost_usd,
-        "rate_limit": patterns.RATE_LIMIT_PATTERN, **{f"w{i}": v for i, (_, v) in enumerate(slo.where)},
+        "rate_limit": patterns.RATE_LIMIT, **{f"w{i}": v for i, (_, v) in enumerate(slo.where)},
     }
     used = set(_PARAM.findall(sql))
     rows = lens.con.execute(sql, {k: v for k, v in values.items() if k in used}).fetchall()
     got = {int(s): (int(n), int(b)) for s, n, b in rows}
     return {w: got.get(int(w.total_seconds()), (0, 0)) for w in windows}
-
-
-# --- delivery ----------------------------------------------------------------------------------------------------
-class WebhookError(RuntimeError):
-    """The webhook could not be delivered (the message says where and why)."""
-
-
-def post_webhook(url: str, report: AlertReport, timeout: float = 10.0) -> int:
-    """POST the report's JSON to `url`; returns the HTTP status. Raises WebhookError."""
-    if not url.startswith(("http://", "https://")):
-        raise WebhookError(f"--webhook {url!r}: only http:// and https:// URLs")
-    body = report.to_json().encode("utf-8")
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"Content-Type": "application/json", "User-Agent": "agentlens-alerts"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as e:
-        raise WebhookError(f"webhook {url}: HTTP {e.code} {e.reason}") from None
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        raise WebhookError(f"webhook {url}: {reason}") from None

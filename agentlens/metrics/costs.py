@@ -18,7 +18,8 @@ NULL: an unpriced model and no reported cost); `total_cost_usd`; the median, 95t
 `cost_per_successful_run_usd` = total cost (failed runs included: they were paid for) divided by
 the successful runs; token sums by type (input includes cached and cache-write tokens, output
 includes reasoning tokens). Periods are UTC days, ISO weeks (from Monday) or calendar months of the
-run's start; `since` is inclusive and `until` exclusive.
+run's start; `since` is inclusive and `until` exclusive (an ISO time or date, UTC unless it says
+otherwise, `now`, or a duration before now such as `24h`: core.timeparse).
 """
 
 from __future__ import annotations
@@ -33,15 +34,15 @@ import duckdb
 import polars as pl
 
 from .. import pricing
+from ..core.dimensions import BUDGET_DIMENSIONS, RUN_DIMENSIONS
 from ..core.duck import registered
-from ..core.results import Result
-from ..pricing.budgets import DAILY_DIMENSIONS, load_budgets
+from ..core.results import BaseResult, Result
+from ..core.timeparse import parse_window
+from ..pricing.budgets import Budgets, load_budgets, over_budget_sql
 from ..store import Store
 
 PERIODS = ("day", "week", "month")
-# run columns a cost can be grouped by (identifiers are only ever taken from this list)
-RUN_DIMENSIONS = ("feature", "customer_id", "user_id", "session_id", "model", "agent_name", "environment",
-                  "source", "service_name", "status")
+# run columns a cost can be grouped by (identifiers are only ever taken from this list): RUN_DIMENSIONS
 _BAD_KEY = re.compile(r'["\\\x00-\x1f]')
 
 When = dt.datetime | dt.date | str | None
@@ -116,17 +117,12 @@ _SCOPES = {
 }
 
 
-def _when(v: When) -> Any:
-    if isinstance(v, dt.datetime):
-        return v if v.tzinfo else v.replace(tzinfo=dt.UTC)
-    if isinstance(v, dt.date):
-        return dt.datetime(v.year, v.month, v.day, tzinfo=dt.UTC)
-    return v  # text: DuckDB casts it (YYYY-MM-DD[ HH:MM:SS[+00]]), UTC
-
-
 def _scope(since: When, until: When) -> tuple[str, list[Any]]:
-    params = [_when(v) for v in (since, until) if v is not None]
-    return _SCOPES[(since is not None, until is not None)], params
+    """The runs started in [since, until): times as every command takes them (core.timeparse: ISO time
+    or date, UTC unless they say otherwise, `now`, `24h` before now)."""
+    t0, t1 = parse_window(since, until)
+    params = [t for t in (t0, t1) if t is not None]
+    return _SCOPES[(t0 is not None, t1 is not None)], params
 
 
 # --- cost by dimension and period ----------------------------------------------------------------
@@ -299,31 +295,31 @@ def top_runs(lens: Store, n: int = 10, since: When = None, until: When = None) -
 
 # --- budgets -------------------------------------------------------------------------------------
 
+# Parameters: the run cap (Budgets.run_cap) and the hard stop (run_usd_hard).
 RUNS_OVER_TEMPLATE = """
 WITH scope AS ({scope}),
-caps AS (SELECT ?::DOUBLE AS alarm, ?::DOUBLE AS hard),
+caps AS (SELECT ?::DOUBLE AS cap, ?::DOUBLE AS hard),
 o AS (
-  SELECT s.*, CASE WHEN c.hard IS NOT NULL AND s.cost_usd > c.hard THEN 'hard stop' ELSE 'alarm' END AS level,
-         CASE WHEN c.hard IS NOT NULL AND s.cost_usd > c.hard THEN c.hard ELSE coalesce(c.alarm, c.hard) END AS cap_usd
-  FROM scope s, caps c WHERE s.cost_usd > coalesce(c.alarm, c.hard)
+  SELECT s.*, CASE WHEN """ + over_budget_sql("s.cost_usd", "c.hard") + """ THEN 'hard stop' ELSE 'alarm' END AS level,
+         CASE WHEN """ + over_budget_sql("s.cost_usd", "c.hard") + """ THEN c.hard ELSE c.cap END AS cap_usd
+  FROM scope s, caps c WHERE """ + over_budget_sql("s.cost_usd", "c.cap") + """
 )
 SELECT run_id, started_at, level, cost_usd, cap_usd, cost_usd / cap_usd AS times_cap,
        feature, customer_id, model, status, llm_calls, tool_calls
 FROM o ORDER BY cost_usd DESC, run_id
-"""
+"""  # noqa: S608 - fixed SQL fragments; values are bound parameters
 
 
 def runs_over_budget(lens: Store, since: When = None, until: When = None) -> pl.DataFrame:
-    """Runs above `[budgets].run_usd` (level `alarm`) or `run_usd_hard` (level `hard stop`)."""
+    """Runs over their budget (`pricing.budgets`: above the run cap, `[budgets].run_usd`, else
+    `run_usd_hard`): level `hard stop` above `run_usd_hard`, else `alarm`."""
     b = load_budgets(lens.config)
     scope, params = _scope(since, until)
     q = RUNS_OVER_TEMPLATE.format(scope=scope)
-    if b.run_usd is None and b.run_usd_hard is None:
-        return lens.sql(q + " LIMIT 0", [*params, None, None])
-    return lens.sql(q, [*params, b.run_usd, b.run_usd_hard])
+    return lens.sql(q, [*params, b.run_cap, b.run_usd_hard])
 
 
-# {dim} comes from budgets.DAILY_DIMENSIONS only
+# {dim} comes from BUDGET_DIMENSIONS only
 DAYS_OVER_TEMPLATE = """
 WITH scope AS ({scope}),
 d AS (
@@ -347,7 +343,7 @@ def days_over_budget(lens: Store, since: When = None, until: When = None) -> pl.
     scope, params = _scope(since, until)
     frames = []
     for dim, caps in b.daily_usd.items():
-        if dim not in DAILY_DIMENSIONS:  # load_budgets checked it; the identifier goes into SQL text
+        if dim not in BUDGET_DIMENSIONS:  # load_budgets checked it; the identifier goes into SQL text
             raise ValueError(f"unknown budget dimension {dim!r}")
         table = pl.DataFrame({"value": [k for k in caps if k != "*"], "cap_usd": [v for k, v in caps.items() if k != "*"]},
                              schema={"value": pl.String, "cap_usd": pl.Float64})
@@ -394,9 +390,26 @@ def _usd(v: float | None) -> str:
     return f"${whole}.{frac.rstrip('0'):0<2}"  # $0.10, $0.28, $0.000337
 
 
+@dataclass
+class CostReport(BaseResult):
+    """The cost report: its facts and tables as it renders them, and the numbers behind them as data
+    (`headline`: costs.headline's row; `budgets`: the caps it judged runs by)."""
+
+    facts: dict[str, Any]
+    tables: dict[str, pl.DataFrame]
+    headline: dict[str, Any]
+    budgets: Budgets
+
+    def result(self) -> Result:
+        return Result("costs", dict(self.facts), dict(self.tables))
+
+
+UNPRICED_TABLE = "models without a price"
+
+
 def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: str | None = None,
            since: When = None, until: When = None, what_if_model: str | None = None,
-           what_if_provider: str | None = None, top: int = 5) -> Result:
+           what_if_provider: str | None = None, top: int = 5) -> CostReport:
     """The cost report: headline numbers, cost by the dimensions, the most expensive runs, what-if,
     unpriced models, reported-vs-computed disagreements and budget overruns."""
     h = headline(lens, since, until)
@@ -433,9 +446,8 @@ def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: s
         facts["runs over budget (alarm / hard stop)"] = (
             f"{levels.count('alarm'):,} / {levels.count('hard stop'):,} "
             f"(caps {_usd(budgets.run_usd)} / {_usd(budgets.run_usd_hard)})")
-    elif h["median_cost_usd"]:
-        facts["budgets"] = (f"none configured (rule of thumb: run_usd = 10x the median = "
-                            f"{h['median_cost_usd'] * 10:.4g}, run_usd_hard = 50x = {h['median_cost_usd'] * 50:.4g})")
+    else:
+        facts["budgets"] = "no per-run cap configured" if budgets.daily_usd else "none configured"
     if budgets.daily_usd:
         facts["days over a daily budget"] = over_days.height
 
@@ -457,7 +469,7 @@ def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: s
             {"runs_priced_both_ways": "priced both ways", "cost_usd": "actual", "what_if_cost_usd": "what if",
              "difference_usd": "difference", "what_if_ratio": "ratio"})
     if missing.height:
-        tables["models without a price: add a pricing override, then agentlens reprice"] = missing.select(
+        tables[UNPRICED_TABLE] = missing.select(
             "model", "provider", pl.col("reason").str.strip_prefix("unpriced: "), "calls", "runs",
             "input_tokens", "cached_input_tokens", "output_tokens").rename(
             {"input_tokens": "input", "cached_input_tokens": "cached input", "output_tokens": "output"})
@@ -467,10 +479,40 @@ def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: s
         tables["runs over budget"] = over_runs.drop("status", "llm_calls", "tool_calls")
     if over_days.height:
         tables["days over a daily budget"] = over_days
-    return Result("costs", facts, tables)
+    return CostReport(facts, tables, h, budgets)
 
 
 by_ = by  # report() has a parameter named `by`
+
+TABLES = ("by", "what-if", "unpriced", "reconciliation", "runs-over-budget", "days-over-budget", "top-runs",
+          "prices")
+
+
+def table(lens: Store, name: str, by: str | Sequence[str] | None = ("feature",), period: str | None = None,
+          since: When = None, until: When = None, what_if_model: str | None = None,
+          what_if_provider: str | None = None, top: int = 100) -> pl.DataFrame:
+    """One table of the cost report by name (`agentlens costs --table NAME`): by (cost by the dimensions),
+    what-if (needs `what_if_model`), unpriced, reconciliation, runs-over-budget, days-over-budget, top-runs
+    (the `top` most expensive) or prices (the price rows in use)."""
+    if name == "by":
+        return by_(lens, by, period, since, until)
+    if name == "what-if":
+        if not what_if_model:
+            raise ValueError("the what-if table needs a model to price the calls at (--what-if-model)")
+        return what_if(lens, what_if_model, what_if_provider, by, period, since, until)
+    if name == "unpriced":
+        return unpriced(lens, since, until)
+    if name == "reconciliation":
+        return reconciliation(lens, since, until)
+    if name == "runs-over-budget":
+        return runs_over_budget(lens, since, until)
+    if name == "days-over-budget":
+        return days_over_budget(lens, since, until)
+    if name == "top-runs":
+        return top_runs(lens, top, since, until)
+    if name == "prices":
+        return pricing.prices(lens)
+    raise ValueError(f"unknown cost table {name!r}: use one of {', '.join(TABLES)}")
 
 # the report's views of by(): short headers for the terminal (exports keep the full names)
 _COST_VIEW = {"runs": "runs", "successful_runs": "ok runs", "runs_without_cost": "no cost",
@@ -481,7 +523,3 @@ _TOKEN_VIEW = {"runs": "runs", "input_tokens": "input", "cached_input_tokens": "
                "reasoning_tokens": "reasoning"}
 _METRICS = {*_COST_VIEW, *_TOKEN_VIEW}
 
-
-def demo_section(lens: Store) -> Result:
-    """The main job's cost summary (agentlens.demo)."""
-    return report(lens, by=("feature",))

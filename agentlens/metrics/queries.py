@@ -1,6 +1,6 @@
 """Named SQL of the golden signals, run by DuckDB over `runs` and `spans`.
 
-Every value is a named parameter (`$since`, `$until`, `$width`, `$rate_limit`, `$run_usd`, `$w0`...).
+Every value is a named parameter (`$since`, `$until`, `$width`, `$rate_limit`, `$run_cap`, `$w0`...).
 The `{...}` slots take only fixed fragments from this module or column names checked against
 `signals.DIMENSIONS` (see `signals._render`); `tests/test_signals.py` renders and binds each one.
 
@@ -16,11 +16,15 @@ Conventions shared by every statement:
   Sources that record no call-level spans (an `agent_runs` row is a whole run with its token
   totals) have no LLM calls;
 - a call is rate-limited when it failed and its error type or message matches
-  `patterns.RATE_LIMIT_PATTERN` (bound as `$rate_limit`); a run is rate-limited when any of its
-  error spans matches (this covers `agent_runs` rows, whose one span carries the run's error).
+  `patterns.RATE_LIMIT` (bound as `$rate_limit`); a run is rate-limited when any of its
+  error spans matches (this covers `agent_runs` rows, whose one span carries the run's error);
+- a run is over its budget as `pricing.budgets.over_budget_sql` says: its cost above the run cap
+  (`Budgets.run_cap`, bound as `$run_cap`).
 """
 
 from __future__ import annotations
+
+from ..pricing.budgets import over_budget_sql
 
 # --- fixed fragments ----------------------------------------------------------------------------
 TIME_START = "started_at"
@@ -106,7 +110,7 @@ facts AS (
   SELECT k.bucket{kdims}, true AS is_run, k.status, k.duration_ms, k.cost_usd, k.input_tokens,
          k.output_tokens, k.tool_calls, k.llm_calls, fl.run_id IS NOT NULL AS implicit,
          rl.run_id IS NOT NULL AS run_rate_limited, rl.rate_limited_calls,
-         k.cost_usd > $run_usd::DOUBLE AS over_budget
+         """ + over_budget_sql("k.cost_usd", "$run_cap") + """ AS over_budget
   FROM k LEFT JOIN fl ON fl.run_id = k.run_id LEFT JOIN rl ON rl.run_id = k.run_id
   UNION ALL BY NAME
   SELECT bucket{dims}, max_concurrency FROM conc
@@ -144,7 +148,7 @@ SELECT {keys_sel}
   output_tokens, cost_usd, rate_limited_calls,
   CASE WHEN llm_calls > 0 THEN rate_limited_calls / llm_calls END AS rate_limited_share,
   rate_limited_runs, max_concurrency,
-  CASE WHEN $run_usd::DOUBLE IS NOT NULL THEN runs_over_budget END AS runs_over_budget
+  CASE WHEN $run_cap::DOUBLE IS NOT NULL THEN runs_over_budget END AS runs_over_budget
 FROM agg
 {order}
 """  # noqa: S608 - fixed SQL fragments; values are bound parameters
@@ -273,9 +277,9 @@ ORDER BY s.day, utilization DESC, s.dimension, s.value
 
 BUDGET_RUNS = """
 SELECT count(*) AS runs, count(cost_usd) AS runs_with_cost, max(cost_usd) AS max_run_cost_usd,
-       count(*) FILTER (WHERE cost_usd > $run_usd::DOUBLE) AS runs_over_run_usd,
-       count(*) FILTER (WHERE cost_usd > $run_usd_hard::DOUBLE) AS runs_over_run_usd_hard,
-       max(cost_usd) / $run_usd::DOUBLE AS max_run_utilization
+       count(*) FILTER (WHERE """ + over_budget_sql("cost_usd", "$run_usd") + """) AS runs_over_run_usd,
+       count(*) FILTER (WHERE """ + over_budget_sql("cost_usd", "$run_usd_hard") + """) AS runs_over_run_usd_hard,
+       max(cost_usd) / $run_cap::DOUBLE AS max_run_utilization
 FROM runs
 WHERE ($since::TIMESTAMPTZ IS NULL OR started_at >= $since::TIMESTAMPTZ)
   AND ($until::TIMESTAMPTZ IS NULL OR started_at < $until::TIMESTAMPTZ)
@@ -302,7 +306,7 @@ SLI_EVENTS = {
                + " AND duration_ms IS NOT NULL",
     "implicit": "SELECT " + _RUN_TS + " AS ts, status = 'error' OR run_id IN (SELECT run_id FROM failures) "  # noqa: S608 - fixed SQL fragments; values are bound parameters
                 "AS bad " + _RUNS_IN,
-    "cost": "SELECT " + _RUN_TS + " AS ts, cost_usd > $max_cost_usd::DOUBLE AS bad " + _RUNS_IN
+    "cost": "SELECT " + _RUN_TS + " AS ts, " + over_budget_sql("cost_usd", "$max_cost_usd") + " AS bad " + _RUNS_IN
             + " AND cost_usd IS NOT NULL",
     "llm_errors": _LLM_W + "SELECT coalesce(s.ended_at, s.started_at) AS ts, s.status = 'error' AS bad "
                   + _LLM_CALLS_IN,

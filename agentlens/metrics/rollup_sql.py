@@ -179,6 +179,21 @@ REBUILD = (
 
 WIDTHS = "SELECT DISTINCT bucket_seconds FROM rollup_buckets ORDER BY 1"
 
+# Runs touching [$since, $until) (now, or when last rolled) that are new or changed since the last rollup at
+# this width, as CHANGED finds them: while there is one, the rollups do not cover the window.
+STALE_IN_WINDOW = """
+SELECT count(*) FROM runs c
+LEFT JOIN (SELECT * FROM rollup_ledger WHERE bucket_seconds = $secs) l ON l.run_id = c.run_id
+WHERE c.started_at IS NOT NULL AND (
+    l.run_id IS NULL OR l.ingested_at IS DISTINCT FROM c.ingested_at
+    OR l.started_at IS DISTINCT FROM c.started_at OR l.ended_at IS DISTINCT FROM c.ended_at
+    OR l.cost_usd IS DISTINCT FROM c.cost_usd)
+  AND ((($until::TIMESTAMPTZ IS NULL OR c.started_at < $until::TIMESTAMPTZ)
+        AND ($since::TIMESTAMPTZ IS NULL OR coalesce(c.ended_at, c.started_at) >= $since::TIMESTAMPTZ))
+    OR (l.started_at IS NOT NULL AND ($until::TIMESTAMPTZ IS NULL OR l.started_at < $until::TIMESTAMPTZ)
+        AND ($since::TIMESTAMPTZ IS NULL OR coalesce(l.ended_at, l.started_at) >= $since::TIMESTAMPTZ)))
+"""
+
 # --- reading rollups back -------------------------------------------------------------------------------
 # {e}: a CTE body yielding the key columns, `part` and `e` (a histogram entry: key = bin, value = count).
 # The quantile of rank (n - 1) q interpolates between the values of the bins holding the order

@@ -32,22 +32,36 @@ from typing import Any
 import polars as pl
 
 from ..core import patterns
+from ..core.dimensions import ROLLUP_DIMENSIONS
 from ..core.duck import transaction
-from ..core.results import Result
+from ..core.results import BaseResult, Result
 from ..core.timeparse import format_duration, parse_duration
 from ..pricing.models import model_table
 from ..store import Store
 from ..store.ops import write_op
 from . import queries as Q
 from . import rollup_sql as R
-from .signals import _PARAM, EveryArg, Query, SignalsError, TimeArg, display, has_failures, make_query
+from .query import (
+    _PARAM,
+    EveryArg,
+    Query,
+    SignalsError,
+    TimeArg,
+    display,
+    has_failures,
+    make_query,
+    split_sections,
+)
+
+
+class NotRolledUp(SignalsError):
+    """The database has no rollup yet."""
+
 
 ALPHA = 0.01
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 ZERO_BIN = -2147483647
 DEFAULT_EVERY = dt.timedelta(hours=1)
-# customer_id, user_id and session_id are left out: their cardinality would make a row per run.
-ROLLUP_DIMENSIONS = ("source", "agent_name", "environment", "feature", "model")
 ORIGIN = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)  # DuckDB's time_bucket origin (a Monday)
 
 
@@ -60,7 +74,7 @@ def bin_value(x: float) -> float:
 
 
 @dataclass
-class RollupSummary:
+class RollupSummary(BaseResult):
     every: dt.timedelta
     changed_runs: int
     buckets: int
@@ -79,12 +93,6 @@ class RollupSummary:
         if self.rebuilt:
             facts["rebuilt"] = "every bucket of this width was recomputed"
         return Result("rollup", facts)
-
-    def __str__(self) -> str:
-        return str(self.result())
-
-    def _repr_html_(self) -> str:
-        return self.result()._repr_html_()
 
 
 def _params(every: dt.timedelta) -> dict[str, Any]:
@@ -111,7 +119,7 @@ def rollup(lens: Store, every: EveryArg = None, rebuild: bool = False) -> Rollup
     if dt.timedelta(days=1) % width and width % dt.timedelta(days=1):
         raise SignalsError(f"--every {format_duration(width)}: use a width that divides a day (1m, 5m, 15m, "
                            "1h, 6h, 1d) or a whole number of days, so buckets nest")
-    values = {**_params(width), "rate_limit": patterns.RATE_LIMIT_PATTERN}
+    values = {**_params(width), "rate_limit": patterns.RATE_LIMIT}
     fill = {"failures": Q.FAILURES if has_failures(lens) else Q.NO_FAILURES,
             "has_failures": "true" if has_failures(lens) else "false"}
     con = lens.con
@@ -152,7 +160,7 @@ def choose_width(lens: Store, q: Query, width: EveryArg = None) -> dt.timedelta:
     boundaries `since` and `until` fall."""
     have = widths(lens)
     if not have:
-        raise SignalsError(f"{lens.path}: nothing rolled up yet; run `agentlens rollup` first")
+        raise NotRolledUp(f"{lens.path}: nothing rolled up yet (rollup() rolls the runs up)")
     if width is not None:
         w = parse_duration(width, "--rollup-width")
         if w not in have:
@@ -171,6 +179,21 @@ def choose_width(lens: Store, q: Query, width: EveryArg = None) -> dt.timedelta:
         "no rollup fits: --every must be a multiple of a rolled width and --since / --until fall on its "
         "bucket boundaries (rolled: " + ", ".join(format_duration(x) for x in have) + ")"
     )
+
+
+def covers(lens: Store, q: Query, width: EveryArg = None) -> dt.timedelta | None:
+    """The rolled width that answers `q` as the raw tables would (within ALPHA), or None: the query is by
+    run start, groups and filters by ROLLUP_DIMENSIONS only, a rolled width fits its buckets and window
+    (`choose_width`), and no run touching the window is new or changed since that width was rolled up."""
+    if q.time != "start" or any(d not in ROLLUP_DIMENSIONS for d in (*q.by, *(k for k, _ in q.where))):
+        return None
+    try:
+        w = choose_width(lens, q, width)
+    except SignalsError:
+        return None
+    values = {"secs": int(w.total_seconds()), "since": q.since, "until": q.until}
+    stale = lens.con.execute(R.STALE_IN_WINDOW, _bind(R.STALE_IN_WINDOW, values)).fetchall()[0][0]
+    return w if stale == 0 else None
 
 
 def _keys_sql(keys: tuple[str, ...], alias: str = "") -> str:
@@ -265,11 +288,14 @@ def calls(
 
 
 def report(lens: Store, by: str | Iterable[str] | None = None, every: EveryArg = None,
-           since: TimeArg = None, until: TimeArg = None, width: EveryArg = None) -> Result:
-    """The golden signals from the rollups, as a Result (see signals.report for the raw version)."""
-    from .signals import split_sections
-
-    q = make_query(by, every, since, until)
+           since: TimeArg = None, until: TimeArg = None, width: EveryArg = None, *,
+           query: Query | None = None) -> Result:
+    """The golden signals from the rollups, as a Result (see signals.report for the raw version). The calls
+    per model and tool are rolled without run dimensions: a `where` filter needs the raw tables."""
+    q = query if query is not None else make_query(by, every, since, until)
+    if q.where:
+        raise SignalsError("the rollups keep LLM and tool calls without run dimensions: a report filtered by "
+                           "one needs the raw tables (source='raw')")
     w = choose_width(lens, q, width)
     df = signals(lens, query=q, width=w)
     facts = {"read from": f"rollups of {format_duration(w)} (percentiles within {ALPHA:.0%} of exact)",

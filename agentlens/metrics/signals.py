@@ -18,124 +18,35 @@ Every number is computed by DuckDB from the named SQL in `queries.py`, in one st
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import polars as pl
 
 from ..core import patterns
 from ..core.results import Result
-from ..core.timeparse import format_duration, parse_duration, parse_time
+from ..core.timeparse import format_duration
 from ..pricing.budgets import Budgets, load_budgets
 from ..pricing.models import model_table
 from ..store import Store
 from . import queries as Q
-
-# Run columns one may group and filter by (identifiers are only ever taken from this list).
-DIMENSIONS = (
-    "agent_name", "feature", "customer_id", "user_id", "session_id", "environment", "model",
-    "source", "status", "service_name",
-)
-
-# ... of which these can be group-by keys (status is a filter: the signals already split by it)
-GROUP_DIMENSIONS = tuple(d for d in DIMENSIONS if d != "status")
-
-SIGNAL_COLUMNS = (
-    "runs", "errors", "error_rate", "implicit_errors", "implicit_error_rate", "timed_runs",
-    "latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_ok_p95_ms",
-    "latency_error_p95_ms", "llm_calls", "tool_calls", "input_tokens", "output_tokens", "cost_usd",
-    "rate_limited_calls", "rate_limited_share", "rate_limited_runs", "max_concurrency",
-    "runs_over_budget",
-)
-
-# The terminal / HTML view splits the wide table into the four signals.
-SECTIONS = {
-    "traffic": ("runs", "llm_calls", "tool_calls", "input_tokens", "output_tokens", "cost_usd"),
-    "errors": ("runs", "errors", "error_rate", "implicit_errors", "implicit_error_rate"),
-    "latency (run duration, ms)": ("timed_runs", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
-                                   "latency_p99_ms", "latency_ok_p95_ms", "latency_error_p95_ms"),
-    "saturation": ("rate_limited_calls", "rate_limited_share", "rate_limited_runs", "max_concurrency",
-                   "runs_over_budget"),
-}
-
-TimeArg = str | dt.datetime | dt.date | None
-EveryArg = str | dt.timedelta | None
-
-
-class SignalsError(ValueError):
-    """A bad argument (unknown dimension, unreadable time or interval): the message says which."""
-
-
-@dataclass(frozen=True)
-class Query:
-    """What to compute over: group-by dimensions, bucket width, time window, equality filters."""
-
-    by: tuple[str, ...] = ()
-    every: dt.timedelta | None = None
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-    where: tuple[tuple[str, str | None], ...] = ()
-    time: Literal["start", "end"] = "start"
-    run_usd: float | None = None
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return (("bucket",) if self.every else ()) + self.by
-
-
-def make_query(
-    by: str | Iterable[str] | None = None,
-    every: EveryArg = None,
-    since: TimeArg = None,
-    until: TimeArg = None,
-    where: Mapping[str, str | None] | None = None,
-    time: str = "start",
-    now: dt.datetime | None = None,
-) -> Query:
-    """Validate and normalise the arguments every signals function takes."""
-    dims = _dims(by)
-    for name in where or {}:
-        _check_dim(name)
-    if time not in ("start", "end"):
-        raise SignalsError(f"time must be 'start' or 'end', got {time!r}")
-    try:
-        width = parse_duration(every, "--every") if every is not None else None
-        t0 = parse_time(since, now, "--since")
-        t1 = parse_time(until, now, "--until")
-    except ValueError as e:
-        raise SignalsError(str(e)) from None
-    if t0 is not None and t1 is not None and t1 <= t0:
-        raise SignalsError(f"--until ({t1:%Y-%m-%d %H:%M:%S}Z) must be after --since ({t0:%Y-%m-%d %H:%M:%S}Z)")
-    return Query(dims, width, t0, t1, tuple((where or {}).items()), time)  # type: ignore[arg-type]
-
-
-def _dims(by: str | Iterable[str] | None) -> tuple[str, ...]:
-    if by is None:
-        return ()
-    items = [by] if isinstance(by, str) else list(by)
-    out: list[str] = []
-    for item in items:
-        for name in (p.strip() for p in item.split(",")):
-            if name and name not in out:
-                if name == "status":
-                    raise SignalsError(
-                        "cannot group signals by 'status': errors and error_rate already count failed runs, "
-                        "and latency_ok_p95_ms / latency_error_p95_ms split latency by it; filter with "
-                        "status=error instead")
-                out.append(_check_dim(name))
-    return tuple(out)
-
-
-def _check_dim(name: str) -> str:
-    if name not in DIMENSIONS:
-        raise SignalsError(f"cannot group or filter by {name!r}: use one of {', '.join(DIMENSIONS)}")
-    return name
-
+from . import rollups
+from .query import _OPTIONAL as _OPTIONAL
+from .query import _PARAM as _PARAM
+from .query import DIMENSIONS as DIMENSIONS
+from .query import GROUP_DIMENSIONS as GROUP_DIMENSIONS
+from .query import SECTIONS as SECTIONS
+from .query import SIGNAL_COLUMNS as SIGNAL_COLUMNS
+from .query import EveryArg as EveryArg
+from .query import Query as Query
+from .query import SignalsError as SignalsError
+from .query import TimeArg as TimeArg
+from .query import display as display
+from .query import has_failures as has_failures
+from .query import make_query as make_query
+from .query import split_sections as split_sections
 
 # --- rendering the named SQL ------------------------------------------------------------------------
-_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
 
 def _render(template: str, q: Query, *, has_failures: bool = False) -> tuple[str, dict[str, Any]]:
@@ -163,17 +74,11 @@ def _render(template: str, q: Query, *, has_failures: bool = False) -> tuple[str
     }
     sql = template.format(**slots)
     values: dict[str, Any] = {
-        "since": q.since, "until": q.until, "width": q.every, "rate_limit": patterns.RATE_LIMIT_PATTERN,
-        "run_usd": q.run_usd, **{f"w{i}": v for i, (_, v) in enumerate(q.where)},
+        "since": q.since, "until": q.until, "width": q.every, "rate_limit": patterns.RATE_LIMIT,
+        "run_cap": q.run_cap, **{f"w{i}": v for i, (_, v) in enumerate(q.where)},
     }
     used = set(_PARAM.findall(sql))
     return sql, {k: v for k, v in values.items() if k in used}
-
-
-def has_failures(lens: Store) -> bool:
-    """Whether the failure-mode classifier's `failures` table exists in this database."""
-    rows = lens.con.execute(Q.HAS_FAILURES).fetchall()
-    return bool(rows and rows[0][0])
 
 
 class _Models:
@@ -201,6 +106,29 @@ def _q(q: Query | None, kw: dict[str, Any]) -> Query:
     return q if q is not None else make_query(**kw)
 
 
+# --- raw tables or rollups ------------------------------------------------------------------------------------
+Source = Literal["auto", "raw", "rollups"]
+SOURCES = ("auto", "raw", "rollups")
+_ROLLUPS = dt.timedelta(0)  # "read the rollups at the width they choose"
+
+
+def _rolled(lens: Store, q: Query, source: str, what: str, kept: bool = True) -> dt.timedelta | None:
+    """Where to read `what` from: None for the raw tables, else the rollups (at a width, or _ROLLUPS to let
+    them choose and say why they cannot). `auto` reads the rollups when they cover the query
+    (rollups.covers: by run start, rolled dimensions, a width that fits, nothing new since the rollup)."""
+    if source not in SOURCES:
+        raise SignalsError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    if source == "raw" or (source == "auto" and not kept):
+        return None
+    if not kept:
+        raise SignalsError(f"{what} is not kept in the rollups: read it from the raw tables (source='raw')")
+    if source == "rollups":
+        if q.time != "start":
+            raise SignalsError("rollups bucket runs by their start: time='end' needs the raw tables")
+        return _ROLLUPS
+    return rollups.covers(lens, q)
+
+
 # --- public functions ------------------------------------------------------------------------------------
 def signals(
     lens: Store,
@@ -212,8 +140,13 @@ def signals(
     *,
     time: str = "start",
     query: Query | None = None,
+    source: Source = "raw",
 ) -> pl.DataFrame:
     """The golden signals, one row per time bucket (when `every` is given) and group of `by`.
+
+    `source`: "raw" (the runs and spans), "rollups" (the rollup tables: fast on large databases,
+    percentiles within rollups.ALPHA, runs_over_budget and grouped max_concurrency NULL), or "auto"
+    (the rollups when they cover the query, see rollups.covers, else the raw tables).
 
     Columns: the keys (`bucket`, then the `by` dimensions), then `SIGNAL_COLUMNS`:
     runs, errors, error_rate, implicit_errors / implicit_error_rate (NULL until the database has
@@ -223,55 +156,71 @@ def signals(
     rate_limited_share (of LLM calls; NULL without calls), rate_limited_runs (runs with an error
     span rejected for a rate limit, whatever its kind: agent_runs rows too), max_concurrency (most
     runs of the group in flight at once during the bucket; runs without an end time are not
-    counted), runs_over_budget (runs above `[budgets] run_usd`; NULL when no cap is set).
+    counted), runs_over_budget (runs over their budget: above the `[budgets]` run cap, `run_usd`, else
+    `run_usd_hard`; NULL when no cap is set).
     """
     q = _q(query, {"by": by, "every": every, "since": since, "until": until, "where": where, "time": time})
+    if (w := _rolled(lens, q, source, "the signals")) is not None:
+        return rollups.signals(lens, query=q, width=w or None)
     budgets = load_budgets(lens.config)
-    q = Query(q.by, q.every, q.since, q.until, q.where, q.time, budgets.run_usd)
+    q = Query(q.by, q.every, q.since, q.until, q.where, q.time, budgets.run_cap)
     return _run(lens, Q.SIGNALS, q, has_failures=has_failures(lens))
 
 
 def latency(lens: Store, by: str | Iterable[str] | None = None, every: EveryArg = None,
             since: TimeArg = None, until: TimeArg = None, where: Mapping[str, str | None] | None = None,
-            *, query: Query | None = None) -> pl.DataFrame:
-    """Run duration percentiles with successful (`ok`) and failed (`error`) runs apart."""
+            *, query: Query | None = None, source: Source = "raw") -> pl.DataFrame:
+    """Run duration percentiles with successful (`ok`) and failed (`error`) runs apart (raw tables only)."""
     q = _q(query, {"by": by, "every": every, "since": since, "until": until, "where": where})
+    _rolled(lens, q, source, "run latency by status", kept=False)
     return _run(lens, Q.LATENCY, q)
 
 
 def llm_calls(lens: Store, every: EveryArg = None, since: TimeArg = None, until: TimeArg = None,
-              where: Mapping[str, str | None] | None = None, *, query: Query | None = None) -> pl.DataFrame:
+              where: Mapping[str, str | None] | None = None, *, query: Query | None = None,
+              source: Source = "raw") -> pl.DataFrame:
     """LLM calls per model: traffic, errors, rate limits, latency (ok and failed apart), time to
-    first token where recorded, tokens, and context-window utilisation (p95 and max)."""
+    first token where recorded, tokens, and context-window utilisation (p95 and max). `source` as for
+    `signals` (the rollups keep calls by model, not by run dimension: `where` needs the raw tables)."""
     q = _q(query, {"every": every, "since": since, "until": until, "where": where})
     q = Query((), q.every, q.since, q.until, q.where, q.time)
+    if (w := _rolled(lens, q, source, "LLM calls by run dimension", kept=not q.where)) is not None:
+        return rollups.calls(lens, "llm", q.every, q.since, q.until, width=w or None)
     with _Models(lens):
         return _run(lens, Q.LLM_CALLS, q)
 
 
 def tool_calls(lens: Store, every: EveryArg = None, since: TimeArg = None, until: TimeArg = None,
-               where: Mapping[str, str | None] | None = None, *, query: Query | None = None) -> pl.DataFrame:
-    """Tool calls per tool: calls, errors, error rate, latency percentiles (ok and failed apart)."""
+               where: Mapping[str, str | None] | None = None, *, query: Query | None = None,
+               source: Source = "raw") -> pl.DataFrame:
+    """Tool calls per tool: calls, errors, error rate, latency percentiles (ok and failed apart). `source`
+    as for `llm_calls`."""
     q = _q(query, {"every": every, "since": since, "until": until, "where": where})
-    return _run(lens, Q.TOOL_CALLS, Query((), q.every, q.since, q.until, q.where, q.time))
+    q = Query((), q.every, q.since, q.until, q.where, q.time)
+    if (w := _rolled(lens, q, source, "tool calls by run dimension", kept=not q.where)) is not None:
+        return rollups.calls(lens, "tool", q.every, q.since, q.until, width=w or None)
+    return _run(lens, Q.TOOL_CALLS, q)
 
 
 def errors_by_type(lens: Store, since: TimeArg = None, until: TimeArg = None,
-                   where: Mapping[str, str | None] | None = None, *, query: Query | None = None) -> pl.DataFrame:
+                   where: Mapping[str, str | None] | None = None, *, query: Query | None = None,
+                   source: Source = "raw") -> pl.DataFrame:
     """Error spans by error type and span kind, with the runs they touched and how many of those
     runs failed. A failure that propagates (an LLM call's RateLimitError re-raised by the agent
-    span) shows on both kinds; `runs` counts each run once. `example` is untrusted text."""
+    span) shows on both kinds; `runs` counts each run once. `example` is untrusted text. Raw tables only."""
     q = _q(query, {"since": since, "until": until, "where": where})
+    _rolled(lens, q, source, "errors by type", kept=False)
     return _run(lens, Q.ERRORS_BY_TYPE, Query((), None, q.since, q.until, q.where, q.time))
 
 
 def budget_utilization(lens: Store, since: TimeArg = None, until: TimeArg = None,
-                       budgets: Budgets | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
+                       budgets: Budgets | None = None, *, source: Source = "raw") -> tuple[pl.DataFrame, dict[str, Any]]:
     """Spend against the configured caps: per UTC day and capped dimension value (`[budgets.daily_usd]`,
     `"*"` for values without their own cap), and per run (`run_usd`, `run_usd_hard`).
-    Returns (daily table, run facts); both are empty when no cap is configured."""
+    Returns (daily table, run facts); both are empty when no cap is configured. Raw tables only."""
     b = budgets if budgets is not None else load_budgets(lens.config)
     q = make_query(since=since, until=until)
+    _rolled(lens, q, source, "budget utilisation", kept=False)
     daily = pl.DataFrame()
     if b.daily_usd:
         dims = tuple(b.daily_usd)
@@ -290,9 +239,13 @@ def budget_utilization(lens: Store, since: TimeArg = None, until: TimeArg = None
     facts: dict[str, Any] = {}
     if b.run_usd is not None or b.run_usd_hard is not None:
         row = lens.sql(Q.BUDGET_RUNS, {"since": q.since, "until": q.until, "run_usd": b.run_usd,
-                                       "run_usd_hard": b.run_usd_hard}).row(0, named=True)
+                                       "run_usd_hard": b.run_usd_hard, "run_cap": b.run_cap}).row(0, named=True)
         facts = {k: row[k] for k in row if row[k] is not None or k.startswith("runs")}
     return daily, facts
+
+
+# The tables by name (`agentlens signals --table NAME`): each takes (lens, query=, source=).
+TABLES: dict[str, Callable[..., pl.DataFrame]] = {"signals": signals, "latency": latency, "llm": llm_calls, "tools": tool_calls, "errors": errors_by_type}
 
 
 # --- the report -----------------------------------------------------------------------------------------------
@@ -304,38 +257,6 @@ def _window_text(q: Query) -> str:
     return f"runs started from {a} to {b} (excluded)"
 
 
-def display(df: pl.DataFrame) -> pl.DataFrame:
-    """A table rounded for reading (the API's DataFrames keep full precision): milliseconds to whole
-    numbers, ratios and USD to 4 decimals."""
-    exprs = []
-    if "bucket" in df.columns and df.schema["bucket"] == pl.Datetime("us", "UTC") and df.height and \
-            (df["bucket"].dt.time() == dt.time(0)).all():
-        exprs.append(pl.col("bucket").dt.date())  # daily (or weekly) buckets: the date says it all
-    for name, dtype in df.schema.items():
-        if not dtype.is_float():
-            continue
-        if name.endswith("_ms"):
-            exprs.append(pl.col(name).round(0).cast(pl.Int64))
-        elif any(w in name for w in ("rate", "share", "utilization", "usd")):
-            exprs.append(pl.col(name).round(4))
-    return df.with_columns(exprs) if exprs else df
-
-
-def split_sections(df: pl.DataFrame, keys: Sequence[str]) -> dict[str, pl.DataFrame]:
-    """The wide signals table as four narrower ones (traffic, errors, latency, saturation), without
-    the optional columns that are empty throughout."""
-    out = {}
-    for name, cols in SECTIONS.items():
-        present = [c for c in cols if c in df.columns and not (df[c].null_count() == df.height and
-                                                                c in _OPTIONAL)]
-        out[name] = display(df.select([*keys, *present]))
-    return out
-
-
-_OPTIONAL = {"implicit_errors", "implicit_error_rate", "runs_over_budget", "max_concurrency",
-             "latency_error_p95_ms"}
-
-
 def report(
     lens: Store,
     by: str | Iterable[str] | None = None,
@@ -343,11 +264,17 @@ def report(
     since: TimeArg = None,
     until: TimeArg = None,
     where: Mapping[str, str | None] | None = None,
+    *,
+    source: Source = "raw",
 ) -> Result:
     """Every golden signal as one Result: headline facts, the signals per key (split into traffic,
     errors, latency and saturation), then run latency by status, LLM calls per model, tool calls
-    per tool, errors by type and, when caps are configured, budget utilisation."""
+    per tool, errors by type and, when caps are configured, budget utilisation. From the rollups
+    (`source`, as for `signals`): the signals and the calls per model and tool (rollups.report)."""
     q = make_query(by=by, every=every, since=since, until=until, where=where)
+    if (w := _rolled(lens, q, source, "the report filtered by run dimension (LLM and tool calls)",
+                     kept=not q.where)) is not None:
+        return rollups.report(lens, query=q, width=w or None)
     main = signals(lens, query=q)
     total = signals(lens, query=Query((), None, q.since, q.until, q.where))
     facts: dict[str, Any] = {"window": _window_text(q)}
@@ -359,17 +286,17 @@ def report(
     t = total.row(0, named=True)
     facts.update({
         "runs": t["runs"],
-        "error rate": _pct(t["error_rate"], t["errors"], "runs"),
-        "run latency p50 / p95 / p99 (ms)": _trio(t),
+        "error rate": share_text(t["error_rate"], t["errors"], "runs"),
+        "run latency p50 / p95 / p99 (ms)": latency_text(t),
         "LLM calls": t["llm_calls"],
-        "rate-limited LLM calls": _pct(t["rate_limited_share"], t["rate_limited_calls"], "calls"),
+        "rate-limited LLM calls": share_text(t["rate_limited_share"], t["rate_limited_calls"], "calls"),
         "cost (USD)": t["cost_usd"],
         "most runs in flight at once": t["max_concurrency"],
     })
     if t["implicit_errors"] is None:
         facts["implicit errors"] = "not available (no failure classification in this database)"
     else:
-        facts["implicit errors (runs with a failure mode)"] = _pct(t["implicit_error_rate"], t["implicit_errors"], "runs")
+        facts["implicit errors (runs with a failure mode)"] = share_text(t["implicit_error_rate"], t["implicit_errors"], "runs")
     if q.every:
         facts["bucket"] = format_duration(q.every)
     tables = {f"{name} per {', '.join(q.keys) or 'window'}": df
@@ -391,47 +318,16 @@ def report(
     return Result("golden signals", facts, tables)
 
 
-def _pct(rate: float | None, n: int | None, unit: str) -> str:
+def share_text(rate: float | None, n: int | None, unit: str) -> str:
+    """A rate with its count: `12.5% (3 runs)`, `no runs` without any."""
     if rate is None:
         return f"no {unit}"
     return f"{rate:.1%} ({n:,} {unit})"
 
 
-def _trio(row: Mapping[str, Any]) -> str:
+def latency_text(row: Mapping[str, Any]) -> str:
+    """A signals row's run latency p50 / p95 / p99 in ms, with how many runs had a duration."""
     vals = [row["latency_p50_ms"], row["latency_p95_ms"], row["latency_p99_ms"]]
     if any(v is None for v in vals):
         return "no run with a known duration"
     return " / ".join(f"{v:,.0f}" for v in vals) + f" ({row['timed_runs']:,} timed runs)"
-
-
-def demo_section(lens: Store) -> Result:
-    """For `agentlens demo`: the golden signals of every run by UTC day, the worst features, and the
-    four signals per feature."""
-    daily = signals(lens, every="1d")
-    by_feature = signals(lens, by="feature")
-    facts: dict[str, Any] = {}
-    if daily.height:
-        total = signals(lens).row(0, named=True)
-        facts = {
-            "runs": total["runs"], "error rate": _pct(total["error_rate"], total["errors"], "runs"),
-            "run latency p50 / p95 / p99 (ms)": _trio(total),
-            "rate-limited LLM calls": _pct(total["rate_limited_share"], total["rate_limited_calls"], "calls"),
-            "runs hit by a rate limit": total["rate_limited_runs"],
-        }
-        if total["implicit_errors"] is not None:
-            facts["implicit errors (runs with a failure mode)"] = _pct(
-                total["implicit_error_rate"], total["implicit_errors"], "runs")
-    named = by_feature.filter(pl.col("feature").is_not_null())
-    if named.height:
-        worst = named.sort(["error_rate", "runs"], descending=True).row(0, named=True)
-        facts["worst feature by error rate"] = f"{worst['feature']} ({worst['error_rate']:.1%} of {worst['runs']} runs)"
-        timed = named.filter(pl.col("latency_p95_ms").is_not_null())
-        if timed.height:
-            slow = timed.sort("latency_p95_ms", descending=True).row(0, named=True)
-            facts["slowest feature (run p95)"] = f"{slow['feature']} ({slow['latency_p95_ms']:,.0f} ms)"
-    facts["more"] = "agentlens signals --by feature --every 1h  (--format json|csv, --table llm|tools|errors)"
-    tables = {f"{name} per day": df for name, df in split_sections(daily, ("bucket",)).items()}
-    tables["the four signals per feature"] = display(by_feature.select(
-        "feature", "runs", "llm_calls", "cost_usd", "error_rate", "latency_p95_ms", "rate_limited_runs",
-        "max_concurrency"))
-    return Result("golden signals", facts, tables)

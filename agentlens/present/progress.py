@@ -12,7 +12,6 @@ from pathlib import Path
 import duckdb
 
 MIGRATION_NOTICE_ROWS = 100_000  # a table rewrite of fewer rows takes a second or two: not announced
-SHOW_INGEST_BAR_BYTES = 20 * 1024 * 1024  # the ingest's bar shows for inputs over this, unless asked
 
 
 class IngestBar:

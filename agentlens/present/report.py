@@ -27,8 +27,8 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.offline import get_plotlyjs
 
-from ..core.results import _fmt, html_table
-from ..core.timeparse import TimeSpecError, format_duration, parse_time
+from ..core.results import BaseResult, Result, _fmt, html_table
+from ..core.timeparse import TimeSpecError, format_duration, parse_window
 from ..explore import runs as explore
 from ..explore.trace import (
     DETAIL_CSS,
@@ -42,6 +42,7 @@ from ..explore.trace import (
 )
 from ..store import Store
 from . import plots
+from .costs import cost_result
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,8 @@ def costs_section(lens: Store, opts: ReportOptions) -> Section | None:
     per_day = costs.by(lens, by=("feature",), period="day", since=opts.since, until=opts.until)
     if per_day.height == 0:
         return None
-    res = costs.report(lens, by=("feature", "customer_id"), since=opts.since, until=opts.until, top=opts.max_rows)
+    res = cost_result(costs.report(lens, by=("feature", "customer_id"), since=opts.since, until=opts.until,
+                                   top=opts.max_rows))
     fig = plots.stacked_over_time(per_day, "period", "total_cost_usd", "feature",
                                   title="cost per day by feature (USD)", y_title="USD")
     return Section("Costs", "Cost in USD (reported by the source where it reports one, else computed from "
@@ -319,12 +321,24 @@ def _slug(title: str, i: int) -> str:
 
 
 @dataclass
-class Report:
+class Report(BaseResult):
+    """The assembled report: `save("report.html")` writes the page (`.json`, `.csv`, `.parquet` save the
+    facts and tables as every result object does, see core.results.BaseResult)."""
+
     title: str
     generated_at: dt.datetime
     options: ReportOptions
     sections: list[Section]
     database: str
+
+    def result(self) -> Result:
+        """Every section's facts and tables in one Result, named `section: name`."""
+        facts: dict[str, Any] = {"database": self.database, "generated at": self.generated_at}
+        tables: dict[str, pl.DataFrame] = {}
+        for s in self.sections:
+            facts.update({f"{s.title}: {k}": v for k, v in s.facts.items()})
+            tables.update({f"{s.title}: {k}": df for k, df in s.tables.items()})
+        return Result(self.title, facts, tables)
 
     def to_dict(self) -> dict[str, Any]:
         """Titles, facts and tables as JSON-ready values (times as ISO text)."""
@@ -389,11 +403,10 @@ class Report:
         scripts.append(f"Plotly.newPlot({json.dumps(div_id)}, {_script_safe(payload)});")
         return f"<div class='al-figure'><div id='{div_id}' class='plotly-graph-div'{data_key}></div></div>"
 
-    def save(self, path: str | Path) -> Path:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(self.to_html(), encoding="utf-8")
-        return p
+    def save(self, path: str | Path, format: str | None = None, table: str | None = None) -> Path:
+        """The HTML page, unless `format` (or the suffix: .json, .csv, .parquet) asks for data."""
+        suffix = Path(path).suffix.lstrip(".").lower()
+        return super().save(path, format or (suffix if suffix in ("json", "csv", "parquet") else "html"), table)
 
     def __str__(self) -> str:
         return f"{self.title}: {len(self.sections)} sections ({', '.join(s.title for s in self.sections)})"
@@ -425,7 +438,7 @@ def build_report(
 ) -> Report:
     """Assemble the report from `sections` (each left out when it returns None)."""
     try:  # relative times ("24h") are read once, so every section sees the same window
-        t0, t1 = parse_time(since, what="since"), parse_time(until, what="until")
+        t0, t1 = parse_window(since, until)
     except TimeSpecError as e:
         raise explore.FilterError(str(e)) from None
     opts = ReportOptions(since=t0, until=t1, run_ids=tuple(run_ids), **options)

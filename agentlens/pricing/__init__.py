@@ -58,9 +58,9 @@ import genai_prices
 import polars as pl
 from genai_prices import types as gp
 
-from ..core.config import Config, ConfigError
+from ..core.config import Config, Invalid, Section
 from ..core.duck import registered, transaction
-from ..core.results import Result
+from ..core.results import BaseResult, Result
 from ..store import Store
 from ..store import runsql as Q
 from ..store import tables as T
@@ -110,13 +110,13 @@ class PricingConfig:
     reconcile_absolute_usd: float = 0.000001
 
 
-def _rate(v: object, where: str) -> float:
+def _rate(v: object) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float) or v < 0 or v != v or v == float("inf"):
-        raise ConfigError(f"{where} must be a non-negative number of USD, got {v!r}")
+        raise Invalid("must be a non-negative number of USD")
     return float(v)
 
 
-def _date(v: object, where: str) -> dt.date:
+def _date(v: object) -> dt.date:
     if isinstance(v, dt.datetime):
         return (v if v.tzinfo else v.replace(tzinfo=UTC)).astimezone(UTC).date()
     if isinstance(v, dt.date):
@@ -126,53 +126,41 @@ def _date(v: object, where: str) -> dt.date:
             return dt.date.fromisoformat(v)
         except ValueError:
             pass
-    raise ConfigError(f"{where} must be a date such as 2026-11-01, got {v!r}")
+    raise Invalid("must be a date such as 2026-11-01")
+
+
+def _provider(v: object) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise Invalid('must be a provider name such as "openai"')
+    return v.strip().lower()
+
+
+def _note(v: object) -> str:
+    if not isinstance(v, str):
+        raise Invalid("must be text")
+    return v
 
 
 def load_pricing(config: Config) -> PricingConfig:
     """The `[pricing]` section, validated (errors name the file and the key)."""
-    where = config.path or "config"
-    section = config.raw.get("pricing", {})
-    if not isinstance(section, dict):
-        raise ConfigError(f"{where}: [pricing] must be a table")
-    for key in section:
-        if key not in PRICING_KEYS:
-            raise ConfigError(f"{where}: [pricing].{key} is not a pricing setting; use one of "
-                              f"{', '.join(PRICING_KEYS)}")
-    rel = _rate(section.get("reconcile_relative", 0.01), f"{where}: [pricing].reconcile_relative")
-    absolute = _rate(section.get("reconcile_absolute_usd", 0.000001), f"{where}: [pricing].reconcile_absolute_usd")
-    raw = section.get("overrides", [])
-    if not isinstance(raw, list):
-        raise ConfigError(f"{where}: [[pricing.overrides]] must be an array of tables")
+    section = Section.of(config, "pricing").only(PRICING_KEYS, "a pricing setting")
+    rel = section.value("reconcile_relative", _rate, 0.01)
+    absolute = section.value("reconcile_absolute_usd", _rate, 0.000001)
     overrides = []
     seen: dict[tuple[str, str | None, dt.date | None], int] = {}
-    for i, o in enumerate(raw, 1):
-        at = f"{where}: [[pricing.overrides]] #{i}"
-        if not isinstance(o, dict):
-            raise ConfigError(f"{at} must be a table")
+    for i, o in enumerate(section.tables("overrides"), 1):
         model = o.get("model")
         if not isinstance(model, str) or not model.strip():
-            raise ConfigError(f"{at}: model is required (the model name as recorded on the spans)")
-        at = f'{at} (model "{model}")'
-        for key in o:
-            if key not in OVERRIDE_KEYS:
-                raise ConfigError(f"{at}: {key} is not an override key; use one of {', '.join(OVERRIDE_KEYS)}")
-        for key in ("input_per_mtok", "output_per_mtok"):
-            if key not in o:
-                raise ConfigError(f"{at}: {key} is required (USD per million tokens)")
-        provider = o.get("provider")
-        if provider is not None and (not isinstance(provider, str) or not provider.strip()):
-            raise ConfigError(f"{at}: provider must be a provider name such as \"openai\"")
-        note = o.get("note")
-        if note is not None and not isinstance(note, str):
-            raise ConfigError(f"{at}: note must be text")
-        rates = {k: _rate(o[k], f"{at}: {k}") for k in RATE_KEYS if k in o}
-        eff = _date(o["effective_from"], f"{at}: effective_from") if "effective_from" in o else None
-        ov = Override(model=model.strip(), provider=provider.strip().lower() if provider else None,
-                      effective_from=eff, note=note, **rates)
+            raise o.fail("is required (the model name as recorded on the spans)", "model")
+        o = o.named(f' (model "{model}")').only(OVERRIDE_KEYS, "an override key")
+        o.require("input_per_mtok", "output_per_mtok")
+        rates = {k: o.value(k, _rate) for k in RATE_KEYS if k in o}
+        eff = o.value("effective_from", _date, None)
+        ov = Override(model=model.strip(), provider=o.value("provider", _provider, None), effective_from=eff,
+                      note=o.value("note", _note, None), **rates)
         key3 = (ov.model.lower(), ov.provider, eff)
         if key3 in seen:
-            raise ConfigError(f"{at}: same model, provider and effective_from as override #{seen[key3]}")
+            raise o.fail(f"has the same model, provider and effective_from as override #{seen[key3]}")
         seen[key3] = i
         overrides.append(ov)
     return PricingConfig(tuple(overrides), rel, absolute)
@@ -517,7 +505,7 @@ def price_staged_step(lens: Store) -> None:
 
 
 @dataclass
-class RepriceSummary:
+class RepriceSummary(BaseResult):
     runs: int = 0
     priced_calls: int = 0
     unpriced_calls: int = 0
@@ -540,12 +528,6 @@ class RepriceSummary:
         }
         tables = {"calls without a price": self.unpriced} if self.unpriced.height else {}
         return Result("reprice", facts, tables)
-
-    def __str__(self) -> str:
-        return str(self.result())
-
-    def _repr_html_(self) -> str:
-        return self.result()._repr_html_()
 
 
 REPRICE_BEFORE = "CREATE OR REPLACE TEMP TABLE _cost_before AS SELECT run_id, cost_usd, computed_cost_usd FROM runs"

@@ -21,7 +21,7 @@ import polars as pl
 from genai_prices import data_snapshot
 from genai_prices import types as gp
 
-from ..core.config import Config, ConfigError
+from ..core.config import Config, Section, integer
 
 # our provider names (lowercased `gen_ai.provider.name` / `gen_ai.system` values) -> genai-prices ids
 PROVIDER_IDS = {
@@ -44,18 +44,17 @@ class ModelInfo:
     matched: str | None = None  # the genai-prices model id it resolved to
 
 
+MODEL_KEYS = ("context_window",)
+
+
 def _overrides(config: Config) -> dict[str, dict[str, Any]]:
-    section = config.raw.get("models", {})
-    where = config.path or "config"
-    if not isinstance(section, dict):
-        raise ConfigError(f"{where}: [models] must be a table of model names")
-    for name, v in section.items():
-        if not isinstance(v, dict):
-            raise ConfigError(f'{where}: [models."{name}"] must be a table')
-        cw = v.get("context_window")
-        if cw is not None and (not isinstance(cw, int) or isinstance(cw, bool) or cw <= 0):
-            raise ConfigError(f'{where}: [models."{name}"].context_window must be a positive integer')
-    return section
+    """`[models."name"]` of the config, validated (errors name the file and the key)."""
+    section = Section.of(config, "models")
+    out = {}
+    for name in section:
+        model = section.table(name, quoted=True).only(MODEL_KEYS, "a model setting")
+        out[name] = {"context_window": model.value("context_window", integer(1), None)}
+    return out
 
 
 @functools.lru_cache(maxsize=4096)

@@ -25,7 +25,7 @@ import datetime as dt
 import re
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from ..adapters import agent_runs
 from ..adapters.base import RUN_SCHEMA, SPAN_SCHEMA, Bad, Batch, Columns
-from ..core.config import Config, ConfigError
+from ..core.config import Config, Section, integer
 from ..core.duck import registered
 from ..ingest import FileResult, OnCommit, Pipeline, ingest_batches
 from ..store import Store
@@ -65,26 +65,17 @@ class Table:
         return (f'"{self.schema}".' if self.schema else "") + f'"{self.name}"'
 
 
+POSTGRES_KEYS = ("lookback_seconds", "batch_rows")
+
+
 def settings(config: Config) -> Settings:
     """`[sources.postgres]` of the config: `lookback_seconds` (>= 0), `batch_rows` (> 0)."""
-    where = config.path or "config"
-    section = (config.raw.get("sources") or {})
-    if not isinstance(section, Mapping):
-        raise ConfigError(f"{where}: [sources] must be a table")
-    pg = section.get("postgres") or {}
-    if not isinstance(pg, Mapping):
-        raise ConfigError(f"{where}: [sources.postgres] must be a table")
-    known = {"lookback_seconds", "batch_rows"}
-    for k in pg:
-        if k not in known:
-            raise ConfigError(f"{where}: [sources.postgres].{k} is not a setting; use {', '.join(sorted(known))}")
+    Section.of(config, "sources").only(("postgres",), "a source")
+    pg = Section.of(config, "sources.postgres").only(POSTGRES_KEYS, "a setting")
     out = {}
     for key, minimum in (("lookback_seconds", 0), ("batch_rows", 1)):
         if key in pg:
-            v = pg[key]
-            if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
-                raise ConfigError(f"{where}: [sources.postgres].{key} must be an integer >= {minimum}, got {v!r}")
-            out[key] = v
+            out[key] = pg.value(key, integer(minimum, f"must be an integer >= {minimum}"))
     return Settings(**out)
 
 

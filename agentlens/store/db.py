@@ -114,8 +114,7 @@ class Store:
                  notify: Callable[[str], None] | None) -> None:
         memory = self.path in ("", ":memory:") or self.path.startswith(":memory:")
         if not memory and not Path(self.path).exists() and not create:
-            raise DatabaseMissing(f"{self.path}: no such database (create one with `agentlens ingest FILES --db "
-                                  f"{self.path}`, or point --db / $AGENTLENS_DB at an existing one)")
+            raise DatabaseMissing(f"{self.path}: no such database")
         deadline = time.monotonic() + max(wait, 0.0)
         told = False
         attempt = 0
@@ -149,8 +148,7 @@ class Store:
                 if time.monotonic() >= deadline:
                     raise DatabaseBusy(
                         f"{self.path}: held by {who}, which does not serve it to other processes; "
-                        f"gave up after {wait:g} s: stop that process or try again when it is done "
-                        "(--wait SECONDS waits longer)") from None
+                        f"gave up after {wait:g} s: stop that process or try again when it is done") from None
                 if notify is not None and not told and attempt >= 3:
                     notify(f"{self.path} is held by {who}; waiting up to {wait:g} s ...")
                     told = True

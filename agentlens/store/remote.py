@@ -194,9 +194,7 @@ class RemoteConnection:
 
 
 def _config_payload(config: Config | None) -> dict[str, Any] | None:
-    if config is None:
-        return None
-    return {"path": config.path, "raw": config.raw}
+    return None if config is None else config.payload()
 
 
 def _params(params: Any) -> Any:

@@ -17,9 +17,9 @@ import ipywidgets as w
 import plotly.graph_objects as go
 import polars as pl
 
+from ..core.dimensions import GROUP_DIMENSIONS, RUN_DIMENSIONS
 from ..core.results import html_table
 from ..core.timeparse import format_duration, parse_duration, parse_time
-from ..explore.runs import DIMENSIONS as RUN_FILTER_DIMENSIONS
 from ..explore.runs import NONE_VALUE
 from ..metrics import costs
 from ..metrics import signals as sig
@@ -55,7 +55,7 @@ class SignalsDashboard(w.VBox):
         text = {"continuous_update": False, "layout": w.Layout(width="230px")}
         self.every = w.Dropdown(options=sorted({*EVERY, every}, key=lambda e: parse_duration(e)), value=every,
                                 description="bucket")
-        self.by = w.Dropdown(options=[NO_GROUP, *sig.GROUP_DIMENSIONS], value=by or NO_GROUP, description="group by")
+        self.by = w.Dropdown(options=[NO_GROUP, *GROUP_DIMENSIONS], value=by or NO_GROUP, description="group by")
         self.since = w.Text(value=since or "", description="since", placeholder="ISO time or 24h", **text)
         self.until = w.Text(value=until or "", description="until", placeholder="(exclusive)", **text)
         for c in (self.every, self.by, self.since, self.until):
@@ -74,7 +74,7 @@ class SignalsDashboard(w.VBox):
         for k, v in self.where.items():
             if k == "status":
                 out["status"] = v
-            elif k in RUN_FILTER_DIMENSIONS:
+            elif k in GROUP_DIMENSIONS:
                 out[k] = v
         return out
 
@@ -136,7 +136,7 @@ class CostExplorer(w.VBox):
         self.unpriced = pl.DataFrame()
         self.error: str | None = None
         text = {"continuous_update": False, "layout": w.Layout(width="230px")}
-        self.by = w.Combobox(value=by, options=costs.RUN_DIMENSIONS, description="cost by",
+        self.by = w.Combobox(value=by, options=RUN_DIMENSIONS, description="cost by",
                              placeholder="feature, attr:app.team, json:$.metadata.team", ensure_option=False,
                              continuous_update=False)
         self.period = w.Dropdown(options=["(whole window)", *costs.PERIODS], value=period or "(whole window)",
