@@ -144,3 +144,11 @@ def test_the_library_below_present_writes_no_terminal_prose_and_delivers_nothing
             if isinstance(node, ast.Call) and ast.unparse(node.func) in ("print", "sys.stdout.write", "sys.stderr.write"):
                 bad.append(f"{where}: writes to the terminal")
     assert not bad, "\n".join(bad)
+
+
+def test_the_documented_layout_lists_the_floors_in_order():
+    """docs/development.md draws the layout: every floor, in the order this test enforces."""
+    text = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
+    block = text.split("<!-- floors:start -->", 1)[1].split("<!-- floors:end -->", 1)[0]
+    names = re.findall(r"^  (\w+)(?:/|\.py)", block, flags=re.M)
+    assert [n for n in names if n in FLOORS] == list(FLOORS), names
