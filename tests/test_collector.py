@@ -231,3 +231,97 @@ def test_collect_command(tmp_path):
 
     with agentlens.open(db, read_only=True) as lens:
         assert lens.runs()["agent_name"].to_list() == ["bot"]
+
+
+def post_json(endpoint: str, body: dict) -> int:
+    req = urllib.request.Request(endpoint, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@pytest.mark.slow
+def test_kill_9_loses_nothing_the_receiver_acknowledged(tmp_path):
+    """Every acknowledged request is in the spool before the answer: a receiver killed between flushes
+    (flush-seconds far away) loses nothing, the next one replays it first."""
+    db = tmp_path / "k.duckdb"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cli = "from agentlens.cli import main; main(prog_name='agentlens')"
+
+    def start() -> tuple[subprocess.Popen, str]:
+        proc = subprocess.Popen([sys.executable, "-c", cli, "collect", "--port", "0", "--db", str(db),
+                                 "--flush-seconds", "3600", "--flush-spans", "100000"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+        line = proc.stdout.readline()
+        assert "receiving OTLP/HTTP on http://127.0.0.1:" in line, line + proc.stderr.read()
+        return proc, line.split(" on ", 1)[1].split(" ", 1)[0]
+
+    proc, endpoint = start()
+    acknowledged = 0
+    try:
+        for i in range(40):  # nothing is flushed: all of it lives in memory and in the spool only
+            trace = f"{i + 1:032x}"
+            body = doc(span(trace, f"{i + 1:016x}", None, "invoke_agent bot", NS + i, NS + i + 10**9,
+                            {"gen_ai.operation.name": "invoke_agent"}))
+            if post_json(endpoint, body) == 200:
+                acknowledged += 1
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert acknowledged == 40
+    proc, endpoint = start()  # replays the dead receiver's spool before it serves
+    proc.send_signal(signal.SIGTERM)
+    out, errs = proc.communicate(timeout=60)
+    assert proc.returncode == 0, errs
+    import agentlens
+
+    with agentlens.open(db, read_only=True) as lens:
+        assert lens.sql("SELECT count(*) n FROM spans")["n"][0] == acknowledged
+    assert not list((tmp_path / ".k.duckdb.spool").glob("*.seg"))  # written, so off the spool
+
+
+def test_a_span_that_cannot_be_stored_is_rejected_not_acknowledged_then_lost(lens):
+    """A token count past int64 killed the writer thread after a 200: every later span was lost. Now the
+    span is rejected in the answer and quarantined, and the receiver goes on."""
+    c = Collector(lens, port=0, flush_spans=1000, flush_seconds=0.2).start()
+    try:
+        endpoint = url(c)
+        huge = doc(span(T, "00f067aa0ba902b7", None, "chat", NS, NS + 10**9,
+                        {"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 2**70}))
+        req = urllib.request.Request(endpoint, data=json.dumps(huge).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            answer = json.loads(r.read())
+        assert answer["partialSuccess"]["rejectedSpans"] == "1" or answer["partialSuccess"]["rejectedSpans"] == 1
+        ok = doc(span("ab" * 16, "00f067aa0ba902b8", None, "invoke_agent bot", NS, NS + 10**9,
+                      {"gen_ai.operation.name": "invoke_agent"}))
+        assert post_json(endpoint, ok) == 200
+        assert wait_for(lambda: c.stats.spans_stored == 1)
+    finally:
+        stats = c.stop()
+    assert stats.write_errors == []
+    assert lens.sql("SELECT count(*) n FROM spans")["n"][0] == 1
+    assert lens.sql("SELECT count(*) n FROM quarantine WHERE kind = 'wrong_type'")["n"][0] == 1
+
+
+@pytest.mark.parametrize("body, ctype", [
+    (b'{"resourceSpans": "not a list"}', "application/json"),
+    (b'{"resourceSpans": [{"resource": "a string", "scopeSpans": [{"spans": [1, 2]}]}]}', "application/json"),
+    (b'[1, 2, 3]', "application/json"),
+    (b"\x1f\x8b\x08\x00garbage", "application/json"),
+])
+def test_every_request_gets_an_answer(lens, body, ctype):
+    c = Collector(lens, port=0, flush_spans=1000, flush_seconds=0.2).start()
+    try:
+        req = urllib.request.Request(url(c), data=body, headers={"Content-Type": ctype})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                status = r.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        assert status in (200, 400), status  # an answer, never silence: exporters retry silence forever
+    finally:
+        c.stop()

@@ -14,13 +14,17 @@ and `503` with `Retry-After` while too many spans wait to be written (exporters 
 cannot be read goes to the quarantine, as with files (`source_file` is the receiver's URL).
 
 Writes are batched: accepted spans are written in one transaction through the store
-(`Lens.ingest_batches`: spans deduplicated, runs rebuilt, pipeline steps run) every `flush_spans`
+(`ingest.ingest_batches`: spans deduplicated, runs rebuilt, pipeline steps run) every `flush_spans`
 spans or `flush_seconds`, whichever comes first, by one writer thread; `stop()` flushes what is left.
-An acknowledged span is in memory until its flush: a crash loses at most that window.
+A span acknowledged is a span kept: each accepted request is appended to a spool on disk, fsync'd, before
+the answer (spool.py), and a receiver that starts replays what a killed one left there. A span whose
+values cannot be stored (a token count past int64, a wrong type) is rejected in the answer and
+quarantined, never acknowledged and then lost; the writer thread never dies of a bad batch.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -31,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import msgspec
+import pyarrow as pa
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from google.rpc import status_pb2
@@ -40,6 +45,7 @@ from ..adapters import otlp
 from ..adapters.base import SPAN_SCHEMA, Bad, Batch, Columns
 from ..ingest import Pipeline, ingest_batches
 from ..store import Store
+from .spool import Spool, orphans, records, spool_dir
 
 TRACES_PATH = "/v1/traces"
 PROTOBUF = "application/x-protobuf"
@@ -68,6 +74,7 @@ class Stats:
     spans_stored: int = 0
     runs_updated: int = 0
     flushes: int = 0
+    replayed_requests: int = 0  # requests a killed receiver had acknowledged, replayed from its spool
     write_errors: list[str] = field(default_factory=list)
 
 
@@ -78,7 +85,7 @@ class Collector:
     def __init__(self, lens: Store, host: str = "127.0.0.1", port: int = DEFAULT_PORT, flush_spans: int = 5000,
                  flush_seconds: float = 2.0, max_body_bytes: int = MAX_BODY_BYTES,
                  max_pending_spans: int | None = None, on_flush: Callable[[Stats], None] | None = None,
-                 pipeline: Pipeline | None = None):
+                 pipeline: Pipeline | None = None, spool: bool = True):
         if flush_spans < 1 or flush_seconds <= 0:
             raise ValueError("flush_spans must be >= 1 and flush_seconds > 0")
         self.lens = lens
@@ -101,9 +108,13 @@ class Collector:
         self.address: tuple[str, int] = (str(h), int(p))
         self.name = f"otlp-http://{self.address[0]}:{self.address[1]}{TRACES_PATH}"
         self._threads: list[threading.Thread] = []
+        memory = lens.path in ("", ":memory:") or lens.path.startswith(":memory:")
+        self.spool = Spool(spool_dir(lens.path)) if spool and not memory else None
+        self._segments: list[Any] = []  # the spool segments of the batch being written
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> Collector:
+        self.replay()
         for target in (self.server.serve_forever, self._writer):
             t = threading.Thread(target=target, daemon=True, name=f"agentlens-collect-{target.__name__}")
             t.start()
@@ -119,7 +130,29 @@ class Collector:
         for t in self._threads:
             t.join(timeout=30)
         self.flush()
+        if self.spool is not None:
+            self.spool.close()
         return self.stats
+
+    def replay(self) -> int:
+        """Write what receivers killed before their flush had acknowledged (their spool segments), before
+        serving. Returns the requests replayed."""
+        if self.spool is None:
+            return 0
+        n = 0
+        for seg in orphans(self.spool.folder):
+            for body, ctype, encoding in records(seg):
+                self._take(body, ctype, encoding, spool=False)
+                n += 1
+            if self.flush() or not self._pending():
+                seg.unlink(missing_ok=True)  # its spans are in the database (or were already)
+        with self._cond:
+            self.stats.replayed_requests += n
+        return n
+
+    def _pending(self) -> bool:
+        with self._cond:
+            return bool(self._cols.rows or self._bad)
 
     def __enter__(self) -> Collector:
         return self.start()
@@ -130,6 +163,25 @@ class Collector:
     # -- requests -------------------------------------------------------------------------------------
     def accept(self, body: bytes, content_type: str, encoding: str) -> tuple[int, bytes, str, dict[str, str]]:
         """Handle one export request -> (HTTP status, body, content type, extra headers)."""
+        proto = (content_type or "").split(";")[0].strip().lower() == PROTOBUF
+        try:
+            with self._cond:
+                if self._cols.rows >= self.max_pending:
+                    raise RequestError(503, f"{self._cols.rows} spans wait to be written; retry shortly")
+            rejected = self._take(body, content_type, encoding, spool=True)
+        except RequestError as e:
+            headers = {"Retry-After": "1"} if e.status == 503 else {}
+            return e.status, _status(e.status, str(e), proto), PROTOBUF if proto else JSON, headers
+        response = trace_service_pb2.ExportTraceServiceResponse()
+        if rejected:
+            response.partial_success.rejected_spans = len(rejected)
+            reasons = "; ".join(b.reason for b in rejected[:3]) + ("; ..." if len(rejected) > 3 else "")
+            response.partial_success.error_message = f"{len(rejected)} span(s) rejected: {reasons}"
+        return 200, _encode(response, proto), PROTOBUF if proto else JSON, {}
+
+    def _take(self, body: bytes, content_type: str, encoding: str, spool: bool) -> list[Bad]:
+        """Decode a request and add what it holds to what waits to be written (spooled first, when `spool`).
+        Returns the spans rejected; raises RequestError for a request that cannot be read (quarantined)."""
         ctype = (content_type or "").split(";")[0].strip().lower()
         proto = ctype == PROTOBUF
         try:
@@ -137,28 +189,34 @@ class Collector:
                 raise RequestError(415, f"unsupported Content-Type {content_type!r}: send {PROTOBUF} or {JSON}")
             data = self._decompress(body, (encoding or "").strip().lower())
             doc = self._decode(data, proto)
-            with self._cond:
-                if self._cols.rows >= self.max_pending:
-                    raise RequestError(503, f"{self._cols.rows} spans wait to be written; retry shortly")
             rows, bad = [], []
             if "resourceSpans" in doc or "resource_spans" in doc:  # an empty or unknown-only object is an empty export
-                for row, b in otlp.document_rows(doc, self.lens.config, self.name, None):
-                    if row is not None:
-                        rows.append(row)
-                    if b is not None:
-                        bad.append(b)
+                try:
+                    for row, b in otlp.document_rows(doc, self.lens.config, self.name, None):
+                        if row is not None:
+                            rows.append(row)
+                        if b is not None:
+                            bad.append(b)
+                except Exception as e:  # a shape the decoder does not expect: the request is refused and kept
+                    raise RequestError(400, f"cannot read the ExportTraceServiceRequest: {type(e).__name__}: {e}",
+                                       "not_otlp", data) from None
+            rows, unstorable = _storable(rows)
+            bad += unstorable
         except RequestError as e:
             with self._cond:
                 self.stats.requests += 1
                 self.stats.bad_requests += 1
                 if e.kind is not None:  # what could not be read is kept, as ingest does
+                    if spool and self.spool is not None:
+                        self.spool.append(body, content_type, encoding)
                     self._bad.append(Bad(e.kind, str(e), e.raw[:MAX_RAW_QUARANTINE].decode("utf-8", "backslashreplace")))
                     self._since = self._since or time.monotonic()
                     self._cond.notify_all()
-            headers = {"Retry-After": "1"} if e.status == 503 else {}
-            return e.status, _status(e.status, str(e), proto), PROTOBUF if proto else JSON, headers
+            raise
         rejected = [b for b in bad if not b.stored]
-        with self._cond:
+        with self._cond:  # spooled and queued together: a flush takes both or neither
+            if spool and self.spool is not None and (rows or bad):
+                self.spool.append(body, content_type, encoding)
             for row in rows:
                 self._cols.append(row)
             self._bad.extend(bad)
@@ -168,12 +226,7 @@ class Collector:
             if rows or bad:
                 self._since = self._since or time.monotonic()
                 self._cond.notify_all()  # the writer starts the flush clock, or flushes a full buffer
-        response = trace_service_pb2.ExportTraceServiceResponse()
-        if rejected:
-            response.partial_success.rejected_spans = len(rejected)
-            reasons = "; ".join(b.reason for b in rejected[:3]) + ("; ..." if len(rejected) > 3 else "")
-            response.partial_success.error_message = f"{len(rejected)} span(s) rejected: {reasons}"
-        return 200, _encode(response, proto), PROTOBUF if proto else JSON, {}
+        return rejected
 
     def _decompress(self, body: bytes, encoding: str) -> bytes:
         if encoding in ("", "identity"):
@@ -215,7 +268,13 @@ class Collector:
                     self._cond.wait(timeout=wait)
                 if self._stopping:
                     return
-            self.flush()
+            try:
+                self.flush()
+            except Exception as e:  # never die: what waits stays queued (and spooled), the next flush retries
+                with self._cond:
+                    self.stats.write_errors.append(f"{type(e).__name__}: {e}")
+                    self._since = time.monotonic()
+                print(f"agentlens collect: write failed, will retry: {e}", file=sys.stderr)
 
     def _due(self) -> bool:
         if self._since is None:
@@ -233,6 +292,7 @@ class Collector:
                 self._cols.clear()
                 self._bad = []
                 self._since = None
+                segments = self.spool.seal() if self.spool is not None else []
             try:
                 res = ingest_batches(self.lens, self.name, otlp.NAME, [Batch(spans=table, bad=bad)], self.pipeline)
             except Exception as e:  # keep serving; the batch is put back and retried at the next flush
@@ -245,6 +305,8 @@ class Collector:
                     self._since = time.monotonic()
                 print(f"agentlens collect: write failed, will retry: {e}", file=sys.stderr)
                 return 0
+            if self.spool is not None:
+                self.spool.written(segments)  # in the database now: off the spool
             with self._cond:
                 self.stats.flushes += 1
                 self.stats.spans_stored += res.spans
@@ -252,6 +314,32 @@ class Collector:
             if self.on_flush is not None:
                 self.on_flush(self.stats)
             return res.spans
+
+
+_SPAN_TYPE = pa.struct(list(SPAN_SCHEMA))
+
+
+def _storable(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Bad]]:
+    """The rows whose values fit the span columns (one Arrow conversion for the request), and a rejection
+    for each that does not (a token count past int64, a wrong type), so that nothing is acknowledged that
+    the writer could not store."""
+    if not rows:
+        return rows, []
+    try:
+        pa.array(rows, type=_SPAN_TYPE)
+        return rows, []
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+        pass
+    good, bad = [], []
+    for row in rows:
+        try:
+            pa.array([row], type=_SPAN_TYPE)
+            good.append(row)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError) as e:
+            raw = json.dumps(row, default=str)[:MAX_RAW_QUARANTINE]
+            bad.append(Bad("wrong_type", f"span {row.get('span_id')} of trace {row.get('run_id')}: a value cannot be "
+                           f"stored ({str(e).splitlines()[0]})", raw, None, row.get("run_id"), row.get("span_id")))
+    return good, bad
 
 
 def _encode(msg: Any, proto: bool) -> bytes:
@@ -300,9 +388,14 @@ def _handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
                            {"Connection": "close"})
                 self.close_connection = True
                 return
-            body = self.rfile.read(length)
-            status, out, ctype, headers = collector.accept(
-                body, self.headers.get("Content-Type", ""), self.headers.get("Content-Encoding", ""))
+            try:
+                body = self.rfile.read(length)
+                status, out, ctype, headers = collector.accept(
+                    body, self.headers.get("Content-Type", ""), self.headers.get("Content-Encoding", ""))
+            except Exception as e:  # every request gets an answer: an exporter retries a 5xx, not silence
+                print(f"agentlens collect: request failed: {type(e).__name__}: {e}", file=sys.stderr)
+                status, out, headers = 500, _status(500, f"the receiver failed on this request: {type(e).__name__}",
+                                                    proto), {}
             self._send(status, out, ctype, headers)
 
         def do_GET(self) -> None:
