@@ -277,6 +277,7 @@ def test_kill_9_loses_nothing_the_receiver_acknowledged(tmp_path):
     proc.send_signal(signal.SIGTERM)
     out, errs = proc.communicate(timeout=60)
     assert proc.returncode == 0, errs
+    assert "requests replayed from a killed receiver's spool: 40" in out, out
     import agentlens
 
     with agentlens.open(db, read_only=True) as lens:

@@ -43,23 +43,12 @@ def collect(port: int, host: str, db: str | None, config: str | None, flush_span
                                   pipeline=lens.pipeline)
         except OSError as e:
             raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
-        done = threading.Event()
-
-        def stop(signum: int, frame: FrameType | None) -> None:
-            done.set()
-
-        previous = signal.signal(signal.SIGTERM, stop)
         collector.start()
         h, p = collector.address
-        terminal.say(f"agentlens collect: receiving OTLP/HTTP on http://{h}:{p}{TRACES_PATH} into {lens.path} "
-                     f"(Ctrl-C to stop)")
         try:
-            while not done.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
+            _until_stopped(f"agentlens collect: receiving OTLP/HTTP on http://{h}:{p}{TRACES_PATH} into {lens.path} "
+                           "(Ctrl-C to stop)")
         finally:
-            signal.signal(signal.SIGTERM, previous)
             stats = collector.stop()
         terminal.say(_summary(stats))
         for problem in stats.write_errors[-3:]:
@@ -67,9 +56,11 @@ def collect(port: int, host: str, db: str | None, config: str | None, flush_span
 
 
 def _summary(s: Stats) -> str:
+    replayed = (f", requests replayed from a killed receiver's spool: {s.replayed_requests}"
+                if s.replayed_requests else "")
     return (f"requests: {s.requests} ({s.bad_requests} rejected), spans accepted: {s.spans_accepted}, "
             f"spans stored: {s.spans_stored}, spans rejected: {s.spans_rejected}, runs updated: {s.runs_updated}, "
-            f"writes: {s.flushes}")
+            f"writes: {s.flushes}{replayed}")
 
 
 @click.command()
@@ -91,19 +82,24 @@ def serve(db: str | None, config: str | None) -> None:
             info = owner.read_info(owner.endpoint(lens.path))
             who = info.describe() if info is not None else "another process"
             raise DatabaseError(f"{lens.path}: already held and served by {who}; nothing to do")
-        done = threading.Event()
-
-        def stop(signum: int, frame: FrameType | None) -> None:
-            done.set()
-
-        previous = signal.signal(signal.SIGTERM, stop)
-        terminal.say(f"agentlens serve: serving {lens.path} to other agentlens processes"
-                  + (" (read-only: the file cannot be written)" if lens.read_only else "") + " (Ctrl-C to stop)")
-        try:
-            while not done.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        _until_stopped(f"agentlens serve: serving {lens.path} to other agentlens processes"
+                       + (" (read-only: the file cannot be written)" if lens.read_only else "") + " (Ctrl-C to stop)")
         terminal.say("agentlens serve: stopped; requests under way finished first")
+
+
+def _until_stopped(started: str) -> None:
+    """Say `started`, then wait for Ctrl-C or SIGTERM (cron and service managers stop with SIGTERM)."""
+    done = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    terminal.say(started)
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)

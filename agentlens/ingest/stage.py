@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from ..adapters.base import Batch
 from ..store.chunks import span_weights
+from ..store.owner import alive
 
 
 class Stage:
@@ -85,16 +86,6 @@ def sweep_stages(db_path: str) -> None:
         return
     for stale in Path(parent).glob(f".{Path(db_path).name}.stage-*"):
         m = _STAGE_PID.search(stale.name)
-        if m is not None and _alive(int(m.group(1))):
+        if m is not None and alive(int(m.group(1))):
             continue
         shutil.rmtree(stale, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -23,6 +23,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..store.owner import alive
+
 MAGIC = b"ALS1"
 _HEADER = struct.Struct(">4sIII")  # magic, body length, body CRC-32, meta length
 SEGMENT_BYTES = 64 * 1024 * 1024  # a segment is closed past this size (and at each flush)
@@ -107,7 +109,7 @@ def orphans(folder: Path) -> list[Path]:
     found = []
     for seg in folder.iterdir():
         m = _NAME.match(seg.name)
-        if m and not _alive(int(m.group(1))):
+        if m and int(m.group(1)) != os.getpid() and not alive(int(m.group(1))):
             found.append((int(m.group(1)), int(m.group(2)), seg))
     return [seg for _, _, seg in sorted(found, key=lambda t: (t[2].stat().st_mtime, t[0], t[1]))]
 
@@ -128,18 +130,6 @@ def records(seg: Path) -> Iterator[tuple[bytes, str, str]]:
         ctype, _, encoding = meta.partition("\n")
         yield body, ctype, encoding
         at = start + m + n
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _fsync_dir(folder: Path) -> None:
