@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import papermill
 import pytest
@@ -205,3 +206,118 @@ def test_a_client_takes_over_when_the_owner_exits(db: Path, tmp_path: Path) -> N
     finally:
         if owner.poll() is None:
             owner.kill()
+
+
+# --- hardening: owners and clients that die, writers at once, reads during writes, the socket folder ---------
+
+CLIENT = [sys.executable, str(HERE / "concurrency" / "client.py")]
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated OTLP file of 2,000 runs (58 MB): its publish in the owner lasts long enough to be seen."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import gen
+
+    return gen.generate(tmp_path_factory.mktemp("gen"), 2000, csv_too=False, quiet=True)["otlp"]
+
+
+def start_serve(db: Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`agentlens serve` holding `db`, once it says it serves it."""
+    p = subprocess.Popen([*CLI, "serve", "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env or ENV, cwd=cwd)
+    assert p.stdout is not None
+    line = p.stdout.readline()
+    assert "serving" in line, line + (p.stderr.read() if p.stderr else "")
+    return p
+
+
+def stop(p: subprocess.Popen[str]) -> None:
+    if p.returncode is not None:
+        return  # already waited for
+    p.kill()
+    p.communicate(timeout=60)
+
+
+def remote(db: Path) -> Any:
+    """A connection of this process to the owner of `db` (its `ping` says what runs there)."""
+    from agentlens.store import owner
+    from agentlens.store.remote import RemoteConnection
+
+    ep = owner.endpoint(str(db))
+    info = owner.read_info(ep)
+    assert info is not None, "nobody serves the database"
+    return RemoteConnection(ep.location, str(db))
+
+
+def wait_for_call(rc: Any, op: str, timeout: float = 300) -> dict[str, Any]:
+    """Poll the owner until the write operation `op` runs there; its ping."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        p = rc.ping()
+        if any(c["op"] == op for c in p["calls"]):
+            return p  # type: ignore[no-any-return]
+        time.sleep(0.01)
+    raise AssertionError(f"no {op} ran in the owner within {timeout} s")
+
+
+class Client:
+    """tests/concurrency/client.py: a client process driven one statement at a time."""
+
+    def __init__(self, db: Path, cwd: Path, env: dict[str, str] | None = None):
+        self.p = subprocess.Popen([*CLIENT, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env or ENV, cwd=cwd)
+        self.role = self._line()
+
+    def _line(self) -> str:
+        assert self.p.stdout is not None
+        line = self.p.stdout.readline().strip()
+        assert line, self.p.stderr.read() if self.p.stderr else "the client exited"
+        return line
+
+    def sql(self, statement: str) -> str:
+        assert self.p.stdin is not None
+        self.p.stdin.write(statement + "\n")
+        self.p.stdin.flush()
+        return self._line()
+
+    def kill9(self) -> None:
+        self.p.kill()
+        self.p.communicate(timeout=60)
+
+
+def count(db: Path, sql: str) -> int:
+    with agentlens.open(db) as lens:
+        return int(lens.con.execute(sql).fetchall()[0][0])
+
+
+def test_the_socket_folder_is_refused_when_others_may_write_to_it(db: Path, tmp_path: Path) -> None:
+    shared = tmp_path / "shared-runtime"
+    shared.mkdir()
+    shared.chmod(0o777)
+    long = tmp_path / ("r" * 120)  # no room left in a socket's path for the socket's name
+    long.mkdir(mode=0o700)
+    for folder, why in ((shared, "writable by others"), (long, "too long a path")):
+        env = {**ENV, "AGENTLENS_RUNTIME_DIR": str(folder)}
+        for args in (("show",), ("ingest", str(SAMPLES))):
+            r = subprocess.run([*CLI, *args, "--db", str(db)], capture_output=True, text=True, env=env, cwd=tmp_path,
+                               timeout=180)
+            assert r.returncode == 3, (args, r.stdout, r.stderr)
+            assert f"{folder}: {why}" in r.stderr and "AGENTLENS_RUNTIME_DIR" in r.stderr, r.stderr
+            assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not list(shared.iterdir()) and not list(long.iterdir())
+
+
+def test_a_database_with_a_very_long_path_is_served(db: Path, tmp_path: Path) -> None:
+    deep = tmp_path.joinpath(*[f"folder-{i:02d}-of-a-deep-tree" for i in range(10)])
+    deep.mkdir(parents=True)
+    long_db = deep / "a-database-with-a-long-name.duckdb"
+    long_db.write_bytes(db.read_bytes())
+    assert len(str(long_db)) > 200
+    with agentlens.open(long_db) as lens:  # holds it and serves it
+        assert lens.serving is not None
+        r = run_cli("show", "--db", str(long_db), cwd=tmp_path)  # through this process: the file is held
+        assert r.returncode == 0 and "runs: 120" in r.stdout, r.stderr
+        client = Client(long_db, tmp_path)
+        assert client.role == "remote" and client.sql("SELECT count(*) FROM runs") == "ok [[120]]"
+        client.kill9()
