@@ -291,6 +291,68 @@ def count(db: Path, sql: str) -> int:
         return int(lens.con.execute(sql).fetchall()[0][0])
 
 
+def test_two_writers_from_two_client_processes_at_once(db: Path, tmp_path: Path) -> None:
+    """Writers take turns in the owner: two processes' explicit transactions updating the same row, and two
+    ingests, at once, all go through (no DuckDB transaction conflict, nothing lost)."""
+    owner = start_serve(db, tmp_path)
+    try:
+        setup = Client(db, tmp_path)
+        assert setup.sql("CREATE TABLE counter(n INTEGER)").startswith("ok")
+        assert setup.sql("INSERT INTO counter VALUES (0)") == "ok [[1]]"
+        setup.kill9()
+        n = 25
+        loops = [subprocess.Popen([*CLIENT, str(db), "--increment", str(n)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path) for _ in range(2)]
+        files = [otlp_file(tmp_path / f"w{i}.otlp.json.gz", 100 + i) for i in range(2)]
+        ingests = [subprocess.Popen([*CLI, "ingest", str(f), "--db", str(db)], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path) for f in files]
+        for p in loops + ingests:
+            out, errs = p.communicate(timeout=300)
+            assert p.returncode == 0, (p.args, out, errs)
+        assert count(db, "SELECT n FROM counter") == 2 * n
+        assert count(db, "SELECT count(*) FROM runs WHERE service_name = 'cron'") == 2
+    finally:
+        stop(owner)
+
+
+def test_a_read_during_a_long_write_answers_with_the_last_committed_state(db: Path, tmp_path: Path,
+                                                                          big_file: Path) -> None:
+    """A read through the owner while a write is under way answers at once with the last committed state:
+    while a client's transaction holds the write lock, and while an ingest's publish runs in the owner (the
+    read returns while that publish provably still runs: the owner still reports it after the read)."""
+    owner = start_serve(db, tmp_path)
+    try:
+        writer = Client(db, tmp_path)
+        assert writer.sql("CREATE TABLE notes(x INTEGER)").startswith("ok")
+        assert writer.sql("INSERT INTO notes VALUES (0)") == "ok [[1]]"
+        assert writer.sql("BEGIN") == "ok []"
+        assert writer.sql("INSERT INTO notes SELECT range FROM range(100000)") == "ok [[100000]]"
+        with agentlens.open(db) as reader:
+            assert reader.remote is not None
+            assert reader.sql("SELECT count(*) n FROM notes")["n"][0] == 1  # the writer has not committed
+            assert writer.sql("COMMIT") == "ok []"
+            assert reader.sql("SELECT count(*) n FROM notes")["n"][0] == 100001
+        writer.kill9()
+
+        rc = remote(db)
+        ingest = subprocess.Popen([*CLI, "ingest", str(big_file), "--db", str(db), "--no-progress"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
+        with agentlens.open(db) as reader:
+            before = wait_for_call(rc, "publish")
+            runs = reader.runs(limit=50)  # what a notebook reads
+            total = reader.sql("SELECT count(*) n FROM runs")["n"][0]
+            after = rc.ping()
+        _, errs = ingest.communicate(timeout=300)
+        assert ingest.returncode == 0, errs
+        assert any(c["op"] == "publish" for c in after["calls"]), (
+            "the publish ended before the read returned: nothing shows the read did not wait for it", before, after)
+        assert total == 120 and runs.height == 50  # the last committed state
+        assert count(db, "SELECT count(*) FROM runs") == 2120
+        rc.close()
+    finally:
+        stop(owner)
+
+
 def test_the_socket_folder_is_refused_when_others_may_write_to_it(db: Path, tmp_path: Path) -> None:
     shared = tmp_path / "shared-runtime"
     shared.mkdir()

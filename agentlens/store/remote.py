@@ -12,6 +12,7 @@ in the owner.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -25,6 +26,7 @@ from ..core.config import Config
 
 CALL_TIMEOUT = None  # a write operation may take as long as it takes (an ingest of a large file)
 PING_TIMEOUT = 2.0  # seconds an owner has to answer that it is alive
+OPEN_TIMEOUT = 10.0  # ... and to open a session (a busy owner on a loaded machine can take a while)
 
 
 class OwnerGone(ConnectionError):
@@ -109,7 +111,9 @@ class RemoteConnection:
         self.client = fl.connect(location)
         self._last: Result | None = None
         self._registered: dict[str, pa.Table] = {}
-        self.session = self._action("open", {"config": _config_payload(config)}, timeout=PING_TIMEOUT)["session"]
+        # our PID: the owner closes our session (rolling back a transaction, freeing the write lock) when we die
+        self.session = self._action("open", {"config": _config_payload(config), "pid": os.getpid()},
+                                    timeout=OPEN_TIMEOUT)["session"]
 
     # -- the wire -------------------------------------------------------------------------------------
     def _action(self, kind: str, body: dict[str, Any], timeout: float | None = None) -> Any:
