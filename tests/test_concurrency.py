@@ -247,7 +247,7 @@ def remote(db: Path) -> Any:
     ep = owner.endpoint(str(db))
     info = owner.read_info(ep)
     assert info is not None, "nobody serves the database"
-    return RemoteConnection(ep.location, str(db))
+    return RemoteConnection(ep.location, str(db), None, info.pid)
 
 
 def wait_for_call(rc: Any, op: str, timeout: float = 300) -> dict[str, Any]:
@@ -289,6 +289,85 @@ class Client:
 def count(db: Path, sql: str) -> int:
     with agentlens.open(db) as lens:
         return int(lens.con.execute(sql).fetchall()[0][0])
+
+
+def test_the_owner_killed_while_a_client_is_connected_and_while_its_write_runs(db: Path, tmp_path: Path,
+                                                                                 big_file: Path) -> None:
+    """kill -9 of the process holding the database: its client gets one clear error (no hang, no traceback),
+    the next process to open the database takes it over, and the database is intact, the write of the
+    killed owner complete or absent."""
+    owner = start_serve(db, tmp_path)
+    try:
+        client = Client(db, tmp_path)
+        assert client.role == "remote"
+        assert client.sql("SELECT count(*) FROM runs") == "ok [[120]]"
+        owner.kill()  # SIGKILL: no exit handler, the socket and its description stay behind
+        owner.communicate(timeout=60)
+        answer = client.sql("SELECT count(*) FROM runs")
+        assert answer.startswith("error OwnerGone: ") and f"(PID {owner.pid}) stopped answering" in answer, answer
+        assert "open the database again" in answer
+        client.kill9()
+        r = run_cli("show", "--db", str(db), cwd=tmp_path)  # the next one takes it over
+        assert r.returncode == 0 and "runs: 120" in r.stdout, r.stderr
+
+        # ... and while a client's write runs in it: an ingest, whose publish runs in the owner
+        owner = start_serve(db, tmp_path)
+        ingest = subprocess.Popen([*CLI, "ingest", str(big_file), "--db", str(db), "--no-progress"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
+        wait_for_call(remote(db), "publish")
+        owner.kill()
+        owner.communicate(timeout=60)
+        out, errs = ingest.communicate(timeout=120)
+        assert ingest.returncode == 3, (out, errs)
+        assert errs.strip().count("\n") == 0 and "Traceback" not in errs, errs  # one line
+        assert f"(PID {owner.pid}) stopped answering" in errs and "open the database again" in errs, errs
+        with agentlens.open(db) as lens:  # takes it over: the killed owner's transaction is rolled back
+            assert lens.remote is None
+            runs = lens.sql("SELECT count(*) n FROM runs")["n"][0]
+            assert runs in (120, 2120), runs  # the file complete or absent
+            spans = lens.sql("SELECT count(*) n FROM spans WHERE run_id NOT IN (SELECT run_id FROM runs)")["n"][0]
+            assert spans == 0
+            summary = lens.ingest(big_file)  # intact: the same file goes in (again, if it was committed)
+            assert lens.sql("SELECT count(*) n FROM runs")["n"][0] == 2120
+            assert summary.files[0].status in ("ingested", "skipped_duplicate")
+    finally:
+        stop(owner)
+
+
+def test_a_client_killed_in_a_transaction_does_not_keep_the_write_lock(db: Path, tmp_path: Path) -> None:
+    """A client that dies in the middle of an explicit transaction (BEGIN, no COMMIT) is noticed by the
+    owner's reaper: its transaction is rolled back and the write lock freed for the next writer. A client
+    alive but stuck (SIGSTOP) is reaped after $AGENTLENS_LOCK_IDLE_SECONDS."""
+    env = {**ENV, "AGENTLENS_LOCK_IDLE_SECONDS": "2"}
+    owner = start_serve(db, tmp_path, env)
+    try:
+        setup = Client(db, tmp_path)
+        assert setup.sql("CREATE TABLE notes(x INTEGER)").startswith("ok")
+        setup.kill9()
+        killed = Client(db, tmp_path)
+        assert killed.sql("BEGIN") == "ok []"
+        assert killed.sql("INSERT INTO notes VALUES (1)") == "ok [[1]]"
+        killed.kill9()
+        r = run_cli("ingest", str(otlp_file(tmp_path / "a.otlp.json.gz", 1)), "--db", str(db), cwd=tmp_path)
+        assert r.returncode == 0, r.stderr  # the next writer got the lock
+        assert count(db, "SELECT count(*) FROM notes") == 0  # rolled back
+
+        stuck = Client(db, tmp_path)
+        assert stuck.sql("BEGIN") == "ok []"
+        assert stuck.sql("INSERT INTO notes VALUES (2)") == "ok [[1]]"
+        os.kill(stuck.p.pid, signal.SIGSTOP)
+        try:
+            r = run_cli("ingest", str(otlp_file(tmp_path / "b.otlp.json.gz", 2)), "--db", str(db), cwd=tmp_path)
+            assert r.returncode == 0, r.stderr  # waited for the idle limit, not forever
+        finally:
+            os.kill(stuck.p.pid, signal.SIGCONT)
+        answer = stuck.sql("COMMIT")  # too late: its session was closed, its transaction rolled back
+        assert answer.startswith("error OwnerGone: ") and "open the database again" in answer, answer
+        stuck.kill9()
+        assert count(db, "SELECT count(*) FROM notes") == 0
+        assert count(db, "SELECT count(*) FROM runs WHERE service_name = 'cron'") == 2
+    finally:
+        stop(owner)
 
 
 def test_two_writers_from_two_client_processes_at_once(db: Path, tmp_path: Path) -> None:

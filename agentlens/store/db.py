@@ -116,7 +116,7 @@ class Store:
                         from .remote import OwnerGone, RemoteConnection  # pyarrow.flight: only when needed
 
                         try:
-                            self.remote = RemoteConnection(ep.location, self.path, self.config)
+                            self.remote = RemoteConnection(ep.location, self.path, self.config, info.pid)
                             # duck-types the part of DuckDB's connection agentlens uses (store/remote.py)
                             self.con = cast(duckdb.DuckDBPyConnection, self.remote)
                             self.read_only = self.read_only or not info.writes

@@ -23,30 +23,36 @@ import pyarrow as pa
 import pyarrow.flight as fl
 
 from ..core.config import Config
+from .errors import StoreError
 
 CALL_TIMEOUT = None  # a write operation may take as long as it takes (an ingest of a large file)
 PING_TIMEOUT = 2.0  # seconds an owner has to answer that it is alive
 OPEN_TIMEOUT = 10.0  # ... and to open a session (a busy owner on a loaded machine can take a while)
 
 
-class OwnerGone(ConnectionError):
-    """The process holding the database stopped answering (it exited, or is shutting down)."""
+class OwnerGone(StoreError, ConnectionError):
+    """The process holding the database stopped answering (it exited, was killed, or is shutting down), or
+    no longer knows this client's session. Open the database again: the next process to open it takes it
+    over. The CLI exits 3."""
 
 
 class RemoteError(RuntimeError):
     """An error inside the owner that is not DuckDB's (the message says what and where)."""
 
 
-def _error(e: fl.FlightError, where: str) -> BaseException:
-    """The exception the owner raised, rebuilt here: DuckDB's classes by name, else RemoteError."""
+def _error(e: fl.FlightError, where: str, owner_pid: int | None = None) -> BaseException:
+    """The exception the owner raised, rebuilt here: DuckDB's classes by name, else RemoteError; OwnerGone
+    when the owner cannot be reached or does not know the session."""
     text = str(e)
     marker = "agentlens-error:"
     if marker in text:
-        payload = text.split(marker, 1)[1].split("\n", 1)[0].strip()
-        try:
-            kind, message = json.loads(payload)
+        payload = text.split(marker, 1)[1].strip()
+        try:  # gRPC appends its own words after the JSON (". Detail: Failed. gRPC client debug context: ...")
+            kind, message = json.JSONDecoder().raw_decode(payload)[0]
         except ValueError:
-            kind, message = "Error", payload
+            kind, message = "Error", payload.split("\n", 1)[0]
+        if kind == "SessionGone":
+            return OwnerGone(f"{where}: {message}")
         cls = getattr(duckdb, kind, None)
         if isinstance(cls, type) and issubclass(cls, duckdb.Error):
             return cls(message)
@@ -55,8 +61,13 @@ def _error(e: fl.FlightError, where: str) -> BaseException:
                     "FileNotFoundError": FileNotFoundError, "PermissionError": PermissionError}[kind](message)
         return RemoteError(f"{kind}: {message}")
     if isinstance(e, fl.FlightUnavailableError | fl.FlightCancelledError | fl.FlightTimedOutError):
-        return OwnerGone(f"{where}: the process holding the database stopped answering ({text.splitlines()[0]})")
+        return OwnerGone(f"{where}: the process holding the database{_pid(owner_pid)} stopped answering (it exited "
+                         "or was killed): open the database again, the next process to open it takes it over")
     return RemoteError(text.splitlines()[0] if text else type(e).__name__)
+
+
+def _pid(pid: int | None) -> str:
+    return f" (PID {pid})" if pid else ""
 
 
 class Result:
@@ -105,9 +116,10 @@ class Result:
 class RemoteConnection:
     """A session in the owner of a database (see the module's docstring)."""
 
-    def __init__(self, location: str, database: str, config: Config | None = None):
+    def __init__(self, location: str, database: str, config: Config | None = None, owner_pid: int | None = None):
         self.location = location
         self.database = database
+        self.owner_pid = owner_pid
         self.client = fl.connect(location)
         self._last: Result | None = None
         self._registered: dict[str, pa.Table] = {}
@@ -121,7 +133,7 @@ class RemoteConnection:
         try:
             results = list(self.client.do_action(fl.Action(kind, json.dumps(body).encode()), opts))
         except fl.FlightError as e:
-            raise _error(e, self.database) from None
+            raise _error(e, self.database, self.owner_pid) from None
         return json.loads(results[0].body.to_pybytes()) if results else None
 
     def _get(self, query: str, params: Any) -> Result:
@@ -129,7 +141,7 @@ class RemoteConnection:
         try:
             table = self.client.do_get(fl.Ticket(ticket.encode())).read_all()
         except fl.FlightError as e:
-            raise _error(e, self.database) from None
+            raise _error(e, self.database, self.owner_pid) from None
         return Result(table)
 
     # -- what DuckDB's connection offers --------------------------------------------------------------
@@ -165,7 +177,7 @@ class RemoteConnection:
             writer.write_table(table)
             writer.close()
         except fl.FlightError as e:
-            raise _error(e, self.database) from None
+            raise _error(e, self.database, self.owner_pid) from None
         self._registered[name] = table
         return self
 
@@ -180,7 +192,7 @@ class RemoteConnection:
         try:
             results = list(self.client.do_action(fl.Action("call", body), fl.FlightCallOptions(timeout=CALL_TIMEOUT)))
         except fl.FlightError as e:
-            raise _error(e, self.database) from None
+            raise _error(e, self.database, self.owner_pid) from None
         outcome = pickle.loads(results[0].body.to_pybytes())
         if "error" in outcome:
             raise outcome["error"]
