@@ -462,3 +462,33 @@ def test_a_database_with_a_very_long_path_is_served(db: Path, tmp_path: Path) ->
         client = Client(long_db, tmp_path)
         assert client.role == "remote" and client.sql("SELECT count(*) FROM runs") == "ok [[120]]"
         client.kill9()
+
+
+def test_the_receiver_takes_over_when_the_owner_it_writes_through_is_killed(db: Path, tmp_path: Path) -> None:
+    """`agentlens collect` writing through another process (`agentlens serve`) that is killed: it opens the
+    database again, holds it, and every span it acknowledged is stored, once."""
+    owner = start_serve(db, tmp_path)
+    collect = subprocess.Popen([*CLI, "collect", "--port", "0", "--db", str(db), "--flush-seconds", "0.5"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
+    try:
+        assert collect.stdout is not None
+        line = collect.stdout.readline()
+        assert "receiving OTLP/HTTP" in line, line + (collect.stderr.read() if collect.stderr else "")
+        endpoint = line.split(" on ", 1)[1].split(" ", 1)[0]
+        load = subprocess.Popen([sys.executable, str(HERE / "concurrency" / "otel_load.py"), endpoint, "8", "200",
+                                 "takeover-app"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        wait_for_call(remote(db), "publish", timeout=120)  # the receiver writes through the owner
+        owner.kill()
+        owner.communicate(timeout=60)
+        out, errs = load.communicate(timeout=300)
+        assert load.returncode == 0, errs
+        acknowledged = int(out.strip().splitlines()[-1].split()[-1])
+        assert acknowledged >= 800, out
+    finally:
+        collect.send_signal(signal.SIGTERM)
+        _, errs_c = collect.communicate(timeout=120)
+        stop(owner)
+    assert collect.returncode == 0, errs_c
+    assert "took it over" in errs_c, errs_c
+    assert count(db, "SELECT count(*) FROM spans WHERE run_id IN "
+                     "(SELECT run_id FROM runs WHERE service_name = 'takeover-app')") == acknowledged

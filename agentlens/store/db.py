@@ -89,6 +89,22 @@ class Store:
         self.path = str(path) if path is not None else default_db_path()
         self.config = config or Config()
         self.read_only = read_only
+        self._opened = (read_only, announce, serve, create, wait, notify)
+        self._connect(announce, serve, create, wait, notify)
+
+    def reopen(self) -> None:
+        """Open the database again after the process that held it went away (a client's OwnerGone): as its
+        owner now, or as a client of the process that took it over meanwhile. Temporary tables of the old
+        session are gone. For long-running writers (the receiver); a notebook opens the database again."""
+        if self.remote is None:
+            return
+        try:
+            self.remote.close()
+        except Exception:
+            pass
+        self.remote = None
+        read_only, announce, serve, create, wait, notify = self._opened
+        self.read_only = read_only
         self._connect(announce, serve, create, wait, notify)
 
     @classmethod
