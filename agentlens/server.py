@@ -46,7 +46,7 @@ from .metrics import rollups as _rollups  # noqa: F401
 from .store import owner
 from .store.db import Store
 from .store.ops import OPS, write_lock
-from .store.remote import decode_params
+from .store.remote import TYPES_KEY, decode_params
 
 SESSION_IDLE_SECONDS = 600.0  # a session unused this long is closed (a client that went away without closing)
 LOCK_IDLE_SECONDS = 30.0  # ... or this long while it holds the write lock inside a transaction
@@ -116,6 +116,14 @@ def _writes(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[bool, str | None]
         elif kind in (T.COPY, T.ALTER, T.ATTACH, T.DETACH, T.VACUUM, T.LOAD, T.CALL):
             writes = True
     return writes, tx
+
+
+def _with_types(table: pa.Table, types: list[Any]) -> pa.Table:
+    """The result with its columns' DuckDB types in the schema's metadata: the client's fetchall() builds
+    Python values as DuckDB's would from them (store.remote.python_values)."""
+    meta = dict(table.schema.metadata or {})
+    meta[TYPES_KEY] = json.dumps([str(t) for t in types]).encode()
+    return table.replace_schema_metadata(meta)
 
 
 class OwnerServer(fl.FlightServerBase):
@@ -208,7 +216,7 @@ class OwnerServer(fl.FlightServerBase):
             s.holds_write = True
         try:
             rel = s.con.sql(sql, params=params)
-            table = rel.to_arrow_table() if rel is not None else pa.table({})
+            table = _with_types(rel.to_arrow_table(), rel.types) if rel is not None else pa.table({})
             if tx == "begin":
                 s.in_transaction = True
         finally:
