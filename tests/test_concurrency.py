@@ -6,6 +6,13 @@ papermill. At the end: every span the receiver acknowledged is stored, and no co
 Also, one process at a time: a database held by a process that does not serve it (DuckDB's own client) is
 waited for and then named in one line; a missing database is said to be missing; a writer whose owner
 exits takes over.
+
+Hardening: an owner killed -9 while a client is connected and while a client's write runs in it (one clear
+error, the next opener takes over, the write complete or absent), and while the receiver writes through it
+(the receiver takes over, nothing acknowledged is lost); a client killed in a transaction (the lock is
+freed) or stopped in one (freed after the idle limit); two client processes writing at once; a read during
+a long write (the last committed state, without waiting); an unsafe or too-long socket folder; a database
+at a path over 200 characters.
 """
 
 from __future__ import annotations
