@@ -75,7 +75,7 @@ class Session:
     sid: str
     con: duckdb.DuckDBPyConnection
     config: Config
-    client: tuple[int, dt.datetime | None] | None = None  # the client's PID and its start (to see it die)
+    client: tuple[int, dt.datetime] | None = None  # the client's PID and its start (to see it die)
     lock: threading.Lock = field(default_factory=threading.Lock)  # one statement at a time per session
     in_transaction: bool = False
     holds_write: bool = False
@@ -91,7 +91,7 @@ class Session:
         if self.client is None:
             return False
         pid, since = self.client
-        return not owner.alive(pid) or (since is not None and owner.started(pid) != since)
+        return not owner.alive(pid) or owner.started(pid) != since  # another process with its PID: gone too
 
 
 def _error(e: BaseException) -> fl.FlightServerError:
@@ -146,7 +146,11 @@ class OwnerServer(fl.FlightServerBase):
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
         sid = uuid.uuid4().hex
-        client = (pid, owner.started(pid)) if isinstance(pid, int) and pid > 0 else None
+        # the client's PID, to close its session when it dies; only when we see that process (a client in
+        # another PID namespace, a container sharing the socket folder, would otherwise look dead at once)
+        client = None
+        if isinstance(pid, int) and pid > 0 and (since := owner.started(pid)) is not None:
+            client = (pid, since)
         with self._guard:
             self.sessions[sid] = Session(sid, con, _config(payload, self.store.config), client)
         return sid
