@@ -414,7 +414,8 @@ def reads_during_writes(base: Path, write_file: Path, work: Path, a: argparse.Na
         reader = Child("reader", db, "owner", stop_file, 1, 10**9, 0)
         wait_ready(stop_file, reader)
         t_ingest = time.perf_counter()
-        ingest = subprocess.Popen([*CLI, "ingest", str(write_file), "--db", str(db), "--no-progress"],
+        nice = ["nice", "-n", str(a.ingest_nice)] if a.ingest_nice else []  # as a cron job may run it
+        ingest = subprocess.Popen([*nice, *CLI, "ingest", str(write_file), "--db", str(db), "--no-progress"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=work)
         while ingest.poll() is None:  # how much of the window the owner spent writing
             busy.append(bool(rc.ping()["calls"]))
@@ -606,7 +607,9 @@ def render(report: dict[str, Any]) -> str:
         "A client process (a notebook's) runs each read over and over, timed as the user sees it (statement, "
         "Arrow back, frames built). **Idle owner**: through `agentlens serve` doing nothing else (the baseline). "
         "**Read-only file**: the file opened read-only when nobody holds it, as the read commands do. **During "
-        f"writes**: through the owner while `agentlens ingest` of {w[0]['ingest_runs']:,} more runs "
+        "writes**: through the owner while `"
+        + (f"nice -n {report['args']['ingest_nice']} " if report["args"].get("ingest_nice") else "")
+        + f"agentlens ingest` of {w[0]['ingest_runs']:,} more runs "
         f"({w[0]['ingest_file_mb']:.0f} MB) runs, its publish delegated to the owner, and `agentlens collect` "
         f"writes the OpenTelemetry SDK exporter's stream of {w[0]['stream_rate']:g} spans/s through it. "
         f"Samples of {len(report['reads']['idle'])} repetition(s) pooled; milliseconds; ratios to the idle owner's.",
@@ -622,7 +625,17 @@ def render(report: dict[str, Any]) -> str:
             f"{_ms(r['file']['p50_s'])} / {_ms(r['file']['p95_s'])} ({r['file_p95_ratio']:.2f}x) | "
             f"{_ms(r['writes']['p50_s'])} / {_ms(r['writes']['p95_s'])} | {r['writes_p50_ratio']:.2f}x | "
             f"**{r['writes_p95_ratio']:.2f}x** | {r['idle']['n']} / {r['file']['n']} / {r['writes']['n']} |")
+    def cpu(case: str) -> str:
+        ours = statistics.median(r["load"]["our_cpu_cores"] for r in report["reads"][case])
+        other = [r["load"]["other_cpu_cores"] for r in report["reads"][case] if r["load"]["other_cpu_cores"] is not None]
+        return f"ours {ours:.2f}, others' {statistics.median(other):.2f}" if other else f"ours {ours:.2f}"
+
     lines += [
+        "",
+        f"CPU in use while the cases ran (medians, cores of {m['cores']}): idle owner {cpu('idle')}; read-only file "
+        f"{cpu('file')}; during writes {cpu('writes')}. Ours: every process of the case (owner, reader, ingest and its "
+        "workers, receiver, the SDK's stream); when ours and the others' add up to every core, the reads share "
+        "what is left with the writes, and their ratios measure that share as much as agentlens.",
         "",
         "The writes, per repetition: " + "; ".join(
             f"the ingest took {x['ingest_s']:.1f} s, the owner was running a write operation at "
@@ -685,8 +698,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--write-runs", type=gen.parse_count, default=None,
                     help="runs in the file ingested during the reads (default: as many as --runs)")
     ap.add_argument("--repeat", type=int, default=2, help="repetitions of every case (default 2)")
-    ap.add_argument("--rounds", type=int, default=20, help="rounds of the reads on an idle owner and on the file")
+    ap.add_argument("--rounds", type=int, default=40, help="rounds of the reads on an idle owner and on the file")
     ap.add_argument("--stream-rate", type=float, default=400, help="spans/s of the SDK's stream during the reads")
+    ap.add_argument("--ingest-nice", type=int, default=0,
+                    help="run the ingest during the reads under `nice -n N` (its workers too; the owner's publish not)")
     ap.add_argument("--seconds", type=float, default=20, help="seconds the sender sends, per receiver case")
     ap.add_argument("--connections", type=int, default=4, help="the sender's connections")
     ap.add_argument("--cli-pause", type=float, default=1.0, help="seconds between two CLI reads")
@@ -717,7 +732,7 @@ def main(argv: list[str] | None = None) -> None:
     report: dict[str, Any] = {
         "argv": " ".join(x.replace(str(ROOT) + os.sep, "") for x in argv),  # no machine paths in the markdown
         "machine": machine(), "seed": a.seed,
-        "args": {k: v for k, v in vars(a).items() if k in ("runs", "write_runs", "repeat", "rounds", "stream_rate",
+        "args": {k: v for k, v in vars(a).items() if k in ("runs", "write_runs", "repeat", "rounds", "stream_rate", "ingest_nice",
                                                             "seconds", "connections", "cli_pause", "notebook_pause")},
         "targets": {"read_p95_ratio": a.read_p95_target, "receiver_ratio": a.receiver_target},
         "reads": {"idle": [], "file": [], "writes": []}, "receiver": [],
