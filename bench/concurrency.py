@@ -571,7 +571,7 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, str]]:
          + ", ".join(f"{k} {rs[k]['writes_p95_ratio']:.2f}x" for k in rs),
          "yes" if rs[worst]["writes_p95_ratio"] <= t["read_p95_ratio"] else "**no**"),
         (f"receiver throughput with readers ≥ {t['receiver_ratio']:g}x alone",
-         f"{rec['ratio']:.2f}x ({rec['with_readers']:,.0f} against {rec['alone']:,.0f} spans/s, medians)",
+         f"{rec['ratio']:.3f}x ({rec['with_readers']:,.0f} against {rec['alone']:,.0f} spans/s, medians)",
          "yes" if rec["ratio"] >= t["receiver_ratio"] else "**no**"),
     ]
 
@@ -591,7 +591,8 @@ def render(report: dict[str, Any]) -> str:
         "",
         f"Machine: {m['cores']} cores ({m['cpu'] or 'unknown CPU'}), {m['memory_gib']} GiB RAM, {m['os']}; "
         f"Python {m['python']}, DuckDB {m['duckdb']}"
-        + (f"; commit {m['git_revision']} plus any uncommitted changes" if m.get("git_revision") else "") + ".",
+        + (f"; commit {m['git_revision']}" if m.get("git_revision") else "")
+        + (f" ({m['git_revision_note']})" if m.get("git_revision_note") else "") + ".",
         "",
         f"Load: other processes used {statistics.median(others):.2f} cores (median over the cases; max "
         f"{max(others):.2f}) of {m['cores']} while this ran; 1-minute load average at the cases' starts "
@@ -670,7 +671,7 @@ def render(report: dict[str, Any]) -> str:
     rec = report["receiver_summary"]
     lines += [
         "",
-        f"Median: {rec['alone']:,.0f} spans/s alone, {rec['with_readers']:,.0f} with readers: **{rec['ratio']:.2f}x**. "
+        f"Median: {rec['alone']:,.0f} spans/s alone, {rec['with_readers']:,.0f} with readers: **{rec['ratio']:.3f}x**. "
         f"Spans per CPU second of the receiver's process: {rec['per_cpu_ratio']:.2f}x with readers. That process "
         "also serves the readers' queries, so its CPU per span rises with them; the rest of the drop in throughput "
         "is cores the readers' own processes took (the CLI's interpreter start-ups, the notebook's frames: "
@@ -686,6 +687,19 @@ def render(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def revision() -> str | None:
+    """The checked-out commit, with `+changes` when the sources differ from it (git; run.py's reader of .git
+    does not follow a worktree's .git file)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "agentlens", "bench", "tests"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + (" +changes" if dirty else "")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -731,7 +745,7 @@ def main(argv: list[str] | None = None) -> None:
     json_path = a.out / ("concurrency-smoke.json" if a.smoke else f"concurrency-{stamp}.json")
     report: dict[str, Any] = {
         "argv": " ".join(x.replace(str(ROOT) + os.sep, "") for x in argv),  # no machine paths in the markdown
-        "machine": machine(), "seed": a.seed,
+        "machine": {**machine(), "git_revision": revision()}, "seed": a.seed,
         "args": {k: v for k, v in vars(a).items() if k in ("runs", "write_runs", "repeat", "rounds", "stream_rate", "ingest_nice",
                                                             "seconds", "connections", "cli_pause", "notebook_pause")},
         "targets": {"read_p95_ratio": a.read_p95_target, "receiver_ratio": a.receiver_target},
