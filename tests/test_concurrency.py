@@ -169,12 +169,14 @@ def test_a_database_held_without_serving_is_waited_for_then_named(db: Path, tmp_
         # once it lets go, the waiting command goes through
         waiting = subprocess.Popen([*CLI, "show", "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, env=ENV, cwd=tmp_path)
-        time.sleep(1.5)
+        assert waiting.stderr is not None
+        notice = waiting.stderr.readline()  # it says what it waits for (then we let go), not after a fixed sleep
+        assert f"held by PID {holder.pid}" in notice and "waiting up to 120 s" in notice, notice
         holder.stdin.write("\n")  # type: ignore[union-attr]
         holder.stdin.flush()  # type: ignore[union-attr]
         out, errs = waiting.communicate(timeout=120)
-        assert waiting.returncode == 0, errs
-        assert "runs: 120" in out and f"held by PID {holder.pid}" in errs
+        assert waiting.returncode == 0, notice + errs
+        assert "runs: 120" in out
     finally:
         holder.kill()
         holder.wait()
