@@ -21,6 +21,7 @@ user's own command line (a `call` carries pickled arguments).
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import json
 import os
 import pickle
@@ -45,10 +46,24 @@ from .metrics import rollups as _rollups  # noqa: F401
 from .store import owner
 from .store.db import Store
 from .store.ops import OPS, write_lock
-from .store.remote import decode_params
+from .store.remote import TYPES_KEY, decode_params
 
-SESSION_IDLE_SECONDS = 600.0  # a session unused this long is closed (a client that died without closing)
+SESSION_IDLE_SECONDS = 600.0  # a session unused this long is closed (a client that went away without closing)
 LOCK_IDLE_SECONDS = 30.0  # ... or this long while it holds the write lock inside a transaction
+REAP_EVERY_SECONDS = 1.0  # how often sessions are checked: their client process is gone, or idle too long
+
+
+def idle_limits() -> tuple[float, float]:
+    """(session, write lock) idle limits in seconds: $AGENTLENS_SESSION_IDLE_SECONDS and
+    $AGENTLENS_LOCK_IDLE_SECONDS, else SESSION_IDLE_SECONDS and LOCK_IDLE_SECONDS."""
+    def seconds(name: str, default: float) -> float:
+        try:
+            return max(float(os.environ.get(name) or default), 0.1)
+        except ValueError:
+            return default
+
+    return (seconds("AGENTLENS_SESSION_IDLE_SECONDS", SESSION_IDLE_SECONDS),
+            seconds("AGENTLENS_LOCK_IDLE_SECONDS", LOCK_IDLE_SECONDS))
 
 _TEMP_DDL = re.compile(r"^\s*(CREATE\s+(OR\s+REPLACE\s+)?(TEMP|TEMPORARY)\b|DROP\s+(TABLE|VIEW|MACRO)\s+(IF\s+EXISTS\s+)?_)",
                        re.I)
@@ -57,13 +72,26 @@ _TEMP_DML = re.compile(r"^\s*(INSERT\s+(OR\s+\w+\s+)?INTO|DELETE\s+FROM|UPDATE)\
 
 @dataclass
 class Session:
+    sid: str
     con: duckdb.DuckDBPyConnection
     config: Config
+    client: tuple[int, dt.datetime] | None = None  # the client's PID and its start (to see it die)
     lock: threading.Lock = field(default_factory=threading.Lock)  # one statement at a time per session
     in_transaction: bool = False
     holds_write: bool = False
-    used: float = field(default_factory=time.monotonic)
+    used: float = field(default_factory=time.monotonic)  # when its last request started or ended
     registered: dict[str, pa.Table] = field(default_factory=dict)
+
+    @property
+    def holder(self) -> tuple[str, str]:
+        """Who holds the write lock when this session does (see store.ops.WriteLock)."""
+        return ("session", self.sid)
+
+    def client_gone(self) -> bool:
+        if self.client is None:
+            return False
+        pid, since = self.client
+        return not owner.alive(pid) or owner.started(pid) != since  # another process with its PID: gone too
 
 
 def _error(e: BaseException) -> fl.FlightServerError:
@@ -71,24 +99,31 @@ def _error(e: BaseException) -> fl.FlightServerError:
     return fl.FlightServerError("agentlens-error: " + json.dumps([type(e).__name__, str(e)]))
 
 
-def _writes(con: duckdb.DuckDBPyConnection, sql: str) -> str | None:
-    """'begin' / 'end' for a transaction statement, 'write' for one that writes the database's own tables
-    (temporary ones are the session's), else None."""
+def _writes(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[bool, str | None]:
+    """(whether the text writes the database's own tables (temporary ones are the session's), and 'begin'
+    / 'end' when its last transaction statement starts or ends a transaction, else None)."""
     statements = con.extract_statements(sql)
-    if len(statements) != 1:
-        return "write"  # several statements in one text: take the lock for all of them
-    kind = statements[0].type
-    text = statements[0].query.lstrip().upper()
+    writes, tx = len(statements) != 1, None  # several statements in one text: take the lock for all of them
     T = duckdb.StatementType
-    if kind == T.TRANSACTION:
-        return "begin" if text.startswith(("BEGIN", "START")) else "end"
-    if kind in (T.INSERT, T.UPDATE, T.DELETE):
-        return None if _TEMP_DML.match(sql) else "write"
-    if kind in (T.CREATE, T.DROP):
-        return None if _TEMP_DDL.match(sql) else "write"
-    if kind in (T.COPY, T.ALTER, T.ATTACH, T.DETACH, T.VACUUM, T.LOAD, T.CALL):
-        return "write"
-    return None
+    for st in statements:
+        kind, text = st.type, st.query.lstrip()
+        if kind == T.TRANSACTION:
+            tx = "begin" if text.upper().startswith(("BEGIN", "START")) else "end"
+        elif kind in (T.INSERT, T.UPDATE, T.DELETE):
+            writes = writes or not _TEMP_DML.match(text)
+        elif kind in (T.CREATE, T.DROP):
+            writes = writes or not _TEMP_DDL.match(text)
+        elif kind in (T.COPY, T.ALTER, T.ATTACH, T.DETACH, T.VACUUM, T.LOAD, T.CALL):
+            writes = True
+    return writes, tx
+
+
+def _with_types(table: pa.Table, types: list[Any]) -> pa.Table:
+    """The result with its columns' DuckDB types in the schema's metadata: the client's fetchall() builds
+    Python values as DuckDB's would from them (store.remote.python_values)."""
+    meta = dict(table.schema.metadata or {})
+    meta[TYPES_KEY] = json.dumps([str(t) for t in types]).encode()
+    return table.replace_schema_metadata(meta)
 
 
 class OwnerServer(fl.FlightServerBase):
@@ -98,19 +133,26 @@ class OwnerServer(fl.FlightServerBase):
         self.store = store
         self.ep = ep
         self.sessions: dict[str, Session] = {}
+        self.calls: dict[str, tuple[str, float]] = {}  # write operations under way: id -> (name, since)
         self._guard = threading.Lock()
         self._lock = write_lock(store.path)
         self._closing = threading.Event()
+        self.session_idle, self.lock_idle = idle_limits()
         super().__init__(ep.location)
 
     # -- sessions -------------------------------------------------------------------------------------
-    def _open_session(self, payload: dict[str, Any] | None) -> str:
+    def _open_session(self, payload: dict[str, Any] | None, pid: int | None) -> str:
         con = self.store.con.cursor()
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
         sid = uuid.uuid4().hex
+        # the client's PID, to close its session when it dies; only when we see that process (a client in
+        # another PID namespace, a container sharing the socket folder, would otherwise look dead at once)
+        client = None
+        if isinstance(pid, int) and pid > 0 and (since := owner.started(pid)) is not None:
+            client = (pid, since)
         with self._guard:
-            self.sessions[sid] = Session(con, _config(payload, self.store.config))
+            self.sessions[sid] = Session(sid, con, _config(payload, self.store.config), client)
         return sid
 
     def _session(self, sid: str) -> Session:
@@ -118,7 +160,8 @@ class OwnerServer(fl.FlightServerBase):
             s = self.sessions.get(sid)
         if s is None:
             raise fl.FlightServerError("agentlens-error: " + json.dumps(
-                ["ConnectionError", "session closed by the database's owner (idle too long); open the database again"]))
+                ["SessionGone", "the process holding the database has no session of this client: it closed it "
+                 "(idle too long) or is not the process that opened it; open the database again"]))
         s.used = time.monotonic()
         return s
 
@@ -135,17 +178,23 @@ class OwnerServer(fl.FlightServerBase):
                     pass
             if s.holds_write:
                 s.holds_write = False
-                self._lock.release()
+                self._lock.release(s.holder)
             s.con.close()
 
-    def reap(self) -> None:
-        """Close sessions of clients that went away without closing them."""
+    def reap(self) -> list[str]:
+        """Close the sessions of clients that went away without closing them: their process is gone (a
+        client killed in the middle of a transaction: rolled back, the write lock freed), or they were idle
+        longer than the limit (`lock_idle` while holding the write lock in a transaction, else
+        `session_idle`; see idle_limits). A session whose statement is running is not idle. Returns the
+        closed sessions' ids."""
         now = time.monotonic()
         with self._guard:
-            stale = [sid for sid, s in self.sessions.items()
-                     if now - s.used > (LOCK_IDLE_SECONDS if s.holds_write else SESSION_IDLE_SECONDS)]
+            sessions = list(self.sessions.values())
+        stale = [s.sid for s in sessions if not s.lock.locked() and (
+            s.client_gone() or now - s.used > (self.lock_idle if s.holds_write else self.session_idle))]
         for sid in stale:
             self._close_session(sid)
+        return stale
 
     # -- Flight ---------------------------------------------------------------------------------------
     def do_get(self, context: fl.ServerCallContext, ticket: fl.Ticket) -> fl.RecordBatchStream:
@@ -156,27 +205,30 @@ class OwnerServer(fl.FlightServerBase):
                 table = self._run(s, q["sql"], decode_params(q.get("params")))
             except BaseException as e:
                 raise _error(e) from None
+            finally:
+                s.used = time.monotonic()
         return fl.RecordBatchStream(table)
 
     def _run(self, s: Session, sql: str, params: Any) -> pa.Table:
         """One statement of a session. A transaction holds the write lock from BEGIN to its end; a statement
         that writes outside one holds it while it runs."""
-        kind = _writes(s.con, sql)
-        if kind == "begin" or (kind == "write" and not s.holds_write):
+        writes, tx = _writes(s.con, sql)
+        if (writes or tx == "begin") and not s.holds_write:
             if not self.store_writes():
                 raise duckdb.InvalidInputException(f"{self.store.path} is read-only here: its owner opened it read-only")
-            self._lock.acquire()
+            self._lock.acquire(s.holder)
             s.holds_write = True
         try:
             rel = s.con.sql(sql, params=params)
-            table = rel.to_arrow_table() if rel is not None else pa.table({})
-            if kind == "begin":
+            table = _with_types(rel.to_arrow_table(), rel.types) if rel is not None else pa.table({})
+            if tx == "begin":
                 s.in_transaction = True
         finally:
-            if s.holds_write and (kind == "end" or not s.in_transaction):
+            if tx == "end":  # COMMIT, ROLLBACK, and a COMMIT that failed: DuckDB rolled the transaction back
                 s.in_transaction = False
+            if s.holds_write and not s.in_transaction:
                 s.holds_write = False
-                self._lock.release()
+                self._lock.release(s.holder)
         return table
 
     def store_writes(self) -> bool:
@@ -199,11 +251,16 @@ class OwnerServer(fl.FlightServerBase):
             return
         q = json.loads(body) if body else {}
         if kind == "ping":
-            out: Any = {"pid": os.getpid(), "database": self.store.path, "writes": self.store_writes()}
+            now = time.monotonic()
+            with self._guard:
+                calls = [{"op": name, "seconds": round(now - since, 3)} for name, since in self.calls.values()]
+                sessions = len(self.sessions)
+            out: Any = {"pid": os.getpid(), "database": self.store.path, "writes": self.store_writes(),
+                        "calls": calls, "sessions": sessions}
         elif kind == "open":
             if self._closing.is_set():
                 raise fl.FlightUnavailableError("the database's owner is shutting down")
-            out = {"session": self._open_session(q.get("config"))}
+            out = {"session": self._open_session(q.get("config"), q.get("pid"))}
         elif kind == "close":
             self._close_session(q["session"])
             out = {}
@@ -226,10 +283,13 @@ class OwnerServer(fl.FlightServerBase):
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
         session = Store.attach(con, self.store.path, _config(req.get("config"), self.store.config))
+        cid = uuid.uuid4().hex
         try:
             if not self.store_writes():
                 raise duckdb.InvalidInputException(f"{self.store.path} is read-only here: its owner opened it read-only")
             with self._lock:
+                with self._guard:
+                    self.calls[cid] = (req["op"], time.monotonic())
                 value = fn(session, *req["args"], **req["kwargs"])
             return pickle.dumps({"value": value})
         except Exception as e:
@@ -238,6 +298,8 @@ class OwnerServer(fl.FlightServerBase):
             except Exception:
                 return pickle.dumps({"error": RuntimeError(f"{type(e).__name__}: {e}")})
         finally:
+            with self._guard:
+                self.calls.pop(cid, None)
             con.close()
 
     def stop(self) -> None:
@@ -275,7 +337,7 @@ class Serving:
         self.reaper.start()
 
     def _reap(self) -> None:
-        while not self._stop.wait(5.0):
+        while not self._stop.wait(REAP_EVERY_SECONDS):
             self.server.reap()
 
     def stop(self) -> None:

@@ -77,3 +77,28 @@ def test_the_bench_agents_fail_as_healthy_agents_do(tmp_path):
     assert "hallucinated_tool" not in modes
     assert {"tool_error", "silent_tool_failure"} <= set(modes)
     assert sum(modes.values()) < 0.4 * 400
+
+
+def test_concurrency_bench_smoke(tmp_path):
+    """bench/concurrency.py --smoke: every case runs (reads on an idle owner, on the read-only file, during an
+    ingest and the SDK's stream; the receiver alone and with readers) and the report shows each; no timing
+    asserted."""
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "concurrency.py"), "--smoke", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    results = json.loads((out / "concurrency-smoke.json").read_text())
+    sys.path.insert(0, str(ROOT / "bench"))
+    import concurrency
+
+    for case in ("idle", "file", "writes"):
+        (r,) = results["reads"][case]
+        assert set(r["samples"]) == set(concurrency.READ_LABELS) and all(r["samples"].values()), case
+    assert results["reads"]["writes"][0]["ingest_s"] > 0
+    receiver = results["receiver"]
+    assert [r["with_readers"] for r in receiver] == [False, True]
+    assert all(r["acknowledged"] > 0 and r["stored"] == r["acknowledged"] for r in receiver)
+    assert receiver[1]["cli_reads"] > 0 and receiver[1]["notebook_reads"] > 0
+    md = (out / "CONCURRENCY-smoke.md").read_text()
+    assert all(f"| {label} |" in md for label in concurrency.READ_LABELS.values())
+    assert "## The receiver's throughput, with readers present" in md and "## Targets (issue 20)" in md

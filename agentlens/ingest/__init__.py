@@ -26,7 +26,7 @@ from typing import Protocol
 from .. import adapters
 from ..adapters.base import Bad
 from ..core.duck import interrupted, out_of_memory
-from ..store import Store, out_of_memory_advice
+from ..store import Store, StoreError, out_of_memory_advice
 from . import read
 from . import sql as Q
 from .publish import Field, OnCommit, ProgressFn, ingest_batches
@@ -91,8 +91,8 @@ def _ingest_file(store: Store, path: Path, explicit: bool, forced: ModuleType | 
         with read.open_input(path) as stream:
             return ingest_batches(store, str(path), adapter.NAME, adapter.read(stream, str(path), store.config),
                                   pipeline, on_commit=(recorded,), advance=advance, digest=digest)
-    except (KeyboardInterrupt, SystemExit):
-        raise
+    except (KeyboardInterrupt, SystemExit, StoreError):
+        raise  # StoreError: the database cannot be used now (its owner was killed...): not this file's fault
     except Exception as e:  # one bad file never stops the others
         if interrupted(e):  # Ctrl-C while DuckDB ran a statement: the user's stop, not the file's fault
             raise KeyboardInterrupt from None

@@ -44,7 +44,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from ..adapters import otlp
 from ..adapters.base import SPAN_SCHEMA, Bad, Batch, Columns
 from ..ingest import Pipeline, ingest_batches
-from ..store import Store
+from ..store import Store, StoreError
 from .spool import Spool, orphans, records, spool_dir
 
 TRACES_PATH = "/v1/traces"
@@ -304,6 +304,11 @@ class Collector:
                     self._bad = bad + self._bad
                     self._since = time.monotonic()
                 print(f"agentlens collect: write failed, will retry: {e}", file=sys.stderr)
+                if self.lens.remote is not None:
+                    from ..store.remote import OwnerGone
+
+                    if isinstance(e, OwnerGone):  # the process we wrote through died: take the database over
+                        self._reopen()
                 return 0
             if self.spool is not None:
                 self.spool.written(segments)  # in the database now: off the spool
@@ -314,6 +319,17 @@ class Collector:
             if self.on_flush is not None:
                 self.on_flush(self.stats)
             return res.spans
+
+    def _reopen(self) -> None:
+        """Open the database again (Store.reopen); the batch put back is written at the next flush. A
+        batch whose commit the dead owner made before dying is not stored twice (spans are deduplicated)."""
+        try:
+            self.lens.reopen()
+            print(f"agentlens collect: {self.lens.path}: "
+                  + ("took it over" if self.lens.remote is None else "writing through the process that took it over"),
+                  file=sys.stderr)
+        except StoreError as e:
+            print(f"agentlens collect: cannot open the database again yet: {e}", file=sys.stderr)
 
 
 _SPAN_TYPE = pa.struct(list(SPAN_SCHEMA))

@@ -23,10 +23,14 @@ from .. import schema
 from ..core.config import Config
 from ..core.results import Result
 from . import chunks, owner, queries
+from .errors import DatabaseBusy, DatabaseMissing, DatabaseUnavailable, StoreError
 from .locking import lock_holder
 
 if TYPE_CHECKING:
     from .remote import RemoteConnection
+
+__all__ = ["DEFAULT_DB", "DatabaseBusy", "DatabaseMissing", "DatabaseUnavailable", "Store", "StoreError",
+           "default_db_path", "memory_limit", "out_of_memory_advice"]
 
 DEFAULT_DB = "agentlens.duckdb"
 DEFAULT_MEMORY_LIMIT = "1GB"  # DuckDB's cap; override with $AGENTLENS_MEMORY_LIMIT
@@ -36,22 +40,6 @@ DEFAULT_MEMORY_LIMIT = "1GB"  # DuckDB's cap; override with $AGENTLENS_MEMORY_LI
 # starts (agentlens.present.progress.migration_notice shows it on stderr).
 Announce = Callable[[duckdb.DuckDBPyConnection, str, str, dict[str, int]],
                     AbstractContextManager[Callable[[str], None]]]
-
-
-class StoreError(Exception):
-    """The database cannot be used now (the message says why and what to do); the CLI exits 3."""
-
-
-class DatabaseMissing(StoreError):
-    pass
-
-
-class DatabaseBusy(StoreError):
-    pass
-
-
-class DatabaseUnavailable(StoreError):
-    pass
 
 
 DEFAULT_WAIT = 60.0  # seconds to wait for a database another process holds without serving it
@@ -101,6 +89,22 @@ class Store:
         self.path = str(path) if path is not None else default_db_path()
         self.config = config or Config()
         self.read_only = read_only
+        self._opened = (read_only, announce, serve, create, wait, notify)
+        self._connect(announce, serve, create, wait, notify)
+
+    def reopen(self) -> None:
+        """Open the database again after the process that held it went away (a client's OwnerGone): as its
+        owner now, or as a client of the process that took it over meanwhile. Temporary tables of the old
+        session are gone. For long-running writers (the receiver); a notebook opens the database again."""
+        if self.remote is None:
+            return
+        try:
+            self.remote.close()
+        except Exception:
+            pass
+        self.remote = None
+        read_only, announce, serve, create, wait, notify = self._opened
+        self.read_only = read_only
         self._connect(announce, serve, create, wait, notify)
 
     @classmethod
@@ -127,7 +131,7 @@ class Store:
                         from .remote import OwnerGone, RemoteConnection  # pyarrow.flight: only when needed
 
                         try:
-                            self.remote = RemoteConnection(ep.location, self.path, self.config)
+                            self.remote = RemoteConnection(ep.location, self.path, self.config, info.pid)
                             # duck-types the part of DuckDB's connection agentlens uses (store/remote.py)
                             self.con = cast(duckdb.DuckDBPyConnection, self.remote)
                             self.read_only = self.read_only or not info.writes
@@ -176,7 +180,11 @@ class Store:
             schema.migrate(self.con, None if announce is None else (
                 lambda name, rows: announce(self.con, self.path, name, rows)))
         if serve is not None:
-            self.serving = serve(self)
+            try:
+                self.serving = serve(self)
+            except BaseException:
+                self.con.close()  # not served, not held: the next opener must not find it locked by us
+                raise
 
     def check_writable(self) -> None:
         if self.read_only and self.remote is None:

@@ -25,9 +25,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .errors import StoreError
 
-class RuntimeDirError(RuntimeError):
-    """The folder for owners' sockets is unsafe (not ours, or writable by others)."""
+
+class RuntimeDirError(StoreError):
+    """The folder for owners' sockets is unsafe (not ours, or writable by others), or its path is too long
+    for a socket: the CLI exits 3."""
 
 
 def runtime_dir() -> Path:
@@ -40,11 +43,18 @@ def runtime_dir() -> Path:
         d = Path(os.environ["XDG_RUNTIME_DIR"]) / "agentlens"
     else:
         d = Path(tempfile.gettempdir()) / f"agentlens-{os.getuid()}"
-    d.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = d.stat()
-    if st.st_uid != os.getuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise RuntimeDirError(f"{d}: owned by another user or writable by others; set $AGENTLENS_RUNTIME_DIR "
-                              "to a private folder")
+    try:
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = d.stat()
+    except OSError as e:
+        raise RuntimeDirError(f"{d}: cannot use it as the folder of agentlens's sockets ({e.strerror or e}); set "
+                              "$AGENTLENS_RUNTIME_DIR to a private folder") from None
+    why = ("not a folder" if not stat.S_ISDIR(st.st_mode) else
+           "owned by another user" if st.st_uid != os.getuid() else
+           "writable by others" if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) else None)
+    if why:
+        raise RuntimeDirError(f"{d}: {why}, so agentlens will not use it for its sockets (one there could be "
+                              "another user's); set $AGENTLENS_RUNTIME_DIR to a private folder (mode 0700)")
     return d
 
 
@@ -64,10 +74,20 @@ class Endpoint:
         return f"grpc+unix://{self.socket}"
 
 
+SOCKET_PATH_MAX = 107  # bytes of a Unix socket's path (sun_path is 108 with its NUL)
+
+
 def endpoint(path: str) -> Endpoint:
+    """Where the owner of the database at `path` listens: named by a hash of its real path, so that a long
+    database path makes no long socket path; the folder's own path must leave room for the name."""
     d = runtime_dir()
     key = db_key(path)
-    return Endpoint(d / f"{key}.sock", d / f"{key}.json")
+    socket = d / f"{key}.sock"
+    if len(os.fsencode(str(socket))) > SOCKET_PATH_MAX:
+        room = SOCKET_PATH_MAX - len(os.fsencode(socket.name)) - 1
+        raise RuntimeDirError(f"{d}: too long a path for agentlens's sockets ({len(os.fsencode(str(d)))} bytes; a Unix "
+                              f"socket's path has room for {room}); set $AGENTLENS_RUNTIME_DIR to a shorter one")
+    return Endpoint(socket, d / f"{key}.json")
 
 
 @dataclass(frozen=True)
@@ -120,13 +140,18 @@ def clear(ep: Endpoint, pid: int) -> None:
 
 
 def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, dead and not yet reaped by its parent, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def command_line(pid: int) -> str:

@@ -11,9 +11,12 @@ in the owner.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import pickle
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import duckdb
@@ -22,29 +25,37 @@ import pyarrow as pa
 import pyarrow.flight as fl
 
 from ..core.config import Config
+from .errors import StoreError
 
 CALL_TIMEOUT = None  # a write operation may take as long as it takes (an ingest of a large file)
 PING_TIMEOUT = 2.0  # seconds an owner has to answer that it is alive
+OPEN_TIMEOUT = 10.0  # ... and to open a session (a busy owner on a loaded machine can take a while)
+TYPES_KEY = b"agentlens.types"  # a result's schema metadata: its columns' DuckDB types (JSON list), see Result
 
 
-class OwnerGone(ConnectionError):
-    """The process holding the database stopped answering (it exited, or is shutting down)."""
+class OwnerGone(StoreError, ConnectionError):
+    """The process holding the database stopped answering (it exited, was killed, or is shutting down), or
+    no longer knows this client's session. Open the database again: the next process to open it takes it
+    over. The CLI exits 3."""
 
 
 class RemoteError(RuntimeError):
     """An error inside the owner that is not DuckDB's (the message says what and where)."""
 
 
-def _error(e: fl.FlightError, where: str) -> BaseException:
-    """The exception the owner raised, rebuilt here: DuckDB's classes by name, else RemoteError."""
+def _error(e: fl.FlightError, where: str, owner_pid: int | None = None) -> BaseException:
+    """The exception the owner raised, rebuilt here: DuckDB's classes by name, else RemoteError; OwnerGone
+    when the owner cannot be reached or does not know the session."""
     text = str(e)
     marker = "agentlens-error:"
     if marker in text:
-        payload = text.split(marker, 1)[1].split("\n", 1)[0].strip()
-        try:
-            kind, message = json.loads(payload)
+        payload = text.split(marker, 1)[1].strip()
+        try:  # gRPC appends its own words after the JSON (". Detail: Failed. gRPC client debug context: ...")
+            kind, message = json.JSONDecoder().raw_decode(payload)[0]
         except ValueError:
-            kind, message = "Error", payload
+            kind, message = "Error", payload.split("\n", 1)[0]
+        if kind == "SessionGone":
+            return OwnerGone(f"{where}: {message}")
         cls = getattr(duckdb, kind, None)
         if isinstance(cls, type) and issubclass(cls, duckdb.Error):
             return cls(message)
@@ -53,8 +64,13 @@ def _error(e: fl.FlightError, where: str) -> BaseException:
                     "FileNotFoundError": FileNotFoundError, "PermissionError": PermissionError}[kind](message)
         return RemoteError(f"{kind}: {message}")
     if isinstance(e, fl.FlightUnavailableError | fl.FlightCancelledError | fl.FlightTimedOutError):
-        return OwnerGone(f"{where}: the process holding the database stopped answering ({text.splitlines()[0]})")
+        return OwnerGone(f"{where}: the process holding the database{_pid(owner_pid)} stopped answering (it exited "
+                         "or was killed): open the database again, the next process to open it takes it over")
     return RemoteError(text.splitlines()[0] if text else type(e).__name__)
+
+
+def _pid(pid: int | None) -> str:
+    return f" (PID {pid})" if pid else ""
 
 
 class Result:
@@ -67,7 +83,9 @@ class Result:
 
     def _all(self) -> list[tuple[Any, ...]]:
         if self._rows is None:
-            cols = [c.to_pylist() for c in self.table.columns]
+            meta = self.table.schema.metadata or {}
+            types = json.loads(meta[TYPES_KEY]) if TYPES_KEY in meta else [None] * self.table.num_columns
+            cols = [python_values(c, t) for c, t in zip(self.table.columns, types, strict=True)]
             self._rows = list(zip(*cols, strict=True)) if cols else []
         return self._rows
 
@@ -103,13 +121,16 @@ class Result:
 class RemoteConnection:
     """A session in the owner of a database (see the module's docstring)."""
 
-    def __init__(self, location: str, database: str, config: Config | None = None):
+    def __init__(self, location: str, database: str, config: Config | None = None, owner_pid: int | None = None):
         self.location = location
         self.database = database
+        self.owner_pid = owner_pid
         self.client = fl.connect(location)
         self._last: Result | None = None
         self._registered: dict[str, pa.Table] = {}
-        self.session = self._action("open", {"config": _config_payload(config)}, timeout=PING_TIMEOUT)["session"]
+        # our PID: the owner closes our session (rolling back a transaction, freeing the write lock) when we die
+        self.session = self._action("open", {"config": _config_payload(config), "pid": os.getpid()},
+                                    timeout=OPEN_TIMEOUT)["session"]
 
     # -- the wire -------------------------------------------------------------------------------------
     def _action(self, kind: str, body: dict[str, Any], timeout: float | None = None) -> Any:
@@ -117,7 +138,7 @@ class RemoteConnection:
         try:
             results = list(self.client.do_action(fl.Action(kind, json.dumps(body).encode()), opts))
         except fl.FlightError as e:
-            raise _error(e, self.database) from None
+            raise _error(e, self.database, self.owner_pid) from None
         return json.loads(results[0].body.to_pybytes()) if results else None
 
     def _get(self, query: str, params: Any) -> Result:
@@ -125,7 +146,7 @@ class RemoteConnection:
         try:
             table = self.client.do_get(fl.Ticket(ticket.encode())).read_all()
         except fl.FlightError as e:
-            raise _error(e, self.database) from None
+            raise _error(e, self.database, self.owner_pid) from None
         return Result(table)
 
     # -- what DuckDB's connection offers --------------------------------------------------------------
@@ -161,7 +182,7 @@ class RemoteConnection:
             writer.write_table(table)
             writer.close()
         except fl.FlightError as e:
-            raise _error(e, self.database) from None
+            raise _error(e, self.database, self.owner_pid) from None
         self._registered[name] = table
         return self
 
@@ -176,7 +197,7 @@ class RemoteConnection:
         try:
             results = list(self.client.do_action(fl.Action("call", body), fl.FlightCallOptions(timeout=CALL_TIMEOUT)))
         except fl.FlightError as e:
-            raise _error(e, self.database) from None
+            raise _error(e, self.database, self.owner_pid) from None
         outcome = pickle.loads(results[0].body.to_pybytes())
         if "error" in outcome:
             raise outcome["error"]
@@ -191,6 +212,72 @@ class RemoteConnection:
         except (OwnerGone, RemoteError, duckdb.Error):
             pass
         self.client.close()
+
+
+# -- results as DuckDB gives them --------------------------------------------------------------------------
+# A result comes as Arrow; `fetchall()` / `fetchone()` build Python values from it. Most types come out as
+# DuckDB's own fetchall gives them; these do not, and are converted (the owner sends the DuckDB types of the
+# columns in the schema's metadata, TYPES_KEY): HUGEINT (what sum() of integers gives) comes as a Decimal
+# (DuckDB: int), INTERVAL as pyarrow's MonthDayNano (DuckDB: timedelta, a month as 30 days), MAP as a list
+# of pairs (DuckDB: dict), UUID as text (DuckDB: uuid.UUID), TIMESTAMPTZ with zoneinfo's UTC (DuckDB:
+# pytz's). Frames (`.pl()`) need nothing: DuckDB's own `.pl()` is polars.from_arrow of the same Arrow.
+
+
+def python_values(column: pa.ChunkedArray | pa.Array, duckdb_type: str | None) -> list[Any]:
+    """A column's values as DuckDB's fetchall gives them (see above)."""
+    values = column.to_pylist()
+    convert = _converter(column.type, duckdb_type)
+    if convert is None:
+        return values
+    return [None if v is None else convert(v) for v in values]
+
+
+def _converter(t: pa.DataType, duckdb_type: str | None) -> Callable[[Any], Any] | None:
+    if duckdb_type in ("HUGEINT", "UHUGEINT"):
+        return int
+    if duckdb_type == "UUID":
+        return uuid.UUID
+    if pa.types.is_timestamp(t) and t.tz:
+        tz = _tzinfo(t.tz)
+        return lambda v: v.astimezone(tz)
+    if pa.types.is_interval(t):
+        return _timedelta
+    if pa.types.is_map(t):
+        key, item = _converter(t.key_type, None), _converter(t.item_type, None)
+        k = key or (lambda x: x)
+        i = item or (lambda x: x)
+        return lambda v: {k(a) if a is not None else None: i(b) if b is not None else None for a, b in v}
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        inner_type = duckdb_type[:-2] if duckdb_type and duckdb_type.endswith("[]") else None
+        inner = _converter(t.value_type, inner_type)
+        if inner is None:
+            return None
+        return lambda v: [None if x is None else inner(x) for x in v]
+    if pa.types.is_struct(t):
+        fields = {t.field(j).name: _converter(t.field(j).type, None) for j in range(t.num_fields)}
+        convert = {n: f for n, f in fields.items() if f is not None}
+        if not convert:
+            return None
+        return lambda v: {n: x if x is None or n not in convert else convert[n](x) for n, x in v.items()}
+    return None
+
+
+def _timedelta(v: Any) -> dt.timedelta:
+    """An Arrow month-day-nano interval as DuckDB gives an INTERVAL: a month is 30 days."""
+    return dt.timedelta(days=v.months * 30 + v.days, microseconds=v.nanoseconds // 1000)
+
+
+def _tzinfo(name: str) -> dt.tzinfo:
+    """The time zone object DuckDB's own fetchall puts on TIMESTAMPTZ values (pytz's, a dependency of DuckDB's
+    conversion)."""
+    try:
+        import pytz
+
+        return pytz.timezone(name)  # type: ignore[no-any-return]
+    except Exception:
+        import zoneinfo
+
+        return zoneinfo.ZoneInfo(name)
 
 
 def _config_payload(config: Config | None) -> dict[str, Any] | None:
