@@ -264,6 +264,23 @@ def test_duplicate_side_effect_and_unapproved_action(lens, tmp_path):
     assert found(lens, c) == {}
 
 
+def test_an_approval_whose_result_has_no_approved_key_is_an_approval(lens, tmp_path):
+    """Only `approved: false` (or a denied status) denies: a ticket, or LangChain's serialized ToolMessage
+    (`approved` one level down), is an approval that went through (a missing key made `denied` NULL, and
+    `NOT denied` dropped the approval)."""
+    wrapped = {"type": "tool", "data": {"content": json.dumps({"approved": True}), "status": "success"}}
+    runs = {tid(40): {"ticket": "T-1"}, tid(41): wrapped, tid(42): "approved by lead@acme.example",
+            tid(43): {"approved": False}, tid(44): {"status": "denied"}}
+    spans = []
+    for t, result in runs.items():
+        spans += [agent(t), tool(t, 1, 1, "request_approval", {"action": "refund"}, result),
+                  tool(t, 2, 2, "refund_order", {"order_id": "A-1"}, {"ok": True})]
+    ingest(lens, tmp_path, *spans)
+    assert {t: set(found(lens, t)) for t in runs} == {
+        tid(40): set(), tid(41): set(), tid(42): set(),
+        tid(43): {"unapproved_action"}, tid(44): {"unapproved_action"}}
+
+
 def test_budget_caps_from_config_and_defaults(tmp_path):
     t = tid(19)
     cfg = Config.from_dict({"policy": {"max_llm_calls_per_run": 2}})

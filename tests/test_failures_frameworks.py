@@ -65,11 +65,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
         "under those modes only",
     ("false_alarm", "langgraph", "prompt_injection"): QUOTED,
     ("recall", "langgraph", "duplicate_side_effect"): AFTER_RETRY,
-    ("false_alarm", "langgraph", "unapproved_action"):
-        "the approval's result is the serialized ToolMessage (no top-level `approved` key), so PREPARE's `denied` is "
-        "NULL (f[8] = 'false' on a missing key) and `NOT denied` drops the approval",
-    ("false_positive", "langgraph", "unapproved_action"):
-        "the approval's result is the serialized ToolMessage, so `denied` is NULL and the approval is dropped",
     # OpenAI Agents SDK (OpenInference)
     ("false_alarm", "openai-agents", "silent_tool_failure"): EXPLAINED,
     ("false_alarm", "openai-agents", "hallucinated_tool"):

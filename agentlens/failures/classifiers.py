@@ -229,8 +229,10 @@ SELECT p.* EXCLUDE (result, status_err, payload_err, valid, types, f),
        p.kind = 'tool' AND len(list_filter($irreversible_tools::VARCHAR[], lambda g: lower(p.tool) GLOB g)) > 0
          AS irreversible,
        len(list_filter($approval_spans::VARCHAR[], lambda g: lower(coalesce(p.tool, p.name)) GLOB g)) > 0 AS approval,
+       -- coalesce: a result with no `approved` key (a ticket, a wrapped message) is not a denial, and
+       -- `NULL OR false` would have made `NOT denied` drop the approval
        CASE WHEN p.valid AND p.types[1] = 'OBJECT'
-            THEN p.f[8] = 'false' OR lower(coalesce(p.f[6], '')) IN ('denied', 'rejected', 'declined')
+            THEN coalesce(p.f[8] = 'false', false) OR lower(coalesce(p.f[6], '')) IN ('denied', 'rejected', 'declined')
             ELSE coalesce(regexp_matches(p.result, '(?i)^\\W{0,3}(denied|rejected|declined)\\b'), false)
        END AS denied
 FROM payload p
