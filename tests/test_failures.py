@@ -142,6 +142,22 @@ def test_hallucinated_tool_name_arguments_schema(lens, tmp_path):
     assert '"order_id" is a required property' in rows[2]["explanation"]
 
 
+def test_a_handoff_span_is_not_an_unknown_tool(lens, tmp_path):
+    """The OpenAI Agents SDK records a handoff as a TOOL span `handoff to <agent>` (the model called the
+    offered `transfer_to_<agent>`); a tool span of a tool never offered is still found."""
+    tools = [*TOOLS, {"type": "function", "function": {"name": "transfer_to_refunds_agent", "parameters": {}}}]
+    a, b = tid(30), tid(31)
+    ingest(lens, tmp_path,
+           agent(a), llm(a, 1, 1, calls=[("transfer_to_refunds_agent", {})], tools=tools),
+           tool(a, 2, 2, "handoff to refunds_agent", "support-bot", "refunds_agent"),
+           llm(a, 3, 3, text="Refunded.", tools=tools),
+           agent(b), llm(b, 1, 1, text="Looking.", tools=tools),
+           tool(b, 2, 2, "issue_credit", {"amount": 5}, {"ok": True}))
+    assert found(lens, a) == {}
+    hb = found(lens, b)["hallucinated_tool"]
+    assert hb["span_id"] == sid(2) and hb["evidence"]["problem"] == "unknown_tool_span"
+
+
 def test_allowlist_makes_a_tool_valid(tmp_path):
     t = tid(6)
     cfg = Config.from_dict({"policy": {"tool_allowlist": ["issue_*"]}})

@@ -299,7 +299,8 @@ def tool_error(ctx: Ctx) -> pa.Table:
 
 # Tool calls an LLM asked for, checked against the tools that call was offered (its own definitions,
 # else every definition offered in the run) plus the allowlist; arguments that do not parse or do
-# not fit the declared JSON schema; tool spans named after a tool never offered in the run.
+# not fit the declared JSON schema; tool spans named after a tool never offered in the run (not the
+# `handoff to X` span the OpenAI Agents SDK records when the model called the offered `transfer_to_X`).
 HALLUCINATED_TOOL = """
 WITH defs AS (
   SELECT s.run_id, s.span_id, d.name, d.parameters
@@ -359,6 +360,7 @@ problems AS (
          to_json({tool: f.tool, offered: rn.names})
   FROM _fs f JOIN run_names rn ON rn.run_id = f.run_id
   WHERE f.kind = 'tool' AND f.tool IS NOT NULL AND NOT list_contains(rn.names, f.tool) AND NOT f.approval
+    AND NOT starts_with(lower(f.tool), 'handoff to ')  -- the OpenAI Agents SDK's span of a handoff it made
     AND len(list_filter($tool_allowlist::VARCHAR[], lambda g: lower(f.tool) GLOB g)) = 0
     AND NOT EXISTS (SELECT 1 FROM checked c WHERE c.run_id = f.run_id AND c.name = f.tool)
 ),
