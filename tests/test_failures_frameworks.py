@@ -34,9 +34,6 @@ SOURCES = ("golden", "fresh")
 RECALL_TARGET = 0.95
 
 # What today's classifiers get wrong: (target, framework, mode) -> why. FINDINGS.md says where and the fix.
-TRACEBACK = ("OpenInference's LangChain tracer puts the whole traceback in the span's status message, and the "
-             "error patterns are matched against all of it")
-OVERLOADED = "the 503 body says 'The server is overloaded or not ready yet.': RATE_LIMIT matches 'overloaded'"
 EXPLAINED = ("the agent told the user the tool failed; the rule only asks whether the run ended ok with no "
              "successful retry of the tool")
 QUOTED = "the injection patterns match a user's or an article's quotation of the phrase, with nothing acting on it"
@@ -54,22 +51,10 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("recall", "langgraph", "runaway_loop"):
         "ModelCallLimitMiddleware(exit_behavior='end') ends the run with an AI message 'Model call limits exceeded', "
         "no error: the step-cap rule reads error text only",
-    ("false_alarm", "langgraph", "rate_limited"): OVERLOADED,
-    ("false_positive", "langgraph", "rate_limited"): OVERLOADED,
-    ("false_alarm", "langgraph", "timeout"):
-        TRACEBACK + ": httpcore's frame 'event = self._receive_event(timeout=timeout)' makes a dropped connection a timeout",
-    ("false_positive", "langgraph", "timeout"):
-        TRACEBACK + ": httpcore's frame 'event = self._receive_event(timeout=timeout)' makes a dropped connection a timeout",
-    ("recall", "langgraph", "provider_error"):
-        "a provider error that also matches RATE_LIMIT (503 'overloaded') or TIMEOUT (a traceback frame) is counted "
-        "under those modes only",
     ("false_alarm", "langgraph", "prompt_injection"): QUOTED,
     ("recall", "langgraph", "duplicate_side_effect"): AFTER_RETRY,
     # OpenAI Agents SDK (OpenInference)
     ("false_alarm", "openai-agents", "silent_tool_failure"): EXPLAINED,
-    ("false_alarm", "openai-agents", "rate_limited"): OVERLOADED,
-    ("false_positive", "openai-agents", "rate_limited"): OVERLOADED,
-    ("recall", "openai-agents", "provider_error"): "the 503 matches RATE_LIMIT ('overloaded') and is counted there only",
     ("recall", "openai-agents", "context_overflow"):
         "the SDK raises ModelBehaviorError on the incomplete response and records no finish reason or usage: "
         "'max_output_tokens' is only in the response span's status message (incomplete_details)",
@@ -85,8 +70,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("false_alarm", "pydantic-ai", "silent_tool_failure"): EXPLAINED,
     ("recall", "pydantic-ai", "runaway_loop"):
         "UsageLimitExceeded 'The next request would exceed the request_limit of 8' does not match STEP_CAP",
-    ("false_positive", "pydantic-ai", "rate_limited"): OVERLOADED + " (ModelOverloadedError)",
-    ("recall", "pydantic-ai", "provider_error"): "the 503 matches RATE_LIMIT ('overloaded') and is counted there only",
     ("false_alarm", "pydantic-ai", "prompt_injection"): QUOTED,
     ("recall", "pydantic-ai", "duplicate_side_effect"): AFTER_RETRY,
 }

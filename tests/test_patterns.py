@@ -26,7 +26,8 @@ RATE_LIMITED = (
     "too_many_requests",
     "TooManyRequests",
     "Error code: 529 - overloaded_error",
-    "Overloaded",
+    "Error code: 529 - {'type': 'error', 'error': {'type': 'overloaded_error', 'message': 'Overloaded'}}",
+    "overloaded_error",
     "RESOURCE_EXHAUSTED: quota exceeded",
     "RESOURCE-EXHAUSTED",
     "ThrottlingException: Rate exceeded",
@@ -45,6 +46,13 @@ NOT_RATE_LIMITED = (
     "Request timed out.",
     "APIConnectionError: Connection error.",
     "",
+    # "overloaded" alone is not a rate limit: OpenAI's 503 says it, and so does pydantic-ai's error for it
+    "Overloaded",
+    "Error code: 503 - The server is overloaded or not ready yet.",
+    "ModelOverloadedError: status_code: 503, model_name: gpt-4o-mini, body: {'message': 'The server is overloaded'}",
+    # a stack trace below the first line is not read: LangChain's tracer records it in the status message
+    "OpenAIConnectionError('Connection error.')Traceback (most recent call last):\n"
+    '  File "<site-packages>/httpx/_client.py", line 429, in send\n    raise RateLimitError(response)\n',
 )
 
 
@@ -59,6 +67,75 @@ def test_rate_limit_pattern(lens, text, expected):
 def test_there_is_one_rate_limit_pattern():
     names = [n for n, v in vars(patterns).items() if isinstance(v, str) and "429" in v]
     assert names == ["RATE_LIMIT"]
+
+
+# What a person reads of an error (patterns.error_head): the type once and the message's first line, cut
+# before a traceback; a message that starts with its traceback, from its last line.
+HEADS = (
+    (None, "Request timed out.", "Request timed out."),
+    ("APITimeoutError", "Request timed out.", "APITimeoutError: Request timed out."),
+    ("RateLimitError", "RateLimitError: Error code: 429", "RateLimitError: Error code: 429"),
+    ("langchain_openai.chat_models.base.OpenAIConnectionError",
+     "OpenAIConnectionError('Connection error.')Traceback (most recent call last):\n  File \"x.py\", line 504, in "
+     "f\n    event = self._receive_event(timeout=timeout)\n",
+     "langchain_openai.chat_models.base.OpenAIConnectionError: OpenAIConnectionError('Connection error.')"),
+    (None, "Traceback (most recent call last):\n  File \"a.py\", line 429, in f\n    g()\n"
+           "openai.InternalServerError: Error code: 500 - server_error\n",
+     "openai.InternalServerError: Error code: 500 - server_error"),
+    (None, "\n  first line after a blank one\nsecond", "first line after a blank one"),
+    ("KeyError", None, "KeyError"),
+)
+
+
+@pytest.mark.parametrize("etype, message, head", HEADS)
+def test_error_head(etype, message, head):
+    assert patterns.error_head(etype, message) == head
+
+
+# An error text -> the modes it shows: the HTTP status it carries first, the words only without one.
+MODES_OF = (
+    ("Error code: 429 - {'code': 'rate_limit_exceeded'}", {"rate_limited"}),
+    ("Error code: 529 - {'type': 'overloaded_error'}", {"rate_limited"}),
+    ("ModelHTTPError: status_code: 429, model_name: gpt-4o", {"rate_limited"}),
+    ("Error code: 503 - The server is overloaded or not ready yet.", {"provider_error"}),
+    ("ModelOverloadedError: status_code: 503, body: {'message': 'The server is overloaded'}", {"provider_error"}),
+    ("Error code: 503 - {'error': 'upstream rate limit reached'}", {"provider_error"}),  # the status decides
+    ("Error getting response: {'error': 'Error code: 500 - server_error'}", {"provider_error"}),
+    ("HTTP 502 Bad Gateway", {"provider_error"}),
+    ("Error code: 504 - Gateway Timeout", {"timeout"}),
+    ("HTTP 408 Request Timeout", {"timeout"}),
+    ("Error code: 400 - This model's maximum context length is 128000 tokens", {"context_overflow"}),
+    ("ThrottlingException: status code: 400, Rate exceeded", {"rate_limited"}),  # another 4xx: the words
+    ("APIConnectionError: Connection error.", {"provider_error"}),
+    ("OpenAIConnectionError('Connection error.')", {"provider_error"}),
+    ("APITimeoutError: Request timed out.", {"timeout"}),
+    ("503 Service Unavailable", {"provider_error"}),
+    ("RESOURCE_EXHAUSTED: quota exceeded", {"rate_limited"}),
+    ("Overloaded", set()),
+    ("ValueError: order id must not be empty", set()),
+)
+
+
+@pytest.mark.parametrize("text, modes", MODES_OF)
+def test_error_modes_status_first(text, modes):
+    assert patterns.error_modes(text) == modes
+
+
+def test_the_rules_read_errors_as_error_modes_says(tmp_path):
+    """The SQL of the rules (PREPARE's is_rate / is_timeout / is_provider / is_context) decides as
+    `patterns.error_modes` does: each text is the only, unanswered LLM call of its run."""
+    runs = []
+    for i, (text, _) in enumerate(MODES_OF):
+        r = Run(i + 1, BASE + dt.timedelta(minutes=i), 1000, feature=f"f{i}", error="the run failed")
+        r.llm("gpt-4o-mini", 10, 100, error=("", text))
+        runs.append(r)
+    with agentlens.open(tmp_path / "m.duckdb") as lens:
+        lens.ingest(write(tmp_path / "m.jsonl", runs))
+        got = {r["feature"]: set(r["modes"]) for r in lens.sql(
+            "SELECT r.feature, list(f.mode) AS modes FROM runs r JOIN failures f USING (run_id) "
+            "WHERE f.mode IN ('rate_limited', 'timeout', 'provider_error', 'context_overflow') GROUP BY 1").to_dicts()}
+    assert {f"f{i}": got.get(f"f{i}", set()) for i in range(len(MODES_OF))} == \
+           {f"f{i}": modes for i, (_, modes) in enumerate(MODES_OF)}
 
 
 # Each run's LLM call failed with this (error.type, message); the run recovered (a later call succeeded).

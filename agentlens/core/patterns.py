@@ -11,34 +11,58 @@ from __future__ import annotations
 
 import re
 
-# A call rejected for rate limits or provider overload: HTTP 429 and 529 (Anthropic's "overloaded"),
+# The error patterns below read what a person reads of an error: its type and the FIRST line of its
+# message. Each is anchored to the first line of the text it is matched against (`^[^\r\n]*?`), so a stack
+# trace below it (OpenInference's LangChain tracer puts the whole traceback in the status message) cannot
+# match through a frame's `line 429` or `timeout=timeout`; the classifiers match them against
+# `error_head(...)` (ERROR_HEAD), which also cuts a traceback that starts on the first line.
+_FIRST_LINE = r"^[^\r\n]*?"
+
+# A call rejected for rate limits or provider overload: HTTP 429 and 529 (Anthropic's `overloaded_error`),
 # RateLimitError / rate_limit_exceeded / "rate limit", Too Many Requests (too_many_requests,
 # TooManyRequests), Gemini RESOURCE_EXHAUSTED, Bedrock ThrottlingException. The one definition of "rate
 # limited": the golden signals (rate_limited_calls, rate_limited_runs), their rollups, the alerts' SLI and
 # the `rate_limited` failure mode all match it (`tests/test_patterns.py` lists texts that must and must not
 # match). A status code counts only as a number of its own: not inside "Used 196429", "1,429 tokens" or
-# "1.429 s". A 503 Service Unavailable is a provider error, not a rate limit.
+# "1.429 s". "Overloaded" alone is not a rate limit: OpenAI's 503 says "The server is overloaded or not ready
+# yet.", a provider error. The classifier takes an HTTP status first (`error_modes`): a text that carries
+# a 5xx status other than 529 is a provider error whatever its words.
 RATE_LIMIT = (
-    r"(?i)((^|[^0-9.,])(429|529)\b|rate[ _.-]?limit|too[ _-]?many[ _-]?requests|resource[ _-]?exhausted|"
-    r"overloaded|throttl)"
+    r"(?i)" + _FIRST_LINE + r"((^|[^0-9.,])(429|529)\b|rate[ _.-]?limit|too[ _-]?many[ _-]?requests|"
+    r"resource[ _-]?exhausted|overloaded_error|throttl)"
 )
 
 # A call that ran out of time (openai APITimeoutError "Request timed out.", TimeoutError, httpx
 # ReadTimeout, gRPC DEADLINE_EXCEEDED, HTTP 504 / 408).
-TIMEOUT = r"(?i)(timed? ?out|timeout|deadline[ _-]?exceeded|\b504\b|\b408\b)"
+TIMEOUT = r"(?i)" + _FIRST_LINE + r"(timed? ?out|timeout|deadline[ _-]?exceeded|\b504\b|\b408\b)"
 
 # The model provider failed: HTTP 5xx, the SDKs' InternalServerError / APIConnectionError, "Connection
 # error.". Calls that also match RATE_LIMIT, TIMEOUT or CONTEXT_OVERFLOW are counted under those modes.
 PROVIDER_ERROR = (
-    r"(?i)(\b5\d\d\b|internal[ _-]?server[ _-]?error|apiconnectionerror|api[ _-]?connection|"
+    r"(?i)" + _FIRST_LINE + r"(\b5\d\d\b|internal[ _-]?server[ _-]?error|apiconnectionerror|api[ _-]?connection|"
     r"connection error|connection (reset|refused|aborted)|service[ _-]?unavailable|bad[ _-]?gateway|"
     r"server_error|api_error|apistatuserror)"
 )
 
+# The HTTP status an error text carries as such (`Error code: 503` of the openai and anthropic SDKs,
+# pydantic-ai's `status_code: 503`, `HTTP 503`, `HTTP/1.1 503`, `status 503`): group 1. It decides before
+# the words (`error_modes`): 429 and 529 are rate limits, 408 and 504 timeouts, other 5xx provider errors;
+# only a text with no such status (or another 4xx) is read by its words.
+HTTP_STATUS = (
+    r"(?i)" + _FIRST_LINE + r"\b(?:error code|status[ _-]?code|http(?:/[0-9.]+)?(?: status)?|status)\W{0,4}"
+    r"([1-5][0-9][0-9])\b"
+)
+
+# The first line of an error message (group 1), cut before a Python traceback that follows it on the same
+# line (LangChain: `OpenAIAPIError('Error code: 503 ...')Traceback (most recent call last): ...`). A message
+# that starts with its traceback is read from its last line (`module.Type: message`): ERROR_LAST_LINE.
+ERROR_HEAD = r"^\s*([^\r\n]*?)\s*(?:Traceback \(most recent call last\)|[\r\n]|$)"
+ERROR_LAST_LINE = r"([^\r\n]*?)\s*$"
+
 # The prompt did not fit the model's window (OpenAI context_length_exceeded, Anthropic "prompt is too
 # long", vLLM "maximum context length", Gemini "input token count ... exceeds").
 CONTEXT_OVERFLOW = (
-    r"(?i)(context[ _-]?length[ _-]?exceeded|maximum context length|context window|prompt is too long|"
+    r"(?i)" + _FIRST_LINE + r"(context[ _-]?length[ _-]?exceeded|maximum context length|context window|prompt is too long|"
     r"input is too long|too many (input )?tokens|exceeds? the (maximum|max)( number of)? tokens|"
     r"input token count.{0,40}exceeds|reduce the length of the messages)"
 )
@@ -46,7 +70,7 @@ CONTEXT_OVERFLOW = (
 # The agent framework stopped the run at its step cap (OpenAI Agents MaxTurnsExceeded, LangGraph
 # GraphRecursionError, LangChain "Agent stopped due to iteration limit", smolagents max_steps).
 STEP_CAP = (
-    r"(?i)(max(imum)?[ _-]?(turns|iterations|steps)|recursion[ _-]?limit|iteration limit|step[ _-]?limit|"
+    r"(?i)" + _FIRST_LINE + r"(max(imum)?[ _-]?(turns|iterations|steps)|recursion[ _-]?limit|iteration limit|step[ _-]?limit|"
     r"too many (steps|iterations|turns))"
 )
 
@@ -90,8 +114,6 @@ INJECTION: tuple[str, ...] = (
     r"(?i)\breveal (your|the) (system )?(prompt|instructions)",
 )
 
-_RATE_LIMIT_RE = re.compile(RATE_LIMIT)
-
 # The error's type for grouping: `error_type` (the `error.type` attribute or the exception event's
 # `exception.type`), else a leading `ExceptionName:` of the status message (agent_runs rows and
 # re-raised errors carry only a message), else `(unknown)`.
@@ -101,7 +123,54 @@ ERROR_TYPE_SQL = (
 )
 
 
+def error_head(error_type: str | None, message: str | None) -> str:
+    """What a person reads of an error: `Type: first line of the message` (ERROR_HEAD, else the message's
+    last line when it starts with a traceback; the type once, when the message already starts with it).
+    The classifiers build the same text in SQL (`failures.classifiers.PREPARE`, its `err`)."""
+    text = message or ""
+    head = _HEAD_RE.match(text).group(1)  # type: ignore[union-attr]  # always matches
+    if not head and text.strip():
+        head = _LAST_RE.search(text).group(1).strip()  # type: ignore[union-attr]
+    if error_type and not head.startswith(error_type):
+        return f"{error_type}: {head}" if head else error_type
+    return head
+
+
+def http_status(text: str) -> int | None:
+    """The HTTP status the text carries as such (HTTP_STATUS), else None."""
+    m = _STATUS_RE.search(text)
+    return int(m.group(1)) if m else None
+
+
+def error_modes(text: str) -> frozenset[str]:
+    """The modes a failed call's error text shows, of rate_limited, timeout, provider_error and
+    context_overflow: the HTTP status first (429/529 rate limit, 408/504 timeout, other 5xx provider
+    error), the words only when the text carries no status or another 4xx one (a provider error is then a
+    text that is none of the other three); a context overflow by its words always. The rules apply the same
+    decision in SQL (`failures.classifiers.PREPARE`: `is_rate`, `is_timeout`, `is_provider`, `is_context`);
+    `tests/test_patterns.py` checks the two agree."""
+    code = http_status(text)
+    context = bool(_CONTEXT_RE.search(text))
+    if code is not None and (code >= 500 or code in (408, 429)):
+        rate, timeout = code in (429, 529), code in (408, 504)
+        provider = not rate and not timeout and not context
+    else:
+        rate, timeout = bool(_RATE_LIMIT_RE.search(text)), bool(_TIMEOUT_RE.search(text))
+        provider = bool(_PROVIDER_RE.search(text)) and not (rate or timeout or context)
+    return frozenset(m for m, on in (("rate_limited", rate), ("timeout", timeout), ("provider_error", provider),
+                                     ("context_overflow", context)) if on)
+
+
 def is_rate_limited(error_type: str | None, status_message: str | None) -> bool:
-    """True when an error's type or message says the call was rejected for a rate limit (`RATE_LIMIT`;
-    the SQL matches `error_type || ' ' || status_message` the same way)."""
-    return bool(_RATE_LIMIT_RE.search(f"{error_type or ''} {status_message or ''}"))
+    """True when an error's type or message says the call was rejected for a rate limit: what the
+    `rate_limited` rule reads (`error_modes` of `error_head`)."""
+    return "rate_limited" in error_modes(error_head(error_type, status_message))
+
+
+_RATE_LIMIT_RE = re.compile(RATE_LIMIT)
+_TIMEOUT_RE = re.compile(TIMEOUT)
+_PROVIDER_RE = re.compile(PROVIDER_ERROR)
+_CONTEXT_RE = re.compile(CONTEXT_OVERFLOW)
+_STATUS_RE = re.compile(HTTP_STATUS)
+_HEAD_RE = re.compile(ERROR_HEAD)
+_LAST_RE = re.compile(ERROR_LAST_LINE)

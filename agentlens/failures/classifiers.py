@@ -60,6 +60,7 @@ def parameters(policy: Policy) -> dict[str, Any]:
             "max_duration_s_per_run")
     return {
         "error_text_re": P.ERROR_TEXT, "rate_limit_re": P.RATE_LIMIT, "timeout_re": P.TIMEOUT,
+        "http_status_re": P.HTTP_STATUS, "error_head_re": P.ERROR_HEAD, "error_last_line_re": P.ERROR_LAST_LINE,
         "context_overflow_re": P.CONTEXT_OVERFLOW, "provider_error_re": P.PROVIDER_ERROR, "step_cap_re": P.STEP_CAP,
         "refusal_re": P.REFUSAL, "address_re": ADDRESS, "injection_re": p.injection_regex,
         "finish_length": list(P.FINISH_LENGTH), "finish_refusal": list(P.FINISH_REFUSAL),
@@ -165,13 +166,18 @@ base AS (
          w.has_calls,
          coalesce(s.tool_result, CASE WHEN s.kind IN ('tool', 'retriever') THEN s.output END) AS result,
          CASE WHEN s.status = 'error' THEN coalesce(nullif(
-                CASE WHEN s.error_type IS NOT NULL AND starts_with(coalesce(s.status_message, ''), s.error_type)
-                     THEN s.status_message ELSE concat_ws(': ', s.error_type, s.status_message) END, ''),
+                CASE WHEN s.error_type IS NOT NULL AND starts_with(h.head, s.error_type)
+                     THEN h.head ELSE concat_ws(': ', s.error_type, nullif(h.head, '')) END, ''),
                 'error status')
          END AS status_err
   FROM s
   LEFT JOIN llm_parents lp ON lp.run_id = s.run_id AND lp.span_id = s.span_id
-  JOIN work w ON w.run_id = s.run_id
+  JOIN work w ON w.run_id = s.run_id,
+  -- what a person reads of the error (patterns.error_head): the message's first line, cut before a traceback,
+  -- else its last line (a message that starts with its traceback); never the frames
+  LATERAL (SELECT CASE WHEN s.status = 'error' THEN coalesce(
+                    nullif(regexp_extract(coalesce(s.status_message, ''), $error_head_re, 1), ''),
+                    trim(regexp_extract(coalesce(s.status_message, ''), $error_last_line_re, 1))) END AS head) h
 ),
 parsed AS (  -- a result's JSON parsed three times, not once per field: each JSON function holds its parse of a
             -- whole vector of results, and long tool results (150 KB each) ran out of memory at ~15 parses
@@ -204,7 +210,8 @@ payload AS (
            END
          END AS payload_err
   FROM parsed b
-)
+),
+spans_f AS (
 SELECT p.* EXCLUDE (result, status_err, payload_err, valid, types, f),
        -- numbered last, once the long text is dropped: the window holds every column it is given
        row_number() OVER (PARTITION BY p.run_id ORDER BY p.started_at NULLS LAST, p.span_id) AS seq,
@@ -219,10 +226,12 @@ SELECT p.* EXCLUDE (result, status_err, payload_err, valid, types, f),
        END AS target,
        CASE WHEN p.kind IN ('tool', 'retriever') AND p.tool IS NOT NULL
             THEN p.tool || ' ' || coalesce(agentlens_canonical_json(p.tool_arguments), '') END AS fp,
-       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $rate_limit_re), false) AS is_rate,
-       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $timeout_re), false) AS is_timeout,
+       try_cast(nullif(regexp_extract(coalesce(p.status_err, p.payload_err), $http_status_re, 1), '') AS INTEGER)
+         AS http_status,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $rate_limit_re), false) AS rate_words,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $timeout_re), false) AS timeout_words,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $provider_error_re), false) AS provider_words,
        coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $context_overflow_re), false) AS is_context,
-       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $provider_error_re), false) AS is_provider_text,
        coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $step_cap_re), false) AS is_step_cap,
        p.kind = 'tool' AND len(list_filter($side_effect_tools::VARCHAR[], lambda g: lower(p.tool) GLOB g)) > 0
          AS side_effect,
@@ -236,6 +245,15 @@ SELECT p.* EXCLUDE (result, status_err, payload_err, valid, types, f),
             ELSE coalesce(regexp_matches(p.result, '(?i)^\\W{0,3}(denied|rejected|declined)\\b'), false)
        END AS denied
 FROM payload p
+)
+-- the kind of a failed call (patterns.error_modes): its HTTP status first (429/529 a rate limit, 408/504 a
+-- timeout, other 5xx a provider error), its words only when it carries no status or another 4xx one
+SELECT c.* EXCLUDE (rate_words, timeout_words, provider_words, coded),
+       CASE WHEN coded THEN http_status IN (429, 529) ELSE rate_words END AS is_rate,
+       CASE WHEN coded THEN http_status IN (408, 504) ELSE timeout_words END AS is_timeout,
+       CASE WHEN coded THEN http_status NOT IN (408, 429, 504, 529) AND NOT is_context
+            ELSE provider_words AND NOT (rate_words OR timeout_words OR is_context) END AS is_provider
+FROM (SELECT *, coalesce(http_status >= 500 OR http_status IN (408, 429), false) AS coded FROM spans_f) c
 """
 
 
@@ -446,17 +464,16 @@ def runaway_loop(ctx: Ctx) -> pa.Table:
 # rate_limited, timeout, provider_error: failed calls by the kind of error
 # --------------------------------------------------------------------------------------------------
 
-# Failed calls (leaf LLM calls, tool calls; the root when a run records no calls) whose error text
-# matches the mode's pattern (agentlens.failures.patterns). A provider error is an LLM call's failure
-# that is not also a rate limit, a timeout or a context overflow. `$mode`: the mode to find.
+# Failed calls (leaf LLM calls, tool calls; the root when a run records no calls) whose error is of the
+# mode's kind (PREPARE's is_rate / is_timeout / is_provider: patterns.error_modes, the HTTP status first).
+# A provider error is an LLM call's failure (or a call-less root's). `$mode`: the mode to find.
 CALL_ERRORS = """
 WITH e AS (
   SELECT * FROM _fs
   WHERE attempt AND failed AND CASE $mode
     WHEN 'rate_limited' THEN is_rate
     WHEN 'timeout' THEN is_timeout
-    WHEN 'provider_error' THEN is_provider_text AND NOT is_rate AND NOT is_timeout AND NOT is_context
-                               AND (leaf_llm OR kind NOT IN ('tool', 'retriever'))
+    WHEN 'provider_error' THEN is_provider AND (leaf_llm OR kind NOT IN ('tool', 'retriever'))
   END
 ),
 g AS (
