@@ -711,6 +711,7 @@ def test_an_ingest_recomputes_the_retry_storms_around_its_failures_as_a_full_rec
 @pytest.mark.parametrize("section, message", [
     ({"max_tokens_per_run": "lots"}, "[policy].max_tokens_per_run must be a positive integer, got 'lots'"),
     ({"loop_threshold": 1}, "[policy].loop_threshold must be an integer of at least 2"),
+    ({"transient_error_threshold": 0}, "[policy].transient_error_threshold must be a positive integer, got 0"),
     ({"max_tool_calls": 3}, "[policy].max_tool_calls is not a policy key"),
     ({"injection_patterns": ["(unclosed"]}, "is not a valid RE2 regular expression"),
     ({"fleet": {"spike_factor": 1}}, "[policy.fleet].spike_factor must be a number above 1"),

@@ -11,6 +11,7 @@ from signals_data import BASE, Run, write
 
 import agentlens
 from agentlens.core import patterns
+from agentlens.core.config import Config
 from agentlens.metrics import alerts as A
 from agentlens.metrics import rollups as RU
 from agentlens.metrics import signals as S
@@ -138,13 +139,15 @@ def test_the_rules_read_errors_as_error_modes_says(tmp_path):
            {f"f{i}": modes for i, (_, modes) in enumerate(MODES_OF)}
 
 
-# Each run's LLM call failed with this (error.type, message); the run recovered (a later call succeeded).
+# Each run's LLM call failed twice with this (error.type, message), then a third call answered: the
+# recurrence the classifier reports (`transient_error_threshold`, 2 by default), as the signals count it.
 CASES = (
     ("RateLimitError", "Error code: 429 - rate_limit_exceeded", True),
     ("APIStatusError", "too_many_requests", True),          # counted by the signals only, before
     ("ResourceExhausted", "RESOURCE-EXHAUSTED", True),       # counted by the classifier only, before
     ("OverloadedError", "Error code: 529 - overloaded", True),
     ("InternalServerError", "503 Service Unavailable", False),
+    ("InternalServerError", "Error code: 503 - The server is overloaded or not ready yet.", False),
     ("BadRequestError", "Used 196429 of your tokens", False),
 )
 
@@ -154,6 +157,7 @@ def test_signals_rollups_alerts_and_the_classifier_agree(tmp_path):
     for i, (etype, message, _) in enumerate(CASES):
         r = Run(i + 1, BASE + dt.timedelta(minutes=i), 1000, feature=f"f{i}")
         r.llm("gpt-4o-mini", 10, 100, 100, 10, error=(etype, message))
+        r.llm("gpt-4o-mini", 150, 40, 100, 10, error=(etype, message))
         r.llm("gpt-4o-mini", 200, 100, 100, 10)
         runs.append(r)
     with agentlens.open(tmp_path / "rl.duckdb") as lens:
@@ -161,7 +165,7 @@ def test_signals_rollups_alerts_and_the_classifier_agree(tmp_path):
         want = {f"f{i}": expected for i, (_, _, expected) in enumerate(CASES)}
         by_feature = S.signals(lens, by="feature")
         assert {r["feature"]: r["rate_limited_runs"] == 1 for r in by_feature.to_dicts()} == want
-        assert {r["feature"]: r["rate_limited_calls"] == 1 for r in by_feature.to_dicts()} == want
+        assert {r["feature"]: r["rate_limited_calls"] == 2 for r in by_feature.to_dicts()} == want
         classified = set(lens.sql("SELECT r.feature FROM failures f JOIN runs r USING (run_id) "
                                   "WHERE f.mode = 'rate_limited'")["feature"])
         assert {f: f in classified for f in want} == want
@@ -173,4 +177,36 @@ def test_signals_rollups_alerts_and_the_classifier_agree(tmp_path):
         slo = A.Slo("rl", 0.5, sli="rate_limited")
         at = BASE + dt.timedelta(hours=1)
         events, bad = A.slo_counts(lens, slo, at, [dt.timedelta(hours=2)])[dt.timedelta(hours=2)]
-        assert (events, bad) == (2 * len(CASES), sum(want.values()))
+        assert (events, bad) == (3 * len(CASES), 2 * sum(want.values()))
+
+
+def test_one_rate_limit_a_retry_answered_is_saturation_not_a_failure(tmp_path):
+    """A 429 that one retry answered: the golden signals count the rate-limited call (saturation), the
+    `rate_limited` failure mode does not (a healthy near-miss); a second one in the run, or a 429 no later
+    call answered, is a failure. `[policy] transient_error_threshold = 1` reports every one."""
+    rl = ("RateLimitError", "Error code: 429 - rate_limit_exceeded")
+    once, twice, unanswered = (Run(i, BASE + dt.timedelta(minutes=i), 1000, feature=f)
+                               for i, f in ((1, "once"), (2, "twice"), (3, "unanswered")))
+    once.llm("gpt-4o-mini", 10, 100, 100, 10, error=rl)
+    once.llm("gpt-4o-mini", 200, 100, 100, 10)
+    twice.llm("gpt-4o-mini", 10, 100, 100, 10, error=rl)
+    twice.llm("gpt-4o-mini", 200, 100, 100, 10)
+    twice.llm("gpt-4o-mini", 400, 100, 100, 10, error=rl)
+    twice.llm("gpt-4o-mini", 600, 100, 100, 10)
+    unanswered.llm("gpt-4o-mini", 10, 100, 100, 10)
+    unanswered.llm("gpt-4o-mini", 200, 100, 100, 10, error=rl)
+    path = write(tmp_path / "rl.jsonl", [once, twice, unanswered])
+    for policy, reported in (({}, {"twice", "unanswered"}), ({"transient_error_threshold": 1},
+                                                            {"once", "twice", "unanswered"})):
+        with agentlens.open(tmp_path / f"rl{len(policy)}.duckdb", Config.from_dict({"policy": policy})) as lens:
+            lens.ingest(path)
+            signals = {r["feature"]: r["rate_limited_runs"] for r in S.signals(lens, by="feature").to_dicts()}
+            rows = lens.sql("SELECT r.feature, f.severity, f.explanation FROM failures f JOIN runs r USING (run_id) "
+                            "WHERE f.mode = 'rate_limited'").to_dicts()
+        assert signals == {"once": 1, "twice": 1, "unanswered": 1}
+        assert {r["feature"] for r in rows} == reported
+        by = {r["feature"]: r for r in rows}
+        assert by["unanswered"]["severity"] == "high"
+        assert by["unanswered"]["explanation"].endswith("no later LLM call was answered")
+        assert by["twice"]["severity"] == "low"
+        assert by["twice"]["explanation"].startswith("2 calls to llm gpt-4o-mini were rejected for rate limits")

@@ -72,6 +72,8 @@ def parameters(policy: Policy) -> dict[str, Any]:
         "tool_allowlist_shown": ", ".join(allow[:8]) + (", ..." if len(allow) > 8 else ""),
         "loop_threshold": p.loop_threshold, "loop_threshold_src": p.src("loop_threshold"),
         "retry_threshold": p.retry_threshold, "retry_threshold_src": p.src("retry_threshold"),
+        "transient_error_threshold": p.transient_error_threshold,
+        "transient_error_threshold_src": p.src("transient_error_threshold"),
         "context_window_ratio": p.context_window_ratio, "context_window_ratio_src": p.src("context_window_ratio"),
         **{key: getattr(p, key) for key in caps}, **{f"{key}_note": p.note(key) for key in caps},
     }
@@ -467,6 +469,11 @@ def runaway_loop(ctx: Ctx) -> pa.Table:
 # Failed calls (leaf LLM calls, tool calls; the root when a run records no calls) whose error is of the
 # mode's kind (PREPARE's is_rate / is_timeout / is_provider: patterns.error_modes, the HTTP status first).
 # A provider error is an LLM call's failure (or a call-less root's). `$mode`: the mode to find.
+# Reported when the failure hurt the run: an LLM call that no later LLM call answered (the run ended on
+# it, or went on without a model), a tool call (its failure is a detection of its own, tool_error or
+# silent_tool_failure: this names its cause), a call-less run's failure, or `transient_error_threshold`
+# failures of the kind in the run. One rate limit, 5xx or timeout of an LLM call that a retry answered is
+# a healthy run (the golden signals still count the call).
 CALL_ERRORS = """
 WITH e AS (
   SELECT * FROM _fs
@@ -476,13 +483,17 @@ WITH e AS (
     WHEN 'provider_error' THEN is_provider AND (leaf_llm OR kind NOT IN ('tool', 'retriever'))
   END
 ),
+answered AS (SELECT run_id, max(seq) AS last_ok FROM _fs WHERE leaf_llm AND NOT failed GROUP BY run_id),
 g AS (
-  SELECT run_id, count(*) AS n, arg_min(span_id, seq) AS span_id, arg_min(err, seq) AS first_err,
-         string_agg(DISTINCT target, ', ' ORDER BY target) AS targets, max(duration_ms) AS max_ms,
-         list({span_id: span_id, target: target, error: left(err, 300), duration_ms: duration_ms} ORDER BY seq) AS spans
-  FROM e GROUP BY run_id
+  SELECT e.run_id, count(*) AS n, arg_min(e.span_id, e.seq) AS span_id, arg_min(e.err, e.seq) AS first_err,
+         string_agg(DISTINCT e.target, ', ' ORDER BY e.target) AS targets, max(e.duration_ms) AS max_ms,
+         bool_or(e.leaf_llm AND coalesce(a.last_ok < e.seq, true)) AS unanswered,
+         bool_or(NOT e.leaf_llm) AS not_llm,
+         list({span_id: e.span_id, target: e.target, error: left(e.err, 300), duration_ms: e.duration_ms}
+              ORDER BY e.seq) AS spans
+  FROM e LEFT JOIN answered a USING (run_id) GROUP BY e.run_id
 )
-SELECT g.run_id, $mode, g.span_id, CASE WHEN r.status = 'error' THEN 'high' ELSE 'low' END,
+SELECT g.run_id, $mode, g.span_id, CASE WHEN r.status = 'error' OR g.unanswered THEN 'high' ELSE 'low' END,
        printf('%s %s %s (%s)%s; %s',
               CASE WHEN g.n = 1 THEN 'a call to' ELSE printf('%d calls to', g.n) END,
               coalesce(g.targets, '?'),
@@ -492,9 +503,16 @@ SELECT g.run_id, $mode, g.span_id, CASE WHEN r.status = 'error' THEN 'high' ELSE
               agentlens_clip(g.first_err, 160),
               CASE WHEN $mode = 'timeout' AND g.max_ms IS NOT NULL THEN printf(' after %.1f s', g.max_ms / 1000.0)
                    ELSE '' END,
-              CASE WHEN r.status = 'error' THEN 'the run ended in error' ELSE 'the run recovered' END),
-       to_json({calls: g.n, failed_spans: g.spans, run_status: r.status})::VARCHAR
+              CASE WHEN r.status = 'error' THEN 'the run ended in error'
+                   WHEN g.unanswered THEN 'no later LLM call was answered'
+                   WHEN g.not_llm THEN 'the run recovered'
+                   ELSE printf('a later call answered, but it happened %s in the run (transient_error_threshold %d, %s)',
+                               CASE WHEN g.n = 1 THEN 'once' ELSE printf('%d times', g.n) END,
+                               $transient_error_threshold, $transient_error_threshold_src) END),
+       to_json({calls: g.n, failed_spans: g.spans, run_status: r.status, unanswered: g.unanswered,
+                transient_error_threshold: $transient_error_threshold})::VARCHAR
 FROM g LEFT JOIN runs r USING (run_id)
+WHERE g.unanswered OR g.not_llm OR g.n >= $transient_error_threshold
 """
 
 
