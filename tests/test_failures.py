@@ -126,6 +126,26 @@ def test_silent_tool_failure_vs_tool_error(lens, tmp_path):
     assert set(fc) == {"tool_error"} and fc["tool_error"]["severity"] == "medium"
 
 
+def test_a_tool_failure_the_final_answer_tells_the_user_is_a_tool_error(lens, tmp_path):
+    """The agent told the user the tool failed: the run noticed (tool_error, low), it is not silent. The
+    final answer is the run's output, else the last LLM call's."""
+    a, b = tid(32), tid(33)
+    told = "I couldn't reach our order system, so I can't confirm where A-1 is; please try again later."
+    ingest(lens, tmp_path,
+           agent(a), tool(a, 1, 1, "get_order", {"order_id": "A-1"}, status=err("order service unavailable"),
+                          etype="ConnectionError"),
+           llm(a, 2, 2, text=told),
+           agent(b), tool(b, 1, 1, "get_order", {"order_id": "A-1"}, {"error": "order service unavailable"}),
+           llm(b, 2, 2, text="Order A-1 is on its way and arrives Friday."))
+    fa, fb = found(lens, a), found(lens, b)
+    assert set(fa) == {"tool_error"} and fa["tool_error"]["severity"] == "low"
+    assert fa["tool_error"]["explanation"] == (
+        "get_order failed (ConnectionError: order service unavailable); the final answer tells the user: "
+        "\"I couldn't reach our order system, so I can't confirm where A-1 is; please try again later.\"")
+    assert fa["tool_error"]["evidence"]["acknowledged_in_answer"] == told
+    assert set(fb) == {"silent_tool_failure"} and fb["silent_tool_failure"]["evidence"]["acknowledged_in_answer"] is None
+
+
 def test_hallucinated_tool_name_arguments_schema(lens, tmp_path):
     t = tid(5)
     ingest(lens, tmp_path, agent(t),

@@ -34,19 +34,19 @@ SOURCES = ("golden", "fresh")
 RECALL_TARGET = 0.95
 
 # What today's classifiers get wrong: (target, framework, mode) -> why. FINDINGS.md says where and the fix.
-EXPLAINED = ("the agent told the user the tool failed; the rule only asks whether the run ended ok with no "
-             "successful retry of the tool")
 QUOTED = "the injection patterns match a user's or an article's quotation of the phrase, with nothing acting on it"
 AFTER_RETRY = ("the first send_email failed (timed out after the relay queued the message) and the retry succeeded: "
                "the rule counts successful runs of the tool only")
+ADAPTER = "needs the adapter change (branch adapt)"
 KNOWN: dict[tuple[str, str, str], str] = {
     # LangGraph / LangChain (OpenInference)
-    ("false_alarm", "langgraph", "silent_tool_failure"): EXPLAINED,
+    ("recall", "langgraph", "tool_error"): ADAPTER + ": healthy_error_payload_explained's {\"error\": ...} payload "
+        "sits inside the serialized ToolMessage (data.content), where the payload checks do not look",
     ("recall", "langgraph", "silent_tool_failure"):
-        "the tool span's output.value is the serialized ToolMessage ({\"type\": \"tool\", \"data\": {\"content\": "
+        ADAPTER + ": the tool span's output.value is the serialized ToolMessage ({\"type\": \"tool\", \"data\": {\"content\": "
         "\"{\\\"error\\\": ...}\"}}): the error payload sits inside data.content, where the payload checks do not look",
     ("recall", "langgraph", "hallucinated_tool"):
-        "arguments that do not parse go to the AIMessage's invalid_tool_calls: OpenInference keeps them only inside "
+        ADAPTER + ": arguments that do not parse go to the AIMessage's invalid_tool_calls: OpenInference keeps them only inside "
         "the LLM span's output.value, and no tool_calls attribute is recorded",
     ("recall", "langgraph", "runaway_loop"):
         "ModelCallLimitMiddleware(exit_behavior='end') ends the run with an AI message 'Model call limits exceeded', "
@@ -54,7 +54,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("false_alarm", "langgraph", "prompt_injection"): QUOTED,
     ("recall", "langgraph", "duplicate_side_effect"): AFTER_RETRY,
     # OpenAI Agents SDK (OpenInference)
-    ("false_alarm", "openai-agents", "silent_tool_failure"): EXPLAINED,
     ("recall", "openai-agents", "context_overflow"):
         "the SDK raises ModelBehaviorError on the incomplete response and records no finish reason or usage: "
         "'max_output_tokens' is only in the response span's status message (incomplete_details)",
@@ -67,7 +66,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
         "the root AGENT span closes OK when Runner.run raised; the error is on the inner AGENT span, the last turn "
         "(Tool not found) or the last response span (incomplete response) only",
     # pydantic-ai (OTel GenAI)
-    ("false_alarm", "pydantic-ai", "silent_tool_failure"): EXPLAINED,
     ("recall", "pydantic-ai", "runaway_loop"):
         "UsageLimitExceeded 'The next request would exceed the request_limit of 8' does not match STEP_CAP",
     ("false_alarm", "pydantic-ai", "prompt_injection"): QUOTED,

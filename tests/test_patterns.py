@@ -139,6 +139,34 @@ def test_the_rules_read_errors_as_error_modes_says(tmp_path):
            {f"f{i}": modes for i, (_, modes) in enumerate(MODES_OF)}
 
 
+# Final answers that tell the user a tool failed (tool_error, not silent_tool_failure), and answers that do not.
+ACKNOWLEDGED = (
+    "I couldn't reach our customer system just now, so I can't confirm your account status; please try again "
+    "in a few minutes.",
+    "Our customer system returned an error (service unavailable), so I can't check your account right now. "
+    "Please try again later.",
+    "We were unable to retrieve the tracking page.",
+    "The order service is currently unavailable.",
+    "Sorry, something went wrong while opening your ticket.",
+    "I had trouble connecting to the billing API.",
+)
+NOT_ACKNOWLEDGED = (
+    "Your account is in good standing and order A-1001 shipped with UPS.",
+    "I've opened a shipping ticket; the team will contact UPS.",
+    "I'm sorry, but I can't find order A-9; could you check the number?",
+    "If you see an error at checkout, clear your cart and try again; your order A-1001 went through.",
+    "I'm sorry, but I can't help with that.",
+    "That jacket is currently unavailable in size M.",
+    "UPS shows your parcel in transit, arriving on 20 Nov.",
+)
+
+
+@pytest.mark.parametrize("text, expected", [(t, True) for t in ACKNOWLEDGED] + [(t, False) for t in NOT_ACKNOWLEDGED])
+def test_failure_acknowledged_pattern(lens, text, expected):
+    got = lens.con.execute("SELECT regexp_matches(?, ?)", [text, patterns.FAILURE_ACKNOWLEDGED]).fetchall()[0][0]
+    assert got is expected
+
+
 # Each run's LLM call failed twice with this (error.type, message), then a third call answered: the
 # recurrence the classifier reports (`transient_error_threshold`, 2 by default), as the signals count it.
 CASES = (

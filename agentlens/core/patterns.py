@@ -92,6 +92,27 @@ REFUSAL = (
     r"change|access|support|engage|continue|discuss)\b"
 )
 
+# The final answer tells the user that something failed: "I couldn't reach our customer system", "I can't
+# confirm ...", "the system returned an error", "the service is unavailable", "please try again later".
+# A tool failure the answer acknowledges was noticed (tool_error), not silent. Needs an inability verb
+# about getting or doing something, an error the system returned, a system that is down, or a retry later:
+# "I can't find that order" (the tool may have answered "not found") and "I'm sorry to hear about the
+# error at checkout" are not acknowledgements.
+FAILURE_ACKNOWLEDGED = (
+    r"(?i)\b(i|we)\s+(could(n['’]?t| not)|can(not|['’]?t)|(was|were)(n['’]?t| not) able to|"
+    r"(am|are|was|were) (unable|not able) to|had (trouble|a problem|an issue|problems|issues))\s+"
+    r"(reach|reaching|access|accessing|connect|connecting|contact|load|loading|retrieve|retrieving|get|getting|"
+    r"fetch|fetching|check|checking|confirm|verify|look up|looking up|complete|process|send|sending|open|create|"
+    r"update|pull|pulling)\b"
+    r"|\b(returned|gave|got|hit|ran into|encountered|responded with|came back with|failed with)\s+(an?\s+)?"
+    r"(error|failure|exception|timeout)\b"
+    r"|\b(service|system|server|tool|api|database|backend|website|site|connection)s?\b[^.!?\n]{0,40}?"
+    r"\b(is|was|are|were|seems|seemed|appears|appeared)\s+(to be\s+)?(currently\s+|temporarily\s+)?"
+    r"(unavailable|down|not responding|unreachable|offline|failing)\b"
+    r"|\btry again (later|shortly|in a (few|little|bit|moment|minute))"
+    r"|\b(something went wrong|an error occurred|a technical (issue|problem|error))"
+)
+
 # Finish reasons that mean the output stopped at its token limit (OpenAI `length`, Anthropic
 # `max_tokens`, Gemini `MAX_TOKENS`), and those that mean a content filter or refusal.
 FINISH_LENGTH = ("length", "max_tokens", "max_output_tokens", "model_length")

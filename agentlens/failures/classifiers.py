@@ -63,6 +63,7 @@ def parameters(policy: Policy) -> dict[str, Any]:
         "http_status_re": P.HTTP_STATUS, "error_head_re": P.ERROR_HEAD, "error_last_line_re": P.ERROR_LAST_LINE,
         "context_overflow_re": P.CONTEXT_OVERFLOW, "provider_error_re": P.PROVIDER_ERROR, "step_cap_re": P.STEP_CAP,
         "refusal_re": P.REFUSAL, "address_re": ADDRESS, "injection_re": p.injection_regex,
+        "failure_acknowledged_re": P.FAILURE_ACKNOWLEDGED,
         "finish_length": list(P.FINISH_LENGTH), "finish_refusal": list(P.FINISH_REFUSAL),
         "side_effect_tools": _globs(p.side_effect_tools), "side_effect_tools_by": _by(p, "side_effect_tools"),
         "irreversible_tools": _globs(p.irreversible_tools), "irreversible_tools_by": _by(p, "irreversible_tools"),
@@ -267,10 +268,47 @@ def prepare(ctx: Ctx) -> None:
 # Tool failures: silent_tool_failure and tool_error
 # --------------------------------------------------------------------------------------------------
 
-# A tool (or retriever) call failed: error status, or a result that reports failure. Recovered when
-# a later call of the same tool, after its last failure, succeeded. `$mode`: the mode to return.
+# The answer a text gives: its own text, a JSON string's value, or a message list's last assistant message.
+_ANSWER = """CASE WHEN json_valid({x}) THEN
+    CASE json_type({x})
+      WHEN 'ARRAY' THEN list_filter(try(json_transform({x}, '[{{"role":"VARCHAR","content":"VARCHAR"}}]')),
+                                    lambda m: m.content IS NOT NULL AND coalesce(m.role, 'assistant') = 'assistant')[-1].content
+      WHEN 'VARCHAR' THEN {x}->>'$'
+    END
+  ELSE {x} END"""
+
+# The final answer of the runs in the table `{runs}` (run_id): CTEs `fin`, `rr` and `final` (run_id, answer,
+# span_id): the run's output, else the last successful LLM call's output (the last assistant message's text).
+FINAL_ANSWER = """fin AS (
+  SELECT f.run_id, arg_max(s.output, f.seq) AS out, arg_max(f.span_id, f.seq) AS span_id
+  FROM _fs f JOIN spans s ON s.rowid = f.rid
+  WHERE f.leaf_llm AND NOT f.failed AND s.output IS NOT NULL AND f.run_id IN (SELECT run_id FROM {runs})
+  GROUP BY f.run_id
+),
+rr AS (
+  SELECT r.run_id, r.root_span_id, fin.span_id AS llm_span_id, fin.out, {answer_own} AS own
+  FROM runs r LEFT JOIN fin USING (run_id)
+  -- by rowid, as in PREPARE: a semi-join on the ids read the wide `output` of every stored run
+  WHERE r.rowid IN (SELECT x.rowid FROM runs x SEMI JOIN {runs} USING (run_id))
+),
+final AS (  -- the run's own answer, else the last LLM call's: parsed only then (CASE evaluates it lazily)
+  SELECT run_id, answer, CASE WHEN has_own THEN coalesce(root_span_id, llm_span_id) ELSE llm_span_id END AS span_id
+  FROM (SELECT *, coalesce(trim(own) <> '', false) AS has_own,
+               CASE WHEN trim(own) <> '' THEN own ELSE {answer_llm} END AS answer
+        FROM rr)
+  WHERE trim(answer) <> ''
+)""".replace("{answer_own}", _ANSWER.format(x="r.output")).replace("{answer_llm}", _ANSWER.format(x="out"))
+
+
+# A tool (or retriever) call failed: error status, or a result that reports failure. Noticed (tool_error)
+# when a later call of the same tool, after its last failure, succeeded, when the run ended in error, or when
+# the final answer tells the user something failed (patterns.FAILURE_ACKNOWLEDGED); else silent.
+# `$mode`: the mode to return.
 TOOL_FAILURES = """
 WITH f AS (SELECT * FROM _fs WHERE kind IN ('tool', 'retriever') AND failed),
+failing AS (SELECT DISTINCT run_id FROM f),
+{final_answer},
+ack AS (SELECT run_id, answer FROM final WHERE regexp_matches(left(answer, 2000), $failure_acknowledged_re)),
 g AS (
   SELECT run_id, tool, count(*) AS failures, arg_min(span_id, seq) AS span_id, arg_min(err, seq) AS first_err,
          max(seq) AS last_seq, bool_and(failed_by_payload) AS by_payload,
@@ -284,10 +322,10 @@ retry AS (
   GROUP BY ALL
 ),
 j AS (
-  SELECT g.*, r.retry_span_id, coalesce(run.status, 'ok') AS run_status,
-         CASE WHEN r.retry_span_id IS NOT NULL OR run.status = 'error' THEN 'tool_error'
+  SELECT g.*, r.retry_span_id, coalesce(run.status, 'ok') AS run_status, ack.answer AS ack_answer,
+         CASE WHEN r.retry_span_id IS NOT NULL OR run.status = 'error' OR ack.run_id IS NOT NULL THEN 'tool_error'
               ELSE 'silent_tool_failure' END AS mode
-  FROM g LEFT JOIN retry r USING (run_id, tool) LEFT JOIN runs run USING (run_id)
+  FROM g LEFT JOIN retry r USING (run_id, tool) LEFT JOIN runs run USING (run_id) LEFT JOIN ack USING (run_id)
 )
 SELECT run_id, mode, span_id,
        CASE WHEN mode = 'silent_tool_failure' THEN 'high' WHEN run_status = 'error' THEN 'medium' ELSE 'low' END,
@@ -296,11 +334,14 @@ SELECT run_id, mode, span_id,
        || CASE WHEN mode = 'silent_tool_failure'
                THEN printf(' and the run still ended ok, with no successful retry of %s', tool)
                WHEN retry_span_id IS NOT NULL THEN printf('; a retry succeeded (span %s)', retry_span_id)
-               ELSE '; the run ended in error' END,
+               WHEN run_status = 'error' THEN '; the run ended in error'
+               ELSE printf('; the final answer tells the user: "%s"',
+                           agentlens_clip(regexp_replace(ack_answer, '\\s+', ' ', 'g'), 120)) END,
        to_json({tool: tool, failures: failures, failed_spans: spans, reported_in_result: by_payload,
-                retry_span_id: retry_span_id, run_status: run_status})::VARCHAR
+                retry_span_id: retry_span_id, run_status: run_status,
+                acknowledged_in_answer: left(ack_answer, 500)})::VARCHAR
 FROM j WHERE mode = $mode
-"""
+""".replace("{final_answer}", FINAL_ANSWER.replace("{runs}", "failing"))
 
 
 @emits("silent_tool_failure")
@@ -769,37 +810,10 @@ def budget_exceeded(ctx: Ctx) -> pa.Table:
 # refusal
 # --------------------------------------------------------------------------------------------------
 
-# The answer a text gives: its own text, a JSON string's value, or a message list's last assistant message.
-_ANSWER = """CASE WHEN json_valid({x}) THEN
-    CASE json_type({x})
-      WHEN 'ARRAY' THEN list_filter(try(json_transform({x}, '[{{"role":"VARCHAR","content":"VARCHAR"}}]')),
-                                    lambda m: m.content IS NOT NULL AND coalesce(m.role, 'assistant') = 'assistant')[-1].content
-      WHEN 'VARCHAR' THEN {x}->>'$'
-    END
-  ELSE {x} END"""
-
 # The final answer (the run's output, else the last successful LLM call's output: the last
 # assistant message's text) matches REFUSAL, or an LLM call finished for a content filter.
 REFUSAL = """
-WITH fin AS (
-  SELECT f.run_id, arg_max(s.output, f.seq) AS out, arg_max(f.span_id, f.seq) AS span_id
-  FROM _fs f JOIN spans s ON s.rowid = f.rid
-  WHERE f.leaf_llm AND NOT f.failed AND s.output IS NOT NULL
-  GROUP BY f.run_id
-),
-rr AS (
-  SELECT r.run_id, r.root_span_id, fin.span_id AS llm_span_id, fin.out, {answer_own} AS own
-  FROM runs r LEFT JOIN fin USING (run_id)
-  -- by rowid, as in PREPARE: a semi-join on the ids read the wide `output` of every stored run
-  WHERE r.rowid IN (SELECT x.rowid FROM runs x SEMI JOIN _fruns USING (run_id))
-),
-final AS (  -- the run's own answer, else the last LLM call's: parsed only then (CASE evaluates it lazily)
-  SELECT run_id, answer, CASE WHEN has_own THEN coalesce(root_span_id, llm_span_id) ELSE llm_span_id END AS span_id
-  FROM (SELECT *, coalesce(trim(own) <> '', false) AS has_own,
-               CASE WHEN trim(own) <> '' THEN own ELSE {answer_llm} END AS answer
-        FROM rr)
-  WHERE trim(answer) <> ''
-),
+WITH {final_answer},
 filtered AS (
   SELECT run_id, arg_min(span_id, seq) AS span_id, arg_min(finish_reason, seq) AS finish_reason
   FROM _fs WHERE leaf_llm AND lower(finish_reason) IN (SELECT unnest($finish_refusal::VARCHAR[])) GROUP BY run_id
@@ -816,7 +830,7 @@ SELECT run_id, 'refusal', span_id, 'medium',
             ELSE printf('the final answer declines the task: "%s"', agentlens_clip(regexp_replace(answer, '\\s+', ' ', 'g'), 120)) END,
        to_json({span_id: span_id, answer: left(answer, 500), finish_reason: finish_reason})::VARCHAR
 FROM hits WHERE declined OR finish_reason IS NOT NULL
-""".replace("{answer_own}", _ANSWER.format(x="r.output")).replace("{answer_llm}", _ANSWER.format(x="out"))
+""".replace("{final_answer}", FINAL_ANSWER.replace("{runs}", "_fruns"))
 
 
 @emits("refusal")
