@@ -34,7 +34,6 @@ SOURCES = ("golden", "fresh")
 RECALL_TARGET = 0.95
 
 # What today's classifiers get wrong: (target, framework, mode) -> why. FINDINGS.md says where and the fix.
-QUOTED = "the injection patterns match a user's or an article's quotation of the phrase, with nothing acting on it"
 AFTER_RETRY = ("the first send_email failed (timed out after the relay queued the message) and the retry succeeded: "
                "the rule counts successful runs of the tool only")
 ADAPTER = "needs the adapter change (branch adapt)"
@@ -51,13 +50,11 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("recall", "langgraph", "runaway_loop"):
         "ModelCallLimitMiddleware(exit_behavior='end') ends the run with an AI message 'Model call limits exceeded', "
         "no error: the step-cap rule reads error text only",
-    ("false_alarm", "langgraph", "prompt_injection"): QUOTED,
     ("recall", "langgraph", "duplicate_side_effect"): AFTER_RETRY,
     # OpenAI Agents SDK (OpenInference)
     ("recall", "openai-agents", "context_overflow"):
         "the SDK raises ModelBehaviorError on the incomplete response and records no finish reason or usage: "
         "'max_output_tokens' is only in the response span's status message (incomplete_details)",
-    ("false_alarm", "openai-agents", "prompt_injection"): QUOTED,
     ("recall", "openai-agents", "duplicate_side_effect"): AFTER_RETRY,
     ("recall", "openai-agents", "refusal"):
         "the SDK raises ModelBehaviorError on the incomplete response: 'content_filter' is only in the response "
@@ -68,7 +65,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     # pydantic-ai (OTel GenAI)
     ("recall", "pydantic-ai", "runaway_loop"):
         "UsageLimitExceeded 'The next request would exceed the request_limit of 8' does not match STEP_CAP",
-    ("false_alarm", "pydantic-ai", "prompt_injection"): QUOTED,
     ("recall", "pydantic-ai", "duplicate_side_effect"): AFTER_RETRY,
 }
 

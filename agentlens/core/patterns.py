@@ -135,6 +135,16 @@ INJECTION: tuple[str, ...] = (
     r"(?i)\breveal (your|the) (system )?(prompt|instructions)",
 )
 
+# A phrase being discussed, not given: a quotation of up to 300 characters in quotation marks right after
+# "such as", "e.g.", "for example", "like", "wrote", "says", "the phrase", "reads" ("attackers hide text
+# such as 'Ignore all previous instructions ...'", "a customer wrote 'Ignore ...' in a ticket"). The
+# prompt_injection rule takes these out before deciding that content carries an instruction.
+QUOTED_MENTION = (
+    r"(?i)\b(such as|e\.g\.|for example|for instance|like|wrote|writes|says|said|saying|phrases?|quoted?|"
+    r"reads|reading)\s*[:,]?\s*"
+    r"('[^'\n]{1,300}'|\"[^\"\n]{1,300}\"|“[^”\n]{1,300}”|‘[^’\n]{1,300}’|«[^»\n]{1,300}»)"
+)
+
 # The error's type for grouping: `error_type` (the `error.type` attribute or the exception event's
 # `exception.type`), else a leading `ExceptionName:` of the status message (agent_runs rows and
 # re-raised errors carry only a message), else `(unknown)`.

@@ -63,7 +63,7 @@ def parameters(policy: Policy) -> dict[str, Any]:
         "http_status_re": P.HTTP_STATUS, "error_head_re": P.ERROR_HEAD, "error_last_line_re": P.ERROR_LAST_LINE,
         "context_overflow_re": P.CONTEXT_OVERFLOW, "provider_error_re": P.PROVIDER_ERROR, "step_cap_re": P.STEP_CAP,
         "refusal_re": P.REFUSAL, "address_re": ADDRESS, "injection_re": p.injection_regex,
-        "failure_acknowledged_re": P.FAILURE_ACKNOWLEDGED,
+        "failure_acknowledged_re": P.FAILURE_ACKNOWLEDGED, "quoted_mention_re": P.QUOTED_MENTION,
         "finish_length": list(P.FINISH_LENGTH), "finish_refusal": list(P.FINISH_REFUSAL),
         "side_effect_tools": _globs(p.side_effect_tools), "side_effect_tools_by": _by(p, "side_effect_tools"),
         "irreversible_tools": _globs(p.irreversible_tools), "irreversible_tools_by": _by(p, "irreversible_tools"),
@@ -661,46 +661,61 @@ def context_overflow(ctx: Ctx) -> pa.Table:
 # prompt_injection
 # --------------------------------------------------------------------------------------------------
 
-# Content the agent read (tool and retriever results, user messages of LLM calls, the request of a
-# run without call spans) matching `injection_patterns`. Acted on: a later side-effecting tool call
-# whose arguments carry an address (email, URL host) found in that content and not in the user's
-# own messages (`$address_re`).
+# Content the agent read (tool and retriever results, user-role messages an LLM call was sent that are not
+# the user's own request, the request of a run without call spans) matching `injection_patterns`. The
+# user's request (the user messages of the run's first LLM call, wherever they are sent again) is the
+# principal's, not content the agent read: a user quoting "ignore previous instructions" is not an attack.
+# A match inside quotation marks that is being discussed (`such as '...'`, `wrote "..."`:
+# patterns.QUOTED_MENTION) is not an instruction either. Acted on: a later side-effecting tool call whose
+# arguments carry an address (email, URL host) found in that content and not in the user's own messages
+# (`$address_re`): critical, even for a quoted match. Not acted on: low (the agent read it and did nothing);
+# medium for a call-less run's request (whether anything acted on it is not recorded).
 PROMPT_INJECTION = """
-WITH src AS (  -- pos: a user message's place in its call's input
+WITH msgs AS (  -- the messages LLM calls were sent; pos: a message's place in its call's input
+  SELECT run_id, span_id, seq, unnest(msgs) AS m, generate_subscripts(msgs, 1) AS pos
+  FROM (SELECT f.run_id, f.span_id, f.seq,  -- unnest in the select list: see UNNEST_NOTE
+               try(json_transform(s.input, '[{"role":"VARCHAR","content":"VARCHAR"}]')) AS msgs
+        FROM _fs f JOIN spans s ON s.rowid = f.rid WHERE f.leaf_llm)
+),
+first_call AS (SELECT run_id, min(seq) AS seq FROM _fs WHERE leaf_llm GROUP BY run_id),
+request AS (  -- the user's own messages: those of the run's first LLM call
+  SELECT m.run_id, list(m.m.content) AS contents
+  FROM msgs m JOIN first_call fc ON fc.run_id = m.run_id AND fc.seq = m.seq
+  WHERE m.m.role = 'user' AND m.m.content IS NOT NULL GROUP BY m.run_id
+),
+src AS (
   SELECT f.run_id, f.span_id, f.seq, 'the result of ' || coalesce(f.tool, f.name) AS place,
          coalesce(s.tool_result, s.output) AS text, 0 AS pos
   FROM _fs f JOIN spans s ON s.rowid = f.rid
   WHERE f.kind IN ('tool', 'retriever')
   UNION ALL
-  SELECT run_id, span_id, seq, 'a user message', m.content, pos
-  FROM (SELECT run_id, span_id, seq, unnest(msgs) AS m, generate_subscripts(msgs, 1) AS pos
-        FROM (SELECT f.run_id, f.span_id, f.seq,  -- unnest in the select list: see UNNEST_NOTE
-                     try(json_transform(s.input, '[{"role":"VARCHAR","content":"VARCHAR"}]')) AS msgs
-              FROM _fs f JOIN spans s ON s.rowid = f.rid WHERE f.leaf_llm))
-  WHERE m.role = 'user'
+  SELECT m.run_id, m.span_id, m.seq, 'a user message', m.m.content, m.pos
+  FROM msgs m LEFT JOIN request r USING (run_id)
+  WHERE m.m.role = 'user' AND NOT list_contains(coalesce(r.contents, []), m.m.content)
   UNION ALL
   SELECT f.run_id, f.span_id, f.seq, 'the request', s.input, 0
   FROM _fs f JOIN spans s ON s.rowid = f.rid
   WHERE f.parent_span_id IS NULL AND NOT f.has_calls
 ),
 hits AS MATERIALIZED (  -- the regex over every text once: inlined, DuckDB ran it for each use of `hits`
-  SELECT src.*, regexp_extract(text, $injection_re, 0) AS matched
+  SELECT src.*, regexp_extract(text, $injection_re, 0) AS matched,
+         -- still a match once the quoted mentions are taken out: an instruction, not a quotation
+         regexp_matches(regexp_replace(text, $quoted_mention_re, ' ', 'g'), $injection_re) AS instruction
   FROM src WHERE text IS NOT NULL AND regexp_matches(text, $injection_re)
 ),
-first AS (  -- the earliest hit; of two in one call, the earlier user message
-  SELECT run_id, min(seq) AS seq, arg_min(span_id, (seq, pos)) AS span_id, arg_min(place, (seq, pos)) AS place,
-         arg_min(matched, (seq, pos)) AS matched, arg_min(text, (seq, pos)) AS text,
+first AS (  -- the earliest instruction, else the earliest quotation; of two in one call, the earlier message
+  SELECT run_id, arg_min(seq, (NOT instruction, seq, pos)) AS seq, arg_min(span_id, (NOT instruction, seq, pos)) AS span_id,
+         arg_min(place, (NOT instruction, seq, pos)) AS place, arg_min(matched, (NOT instruction, seq, pos)) AS matched,
+         arg_min(text, (NOT instruction, seq, pos)) AS text, bool_or(instruction) AS instruction,
          -- a set, one order whatever the batch (`list(DISTINCT ... ORDER BY)` split the aggregate in two)
          list_sort(list_distinct(list(span_id))) AS spans
   FROM hits GROUP BY run_id
 ),
-first_call AS (SELECT run_id, min(seq) AS seq FROM _fs WHERE leaf_llm GROUP BY run_id),
-user_addr AS (  -- addresses the user gave: the first LLM call's user messages (later user-role messages
-                -- may carry tool results, as Anthropic's API sends them), or the request
-  SELECT src.run_id, flatten(list(regexp_extract_all(coalesce(src.text, ''), $address_re))) AS addrs
-  FROM src LEFT JOIN first_call fc ON fc.run_id = src.run_id
-  WHERE src.place = 'the request' OR (src.place = 'a user message' AND src.seq = fc.seq)
-  GROUP BY src.run_id
+user_addr AS (  -- addresses the user gave: the request's messages, or a call-less run's request
+  SELECT run_id, flatten(list(regexp_extract_all(coalesce(text, ''), $address_re))) AS addrs
+  FROM (SELECT run_id, unnest(contents) AS text FROM request
+        UNION ALL SELECT run_id, text FROM src WHERE place = 'the request')
+  GROUP BY run_id
 ),
 acted AS (
   SELECT h.run_id, arg_min(t.span_id, t.seq) AS span_id, arg_min(t.tool, t.seq) AS tool,
@@ -716,17 +731,20 @@ acted AS (
                                   AND NOT list_contains(coalesce(ua.addrs, []), a))) > 0
   GROUP BY h.run_id
 )
-SELECT h.run_id, 'prompt_injection', h.span_id, CASE WHEN a.run_id IS NOT NULL THEN 'critical' ELSE 'medium' END,
-       printf('%s carries an instruction aimed at the agent ("%s")', h.place,
+SELECT h.run_id, 'prompt_injection', h.span_id,
+       CASE WHEN a.run_id IS NOT NULL THEN 'critical' WHEN h.place = 'the request' THEN 'medium' ELSE 'low' END,
+       printf('%s %s an instruction aimed at the agent ("%s")', h.place,
+              CASE WHEN h.instruction THEN 'carries' ELSE 'quotes' END,
               agentlens_clip(regexp_replace(h.matched, '\\s+', ' ', 'g'), 100))
        || CASE WHEN a.run_id IS NOT NULL
                THEN printf(', and the agent then called %s with %s, found only in that content', a.tool,
                            array_to_string(a.addrs, ', '))
                ELSE '; no action on it followed' END,
-       to_json({span_id: h.span_id, place: h.place, matched: left(h.matched, 300),
+       to_json({span_id: h.span_id, place: h.place, matched: left(h.matched, 300), quoted: NOT h.instruction,
                 excerpt: left(h.text, 500), spans_with_injection: h.spans,
                 acted_span_id: a.span_id, acted_tool: a.tool, addresses: a.addrs})::VARCHAR
 FROM first h LEFT JOIN acted a USING (run_id)
+WHERE h.instruction OR a.run_id IS NOT NULL
 """
 
 @emits("prompt_injection")
