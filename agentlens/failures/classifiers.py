@@ -99,6 +99,7 @@ class Ctx:
     con: duckdb.DuckDBPyConnection
     policy: Policy
     params: dict[str, Any] = field(init=False)  # parameters(policy)
+    made: set[str] = field(init=False, default_factory=set)  # the SHARED tables made in this batch
 
     def __post_init__(self) -> None:
         self.params = parameters(self.policy)
@@ -111,6 +112,13 @@ class Ctx:
         """A rule's result as the six detection columns (named by position); parameters as in `run`."""
         table = self.con.sql(query, params=_bind(self.con, query, {**self.params, **values})).to_arrow_table()
         return table.rename_columns(ROW_SCHEMA.names).cast(ROW_SCHEMA)
+
+    def shared(self, name: str) -> None:
+        """Make the batch's temp table `name` (a key of SHARED) unless a rule already did: an intermediate
+        result several rules read (the final answers), made once per batch and only when a rule needs it."""
+        if name not in self.made:
+            self.run(SHARED[name])
+            self.made.add(name)
 
 
 class Classifier(Protocol):
@@ -152,7 +160,13 @@ def modes_of(classifiers: Iterable[Classifier]) -> tuple[str, ...]:
 PREPARE = """
 CREATE OR REPLACE TEMP TABLE _fs AS
 WITH s AS (  -- by rowid: DuckDB then reads only the row groups holding the batch's spans
-  SELECT sp.*, sp.rowid AS rid FROM spans sp
+  SELECT sp.*, sp.rowid AS rid,
+         -- what a person reads of the error (patterns.error_head): the message's first line, cut before a
+         -- traceback, else its last line (a message that starts with its traceback); never the frames
+         CASE WHEN sp.status = 'error' THEN coalesce(
+           nullif(regexp_extract(coalesce(sp.status_message, ''), $error_head_re, 1), ''),
+           trim(regexp_extract(coalesce(sp.status_message, ''), $error_last_line_re, 1))) END AS head
+  FROM spans sp
   WHERE sp.rowid IN (SELECT x.rowid FROM spans x SEMI JOIN _fruns r ON r.run_id = x.run_id)
 ),
 llm_parents AS (
@@ -169,18 +183,13 @@ base AS (
          w.has_calls,
          coalesce(s.tool_result, CASE WHEN s.kind IN ('tool', 'retriever') THEN s.output END) AS result,
          CASE WHEN s.status = 'error' THEN coalesce(nullif(
-                CASE WHEN s.error_type IS NOT NULL AND starts_with(h.head, s.error_type)
-                     THEN h.head ELSE concat_ws(': ', s.error_type, nullif(h.head, '')) END, ''),
+                CASE WHEN s.error_type IS NOT NULL AND starts_with(s.head, s.error_type)
+                     THEN s.head ELSE concat_ws(': ', s.error_type, nullif(s.head, '')) END, ''),
                 'error status')
          END AS status_err
   FROM s
   LEFT JOIN llm_parents lp ON lp.run_id = s.run_id AND lp.span_id = s.span_id
-  JOIN work w ON w.run_id = s.run_id,
-  -- what a person reads of the error (patterns.error_head): the message's first line, cut before a traceback,
-  -- else its last line (a message that starts with its traceback); never the frames
-  LATERAL (SELECT CASE WHEN s.status = 'error' THEN coalesce(
-                    nullif(regexp_extract(coalesce(s.status_message, ''), $error_head_re, 1), ''),
-                    trim(regexp_extract(coalesce(s.status_message, ''), $error_last_line_re, 1))) END AS head) h
+  JOIN work w ON w.run_id = s.run_id
 ),
 parsed AS (  -- a result's JSON parsed three times, not once per field: each JSON function holds its parse of a
             -- whole vector of results, and long tool results (150 KB each) ran out of memory at ~15 parses
@@ -277,27 +286,35 @@ _ANSWER = """CASE WHEN json_valid({x}) THEN
     END
   ELSE {x} END"""
 
-# The final answer of the runs in the table `{runs}` (run_id): CTEs `fin`, `rr` and `final` (run_id, answer,
-# span_id): the run's output, else the last successful LLM call's output (the last assistant message's text).
-FINAL_ANSWER = """fin AS (
+# `_ffinal` (run_id, answer, span_id): the final answer of each run of the batch that has one, its first
+# 2,000 characters: the run's output, else the last successful LLM call's output (the last assistant
+# message's text). Read by refusal and the tool-failure rules (Ctx.shared).
+FINAL_ANSWERS = """
+CREATE OR REPLACE TEMP TABLE _ffinal AS
+WITH fin AS (
   SELECT f.run_id, arg_max(s.output, f.seq) AS out, arg_max(f.span_id, f.seq) AS span_id
   FROM _fs f JOIN spans s ON s.rowid = f.rid
-  WHERE f.leaf_llm AND NOT f.failed AND s.output IS NOT NULL AND f.run_id IN (SELECT run_id FROM {runs})
+  WHERE f.leaf_llm AND NOT f.failed AND s.output IS NOT NULL
   GROUP BY f.run_id
 ),
 rr AS (
   SELECT r.run_id, r.root_span_id, fin.span_id AS llm_span_id, fin.out, {answer_own} AS own
   FROM runs r LEFT JOIN fin USING (run_id)
   -- by rowid, as in PREPARE: a semi-join on the ids read the wide `output` of every stored run
-  WHERE r.rowid IN (SELECT x.rowid FROM runs x SEMI JOIN {runs} USING (run_id))
-),
-final AS (  -- the run's own answer, else the last LLM call's: parsed only then (CASE evaluates it lazily)
-  SELECT run_id, answer, CASE WHEN has_own THEN coalesce(root_span_id, llm_span_id) ELSE llm_span_id END AS span_id
-  FROM (SELECT *, coalesce(trim(own) <> '', false) AS has_own,
-               CASE WHEN trim(own) <> '' THEN own ELSE {answer_llm} END AS answer
-        FROM rr)
-  WHERE trim(answer) <> ''
-)""".replace("{answer_own}", _ANSWER.format(x="r.output")).replace("{answer_llm}", _ANSWER.format(x="out"))
+  WHERE r.rowid IN (SELECT x.rowid FROM runs x SEMI JOIN _fruns USING (run_id))
+)
+-- the run's own answer, else the last LLM call's: parsed only then (CASE evaluates it lazily)
+SELECT run_id, left(answer, 2000) AS answer,
+       CASE WHEN has_own THEN coalesce(root_span_id, llm_span_id) ELSE llm_span_id END AS span_id
+FROM (SELECT *, coalesce(trim(own) <> '', false) AS has_own,
+             CASE WHEN trim(own) <> '' THEN own ELSE {answer_llm} END AS answer
+      FROM rr)
+WHERE trim(answer) <> ''
+""".replace("{answer_own}", _ANSWER.format(x="r.output")).replace("{answer_llm}", _ANSWER.format(x="out"))
+
+SHARED = {"_ffinal": FINAL_ANSWERS}
+# run after a batch's rules: its temp tables
+CLEANUP = ("DROP TABLE IF EXISTS _fs", "DROP TABLE IF EXISTS _ffinal")
 
 
 # A tool (or retriever) call failed: error status, or a result that reports failure. Noticed (tool_error)
@@ -306,9 +323,10 @@ final AS (  -- the run's own answer, else the last LLM call's: parsed only then 
 # `$mode`: the mode to return.
 TOOL_FAILURES = """
 WITH f AS (SELECT * FROM _fs WHERE kind IN ('tool', 'retriever') AND failed),
-failing AS (SELECT DISTINCT run_id FROM f),
-{final_answer},
-ack AS (SELECT run_id, answer FROM final WHERE regexp_matches(left(answer, 2000), $failure_acknowledged_re)),
+ack AS (  -- the runs whose final answer tells the user something failed (_ffinal: Ctx.shared)
+  SELECT run_id, answer FROM _ffinal
+  WHERE run_id IN (SELECT run_id FROM f) AND regexp_matches(answer, $failure_acknowledged_re)
+),
 g AS (
   SELECT run_id, tool, count(*) AS failures, arg_min(span_id, seq) AS span_id, arg_min(err, seq) AS first_err,
          max(seq) AS last_seq, bool_and(failed_by_payload) AS by_payload,
@@ -341,16 +359,18 @@ SELECT run_id, mode, span_id,
                 retry_span_id: retry_span_id, run_status: run_status,
                 acknowledged_in_answer: left(ack_answer, 500)})::VARCHAR
 FROM j WHERE mode = $mode
-""".replace("{final_answer}", FINAL_ANSWER.replace("{runs}", "failing"))
+"""
 
 
 @emits("silent_tool_failure")
 def silent_tool_failure(ctx: Ctx) -> pa.Table:
+    ctx.shared("_ffinal")
     return ctx.rows(TOOL_FAILURES, mode="silent_tool_failure")
 
 
 @emits("tool_error")
 def tool_error(ctx: Ctx) -> pa.Table:
+    ctx.shared("_ffinal")
     return ctx.rows(TOOL_FAILURES, mode="tool_error")
 
 
@@ -831,7 +851,7 @@ def budget_exceeded(ctx: Ctx) -> pa.Table:
 # The final answer (the run's output, else the last successful LLM call's output: the last
 # assistant message's text) matches REFUSAL, or an LLM call finished for a content filter.
 REFUSAL = """
-WITH {final_answer},
+WITH final AS (SELECT * FROM _ffinal),  -- Ctx.shared
 filtered AS (
   SELECT run_id, arg_min(span_id, seq) AS span_id, arg_min(finish_reason, seq) AS finish_reason
   FROM _fs WHERE leaf_llm AND lower(finish_reason) IN (SELECT unnest($finish_refusal::VARCHAR[])) GROUP BY run_id
@@ -848,11 +868,12 @@ SELECT run_id, 'refusal', span_id, 'medium',
             ELSE printf('the final answer declines the task: "%s"', agentlens_clip(regexp_replace(answer, '\\s+', ' ', 'g'), 120)) END,
        to_json({span_id: span_id, answer: left(answer, 500), finish_reason: finish_reason})::VARCHAR
 FROM hits WHERE declined OR finish_reason IS NOT NULL
-""".replace("{final_answer}", FINAL_ANSWER.replace("{runs}", "_fruns"))
+"""
 
 
 @emits("refusal")
 def refusal(ctx: Ctx) -> pa.Table:
+    ctx.shared("_ffinal")
     return ctx.rows(REFUSAL)
 
 
@@ -926,7 +947,7 @@ def apply(classifier: Classifier, ctx: Ctx) -> pa.Table:
 
 
 ALL_SQL = {
-    "PREPARE": PREPARE, "TOOL_FAILURES": TOOL_FAILURES, "HALLUCINATED_TOOL": HALLUCINATED_TOOL,
+    "PREPARE": PREPARE, "FINAL_ANSWERS": FINAL_ANSWERS, "TOOL_FAILURES": TOOL_FAILURES, "HALLUCINATED_TOOL": HALLUCINATED_TOOL,
     "RUNAWAY_LOOP": RUNAWAY_LOOP, "CALL_ERRORS": CALL_ERRORS, "CASCADING_RETRIES": CASCADING_RETRIES,
     "CONTEXT_OVERFLOW": CONTEXT_OVERFLOW, "PROMPT_INJECTION": PROMPT_INJECTION,
     "DUPLICATE_SIDE_EFFECT": DUPLICATE_SIDE_EFFECT, "BUDGET_EXCEEDED": BUDGET_EXCEEDED, "REFUSAL": REFUSAL,
