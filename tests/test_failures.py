@@ -331,6 +331,40 @@ def test_duplicate_side_effect_and_unapproved_action(lens, tmp_path):
     assert found(lens, c) == {}
 
 
+def test_a_side_effect_retried_after_an_attempt_of_unknown_outcome_is_a_duplicate(lens, tmp_path):
+    """The first send_email timed out (or lost its connection, or its error is redacted) after the request
+    went out, and a retry with the same arguments succeeded: it may have been sent twice. A failure the tool
+    itself reported, or a rejected call, happened before anything was done: one email."""
+    email = {"to": "ada@x.example", "body": "refunded"}
+    cases = {
+        tid(50): status_of("TimeoutError", "SMTP relay did not answer within 10 s"),
+        tid(51): status_of("ConnectionResetError", "[Errno 104] Connection reset by peer"),
+        tid(52): status_of(None, "Error running tool (non-fatal): {'tool_name': 'send_email', 'error': "
+                                 "'Tool execution failed. Error details are redacted.'}"),
+        tid(53): status_of("ValueError", "invalid address"),
+        tid(54): {"result": {"error": "timeout talking to the relay"}},
+        tid(55): status_of("ConnectionRefusedError", "[Errno 111] Connection refused"),
+    }
+    spans = []
+    for t, first in cases.items():
+        spans += [agent(t), tool(t, 1, 1, "send_email", email, **first), tool(t, 2, 2, "send_email", email, {"ok": 1})]
+    ingest(lens, tmp_path, *spans)
+    got = {t: found(lens, t).get("duplicate_side_effect") for t in cases}
+    assert {t for t, f in got.items() if f} == {tid(50), tid(51), tid(52)}
+    f = got[tid(50)]
+    assert f["severity"] == "high" and f["evidence"]["spans"] == [sid(1), sid(2)]
+    assert f["evidence"]["uncertain_attempts"] == [
+        {"span_id": sid(1), "error": "TimeoutError: SMTP relay did not answer within 10 s"}]
+    assert f["explanation"] == (
+        'send_email was retried with the same arguments {"to": "ada@x.example", "body": "refunded"} after an '
+        "attempt whose outcome is unknown (TimeoutError: SMTP relay did not answer within 10 s): the first attempt "
+        "may have completed (a side-effect tool by the default policy)")
+
+
+def status_of(etype: str | None, message: str) -> dict[str, Any]:
+    return {"status": err(message), "etype": etype}
+
+
 def test_an_approval_whose_result_has_no_approved_key_is_an_approval(lens, tmp_path):
     """Only `approved: false` (or a denied status) denies: a ticket, or LangChain's serialized ToolMessage
     (`approved` one level down), is an approval that went through (a missing key made `denied` NULL, and

@@ -34,8 +34,6 @@ SOURCES = ("golden", "fresh")
 RECALL_TARGET = 0.95
 
 # What today's classifiers get wrong: (target, framework, mode) -> why. FINDINGS.md says where and the fix.
-AFTER_RETRY = ("the first send_email failed (timed out after the relay queued the message) and the retry succeeded: "
-               "the rule counts successful runs of the tool only")
 ADAPTER = "needs the adapter change (branch adapt)"
 KNOWN: dict[tuple[str, str, str], str] = {
     # LangGraph / LangChain (OpenInference)
@@ -50,12 +48,10 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("recall", "langgraph", "runaway_loop"):
         "ModelCallLimitMiddleware(exit_behavior='end') ends the run with an AI message 'Model call limits exceeded', "
         "no error: the step-cap rule reads error text only",
-    ("recall", "langgraph", "duplicate_side_effect"): AFTER_RETRY,
     # OpenAI Agents SDK (OpenInference)
     ("recall", "openai-agents", "context_overflow"):
         "the SDK raises ModelBehaviorError on the incomplete response and records no finish reason or usage: "
         "'max_output_tokens' is only in the response span's status message (incomplete_details)",
-    ("recall", "openai-agents", "duplicate_side_effect"): AFTER_RETRY,
     ("recall", "openai-agents", "refusal"):
         "the SDK raises ModelBehaviorError on the incomplete response: 'content_filter' is only in the response "
         "span's status message (incomplete_details), with no finish reason and no output",
@@ -65,7 +61,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     # pydantic-ai (OTel GenAI)
     ("recall", "pydantic-ai", "runaway_loop"):
         "UsageLimitExceeded 'The next request would exceed the request_limit of 8' does not match STEP_CAP",
-    ("recall", "pydantic-ai", "duplicate_side_effect"): AFTER_RETRY,
 }
 
 

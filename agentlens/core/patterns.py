@@ -44,6 +44,17 @@ PROVIDER_ERROR = (
     r"server_error|api_error|apistatuserror)"
 )
 
+# A failed call whose outcome is unknown besides a timeout (TIMEOUT): the request went out and the connection
+# was lost before the answer (reset, aborted, closed, remote end disconnected, broken pipe; a bare
+# `ConnectionError`), or the trace does not say why it failed (the OpenAI Agents SDK's default tool
+# failure function records "Tool execution failed. Error details are redacted."). A side effect retried
+# after such a failure may have happened twice (duplicate_side_effect). "Connection refused" is not here:
+# nothing was sent.
+OUTCOME_UNKNOWN = (
+    r"(?i)" + _FIRST_LINE + r"(connection (reset|aborted|closed|dropped|lost|error)|\bconnection(reset|aborted)?error\b|"
+    r"remote ?(end )?(closed|disconnected)|server disconnected|broken ?pipe|incomplete ?read|details are redacted)"
+)
+
 # The HTTP status an error text carries as such (`Error code: 503` of the openai and anthropic SDKs,
 # pydantic-ai's `status_code: 503`, `HTTP 503`, `HTTP/1.1 503`, `status 503`): group 1. It decides before
 # the words (`error_modes`): 429 and 529 are rate limits, 408 and 504 timeouts, other 5xx provider errors;

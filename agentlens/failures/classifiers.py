@@ -64,6 +64,7 @@ def parameters(policy: Policy) -> dict[str, Any]:
         "context_overflow_re": P.CONTEXT_OVERFLOW, "provider_error_re": P.PROVIDER_ERROR, "step_cap_re": P.STEP_CAP,
         "refusal_re": P.REFUSAL, "address_re": ADDRESS, "injection_re": p.injection_regex,
         "failure_acknowledged_re": P.FAILURE_ACKNOWLEDGED, "quoted_mention_re": P.QUOTED_MENTION,
+        "outcome_unknown_re": P.OUTCOME_UNKNOWN,
         "finish_length": list(P.FINISH_LENGTH), "finish_refusal": list(P.FINISH_REFUSAL),
         "side_effect_tools": _globs(p.side_effect_tools), "side_effect_tools_by": _by(p, "side_effect_tools"),
         "irreversible_tools": _globs(p.irreversible_tools), "irreversible_tools_by": _by(p, "irreversible_tools"),
@@ -776,19 +777,40 @@ def prompt_injection(ctx: Ctx) -> pa.Table:
 # duplicate_side_effect
 # --------------------------------------------------------------------------------------------------
 
-# A side-effecting tool (policy list) that ran successfully two or more times with the same
-# canonical arguments in one run.
+# A side-effecting tool (policy list) that ran successfully two or more times with the same canonical
+# arguments in one run, or that succeeded after an attempt with the same arguments whose outcome is unknown:
+# a timeout, a lost connection or an unrecorded reason (is_timeout, patterns.OUTCOME_UNKNOWN; not an error
+# the tool itself returned). The request of that attempt went out: the retry may have done it twice.
 DUPLICATE_SIDE_EFFECT = """
-WITH d AS (
-  SELECT run_id, tool, fp, count(*) AS n, arg_min(span_id, seq) AS span_id, arg_min(tool_arguments, seq) AS args,
-         bool_or(irreversible) AS irreversible, list(span_id ORDER BY seq) AS spans
-  FROM _fs WHERE kind = 'tool' AND side_effect AND NOT failed AND fp IS NOT NULL
-  GROUP BY run_id, tool, fp HAVING count(*) >= 2
+WITH c AS (
+  SELECT run_id, tool, fp, seq, span_id, tool_arguments, irreversible, failed, err,
+         failed AND NOT failed_by_payload AND (is_timeout OR regexp_matches(err, $outcome_unknown_re)) AS uncertain
+  FROM _fs WHERE kind = 'tool' AND side_effect AND fp IS NOT NULL
+),
+g AS (
+  SELECT run_id, tool, fp, count(*) FILTER (WHERE NOT failed) AS ok, max(seq) FILTER (WHERE NOT failed) AS last_ok
+  FROM c WHERE NOT failed OR uncertain GROUP BY run_id, tool, fp HAVING count(*) FILTER (WHERE NOT failed) >= 1
+),
+d AS (  -- the successes, and the uncertain attempts before the last success
+  SELECT g.run_id, g.tool, g.fp, any_value(g.ok) AS ok, count(*) FILTER (WHERE c.uncertain) AS uncertain,
+         arg_min(c.span_id, c.seq) AS span_id, arg_min(c.tool_arguments, c.seq) AS args,
+         bool_or(c.irreversible) AS irreversible, list(c.span_id ORDER BY c.seq) AS spans,
+         arg_min(c.err, c.seq) FILTER (WHERE c.uncertain) AS uncertain_err,
+         list({span_id: c.span_id, error: left(c.err, 300)} ORDER BY c.seq) FILTER (WHERE c.uncertain) AS uncertain_spans
+  FROM g JOIN c ON c.run_id = g.run_id AND c.tool = g.tool AND c.fp = g.fp
+                AND (NOT c.failed OR (c.uncertain AND c.seq < g.last_ok))
+  GROUP BY g.run_id, g.tool, g.fp
+  HAVING any_value(g.ok) >= 2 OR count(*) FILTER (WHERE c.uncertain) >= 1
 )
 SELECT run_id, 'duplicate_side_effect', span_id, CASE WHEN irreversible THEN 'critical' ELSE 'high' END,
-       printf('%s ran %d times with the same arguments %s (a side-effect tool by the %s)', tool, n,
-              agentlens_clip(coalesce(args, '{}'), 120), $side_effect_tools_by),
-       to_json({tool: tool, count: n, spans: spans, arguments: left(args, 1000), irreversible: irreversible})::VARCHAR
+       CASE WHEN ok >= 2
+            THEN printf('%s ran %d times with the same arguments %s', tool, ok, agentlens_clip(coalesce(args, '{}'), 120))
+            ELSE printf('%s was retried with the same arguments %s after an attempt whose outcome is unknown (%s): '
+                        'the first attempt may have completed', tool, agentlens_clip(coalesce(args, '{}'), 120),
+                        agentlens_clip(uncertain_err, 100)) END
+       || printf(' (a side-effect tool by the %s)', $side_effect_tools_by),
+       to_json({tool: tool, count: ok + uncertain, succeeded: ok, spans: spans, arguments: left(args, 1000),
+                irreversible: irreversible, uncertain_attempts: uncertain_spans})::VARCHAR
 FROM d
 """
 
