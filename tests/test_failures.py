@@ -203,6 +203,32 @@ def test_runaway_loop_counts_canonical_arguments_and_step_cap(lens, tmp_path):
     assert found(lens, b)["runaway_loop"]["severity"] == "high"
 
 
+def test_a_step_cap_that_ends_the_run_with_an_answer_or_a_usage_limit(lens, tmp_path):
+    """A step cap is found in an error (pydantic-ai's UsageLimitExceeded on its request_limit) and in a final
+    answer that is the framework's cap message (LangChain's ModelCallLimitMiddleware, exit_behavior='end':
+    no error anywhere; the answer read from a LangGraph state's last AI message). A token limit is a budget,
+    and an answer that talks about limits is not a cap."""
+    a, b, c, d = tid(60), tid(61), tid(62), tid(63)
+    state = {"messages": [{"type": "human", "data": {"content": "Check all my orders."}},
+                          {"type": "ai", "data": {"content": "", "tool_calls": []}},
+                          {"type": "ai", "data": {"content": "Model call limits exceeded: run limit (4/4)"}}]}
+    ingest(lens, tmp_path,
+           agent(a, status=err("The next request would exceed the request_limit of 8"), attrs={"error.type": "UsageLimitExceeded"}),
+           tool(a, 1, 1, "get_order", {"order_id": "A-1"}, "r"),
+           agent(b, attrs={"output.value": json.dumps(state), "output.mime_type": "application/json"}),
+           llm(b, 1, 1, calls=[("get_order", {"order_id": "A-1"})]), tool(b, 2, 2, "get_order", {"order_id": "A-1"}, "r"),
+           agent(c, status=err("The next request would exceed the total_tokens_limit of 1000 (total_tokens=1200)")),
+           tool(c, 1, 1, "get_order", {"order_id": "A-1"}, "r"),
+           agent(d), llm(d, 1, 1, text="Model call limits on your plan: 100 a day. You have used 12."))
+    assert found(lens, a)["runaway_loop"]["explanation"] == (
+        "the run stopped at its step cap (UsageLimitExceeded: The next request would exceed the request_limit of 8)")
+    fb = found(lens, b)["runaway_loop"]
+    assert fb["severity"] == "high" and fb["span_id"] == ROOT
+    assert fb["explanation"] == ("the run stopped at its step cap (the final answer: Model call limits exceeded: "
+                                 "run limit (4/4))")
+    assert "runaway_loop" not in found(lens, c) and found(lens, d) == {}
+
+
 def test_rate_limits_timeouts_provider_errors_and_cascades(lens, tmp_path):
     a, b = tid(9), tid(10)
     rl = "Error code: 429 - {'error': {'message': 'Rate limit reached; Used 196429', 'code': 'rate_limit_exceeded'}}"

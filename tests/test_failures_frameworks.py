@@ -45,9 +45,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("recall", "langgraph", "hallucinated_tool"):
         ADAPTER + ": arguments that do not parse go to the AIMessage's invalid_tool_calls: OpenInference keeps them only inside "
         "the LLM span's output.value, and no tool_calls attribute is recorded",
-    ("recall", "langgraph", "runaway_loop"):
-        "ModelCallLimitMiddleware(exit_behavior='end') ends the run with an AI message 'Model call limits exceeded', "
-        "no error: the step-cap rule reads error text only",
     # OpenAI Agents SDK (OpenInference)
     ("recall", "openai-agents", "context_overflow"):
         "the SDK raises ModelBehaviorError on the incomplete response and records no finish reason or usage: "
@@ -59,8 +56,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
         "the root AGENT span closes OK when Runner.run raised; the error is on the inner AGENT span, the last turn "
         "(Tool not found) or the last response span (incomplete response) only",
     # pydantic-ai (OTel GenAI)
-    ("recall", "pydantic-ai", "runaway_loop"):
-        "UsageLimitExceeded 'The next request would exceed the request_limit of 8' does not match STEP_CAP",
 }
 
 

@@ -79,10 +79,23 @@ CONTEXT_OVERFLOW = (
 )
 
 # The agent framework stopped the run at its step cap (OpenAI Agents MaxTurnsExceeded, LangGraph
-# GraphRecursionError, LangChain "Agent stopped due to iteration limit", smolagents max_steps).
+# GraphRecursionError, LangChain "Agent stopped due to iteration limit", smolagents max_steps, pydantic-ai
+# UsageLimitExceeded on its request_limit / tool_calls_limit, LangChain's Model/ToolCallLimitMiddleware
+# "Model call limits exceeded"). Read from error text. pydantic-ai's token and cost limits are budgets, not
+# step caps.
 STEP_CAP = (
-    r"(?i)" + _FIRST_LINE + r"(max(imum)?[ _-]?(turns|iterations|steps)|recursion[ _-]?limit|iteration limit|step[ _-]?limit|"
-    r"too many (steps|iterations|turns))"
+    r"(?i)" + _FIRST_LINE + r"(max(imum)?[ _-]?(turns|iterations|steps)|recursion[ _-]?limit|iteration limit|"
+    r"step[ _-]?limit|too many (steps|iterations|turns)|request_limit|tool_calls_limit|"
+    r"(model|tool)[ _-]?call[ _-]?limits?[ _-]?(exceeded|reached)|agent stopped due to)"
+)
+
+# A step cap that ended the run with an answer instead of an error: the final answer starts with the
+# framework's message (LangChain's ModelCallLimitMiddleware with exit_behavior='end': "Model call limits
+# exceeded: run limit (4/4)"; AgentExecutor: "Agent stopped due to iteration limit or time limit.").
+# Anchored at the start, so an answer that talks about limits is not one.
+STEP_CAP_ANSWER = (
+    r"(?i)^\W{0,3}((model|tool) call limits? (exceeded|reached)|"
+    r"agent stopped due to (iteration limit|max iterations|time limit))"
 )
 
 # A tool result that reports failure in its text, when it is not JSON (JSON results are read by key:

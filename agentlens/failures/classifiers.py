@@ -64,7 +64,7 @@ def parameters(policy: Policy) -> dict[str, Any]:
         "context_overflow_re": P.CONTEXT_OVERFLOW, "provider_error_re": P.PROVIDER_ERROR, "step_cap_re": P.STEP_CAP,
         "refusal_re": P.REFUSAL, "address_re": ADDRESS, "injection_re": p.injection_regex,
         "failure_acknowledged_re": P.FAILURE_ACKNOWLEDGED, "quoted_mention_re": P.QUOTED_MENTION,
-        "outcome_unknown_re": P.OUTCOME_UNKNOWN,
+        "outcome_unknown_re": P.OUTCOME_UNKNOWN, "step_cap_answer_re": P.STEP_CAP_ANSWER,
         "finish_length": list(P.FINISH_LENGTH), "finish_refusal": list(P.FINISH_REFUSAL),
         "side_effect_tools": _globs(p.side_effect_tools), "side_effect_tools_by": _by(p, "side_effect_tools"),
         "irreversible_tools": _globs(p.irreversible_tools), "irreversible_tools_by": _by(p, "irreversible_tools"),
@@ -279,11 +279,21 @@ def prepare(ctx: Ctx) -> None:
 # --------------------------------------------------------------------------------------------------
 
 # The answer a text gives: its own text, a JSON string's value, or a message list's last assistant message.
+# An object with a `messages` list (a LangGraph agent's state: LangChain messages serialized as
+# `{"type": "ai", "data": {"content": ...}}` or `{"lc": 1, "id": [..., "AIMessage"], "kwargs": {...}}`) gives
+# its last AI message's text.
 _ANSWER = """CASE WHEN json_valid({x}) THEN
     CASE json_type({x})
       WHEN 'ARRAY' THEN list_filter(try(json_transform({x}, '[{{"role":"VARCHAR","content":"VARCHAR"}}]')),
                                     lambda m: m.content IS NOT NULL AND coalesce(m.role, 'assistant') = 'assistant')[-1].content
       WHEN 'VARCHAR' THEN {x}->>'$'
+      WHEN 'OBJECT' THEN list_transform(list_filter(
+          try(json_transform({x}->'$.messages', '[{{"role":"VARCHAR","type":"VARCHAR","id":["VARCHAR"],"content":"VARCHAR",'
+                                                   '"data":{{"content":"VARCHAR"}},"kwargs":{{"content":"VARCHAR"}}}}]')),
+          lambda m: (m.role = 'assistant' OR m.type IN ('ai', 'AIMessage', 'AIMessageChunk')
+                     OR m.id[-1] IN ('AIMessage', 'AIMessageChunk'))
+                    AND coalesce(m.content, m.data.content, m.kwargs.content) IS NOT NULL),
+          lambda m: coalesce(m.content, m.data.content, m.kwargs.content))[-1]
     END
   ELSE {x} END"""
 
@@ -469,7 +479,8 @@ def hallucinated_tool(ctx: Ctx) -> pa.Table:
 
 # The same tool with the same (canonical) arguments `loop_threshold` times or more, counted on tool
 # spans and on the tool calls the LLM asked for (the larger count wins: a run may record only one of
-# them, or record some calls as retriever spans), or the run stopped at a step cap.
+# them, or record some calls as retriever spans), or the run stopped at a step cap: a failure whose error
+# says so (STEP_CAP), or a final answer that is the framework's cap message (STEP_CAP_ANSWER).
 RUNAWAY_LOOP = """
 WITH t AS (
   SELECT run_id, span_id, seq, tool, fp, tool_arguments AS args, 'span' AS src FROM _fs WHERE fp IS NOT NULL
@@ -502,9 +513,13 @@ top AS (
          arg_max(args, n) AS args, list({tool: tool, arguments: left(args, 500), count: n, spans: spans}) AS repeats
   FROM rep GROUP BY run_id
 ),
-cap AS (
-  SELECT run_id, arg_min(span_id, seq) AS span_id, arg_min(err, seq) AS err
-  FROM _fs WHERE failed AND is_step_cap GROUP BY run_id
+cap AS (  -- a failure at the cap (the first), else a final answer that is the framework's cap message
+  SELECT run_id, arg_min(span_id, k) AS span_id, arg_min(err, k) AS err FROM (
+    SELECT run_id, span_id, err, (0, seq) AS k FROM _fs WHERE failed AND is_step_cap
+    UNION ALL
+    SELECT run_id, span_id, 'the final answer: ' || answer, (1, 0) FROM _ffinal  -- Ctx.shared
+    WHERE regexp_matches(answer, $step_cap_answer_re))
+  GROUP BY run_id
 )
 SELECT coalesce(t.run_id, c.run_id), 'runaway_loop', coalesce(t.span_id, c.span_id),
        CASE WHEN c.run_id IS NOT NULL THEN 'high' ELSE 'medium' END,
@@ -521,6 +536,7 @@ FROM top t FULL JOIN cap c ON c.run_id = t.run_id
 
 @emits("runaway_loop")
 def runaway_loop(ctx: Ctx) -> pa.Table:
+    ctx.shared("_ffinal")
     return ctx.rows(RUNAWAY_LOOP)
 
 
