@@ -46,12 +46,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
         ADAPTER + ": arguments that do not parse go to the AIMessage's invalid_tool_calls: OpenInference keeps them only inside "
         "the LLM span's output.value, and no tool_calls attribute is recorded",
     # OpenAI Agents SDK (OpenInference)
-    ("recall", "openai-agents", "context_overflow"):
-        "the SDK raises ModelBehaviorError on the incomplete response and records no finish reason or usage: "
-        "'max_output_tokens' is only in the response span's status message (incomplete_details)",
-    ("recall", "openai-agents", "refusal"):
-        "the SDK raises ModelBehaviorError on the incomplete response: 'content_filter' is only in the response "
-        "span's status message (incomplete_details), with no finish reason and no output",
     ("status", "openai-agents", "-"):
         "the root AGENT span closes OK when Runner.run raised; the error is on the inner AGENT span, the last turn "
         "(Tool not found) or the last response span (incomplete response) only",

@@ -142,6 +142,12 @@ FAILURE_ACKNOWLEDGED = (
 FINISH_LENGTH = ("length", "max_tokens", "max_output_tokens", "model_length")
 FINISH_REFUSAL = ("content_filter", "refusal", "safety", "prohibited_content", "blocklist", "spii")
 
+# Why a response came back incomplete, when a failed call's error says so instead of a finish reason
+# (group 1): the OpenAI Agents SDK raises on the Responses API's `status: incomplete` and records only
+# "... `response.incomplete`. status=incomplete; incomplete_details=IncompleteDetails(reason='max_output_tokens')".
+# Read as a finish reason: FINISH_LENGTH (context_overflow) or FINISH_REFUSAL (refusal).
+INCOMPLETE_REASON = r"(?i)" + _FIRST_LINE + r"\bincomplete\b.{0,200}?\breason\W{1,4}([a-z_]+)"
+
 # Addresses an injected instruction may try to send data to.
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
 

@@ -65,6 +65,7 @@ def parameters(policy: Policy) -> dict[str, Any]:
         "refusal_re": P.REFUSAL, "address_re": ADDRESS, "injection_re": p.injection_regex,
         "failure_acknowledged_re": P.FAILURE_ACKNOWLEDGED, "quoted_mention_re": P.QUOTED_MENTION,
         "outcome_unknown_re": P.OUTCOME_UNKNOWN, "step_cap_answer_re": P.STEP_CAP_ANSWER,
+        "incomplete_reason_re": P.INCOMPLETE_REASON,
         "finish_length": list(P.FINISH_LENGTH), "finish_refusal": list(P.FINISH_REFUSAL),
         "side_effect_tools": _globs(p.side_effect_tools), "side_effect_tools_by": _by(p, "side_effect_tools"),
         "irreversible_tools": _globs(p.irreversible_tools), "irreversible_tools_by": _by(p, "irreversible_tools"),
@@ -246,6 +247,9 @@ SELECT p.* EXCLUDE (result, status_err, payload_err, valid, types, f),
        coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $provider_error_re), false) AS provider_words,
        coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $context_overflow_re), false) AS is_context,
        coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $step_cap_re), false) AS is_step_cap,
+       -- a failed LLM call's finish reason, when its error says why the response is incomplete
+       CASE WHEN p.leaf_llm AND p.status_err IS NOT NULL
+            THEN lower(nullif(regexp_extract(p.status_err, $incomplete_reason_re, 1), '')) END AS incomplete_reason,
        p.kind = 'tool' AND len(list_filter($side_effect_tools::VARCHAR[], lambda g: lower(p.tool) GLOB g)) > 0
          AS side_effect,
        p.kind = 'tool' AND len(list_filter($irreversible_tools::VARCHAR[], lambda g: lower(p.tool) GLOB g)) > 0
@@ -668,10 +672,16 @@ WITH hits AS (
   FROM _fs WHERE attempt AND failed AND is_context
   UNION ALL
   SELECT run_id, span_id, seq, 2, 'medium',
-         printf('%s stopped at finish_reason=%s%s: the answer was cut off', coalesce(model, 'an LLM call'),
-                finish_reason, CASE WHEN output_tokens IS NOT NULL THEN printf(' after %d output tokens', output_tokens) ELSE '' END),
-         to_json({span_id: span_id, reason: 'finish_reason', finish_reason: finish_reason, output_tokens: output_tokens})
-  FROM _fs WHERE leaf_llm AND lower(finish_reason) IN (SELECT unnest($finish_length::VARCHAR[]))
+         CASE WHEN finish_reason IS NOT NULL
+              THEN printf('%s stopped at finish_reason=%s%s: the answer was cut off', coalesce(model, 'an LLM call'),
+                          finish_reason, CASE WHEN output_tokens IS NOT NULL
+                                              THEN printf(' after %d output tokens', output_tokens) ELSE '' END)
+              ELSE printf('%s failed: its response came back incomplete (reason %s): the answer was cut off',
+                          coalesce(model, 'an LLM call'), incomplete_reason) END,
+         to_json({span_id: span_id, reason: 'finish_reason', finish_reason: coalesce(finish_reason, incomplete_reason),
+                  output_tokens: output_tokens})
+  FROM _fs
+  WHERE leaf_llm AND lower(coalesce(finish_reason, incomplete_reason)) IN (SELECT unnest($finish_length::VARCHAR[]))
   UNION ALL
   SELECT f.run_id, f.span_id, f.seq, 3, 'medium',
          printf('input of %,d tokens is %.0f%% of %s''s %,d-token window (from %s; threshold %.0f%%, %s)',
@@ -891,18 +901,23 @@ def budget_exceeded(ctx: Ctx) -> pa.Table:
 REFUSAL = """
 WITH final AS (SELECT * FROM _ffinal),  -- Ctx.shared
 filtered AS (
-  SELECT run_id, arg_min(span_id, seq) AS span_id, arg_min(finish_reason, seq) AS finish_reason
-  FROM _fs WHERE leaf_llm AND lower(finish_reason) IN (SELECT unnest($finish_refusal::VARCHAR[])) GROUP BY run_id
+  SELECT run_id, arg_min(span_id, seq) AS span_id, arg_min(coalesce(finish_reason, incomplete_reason), seq) AS finish_reason,
+         arg_min(finish_reason IS NULL, seq) AS incomplete
+  FROM _fs WHERE leaf_llm AND lower(coalesce(finish_reason, incomplete_reason)) IN (SELECT unnest($finish_refusal::VARCHAR[]))
+  GROUP BY run_id
 ),
 hits AS (
   SELECT coalesce(a.run_id, f.run_id) AS run_id, coalesce(f.span_id, a.span_id) AS span_id,
-         a.answer, f.finish_reason,
+         a.answer, f.finish_reason, f.incomplete,
          coalesce(regexp_matches(left(a.answer, 400), $refusal_re), false) AS declined
   FROM final a FULL JOIN filtered f USING (run_id)
 )
 SELECT run_id, 'refusal', span_id, 'medium',
        CASE WHEN finish_reason IS NOT NULL AND NOT declined
-            THEN printf('an LLM call finished with finish_reason=%s (content filter)', finish_reason)
+            THEN CASE WHEN incomplete
+                      THEN printf('an LLM call failed: its response came back incomplete (reason %s, content filter)',
+                                  finish_reason)
+                      ELSE printf('an LLM call finished with finish_reason=%s (content filter)', finish_reason) END
             ELSE printf('the final answer declines the task: "%s"', agentlens_clip(regexp_replace(answer, '\\s+', ' ', 'g'), 120)) END,
        to_json({span_id: span_id, answer: left(answer, 500), finish_reason: finish_reason})::VARCHAR
 FROM hits WHERE declined OR finish_reason IS NOT NULL
