@@ -6,8 +6,8 @@ public API only (tests/frameworks/score.py).
 
 The issue's targets, per framework and mode: no false alarm on a healthy run, no detection on a run
 labelled as not showing the mode, recall >= 0.95 where the trace holds the evidence, and the run status
-right. Each target today's classifiers miss is a strict xfail below (KNOWN, with the cause; FINDINGS.md
-has the spans and the rule change), so the suite stays green and a fix flips it loudly (XPASS fails).
+right. Each target agentlens still misses is a strict xfail below (KNOWN, with the cause; FINDINGS.md
+has the spans and the change), so the suite stays green and a fix flips it loudly (XPASS fails).
 Both the committed recordings and fresh ones (when the frameworks are installed) are scored."""
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ MODULES = {
 SOURCES = ("golden", "fresh")
 RECALL_TARGET = 0.95
 
-# What today's classifiers get wrong: (target, framework, mode) -> why. FINDINGS.md says where and the fix.
+# What agentlens still gets wrong: (target, framework, mode) -> why. FINDINGS.md says where and the fix. All
+# that is left needs the adapters to read what these traces hold, not a rule change.
 ADAPTER = "needs the adapter change (branch adapt)"
 KNOWN: dict[tuple[str, str, str], str] = {
     # LangGraph / LangChain (OpenInference)
@@ -47,9 +48,8 @@ KNOWN: dict[tuple[str, str, str], str] = {
         "the LLM span's output.value, and no tool_calls attribute is recorded",
     # OpenAI Agents SDK (OpenInference)
     ("status", "openai-agents", "-"):
-        "the root AGENT span closes OK when Runner.run raised; the error is on the inner AGENT span, the last turn "
-        "(Tool not found) or the last response span (incomplete response) only",
-    # pydantic-ai (OTel GenAI)
+        ADAPTER + ": the root AGENT span closes OK when Runner.run raised; the error is on the inner AGENT span, the "
+        "last turn (Tool not found) or the last response span (incomplete response) only",
 }
 
 
