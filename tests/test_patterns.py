@@ -149,6 +149,8 @@ ACKNOWLEDGED = (
     "The order service is currently unavailable.",
     "Sorry, something went wrong while opening your ticket.",
     "I had trouble connecting to the billing API.",
+    "I'm unable to check your order right now.",
+    "We’re not able to access the ticket queue at the moment.",
 )
 NOT_ACKNOWLEDGED = (
     "Your account is in good standing and order A-1001 shipped with UPS.",

@@ -123,8 +123,9 @@ REFUSAL = (
 # "I can't find that order" (the tool may have answered "not found") and "I'm sorry to hear about the
 # error at checkout" are not acknowledgements.
 FAILURE_ACKNOWLEDGED = (
-    r"(?i)\b(i|we)\s+(could(n['’]?t| not)|can(not|['’]?t)|(was|were)(n['’]?t| not) able to|"
-    r"(am|are|was|were) (unable|not able) to|had (trouble|a problem|an issue|problems|issues))\s+"
+    r"(?i)\b(i|we)(\s+(could(n['’]?t| not)|can(not|['’]?t)|(was|were)(n['’]?t| not) able to|"
+    r"(am|are|was|were) (unable|not able) to|had (trouble|a problem|an issue|problems|issues))|"
+    r"['’](m|re) (unable|not able) to)\s+"
     r"(reach|reaching|access|accessing|connect|connecting|contact|load|loading|retrieve|retrieving|get|getting|"
     r"fetch|fetching|check|checking|confirm|verify|look up|looking up|complete|process|send|sending|open|create|"
     r"update|pull|pulling)\b"
