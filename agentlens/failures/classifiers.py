@@ -10,7 +10,9 @@ of a list.
 the span's order in its run, whether it failed and why, its call fingerprint, which policy lists
 its tool is on, and its `rid` (rowid in `spans`). Rules read the wide text columns (results, messages)
 from `spans` only where needed, joined on `rowid = rid` so that DuckDB reads only the row groups
-holding the batch's spans (a join on the ids would scan the whole table).
+holding the batch's spans (a join on the ids would scan the whole table). An intermediate result several
+rules read (the final answers, `_ffinal`) is made once per batch by the first rule that needs it
+(`Ctx.shared`, `SHARED`) and dropped with `_fs` (`CLEANUP`).
 
 `CLASSIFIERS` is the ordered tuple of rules (sqlglot's optimizer rules are held the same way): adding
 a mode is adding a function to it, and `MODES` is the modes they declare, in their order. A caller
@@ -338,10 +340,7 @@ CLEANUP = ("DROP TABLE IF EXISTS _fs", "DROP TABLE IF EXISTS _ffinal")
 # `$mode`: the mode to return.
 TOOL_FAILURES = """
 WITH f AS (SELECT * FROM _fs WHERE kind IN ('tool', 'retriever') AND failed),
-ack AS (  -- the runs whose final answer tells the user something failed (_ffinal: Ctx.shared)
-  SELECT run_id, answer FROM _ffinal
-  WHERE run_id IN (SELECT run_id FROM f) AND regexp_matches(answer, $failure_acknowledged_re)
-),
+
 g AS (
   SELECT run_id, tool, count(*) AS failures, arg_min(span_id, seq) AS span_id, arg_min(err, seq) AS first_err,
          max(seq) AS last_seq, bool_and(failed_by_payload) AS by_payload,
@@ -354,11 +353,18 @@ retry AS (
                    AND o.kind IN ('tool', 'retriever') AND NOT o.failed
   GROUP BY ALL
 ),
+noticed AS (
+  SELECT g.*, r.retry_span_id, coalesce(run.status, 'ok') AS run_status,
+         -- whether the final answer tells the user something failed (_ffinal: Ctx.shared), read only when
+         -- neither a retry nor the run's end noticed (CASE evaluates it lazily)
+         CASE WHEN r.retry_span_id IS NULL AND coalesce(run.status, 'ok') <> 'error'
+              THEN CASE WHEN regexp_matches(a.answer, $failure_acknowledged_re) THEN a.answer END END AS ack_answer
+  FROM g LEFT JOIN retry r USING (run_id, tool) LEFT JOIN runs run USING (run_id) LEFT JOIN _ffinal a USING (run_id)
+),
 j AS (
-  SELECT g.*, r.retry_span_id, coalesce(run.status, 'ok') AS run_status, ack.answer AS ack_answer,
-         CASE WHEN r.retry_span_id IS NOT NULL OR run.status = 'error' OR ack.run_id IS NOT NULL THEN 'tool_error'
-              ELSE 'silent_tool_failure' END AS mode
-  FROM g LEFT JOIN retry r USING (run_id, tool) LEFT JOIN runs run USING (run_id) LEFT JOIN ack USING (run_id)
+  SELECT *, CASE WHEN retry_span_id IS NOT NULL OR run_status = 'error' OR ack_answer IS NOT NULL THEN 'tool_error'
+                 ELSE 'silent_tool_failure' END AS mode
+  FROM noticed
 )
 SELECT run_id, mode, span_id,
        CASE WHEN mode = 'silent_tool_failure' THEN 'high' WHEN run_status = 'error' THEN 'medium' ELSE 'low' END,
