@@ -1,10 +1,12 @@
 """The message patterns agentlens reads failures from, in one place.
 
 Regular expressions in RE2 syntax (what DuckDB's `regexp_matches` takes; Python's `re` reads them
-too). They are matched against a span's error text: `error_type: status_message` (the exception
-type and message when the span recorded an exception). Other modules reuse them (the golden
-signals' `rate_limited_share` counts calls matching `RATE_LIMIT`, the same pattern as the
-`rate_limited` failure mode).
+too). The error patterns are matched against what a person reads of a span's error: `error_type: the
+first line of status_message` (`error_head`), the HTTP status it carries first (`error_modes`). Other
+modules reuse them (the golden signals' `rate_limited_share` counts calls matching `RATE_LIMIT`, the same
+pattern as the `rate_limited` failure mode). Besides errors: the final answers that refuse (REFUSAL),
+that tell the user something failed (FAILURE_ACKNOWLEDGED) or that are a step cap's message
+(STEP_CAP_ANSWER); the injection patterns and the quotations that only mention them (QUOTED_MENTION).
 """
 
 from __future__ import annotations

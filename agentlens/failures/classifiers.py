@@ -340,7 +340,6 @@ CLEANUP = ("DROP TABLE IF EXISTS _fs", "DROP TABLE IF EXISTS _ffinal")
 # `$mode`: the mode to return.
 TOOL_FAILURES = """
 WITH f AS (SELECT * FROM _fs WHERE kind IN ('tool', 'retriever') AND failed),
-
 g AS (
   SELECT run_id, tool, count(*) AS failures, arg_min(span_id, seq) AS span_id, arg_min(err, seq) AS first_err,
          max(seq) AS last_seq, bool_and(failed_by_payload) AS by_payload,
