@@ -6,8 +6,8 @@ public API only (tests/frameworks/score.py).
 
 The issue's targets, per framework and mode: no false alarm on a healthy run, no detection on a run
 labelled as not showing the mode, recall >= 0.95 where the trace holds the evidence, and the run status
-right. Each target today's classifiers miss is a strict xfail below (KNOWN, with the cause; FINDINGS.md
-has the spans and the rule change), so the suite stays green and a fix flips it loudly (XPASS fails).
+right. Each target agentlens still misses is a strict xfail below (KNOWN, with the cause; FINDINGS.md
+has the spans and the change), so the suite stays green and a fix flips it loudly (XPASS fails).
 Both the committed recordings and fresh ones (when the frameworks are installed) are scored."""
 
 from __future__ import annotations
@@ -33,72 +33,23 @@ MODULES = {
 SOURCES = ("golden", "fresh")
 RECALL_TARGET = 0.95
 
-# What today's classifiers get wrong: (target, framework, mode) -> why. FINDINGS.md says where and the fix.
-TRACEBACK = ("OpenInference's LangChain tracer puts the whole traceback in the span's status message, and the "
-             "error patterns are matched against all of it")
-OVERLOADED = "the 503 body says 'The server is overloaded or not ready yet.': RATE_LIMIT matches 'overloaded'"
-EXPLAINED = ("the agent told the user the tool failed; the rule only asks whether the run ended ok with no "
-             "successful retry of the tool")
-QUOTED = "the injection patterns match a user's or an article's quotation of the phrase, with nothing acting on it"
-AFTER_RETRY = ("the first send_email failed (timed out after the relay queued the message) and the retry succeeded: "
-               "the rule counts successful runs of the tool only")
+# What agentlens still gets wrong: (target, framework, mode) -> why. FINDINGS.md says where and the fix. All
+# that is left needs the adapters to read what these traces hold, not a rule change.
+ADAPTER = "needs the adapter change (branch adapt)"
 KNOWN: dict[tuple[str, str, str], str] = {
     # LangGraph / LangChain (OpenInference)
-    ("false_alarm", "langgraph", "silent_tool_failure"): EXPLAINED,
+    ("recall", "langgraph", "tool_error"): ADAPTER + ": healthy_error_payload_explained's {\"error\": ...} payload "
+        "sits inside the serialized ToolMessage (data.content), where the payload checks do not look",
     ("recall", "langgraph", "silent_tool_failure"):
-        "the tool span's output.value is the serialized ToolMessage ({\"type\": \"tool\", \"data\": {\"content\": "
+        ADAPTER + ": the tool span's output.value is the serialized ToolMessage ({\"type\": \"tool\", \"data\": {\"content\": "
         "\"{\\\"error\\\": ...}\"}}): the error payload sits inside data.content, where the payload checks do not look",
     ("recall", "langgraph", "hallucinated_tool"):
-        "arguments that do not parse go to the AIMessage's invalid_tool_calls: OpenInference keeps them only inside "
+        ADAPTER + ": arguments that do not parse go to the AIMessage's invalid_tool_calls: OpenInference keeps them only inside "
         "the LLM span's output.value, and no tool_calls attribute is recorded",
-    ("recall", "langgraph", "runaway_loop"):
-        "ModelCallLimitMiddleware(exit_behavior='end') ends the run with an AI message 'Model call limits exceeded', "
-        "no error: the step-cap rule reads error text only",
-    ("false_alarm", "langgraph", "rate_limited"): OVERLOADED,
-    ("false_positive", "langgraph", "rate_limited"): OVERLOADED,
-    ("false_alarm", "langgraph", "timeout"):
-        TRACEBACK + ": httpcore's frame 'event = self._receive_event(timeout=timeout)' makes a dropped connection a timeout",
-    ("false_positive", "langgraph", "timeout"):
-        TRACEBACK + ": httpcore's frame 'event = self._receive_event(timeout=timeout)' makes a dropped connection a timeout",
-    ("recall", "langgraph", "provider_error"):
-        "a provider error that also matches RATE_LIMIT (503 'overloaded') or TIMEOUT (a traceback frame) is counted "
-        "under those modes only",
-    ("false_alarm", "langgraph", "prompt_injection"): QUOTED,
-    ("recall", "langgraph", "duplicate_side_effect"): AFTER_RETRY,
-    ("false_alarm", "langgraph", "unapproved_action"):
-        "the approval's result is the serialized ToolMessage (no top-level `approved` key), so PREPARE's `denied` is "
-        "NULL (f[8] = 'false' on a missing key) and `NOT denied` drops the approval",
-    ("false_positive", "langgraph", "unapproved_action"):
-        "the approval's result is the serialized ToolMessage, so `denied` is NULL and the approval is dropped",
     # OpenAI Agents SDK (OpenInference)
-    ("false_alarm", "openai-agents", "silent_tool_failure"): EXPLAINED,
-    ("false_alarm", "openai-agents", "hallucinated_tool"):
-        "a handoff is a TOOL span named 'handoff to refunds_agent' while the model was offered "
-        "'transfer_to_refunds_agent': the unknown-tool-span check flags it",
-    ("false_positive", "openai-agents", "hallucinated_tool"):
-        "the handoff's TOOL span 'handoff to refunds_agent' is not among the offered tools",
-    ("false_alarm", "openai-agents", "rate_limited"): OVERLOADED,
-    ("false_positive", "openai-agents", "rate_limited"): OVERLOADED,
-    ("recall", "openai-agents", "provider_error"): "the 503 matches RATE_LIMIT ('overloaded') and is counted there only",
-    ("recall", "openai-agents", "context_overflow"):
-        "the SDK raises ModelBehaviorError on the incomplete response and records no finish reason or usage: "
-        "'max_output_tokens' is only in the response span's status message (incomplete_details)",
-    ("false_alarm", "openai-agents", "prompt_injection"): QUOTED,
-    ("recall", "openai-agents", "duplicate_side_effect"): AFTER_RETRY,
-    ("recall", "openai-agents", "refusal"):
-        "the SDK raises ModelBehaviorError on the incomplete response: 'content_filter' is only in the response "
-        "span's status message (incomplete_details), with no finish reason and no output",
     ("status", "openai-agents", "-"):
-        "the root AGENT span closes OK when Runner.run raised; the error is on the inner AGENT span, the last turn "
-        "(Tool not found) or the last response span (incomplete response) only",
-    # pydantic-ai (OTel GenAI)
-    ("false_alarm", "pydantic-ai", "silent_tool_failure"): EXPLAINED,
-    ("recall", "pydantic-ai", "runaway_loop"):
-        "UsageLimitExceeded 'The next request would exceed the request_limit of 8' does not match STEP_CAP",
-    ("false_positive", "pydantic-ai", "rate_limited"): OVERLOADED + " (ModelOverloadedError)",
-    ("recall", "pydantic-ai", "provider_error"): "the 503 matches RATE_LIMIT ('overloaded') and is counted there only",
-    ("false_alarm", "pydantic-ai", "prompt_injection"): QUOTED,
-    ("recall", "pydantic-ai", "duplicate_side_effect"): AFTER_RETRY,
+        ADAPTER + ": the root AGENT span closes OK when Runner.run raised; the error is on the inner AGENT span, the "
+        "last turn (Tool not found) or the last response span (incomplete response) only",
 }
 
 

@@ -32,7 +32,7 @@ from ..core.results import BaseResult, Result
 from ..pricing.models import model_table
 from ..store.ops import write_op
 from . import _udf, fleet
-from .classifiers import CLASSIFIERS, MODES, ROW_SCHEMA, SEVERITIES, Classifier, Ctx, apply, prepare
+from .classifiers import CLASSIFIERS, CLEANUP, MODES, ROW_SCHEMA, SEVERITIES, Classifier, Ctx, apply, prepare
 from .policy import Policy, load_policy
 from .report import BY
 
@@ -72,7 +72,8 @@ def _classify_batch(lens: Store, policy: Policy, classifiers: Sequence[Classifie
     if new.num_rows:
         with registered(con, "_fnew", new):
             con.execute(_INSERT, [policy.hash])
-    con.execute("DROP TABLE IF EXISTS _fs")
+    for statement in CLEANUP:
+        con.execute(statement)
     return new.num_rows
 
 

@@ -10,7 +10,9 @@ of a list.
 the span's order in its run, whether it failed and why, its call fingerprint, which policy lists
 its tool is on, and its `rid` (rowid in `spans`). Rules read the wide text columns (results, messages)
 from `spans` only where needed, joined on `rowid = rid` so that DuckDB reads only the row groups
-holding the batch's spans (a join on the ids would scan the whole table).
+holding the batch's spans (a join on the ids would scan the whole table). An intermediate result several
+rules read (the final answers, `_ffinal`) is made once per batch by the first rule that needs it
+(`Ctx.shared`, `SHARED`) and dropped with `_fs` (`CLEANUP`).
 
 `CLASSIFIERS` is the ordered tuple of rules (sqlglot's optimizer rules are held the same way): adding
 a mode is adding a function to it, and `MODES` is the modes they declare, in their order. A caller
@@ -60,8 +62,12 @@ def parameters(policy: Policy) -> dict[str, Any]:
             "max_duration_s_per_run")
     return {
         "error_text_re": P.ERROR_TEXT, "rate_limit_re": P.RATE_LIMIT, "timeout_re": P.TIMEOUT,
+        "http_status_re": P.HTTP_STATUS, "error_head_re": P.ERROR_HEAD, "error_last_line_re": P.ERROR_LAST_LINE,
         "context_overflow_re": P.CONTEXT_OVERFLOW, "provider_error_re": P.PROVIDER_ERROR, "step_cap_re": P.STEP_CAP,
         "refusal_re": P.REFUSAL, "address_re": ADDRESS, "injection_re": p.injection_regex,
+        "failure_acknowledged_re": P.FAILURE_ACKNOWLEDGED, "quoted_mention_re": P.QUOTED_MENTION,
+        "outcome_unknown_re": P.OUTCOME_UNKNOWN, "step_cap_answer_re": P.STEP_CAP_ANSWER,
+        "incomplete_reason_re": P.INCOMPLETE_REASON,
         "finish_length": list(P.FINISH_LENGTH), "finish_refusal": list(P.FINISH_REFUSAL),
         "side_effect_tools": _globs(p.side_effect_tools), "side_effect_tools_by": _by(p, "side_effect_tools"),
         "irreversible_tools": _globs(p.irreversible_tools), "irreversible_tools_by": _by(p, "irreversible_tools"),
@@ -71,6 +77,8 @@ def parameters(policy: Policy) -> dict[str, Any]:
         "tool_allowlist_shown": ", ".join(allow[:8]) + (", ..." if len(allow) > 8 else ""),
         "loop_threshold": p.loop_threshold, "loop_threshold_src": p.src("loop_threshold"),
         "retry_threshold": p.retry_threshold, "retry_threshold_src": p.src("retry_threshold"),
+        "transient_error_threshold": p.transient_error_threshold,
+        "transient_error_threshold_src": p.src("transient_error_threshold"),
         "context_window_ratio": p.context_window_ratio, "context_window_ratio_src": p.src("context_window_ratio"),
         **{key: getattr(p, key) for key in caps}, **{f"{key}_note": p.note(key) for key in caps},
     }
@@ -95,6 +103,7 @@ class Ctx:
     con: duckdb.DuckDBPyConnection
     policy: Policy
     params: dict[str, Any] = field(init=False)  # parameters(policy)
+    made: set[str] = field(init=False, default_factory=set)  # the SHARED tables made in this batch
 
     def __post_init__(self) -> None:
         self.params = parameters(self.policy)
@@ -107,6 +116,13 @@ class Ctx:
         """A rule's result as the six detection columns (named by position); parameters as in `run`."""
         table = self.con.sql(query, params=_bind(self.con, query, {**self.params, **values})).to_arrow_table()
         return table.rename_columns(ROW_SCHEMA.names).cast(ROW_SCHEMA)
+
+    def shared(self, name: str) -> None:
+        """Make the batch's temp table `name` (a key of SHARED) unless a rule already did: an intermediate
+        result several rules read (the final answers), made once per batch and only when a rule needs it."""
+        if name not in self.made:
+            self.run(SHARED[name])
+            self.made.add(name)
 
 
 class Classifier(Protocol):
@@ -148,7 +164,13 @@ def modes_of(classifiers: Iterable[Classifier]) -> tuple[str, ...]:
 PREPARE = """
 CREATE OR REPLACE TEMP TABLE _fs AS
 WITH s AS (  -- by rowid: DuckDB then reads only the row groups holding the batch's spans
-  SELECT sp.*, sp.rowid AS rid FROM spans sp
+  SELECT sp.*, sp.rowid AS rid,
+         -- what a person reads of the error (patterns.error_head): the message's first line, cut before a
+         -- traceback, else its last line (a message that starts with its traceback); never the frames
+         CASE WHEN sp.status = 'error' THEN coalesce(
+           nullif(regexp_extract(coalesce(sp.status_message, ''), $error_head_re, 1), ''),
+           trim(regexp_extract(coalesce(sp.status_message, ''), $error_last_line_re, 1))) END AS head
+  FROM spans sp
   WHERE sp.rowid IN (SELECT x.rowid FROM spans x SEMI JOIN _fruns r ON r.run_id = x.run_id)
 ),
 llm_parents AS (
@@ -165,8 +187,8 @@ base AS (
          w.has_calls,
          coalesce(s.tool_result, CASE WHEN s.kind IN ('tool', 'retriever') THEN s.output END) AS result,
          CASE WHEN s.status = 'error' THEN coalesce(nullif(
-                CASE WHEN s.error_type IS NOT NULL AND starts_with(coalesce(s.status_message, ''), s.error_type)
-                     THEN s.status_message ELSE concat_ws(': ', s.error_type, s.status_message) END, ''),
+                CASE WHEN s.error_type IS NOT NULL AND starts_with(s.head, s.error_type)
+                     THEN s.head ELSE concat_ws(': ', s.error_type, nullif(s.head, '')) END, ''),
                 'error status')
          END AS status_err
   FROM s
@@ -204,7 +226,8 @@ payload AS (
            END
          END AS payload_err
   FROM parsed b
-)
+),
+spans_f AS (
 SELECT p.* EXCLUDE (result, status_err, payload_err, valid, types, f),
        -- numbered last, once the long text is dropped: the window holds every column it is given
        row_number() OVER (PARTITION BY p.run_id ORDER BY p.started_at NULLS LAST, p.span_id) AS seq,
@@ -219,21 +242,37 @@ SELECT p.* EXCLUDE (result, status_err, payload_err, valid, types, f),
        END AS target,
        CASE WHEN p.kind IN ('tool', 'retriever') AND p.tool IS NOT NULL
             THEN p.tool || ' ' || coalesce(agentlens_canonical_json(p.tool_arguments), '') END AS fp,
-       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $rate_limit_re), false) AS is_rate,
-       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $timeout_re), false) AS is_timeout,
+       try_cast(nullif(regexp_extract(coalesce(p.status_err, p.payload_err), $http_status_re, 1), '') AS INTEGER)
+         AS http_status,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $rate_limit_re), false) AS rate_words,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $timeout_re), false) AS timeout_words,
+       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $provider_error_re), false) AS provider_words,
        coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $context_overflow_re), false) AS is_context,
-       coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $provider_error_re), false) AS is_provider_text,
        coalesce(regexp_matches(coalesce(p.status_err, p.payload_err), $step_cap_re), false) AS is_step_cap,
+       -- a failed LLM call's finish reason, when its error says why the response is incomplete
+       CASE WHEN p.leaf_llm AND p.status_err IS NOT NULL
+            THEN lower(nullif(regexp_extract(p.status_err, $incomplete_reason_re, 1), '')) END AS incomplete_reason,
        p.kind = 'tool' AND len(list_filter($side_effect_tools::VARCHAR[], lambda g: lower(p.tool) GLOB g)) > 0
          AS side_effect,
        p.kind = 'tool' AND len(list_filter($irreversible_tools::VARCHAR[], lambda g: lower(p.tool) GLOB g)) > 0
          AS irreversible,
        len(list_filter($approval_spans::VARCHAR[], lambda g: lower(coalesce(p.tool, p.name)) GLOB g)) > 0 AS approval,
+       -- coalesce: a result with no `approved` key (a ticket, a wrapped message) is not a denial, and
+       -- `NULL OR false` would have made `NOT denied` drop the approval
        CASE WHEN p.valid AND p.types[1] = 'OBJECT'
-            THEN p.f[8] = 'false' OR lower(coalesce(p.f[6], '')) IN ('denied', 'rejected', 'declined')
+            THEN coalesce(p.f[8] = 'false', false) OR lower(coalesce(p.f[6], '')) IN ('denied', 'rejected', 'declined')
             ELSE coalesce(regexp_matches(p.result, '(?i)^\\W{0,3}(denied|rejected|declined)\\b'), false)
        END AS denied
 FROM payload p
+)
+-- the kind of a failed call (patterns.error_modes): its HTTP status first (429/529 a rate limit, 408/504 a
+-- timeout, other 5xx a provider error), its words only when it carries no status or another 4xx one
+SELECT c.* EXCLUDE (rate_words, timeout_words, provider_words, coded),
+       CASE WHEN coded THEN http_status IN (429, 529) ELSE rate_words END AS is_rate,
+       CASE WHEN coded THEN http_status IN (408, 504) ELSE timeout_words END AS is_timeout,
+       CASE WHEN coded THEN http_status NOT IN (408, 429, 504, 529) AND NOT is_context
+            ELSE provider_words AND NOT (rate_words OR timeout_words OR is_context) END AS is_provider
+FROM (SELECT *, coalesce(http_status >= 500 OR http_status IN (408, 429), false) AS coded FROM spans_f) c
 """
 
 
@@ -245,8 +284,60 @@ def prepare(ctx: Ctx) -> None:
 # Tool failures: silent_tool_failure and tool_error
 # --------------------------------------------------------------------------------------------------
 
-# A tool (or retriever) call failed: error status, or a result that reports failure. Recovered when
-# a later call of the same tool, after its last failure, succeeded. `$mode`: the mode to return.
+# The answer a text gives: its own text, a JSON string's value, or a message list's last assistant message.
+# An object with a `messages` list (a LangGraph agent's state: LangChain messages serialized as
+# `{"type": "ai", "data": {"content": ...}}` or `{"lc": 1, "id": [..., "AIMessage"], "kwargs": {...}}`) gives
+# its last AI message's text.
+_ANSWER = """CASE WHEN json_valid({x}) THEN
+    CASE json_type({x})
+      WHEN 'ARRAY' THEN list_filter(try(json_transform({x}, '[{{"role":"VARCHAR","content":"VARCHAR"}}]')),
+                                    lambda m: m.content IS NOT NULL AND coalesce(m.role, 'assistant') = 'assistant')[-1].content
+      WHEN 'VARCHAR' THEN {x}->>'$'
+      WHEN 'OBJECT' THEN list_transform(list_filter(
+          try(json_transform({x}->'$.messages', '[{{"role":"VARCHAR","type":"VARCHAR","id":["VARCHAR"],"content":"VARCHAR",'
+                                                   '"data":{{"content":"VARCHAR"}},"kwargs":{{"content":"VARCHAR"}}}}]')),
+          lambda m: (m.role = 'assistant' OR m.type IN ('ai', 'AIMessage', 'AIMessageChunk')
+                     OR m.id[-1] IN ('AIMessage', 'AIMessageChunk'))
+                    AND coalesce(m.content, m.data.content, m.kwargs.content) IS NOT NULL),
+          lambda m: coalesce(m.content, m.data.content, m.kwargs.content))[-1]
+    END
+  ELSE {x} END"""
+
+# `_ffinal` (run_id, answer, span_id): the final answer of each run of the batch that has one, its first
+# 2,000 characters: the run's output, else the last successful LLM call's output (the last assistant
+# message's text). Read by refusal and the tool-failure rules (Ctx.shared).
+FINAL_ANSWERS = """
+CREATE OR REPLACE TEMP TABLE _ffinal AS
+WITH fin AS (
+  SELECT f.run_id, arg_max(s.output, f.seq) AS out, arg_max(f.span_id, f.seq) AS span_id
+  FROM _fs f JOIN spans s ON s.rowid = f.rid
+  WHERE f.leaf_llm AND NOT f.failed AND s.output IS NOT NULL
+  GROUP BY f.run_id
+),
+rr AS (
+  SELECT r.run_id, r.root_span_id, fin.span_id AS llm_span_id, fin.out, {answer_own} AS own
+  FROM runs r LEFT JOIN fin USING (run_id)
+  -- by rowid, as in PREPARE: a semi-join on the ids read the wide `output` of every stored run
+  WHERE r.rowid IN (SELECT x.rowid FROM runs x SEMI JOIN _fruns USING (run_id))
+)
+-- the run's own answer, else the last LLM call's: parsed only then (CASE evaluates it lazily)
+SELECT run_id, left(answer, 2000) AS answer,
+       CASE WHEN has_own THEN coalesce(root_span_id, llm_span_id) ELSE llm_span_id END AS span_id
+FROM (SELECT *, coalesce(trim(own) <> '', false) AS has_own,
+             CASE WHEN trim(own) <> '' THEN own ELSE {answer_llm} END AS answer
+      FROM rr)
+WHERE trim(answer) <> ''
+""".replace("{answer_own}", _ANSWER.format(x="r.output")).replace("{answer_llm}", _ANSWER.format(x="out"))
+
+SHARED = {"_ffinal": FINAL_ANSWERS}
+# run after a batch's rules: its temp tables
+CLEANUP = ("DROP TABLE IF EXISTS _fs", "DROP TABLE IF EXISTS _ffinal")
+
+
+# A tool (or retriever) call failed: error status, or a result that reports failure. Noticed (tool_error)
+# when a later call of the same tool, after its last failure, succeeded, when the run ended in error, or when
+# the final answer tells the user something failed (patterns.FAILURE_ACKNOWLEDGED); else silent.
+# `$mode`: the mode to return.
 TOOL_FAILURES = """
 WITH f AS (SELECT * FROM _fs WHERE kind IN ('tool', 'retriever') AND failed),
 g AS (
@@ -261,11 +352,18 @@ retry AS (
                    AND o.kind IN ('tool', 'retriever') AND NOT o.failed
   GROUP BY ALL
 ),
-j AS (
+noticed AS (
   SELECT g.*, r.retry_span_id, coalesce(run.status, 'ok') AS run_status,
-         CASE WHEN r.retry_span_id IS NOT NULL OR run.status = 'error' THEN 'tool_error'
-              ELSE 'silent_tool_failure' END AS mode
-  FROM g LEFT JOIN retry r USING (run_id, tool) LEFT JOIN runs run USING (run_id)
+         -- whether the final answer tells the user something failed (_ffinal: Ctx.shared), read only when
+         -- neither a retry nor the run's end noticed (CASE evaluates it lazily)
+         CASE WHEN r.retry_span_id IS NULL AND coalesce(run.status, 'ok') <> 'error'
+              THEN CASE WHEN regexp_matches(a.answer, $failure_acknowledged_re) THEN a.answer END END AS ack_answer
+  FROM g LEFT JOIN retry r USING (run_id, tool) LEFT JOIN runs run USING (run_id) LEFT JOIN _ffinal a USING (run_id)
+),
+j AS (
+  SELECT *, CASE WHEN retry_span_id IS NOT NULL OR run_status = 'error' OR ack_answer IS NOT NULL THEN 'tool_error'
+                 ELSE 'silent_tool_failure' END AS mode
+  FROM noticed
 )
 SELECT run_id, mode, span_id,
        CASE WHEN mode = 'silent_tool_failure' THEN 'high' WHEN run_status = 'error' THEN 'medium' ELSE 'low' END,
@@ -274,20 +372,25 @@ SELECT run_id, mode, span_id,
        || CASE WHEN mode = 'silent_tool_failure'
                THEN printf(' and the run still ended ok, with no successful retry of %s', tool)
                WHEN retry_span_id IS NOT NULL THEN printf('; a retry succeeded (span %s)', retry_span_id)
-               ELSE '; the run ended in error' END,
+               WHEN run_status = 'error' THEN '; the run ended in error'
+               ELSE printf('; the final answer tells the user: "%s"',
+                           agentlens_clip(regexp_replace(ack_answer, '\\s+', ' ', 'g'), 120)) END,
        to_json({tool: tool, failures: failures, failed_spans: spans, reported_in_result: by_payload,
-                retry_span_id: retry_span_id, run_status: run_status})::VARCHAR
+                retry_span_id: retry_span_id, run_status: run_status,
+                acknowledged_in_answer: left(ack_answer, 500)})::VARCHAR
 FROM j WHERE mode = $mode
 """
 
 
 @emits("silent_tool_failure")
 def silent_tool_failure(ctx: Ctx) -> pa.Table:
+    ctx.shared("_ffinal")
     return ctx.rows(TOOL_FAILURES, mode="silent_tool_failure")
 
 
 @emits("tool_error")
 def tool_error(ctx: Ctx) -> pa.Table:
+    ctx.shared("_ffinal")
     return ctx.rows(TOOL_FAILURES, mode="tool_error")
 
 
@@ -297,7 +400,8 @@ def tool_error(ctx: Ctx) -> pa.Table:
 
 # Tool calls an LLM asked for, checked against the tools that call was offered (its own definitions,
 # else every definition offered in the run) plus the allowlist; arguments that do not parse or do
-# not fit the declared JSON schema; tool spans named after a tool never offered in the run.
+# not fit the declared JSON schema; tool spans named after a tool never offered in the run (not the
+# `handoff to X` span the OpenAI Agents SDK records when the model called the offered `transfer_to_X`).
 HALLUCINATED_TOOL = """
 WITH defs AS (
   SELECT s.run_id, s.span_id, d.name, d.parameters
@@ -357,6 +461,7 @@ problems AS (
          to_json({tool: f.tool, offered: rn.names})
   FROM _fs f JOIN run_names rn ON rn.run_id = f.run_id
   WHERE f.kind = 'tool' AND f.tool IS NOT NULL AND NOT list_contains(rn.names, f.tool) AND NOT f.approval
+    AND NOT starts_with(lower(f.tool), 'handoff to ')  -- the OpenAI Agents SDK's span of a handoff it made
     AND len(list_filter($tool_allowlist::VARCHAR[], lambda g: lower(f.tool) GLOB g)) = 0
     AND NOT EXISTS (SELECT 1 FROM checked c WHERE c.run_id = f.run_id AND c.name = f.tool)
 ),
@@ -383,7 +488,8 @@ def hallucinated_tool(ctx: Ctx) -> pa.Table:
 
 # The same tool with the same (canonical) arguments `loop_threshold` times or more, counted on tool
 # spans and on the tool calls the LLM asked for (the larger count wins: a run may record only one of
-# them, or record some calls as retriever spans), or the run stopped at a step cap.
+# them, or record some calls as retriever spans), or the run stopped at a step cap: a failure whose error
+# says so (STEP_CAP), or a final answer that is the framework's cap message (STEP_CAP_ANSWER).
 RUNAWAY_LOOP = """
 WITH t AS (
   SELECT run_id, span_id, seq, tool, fp, tool_arguments AS args, 'span' AS src FROM _fs WHERE fp IS NOT NULL
@@ -416,9 +522,13 @@ top AS (
          arg_max(args, n) AS args, list({tool: tool, arguments: left(args, 500), count: n, spans: spans}) AS repeats
   FROM rep GROUP BY run_id
 ),
-cap AS (
-  SELECT run_id, arg_min(span_id, seq) AS span_id, arg_min(err, seq) AS err
-  FROM _fs WHERE failed AND is_step_cap GROUP BY run_id
+cap AS (  -- a failure at the cap (the first), else a final answer that is the framework's cap message
+  SELECT run_id, arg_min(span_id, k) AS span_id, arg_min(err, k) AS err FROM (
+    SELECT run_id, span_id, err, (0, seq) AS k FROM _fs WHERE failed AND is_step_cap
+    UNION ALL
+    SELECT run_id, span_id, 'the final answer: ' || answer, (1, 0) FROM _ffinal  -- Ctx.shared
+    WHERE regexp_matches(answer, $step_cap_answer_re))
+  GROUP BY run_id
 )
 SELECT coalesce(t.run_id, c.run_id), 'runaway_loop', coalesce(t.span_id, c.span_id),
        CASE WHEN c.run_id IS NOT NULL THEN 'high' ELSE 'medium' END,
@@ -435,6 +545,7 @@ FROM top t FULL JOIN cap c ON c.run_id = t.run_id
 
 @emits("runaway_loop")
 def runaway_loop(ctx: Ctx) -> pa.Table:
+    ctx.shared("_ffinal")
     return ctx.rows(RUNAWAY_LOOP)
 
 
@@ -442,26 +553,34 @@ def runaway_loop(ctx: Ctx) -> pa.Table:
 # rate_limited, timeout, provider_error: failed calls by the kind of error
 # --------------------------------------------------------------------------------------------------
 
-# Failed calls (leaf LLM calls, tool calls; the root when a run records no calls) whose error text
-# matches the mode's pattern (agentlens.failures.patterns). A provider error is an LLM call's failure
-# that is not also a rate limit, a timeout or a context overflow. `$mode`: the mode to find.
+# Failed calls (leaf LLM calls, tool calls; the root when a run records no calls) whose error is of the
+# mode's kind (PREPARE's is_rate / is_timeout / is_provider: patterns.error_modes, the HTTP status first).
+# A provider error is an LLM call's failure (or a call-less root's). `$mode`: the mode to find.
+# Reported when the failure hurt the run: an LLM call that no later LLM call answered (the run ended on
+# it, or went on without a model), a tool call (its failure is a detection of its own, tool_error or
+# silent_tool_failure: this names its cause), a call-less run's failure, or `transient_error_threshold`
+# failures of the kind in the run. One rate limit, 5xx or timeout of an LLM call that a retry answered is
+# a healthy run (the golden signals still count the call).
 CALL_ERRORS = """
 WITH e AS (
   SELECT * FROM _fs
   WHERE attempt AND failed AND CASE $mode
     WHEN 'rate_limited' THEN is_rate
     WHEN 'timeout' THEN is_timeout
-    WHEN 'provider_error' THEN is_provider_text AND NOT is_rate AND NOT is_timeout AND NOT is_context
-                               AND (leaf_llm OR kind NOT IN ('tool', 'retriever'))
+    WHEN 'provider_error' THEN is_provider AND (leaf_llm OR kind NOT IN ('tool', 'retriever'))
   END
 ),
+answered AS (SELECT run_id, max(seq) AS last_ok FROM _fs WHERE leaf_llm AND NOT failed GROUP BY run_id),
 g AS (
-  SELECT run_id, count(*) AS n, arg_min(span_id, seq) AS span_id, arg_min(err, seq) AS first_err,
-         string_agg(DISTINCT target, ', ' ORDER BY target) AS targets, max(duration_ms) AS max_ms,
-         list({span_id: span_id, target: target, error: left(err, 300), duration_ms: duration_ms} ORDER BY seq) AS spans
-  FROM e GROUP BY run_id
+  SELECT e.run_id, count(*) AS n, arg_min(e.span_id, e.seq) AS span_id, arg_min(e.err, e.seq) AS first_err,
+         string_agg(DISTINCT e.target, ', ' ORDER BY e.target) AS targets, max(e.duration_ms) AS max_ms,
+         bool_or(e.leaf_llm AND coalesce(a.last_ok < e.seq, true)) AS unanswered,
+         bool_or(NOT e.leaf_llm) AS not_llm,
+         list({span_id: e.span_id, target: e.target, error: left(e.err, 300), duration_ms: e.duration_ms}
+              ORDER BY e.seq) AS spans
+  FROM e LEFT JOIN answered a USING (run_id) GROUP BY e.run_id
 )
-SELECT g.run_id, $mode, g.span_id, CASE WHEN r.status = 'error' THEN 'high' ELSE 'low' END,
+SELECT g.run_id, $mode, g.span_id, CASE WHEN r.status = 'error' OR g.unanswered THEN 'high' ELSE 'low' END,
        printf('%s %s %s (%s)%s; %s',
               CASE WHEN g.n = 1 THEN 'a call to' ELSE printf('%d calls to', g.n) END,
               coalesce(g.targets, '?'),
@@ -471,9 +590,16 @@ SELECT g.run_id, $mode, g.span_id, CASE WHEN r.status = 'error' THEN 'high' ELSE
               agentlens_clip(g.first_err, 160),
               CASE WHEN $mode = 'timeout' AND g.max_ms IS NOT NULL THEN printf(' after %.1f s', g.max_ms / 1000.0)
                    ELSE '' END,
-              CASE WHEN r.status = 'error' THEN 'the run ended in error' ELSE 'the run recovered' END),
-       to_json({calls: g.n, failed_spans: g.spans, run_status: r.status})::VARCHAR
+              CASE WHEN r.status = 'error' THEN 'the run ended in error'
+                   WHEN g.unanswered THEN 'no later LLM call was answered'
+                   WHEN g.not_llm THEN 'the run recovered'
+                   ELSE printf('a later call answered, but it happened %s in the run (transient_error_threshold %d, %s)',
+                               CASE WHEN g.n = 1 THEN 'once' ELSE printf('%d times', g.n) END,
+                               $transient_error_threshold, $transient_error_threshold_src) END),
+       to_json({calls: g.n, failed_spans: g.spans, run_status: r.status, unanswered: g.unanswered,
+                transient_error_threshold: $transient_error_threshold})::VARCHAR
 FROM g LEFT JOIN runs r USING (run_id)
+WHERE g.unanswered OR g.not_llm OR g.n >= $transient_error_threshold
 """
 
 
@@ -551,10 +677,16 @@ WITH hits AS (
   FROM _fs WHERE attempt AND failed AND is_context
   UNION ALL
   SELECT run_id, span_id, seq, 2, 'medium',
-         printf('%s stopped at finish_reason=%s%s: the answer was cut off', coalesce(model, 'an LLM call'),
-                finish_reason, CASE WHEN output_tokens IS NOT NULL THEN printf(' after %d output tokens', output_tokens) ELSE '' END),
-         to_json({span_id: span_id, reason: 'finish_reason', finish_reason: finish_reason, output_tokens: output_tokens})
-  FROM _fs WHERE leaf_llm AND lower(finish_reason) IN (SELECT unnest($finish_length::VARCHAR[]))
+         CASE WHEN finish_reason IS NOT NULL
+              THEN printf('%s stopped at finish_reason=%s%s: the answer was cut off', coalesce(model, 'an LLM call'),
+                          finish_reason, CASE WHEN output_tokens IS NOT NULL
+                                              THEN printf(' after %d output tokens', output_tokens) ELSE '' END)
+              ELSE printf('%s failed: its response came back incomplete (reason %s): the answer was cut off',
+                          coalesce(model, 'an LLM call'), incomplete_reason) END,
+         to_json({span_id: span_id, reason: 'finish_reason', finish_reason: coalesce(finish_reason, incomplete_reason),
+                  output_tokens: output_tokens})
+  FROM _fs
+  WHERE leaf_llm AND lower(coalesce(finish_reason, incomplete_reason)) IN (SELECT unnest($finish_length::VARCHAR[]))
   UNION ALL
   SELECT f.run_id, f.span_id, f.seq, 3, 'medium',
          printf('input of %,d tokens is %.0f%% of %s''s %,d-token window (from %s; threshold %.0f%%, %s)',
@@ -581,46 +713,61 @@ def context_overflow(ctx: Ctx) -> pa.Table:
 # prompt_injection
 # --------------------------------------------------------------------------------------------------
 
-# Content the agent read (tool and retriever results, user messages of LLM calls, the request of a
-# run without call spans) matching `injection_patterns`. Acted on: a later side-effecting tool call
-# whose arguments carry an address (email, URL host) found in that content and not in the user's
-# own messages (`$address_re`).
+# Content the agent read (tool and retriever results, user-role messages an LLM call was sent that are not
+# the user's own request, the request of a run without call spans) matching `injection_patterns`. The
+# user's request (the user messages of the run's first LLM call, wherever they are sent again) is the
+# principal's, not content the agent read: a user quoting "ignore previous instructions" is not an attack.
+# A match inside quotation marks that is being discussed (`such as '...'`, `wrote "..."`:
+# patterns.QUOTED_MENTION) is not an instruction either. Acted on: a later side-effecting tool call whose
+# arguments carry an address (email, URL host) found in that content and not in the user's own messages
+# (`$address_re`): critical, even for a quoted match. Not acted on: low (the agent read it and did nothing);
+# medium for a call-less run's request (whether anything acted on it is not recorded).
 PROMPT_INJECTION = """
-WITH src AS (  -- pos: a user message's place in its call's input
+WITH msgs AS (  -- the messages LLM calls were sent; pos: a message's place in its call's input
+  SELECT run_id, span_id, seq, unnest(msgs) AS m, generate_subscripts(msgs, 1) AS pos
+  FROM (SELECT f.run_id, f.span_id, f.seq,  -- unnest in the select list: see UNNEST_NOTE
+               try(json_transform(s.input, '[{"role":"VARCHAR","content":"VARCHAR"}]')) AS msgs
+        FROM _fs f JOIN spans s ON s.rowid = f.rid WHERE f.leaf_llm)
+),
+first_call AS (SELECT run_id, min(seq) AS seq FROM _fs WHERE leaf_llm GROUP BY run_id),
+request AS (  -- the user's own messages: those of the run's first LLM call
+  SELECT m.run_id, list(m.m.content) AS contents
+  FROM msgs m JOIN first_call fc ON fc.run_id = m.run_id AND fc.seq = m.seq
+  WHERE m.m.role = 'user' AND m.m.content IS NOT NULL GROUP BY m.run_id
+),
+src AS (
   SELECT f.run_id, f.span_id, f.seq, 'the result of ' || coalesce(f.tool, f.name) AS place,
          coalesce(s.tool_result, s.output) AS text, 0 AS pos
   FROM _fs f JOIN spans s ON s.rowid = f.rid
   WHERE f.kind IN ('tool', 'retriever')
   UNION ALL
-  SELECT run_id, span_id, seq, 'a user message', m.content, pos
-  FROM (SELECT run_id, span_id, seq, unnest(msgs) AS m, generate_subscripts(msgs, 1) AS pos
-        FROM (SELECT f.run_id, f.span_id, f.seq,  -- unnest in the select list: see UNNEST_NOTE
-                     try(json_transform(s.input, '[{"role":"VARCHAR","content":"VARCHAR"}]')) AS msgs
-              FROM _fs f JOIN spans s ON s.rowid = f.rid WHERE f.leaf_llm))
-  WHERE m.role = 'user'
+  SELECT m.run_id, m.span_id, m.seq, 'a user message', m.m.content, m.pos
+  FROM msgs m LEFT JOIN request r USING (run_id)
+  WHERE m.m.role = 'user' AND NOT list_contains(coalesce(r.contents, []), m.m.content)
   UNION ALL
   SELECT f.run_id, f.span_id, f.seq, 'the request', s.input, 0
   FROM _fs f JOIN spans s ON s.rowid = f.rid
   WHERE f.parent_span_id IS NULL AND NOT f.has_calls
 ),
 hits AS MATERIALIZED (  -- the regex over every text once: inlined, DuckDB ran it for each use of `hits`
-  SELECT src.*, regexp_extract(text, $injection_re, 0) AS matched
+  SELECT src.*, regexp_extract(text, $injection_re, 0) AS matched,
+         -- still a match once the quoted mentions are taken out: an instruction, not a quotation
+         regexp_matches(regexp_replace(text, $quoted_mention_re, ' ', 'g'), $injection_re) AS instruction
   FROM src WHERE text IS NOT NULL AND regexp_matches(text, $injection_re)
 ),
-first AS (  -- the earliest hit; of two in one call, the earlier user message
-  SELECT run_id, min(seq) AS seq, arg_min(span_id, (seq, pos)) AS span_id, arg_min(place, (seq, pos)) AS place,
-         arg_min(matched, (seq, pos)) AS matched, arg_min(text, (seq, pos)) AS text,
+first AS (  -- the earliest instruction, else the earliest quotation; of two in one call, the earlier message
+  SELECT run_id, arg_min(seq, (NOT instruction, seq, pos)) AS seq, arg_min(span_id, (NOT instruction, seq, pos)) AS span_id,
+         arg_min(place, (NOT instruction, seq, pos)) AS place, arg_min(matched, (NOT instruction, seq, pos)) AS matched,
+         arg_min(text, (NOT instruction, seq, pos)) AS text, bool_or(instruction) AS instruction,
          -- a set, one order whatever the batch (`list(DISTINCT ... ORDER BY)` split the aggregate in two)
          list_sort(list_distinct(list(span_id))) AS spans
   FROM hits GROUP BY run_id
 ),
-first_call AS (SELECT run_id, min(seq) AS seq FROM _fs WHERE leaf_llm GROUP BY run_id),
-user_addr AS (  -- addresses the user gave: the first LLM call's user messages (later user-role messages
-                -- may carry tool results, as Anthropic's API sends them), or the request
-  SELECT src.run_id, flatten(list(regexp_extract_all(coalesce(src.text, ''), $address_re))) AS addrs
-  FROM src LEFT JOIN first_call fc ON fc.run_id = src.run_id
-  WHERE src.place = 'the request' OR (src.place = 'a user message' AND src.seq = fc.seq)
-  GROUP BY src.run_id
+user_addr AS (  -- addresses the user gave: the request's messages, or a call-less run's request
+  SELECT run_id, flatten(list(regexp_extract_all(coalesce(text, ''), $address_re))) AS addrs
+  FROM (SELECT run_id, unnest(contents) AS text FROM request
+        UNION ALL SELECT run_id, text FROM src WHERE place = 'the request')
+  GROUP BY run_id
 ),
 acted AS (
   SELECT h.run_id, arg_min(t.span_id, t.seq) AS span_id, arg_min(t.tool, t.seq) AS tool,
@@ -636,17 +783,20 @@ acted AS (
                                   AND NOT list_contains(coalesce(ua.addrs, []), a))) > 0
   GROUP BY h.run_id
 )
-SELECT h.run_id, 'prompt_injection', h.span_id, CASE WHEN a.run_id IS NOT NULL THEN 'critical' ELSE 'medium' END,
-       printf('%s carries an instruction aimed at the agent ("%s")', h.place,
+SELECT h.run_id, 'prompt_injection', h.span_id,
+       CASE WHEN a.run_id IS NOT NULL THEN 'critical' WHEN h.place = 'the request' THEN 'medium' ELSE 'low' END,
+       printf('%s %s an instruction aimed at the agent ("%s")', h.place,
+              CASE WHEN h.instruction THEN 'carries' ELSE 'quotes' END,
               agentlens_clip(regexp_replace(h.matched, '\\s+', ' ', 'g'), 100))
        || CASE WHEN a.run_id IS NOT NULL
                THEN printf(', and the agent then called %s with %s, found only in that content', a.tool,
                            array_to_string(a.addrs, ', '))
                ELSE '; no action on it followed' END,
-       to_json({span_id: h.span_id, place: h.place, matched: left(h.matched, 300),
+       to_json({span_id: h.span_id, place: h.place, matched: left(h.matched, 300), quoted: NOT h.instruction,
                 excerpt: left(h.text, 500), spans_with_injection: h.spans,
                 acted_span_id: a.span_id, acted_tool: a.tool, addresses: a.addrs})::VARCHAR
 FROM first h LEFT JOIN acted a USING (run_id)
+WHERE h.instruction OR a.run_id IS NOT NULL
 """
 
 @emits("prompt_injection")
@@ -658,19 +808,40 @@ def prompt_injection(ctx: Ctx) -> pa.Table:
 # duplicate_side_effect
 # --------------------------------------------------------------------------------------------------
 
-# A side-effecting tool (policy list) that ran successfully two or more times with the same
-# canonical arguments in one run.
+# A side-effecting tool (policy list) that ran successfully two or more times with the same canonical
+# arguments in one run, or that succeeded after an attempt with the same arguments whose outcome is unknown:
+# a timeout, a lost connection or an unrecorded reason (is_timeout, patterns.OUTCOME_UNKNOWN; not an error
+# the tool itself returned). The request of that attempt went out: the retry may have done it twice.
 DUPLICATE_SIDE_EFFECT = """
-WITH d AS (
-  SELECT run_id, tool, fp, count(*) AS n, arg_min(span_id, seq) AS span_id, arg_min(tool_arguments, seq) AS args,
-         bool_or(irreversible) AS irreversible, list(span_id ORDER BY seq) AS spans
-  FROM _fs WHERE kind = 'tool' AND side_effect AND NOT failed AND fp IS NOT NULL
-  GROUP BY run_id, tool, fp HAVING count(*) >= 2
+WITH c AS (
+  SELECT run_id, tool, fp, seq, span_id, tool_arguments, irreversible, failed, err,
+         failed AND NOT failed_by_payload AND (is_timeout OR regexp_matches(err, $outcome_unknown_re)) AS uncertain
+  FROM _fs WHERE kind = 'tool' AND side_effect AND fp IS NOT NULL
+),
+g AS (
+  SELECT run_id, tool, fp, count(*) FILTER (WHERE NOT failed) AS ok, max(seq) FILTER (WHERE NOT failed) AS last_ok
+  FROM c WHERE NOT failed OR uncertain GROUP BY run_id, tool, fp HAVING count(*) FILTER (WHERE NOT failed) >= 1
+),
+d AS (  -- the successes, and the uncertain attempts before the last success
+  SELECT g.run_id, g.tool, g.fp, any_value(g.ok) AS ok, count(*) FILTER (WHERE c.uncertain) AS uncertain,
+         arg_min(c.span_id, c.seq) AS span_id, arg_min(c.tool_arguments, c.seq) AS args,
+         bool_or(c.irreversible) AS irreversible, list(c.span_id ORDER BY c.seq) AS spans,
+         arg_min(c.err, c.seq) FILTER (WHERE c.uncertain) AS uncertain_err,
+         list({span_id: c.span_id, error: left(c.err, 300)} ORDER BY c.seq) FILTER (WHERE c.uncertain) AS uncertain_spans
+  FROM g JOIN c ON c.run_id = g.run_id AND c.tool = g.tool AND c.fp = g.fp
+                AND (NOT c.failed OR (c.uncertain AND c.seq < g.last_ok))
+  GROUP BY g.run_id, g.tool, g.fp
+  HAVING any_value(g.ok) >= 2 OR count(*) FILTER (WHERE c.uncertain) >= 1
 )
 SELECT run_id, 'duplicate_side_effect', span_id, CASE WHEN irreversible THEN 'critical' ELSE 'high' END,
-       printf('%s ran %d times with the same arguments %s (a side-effect tool by the %s)', tool, n,
-              agentlens_clip(coalesce(args, '{}'), 120), $side_effect_tools_by),
-       to_json({tool: tool, count: n, spans: spans, arguments: left(args, 1000), irreversible: irreversible})::VARCHAR
+       CASE WHEN ok >= 2
+            THEN printf('%s ran %d times with the same arguments %s', tool, ok, agentlens_clip(coalesce(args, '{}'), 120))
+            ELSE printf('%s was retried with the same arguments %s after an attempt whose outcome is unknown (%s): '
+                        'the first attempt may have completed', tool, agentlens_clip(coalesce(args, '{}'), 120),
+                        agentlens_clip(uncertain_err, 100)) END
+       || printf(' (a side-effect tool by the %s)', $side_effect_tools_by),
+       to_json({tool: tool, count: ok + uncertain, succeeded: ok, spans: spans, arguments: left(args, 1000),
+                irreversible: irreversible, uncertain_attempts: uncertain_spans})::VARCHAR
 FROM d
 """
 
@@ -730,58 +901,37 @@ def budget_exceeded(ctx: Ctx) -> pa.Table:
 # refusal
 # --------------------------------------------------------------------------------------------------
 
-# The answer a text gives: its own text, a JSON string's value, or a message list's last assistant message.
-_ANSWER = """CASE WHEN json_valid({x}) THEN
-    CASE json_type({x})
-      WHEN 'ARRAY' THEN list_filter(try(json_transform({x}, '[{{"role":"VARCHAR","content":"VARCHAR"}}]')),
-                                    lambda m: m.content IS NOT NULL AND coalesce(m.role, 'assistant') = 'assistant')[-1].content
-      WHEN 'VARCHAR' THEN {x}->>'$'
-    END
-  ELSE {x} END"""
-
 # The final answer (the run's output, else the last successful LLM call's output: the last
 # assistant message's text) matches REFUSAL, or an LLM call finished for a content filter.
 REFUSAL = """
-WITH fin AS (
-  SELECT f.run_id, arg_max(s.output, f.seq) AS out, arg_max(f.span_id, f.seq) AS span_id
-  FROM _fs f JOIN spans s ON s.rowid = f.rid
-  WHERE f.leaf_llm AND NOT f.failed AND s.output IS NOT NULL
-  GROUP BY f.run_id
-),
-rr AS (
-  SELECT r.run_id, r.root_span_id, fin.span_id AS llm_span_id, fin.out, {answer_own} AS own
-  FROM runs r LEFT JOIN fin USING (run_id)
-  -- by rowid, as in PREPARE: a semi-join on the ids read the wide `output` of every stored run
-  WHERE r.rowid IN (SELECT x.rowid FROM runs x SEMI JOIN _fruns USING (run_id))
-),
-final AS (  -- the run's own answer, else the last LLM call's: parsed only then (CASE evaluates it lazily)
-  SELECT run_id, answer, CASE WHEN has_own THEN coalesce(root_span_id, llm_span_id) ELSE llm_span_id END AS span_id
-  FROM (SELECT *, coalesce(trim(own) <> '', false) AS has_own,
-               CASE WHEN trim(own) <> '' THEN own ELSE {answer_llm} END AS answer
-        FROM rr)
-  WHERE trim(answer) <> ''
-),
+WITH final AS (SELECT * FROM _ffinal),  -- Ctx.shared
 filtered AS (
-  SELECT run_id, arg_min(span_id, seq) AS span_id, arg_min(finish_reason, seq) AS finish_reason
-  FROM _fs WHERE leaf_llm AND lower(finish_reason) IN (SELECT unnest($finish_refusal::VARCHAR[])) GROUP BY run_id
+  SELECT run_id, arg_min(span_id, seq) AS span_id, arg_min(coalesce(finish_reason, incomplete_reason), seq) AS finish_reason,
+         arg_min(finish_reason IS NULL, seq) AS incomplete
+  FROM _fs WHERE leaf_llm AND lower(coalesce(finish_reason, incomplete_reason)) IN (SELECT unnest($finish_refusal::VARCHAR[]))
+  GROUP BY run_id
 ),
 hits AS (
   SELECT coalesce(a.run_id, f.run_id) AS run_id, coalesce(f.span_id, a.span_id) AS span_id,
-         a.answer, f.finish_reason,
+         a.answer, f.finish_reason, f.incomplete,
          coalesce(regexp_matches(left(a.answer, 400), $refusal_re), false) AS declined
   FROM final a FULL JOIN filtered f USING (run_id)
 )
 SELECT run_id, 'refusal', span_id, 'medium',
        CASE WHEN finish_reason IS NOT NULL AND NOT declined
-            THEN printf('an LLM call finished with finish_reason=%s (content filter)', finish_reason)
+            THEN CASE WHEN incomplete
+                      THEN printf('an LLM call failed: its response came back incomplete (reason %s, content filter)',
+                                  finish_reason)
+                      ELSE printf('an LLM call finished with finish_reason=%s (content filter)', finish_reason) END
             ELSE printf('the final answer declines the task: "%s"', agentlens_clip(regexp_replace(answer, '\\s+', ' ', 'g'), 120)) END,
        to_json({span_id: span_id, answer: left(answer, 500), finish_reason: finish_reason})::VARCHAR
 FROM hits WHERE declined OR finish_reason IS NOT NULL
-""".replace("{answer_own}", _ANSWER.format(x="r.output")).replace("{answer_llm}", _ANSWER.format(x="out"))
+"""
 
 
 @emits("refusal")
 def refusal(ctx: Ctx) -> pa.Table:
+    ctx.shared("_ffinal")
     return ctx.rows(REFUSAL)
 
 
@@ -855,7 +1005,7 @@ def apply(classifier: Classifier, ctx: Ctx) -> pa.Table:
 
 
 ALL_SQL = {
-    "PREPARE": PREPARE, "TOOL_FAILURES": TOOL_FAILURES, "HALLUCINATED_TOOL": HALLUCINATED_TOOL,
+    "PREPARE": PREPARE, "FINAL_ANSWERS": FINAL_ANSWERS, "TOOL_FAILURES": TOOL_FAILURES, "HALLUCINATED_TOOL": HALLUCINATED_TOOL,
     "RUNAWAY_LOOP": RUNAWAY_LOOP, "CALL_ERRORS": CALL_ERRORS, "CASCADING_RETRIES": CASCADING_RETRIES,
     "CONTEXT_OVERFLOW": CONTEXT_OVERFLOW, "PROMPT_INJECTION": PROMPT_INJECTION,
     "DUPLICATE_SIDE_EFFECT": DUPLICATE_SIDE_EFFECT, "BUDGET_EXCEEDED": BUDGET_EXCEEDED, "REFUSAL": REFUSAL,

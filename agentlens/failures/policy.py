@@ -16,6 +16,8 @@ approval_spans = ["*approval*", "*approve*", "human_review*", "*human_in_the_loo
 injection_patterns = [...]        # RE2 regular expressions (default: agentlens.failures.patterns.INJECTION)
 loop_threshold = 3                # same tool + same arguments this many times in a run
 retry_threshold = 3               # failed attempts of one call in a row
+transient_error_threshold = 2     # rate limits (or timeouts, or provider errors) of LLM calls in a run that are
+                                  # reported though a retry answered them (an unanswered one always is)
 context_window_ratio = 0.95       # input tokens at or above this share of the model's window
 
 [policy.fleet]
@@ -85,6 +87,7 @@ class Policy:
     injection_patterns: tuple[str, ...] = patterns.INJECTION
     loop_threshold: int = 3
     retry_threshold: int = 3
+    transient_error_threshold: int = 2
     context_window_ratio: float = 0.95
     fleet: FleetPolicy = field(default_factory=FleetPolicy)
     # where each top-level value came from: "default", "config" or another section ("[budgets].run_usd")
@@ -166,6 +169,7 @@ _TOP: dict[str, Callable[[Any], Any]] = {
     "side_effect_tools": strings, "irreversible_tools": strings, "approval_spans": strings,
     "injection_patterns": _regexes, "loop_threshold": integer(2, "must be an integer of at least 2"),
     "retry_threshold": integer(2, "must be an integer of at least 2"), "context_window_ratio": _ratio,
+    "transient_error_threshold": integer(1),
 }
 _FLEET: dict[str, Callable[[Any], Any]] = {
     "baseline_days": integer(1), "min_baseline_days": integer(1), "spike_factor": _factor,
