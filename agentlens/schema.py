@@ -43,7 +43,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("started_at", "TIMESTAMPTZ", "Start of the run (UTC)."),
     Column("ended_at", "TIMESTAMPTZ", "End of the run (UTC); NULL when unknown."),
     Column("duration_ms", "DOUBLE", "Wall-clock duration in milliseconds; NULL when unknown."),
-    Column("status", "VARCHAR", "`error` when the run's root step failed, else `ok` (a run that survived a failed tool call is `ok`)."),
+    Column("status", "VARCHAR", "`error` when the run ended by an exception on its main path (the root, or an agent, chain or LLM span that ended last below it: see Run status), else `ok` (a run that survived a failed tool call or a retried call is `ok`)."),
     Column("user_id", "VARCHAR", "End user (configurable lookup, see Dimensions)."),
     Column("session_id", "VARCHAR", "Session / conversation / thread (configurable lookup)."),
     Column("customer_id", "VARCHAR", "Customer or tenant (configurable lookup)."),

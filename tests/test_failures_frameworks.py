@@ -88,9 +88,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("recall", "openai-agents", "refusal"):
         "the SDK raises ModelBehaviorError on the incomplete response: 'content_filter' is only in the response "
         "span's status message (incomplete_details), with no finish reason and no output",
-    ("status", "openai-agents", "-"):
-        "the root AGENT span closes OK when Runner.run raised; the error is on the inner AGENT span, the last turn "
-        "(Tool not found) or the last response span (incomplete response) only",
     # pydantic-ai (OTel GenAI)
     ("false_alarm", "pydantic-ai", "silent_tool_failure"): EXPLAINED,
     ("recall", "pydantic-ai", "runaway_loop"):

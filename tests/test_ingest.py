@@ -109,7 +109,8 @@ def test_encodings_base64_ids_enum_names_numbers_snake_case(lens, tmp_path):
     assert spans["e000000000000001"]["status"] == "error"
     assert spans["e000000000000001"]["status_message"] == "boom"
     assert spans["e000000000000001"]["input_tokens"] == 5
-    assert lens.runs().row(0, named=True)["status"] == "ok"  # the root did not fail
+    # the root closed OK, but its only call failed and nothing came after it: the run ended in that error
+    assert lens.runs().row(0, named=True)["status"] == "error"
 
 
 def test_every_anyvalue_type(lens, tmp_path):
@@ -135,6 +136,62 @@ def test_run_status_is_the_roots(lens, tmp_path):
     lens.ingest(jsonl(tmp_path / "t.jsonl", doc(root, tool)))
     r = lens.runs().row(0, named=True)
     assert r["status"] == "error" and r["error_count"] == 2 and r["tool_calls"] == 1
+
+
+def _oi(sid, parent, kind, start, end, error=False):
+    """A span of the OpenAI Agents SDK's shape (OpenInference kinds), failed with `error`."""
+    return span(T, sid, parent, kind.lower(), NS + start, NS + end, {"openinference.span.kind": kind},
+                status={"code": 2, "message": f"{kind} failed"} if error else None)
+
+
+# (spans under the root AGENT -> CHAIN -> AGENT, as (id, parent, kind, start, end, failed)), expected status
+MAIN_PATH_CASES = {
+    "inner agent failed (provider error, step cap)": ([("c3", "c2", "AGENT", 2, 90, True),
+                                                      ("t1", "c3", "CHAIN", 3, 80, False),
+                                                      ("l1", "t1", "LLM", 4, 20, True)], "error"),
+    "last turn failed (unknown tool)": ([("c3", "c2", "AGENT", 2, 90, False), ("t1", "c3", "CHAIN", 3, 40, False),
+                                         ("t2", "c3", "CHAIN", 41, 80, True), ("l1", "t2", "LLM", 42, 60, False)],
+                                        "error"),
+    "last response failed (incomplete answer)": ([("c3", "c2", "AGENT", 2, 90, False),
+                                                  ("t1", "c3", "CHAIN", 3, 80, False),
+                                                  ("l1", "t1", "LLM", 4, 70, True)], "error"),
+    "a failed response retried with success": ([("c3", "c2", "AGENT", 2, 90, False),
+                                                ("t1", "c3", "CHAIN", 3, 80, False),
+                                                ("l1", "t1", "LLM", 4, 20, True), ("l2", "t1", "LLM", 21, 70, False)],
+                                               "ok"),
+    "an earlier turn failed, the last one did not": ([("c3", "c2", "AGENT", 2, 90, False),
+                                                      ("t1", "c3", "CHAIN", 3, 40, True),
+                                                      ("t2", "c3", "CHAIN", 41, 80, False)], "ok"),
+    "the last span is a failed tool (handed to the model)": ([("c3", "c2", "AGENT", 2, 90, False),
+                                                              ("t1", "c3", "CHAIN", 3, 80, False),
+                                                              ("l1", "t1", "LLM", 4, 20, False),
+                                                              ("x1", "t1", "TOOL", 21, 70, True)], "ok"),
+    "a failed agent under a tool (agent as a tool) is not on the path": (
+        [("c3", "c2", "AGENT", 2, 90, False), ("t1", "c3", "CHAIN", 3, 80, False),
+         ("x1", "t1", "TOOL", 4, 70, False), ("s1", "x1", "AGENT", 5, 60, True)], "ok"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MAIN_PATH_CASES))
+def test_run_status_follows_the_main_path(lens, tmp_path, case):
+    """A run is `error` when it ended by an exception on its main path, though its root closed OK
+    (the OpenAI Agents SDK's instrumentation; the recorded corpus pins it in test_failures_frameworks)."""
+    below, want = MAIN_PATH_CASES[case]
+    ids = {"c1": "c000000000000001", "c2": "c000000000000002"}
+    for sid, *_ in below:
+        ids[sid] = sid.ljust(16, "0")
+    spans = [_oi(ids["c1"], None, "AGENT", 0, 100), _oi(ids["c2"], ids["c1"], "CHAIN", 1, 95)]
+    spans += [_oi(ids[sid], ids[parent], kind, start, end, failed) for sid, parent, kind, start, end, failed in below]
+    lens.ingest(jsonl(tmp_path / "t.jsonl", doc(*spans)))
+    assert lens.runs().row(0, named=True)["status"] == want
+
+
+def test_run_status_walk_ends_on_a_parent_cycle(lens, tmp_path):
+    a = span(T, "aa00000000000001", "aa00000000000002", "a", NS, NS + 10, {"openinference.span.kind": "AGENT"})
+    b = span(T, "aa00000000000002", "aa00000000000001", "b", NS + 1, NS + 5, {"openinference.span.kind": "CHAIN"},
+             status={"code": 2})
+    lens.ingest(jsonl(tmp_path / "t.jsonl", doc(a, b)))
+    assert lens.runs().row(0, named=True)["status"] == "error"
 
 
 @pytest.mark.slow
