@@ -34,8 +34,6 @@ SOURCES = ("golden", "fresh")
 RECALL_TARGET = 0.95
 
 # What today's classifiers get wrong: (target, framework, mode) -> why. FINDINGS.md says where and the fix.
-TRACEBACK = ("OpenInference's LangChain tracer puts the whole traceback in the span's status message, and the "
-             "error patterns are matched against all of it")
 OVERLOADED = "the 503 body says 'The server is overloaded or not ready yet.': RATE_LIMIT matches 'overloaded'"
 EXPLAINED = ("the agent told the user the tool failed; the rule only asks whether the run ended ok with no "
              "successful retry of the tool")
@@ -56,10 +54,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
         "no error: the step-cap rule reads error text only",
     ("false_alarm", "langgraph", "rate_limited"): OVERLOADED,
     ("false_positive", "langgraph", "rate_limited"): OVERLOADED,
-    ("false_alarm", "langgraph", "timeout"):
-        TRACEBACK + ": httpcore's frame 'event = self._receive_event(timeout=timeout)' makes a dropped connection a timeout",
-    ("false_positive", "langgraph", "timeout"):
-        TRACEBACK + ": httpcore's frame 'event = self._receive_event(timeout=timeout)' makes a dropped connection a timeout",
     ("recall", "langgraph", "provider_error"):
         "a provider error that also matches RATE_LIMIT (503 'overloaded') or TIMEOUT (a traceback frame) is counted "
         "under those modes only",

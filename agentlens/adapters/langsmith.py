@@ -32,7 +32,16 @@ from . import records
 from .base import SPAN_SCHEMA, Bad, Batch, Columns, to_json
 from .chat import lc_class, to_messages
 from .records import RecordError, listing, mapping, micros
-from .semconv import LANGSMITH_KINDS, as_float, as_int, as_text, dimensions, parse_json, tool_definitions
+from .semconv import (
+    LANGSMITH_KINDS,
+    as_float,
+    as_int,
+    as_text,
+    dimensions,
+    error_type_from_message,
+    parse_json,
+    tool_definitions,
+)
 
 NAME = "langsmith"
 BATCH_SPANS = 20_000
@@ -170,7 +179,8 @@ def _error(err: Any) -> tuple[str | None, str | None]:
     if m and ": " in last:
         return m.group(1), last.split(": ", 1)[1]
     m = _ERROR_TYPE.match(lines[0].strip()) if lines else None
-    return (m.group(1) if m else None), lines[0].strip() if lines else text
+    first = lines[0].strip() if lines else text
+    return (m.group(1) if m else error_type_from_message(first)), first
 
 
 def _payload(d: Mapping[str, Any], key: str) -> str | None:

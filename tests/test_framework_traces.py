@@ -1,0 +1,72 @@
+"""What the traces of real agent frameworks hold, read right: the committed recordings of tests/frameworks
+(LangGraph and the OpenAI Agents SDK under OpenInference, pydantic-ai's own OTel GenAI instrumentation; see
+tests/frameworks/FINDINGS.md) ingested once, then the spans each finding is about, by scenario."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import agentlens
+
+FRAMEWORKS_DIR = Path(__file__).parent / "frameworks"
+sys.path.insert(0, str(FRAMEWORKS_DIR))
+import score  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """framework -> (lens over its committed recording, {scenario: run_id})."""
+    d = tmp_path_factory.mktemp("framework-traces")
+    out = {}
+    for fw in ("langgraph", "openai-agents", "pydantic-ai"):
+        trace, labels = score.golden(fw)
+        lens = agentlens.open(d / f"{fw}.duckdb")
+        lens.ingest(trace)
+        out[fw] = (lens, {lab["scenario"]: lab["run_id"] for lab in labels})
+    yield out
+    for lens, _ in out.values():
+        lens.close()
+
+
+def spans(corpus, fw: str, scenario: str, where: str = "true") -> list[dict]:
+    lens, runs = corpus[fw]
+    return lens.sql(f"SELECT * FROM spans WHERE run_id = ? AND ({where}) ORDER BY started_at, span_id",
+                    params=[runs[scenario]]).to_dicts()
+
+
+def run(corpus, fw: str, scenario: str) -> dict:
+    lens, runs = corpus[fw]
+    return lens.runs(run_id=runs[scenario]).row(0, named=True)
+
+
+# --- errors a user reads ----------------------------------------------------------------------------
+
+def test_agents_sdk_errors_get_the_sdk_exception_type(corpus):
+    # the Agents SDK records `Error getting response: {'error': 'Error code: 429 - ...'}` and no exception event:
+    # the type is the openai SDK's for that HTTP status (or for its fixed connection / timeout messages)
+    got = {(s["kind"], s["error_type"]) for s in spans(corpus, "openai-agents", "rate_limit_exhausted", "status = 'error'")}
+    assert got == {("llm", "RateLimitError"), ("agent", "RateLimitError")}
+    assert {s["error_type"] for s in spans(corpus, "openai-agents", "provider_503_down", "status = 'error'")} == {
+        "InternalServerError"}
+    assert {s["error_type"] for s in spans(corpus, "openai-agents", "connection_dropped_down", "status = 'error'")} == {
+        "APIConnectionError"}
+    assert {s["error_type"] for s in spans(corpus, "openai-agents", "llm_timeout_down", "status = 'error'")} == {
+        "APITimeoutError"}
+    # messages that name no exception stay without a type
+    assert [s["error_type"] for s in spans(corpus, "openai-agents", "step_cap", "kind = 'agent' AND status = 'error'")] == [None]
+
+
+def test_langchain_tracebacks_are_cut_from_the_status_message_and_kept_in_the_event(corpus):
+    llm = spans(corpus, "langgraph", "connection_dropped_down", "kind = 'llm' AND status = 'error'")
+    assert len(llm) == 4
+    for s in llm:
+        assert s["error_type"] == "langchain_openai.chat_models.base.OpenAIConnectionError"
+        assert s["status_message"] == "OpenAIConnectionError('Connection error.')"  # was the 6 KB traceback
+        event = json.loads(s["events"])[-1]["attributes"]
+        assert event["exception.stacktrace"].startswith("Traceback (most recent call last)")
