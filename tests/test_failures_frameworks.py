@@ -43,12 +43,6 @@ AFTER_RETRY = ("the first send_email failed (timed out after the relay queued th
 KNOWN: dict[tuple[str, str, str], str] = {
     # LangGraph / LangChain (OpenInference)
     ("false_alarm", "langgraph", "silent_tool_failure"): EXPLAINED,
-    ("recall", "langgraph", "silent_tool_failure"):
-        "the tool span's output.value is the serialized ToolMessage ({\"type\": \"tool\", \"data\": {\"content\": "
-        "\"{\\\"error\\\": ...}\"}}): the error payload sits inside data.content, where the payload checks do not look",
-    ("recall", "langgraph", "hallucinated_tool"):
-        "arguments that do not parse go to the AIMessage's invalid_tool_calls: OpenInference keeps them only inside "
-        "the LLM span's output.value, and no tool_calls attribute is recorded",
     ("recall", "langgraph", "runaway_loop"):
         "ModelCallLimitMiddleware(exit_behavior='end') ends the run with an AI message 'Model call limits exceeded', "
         "no error: the step-cap rule reads error text only",
@@ -59,11 +53,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
         "under those modes only",
     ("false_alarm", "langgraph", "prompt_injection"): QUOTED,
     ("recall", "langgraph", "duplicate_side_effect"): AFTER_RETRY,
-    ("false_alarm", "langgraph", "unapproved_action"):
-        "the approval's result is the serialized ToolMessage (no top-level `approved` key), so PREPARE's `denied` is "
-        "NULL (f[8] = 'false' on a missing key) and `NOT denied` drops the approval",
-    ("false_positive", "langgraph", "unapproved_action"):
-        "the approval's result is the serialized ToolMessage, so `denied` is NULL and the approval is dropped",
     # OpenAI Agents SDK (OpenInference)
     ("false_alarm", "openai-agents", "silent_tool_failure"): EXPLAINED,
     ("false_alarm", "openai-agents", "hallucinated_tool"):

@@ -70,3 +70,42 @@ def test_langchain_tracebacks_are_cut_from_the_status_message_and_kept_in_the_ev
         assert s["status_message"] == "OpenAIConnectionError('Connection error.')"  # was the 6 KB traceback
         event = json.loads(s["events"])[-1]["attributes"]
         assert event["exception.stacktrace"].startswith("Traceback (most recent call last)")
+
+
+# --- LangChain (OpenInference) tool results and invalid tool calls ----------------------------------
+
+def test_langchain_tool_results_are_the_tools_own(corpus):
+    # output.value is LangChain's serialised ToolMessage: {"type": "tool", "data": {"content": ..., "status": ...}}
+    (tool,) = spans(corpus, "langgraph", "silent_error_payload", "tool_name = 'lookup_customer'")
+    assert json.loads(tool["tool_result"]) == {"error": "customer service unavailable, try again later"}
+    assert tool["output"] == tool["tool_result"] and tool["status"] == "ok"
+    assert tool["tool_call_id"] == "call_silent_error_0_0"  # from the ToolMessage
+    assert json.loads(json.loads(tool["attributes"])["output.value"])["data"]["status"] == "success"  # kept as sent
+    approval = spans(corpus, "langgraph", "healthy_refund_with_approval", "tool_name = 'request_approval'")[0]
+    assert json.loads(approval["tool_result"]) == {"approved": True, "approver": "lead@acme.example"}
+
+
+def test_langchain_invalid_tool_calls_are_tool_calls_with_their_raw_arguments(corpus):
+    (first, *_) = spans(corpus, "langgraph", "malformed_arguments", "kind = 'llm'")
+    assert first["finish_reason"] == "tool_calls"
+    assert json.loads(first["tool_calls"]) == [
+        {"id": "call_malformed_ar_0_0", "name": "get_order", "arguments": '{"order_id": "A-1001"'}]
+    assert json.loads(first["output"])[-1]["tool_calls"] == json.loads(first["tool_calls"])
+
+
+def test_a_tool_message_with_status_error_fails_its_span():
+    from agentlens.adapters import chat, semconv
+
+    # LangGraph's ToolNode answers a failed call with ToolMessage(status="error"); a tool may return one too
+    out = json.dumps({"type": "tool", "data": {"content": "Error: ConnectionError('service down')\n Please fix your "
+                                               "mistakes.", "tool_call_id": "call_1", "status": "error",
+                                               "type": "tool", "name": "lookup"}})
+    row = semconv.normalize_span({"openinference.span.kind": "TOOL", "tool.name": "lookup", "output.value": out},
+                                 "lookup", 0, None, [])
+    assert (row["status"], row["error_type"], row["tool_call_id"]) == ("error", "ConnectionError", "call_1")
+    assert row["tool_result"].startswith("Error: ConnectionError('service down')")
+    # the same message as LangSmith / Langfuse payloads carry it (dumpd), and an AIMessage's invalid_tool_calls
+    lc = {"lc": 1, "type": "constructor", "id": ["langchain", "schema", "messages", "AIMessage"],
+          "kwargs": {"content": "", "tool_calls": [],
+                     "invalid_tool_calls": [{"id": "c1", "name": "get_order", "args": '{"order_id": ', "error": "x"}]}}
+    assert chat.to_message(lc)["tool_calls"] == [{"id": "c1", "name": "get_order", "arguments": '{"order_id": '}]

@@ -37,7 +37,7 @@ from typing import IO, Any
 from ..core.config import Config
 from . import records
 from .base import SPAN_SCHEMA, Bad, Batch, Columns, to_json
-from .chat import lc_class, to_messages, tool_call
+from .chat import to_messages, tool_call
 from .records import RecordError, listing, mapping, micros, unwrap_text
 from .semconv import (
     as_float,
@@ -45,6 +45,7 @@ from .semconv import (
     as_text,
     dimensions,
     input_messages,
+    langchain_tool_message,
     normalize_span,
     output_messages,
     parse_json,
@@ -237,14 +238,7 @@ def _observation_context(o: Mapping[str, Any]) -> dict[str, Any]:
 
 def _langchain_tool(out: Any) -> Mapping[str, Any] | None:
     """The fields of a LangChain ToolMessage when an observation's output is one."""
-    out = parse_json(unwrap_text(out))
-    if not isinstance(out, Mapping):
-        return None
-    if lc_class(out) == "ToolMessage":
-        return out["kwargs"]
-    if out.get("type") == "tool" and "tool_call_id" in out:
-        return out
-    return None
+    return langchain_tool_message(unwrap_text(out))
 
 
 def observation_row(
@@ -276,13 +270,15 @@ def observation_row(
     kind = row["kind"]
 
     lf_in, lf_out = _g(o, "input"), _g(o, "output")
-    tool_msg = _langchain_tool(lf_out) if kind == "other" else None
-    if tool_msg is not None:  # a LangChain tool run, recorded by the Langfuse callback as a span
+    tool_msg = _langchain_tool(lf_out) if kind in ("other", "tool") and row["tool_result"] is None else None
+    if tool_msg is not None:  # a LangChain tool run (the Langfuse callback records it as a plain span)
         kind = row["kind"] = "tool"
-        row["tool_name"] = as_text(tool_msg.get("name")) or name
-        row["tool_call_id"] = as_text(tool_msg.get("tool_call_id"))
-        row["tool_arguments"] = _text(lf_in)
+        row["tool_name"] = row["tool_name"] or as_text(tool_msg.get("name")) or name
+        row["tool_call_id"] = row["tool_call_id"] or as_text(tool_msg.get("tool_call_id"))
+        row["tool_arguments"] = row["tool_arguments"] or _text(lf_in)
         row["tool_result"] = _text(tool_msg.get("content"))
+        if tool_msg.get("status") == "error" and row["status"] == "ok":
+            row["status"], row["status_message"] = "error", row["status_message"] or row["tool_result"]
 
     # model and provider
     row["model"] = row["model"] or as_text(_g(o, "model", "provided_model_name")) or as_text(user_md.get("ls_model_name"))

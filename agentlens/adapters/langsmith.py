@@ -39,6 +39,7 @@ from .semconv import (
     as_text,
     dimensions,
     error_type_from_message,
+    langchain_tool_message,
     parse_json,
     tool_definitions,
 )
@@ -272,9 +273,7 @@ def run_row(run: Mapping[str, Any], config: Config, filename: str) -> tuple[dict
         row["tool_definitions"] = _tool_definitions(inputs, invocation)
     elif kind == "tool":
         row["tool_name"] = row["name"]
-        out = outputs.get("output", outputs)
-        tool_msg = out.get("kwargs") if lc_class(out) == "ToolMessage" else (
-            out if isinstance(out, Mapping) and out.get("type") == "tool" else None)
+        tool_msg = langchain_tool_message(outputs.get("output", outputs))
         row["tool_arguments"] = _payload(inputs, "input")
         if isinstance(tool_msg, Mapping):
             row["tool_call_id"] = as_text(tool_msg.get("tool_call_id"))

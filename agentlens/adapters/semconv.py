@@ -332,6 +332,64 @@ def _messages_from_events(events: list[dict[str, Any]], output: bool) -> list[di
     return out or None
 
 
+# --- LangChain payloads in OpenInference attributes ------------------------------------------------
+
+
+def langchain_message_fields(m: Any) -> Mapping[str, Any] | None:
+    """The fields of a serialised LangChain message: `dumpd`'s `{"lc": 1, "id": [..., "ToolMessage"],
+    "kwargs": {...}}`, `message_to_dict`'s `{"type": "tool", "data": {...}}`, or a flat `{"type", "content"}`."""
+    if not isinstance(m, Mapping):
+        return None
+    if m.get("lc") == 1 and isinstance(m.get("kwargs"), Mapping):
+        return m["kwargs"]
+    if isinstance(m.get("type"), str) and isinstance(m.get("data"), Mapping) and "role" not in m:
+        return m["data"]
+    if isinstance(m.get("type"), str) and "content" in m:
+        return m
+    return None
+
+
+def langchain_tool_message(v: Any) -> Mapping[str, Any] | None:
+    """The fields of a LangChain ToolMessage when a tool's recorded output is one (OpenInference's LangChain
+    tracer records `{"type": "tool", "data": {"content", "tool_call_id", "status", ...}}`), else None."""
+    v = parse_json(v)
+    if not isinstance(v, Mapping):
+        return None
+    ident = v.get("id")
+    is_tool = (v.get("type") == "tool"
+               or (v.get("lc") == 1 and isinstance(ident, list) and bool(ident) and ident[-1] == "ToolMessage"))
+    fields = langchain_message_fields(v) if is_tool else None
+    if fields is None or "content" not in fields:
+        return None
+    return fields
+
+
+def invalid_tool_calls(fields: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A LangChain AIMessage's `invalid_tool_calls` (calls whose arguments did not parse) as tool calls, the
+    raw arguments kept as the string the model wrote."""
+    calls = fields.get("invalid_tool_calls")
+    if not isinstance(calls, list):
+        return []
+    return [{"id": c.get("id"), "name": c.get("name"),
+             "arguments": c["args"] if isinstance(c.get("args"), str) else as_text(c.get("args"))}
+            for c in calls if isinstance(c, Mapping)]
+
+
+def _langchain_invalid_calls(attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """`invalid_tool_calls` of the first generation in a LangChain LLM span's `output.value` (an LLMResult):
+    OpenInference records no tool call attribute for them."""
+    raw = attrs.get("output.value")
+    if not isinstance(raw, str) or "invalid_tool_calls" not in raw:
+        return []
+    body = parse_json(raw)
+    gens = body.get("generations") if isinstance(body, Mapping) else None
+    first = gens[0] if isinstance(gens, list) and gens else None
+    first = first[0] if isinstance(first, list) and first else first
+    msg = first.get("message") if isinstance(first, Mapping) else None
+    fields = langchain_message_fields(msg)
+    return invalid_tool_calls(fields) if fields is not None else []
+
+
 def input_messages(attrs: Mapping[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     msgs = (_messages_json(attrs.get("gen_ai.input.messages"))
             or _messages_openinference(attrs, "llm.input_messages.")
@@ -526,7 +584,19 @@ def normalize_span(
     out_value = _first(attrs, ("output.value", "traceloop.entity.output", "langfuse.observation.output"))
     if kind == "tool":
         row["tool_arguments"] = as_text(_first(attrs, TOOL_ARGS) or in_value)
-        row["tool_result"] = as_text(_first(attrs, TOOL_RESULT) or out_value)
+        result = _first(attrs, TOOL_RESULT) or out_value
+        tool_msg = langchain_tool_message(result) if isinstance(result, str) and '"tool"' in result else None
+        if tool_msg is not None:  # LangChain's ToolMessage: the tool's own result is its content
+            result = tool_msg.get("content")
+            if row["tool_call_id"] is None:
+                row["tool_call_id"] = as_text(tool_msg.get("tool_call_id"))
+            if tool_msg.get("status") == "error" and row["status"] == "ok":  # ToolNode's error messages
+                row["status"] = "error"
+                row["status_message"] = row["status_message"] or as_text(result)
+                text = as_text(result) or ""
+                row["error_type"] = row["error_type"] or error_type_from_message(
+                    text[len("Error: "):] if text.startswith("Error: ") else text)
+        row["tool_result"] = as_text(result)
         row["input"], row["output"] = row["tool_arguments"], row["tool_result"]
     else:
         row["tool_arguments"] = row["tool_result"] = None
@@ -538,6 +608,12 @@ def normalize_span(
         out_msgs = output_messages(attrs, events)
         if in_msgs is not None:
             row["input"] = msgspec.json.encode(in_msgs).decode("utf-8")
+        invalid = _langchain_invalid_calls(attrs) if kind == "llm" else []
+        if invalid:  # calls whose arguments did not parse: only in LangChain's output.value
+            out_msgs = out_msgs or [{"role": "assistant", "content": None}]
+            last = out_msgs[-1]
+            known = {c.get("id") for c in last.get("tool_calls", ())}
+            last["tool_calls"] = [*last.get("tool_calls", ()), *(c for c in invalid if c["id"] not in known)]
         if out_msgs is not None:
             row["output"] = msgspec.json.encode(out_msgs).decode("utf-8")
             calls = [c for m in out_msgs for c in m.get("tool_calls", ())]
