@@ -109,3 +109,31 @@ def test_a_tool_message_with_status_error_fails_its_span():
           "kwargs": {"content": "", "tool_calls": [],
                      "invalid_tool_calls": [{"id": "c1", "name": "get_order", "args": '{"order_id": ', "error": "x"}]}}
     assert chat.to_message(lc)["tool_calls"] == [{"id": "c1", "name": "get_order", "arguments": '{"order_id": '}]
+
+
+# --- pydantic-ai (OTel GenAI) ----------------------------------------------------------------------
+
+def test_pydantic_ai_reasoning_and_cache_tokens(corpus):
+    # `gen_ai.usage.details.reasoning_tokens` (the provider's usage details) on each chat span
+    calls = spans(corpus, "pydantic-ai", "healthy_reasoning", "kind = 'llm'")
+    assert [(c["reasoning_tokens"], c["cached_input_tokens"]) for c in calls] == [(192, 256), (64, 384)]
+    r = run(corpus, "pydantic-ai", "healthy_reasoning")
+    assert (r["reasoning_tokens"], r["cached_input_tokens"]) == (192 + 64, 256 + 384)
+
+
+def test_pydantic_ai_reported_cost(corpus):
+    # `operation.cost` on every chat span (USD, from genai-prices): the run's reported cost is their sum
+    calls = spans(corpus, "pydantic-ai", "healthy_reasoning", "kind = 'llm'")
+    assert [c["cost_usd"] for c in calls] == [0.0004158, 0.0003047]
+    r = run(corpus, "pydantic-ai", "healthy_reasoning")
+    assert r["reported_cost_usd"] == pytest.approx(0.0004158 + 0.0003047)
+    assert r["cost_usd"] == r["reported_cost_usd"]
+
+
+def test_the_users_session_beats_the_frameworks_conversation_id(corpus):
+    # pydantic-ai puts a fresh `gen_ai.conversation.id` on every span; the user's session_id is in the run's metadata
+    lens, runs = corpus["pydantic-ai"]
+    got = dict(lens.sql("SELECT run_id, session_id FROM runs").rows())
+    assert {name: got[rid] for name, rid in runs.items()} == {name: f"sess-{name}" for name in runs}
+    (root,) = spans(corpus, "pydantic-ai", "healthy_order", "parent_span_id IS NULL")
+    assert json.loads(root["attributes"])["gen_ai.conversation.id"] != "sess-healthy_order"  # still kept as sent

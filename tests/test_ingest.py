@@ -210,6 +210,20 @@ def test_failed_tool_in_a_surviving_run_leaves_it_ok(lens, tmp_path):
     assert json.loads(t["events"])[0]["attributes"]["exception.type"] == "TimeoutError"
 
 
+def test_a_users_session_beats_a_framework_conversation_id():
+    from agentlens.adapters.semconv import dimensions
+    from agentlens.core.config import Config
+
+    # pydantic-ai: its own `gen_ai.conversation.id` per run beside the user's metadata on the same span
+    span_attrs = {"gen_ai.conversation.id": "01a2435e-2a67", "metadata": json.dumps({"session_id": "sess-7"})}
+    assert dimensions(Config(), span_attrs)["session_id"] == "sess-7"
+    assert dimensions(Config(), {"gen_ai.conversation.id": "conv-1"})["session_id"] == "conv-1"  # alone, it is used
+    assert dimensions(Config(), {"session.id": "s-1", **span_attrs})["session_id"] == "s-1"
+    # a key the config names comes before every default
+    cfg = Config.from_dict({"dimensions": {"session_id": ["gen_ai.conversation.id"]}})
+    assert dimensions(cfg, span_attrs)["session_id"] == "01a2435e-2a67"
+
+
 @pytest.mark.slow
 def test_dimensions_default_keys_and_config(tmp_path):
     root = agent(**{"user.id": "u-1", "metadata": json.dumps({"customer_id": "c-9", "feature": "refund"})})

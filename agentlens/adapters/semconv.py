@@ -97,13 +97,15 @@ OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
                  "llm.token_count.completion", "llm.usage.completion_tokens",
                  "ai.usage.outputTokens", "ai.usage.completionTokens")
 CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
-              "llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens")
+              "llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens",
+              "gen_ai.usage.details.cache_read_tokens")  # pydantic-ai
 CACHE_WRITE = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
-               "llm.token_count.prompt_details.cache_write")
+               "llm.token_count.prompt_details.cache_write", "gen_ai.usage.details.cache_write_tokens")
 REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
              "llm.usage.reasoning_tokens", "llm.token_count.completion_details.reasoning",
-             "ai.usage.reasoningTokens")
-COST = ("llm.cost.total", "gen_ai.usage.cost")
+             "ai.usage.reasoningTokens",
+             "gen_ai.usage.details.reasoning_tokens")  # pydantic-ai: the provider's usage details
+COST = ("llm.cost.total", "gen_ai.usage.cost", "operation.cost")  # pydantic-ai: `operation.cost` (USD)
 TOOL_NAME = ("gen_ai.tool.name", "tool.name", "ai.toolCall.name")
 TOOL_CALL_ID = ("gen_ai.tool.call.id", "tool.id", "tool_call.id", "ai.toolCall.id")
 TOOL_ARGS = ("gen_ai.tool.call.arguments", "ai.toolCall.args")
