@@ -89,7 +89,7 @@ SPAN_COLUMNS: tuple[Column, ...] = (
     Column("output_tokens", "BIGINT", "Output tokens as reported on this span."),
     Column("cached_input_tokens", "BIGINT", "Cache-read input tokens."),
     Column("cache_write_input_tokens", "BIGINT", "Cache-write (creation) input tokens."),
-    Column("reasoning_tokens", "BIGINT", "Reasoning output tokens."),
+    Column("reasoning_tokens", "BIGINT", "Reasoning output tokens (a subset of output_tokens; when only a total counts them, the total less input and output: see Counting tokens once)."),
     Column("cost_usd", "DOUBLE", "Cost reported on the span (`llm.cost.total`, `gen_ai.usage.cost`), else NULL."),
     Column("tool_name", "VARCHAR", "Tool name for tool spans."),
     Column("tool_call_id", "VARCHAR", "Tool call id linking a tool span to the LLM call that asked for it."),

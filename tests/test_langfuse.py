@@ -95,8 +95,9 @@ FILES = {
     "vercel-aisdk-2025-11-17.trace.json": (
         "df41e597d0a85e0d7a6ae8ebfaa70aa0", 62, 85, None, None, 1,
         {"chain": 1, "llm": 2, "tool": 1}, ["getWeather"], ["gpt-5", "gpt-5-2025-08-07"]),
+    # prompt 5, completion 845, total 2023: Gemini's 1173 thinking tokens are in the total only (reasoning_from_total)
     "vertex-ai-2025-08-01.trace.json": (
-        "0298935e31d66d7de9487cac935d7d99", 5, 845, None, None, 1, {"chain": 1, "llm": 1}, [],
+        "0298935e31d66d7de9487cac935d7d99", 5, 845 + 1173, None, 1173, 1, {"chain": 1, "llm": 1}, [],
         ["projects/vertex-ai-integration-467711/locations/europe-central2/publishers/google/models/gemini-2.5-flash"]),
 }
 
@@ -166,6 +167,43 @@ def test_langgraph_generation_details(lens, real_traces):
         "tool", "get_weather", "call_VEZJgIQLgzcb80IIyQJm7JCi")
     assert tool["tool_result"] == "It's always sunny in San Francisco!"
     assert json.loads(tool["tool_arguments"]) == {"city": "San Francisco"}
+
+
+@pytest.mark.real_traces
+def test_thinking_tokens_in_the_total_only_are_stored_and_priced(lens, real_traces):
+    # OpenInference on Vertex AI: llm.token_count.prompt 5, completion 845, total 2023, no reasoning count;
+    # Langfuse priced 5 + 845 tokens ($0.00085). The 1173 thinking tokens are output, priced at gemini-2.5-flash's
+    # $2.50 / M output: 5 x $0.30 / M + 2018 x $2.50 / M.
+    lens.ingest(real_traces / FRAMEWORK / "vertex-ai-2025-08-01.trace.json")
+    run = lens.runs().row(0, named=True)
+    assert (run["input_tokens"], run["output_tokens"], run["reasoning_tokens"]) == (5, 2018, 1173)
+    assert run["reported_cost_usd"] is None  # Langfuse's cost left out the thinking tokens
+    assert run["cost_usd"] == run["computed_cost_usd"] == pytest.approx(5 * 0.30e-6 + 2018 * 2.50e-6)
+    # google-gemini reports its reasoning (1104) inside completion (2055) and total 2061 = 6 + 2055: unchanged
+    lens.ingest(real_traces / FRAMEWORK / "google-gemini-2025-08-01.trace.json")
+    gem = lens.runs(run_id="9f2f0fe0228fd81a9fe75882934b384a").row(0, named=True)
+    assert (gem["output_tokens"], gem["reasoning_tokens"]) == (2055, 1104)
+
+
+def test_reasoning_from_a_total_only_when_nothing_else_explains_it():
+    from agentlens.adapters.semconv import reasoning_from_total
+
+    row = {"input_tokens": 5, "output_tokens": 845, "reasoning_tokens": None}
+    assert reasoning_from_total(row, 2023) and (row["output_tokens"], row["reasoning_tokens"]) == (2018, 1173)
+    given = {"input_tokens": 6, "output_tokens": 2055, "reasoning_tokens": 1104}
+    assert not reasoning_from_total(given, 3000)  # the dialect's own count wins
+    cache = {"input_tokens": 100, "output_tokens": 10, "reasoning_tokens": None, "cached_input_tokens": 40}
+    assert not reasoning_from_total(cache, 150)  # an input that left out its cache reads
+    assert not reasoning_from_total({"input_tokens": 5, "output_tokens": 5, "reasoning_tokens": None}, 10)
+    # Langfuse usageDetails with a total above input + output: stored, and Langfuse's cost (of fewer tokens) dropped
+    from agentlens.adapters import langfuse
+    from agentlens.core.config import Config
+
+    obs = {"id": "o1", "traceId": "t1", "type": "GENERATION", "name": "gen", "startTime": "2026-01-05T09:00:00Z",
+           "model": "gemini-2.5-flash", "usageDetails": {"input": 5, "output": 845, "total": 2023},
+           "costDetails": {"total": 0.00085}}
+    row, _ = langfuse.observation_row(obs, {}, Config(), "x.json")
+    assert (row["output_tokens"], row["reasoning_tokens"], row["cost_usd"]) == (2018, 1173, None)
 
 
 @pytest.mark.real_traces

@@ -49,6 +49,7 @@ from .semconv import (
     normalize_span,
     output_messages,
     parse_json,
+    reasoning_from_total,
     tool_definitions,
 )
 
@@ -297,6 +298,9 @@ def observation_row(
     if row["input_tokens"] is None and row["output_tokens"] is None:
         if lf_usage is not None:
             row.update(lf_usage)
+            # thinking tokens in the total only: Langfuse priced input + output without them
+            legacy = _legacy_usage(_g(o, "usage")) if not details else {}
+            cost_ok = not reasoning_from_total(row, as_int((details or legacy).get("total")))
     elif lf_usage is not None:
         same = (lf_usage["input_tokens"], lf_usage["output_tokens"]) == (row["input_tokens"], row["output_tokens"])
         cost_ok = same  # Langfuse priced other token counts (an estimate): leave it to pricing

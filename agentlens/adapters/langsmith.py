@@ -41,6 +41,7 @@ from .semconv import (
     error_type_from_message,
     langchain_tool_message,
     parse_json,
+    reasoning_from_total,
     tool_definitions,
 )
 
@@ -114,6 +115,7 @@ def _usage(run: Mapping[str, Any], outputs: Mapping[str, Any], metadata: Mapping
         cols.update(input_tokens=p, output_tokens=c, cached_input_tokens=as_int(pd.get("cache_read")),
                     cache_write_input_tokens=as_int(pd.get("cache_write", pd.get("cache_creation"))),
                     reasoning_tokens=as_int(cd.get("reasoning")))
+        reasoning_from_total(cols, as_int(run.get("total_tokens")))
         return cols
     if isinstance(um, Mapping):
         itd = _sub(um, "input_token_details")
@@ -122,6 +124,7 @@ def _usage(run: Mapping[str, Any], outputs: Mapping[str, Any], metadata: Mapping
                     cached_input_tokens=as_int(itd.get("cache_read")),
                     cache_write_input_tokens=as_int(itd.get("cache_creation", itd.get("cache_write"))),
                     reasoning_tokens=as_int(otd.get("reasoning")))
+        reasoning_from_total(cols, as_int(um.get("total_tokens")))
         return cols
     raw = outputs.get("usage")  # a raw OpenAI response body
     if isinstance(raw, Mapping) and ("prompt_tokens" in raw or "completion_tokens" in raw):

@@ -105,6 +105,7 @@ REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tok
              "llm.usage.reasoning_tokens", "llm.token_count.completion_details.reasoning",
              "ai.usage.reasoningTokens",
              "gen_ai.usage.details.reasoning_tokens")  # pydantic-ai: the provider's usage details
+TOTAL_TOKENS = ("llm.token_count.total", "gen_ai.usage.total_tokens", "llm.usage.total_tokens", "ai.usage.totalTokens")
 COST = ("llm.cost.total", "gen_ai.usage.cost", "operation.cost")  # pydantic-ai: `operation.cost` (USD)
 TOOL_NAME = ("gen_ai.tool.name", "tool.name", "ai.toolCall.name")
 TOOL_CALL_ID = ("gen_ai.tool.call.id", "tool.id", "tool_call.id", "ai.toolCall.id")
@@ -141,6 +142,24 @@ def as_int(v: Any) -> int | None:
                 return None
             return int(f) if f.is_integer() else None
     return None
+
+
+def reasoning_from_total(row: dict[str, Any], total: int | None) -> bool:
+    """Thinking tokens a dialect reports only inside a total (Gemini through OpenInference: prompt 5,
+    completion 845, total 2,023): when the total exceeds input + output and no reasoning count is given,
+    the difference is stored as reasoning tokens, inside `output_tokens` as the schema defines output, so
+    they are priced. Not when the difference is exactly the cache tokens (an input that left them out).
+    True when the row changed."""
+    inp, out = row.get("input_tokens"), row.get("output_tokens")
+    if total is None or inp is None or out is None or row.get("reasoning_tokens") is not None:
+        return False
+    gap = total - inp - out
+    cache = (row.get("cached_input_tokens") or 0) + (row.get("cache_write_input_tokens") or 0)
+    if gap <= 0 or (cache and gap == cache):
+        return False
+    row["reasoning_tokens"] = gap
+    row["output_tokens"] = out + gap
+    return True
 
 
 def as_float(v: Any) -> float | None:
@@ -565,6 +584,7 @@ def normalize_span(
     row["cached_input_tokens"] = as_int(_first(attrs, CACHE_READ))
     row["cache_write_input_tokens"] = as_int(_first(attrs, CACHE_WRITE))
     row["reasoning_tokens"] = as_int(_first(attrs, REASONING))
+    reasoning_from_total(row, as_int(_first(attrs, TOTAL_TOKENS)))
     row["cost_usd"] = as_float(_first(attrs, COST))
     ttft = as_float(_first(attrs, TTFT_SECONDS))
     row["time_to_first_token_ms"] = ttft * 1000.0 if ttft is not None else as_float(_first(attrs, TTFT_MS))
