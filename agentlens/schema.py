@@ -98,7 +98,7 @@ SPAN_COLUMNS: tuple[Column, ...] = (
     Column("tool_calls", "JSON", "Tool calls an LLM span asked for: `[{id, name, arguments}]`."),
     Column("tool_definitions", "JSON", "Tools offered to an LLM span: `[{name, description, parameters}]`."),
     Column("finish_reason", "VARCHAR", "First finish reason of an LLM span."),
-    Column("time_to_first_token_ms", "DOUBLE", "Time to first token / chunk, where recorded."),
+    Column("time_to_first_token_ms", "DOUBLE", "Time to first token / chunk of a streamed call, where recorded (an attribute, the instrumentation's first-chunk span event, Langfuse `completionStartTime`, LangSmith `first_token_time`)."),
     Column("input", "VARCHAR", "LLM spans: JSON list of messages `{role, content, tool_calls?, tool_call_id?}`; other spans: the recorded input (untrusted)."),
     Column("output", "VARCHAR", "LLM spans: JSON list of output messages; other spans: the recorded output (untrusted)."),
     Column("attributes", "JSON", "All span attributes, flattened to `key: value`."),

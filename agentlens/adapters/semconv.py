@@ -113,7 +113,8 @@ TOOL_ARGS = ("gen_ai.tool.call.arguments", "ai.toolCall.args")
 TOOL_RESULT = ("gen_ai.tool.call.result", "ai.toolCall.result")
 ERROR_TYPE = ("error.type", "exception.type")
 TTFT_SECONDS = ("gen_ai.response.time_to_first_chunk",)
-TTFT_MS = ("ai.response.msToFirstChunk", "ai.stream.msToFirstChunk")
+TTFT_MS = ("ai.response.msToFirstChunk", "ai.stream.msToFirstChunk",
+           "time_to_first_token_ms")  # OpenInference's Agents SDK instrumentation, realtime sessions
 
 
 def _first(attrs: Mapping[str, Any], keys: Iterable[str]) -> Any:
