@@ -479,6 +479,22 @@ def tool_definitions(attrs: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     return out or None
 
 
+def retrieved_documents(attrs: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The documents a retriever returned: OpenInference `retrieval.documents.N.document.{id, content, score,
+    metadata}` (a reranker's `reranker.output_documents.N.document.*`), or OTel GenAI's
+    `gen_ai.retrieval.documents` (JSON), as `[{id, content, score, metadata}]`."""
+    for prefix in ("retrieval.documents.", "reranker.output_documents."):
+        groups = _indexed(attrs, prefix)
+        if groups:
+            return [{"id": as_text(f.get("document.id")), "content": as_text(f.get("document.content")),
+                     "score": as_float(f.get("document.score")), "metadata": parse_json(f.get("document.metadata"))}
+                    for _, f in sorted(groups.items())]
+    docs = parse_json(attrs.get("gen_ai.retrieval.documents"))
+    if isinstance(docs, list) and docs:
+        return [dict(d) if isinstance(d, Mapping) else {"content": as_text(d)} for d in docs]
+    return None
+
+
 def _finish_reason(attrs: Mapping[str, Any], out_msgs: list[dict[str, Any]] | None) -> str | None:
     v = attrs.get("gen_ai.response.finish_reasons")
     if isinstance(v, list) and v:
@@ -624,6 +640,11 @@ def normalize_span(
     else:
         row["tool_arguments"] = row["tool_result"] = None
         row["input"], row["output"] = as_text(in_value), as_text(out_value)
+        if kind == "retriever":  # what it retrieved is what the agent reads (an injection may come in it)
+            docs = retrieved_documents(attrs)
+            if docs is not None:
+                row["output"] = to_json(docs)
+            row["input"] = row["input"] or as_text(attrs.get("gen_ai.retrieval.query.text"))
 
     row["tool_calls"] = row["tool_definitions"] = row["finish_reason"] = None
     if kind in ("llm", "embedding") or row["input_tokens"] is not None:
