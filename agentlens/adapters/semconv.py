@@ -54,9 +54,21 @@ LANGFUSE_TYPES = {
 _VERCEL_LLM = re.compile(r"^ai\.(generateText|streamText|generateObject|streamObject)\.do(Generate|Stream)$")
 
 
+# beeai's OpenInference instrumentation turns each event of its emitter into a span named `<event path>-<n>`:
+# a model call is `backend.openai.chat.start-16`, `.success-16`, `.finish-16` (and `.error`, `.retry`,
+# `.new_token`), a tool call `tool.search.wikipedia.start-12`, `.success-12`, `.finish-12`, an agent step
+# `agent.react.start-4`, `.update-13`, `.partial_update-263`, `.success-2`. The `start` span is the call (the
+# model call's carries its input); the others are events of it, kind `other`, so a call counts once. They
+# cannot be joined back to their call: `<n>` counts each event path on its own, and their parents differ.
+_EMITTER_EVENT = re.compile(r"^[\w-]+(?:\.[\w-]+)+\.(start|success|error|finish|retry|update|partial_update|new_token)-\d+$")
+
+
 def span_kind(attrs: Mapping[str, Any], name: str) -> str:
     v = attrs.get("openinference.span.kind")
     if isinstance(v, str) and v.upper() in OPENINFERENCE_KINDS:
+        m = _EMITTER_EVENT.match(name)
+        if m is not None and m.group(1) != "start":
+            return "other"
         return OPENINFERENCE_KINDS[v.upper()]
     v = attrs.get("gen_ai.operation.name")
     if isinstance(v, str) and v in GENAI_OPERATIONS:
@@ -613,8 +625,10 @@ def normalize_span(
     # tools
     tool_name = _first(attrs, TOOL_NAME)
     if tool_name is None and kind == "tool":
+        event = _EMITTER_EVENT.match(name)  # beeai: `tool.search.wikipedia.start-12` is a call of `tool.search.wikipedia`
         tool_name = attrs.get("traceloop.entity.name") or (
-            name[len("execute_tool "):] if name.startswith("execute_tool ") else name
+            name[len("execute_tool "):] if name.startswith("execute_tool ") else
+            name[:event.start(1) - 1] if event is not None else name
         )
     row["tool_name"] = as_text(tool_name) if kind == "tool" or tool_name is not None else None
     row["tool_call_id"] = as_text(_first(attrs, TOOL_CALL_ID))
@@ -647,7 +661,8 @@ def normalize_span(
             row["input"] = row["input"] or as_text(attrs.get("gen_ai.retrieval.query.text"))
 
     row["tool_calls"] = row["tool_definitions"] = row["finish_reason"] = None
-    if kind in ("llm", "embedding") or row["input_tokens"] is not None:
+    llm_event = kind == "other" and str(attrs.get("openinference.span.kind", "")).upper() == "LLM"  # beeai
+    if kind in ("llm", "embedding") or row["input_tokens"] is not None or llm_event:
         in_msgs = input_messages(attrs, events)
         out_msgs = output_messages(attrs, events)
         if in_msgs is not None:
