@@ -39,7 +39,7 @@ class Column:
 RUN_COLUMNS: tuple[Column, ...] = (
     Column("run_id", "VARCHAR", "One agent run: the OTel trace id (32 lowercase hex), the Langfuse or LangSmith trace id, or the source row id (agent_runs)."),
     Column("source", "VARCHAR", "Where the run came from: `otlp`, `langfuse`, `langsmith`, `agent_runs` (exports and live tables alike)."),
-    Column("agent_name", "VARCHAR", "Agent name (`gen_ai.agent.name`, `agent.name`, agent span name), else `service.name`."),
+    Column("agent_name", "VARCHAR", "Agent name (`gen_ai.agent.name`, `agent.name`, agent span name), else `service.name`, else the Langfuse trace's name."),
     Column("started_at", "TIMESTAMPTZ", "Start of the run (UTC)."),
     Column("ended_at", "TIMESTAMPTZ", "End of the run (UTC); NULL when unknown."),
     Column("duration_ms", "DOUBLE", "Wall-clock duration in milliseconds; NULL when unknown."),

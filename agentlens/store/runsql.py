@@ -179,12 +179,14 @@ root AS (  -- the root span's own row (one span per run): only the columns used,
 named AS (  -- agent names, from the attributes of the agent spans and the roots only
   SELECT run_id, span_id, started_at, kind,
          coalesce(names[1], names[2], CASE WHEN kind = 'agent' THEN coalesce(
-                    names[3], regexp_replace(name, '^(invoke_agent|create_agent) ', '')) END) AS agent_name
+                    names[3], regexp_replace(name, '^(invoke_agent|create_agent) ', '')) END) AS agent_name,
+         names[4] AS trace_name  -- the Langfuse trace's name (the root's, used after the agents')
   FROM (
-    -- the three names in one parse of the attributes: each `->>` parsed them again, and a parse of large
+    -- the names in one parse of the attributes: each `->>` parsed them again, and a parse of large
     -- attributes (a root's with a long prompt) takes several times their size in memory
     SELECT sp.run_id, sp.span_id, sp.started_at, sp.kind, sp.name,
-           json_extract_string(sp.attributes, ['$."gen_ai.agent.name"', '$."agent.name"', '$."traceloop.entity.name"'])
+           json_extract_string(sp.attributes, ['$."gen_ai.agent.name"', '$."agent.name"', '$."traceloop.entity.name"',
+                                               '$."langfuse.trace.name"'])
              AS names
     FROM spans sp
     WHERE sp.rowid IN (SELECT rid FROM s WHERE kind = 'agent' UNION ALL SELECT rid FROM root_rid)
@@ -235,7 +237,7 @@ texts AS (  -- the run's input and output: the first LLM call's input, the last 
 )
 SELECT
   g.run_id, g.source,
-  coalesce(rn.agent_name, ag.agent_name, g.service_name, r.name) AS agent_name,
+  coalesce(rn.agent_name, ag.agent_name, g.service_name, rn.trace_name, r.name) AS agent_name,
   g.started_at, g.ended_at,
   date_diff('microsecond', g.started_at, g.ended_at) / 1000.0 AS duration_ms,
   CASE WHEN e.run_id IS NOT NULL THEN 'error' ELSE 'ok' END AS status,
