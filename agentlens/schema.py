@@ -76,7 +76,7 @@ SPAN_COLUMNS: tuple[Column, ...] = (
     Column("span_id", "VARCHAR", "Span id (16 lowercase hex for OTel)."),
     Column("parent_span_id", "VARCHAR", "Parent span id; NULL for the root."),
     Column("name", "VARCHAR", "Span name as recorded."),
-    Column("kind", "VARCHAR", "`agent`, `llm`, `tool`, `retriever`, `embedding`, `chain`, `guardrail` or `other`."),
+    Column("kind", "VARCHAR", "`agent`, `llm`, `tool`, `retriever`, `embedding`, `chain`, `guardrail`, `handoff` (control passed from one agent to another: not a tool call) or `other`."),
     Column("started_at", "TIMESTAMPTZ", "Start (UTC)."),
     Column("ended_at", "TIMESTAMPTZ", "End (UTC); NULL when unknown or recorded before the start (quarantine says so)."),
     Column("duration_ms", "DOUBLE", "Duration in milliseconds."),
@@ -261,7 +261,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "source_watermarks": SOURCE_WATERMARK_COLUMNS,  # 0005_sources
 }
 
-SPAN_KINDS = ("agent", "llm", "tool", "retriever", "embedding", "chain", "guardrail", "other")
+SPAN_KINDS = ("agent", "llm", "tool", "retriever", "embedding", "chain", "guardrail", "handoff", "other")
 
 
 def _ddl(table: str, columns: tuple[Column, ...]) -> str:

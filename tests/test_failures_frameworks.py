@@ -55,11 +55,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("recall", "langgraph", "duplicate_side_effect"): AFTER_RETRY,
     # OpenAI Agents SDK (OpenInference)
     ("false_alarm", "openai-agents", "silent_tool_failure"): EXPLAINED,
-    ("false_alarm", "openai-agents", "hallucinated_tool"):
-        "a handoff is a TOOL span named 'handoff to refunds_agent' while the model was offered "
-        "'transfer_to_refunds_agent': the unknown-tool-span check flags it",
-    ("false_positive", "openai-agents", "hallucinated_tool"):
-        "the handoff's TOOL span 'handoff to refunds_agent' is not among the offered tools",
     ("false_alarm", "openai-agents", "rate_limited"): OVERLOADED,
     ("false_positive", "openai-agents", "rate_limited"): OVERLOADED,
     ("recall", "openai-agents", "provider_error"): "the 503 matches RATE_LIMIT ('overloaded') and is counted there only",

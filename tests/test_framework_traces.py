@@ -179,3 +179,16 @@ def test_documents_recorded_only_as_attributes_are_read(lens, tmp_path):
     assert out == [{"id": "kb-7", "content": attrs["retrieval.documents.0.document.content"], "score": 0.82,
                     "metadata": {"source": "kb"}}]
     assert lens.sql("SELECT span_id FROM failures WHERE mode = 'prompt_injection'").item() == "b000000000000001"
+
+
+# --- Agents SDK handoffs -------------------------------------------------------------------------------
+
+def test_handoffs_are_their_own_kind_not_tool_calls(corpus):
+    (h,) = spans(corpus, "openai-agents", "healthy_handoff", "name = 'handoff to refunds_agent'")
+    assert (h["kind"], h["tool_name"], h["input"], h["output"]) == ("handoff", None, "support-bot", "refunds_agent")
+    r = run(corpus, "openai-agents", "healthy_handoff")
+    assert r["tool_calls"] == 2  # request_approval, refund_order (was 3 with the handoff)
+    lens, runs = corpus["openai-agents"]
+    modes = dict(lens.sql("SELECT run_id, list(mode ORDER BY mode) FROM failures GROUP BY run_id").rows())
+    assert modes.get(runs["healthy_handoff"]) is None  # no hallucinated_tool on the handoff
+    assert modes[runs["handoff_unapproved"]] == ["unapproved_action"]  # the refunds agent's refund is still seen

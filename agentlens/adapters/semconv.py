@@ -69,6 +69,10 @@ def span_kind(attrs: Mapping[str, Any], name: str) -> str:
         m = _EMITTER_EVENT.match(name)
         if m is not None and m.group(1) != "start":
             return "other"
+        if v.upper() == "TOOL" and name.startswith("handoff to ") and "tool.name" not in attrs:
+            # the OpenAI Agents SDK's handoff (HandoffSpanData), which OpenInference records as a TOOL span
+            # named after the agent it hands to, with the two agents as input and output: no tool ran
+            return "handoff"
         return OPENINFERENCE_KINDS[v.upper()]
     v = attrs.get("gen_ai.operation.name")
     if isinstance(v, str) and v in GENAI_OPERATIONS:
