@@ -49,8 +49,7 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("false_alarm", "langgraph", "rate_limited"): OVERLOADED,
     ("false_positive", "langgraph", "rate_limited"): OVERLOADED,
     ("recall", "langgraph", "provider_error"):
-        "a provider error that also matches RATE_LIMIT (503 'overloaded') or TIMEOUT (a traceback frame) is counted "
-        "under those modes only",
+        "a provider error that also matches RATE_LIMIT (503 'overloaded') is counted under that mode only",
     ("false_alarm", "langgraph", "prompt_injection"): QUOTED,
     ("recall", "langgraph", "duplicate_side_effect"): AFTER_RETRY,
     # OpenAI Agents SDK (OpenInference)
