@@ -39,11 +39,11 @@ class Column:
 RUN_COLUMNS: tuple[Column, ...] = (
     Column("run_id", "VARCHAR", "One agent run: the OTel trace id (32 lowercase hex), the Langfuse or LangSmith trace id, or the source row id (agent_runs)."),
     Column("source", "VARCHAR", "Where the run came from: `otlp`, `langfuse`, `langsmith`, `agent_runs` (exports and live tables alike)."),
-    Column("agent_name", "VARCHAR", "Agent name (`gen_ai.agent.name`, `agent.name`, agent span name), else `service.name`."),
+    Column("agent_name", "VARCHAR", "Agent name (`gen_ai.agent.name`, `agent.name`, agent span name), else `service.name`, else the Langfuse trace's name."),
     Column("started_at", "TIMESTAMPTZ", "Start of the run (UTC)."),
     Column("ended_at", "TIMESTAMPTZ", "End of the run (UTC); NULL when unknown."),
     Column("duration_ms", "DOUBLE", "Wall-clock duration in milliseconds; NULL when unknown."),
-    Column("status", "VARCHAR", "`error` when the run's root step failed, else `ok` (a run that survived a failed tool call is `ok`)."),
+    Column("status", "VARCHAR", "`error` when the run ended by an exception on its main path (the root, or an agent, chain or LLM span that ended last below it: see Run status), else `ok` (a run that survived a failed tool call or a retried call is `ok`)."),
     Column("user_id", "VARCHAR", "End user (configurable lookup, see Dimensions)."),
     Column("session_id", "VARCHAR", "Session / conversation / thread (configurable lookup)."),
     Column("customer_id", "VARCHAR", "Customer or tenant (configurable lookup)."),
@@ -76,20 +76,20 @@ SPAN_COLUMNS: tuple[Column, ...] = (
     Column("span_id", "VARCHAR", "Span id (16 lowercase hex for OTel)."),
     Column("parent_span_id", "VARCHAR", "Parent span id; NULL for the root."),
     Column("name", "VARCHAR", "Span name as recorded."),
-    Column("kind", "VARCHAR", "`agent`, `llm`, `tool`, `retriever`, `embedding`, `chain`, `guardrail` or `other`."),
+    Column("kind", "VARCHAR", "`agent`, `llm`, `tool`, `retriever`, `embedding`, `chain`, `guardrail`, `handoff` (control passed from one agent to another: not a tool call) or `other`."),
     Column("started_at", "TIMESTAMPTZ", "Start (UTC)."),
     Column("ended_at", "TIMESTAMPTZ", "End (UTC); NULL when unknown or recorded before the start (quarantine says so)."),
     Column("duration_ms", "DOUBLE", "Duration in milliseconds."),
     Column("status", "VARCHAR", "`ok` or `error` (OTel status code 2)."),
-    Column("status_message", "VARCHAR", "Status description, else the exception message."),
-    Column("error_type", "VARCHAR", "`error.type` attribute, else the exception event's `exception.type`."),
+    Column("status_message", "VARCHAR", "Status description (without a traceback a tracer appended to it, when an exception event keeps the stack trace), else the exception message."),
+    Column("error_type", "VARCHAR", "`error.type` attribute, else the exception event's `exception.type`, else the type a failed span's status message names (`RateLimitError: ...`; the openai / anthropic SDKs' `Error code: 429 - ...` is `RateLimitError`). Never a traceback."),
     Column("model", "VARCHAR", "Response model, else request model."),
     Column("provider", "VARCHAR", "`gen_ai.provider.name` / `gen_ai.system` / `llm.provider` / `llm.system`, lowercased."),
     Column("input_tokens", "BIGINT", "Input tokens as reported on this span, cached included (agent spans may carry totals of their children; runs do not add those again)."),
     Column("output_tokens", "BIGINT", "Output tokens as reported on this span."),
     Column("cached_input_tokens", "BIGINT", "Cache-read input tokens."),
     Column("cache_write_input_tokens", "BIGINT", "Cache-write (creation) input tokens."),
-    Column("reasoning_tokens", "BIGINT", "Reasoning output tokens."),
+    Column("reasoning_tokens", "BIGINT", "Reasoning output tokens (a subset of output_tokens; when only a total counts them, the total less input and output: see Counting tokens once)."),
     Column("cost_usd", "DOUBLE", "Cost reported on the span (`llm.cost.total`, `gen_ai.usage.cost`), else NULL."),
     Column("tool_name", "VARCHAR", "Tool name for tool spans."),
     Column("tool_call_id", "VARCHAR", "Tool call id linking a tool span to the LLM call that asked for it."),
@@ -98,7 +98,7 @@ SPAN_COLUMNS: tuple[Column, ...] = (
     Column("tool_calls", "JSON", "Tool calls an LLM span asked for: `[{id, name, arguments}]`."),
     Column("tool_definitions", "JSON", "Tools offered to an LLM span: `[{name, description, parameters}]`."),
     Column("finish_reason", "VARCHAR", "First finish reason of an LLM span."),
-    Column("time_to_first_token_ms", "DOUBLE", "Time to first token / chunk, where recorded."),
+    Column("time_to_first_token_ms", "DOUBLE", "Time to first token / chunk of a streamed call, where recorded (an attribute, the instrumentation's first-chunk span event, Langfuse `completionStartTime`, LangSmith `first_token_time`)."),
     Column("input", "VARCHAR", "LLM spans: JSON list of messages `{role, content, tool_calls?, tool_call_id?}`; other spans: the recorded input (untrusted)."),
     Column("output", "VARCHAR", "LLM spans: JSON list of output messages; other spans: the recorded output (untrusted)."),
     Column("attributes", "JSON", "All span attributes, flattened to `key: value`."),
@@ -261,7 +261,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "source_watermarks": SOURCE_WATERMARK_COLUMNS,  # 0005_sources
 }
 
-SPAN_KINDS = ("agent", "llm", "tool", "retriever", "embedding", "chain", "guardrail", "other")
+SPAN_KINDS = ("agent", "llm", "tool", "retriever", "embedding", "chain", "guardrail", "handoff", "other")
 
 
 def _ddl(table: str, columns: tuple[Column, ...]) -> str:

@@ -33,24 +33,9 @@ MODULES = {
 SOURCES = ("golden", "fresh")
 RECALL_TARGET = 0.95
 
-# What agentlens still gets wrong: (target, framework, mode) -> why. FINDINGS.md says where and the fix. All
-# that is left needs the adapters to read what these traces hold, not a rule change.
-ADAPTER = "needs the adapter change (branch adapt)"
-KNOWN: dict[tuple[str, str, str], str] = {
-    # LangGraph / LangChain (OpenInference)
-    ("recall", "langgraph", "tool_error"): ADAPTER + ": healthy_error_payload_explained's {\"error\": ...} payload "
-        "sits inside the serialized ToolMessage (data.content), where the payload checks do not look",
-    ("recall", "langgraph", "silent_tool_failure"):
-        ADAPTER + ": the tool span's output.value is the serialized ToolMessage ({\"type\": \"tool\", \"data\": {\"content\": "
-        "\"{\\\"error\\\": ...}\"}}): the error payload sits inside data.content, where the payload checks do not look",
-    ("recall", "langgraph", "hallucinated_tool"):
-        ADAPTER + ": arguments that do not parse go to the AIMessage's invalid_tool_calls: OpenInference keeps them only inside "
-        "the LLM span's output.value, and no tool_calls attribute is recorded",
-    # OpenAI Agents SDK (OpenInference)
-    ("status", "openai-agents", "-"):
-        ADAPTER + ": the root AGENT span closes OK when Runner.run raised; the error is on the inner AGENT span, the "
-        "last turn (Tool not found) or the last response span (incomplete response) only",
-}
+# What agentlens still gets wrong: (target, framework, mode) -> why, each a strict xfail. FINDINGS.md says where
+# and the fix. Empty since the rule and adapter changes: every target holds on both recordings.
+KNOWN: dict[tuple[str, str, str], str] = {}
 
 
 def _labelled(fw: str, mode: str) -> bool:

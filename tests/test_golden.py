@@ -50,3 +50,32 @@ def test_golden(lens, case):
     all_spans = set(lens.sql("SELECT span_id FROM spans")["span_id"])
     assert {s["span_id"] for s in expected["spans"]} <= all_spans
     assert sorted(lens.quarantine()["kind"]) == sorted(expected["quarantine"])
+
+
+# Time to first token of streamed calls, recorded by tests/recorder (scenario `healthy_streamed`: `stream=True`
+# against the fake server's server-sent chunks, the first after fake_openai.STREAM_FIRST_CHUNK_S): OpenInference
+# adds a "First Token Stream Event", OpenLLMetry a `gen_ai.content.completion.chunk` event per chunk; the official
+# openai-v2 instrumentation records neither.
+@pytest.mark.parametrize(("lib", "recorded"), [("openinference", True), ("openllmetry", True), ("otel-v2", False)])
+def test_time_to_first_token_of_streamed_calls(lens, lib, recorded):
+    import sys
+
+    from agentlens.metrics import signals
+
+    sys.path.insert(0, str(Path(__file__).parent / "recorder"))
+    from fake_openai import STREAM_FIRST_CHUNK_S
+
+    expected = json.loads((GOLDEN / "otlp" / f"recorded-{lib}.expected.json").read_text())
+    (streamed,) = [rid for rid, v in expected["failures"].items() if v["scenario"] == "healthy_streamed"]
+    lens.ingest(GOLDEN / "otlp" / f"recorded-{lib}.otlp.jsonl.gz")
+    calls = lens.spans(streamed).filter(kind="llm").to_dicts()
+    assert len(calls) == 2 and all(c["output_tokens"] for c in calls)
+    if not recorded:
+        assert all(c["time_to_first_token_ms"] is None for c in calls)
+        return
+    for c in calls:
+        assert STREAM_FIRST_CHUNK_S * 1000 <= c["time_to_first_token_ms"] < c["duration_ms"]
+    # only the streamed calls have one, and the golden signals show it
+    assert lens.sql("SELECT count(*) FROM spans WHERE time_to_first_token_ms IS NOT NULL").item() == 2
+    row = signals.llm_calls(lens).to_dicts()[0]
+    assert row["ttft_calls"] == 2 and row["ttft_p50_ms"] >= STREAM_FIRST_CHUNK_S * 1000

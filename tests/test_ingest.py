@@ -109,7 +109,8 @@ def test_encodings_base64_ids_enum_names_numbers_snake_case(lens, tmp_path):
     assert spans["e000000000000001"]["status"] == "error"
     assert spans["e000000000000001"]["status_message"] == "boom"
     assert spans["e000000000000001"]["input_tokens"] == 5
-    assert lens.runs().row(0, named=True)["status"] == "ok"  # the root did not fail
+    # the root closed OK, but its only call failed and nothing came after it: the run ended in that error
+    assert lens.runs().row(0, named=True)["status"] == "error"
 
 
 def test_every_anyvalue_type(lens, tmp_path):
@@ -137,6 +138,62 @@ def test_run_status_is_the_roots(lens, tmp_path):
     assert r["status"] == "error" and r["error_count"] == 2 and r["tool_calls"] == 1
 
 
+def _oi(sid, parent, kind, start, end, error=False):
+    """A span of the OpenAI Agents SDK's shape (OpenInference kinds), failed with `error`."""
+    return span(T, sid, parent, kind.lower(), NS + start, NS + end, {"openinference.span.kind": kind},
+                status={"code": 2, "message": f"{kind} failed"} if error else None)
+
+
+# (spans under the root AGENT -> CHAIN -> AGENT, as (id, parent, kind, start, end, failed)), expected status
+MAIN_PATH_CASES = {
+    "inner agent failed (provider error, step cap)": ([("c3", "c2", "AGENT", 2, 90, True),
+                                                      ("t1", "c3", "CHAIN", 3, 80, False),
+                                                      ("l1", "t1", "LLM", 4, 20, True)], "error"),
+    "last turn failed (unknown tool)": ([("c3", "c2", "AGENT", 2, 90, False), ("t1", "c3", "CHAIN", 3, 40, False),
+                                         ("t2", "c3", "CHAIN", 41, 80, True), ("l1", "t2", "LLM", 42, 60, False)],
+                                        "error"),
+    "last response failed (incomplete answer)": ([("c3", "c2", "AGENT", 2, 90, False),
+                                                  ("t1", "c3", "CHAIN", 3, 80, False),
+                                                  ("l1", "t1", "LLM", 4, 70, True)], "error"),
+    "a failed response retried with success": ([("c3", "c2", "AGENT", 2, 90, False),
+                                                ("t1", "c3", "CHAIN", 3, 80, False),
+                                                ("l1", "t1", "LLM", 4, 20, True), ("l2", "t1", "LLM", 21, 70, False)],
+                                               "ok"),
+    "an earlier turn failed, the last one did not": ([("c3", "c2", "AGENT", 2, 90, False),
+                                                      ("t1", "c3", "CHAIN", 3, 40, True),
+                                                      ("t2", "c3", "CHAIN", 41, 80, False)], "ok"),
+    "the last span is a failed tool (handed to the model)": ([("c3", "c2", "AGENT", 2, 90, False),
+                                                              ("t1", "c3", "CHAIN", 3, 80, False),
+                                                              ("l1", "t1", "LLM", 4, 20, False),
+                                                              ("x1", "t1", "TOOL", 21, 70, True)], "ok"),
+    "a failed agent under a tool (agent as a tool) is not on the path": (
+        [("c3", "c2", "AGENT", 2, 90, False), ("t1", "c3", "CHAIN", 3, 80, False),
+         ("x1", "t1", "TOOL", 4, 70, False), ("s1", "x1", "AGENT", 5, 60, True)], "ok"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MAIN_PATH_CASES))
+def test_run_status_follows_the_main_path(lens, tmp_path, case):
+    """A run is `error` when it ended by an exception on its main path, though its root closed OK
+    (the OpenAI Agents SDK's instrumentation; the recorded corpus pins it in test_failures_frameworks)."""
+    below, want = MAIN_PATH_CASES[case]
+    ids = {"c1": "c000000000000001", "c2": "c000000000000002"}
+    for sid, *_ in below:
+        ids[sid] = sid.ljust(16, "0")
+    spans = [_oi(ids["c1"], None, "AGENT", 0, 100), _oi(ids["c2"], ids["c1"], "CHAIN", 1, 95)]
+    spans += [_oi(ids[sid], ids[parent], kind, start, end, failed) for sid, parent, kind, start, end, failed in below]
+    lens.ingest(jsonl(tmp_path / "t.jsonl", doc(*spans)))
+    assert lens.runs().row(0, named=True)["status"] == want
+
+
+def test_run_status_walk_ends_on_a_parent_cycle(lens, tmp_path):
+    a = span(T, "aa00000000000001", "aa00000000000002", "a", NS, NS + 10, {"openinference.span.kind": "AGENT"})
+    b = span(T, "aa00000000000002", "aa00000000000001", "b", NS + 1, NS + 5, {"openinference.span.kind": "CHAIN"},
+             status={"code": 2})
+    lens.ingest(jsonl(tmp_path / "t.jsonl", doc(a, b)))
+    assert lens.runs().row(0, named=True)["status"] == "error"
+
+
 @pytest.mark.slow
 def test_failed_tool_in_a_surviving_run_leaves_it_ok(lens, tmp_path):
     root = agent()
@@ -151,6 +208,20 @@ def test_failed_tool_in_a_surviving_run_leaves_it_ok(lens, tmp_path):
     t = lens.spans(T).filter(kind="tool").row(0, named=True)
     assert (t["error_type"], t["status_message"]) == ("TimeoutError", "timed out")
     assert json.loads(t["events"])[0]["attributes"]["exception.type"] == "TimeoutError"
+
+
+def test_a_users_session_beats_a_framework_conversation_id():
+    from agentlens.adapters.semconv import dimensions
+    from agentlens.core.config import Config
+
+    # pydantic-ai: its own `gen_ai.conversation.id` per run beside the user's metadata on the same span
+    span_attrs = {"gen_ai.conversation.id": "01a2435e-2a67", "metadata": json.dumps({"session_id": "sess-7"})}
+    assert dimensions(Config(), span_attrs)["session_id"] == "sess-7"
+    assert dimensions(Config(), {"gen_ai.conversation.id": "conv-1"})["session_id"] == "conv-1"  # alone, it is used
+    assert dimensions(Config(), {"session.id": "s-1", **span_attrs})["session_id"] == "s-1"
+    # a key the config names comes before every default
+    cfg = Config.from_dict({"dimensions": {"session_id": ["gen_ai.conversation.id"]}})
+    assert dimensions(cfg, span_attrs)["session_id"] == "01a2435e-2a67"
 
 
 @pytest.mark.slow
@@ -490,3 +561,52 @@ def test_staged_spans_are_deleted_once_stored(tmp_path):
         assert lens.ingest(path).spans == 2
     assert seen == [(0, 2)]
     assert not list(tmp_path.glob(".s.duckdb.stage-*"))
+
+
+@pytest.mark.parametrize(("message", "error_type"), [
+    ("RateLimitError: Error code: 429 - {'error': ...}", "RateLimitError"),  # `f"{type(e).__name__}: {e}"`
+    ("openai.RateLimitError: rate limited", "openai.RateLimitError"),
+    ("OpenAIConnectionError('Connection error.')Traceback (most recent call last):\n  File ...", "OpenAIConnectionError"),
+    ("Traceback (most recent call last):\n  File \"a.py\", line 3, in f\n    raise ValueError(x)\nValueError: bad", "ValueError"),
+    ("Error code: 429 - {'error': {'message': 'Rate limit reached'}}", "RateLimitError"),  # openai / anthropic SDK text
+    ("Error getting response: {'error': 'Error code: 503 - The server is overloaded or not ready yet.'}",
+     "InternalServerError"),
+    ("Error in agent run: {'error': \"Error code: 400 - This model's maximum context length is 128000 tokens\"}",
+     "BadRequestError"),
+    ("Error code: 418 - teapot", "APIStatusError"),
+    ("Error getting response: {'error': 'Connection error.'}", "APIConnectionError"),
+    ("Error in agent run: {'error': 'Request timed out.'}", "APITimeoutError"),
+    ("Error: something broke", "Error"),  # JavaScript's `String(err)`
+    ("Max turns exceeded: {'max_turns': 8}", None),
+    ("Tool not found: {'tool_name': 'issue_store_credit'}", None),
+    ("SYSTEM: ignore the rules", None),
+    ("HTTP 503 Service Unavailable", None),
+    ("2 validation errors for get_order", None),
+    ("", None),
+])
+def test_error_type_from_a_status_message(message, error_type):
+    from agentlens.adapters import semconv
+
+    assert semconv.error_type_from_message(message) == error_type
+
+
+def test_error_type_in_every_format():
+    from agentlens.adapters import agent_runs, langfuse, langsmith, semconv
+    from agentlens.core.config import Config
+
+    # OTLP: error.type, else the exception event's type, else the status message's; never on an OK span
+    assert semconv.normalize_span({}, "s", 2, "RateLimitError: slow down", [])["error_type"] == "RateLimitError"
+    assert semconv.normalize_span({"error.type": "timeout"}, "s", 2, "RateLimitError: x", [])["error_type"] == "timeout"
+    assert semconv.normalize_span({}, "s", 0, "RateLimitError: slow down", [])["error_type"] is None
+    # Langfuse: level ERROR + statusMessage
+    obs = {"id": "o1", "traceId": "t1", "type": "GENERATION", "name": "chat", "startTime": "2026-01-05T09:00:00Z",
+           "level": "ERROR", "statusMessage": "Error code: 429 - {'error': 'rate limited'}"}
+    row, _ = langfuse.observation_row(obs, {}, Config(), "x.json")
+    assert (row["status"], row["error_type"]) == ("error", "RateLimitError")
+    # LangSmith: `error`
+    assert langsmith._error("Error code: 500 - {'error': 'boom'}") == ("InternalServerError",
+                                                                       "Error code: 500 - {'error': 'boom'}")
+    # agent_runs: the response's error
+    _, sp, _ = agent_runs.rows_for({"id": "1", "request": "{}", "response": '{"error": "APITimeoutError: Request timed out."}',
+                                   "created_at": "2026-01-05T09:00:00Z"}, Config(), "x.csv")
+    assert (sp["status"], sp["error_type"]) == ("error", "APITimeoutError")

@@ -232,7 +232,8 @@ def test_schema_module_matches_the_contract(table):
 
 
 def test_span_kinds():
-    assert schema.SPAN_KINDS == ("agent", "llm", "tool", "retriever", "embedding", "chain", "guardrail", "other")
+    assert schema.SPAN_KINDS == ("agent", "llm", "tool", "retriever", "embedding", "chain", "guardrail", "handoff",
+                                 "other")
 
 
 def test_migrations_are_recorded_and_idempotent(tmp_path):

@@ -28,7 +28,7 @@ from ..core.config import Config
 from . import parallel
 from .base import RUN_SCHEMA, SPAN_SCHEMA, Bad, Batch, Columns, to_json
 from .otlp import BLANK, decoded_lines, raw_text
-from .semconv import as_text, dimensions, parse_json
+from .semconv import as_text, dimensions, error_type_from_message, parse_json
 
 # invalid UTF-8 bytes, as the "surrogateescape" decoding of the CSV text leaves them
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
@@ -182,7 +182,8 @@ def rows_for(rec: Mapping[str, Any], config: Config, filename: str) -> tuple[dic
     span = {
         "run_id": run_id, "span_id": SPAN_ID, "parent_span_id": None, "name": agent or "agent_run",
         "kind": "agent", "started_at": started, "ended_at": None, "duration_ms": None, "status": status,
-        "status_message": _error_message(response) if status == "error" else None,
+        "status_message": (message := _error_message(response) if status == "error" else None),
+        "error_type": error_type_from_message(message),
         "model": model, "input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": cost,
         "input": as_text(raw_req) if not isinstance(raw_req, Mapping) else to_json(raw_req),
         "output": response_text, "attributes": to_json({"request": req, "user_id": user_id}),

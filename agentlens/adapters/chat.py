@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .records import unwrap_text
-from .semconv import _message_from_parts, as_text, parse_json
+from .semconv import _message_from_parts, as_text, invalid_tool_calls, parse_json
 
 LC_ROLES = {
     "human": "user", "user": "user", "ai": "assistant", "assistant": "assistant", "system": "system",
@@ -124,6 +124,7 @@ def to_message(m: Mapping[str, Any]) -> dict[str, Any]:
         raw_calls = fields["additional_kwargs"].get("tool_calls")
     if isinstance(raw_calls, list):
         calls = [tool_call(c) for c in raw_calls if isinstance(c, Mapping)] + calls
+    calls += invalid_tool_calls(fields)  # arguments that did not parse, kept as the model wrote them
     out: dict[str, Any] = {"role": role, "content": text}
     if calls:
         out["tool_calls"] = calls

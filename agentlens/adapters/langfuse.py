@@ -18,8 +18,10 @@ llm, TOOL -> tool, AGENT -> agent, ...), `model` / `provided_model_name`, `usage
 `level: ERROR` + `statusMessage`, `input` / `output` (messages normalised by `chat.to_messages`),
 `toolCalls`, `completionStartTime`. A LangChain tool run recorded by the Langfuse callback as a plain
 span (its output is a `ToolMessage`) is a tool span. A trace record (the download's `trace`, a row
-of a traces export) is stored as one more span, `span_id = "trace"` (kind `chain`), carrying the
-trace's name, input, output, user, session, tags and metadata; observations keep their own parents.
+of a traces export) carries the trace's name, input, output, user, session, tags and metadata. In a
+download it is merged into the root observation, or, when no observation is a root (the root never
+arrived), stored as the root span `span_id = "trace"` (kind `chain`); a traces-export row is always that
+span. Observations keep their own parents.
 
 Tokens. Attribute usage wins (OTel semantics: cached tokens are part of input). Otherwise
 `usageDetails` is read with Langfuse's semantics: recent ingestion subtracts cache and reasoning
@@ -37,7 +39,7 @@ from typing import IO, Any
 from ..core.config import Config
 from . import records
 from .base import SPAN_SCHEMA, Bad, Batch, Columns, to_json
-from .chat import lc_class, to_messages, tool_call
+from .chat import to_messages, tool_call
 from .records import RecordError, listing, mapping, micros, unwrap_text
 from .semconv import (
     as_float,
@@ -45,9 +47,11 @@ from .semconv import (
     as_text,
     dimensions,
     input_messages,
+    langchain_tool_message,
     normalize_span,
     output_messages,
     parse_json,
+    reasoning_from_total,
     tool_definitions,
 )
 
@@ -237,14 +241,7 @@ def _observation_context(o: Mapping[str, Any]) -> dict[str, Any]:
 
 def _langchain_tool(out: Any) -> Mapping[str, Any] | None:
     """The fields of a LangChain ToolMessage when an observation's output is one."""
-    out = parse_json(unwrap_text(out))
-    if not isinstance(out, Mapping):
-        return None
-    if lc_class(out) == "ToolMessage":
-        return out["kwargs"]
-    if out.get("type") == "tool" and "tool_call_id" in out:
-        return out
-    return None
+    return langchain_tool_message(unwrap_text(out))
 
 
 def observation_row(
@@ -276,13 +273,15 @@ def observation_row(
     kind = row["kind"]
 
     lf_in, lf_out = _g(o, "input"), _g(o, "output")
-    tool_msg = _langchain_tool(lf_out) if kind == "other" else None
-    if tool_msg is not None:  # a LangChain tool run, recorded by the Langfuse callback as a span
+    tool_msg = _langchain_tool(lf_out) if kind in ("other", "tool") and row["tool_result"] is None else None
+    if tool_msg is not None:  # a LangChain tool run (the Langfuse callback records it as a plain span)
         kind = row["kind"] = "tool"
-        row["tool_name"] = as_text(tool_msg.get("name")) or name
-        row["tool_call_id"] = as_text(tool_msg.get("tool_call_id"))
-        row["tool_arguments"] = _text(lf_in)
+        row["tool_name"] = row["tool_name"] or as_text(tool_msg.get("name")) or name
+        row["tool_call_id"] = row["tool_call_id"] or as_text(tool_msg.get("tool_call_id"))
+        row["tool_arguments"] = row["tool_arguments"] or _text(lf_in)
         row["tool_result"] = _text(tool_msg.get("content"))
+        if tool_msg.get("status") == "error" and row["status"] == "ok":
+            row["status"], row["status_message"] = "error", row["status_message"] or row["tool_result"]
 
     # model and provider
     row["model"] = row["model"] or as_text(_g(o, "model", "provided_model_name")) or as_text(user_md.get("ls_model_name"))
@@ -301,6 +300,9 @@ def observation_row(
     if row["input_tokens"] is None and row["output_tokens"] is None:
         if lf_usage is not None:
             row.update(lf_usage)
+            # thinking tokens in the total only: Langfuse priced input + output without them
+            legacy = _legacy_usage(_g(o, "usage")) if not details else {}
+            cost_ok = not reasoning_from_total(row, as_int((details or legacy).get("total")))
     elif lf_usage is not None:
         same = (lf_usage["input_tokens"], lf_usage["output_tokens"]) == (row["input_tokens"], row["output_tokens"])
         cost_ok = same  # Langfuse priced other token counts (an estimate): leave it to pricing
@@ -491,21 +493,28 @@ def _where(line: int | None) -> str:
 
 
 def _add_observation(out: _Out, o: Mapping[str, Any], ctx: Mapping[str, Any], config: Config,
-                     filename: str, line: int | None) -> None:
+                     filename: str, line: int | None, hold: list[dict[str, Any]] | None = None) -> None:
+    """Store an observation's row (or, with `hold`, keep it there for its document to finish)."""
     try:
         row, note = observation_row(o, ctx, config, filename)
     except RecordError as e:
         out.bad.append(Bad(e.kind, _where(line) + str(e), records.dump(o), line,
                            run_id=as_text(_g(o, "traceId", "trace_id")), span_id=as_text(_g(o, "id"))))
         return
-    out.cols.append(row)
+    if hold is not None:
+        hold.append(row)
+    else:
+        out.cols.append(row)
     if note is not None:
         note.raw, note.line, note.reason = records.dump(o), line, _where(line) + note.reason
         out.bad.append(note)
 
 
 def _add_document(out: _Out, doc: Mapping[str, Any], config: Config, filename: str, line: int | None) -> None:
-    """A single-trace download `{trace, observations}`."""
+    """A single-trace download `{trace, observations}`. The trace record is the run's root only when no
+    observation is a root of its own (the root observation never reached Langfuse); otherwise it describes
+    that root (Langfuse shows the two as one: the trace timestamp is the root's start) and is merged into it,
+    so the run has one root."""
     t = doc.get("trace")
     obs = doc.get("observations")
     if not isinstance(t, Mapping):
@@ -518,20 +527,47 @@ def _add_document(out: _Out, doc: Mapping[str, Any], config: Config, filename: s
         obs = []
     ctx = trace_context(t)
     ends = []
+    rows: list[dict[str, Any]] = []
     for o in obs:
         if not isinstance(o, Mapping):
             out.bad.append(Bad("wrong_type", _where(line) + "an observation must be an object", records.dump(o), line))
             continue
         o = dict(o)
         o.setdefault("traceId", t.get("id"))
-        _add_observation(out, o, ctx, config, filename, line)
+        _add_observation(out, o, ctx, config, filename, line, hold=rows)
         try:
             e = micros(_g(o, "endTime", "end_time"), "endTime")
         except RecordError:
             e = None
         if e is not None:
             ends.append(e)
-    _add_trace(out, t, config, filename, line, end=max(ends) if ends else None)
+    roots = [r for r in rows if r["parent_span_id"] is None and r["run_id"] == as_text(_g(t, "id"))]
+    if roots:
+        root = min(roots, key=lambda r: (r["started_at"] is None, r["started_at"] or 0, r["span_id"]))
+        try:
+            _merge_trace(root, trace_row(t, config, filename))
+        except RecordError as e:
+            out.bad.append(Bad(e.kind, _where(line) + str(e), records.dump(t), line, run_id=as_text(_g(t, "id"))))
+    for r in rows:
+        out.cols.append(r)
+    if not roots:
+        _add_trace(out, t, config, filename, line, end=max(ends) if ends else None)
+
+
+TRACE_FILLS = ("input", "output", "resource_attributes", "service_name", "user_id", "session_id", "customer_id",
+               "feature", "environment")
+
+
+def _merge_trace(root: dict[str, Any], trace: Mapping[str, Any]) -> None:
+    """The trace record's fields onto the root observation: its attributes where the root has none of that
+    name (`langfuse.trace.*`, the trace's metadata), its input, output and dimensions where the root has none."""
+    attrs = parse_json(root["attributes"]) or {}
+    for k, v in (parse_json(trace["attributes"]) or {}).items():
+        attrs.setdefault(k, v)
+    root["attributes"] = to_json(attrs)
+    for col in TRACE_FILLS:
+        if root.get(col) is None:
+            root[col] = trace.get(col)
 
 
 def _add_trace(out: _Out, t: Mapping[str, Any], config: Config, filename: str, line: int | None,

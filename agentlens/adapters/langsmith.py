@@ -32,7 +32,18 @@ from . import records
 from .base import SPAN_SCHEMA, Bad, Batch, Columns, to_json
 from .chat import lc_class, to_messages
 from .records import RecordError, listing, mapping, micros
-from .semconv import LANGSMITH_KINDS, as_float, as_int, as_text, dimensions, parse_json, tool_definitions
+from .semconv import (
+    LANGSMITH_KINDS,
+    as_float,
+    as_int,
+    as_text,
+    dimensions,
+    error_type_from_message,
+    langchain_tool_message,
+    parse_json,
+    reasoning_from_total,
+    tool_definitions,
+)
 
 NAME = "langsmith"
 BATCH_SPANS = 20_000
@@ -104,6 +115,7 @@ def _usage(run: Mapping[str, Any], outputs: Mapping[str, Any], metadata: Mapping
         cols.update(input_tokens=p, output_tokens=c, cached_input_tokens=as_int(pd.get("cache_read")),
                     cache_write_input_tokens=as_int(pd.get("cache_write", pd.get("cache_creation"))),
                     reasoning_tokens=as_int(cd.get("reasoning")))
+        reasoning_from_total(cols, as_int(run.get("total_tokens")))
         return cols
     if isinstance(um, Mapping):
         itd = _sub(um, "input_token_details")
@@ -112,6 +124,7 @@ def _usage(run: Mapping[str, Any], outputs: Mapping[str, Any], metadata: Mapping
                     cached_input_tokens=as_int(itd.get("cache_read")),
                     cache_write_input_tokens=as_int(itd.get("cache_creation", itd.get("cache_write"))),
                     reasoning_tokens=as_int(otd.get("reasoning")))
+        reasoning_from_total(cols, as_int(um.get("total_tokens")))
         return cols
     raw = outputs.get("usage")  # a raw OpenAI response body
     if isinstance(raw, Mapping) and ("prompt_tokens" in raw or "completion_tokens" in raw):
@@ -170,7 +183,8 @@ def _error(err: Any) -> tuple[str | None, str | None]:
     if m and ": " in last:
         return m.group(1), last.split(": ", 1)[1]
     m = _ERROR_TYPE.match(lines[0].strip()) if lines else None
-    return (m.group(1) if m else None), lines[0].strip() if lines else text
+    first = lines[0].strip() if lines else text
+    return (m.group(1) if m else error_type_from_message(first)), first
 
 
 def _payload(d: Mapping[str, Any], key: str) -> str | None:
@@ -262,9 +276,7 @@ def run_row(run: Mapping[str, Any], config: Config, filename: str) -> tuple[dict
         row["tool_definitions"] = _tool_definitions(inputs, invocation)
     elif kind == "tool":
         row["tool_name"] = row["name"]
-        out = outputs.get("output", outputs)
-        tool_msg = out.get("kwargs") if lc_class(out) == "ToolMessage" else (
-            out if isinstance(out, Mapping) and out.get("type") == "tool" else None)
+        tool_msg = langchain_tool_message(outputs.get("output", outputs))
         row["tool_arguments"] = _payload(inputs, "input")
         if isinstance(tool_msg, Mapping):
             row["tool_call_id"] = as_text(tool_msg.get("tool_call_id"))

@@ -41,6 +41,11 @@ SPAN_KIND_NAMES = {
 STATUS_CODE_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2,
                      "UNSET": 0, "OK": 1, "ERROR": 2}
 _MAX_NS = 2**63 - 1
+# Span events that mark a streamed call's first chunk: OpenInference's openai, mistralai and llama-index
+# instrumentations add "First Token Stream Event" once; OpenLLMetry (Traceloop) adds an event per chunk,
+# `gen_ai.content.completion.chunk` (`llm.content.completion.chunk` in older and some provider packages).
+FIRST_TOKEN_EVENTS = frozenset(("First Token Stream Event", "gen_ai.content.completion.chunk",
+                                "llm.content.completion.chunk"))
 
 
 class SpanError(ValueError):
@@ -205,16 +210,18 @@ def span_row(
     if not isinstance(raw_events, list):
         raise SpanError("wrong_type", f"events must be a list, got {type(raw_events).__name__}")
     events = []
+    first_token = None  # when the first streamed chunk arrived, where the instrumentation records it
     for e in raw_events:
         if not isinstance(e, Mapping):
             raise SpanError("wrong_type", "an event must be an object")
-        events.append({
-            "name": e.get("name"),
-            "time": _iso(_nanos(_g(e, "timeUnixNano", "time_unix_nano"), "event timeUnixNano")),
-            "attributes": attributes(e.get("attributes")),
-        })
+        at = _nanos(_g(e, "timeUnixNano", "time_unix_nano"), "event timeUnixNano")
+        if first_token is None and e.get("name") in FIRST_TOKEN_EVENTS:
+            first_token = at
+        events.append({"name": e.get("name"), "time": _iso(at), "attributes": attributes(e.get("attributes"))})
 
     row = normalize_span(attrs, name or "", code, as_text(status.get("message")) or None, events)
+    if row["time_to_first_token_ms"] is None and first_token is not None and start is not None and first_token >= start:
+        row["time_to_first_token_ms"] = (first_token - start) / 1e6
     note = None
     if start is None:
         note = Bad("missing_field", f"span {span_id} has no startTimeUnixNano; stored without times",

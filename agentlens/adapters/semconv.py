@@ -54,9 +54,25 @@ LANGFUSE_TYPES = {
 _VERCEL_LLM = re.compile(r"^ai\.(generateText|streamText|generateObject|streamObject)\.do(Generate|Stream)$")
 
 
+# beeai's OpenInference instrumentation turns each event of its emitter into a span named `<event path>-<n>`:
+# a model call is `backend.openai.chat.start-16`, `.success-16`, `.finish-16` (and `.error`, `.retry`,
+# `.new_token`), a tool call `tool.search.wikipedia.start-12`, `.success-12`, `.finish-12`, an agent step
+# `agent.react.start-4`, `.update-13`, `.partial_update-263`, `.success-2`. The `start` span is the call (the
+# model call's carries its input); the others are events of it, kind `other`, so a call counts once. They
+# cannot be joined back to their call: `<n>` counts each event path on its own, and their parents differ.
+_EMITTER_EVENT = re.compile(r"^[\w-]+(?:\.[\w-]+)+\.(start|success|error|finish|retry|update|partial_update|new_token)-\d+$")
+
+
 def span_kind(attrs: Mapping[str, Any], name: str) -> str:
     v = attrs.get("openinference.span.kind")
     if isinstance(v, str) and v.upper() in OPENINFERENCE_KINDS:
+        m = _EMITTER_EVENT.match(name)
+        if m is not None and m.group(1) != "start":
+            return "other"
+        if v.upper() == "TOOL" and name.startswith("handoff to ") and "tool.name" not in attrs:
+            # the OpenAI Agents SDK's handoff (HandoffSpanData), which OpenInference records as a TOOL span
+            # named after the agent it hands to, with the two agents as input and output: no tool ran
+            return "handoff"
         return OPENINFERENCE_KINDS[v.upper()]
     v = attrs.get("gen_ai.operation.name")
     if isinstance(v, str) and v in GENAI_OPERATIONS:
@@ -97,20 +113,24 @@ OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
                  "llm.token_count.completion", "llm.usage.completion_tokens",
                  "ai.usage.outputTokens", "ai.usage.completionTokens")
 CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
-              "llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens")
+              "llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens",
+              "gen_ai.usage.details.cache_read_tokens")  # pydantic-ai
 CACHE_WRITE = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
-               "llm.token_count.prompt_details.cache_write")
+               "llm.token_count.prompt_details.cache_write", "gen_ai.usage.details.cache_write_tokens")
 REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
              "llm.usage.reasoning_tokens", "llm.token_count.completion_details.reasoning",
-             "ai.usage.reasoningTokens")
-COST = ("llm.cost.total", "gen_ai.usage.cost")
+             "ai.usage.reasoningTokens",
+             "gen_ai.usage.details.reasoning_tokens")  # pydantic-ai: the provider's usage details
+TOTAL_TOKENS = ("llm.token_count.total", "gen_ai.usage.total_tokens", "llm.usage.total_tokens", "ai.usage.totalTokens")
+COST = ("llm.cost.total", "gen_ai.usage.cost", "operation.cost")  # pydantic-ai: `operation.cost` (USD)
 TOOL_NAME = ("gen_ai.tool.name", "tool.name", "ai.toolCall.name")
 TOOL_CALL_ID = ("gen_ai.tool.call.id", "tool.id", "tool_call.id", "ai.toolCall.id")
 TOOL_ARGS = ("gen_ai.tool.call.arguments", "ai.toolCall.args")
 TOOL_RESULT = ("gen_ai.tool.call.result", "ai.toolCall.result")
 ERROR_TYPE = ("error.type", "exception.type")
 TTFT_SECONDS = ("gen_ai.response.time_to_first_chunk",)
-TTFT_MS = ("ai.response.msToFirstChunk", "ai.stream.msToFirstChunk")
+TTFT_MS = ("ai.response.msToFirstChunk", "ai.stream.msToFirstChunk",
+           "time_to_first_token_ms")  # OpenInference's Agents SDK instrumentation, realtime sessions
 
 
 def _first(attrs: Mapping[str, Any], keys: Iterable[str]) -> Any:
@@ -139,6 +159,24 @@ def as_int(v: Any) -> int | None:
                 return None
             return int(f) if f.is_integer() else None
     return None
+
+
+def reasoning_from_total(row: dict[str, Any], total: int | None) -> bool:
+    """Thinking tokens a dialect reports only inside a total (Gemini through OpenInference: prompt 5,
+    completion 845, total 2,023): when the total exceeds input + output and no reasoning count is given,
+    the difference is stored as reasoning tokens, inside `output_tokens` as the schema defines output, so
+    they are priced. Not when the difference is exactly the cache tokens (an input that left them out).
+    True when the row changed."""
+    inp, out = row.get("input_tokens"), row.get("output_tokens")
+    if total is None or inp is None or out is None or row.get("reasoning_tokens") is not None:
+        return False
+    gap = total - inp - out
+    cache = (row.get("cached_input_tokens") or 0) + (row.get("cache_write_input_tokens") or 0)
+    if gap <= 0 or (cache and gap == cache):
+        return False
+    row["reasoning_tokens"] = gap
+    row["output_tokens"] = out + gap
+    return True
 
 
 def as_float(v: Any) -> float | None:
@@ -332,6 +370,64 @@ def _messages_from_events(events: list[dict[str, Any]], output: bool) -> list[di
     return out or None
 
 
+# --- LangChain payloads in OpenInference attributes ------------------------------------------------
+
+
+def langchain_message_fields(m: Any) -> Mapping[str, Any] | None:
+    """The fields of a serialised LangChain message: `dumpd`'s `{"lc": 1, "id": [..., "ToolMessage"],
+    "kwargs": {...}}`, `message_to_dict`'s `{"type": "tool", "data": {...}}`, or a flat `{"type", "content"}`."""
+    if not isinstance(m, Mapping):
+        return None
+    if m.get("lc") == 1 and isinstance(m.get("kwargs"), Mapping):
+        return m["kwargs"]
+    if isinstance(m.get("type"), str) and isinstance(m.get("data"), Mapping) and "role" not in m:
+        return m["data"]
+    if isinstance(m.get("type"), str) and "content" in m:
+        return m
+    return None
+
+
+def langchain_tool_message(v: Any) -> Mapping[str, Any] | None:
+    """The fields of a LangChain ToolMessage when a tool's recorded output is one (OpenInference's LangChain
+    tracer records `{"type": "tool", "data": {"content", "tool_call_id", "status", ...}}`), else None."""
+    v = parse_json(v)
+    if not isinstance(v, Mapping):
+        return None
+    ident = v.get("id")
+    is_tool = (v.get("type") == "tool"
+               or (v.get("lc") == 1 and isinstance(ident, list) and bool(ident) and ident[-1] == "ToolMessage"))
+    fields = langchain_message_fields(v) if is_tool else None
+    if fields is None or "content" not in fields:
+        return None
+    return fields
+
+
+def invalid_tool_calls(fields: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A LangChain AIMessage's `invalid_tool_calls` (calls whose arguments did not parse) as tool calls, the
+    raw arguments kept as the string the model wrote."""
+    calls = fields.get("invalid_tool_calls")
+    if not isinstance(calls, list):
+        return []
+    return [{"id": c.get("id"), "name": c.get("name"),
+             "arguments": c["args"] if isinstance(c.get("args"), str) else as_text(c.get("args"))}
+            for c in calls if isinstance(c, Mapping)]
+
+
+def _langchain_invalid_calls(attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """`invalid_tool_calls` of the first generation in a LangChain LLM span's `output.value` (an LLMResult):
+    OpenInference records no tool call attribute for them."""
+    raw = attrs.get("output.value")
+    if not isinstance(raw, str) or "invalid_tool_calls" not in raw:
+        return []
+    body = parse_json(raw)
+    gens = body.get("generations") if isinstance(body, Mapping) else None
+    first = gens[0] if isinstance(gens, list) and gens else None
+    first = first[0] if isinstance(first, list) and first else first
+    msg = first.get("message") if isinstance(first, Mapping) else None
+    fields = langchain_message_fields(msg)
+    return invalid_tool_calls(fields) if fields is not None else []
+
+
 def input_messages(attrs: Mapping[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     msgs = (_messages_json(attrs.get("gen_ai.input.messages"))
             or _messages_openinference(attrs, "llm.input_messages.")
@@ -399,6 +495,22 @@ def tool_definitions(attrs: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     return out or None
 
 
+def retrieved_documents(attrs: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The documents a retriever returned: OpenInference `retrieval.documents.N.document.{id, content, score,
+    metadata}` (a reranker's `reranker.output_documents.N.document.*`), or OTel GenAI's
+    `gen_ai.retrieval.documents` (JSON), as `[{id, content, score, metadata}]`."""
+    for prefix in ("retrieval.documents.", "reranker.output_documents."):
+        groups = _indexed(attrs, prefix)
+        if groups:
+            return [{"id": as_text(f.get("document.id")), "content": as_text(f.get("document.content")),
+                     "score": as_float(f.get("document.score")), "metadata": parse_json(f.get("document.metadata"))}
+                    for _, f in sorted(groups.items())]
+    docs = parse_json(attrs.get("gen_ai.retrieval.documents"))
+    if isinstance(docs, list) and docs:
+        return [dict(d) if isinstance(d, Mapping) else {"content": as_text(d)} for d in docs]
+    return None
+
+
 def _finish_reason(attrs: Mapping[str, Any], out_msgs: list[dict[str, Any]] | None) -> str | None:
     v = attrs.get("gen_ai.response.finish_reasons")
     if isinstance(v, list) and v:
@@ -413,6 +525,75 @@ def _finish_reason(attrs: Mapping[str, Any], out_msgs: list[dict[str, Any]] | No
         if m.get("finish_reason"):
             return str(m["finish_reason"])
     return None
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+# A leading exception name: `RateLimitError: ...`, `openai.RateLimitError: ...`, `KeyError("...")` (a repr,
+# as OpenInference's LangChain tracer writes it). The last dotted part starts upper case and has a lower-case
+# letter, so `Error getting response: ...`, `SYSTEM: ...` or `https://...` are no type.
+_EXC_NAME = re.compile(r"^\s*((?:[A-Za-z_][A-Za-z0-9_]*\.)*[A-Z][A-Za-z0-9_]*)(?:\(|:\s|:$)")
+_HAS_LOWER = re.compile(r"[a-z]")
+TRACEBACK = "Traceback (most recent call last)"
+# The openai and anthropic Python SDKs (both generated by Stainless) raise an APIStatusError subclass chosen
+# by the HTTP status, with the message `Error code: NNN - <body>` (`_client.py` `_make_status_error`); frameworks
+# that wrap the error keep that message (the Agents SDK: `Error getting response: {'error': 'Error code: 429 ...'}`).
+_STATUS_CODE = re.compile(r"\bError code: (\d{3})\b")
+STAINLESS_STATUS_ERRORS = {400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError",
+                           404: "NotFoundError", 409: "ConflictError", 422: "UnprocessableEntityError",
+                           429: "RateLimitError"}
+# ... and these two errors with their fixed messages (`_exceptions.py`): no HTTP response at all
+_SDK_MESSAGES = re.compile(r"(?:^|[\s'\"{:])(Connection error\.|Request timed out\.)(?:['\"}]|\s*$)")
+SDK_MESSAGE_ERRORS = {"Connection error.": "APIConnectionError", "Request timed out.": "APITimeoutError"}
+
+
+def message_head(text: str) -> str:
+    """An error text without the traceback a tracer appended to it (OpenInference's LangChain tracer writes
+    `OpenAIConnectionError('Connection error.')Traceback (most recent call last): ...`)."""
+    i = text.find(TRACEBACK)
+    return text[:i].rstrip() if i > 0 else text
+
+
+def error_type_from_message(text: str | None) -> str | None:
+    """The exception's type as an error message gives it, or None: a leading `Name: ...` or `Name(...)`, the
+    last line of a bare Python traceback, the SDK error an `Error code: NNN` or a fixed SDK message names.
+    Never the traceback itself."""
+    if not text:
+        return None
+    text = text.strip()
+    if text.startswith(TRACEBACK):  # a formatted exception: its type is on its last line
+        lines = [x for x in text.splitlines() if x.strip() and not x.startswith((" ", "\t"))]
+        text = lines[-1] if lines else ""
+    head = message_head(text).split("\n", 1)[0]
+    m = _EXC_NAME.match(head)
+    if m and _HAS_LOWER.search(m.group(1).rsplit(".", 1)[-1]):
+        return m.group(1)
+    m = _STATUS_CODE.search(head)
+    if m:
+        code = int(m.group(1))
+        return STAINLESS_STATUS_ERRORS.get(code) or ("InternalServerError" if code >= 500 else "APIStatusError")
+    m = _SDK_MESSAGES.search(head)
+    if m:
+        return SDK_MESSAGE_ERRORS[m.group(1)]
+    return None
+
+
+def span_error(attrs: Mapping[str, Any], status_message: str | None, events: list[dict[str, Any]],
+               failed: bool) -> tuple[str | None, str | None]:
+    """(error_type, status_message) of a span: `error.type`, else the exception event's `exception.type`
+    (the last exception event: the one that ended the span), else, on a failed span, the type its status
+    message names. The message is the status description, else the exception's message; a traceback a
+    tracer appended to the description is cut off when an exception event keeps the stack trace."""
+    exc = next((e for e in reversed(events) if e.get("name") == "exception"), None)
+    exc_attrs = (exc or {}).get("attributes") or {}
+    message = status_message or as_text(exc_attrs.get("exception.message")) or None
+    if message and exc_attrs.get("exception.stacktrace") and TRACEBACK in message:
+        message = message_head(message) or message
+    err = _first(attrs, ERROR_TYPE)
+    if err in ("_OTHER",):  # the semconv fallback value: no type
+        err = None
+    err = err or exc_attrs.get("exception.type") or (error_type_from_message(message) if failed else None)
+    return as_text(err), message
 
 
 # --- the whole span ---------------------------------------------------------------------------
@@ -436,23 +617,22 @@ def normalize_span(
     row["cached_input_tokens"] = as_int(_first(attrs, CACHE_READ))
     row["cache_write_input_tokens"] = as_int(_first(attrs, CACHE_WRITE))
     row["reasoning_tokens"] = as_int(_first(attrs, REASONING))
+    reasoning_from_total(row, as_int(_first(attrs, TOTAL_TOKENS)))
     row["cost_usd"] = as_float(_first(attrs, COST))
     ttft = as_float(_first(attrs, TTFT_SECONDS))
     row["time_to_first_token_ms"] = ttft * 1000.0 if ttft is not None else as_float(_first(attrs, TTFT_MS))
 
-    # errors: status, error.type, exception events
-    exc = next((e for e in events if e.get("name") == "exception"), None)
-    exc_attrs = (exc or {}).get("attributes") or {}
+    # errors: status, error.type, exception events, the status message
     row["status"] = "error" if status_code == 2 else "ok"
-    row["status_message"] = status_message or as_text(exc_attrs.get("exception.message")) or None
-    err = _first(attrs, ERROR_TYPE) or exc_attrs.get("exception.type")
-    row["error_type"] = as_text(err)
+    row["error_type"], row["status_message"] = span_error(attrs, status_message, events, status_code == 2)
 
     # tools
     tool_name = _first(attrs, TOOL_NAME)
     if tool_name is None and kind == "tool":
+        event = _EMITTER_EVENT.match(name)  # beeai: `tool.search.wikipedia.start-12` is a call of `tool.search.wikipedia`
         tool_name = attrs.get("traceloop.entity.name") or (
-            name[len("execute_tool "):] if name.startswith("execute_tool ") else name
+            name[len("execute_tool "):] if name.startswith("execute_tool ") else
+            name[:event.start(1) - 1] if event is not None else name
         )
     row["tool_name"] = as_text(tool_name) if kind == "tool" or tool_name is not None else None
     row["tool_call_id"] = as_text(_first(attrs, TOOL_CALL_ID))
@@ -461,18 +641,42 @@ def normalize_span(
     out_value = _first(attrs, ("output.value", "traceloop.entity.output", "langfuse.observation.output"))
     if kind == "tool":
         row["tool_arguments"] = as_text(_first(attrs, TOOL_ARGS) or in_value)
-        row["tool_result"] = as_text(_first(attrs, TOOL_RESULT) or out_value)
+        result = _first(attrs, TOOL_RESULT) or out_value
+        tool_msg = langchain_tool_message(result) if isinstance(result, str) and '"tool"' in result else None
+        if tool_msg is not None:  # LangChain's ToolMessage: the tool's own result is its content
+            result = tool_msg.get("content")
+            if row["tool_call_id"] is None:
+                row["tool_call_id"] = as_text(tool_msg.get("tool_call_id"))
+            if tool_msg.get("status") == "error" and row["status"] == "ok":  # ToolNode's error messages
+                row["status"] = "error"
+                row["status_message"] = row["status_message"] or as_text(result)
+                text = as_text(result) or ""
+                row["error_type"] = row["error_type"] or error_type_from_message(
+                    text[len("Error: "):] if text.startswith("Error: ") else text)
+        row["tool_result"] = as_text(result)
         row["input"], row["output"] = row["tool_arguments"], row["tool_result"]
     else:
         row["tool_arguments"] = row["tool_result"] = None
         row["input"], row["output"] = as_text(in_value), as_text(out_value)
+        if kind == "retriever":  # what it retrieved is what the agent reads (an injection may come in it)
+            docs = retrieved_documents(attrs)
+            if docs is not None:
+                row["output"] = to_json(docs)
+            row["input"] = row["input"] or as_text(attrs.get("gen_ai.retrieval.query.text"))
 
     row["tool_calls"] = row["tool_definitions"] = row["finish_reason"] = None
-    if kind in ("llm", "embedding") or row["input_tokens"] is not None:
+    llm_event = kind == "other" and str(attrs.get("openinference.span.kind", "")).upper() == "LLM"  # beeai
+    if kind in ("llm", "embedding") or row["input_tokens"] is not None or llm_event:
         in_msgs = input_messages(attrs, events)
         out_msgs = output_messages(attrs, events)
         if in_msgs is not None:
             row["input"] = msgspec.json.encode(in_msgs).decode("utf-8")
+        invalid = _langchain_invalid_calls(attrs) if kind == "llm" else []
+        if invalid:  # calls whose arguments did not parse: only in LangChain's output.value
+            out_msgs = out_msgs or [{"role": "assistant", "content": None}]
+            last = out_msgs[-1]
+            known = {c.get("id") for c in last.get("tool_calls", ())}
+            last["tool_calls"] = [*last.get("tool_calls", ()), *(c for c in invalid if c["id"] not in known)]
         if out_msgs is not None:
             row["output"] = msgspec.json.encode(out_msgs).decode("utf-8")
             calls = [c for m in out_msgs for c in m.get("tool_calls", ())]

@@ -34,10 +34,12 @@ DEFAULT_DIMENSIONS: dict[str, tuple[str, ...]] = {
         "traceloop.association.properties.user_id", "metadata.user_id",
         "request.user_id", "request.metadata.user_id", "request.user",
     ),
+    # the keys a user sets before `gen_ai.conversation.id`, which frameworks fill with an id of their own
+    # (pydantic-ai: a fresh UUID per run), so the user's session wins when a span has both
     "session_id": (
-        "session.id", "gen_ai.conversation.id", "langfuse.session.id",
+        "session.id", "langfuse.session.id",
         "traceloop.association.properties.session_id", "metadata.session_id",
-        "metadata.thread_id", "metadata.conversation_id",
+        "metadata.thread_id", "metadata.conversation_id", "gen_ai.conversation.id",
         "request.session_id", "request.metadata.session_id", "request.conversation_id",
     ),
     "customer_id": (

@@ -118,6 +118,13 @@ RUN_COSTS_SELECT = """
   FROM _price_set p LEFT JOIN _span_costs c ON c.run_id = p.run_id AND c.span_id = p.span_id
   GROUP BY p.run_id
 """
+# MAIN_PATH_NOTE: a run's status. A run is `error` when it ended by an exception on its main path, not only
+# when its root says so: the OpenAI Agents SDK's instrumentation closes the root (and a CHAIN) OK when
+# `Runner.run` raised and records the error on the inner agent span, the last turn or the last response.
+# The main path is the root, then, from the root and each agent, chain or `other` span on the path, the
+# child that ended last (a later sibling that succeeded, such as a retried call, takes the path away from
+# an earlier failure). The run is `error` when the root, or an agent, chain or LLM span on that path, is
+# `error`; a failed tool on it is not (frameworks hand tool errors to the model and carry on).
 # Wide columns (attributes, input, output) are read only for the few spans that need them, fetched by
 # `rowid`: a semi join on rowid lets DuckDB skip every row group that holds none of them, where a join on
 # (run_id, span_id) would scan the wide columns of the whole table (the cost of a small incremental file
@@ -163,7 +170,7 @@ calls AS (
 root_rid AS (SELECT s.rid FROM s SEMI JOIN root_id r ON r.run_id = s.run_id AND r.span_id = s.span_id),
 root AS (  -- the root span's own row (one span per run): only the columns used, its long text read once (with
            -- `sp.*`, every long column of the roots was held in the join: long prompts ran out of memory)
-  SELECT sp.run_id, sp.span_id, sp.parent_span_id, sp.name, sp.status, sp.user_id, sp.session_id,
+  SELECT sp.run_id, sp.span_id, sp.parent_span_id, sp.name, sp.user_id, sp.session_id,
          sp.customer_id, sp.feature, sp.environment, sp.input_tokens, sp.output_tokens, sp.cached_input_tokens,
          sp.cache_write_input_tokens, sp.reasoning_tokens, sp.input, sp.output,
          json_merge_patch(coalesce(sp.resource_attributes, '{}'), coalesce(sp.attributes, '{}')) AS attributes
@@ -172,16 +179,38 @@ root AS (  -- the root span's own row (one span per run): only the columns used,
 named AS (  -- agent names, from the attributes of the agent spans and the roots only
   SELECT run_id, span_id, started_at, kind,
          coalesce(names[1], names[2], CASE WHEN kind = 'agent' THEN coalesce(
-                    names[3], regexp_replace(name, '^(invoke_agent|create_agent) ', '')) END) AS agent_name
+                    names[3], regexp_replace(name, '^(invoke_agent|create_agent) ', '')) END) AS agent_name,
+         names[4] AS trace_name  -- the Langfuse trace's name (the root's, used after the agents')
   FROM (
-    -- the three names in one parse of the attributes: each `->>` parsed them again, and a parse of large
+    -- the names in one parse of the attributes: each `->>` parsed them again, and a parse of large
     -- attributes (a root's with a long prompt) takes several times their size in memory
     SELECT sp.run_id, sp.span_id, sp.started_at, sp.kind, sp.name,
-           json_extract_string(sp.attributes, ['$."gen_ai.agent.name"', '$."agent.name"', '$."traceloop.entity.name"'])
+           json_extract_string(sp.attributes, ['$."gen_ai.agent.name"', '$."agent.name"', '$."traceloop.entity.name"',
+                                               '$."langfuse.trace.name"'])
              AS names
     FROM spans sp
     WHERE sp.rowid IN (SELECT rid FROM s WHERE kind = 'agent' UNION ALL SELECT rid FROM root_rid)
   )
+),
+last_child AS (  -- each span's child that ended last (ties: the later start, then span_id): its outcome
+  SELECT run_id, parent_span_id, c.span_id, c.kind, c.status
+  FROM (SELECT run_id, parent_span_id,
+               arg_max({'span_id': span_id, 'kind': kind, 'status': status},
+                       (coalesce(ended_at, '-infinity'::TIMESTAMPTZ), coalesce(started_at, '-infinity'::TIMESTAMPTZ),
+                        span_id)) AS c
+        FROM s WHERE parent_span_id IS NOT NULL GROUP BY run_id, parent_span_id)
+),
+main_path(run_id, span_id, kind, status, is_root) AS (  -- MAIN_PATH_NOTE; UNION: a parent cycle ends the walk
+  SELECT s.run_id, s.span_id, s.kind, s.status, true
+  FROM s SEMI JOIN root_id r ON r.run_id = s.run_id AND r.span_id = s.span_id
+  UNION
+  SELECT c.run_id, c.span_id, c.kind, c.status, false
+  FROM main_path m JOIN last_child c ON c.run_id = m.run_id AND c.parent_span_id = m.span_id
+  WHERE m.is_root OR m.kind IN ('agent', 'chain', 'other')
+),
+ended_by_error AS (
+  SELECT DISTINCT run_id FROM main_path
+  WHERE status = 'error' AND (is_root OR kind IN ('agent', 'chain', 'llm'))
 ),
 agg AS (  -- ties in time go to the lower span_id: the order spans are stored in is not fixed
   SELECT run_id,
@@ -208,10 +237,10 @@ texts AS (  -- the run's input and output: the first LLM call's input, the last 
 )
 SELECT
   g.run_id, g.source,
-  coalesce(rn.agent_name, ag.agent_name, g.service_name, r.name) AS agent_name,
+  coalesce(rn.agent_name, ag.agent_name, g.service_name, rn.trace_name, r.name) AS agent_name,
   g.started_at, g.ended_at,
   date_diff('microsecond', g.started_at, g.ended_at) / 1000.0 AS duration_ms,
-  CASE WHEN r.status = 'error' THEN 'error' ELSE 'ok' END AS status,
+  CASE WHEN e.run_id IS NOT NULL THEN 'error' ELSE 'ok' END AS status,
   coalesce(r.user_id, g.user_id) AS user_id,
   coalesce(r.session_id, g.session_id) AS session_id,
   coalesce(r.customer_id, g.customer_id) AS customer_id,
@@ -244,6 +273,7 @@ LEFT JOIN models m ON m.run_id = g.run_id
 LEFT JOIN texts fi ON fi.rid = c.first_input_rid
 LEFT JOIN texts lo ON lo.rid = c.last_output_rid
 LEFT JOIN _staged_run_costs pc ON pc.run_id = g.run_id
+LEFT JOIN ended_by_error e ON e.run_id = g.run_id
 """  # noqa: S608 - joins fixed SQL texts (RUN_CALLS_CTES), never a value
 
 

@@ -2,7 +2,9 @@
 
 `POST /v1/chat/completions` (Chat Completions) and `POST /v1/responses` (the Responses API, the
 OpenAI Agents SDK's default) answer the n-th request carrying header `x-scenario: NAME` with step n
-of that scenario's script, whichever API asked: a completion (text or tool calls, with usage), an
+of that scenario's script, whichever API asked: a completion (text or tool calls, with usage; as
+server-sent `chat.completion.chunk` events when the request says `stream: true`, the first after
+`STREAM_FIRST_CHUNK_S`, with the usage chunk when `stream_options.include_usage` asks for it), an
 HTTP error with the body OpenAI sends (429 rate_limit_exceeded, 500 server_error, 503 overloaded,
 400 context_length_exceeded), a response held longer than the client's timeout, or a connection
 closed with no response (`{"drop": True}`). The scripts are tests/recorder/scenarios.py's unless
@@ -32,6 +34,8 @@ ERRORS: dict[int, dict[str, Any]] = {
           "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"},
 }
 RESPONSE_MODELS = {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "gpt-4.1": "gpt-4.1-2025-04-14"}
+STREAM_FIRST_CHUNK_S = 0.05  # the model "thinks" this long before its first streamed chunk (the time to first token)
+STREAM_CHUNK_GAP_S = 0.002   # then a chunk every so often
 
 
 class FakeOpenAI:
@@ -114,7 +118,28 @@ class _Handler(BaseHTTPRequestHandler):
         if "error" in step:
             self._send(step["error"], {"error": ERRORS[step["error"]]})
             return
+        if api == "chat" and req.get("stream"):
+            self._stream(completion(req, scenario, n, step), bool((req.get("stream_options") or {}).get("include_usage")))
+            return
         self._send(200, completion(req, scenario, n, step) if api == "chat" else response(req, scenario, n, step))
+
+    def _stream(self, body: dict[str, Any], include_usage: bool) -> None:
+        """A completion as the API streams it: server-sent `chat.completion.chunk` events, then `[DONE]`."""
+        try:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("x-request-id", f"req_{abs(hash(body['id'])) % 10**12}")
+            self.end_headers()
+            time.sleep(STREAM_FIRST_CHUNK_S)
+            for i, chunk in enumerate(chunks(body, include_usage)):
+                if i:
+                    time.sleep(STREAM_CHUNK_GAP_S)
+                self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                self.wfile.flush()
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
 
 def completion(req: dict[str, Any], scenario: str, n: int, step: dict[str, Any]) -> dict[str, Any]:
@@ -142,6 +167,32 @@ def completion(req: dict[str, Any], scenario: str, n: int, step: dict[str, Any])
         "choices": [{"index": 0, "message": msg, "finish_reason": finish, "logprobs": None}],
         "usage": usage,
     }
+
+
+def chunks(body: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:
+    """A chat completion cut into the chunks the API streams: the role, the content a few words at a time,
+    each tool call (its id and name, then its arguments in pieces), the finish reason, and the usage alone
+    in a last chunk with no choices when asked for."""
+    head = {k: body[k] for k in ("id", "created", "model", "system_fingerprint")}
+    choice, msg = body["choices"][0], body["choices"][0]["message"]
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**head, "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+
+    out = [chunk({"role": "assistant", "content": "", "refusal": None})]
+    words = (msg.get("content") or "").split(" ")
+    out += [chunk({"content": w if i == 0 else " " + w}) for i, w in enumerate(words) if msg.get("content")]
+    for i, tc in enumerate(msg.get("tool_calls") or []):
+        out.append(chunk({"tool_calls": [{"index": i, "id": tc["id"], "type": "function",
+                                          "function": {"name": tc["function"]["name"], "arguments": ""}}]}))
+        args = tc["function"]["arguments"]
+        for j in range(0, len(args), 8):
+            out.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": args[j:j + 8]}}]}))
+    out.append(chunk({}, choice["finish_reason"]))
+    if include_usage:
+        out.append({**head, "object": "chat.completion.chunk", "choices": [], "usage": body["usage"]})
+    return out
 
 
 def response(req: dict[str, Any], scenario: str, n: int, step: dict[str, Any]) -> dict[str, Any]:

@@ -136,6 +136,10 @@ class Agent:
         o = self.openai
         for attempt in range(RETRIES + 1):
             try:
+                if sc.stream:  # as streaming users write it: chunks read as they come, usage in the last one
+                    return _collect(self.client.chat.completions.create(
+                        model=sc.model, messages=messages, tools=tools, temperature=0.2, stream=True,
+                        stream_options={"include_usage": True}, extra_headers={"x-scenario": sc.name}))
                 return self.client.chat.completions.create(
                     model=sc.model, messages=messages, tools=tools, temperature=0.2,
                     extra_headers={"x-scenario": sc.name})
@@ -197,6 +201,29 @@ class Agent:
             else:
                 span.set_attribute("gen_ai.tool.call.result", text)
             return text
+
+
+def _collect(stream: Any) -> Any:
+    """A streamed completion's chunks, read to the end, as the completion they make (`.choices[0].message`
+    with `.content` and `.tool_calls[i].id / .function.name / .function.arguments`)."""
+    from types import SimpleNamespace as NS
+
+    content: list[str] = []
+    calls: dict[int, Any] = {}
+    for chunk in stream:
+        for choice in chunk.choices:
+            d = choice.delta
+            if d.content:
+                content.append(d.content)
+            for tc in d.tool_calls or ():
+                c = calls.setdefault(tc.index, NS(id=None, function=NS(name="", arguments="")))
+                c.id = tc.id or c.id
+                if tc.function and tc.function.name:
+                    c.function.name += tc.function.name
+                if tc.function and tc.function.arguments:
+                    c.function.arguments += tc.function.arguments
+    message = NS(content="".join(content) or None, tool_calls=[calls[i] for i in sorted(calls)] or None)
+    return NS(choices=[NS(message=message)])
 
 
 def _validate(raw: str, schema: dict[str, Any]) -> dict[str, Any]:

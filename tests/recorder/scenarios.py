@@ -71,6 +71,7 @@ class Scenario:
     tools: dict[str, list[Any]] = field(default_factory=dict)
     modes: tuple[str, ...] = ()
     model: str = "gpt-4o-mini"
+    stream: bool = False  # the agent streams its model calls (`stream=True`, usage in the last chunk)
 
 
 S = Scenario
@@ -185,6 +186,10 @@ SCENARIOS: list[Scenario] = [
     S("unapproved_refund", "Refund order A-1001 now.",
       [calls(call("refund_order", REFUND)), say("Done: $49.00 refunded for order A-1001.")],
       {"refund_order": [{"refund_id": "re_4", "status": "succeeded"}]}, modes=("unapproved_action",)),
+    # --- streamed calls: time to first token -------------------------------------------------------------
+    S("healthy_streamed", "Where is my order A-1001?",
+      [calls(call("get_order", {"order_id": "A-1001"})), say("Order A-1001 shipped with UPS and arrives on 20 Nov.")],
+      {"get_order": [ORDER]}, stream=True),
 ]
 
 BY_NAME = {s.name: s for s in SCENARIOS}
