@@ -13,6 +13,7 @@ from typing import Any
 
 from ..adapters.base import Batch
 from ..core.duck import transaction
+from ..explore import search
 from ..store import Store
 from ..store import chunks as C
 from ..store import tables as T
@@ -104,6 +105,12 @@ def publish(store: Store, stage: Stage, name: str, format: str, pipeline: Pipeli
         # DuckDB refuses every statement, and the refusal would hide the error that failed it.
         con.execute("RESET VARIABLE agentlens_span_floor")
         con.execute("RESET preserve_insertion_order")
+    # The search index follows the runs just committed (explore/search.py): here, where the database is
+    # and under its write lock. An index left behind (an error here) makes searches scan, never miss.
+    try:
+        search.sync(store)
+    except Exception as e:  # the file is ingested; the index catches up at the next sync
+        res.message = (res.message + "; " if res.message else "") + f"search index not updated: {e}"
     return res
 
 
