@@ -62,7 +62,10 @@ def rich_table(df: pl.DataFrame, title: str | None = None, max_rows: int = 50) -
     t = Table(title=visible(title) if title else title, box=box.SIMPLE_HEAVY, title_justify="left",
               title_style="bold")
     for name, dtype in df.schema.items():
-        t.add_column(visible(name), justify="right" if dtype.is_numeric() else "left", overflow="fold")
+        # numbers never fold (a table too narrow for them is split by columns: present/terminal.fit);
+        # text folds at word boundaries
+        t.add_column(visible(name), justify="right" if dtype.is_numeric() else "left", overflow="fold",
+                     no_wrap=dtype.is_numeric())
     head = df.head(max_rows)
     fmts = [column_formatter(name, head[name].to_list()) for name in head.columns]
     for row in head.iter_rows():

@@ -110,7 +110,7 @@ class RunFilter:
 
 def _dimension_expr(dim: str) -> tuple[str, list[Any]]:
     """The SQL of a filter's dimension: a checked run column, or an attribute key or JSON path (bound)."""
-    if dim in DIMENSIONS:
+    if dim in DIMENSIONS or dim == "status":
         return f'"{dim}"', []
     if dim.startswith(("attr:", "json:")):
         try:

@@ -2,8 +2,9 @@
 error and exception messages.
 
 What matches: the words of the query, in that order, next to each other (a phrase), case-insensitive;
-everything but letters and digits separates words (`A-12345` is the phrase `a 12345`). The same rule on
-both paths below, so a run matches the same way whether it is indexed yet or not.
+everything but letters and digits separates words (`A-12345` is the phrase `a 12345`), and JSON escapes
+in tool payloads (`\n`) too. The same rule on both paths below (tantivy's simple tokenizer, lowercased;
+`WORDS` in SQL), so a run matches the same way whether it is indexed yet or not.
 
 How it is fast: a full-text index ([tantivy](https://github.com/quickwit-oss/tantivy-py)) in a folder
 beside the database (`agentlens.duckdb.search/`), one document per run: the run's words (`RUN_DOCS`,
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,16 +37,19 @@ import pyarrow as pa
 from ..store import Store
 from ..store.ops import write_op
 
-# One text value made words: JSON escapes (\n, \", \u00e9) read as spaces, every run of characters
-# that are not letters or digits made one space, lowercased.
-NORMALIZE = r"""lower(regexp_replace(regexp_replace({v}, '\\(u[0-9a-fA-F]{{4}}|.)', ' ', 'g'), '[^\p{{L}}\p{{N}}]+', ' ', 'g'))"""
+# JSON escapes (\n, \", \u00e9) in a value read as spaces (tool arguments and results are JSON text).
+JSON_ESCAPES = r"""regexp_replace({v}, '\\(u[0-9a-fA-F]{{4}}|.)', ' ', 'g')"""
+# Text made words as the index's tokenizer makes them (tantivy's simple tokenizer, lowercased): every run
+# of characters that are not letters or digits is one space. Used by the scan and on the query.
+WORDS = r"""lower(regexp_replace({v}, '[^\p{{L}}\p{{N}}]+', ' ', 'g'))"""
 # The text of an LLM message list: its messages' contents (tool calls are searched on their tool spans).
 _MSGS = ("CASE WHEN {v} LIKE '[%' AND json_valid({v}) AND json_type({v}) = 'ARRAY' "
          "THEN json_extract_string({v}, '$[*].content') ELSE [{v}] END")
-SEPARATOR = " | "  # between two values of a run: a phrase does not run from one value into the next
 
-# The words of each run of `_search_runs(run_id)`: its distinct text values, normalized, in a fixed
-# order, joined by SEPARATOR. `doc` is what the index holds and what the scan reads.
+# The text of each run of `_search_runs(run_id)`: its distinct text values, JSON escapes made spaces, in
+# a fixed order, joined by a space. `doc` is what the index tokenizes and what the scan reads (as WORDS). Parameters: the
+# rowid range of those runs' spans (the spans of runs ingested together lie together: reading only that
+# range is what keeps a chunk from reading every span's text).
 RUN_DOCS = f"""
 WITH vals AS (
   SELECT r.run_id, unnest(list_concat({_MSGS.format(v="r.input")}, {_MSGS.format(v="r.output")})) AS v
@@ -56,34 +61,39 @@ WITH vals AS (
            CASE WHEN s.events IS NOT NULL AND s.events::VARCHAR LIKE '%exception.message%'
                 THEN json_extract_string(s.events, '$[*].attributes."exception.message"') ELSE [] END)) AS v
   FROM spans s SEMI JOIN _search_runs t USING (run_id)
+  WHERE s.rowid BETWEEN $lo AND $hi
 ),
-words AS (
-  SELECT DISTINCT run_id, trim({NORMALIZE.format(v="v")}) AS w FROM vals WHERE v IS NOT NULL AND v <> ''
-)
-SELECT t.run_id, epoch_us(r.ingested_at) AS ingested_us, coalesce(string_agg(w.w, '{SEPARATOR}' ORDER BY w.w), '') AS doc
-FROM _search_runs t JOIN runs r USING (run_id) LEFT JOIN words w ON w.run_id = t.run_id AND w.w <> ''
+distinct_vals AS (SELECT DISTINCT run_id, v FROM vals WHERE v IS NOT NULL AND v <> ''),
+texts AS (SELECT run_id, {JSON_ESCAPES.format(v="v")} AS v FROM distinct_vals)
+SELECT t.run_id, epoch_us(r.ingested_at) AS ingested_us, coalesce(string_agg(x.v, ' ' ORDER BY x.v), '') AS doc
+FROM _search_runs t JOIN runs r USING (run_id) LEFT JOIN texts x ON x.run_id = t.run_id
 GROUP BY ALL
 """  # noqa: S608 - built from the constants above
-QUERY_WORDS = f"SELECT trim({NORMALIZE.format(v='?')})"
+QUERY_WORDS = f"SELECT trim({WORDS.format(v='?')})"
 SEARCH_RUNS = "CREATE OR REPLACE TEMP TABLE _search_runs (run_id VARCHAR)"
-# The runs the index does not hold as they are now: ingested after its watermark (all of them without one).
-TAIL_RUNS = "INSERT INTO _search_runs SELECT run_id FROM runs WHERE ? IS NULL OR epoch_us(ingested_at) > ?"
+# The runs the index does not hold as they are now (ingested after its watermark; all without one), in
+# chunks of $n runs taken in the order of their spans in storage, with the rowid range of each run's spans.
+TODO = """
+CREATE OR REPLACE TEMP TABLE _search_todo AS
+WITH todo AS (SELECT run_id FROM runs WHERE $wm IS NULL OR epoch_us(ingested_at) > $wm),
+placed AS (SELECT s.run_id, min(s.rowid) AS r0, max(s.rowid) AS r1 FROM spans s SEMI JOIN todo USING (run_id) GROUP BY ALL)
+SELECT t.run_id, p.r0, p.r1, (row_number() OVER (ORDER BY p.r0 NULLS FIRST, t.run_id) - 1) // $n AS chunk
+FROM todo t LEFT JOIN placed p USING (run_id)
+"""
+TODO_COUNT = "SELECT count(*) FROM runs WHERE ? IS NULL OR epoch_us(ingested_at) > ?"
+CHUNK_RUNS = "INSERT INTO _search_runs SELECT run_id FROM _search_todo WHERE chunk = ?"
+CHUNK_RANGE = "SELECT coalesce(min(r0), 0), coalesce(max(r1), -1) FROM _search_todo WHERE chunk = ?"
 # Of the index's matches (run_id, ingested_us), the runs still as indexed.
 INDEX_HITS = """
 INSERT INTO _search_hits
 SELECT r.run_id FROM runs r JOIN _search_index_hits h ON h.run_id = r.run_id AND h.ingested_us = epoch_us(r.ingested_at)
 WHERE epoch_us(r.ingested_at) <= ?
 """
-SCAN = f"SELECT run_id FROM ({RUN_DOCS}) WHERE contains(' ' || doc || ' ', ?)"  # noqa: S608 - constants
+SCAN = f"SELECT run_id FROM ({RUN_DOCS}) WHERE contains(' ' || {WORDS.format(v='doc')} || ' ', $phrase)"  # noqa: S608 - constants
 SCAN_HITS = f"INSERT INTO _search_hits {SCAN}"
 NEWEST = "SELECT epoch_us(max(ingested_at)), count(*) FROM runs"
-TO_INDEX = """
-CREATE OR REPLACE TEMP TABLE _search_todo AS
-SELECT run_id, (row_number() OVER (ORDER BY ingested_at, run_id) - 1) // ? AS chunk
-FROM runs WHERE ? IS NULL OR epoch_us(ingested_at) > ?
-"""
-ALL_SQL = {"RUN_DOCS": RUN_DOCS, "QUERY_WORDS": QUERY_WORDS, "TAIL_RUNS": TAIL_RUNS, "INDEX_HITS": INDEX_HITS,
-           "SCAN": SCAN, "SCAN_HITS": SCAN_HITS, "NEWEST": NEWEST, "TO_INDEX": TO_INDEX}
+ALL_SQL = {"RUN_DOCS": RUN_DOCS, "QUERY_WORDS": QUERY_WORDS, "TODO": TODO, "TODO_COUNT": TODO_COUNT,
+           "INDEX_HITS": INDEX_HITS, "SCAN": SCAN, "SCAN_HITS": SCAN_HITS, "NEWEST": NEWEST}
 
 INDEX_CHUNK_RUNS = 20_000  # runs whose words are made in one statement while indexing
 META_ID = "\x00meta"  # the document that holds the watermark (no run id starts with NUL)
@@ -115,8 +125,8 @@ def _schema() -> Any:
 def _analyzer() -> Any:
     import tantivy
 
-    # the words are made by NORMALIZE in SQL already: the index only splits them on spaces
-    return tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
+    # WORDS in SQL is the same rule: split on what is not a letter or digit, lowercase (no length limit)
+    return tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.lowercase()).build()
 
 
 def _open_index(path: Path, create: bool) -> Any | None:
@@ -162,10 +172,20 @@ def state(store: Store) -> IndexState:
     return IndexState(path, wm, max(index.searcher().num_docs - (wm is not None), 0))
 
 
-def _docs(store: Store, chunk: int) -> pa.Table:
-    store.con.execute(SEARCH_RUNS)
-    store.con.execute("INSERT INTO _search_runs SELECT run_id FROM _search_todo WHERE chunk = ?", [chunk])
-    return store.con.sql(RUN_DOCS).to_arrow_table()
+def _todo_chunks(store: Store, wm: int | None) -> Iterator[dict[str, Any]]:
+    """The runs not indexed as they are (see TODO), a chunk at a time: each chunk's runs in
+    `_search_runs`, and the parameters of RUN_DOCS for it."""
+    con = store.con
+    con.execute(TODO, {"wm": wm, "n": INDEX_CHUNK_RUNS})
+    try:
+        for (chunk,) in con.execute("SELECT DISTINCT chunk FROM _search_todo ORDER BY chunk").fetchall():
+            con.execute(SEARCH_RUNS)
+            con.execute(CHUNK_RUNS, [chunk])
+            lo, hi = con.execute(CHUNK_RANGE, [chunk]).fetchall()[0]
+            yield {"lo": lo, "hi": hi}
+    finally:
+        con.execute("DROP TABLE IF EXISTS _search_todo")
+        con.execute("DROP TABLE IF EXISTS _search_runs")
 
 
 @write_op("search_sync")
@@ -194,10 +214,8 @@ def sync(store: Store, rebuild: bool = False) -> IndexState:
         assert index is not None
         writer = index.writer(heap_size=64_000_000, num_threads=1)
         try:
-            con.execute(TO_INDEX, [INDEX_CHUNK_RUNS, wm, wm])
-            chunks = con.execute("SELECT DISTINCT chunk FROM _search_todo ORDER BY chunk").fetchall()
-            for (chunk,) in chunks:
-                table = _docs(store, chunk)
+            for params in _todo_chunks(store, wm):
+                table = con.sql(RUN_DOCS, params=params).to_arrow_table()
                 ids, stamps, docs = (table.column(c).to_pylist() for c in ("run_id", "ingested_us", "doc"))
                 for run_id, stamp, doc in zip(ids, stamps, docs, strict=True):
                     if wm is not None:
@@ -211,9 +229,6 @@ def sync(store: Store, rebuild: bool = False) -> IndexState:
             with suppress(Exception):
                 writer.rollback()
             raise
-        finally:
-            con.execute("DROP TABLE IF EXISTS _search_todo")
-            con.execute("DROP TABLE IF EXISTS _search_runs")
     return state(store)
 
 
@@ -288,12 +303,10 @@ def prepare(store: Store, text: str) -> SearchPlan:
         finally:
             con.unregister("_search_index_hits")
         indexed = int(con.execute("SELECT count(*) FROM _search_hits").fetchall()[0][0])
-    con.execute(SEARCH_RUNS)
-    con.execute(TAIL_RUNS, [wm, wm])
-    scanned = int(con.execute("SELECT count(*) FROM _search_runs").fetchall()[0][0])
+    scanned = int(con.execute(TODO_COUNT, [wm, wm]).fetchall()[0][0])
     if scanned:
-        con.execute(SCAN_HITS, [f" {' '.join(words)} "])
-    con.execute("DROP TABLE IF EXISTS _search_runs")
+        for params in _todo_chunks(store, wm):
+            con.execute(SCAN_HITS, {**params, "phrase": f" {' '.join(words)} "})
     total = int(con.execute("SELECT count(*) FROM _search_hits").fetchall()[0][0])
     return SearchPlan(tuple(words), indexed, scanned, total)
 
@@ -301,11 +314,10 @@ def prepare(store: Store, text: str) -> SearchPlan:
 def scan_only(store: Store, text: str) -> int:
     """Matches by the scan alone, every run (what a search costs without the index: bench/search.py)."""
     words = query_words(store, text)
-    con = store.con
-    con.execute(SEARCH_RUNS)
-    con.execute(TAIL_RUNS, [None, None])
-    n = con.execute(f"SELECT count(*) FROM ({SCAN})", [f" {' '.join(words)} "]).fetchall()[0][0]  # noqa: S608 - a constant
-    con.execute("DROP TABLE IF EXISTS _search_runs")
-    return int(n)
+    n = 0
+    for params in _todo_chunks(store, None):
+        row = store.con.execute(f"SELECT count(*) FROM ({SCAN})", {**params, "phrase": f" {' '.join(words)} "})  # noqa: S608 - a constant
+        n += int(row.fetchall()[0][0])
+    return n
 
 

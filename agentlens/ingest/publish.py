@@ -93,6 +93,7 @@ def publish(store: Store, stage: Stage, name: str, format: str, pipeline: Pipeli
         res.message = f"same bytes as {seen[0]}, ingested {seen[1]:%Y-%m-%d %H:%M:%S}"
         return res
     res.quarantined.update(stage.bad_kinds)
+    res.first_bad = list(stage.first_bad)
     con = store.con
     try:
         with transaction(con):

@@ -3,8 +3,9 @@ DataFrame for a person, or emits it as JSON, CSV or Parquet. Every `agentlens` c
 
 - Width: the terminal's, or `$COLUMNS` when it is set (also when the output is piped), else 150 columns
   when the output is not a terminal (a log, cron mail, `make demo > log`: rich's 80 would wrap the tables).
-- A table wider than that is split by columns, its leading key columns (bucket, feature, ...) repeated in
-  each part, so that numbers are never folded mid-digit and no line is wider than the width.
+- A table wider than that has its text wrapped at word boundaries; one that is still too wide (its numbers
+  never fold) is split by columns, its leading key columns (bucket, feature, ...) repeated in each part,
+  so that numbers are never folded mid-digit and no line is wider than the width.
 - Trace content is untrusted: it is printed as text, never as rich markup (`core.results.rich_table`
   escapes it, and plain messages go out with markup off), and terminal control sequences in it (ESC,
   CSI, OSC titles and hyperlinks, C1 controls, bidi overrides) are shown, never obeyed:
@@ -122,8 +123,8 @@ def fit(df: pl.DataFrame, title: str | None, con: Console) -> Iterator[Table]:
     """The table as one rich Table when it fits the console's width, else as parts of its columns, each
     with the leading key columns (the non-numeric ones before the first number) repeated."""
     whole = rich_table(df, title)
-    if _needs(con, whole) <= con.width or df.width <= 1:
-        yield whole
+    if _needs(con, whole) <= con.width or _least(con, whole) <= con.width or df.width <= 1:
+        yield whole  # fits, or fits with its text folded at word boundaries (numbers never fold)
         return
     keys: list[str] = []
     for name, dtype in df.schema.items():
@@ -143,6 +144,11 @@ def fit(df: pl.DataFrame, title: str | None, con: Console) -> Iterator[Table]:
     for i, cols in enumerate(parts, 1):
         part = title if i == 1 else f"{title or ''} (continued, {i}/{len(parts)})".strip()
         yield rich_table(df.select(*keys, *cols), part)
+
+
+def _least(con: Console, table: Table) -> int:
+    """The narrowest the table can be with its text wrapped at word boundaries and its numbers whole."""
+    return Measurement.get(con, con.options.update(max_width=100_000), table).minimum
 
 
 def _needs(con: Console, table: Table) -> int:
