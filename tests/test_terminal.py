@@ -459,3 +459,28 @@ def test_every_sql_text_of_the_terminal_parses_and_binds(lens):
         params = named.get(name)
         assert len(con.extract_statements(text)) == 1, name
         con.execute(text, params).fetchall()
+
+
+# --- the existing commands: empty results, money, years ----------------------------------------------
+
+
+def test_existing_commands_say_when_there_is_nothing_rather_than_print_an_empty_table(sample_db):
+    db = str(sample_db)
+    assert run_cli("failures", "--since", "2030-01-01", "--db", db).strip() == \
+        "no failures among 0 runs, since 2030-01-01 00:00:00 UTC"
+    out = run_cli("failures", "--mode", "timeout", "--since", "2026-11-14T20:00Z", "--db", db)
+    assert out.startswith("no failures among 3 runs")
+    assert run_cli("costs", "--since", "2030-01-01", "--db", db).strip() == "no runs match"
+    from agentlens.core.results import Result
+    from agentlens.present import terminal
+
+    assert "empty: none" in terminal.text(Result("t", {}, {"empty": Result("x").table()}))
+
+
+def test_costs_money_columns_and_the_year(sample_db):
+    out = run_cli("costs", "--by", "model", "--db", str(sample_db), columns=200)
+    table = out[out.index("cost by model (USD)"):out.index("tokens by model")]
+    rows = [line.split() for line in table.splitlines() if line.strip().startswith(("gpt", "o4", "claude"))]
+    totals = [r[4] for r in rows]
+    assert len({len(t.split(".")[1]) for t in totals}) == 1  # one number of decimals down the column
+    assert "started (2026, UTC)" in out  # the runs share a year: it is in the header

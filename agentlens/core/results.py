@@ -49,10 +49,10 @@ def money_decimals(values: list[Any]) -> int:
     return max(d, 4)
 
 
-def column_formatter(name: str, values: list[Any]) -> Any:
-    """How the cells of one column are written: money with the same decimals down the column, the rest
-    by `_fmt`."""
-    if is_money(name) and any(isinstance(v, float) for v in values):
+def column_formatter(name: str, values: list[Any], money: bool = False) -> Any:
+    """How the cells of one column are written: money (by its name, or `money`: a table in USD) with the
+    same decimals down the column, the rest by `_fmt`."""
+    if (money or is_money(name)) and any(isinstance(v, float) for v in values):
         d = money_decimals(values)
         return lambda v: "" if v is None else f"{v:,.{d}f}" if isinstance(v, int | float) else _fmt(v)
     return _fmt
@@ -67,7 +67,9 @@ def rich_table(df: pl.DataFrame, title: str | None = None, max_rows: int = 50) -
         t.add_column(visible(name), justify="right" if dtype.is_numeric() else "left", overflow="fold",
                      no_wrap=dtype.is_numeric())
     head = df.head(max_rows)
-    fmts = [column_formatter(name, head[name].to_list()) for name in head.columns]
+    in_usd = bool(title and "(USD)" in title)  # a table of amounts: its float columns are money
+    fmts = [column_formatter(name, head[name].to_list(), in_usd and head.schema[name] == pl.Float64)
+            for name in head.columns]
     for row in head.iter_rows():
         # markup=False semantics: escape rich markup in untrusted text; controls shown, not obeyed
         t.add_row(*(visible(f(v)).replace("[", r"\[") for f, v in zip(fmts, row, strict=True)))
@@ -189,7 +191,7 @@ class Result(BaseResult):
         for k, v in self.facts.items():
             parts.append(Text(visible(f"  {k}: {_fmt(v)}")))
         for name, df in self.tables.items():
-            parts.append(rich_table(df, name))
+            parts.append(rich_table(df, name) if df.height else Text(visible(f"{name}: none")))
         return Group(*parts)
 
     def _repr_html_(self) -> str:

@@ -114,7 +114,15 @@ def text(obj: Any, at: int = 120) -> str:
     return buf.getvalue()
 
 
+def fmt_value(v: Any) -> str:
+    """A value as the tables write it (times in UTC with the year, numbers with separators)."""
+    return _fmt(v)
+
+
 def _print_table(con: Console, df: pl.DataFrame, title: str | None) -> None:
+    if df.height == 0:  # a line that says so, not an empty table
+        con.print(Text(visible(f"{title}: none" if title else "none")))
+        return
     for table in fit(df, title, con):
         con.print(table)
 
