@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 return n
 
             def fresh(flt: explore.RunFilter = flt) -> int:
-                explore.runs._PREPARED.clear()  # each repetition searches again
+                search.forget(lens)  # each repetition searches again
                 return searched(flt)
 
             pattern = f"%{text}%"
@@ -139,10 +139,10 @@ def main(argv: list[str] | None = None) -> int:
 
         # 1% more runs: the sync an ingest adds, and a search while they are not indexed yet
         copy_runs(lens, "-new", 1)
-        explore.runs._PREPARED.clear()
+        search.forget(lens)
         for label, text in QUERIES.items():
             flt = explore.RunFilter(text=text)
-            tail_s, n = median_time(lambda flt=flt: (explore.runs._PREPARED.clear(), explore.count_runs(lens, flt))[1],
+            tail_s, n = median_time(lambda flt=flt: (search.forget(lens), explore.count_runs(lens, flt))[1],
                                     args.repeat)
             queries[label]["search_tail_s"] = tail_s
             queries[label]["matches_tail"] = n

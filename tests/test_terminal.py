@@ -162,7 +162,7 @@ def _run_doc(n: int, texts: list[str], start_s: int = 0) -> dict:
 
 
 def _search(lens: agentlens.Lens, text: str) -> set[str]:
-    explore.runs._PREPARED.clear()
+    S.forget(lens)
     return set(explore.find_runs(lens, explore.RunFilter(text=text), limit=100)["run_id"].to_list())
 
 

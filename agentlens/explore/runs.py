@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -126,30 +125,15 @@ def check_dimension(dim: str) -> None:
     _dimension_expr(dim)
 
 
-_PREPARED: weakref.WeakKeyDictionary[Any, tuple[str, Any]] = weakref.WeakKeyDictionary()
-
-
 def prepare(lens: Store, flt: RunFilter, failures_table: bool | None = None) -> tuple[str, list[Any]]:
     """The filter's WHERE clause and parameters on this database, its search run first when it has
-    one (the matches go to the session's temp table `_search_hits`; reused while the same search is asked
-    of unchanged runs)."""
+    one (the matches go to the session's temp table `_search_hits`: explore.search.prepare)."""
     classified = has_table(lens, "failures") if failures_table is None else failures_table
     if flt.text:
-        stamp = lens.con.execute(S.NEWEST).fetchall()[0]
-        key = (flt.text, stamp)
         try:
-            seen = _PREPARED.get(lens)
-        except TypeError:
-            seen = None
-        if seen is None or seen[0] != key:
-            try:
-                S.prepare(lens, flt.text)
-            except S.SearchError as e:
-                raise FilterError(str(e)) from None
-            try:
-                _PREPARED[lens] = (key, None)  # type: ignore[assignment]
-            except TypeError:
-                pass
+            S.prepare(lens, flt.text)
+        except S.SearchError as e:
+            raise FilterError(str(e)) from None
     return flt.where(classified)
 
 

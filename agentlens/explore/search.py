@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -280,10 +281,29 @@ class SearchPlan:
     matches: int
 
 
+_LAST: weakref.WeakKeyDictionary[Any, tuple[Any, SearchPlan]] = weakref.WeakKeyDictionary()
+
+
+def forget(store: Store) -> None:
+    """Search again next time, even for the same text on unchanged runs."""
+    _LAST.pop(store, None)
+
+
 def prepare(store: Store, text: str) -> SearchPlan:
     """Fill the session's temp table `_search_hits(run_id)` with the runs whose words hold `text`'s
     (see the module's docstring): the index's matches still current, plus a scan of the runs it does not
-    hold yet. `RunFilter(text=...)` reads that table."""
+    hold yet. `RunFilter(text=...)` reads that table. The same text asked again of unchanged runs (the
+    newest `ingested_at` and the count the same) reuses it: a page and its count search once."""
+    stamp = (text, tuple(store.con.execute(NEWEST).fetchall()[0]))
+    last = _LAST.get(store)
+    if last is not None and last[0] == stamp:
+        return last[1]
+    plan = _prepare(store, text)
+    _LAST[store] = (stamp, plan)
+    return plan
+
+
+def _prepare(store: Store, text: str) -> SearchPlan:
     words = query_words(store, text)
     con = store.con
     path = index_path(store)
