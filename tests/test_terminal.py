@@ -484,3 +484,29 @@ def test_costs_money_columns_and_the_year(sample_db):
     totals = [r[4] for r in rows]
     assert len({len(t.split(".")[1]) for t in totals}) == 1  # one number of decimals down the column
     assert "started (2026, UTC)" in out  # the runs share a year: it is in the header
+
+
+@pytest.mark.real_traces
+@pytest.mark.slow
+def test_real_traces_list_and_draw_in_the_terminal(real_traces, tmp_path):
+    """The framework traces (Langfuse exports of 20 frameworks, four instrumentation libraries): every run
+    gets a name and a preview a person can scan, and every trace draws within the width."""
+    db = tmp_path / "real.duckdb"
+    with agentlens.open(db) as lens:
+        lens.ingest(real_traces)
+        page = explore.find_runs(lens, limit=1000, describe=True)
+        assert page.height >= 20
+        for r in page.iter_rows(named=True):
+            assert r["name"] and not looks_like_id(r["name"]), r
+            p = r["preview"]
+            if p is not None:
+                assert not p.startswith(("{", "[")) and not p.lower().startswith(("you are", "system:")), p
+        ids = page["run_id"].to_list()
+    previews = set(page["preview"].drop_nulls().to_list())
+    assert {"Weather in Paris?", "What is Langfuse?", "Say 'Hello World!'"} <= previews
+    for run_id in ids:
+        for columns in (80, 140):
+            out = run_cli("trace", run_id, "--full", "--db", str(db), columns=columns)
+            assert max(len(line) for line in out.splitlines()) <= columns, (run_id, columns)
+    out = run_cli("runs", "--db", str(db), "--search", "weather", "-n", "50", columns=120)
+    assert "Weather in Paris?" in out

@@ -211,6 +211,8 @@ def time_bounds(lens: Store) -> tuple[dt.datetime | None, dt.datetime | None]:
 # --- what a person scans a list of runs by --------------------------------------------------------------
 _ID = re.compile(r"^(?:[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}|[0-9a-fA-F]{16,}|\d+)$")
 PREVIEW_CHARS = 200
+_TRANSCRIPT_USER = re.compile(r"(?:^|\n)(?:user|human):[ \t]*(.*?)(?=\n(?:system|user|human|assistant|ai|tool):|\Z)",
+                              re.S | re.I)
 # The page's runs: their root span's name, and the input of their first LLM call (for a run whose own
 # input is empty).
 DESCRIBE = """
@@ -294,6 +296,9 @@ def preview(text: str | None, limit: int = PREVIEW_CHARS) -> str | None:
             out = text
     if out is None:
         return None
+    turns = _TRANSCRIPT_USER.findall(out)  # a transcript ("system: ...\nuser: ..."): its last user turn
+    if turns and (out.startswith(("system:", "user:")) or "\nuser:" in out):
+        out = turns[-1]
     line = " ".join(out.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
