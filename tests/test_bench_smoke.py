@@ -77,3 +77,24 @@ def test_the_bench_agents_fail_as_healthy_agents_do(tmp_path):
     assert "hallucinated_tool" not in modes
     assert {"tool_error", "silent_tool_failure"} <= set(modes)
     assert sum(modes.values()) < 0.4 * 400
+
+
+def test_search_bench_smoke(tmp_path):
+    """bench/search.py on the sample traces copied twice: it runs, and the index, the scan of every run's
+    words and the plain ILIKE scan agree where the query is one phrase."""
+    import agentlens
+
+    db = tmp_path / "samples.duckdb"
+    with agentlens.open(db) as lens:
+        lens.ingest(ROOT / "sample_traces")
+    out = tmp_path / "search.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "search.py"), "--db", str(db), "--copies", "2",
+                           "--repeat", "1", "--work", str(tmp_path), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    r = json.loads(out.read_text())
+    assert r["runs"] == 240 and r["index_bytes"] > 0
+    q = r["queries"]
+    assert q["a common word"]["matches"] > 0 and q["a common word"]["matches"] <= q["a common word"]["baseline_matches"]
+    # the samples hold this phrase (in one run's tool error, copied twice); gen.py's runs never do
+    assert q["found nowhere"]["matches"] == q["found nowhere"]["baseline_matches"] == 2
