@@ -102,3 +102,24 @@ def test_concurrency_bench_smoke(tmp_path):
     md = (out / "CONCURRENCY-smoke.md").read_text()
     assert all(f"| {label} |" in md for label in concurrency.READ_LABELS.values())
     assert "## The receiver's throughput, with readers present" in md and "## Targets (issue 20)" in md
+
+
+def test_search_bench_smoke(tmp_path):
+    """bench/search.py on the sample traces copied twice: it runs, and the index, the scan of every run's
+    words and the plain ILIKE scan agree where the query is one phrase."""
+    import agentlens
+
+    db = tmp_path / "samples.duckdb"
+    with agentlens.open(db) as lens:
+        lens.ingest(ROOT / "sample_traces")
+    out = tmp_path / "search.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "search.py"), "--db", str(db), "--copies", "2",
+                           "--repeat", "1", "--work", str(tmp_path), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    r = json.loads(out.read_text())
+    assert r["runs"] == 240 and r["index_bytes"] > 0
+    q = r["queries"]
+    assert q["a common word"]["matches"] > 0 and q["a common word"]["matches"] <= q["a common word"]["baseline_matches"]
+    # the samples hold this phrase (in one run's tool error, copied twice); gen.py's runs never do
+    assert q["found nowhere"]["matches"] == q["found nowhere"]["baseline_matches"] == 2

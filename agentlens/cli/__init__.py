@@ -12,6 +12,7 @@ from ..present import demo as demo_job
 from ..present import terminal
 from .common import CONFIG_OPTION, DB_OPTION, Group, _open
 from .costs import costs, reprice
+from .explore import COMMANDS as EXPLORE_COMMANDS
 from .failures import classify_cmd, export_evals_cmd, failures_cmd
 from .metrics import alerts_cmd, rollup_cmd, signals_cmd
 from .sources import collect, serve
@@ -102,7 +103,8 @@ def schema_cmd(markdown: bool) -> None:
 # Commands of other modules register here (each module keeps its own click commands).
 
 COMMANDS: tuple[click.Command, ...] = (report, lab, costs, reprice, failures_cmd, classify_cmd, export_evals_cmd,
-                                       signals_cmd, rollup_cmd, alerts_cmd, collect, serve)
+                                       signals_cmd, rollup_cmd, alerts_cmd, collect, serve,
+                                       *EXPLORE_COMMANDS)
 for _command in COMMANDS:
     main.add_command(_command)
 

@@ -57,8 +57,11 @@ def costs(db: str | None, config: str | None, by_: tuple[str, ...], period: str 
     with _open(db, config, read_only=True) as lens:
         try:
             if fmt == "table":
-                terminal.emit(cost_result(C.report(lens, by_, period, since, until, what_if_model,
-                                                   what_if_provider)), fmt, output)
+                rep = C.report(lens, by_, period, since, until, what_if_model, what_if_provider)
+                if not rep.headline.get("runs") and output is None:
+                    terminal.say("no runs match")
+                    return
+                terminal.emit(cost_result(rep), fmt, output)
                 return
             df = C.table(lens, name, by_, period, since, until, what_if_model, what_if_provider)
         except duckdb.BinderException as e:

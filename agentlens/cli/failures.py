@@ -54,6 +54,11 @@ def failures_cmd(db: str | None, config: str | None, since: dt.datetime | None, 
             terminal.emit(F.detections(lens, since, until, list(modes) or None, by), fmt, output)
             return
         rep = F.report(lens, since, until, list(modes) or None, by, limit)
+    if fmt == "table" and output is None and rep.counts.height == 0 and rep.fleet.height == 0:
+        window = "".join(f", {k} {terminal.fmt_value(rep.facts[k])}" for k in ("since", "until") if k in rep.facts)
+        terminal.say(f"no failures among {rep.facts.get('runs', 0):,} runs{window}"
+                     + (f" (modes: {', '.join(modes)})" if modes else ""))
+        return
     terminal.emit(rep, fmt, output)
 
 

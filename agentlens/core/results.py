@@ -17,6 +17,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from .textsafe import visible
+
 
 def _fmt(v: Any) -> str:
     if v is None:
@@ -30,13 +32,47 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def is_money(name: str) -> bool:
+    """A column of amounts of money (USD), by its name."""
+    n = name.lower()
+    return "usd" in n or n.startswith("cost") or n.endswith("cost") or "_cost" in n or "spend" in n
+
+
+def money_decimals(values: list[Any]) -> int:
+    """Decimals that show every amount of a column alike: 2, more (up to 6) when one is under a cent."""
+    small = [abs(v) for v in values if isinstance(v, int | float) and v and abs(v) < 0.01]
+    if not small:
+        return 2
+    d = 2
+    while d < 6 and round(min(small), d) == 0:
+        d += 1
+    return max(d, 4)
+
+
+def column_formatter(name: str, values: list[Any], money: bool = False) -> Any:
+    """How the cells of one column are written: money (by its name, or `money`: a table in USD) with the
+    same decimals down the column, the rest by `_fmt`."""
+    if (money or is_money(name)) and any(isinstance(v, float) for v in values):
+        d = money_decimals(values)
+        return lambda v: "" if v is None else f"{v:,.{d}f}" if isinstance(v, int | float) else _fmt(v)
+    return _fmt
+
+
 def rich_table(df: pl.DataFrame, title: str | None = None, max_rows: int = 50) -> Table:
-    t = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
+    t = Table(title=visible(title) if title else title, box=box.SIMPLE_HEAVY, title_justify="left",
+              title_style="bold")
     for name, dtype in df.schema.items():
-        t.add_column(name, justify="right" if dtype.is_numeric() else "left", overflow="fold")
-    for row in df.head(max_rows).iter_rows():
-        # markup=False semantics: escape rich markup in untrusted text
-        t.add_row(*(_fmt(v).replace("[", r"\[") for v in row))
+        # numbers never fold (a table too narrow for them is split by columns: present/terminal.fit);
+        # text folds at word boundaries
+        t.add_column(visible(name), justify="right" if dtype.is_numeric() else "left", overflow="fold",
+                     no_wrap=dtype.is_numeric())
+    head = df.head(max_rows)
+    in_usd = bool(title and "(USD)" in title)  # a table of amounts: its float columns are money
+    fmts = [column_formatter(name, head[name].to_list(), in_usd and head.schema[name] == pl.Float64)
+            for name in head.columns]
+    for row in head.iter_rows():
+        # markup=False semantics: escape rich markup in untrusted text; controls shown, not obeyed
+        t.add_row(*(visible(f(v)).replace("[", r"\[") for f, v in zip(fmts, row, strict=True)))
     if df.height > max_rows:
         t.caption = f"{df.height - max_rows:,} more rows"
     return t
@@ -151,11 +187,11 @@ class Result(BaseResult):
         from rich.console import Group
         from rich.text import Text
 
-        parts: list[Any] = [Text(self.title, style="bold underline")]
+        parts: list[Any] = [Text(visible(self.title), style="bold underline")]
         for k, v in self.facts.items():
-            parts.append(Text(f"  {k}: {_fmt(v)}"))
+            parts.append(Text(visible(f"  {k}: {_fmt(v)}")))
         for name, df in self.tables.items():
-            parts.append(rich_table(df, name))
+            parts.append(rich_table(df, name) if df.height else Text(visible(f"{name}: none")))
         return Group(*parts)
 
     def _repr_html_(self) -> str:

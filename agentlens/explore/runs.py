@@ -12,6 +12,8 @@ sorting) are checked against the schema before they reach SQL text.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -21,7 +23,9 @@ import polars as pl
 from .. import schema
 from ..core.dimensions import GROUP_DIMENSIONS
 from ..core.timeparse import TimeSpecError, parse_window
+from ..metrics.costs import dimension as key_dimension
 from ..store import Store
+from . import search as S
 from .trace import has_table
 
 RUN_COLUMNS = tuple(c.name for c in schema.RUN_COLUMNS)
@@ -42,9 +46,10 @@ class FilterError(ValueError):
 @dataclass(frozen=True)
 class RunFilter:
     """Which runs: every field is optional and they combine with AND. `since` is inclusive and
-    `until` exclusive (ISO text or datetimes; naive ones are UTC). `equals` maps a dimension to a
-    value (`"(none)"` matches runs without one). `text` searches the run's input and output
-    (case-insensitive substring)."""
+    `until` exclusive (ISO text or datetimes; naive ones are UTC). `equals` maps a dimension (a run
+    column, `attr:KEY` or `json:$.PATH` as costs take them) to a value (`"(none)"` matches runs without
+    one). `text` searches everything the run holds: its input and output, every LLM message, tool
+    arguments and results, error messages (the words, in order, case-insensitive: `explore.search`)."""
 
     since: dt.datetime | str | None = None
     until: dt.datetime | str | None = None
@@ -78,15 +83,15 @@ class RunFilter:
             clauses.append("status = ?")
             params.append(self.status)
         for dim, value in self.equals.items():
-            if dim not in DIMENSIONS:
-                raise FilterError(f"cannot filter on {dim!r}; dimensions: {', '.join(DIMENSIONS)}")
             if value is None or value == "":
                 continue
+            expr, dim_params = _dimension_expr(dim)
             if value == NONE_VALUE:
-                clauses.append(f'"{dim}" IS NULL')
+                clauses.append(f"{expr} IS NULL")
+                params += dim_params
             else:
-                clauses.append(f'"{dim}" = ?')
-                params.append(str(value))
+                clauses.append(f"{expr} = ?")
+                params += [*dim_params, str(value)]
         for col, op, v in (("cost_usd", ">=", self.min_cost_usd), ("cost_usd", "<=", self.max_cost_usd),
                            ("duration_ms", ">=", self.min_duration_ms), ("duration_ms", "<=", self.max_duration_ms)):
             if v is not None:
@@ -97,10 +102,39 @@ class RunFilter:
                 raise FilterError("this database has no failures table: failure modes are not classified")
             clauses.append("run_id IN (SELECT run_id FROM failures WHERE mode = ?)")
             params.append(self.failure_mode)
-        if self.text:
-            clauses.append("(contains(lower(input), lower(?)) OR contains(lower(output), lower(?)))")
-            params += [self.text, self.text]
+        if self.text:  # the matches `prepare` put in the session's `_search_hits`
+            clauses.append("run_id IN (SELECT run_id FROM _search_hits)")
         return (" AND ".join(clauses) or "true"), params
+
+
+def _dimension_expr(dim: str) -> tuple[str, list[Any]]:
+    """The SQL of a filter's dimension: a checked run column, or an attribute key or JSON path (bound)."""
+    if dim in DIMENSIONS or dim == "status":
+        return f'"{dim}"', []
+    if dim.startswith(("attr:", "json:")):
+        try:
+            d = key_dimension(dim)
+        except ValueError as e:
+            raise FilterError(str(e)) from None
+        return d.expr, list(d.params)
+    raise FilterError(f"cannot filter on {dim!r}; dimensions: {', '.join(DIMENSIONS)}, attr:KEY, json:$.PATH")
+
+
+def check_dimension(dim: str) -> None:
+    """Raise FilterError unless runs can be filtered on `dim`."""
+    _dimension_expr(dim)
+
+
+def prepare(lens: Store, flt: RunFilter, failures_table: bool | None = None) -> tuple[str, list[Any]]:
+    """The filter's WHERE clause and parameters on this database, its search run first when it has
+    one (the matches go to the session's temp table `_search_hits`: explore.search.prepare)."""
+    classified = has_table(lens, "failures") if failures_table is None else failures_table
+    if flt.text:
+        try:
+            S.prepare(lens, flt.text)
+        except S.SearchError as e:
+            raise FilterError(str(e)) from None
+    return flt.where(classified)
 
 
 TOTAL_TOKENS = ("CASE WHEN r.input_tokens IS NULL AND r.output_tokens IS NULL THEN NULL "
@@ -115,17 +149,18 @@ def _check_sort(sort: str) -> str:
 
 def find_runs(
     lens: Store, flt: RunFilter | None = None, sort: str = "started_at", descending: bool = True,
-    limit: int = 20, offset: int = 0, columns: tuple[str, ...] = PAGE_COLUMNS,
+    limit: int = 20, offset: int = 0, columns: tuple[str, ...] = PAGE_COLUMNS, describe: bool = False,
 ) -> pl.DataFrame:
     """One page of matching runs, sorted in DuckDB (ties broken by run_id). Adds `total_tokens`, and
-    `failure_modes` (comma-separated) when the database classifies failures."""
+    `failure_modes` (comma-separated) when the database classifies failures. `describe`: also `name`
+    and `preview`, what a person scans a list by (see `describe_runs`)."""
     flt = flt or RunFilter()
     sort = _check_sort(sort)
     for c in columns:
         if c not in RUN_COLUMNS:
             raise FilterError(f"unknown run column {c!r}")
     classified = has_table(lens, "failures")
-    where, params = flt.where(classified)
+    where, params = prepare(lens, flt, classified)
     cols = ", ".join(f'r."{c}"' for c in dict.fromkeys(("run_id", *columns)))
     order = TOTAL_TOKENS if sort == "total_tokens" else f'r."{sort}"'
     direction = "DESC" if descending else "ASC"
@@ -139,11 +174,13 @@ def find_runs(
          f"FROM runs r WHERE {where} ORDER BY _sort {direction} NULLS LAST, r.run_id LIMIT ? OFFSET ?) "
          f"SELECT p.* EXCLUDE (_sort){modes} FROM p{join} ORDER BY _sort {direction} NULLS LAST, p.run_id")
     df = lens.sql(q, [*params, int(limit), int(offset)])
+    if describe:
+        df = describe_runs(lens, df)
     return df if "run_id" in columns else df.drop("run_id")
 
 
 def count_runs(lens: Store, flt: RunFilter | None = None) -> int:
-    where, params = (flt or RunFilter()).where(has_table(lens, "failures"))
+    where, params = prepare(lens, flt or RunFilter())
     rows = lens.con.execute(f"SELECT count(*) FROM runs WHERE {where}", params).fetchall()  # noqa: S608 - built from checked names
     return int(rows[0][0])
 
@@ -153,7 +190,7 @@ def dimension_values(lens: Store, dimension: str, flt: RunFilter | None = None, 
     (NULL shown as "(none)")."""
     if dimension not in DIMENSIONS:
         raise FilterError(f"not a dimension: {dimension!r}; dimensions: {', '.join(DIMENSIONS)}")
-    where, params = (flt or RunFilter()).where(has_table(lens, "failures"))
+    where, params = prepare(lens, flt or RunFilter())
     q = (f"SELECT coalesce(\"{dimension}\", '{NONE_VALUE}') AS value, count(*) AS runs FROM runs "  # noqa: S608 - checked name
          f"WHERE {where} GROUP BY ALL ORDER BY runs DESC, value LIMIT ?")
     return lens.sql(q, [*params, int(limit)])
@@ -169,3 +206,114 @@ def failure_modes(lens: Store) -> list[str]:
 def time_bounds(lens: Store) -> tuple[dt.datetime | None, dt.datetime | None]:
     rows = lens.con.execute("SELECT min(started_at), max(started_at) FROM runs").fetchall()
     return rows[0][0], rows[0][1]
+
+
+# --- what a person scans a list of runs by --------------------------------------------------------------
+_ID = re.compile(r"^(?:[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}|[0-9a-fA-F]{16,}|\d+)$")
+PREVIEW_CHARS = 200
+_TRANSCRIPT_USER = re.compile(r"(?:^|\n)(?:user|human):[ \t]*(.*?)(?=\n(?:system|user|human|assistant|ai|tool):|\Z)",
+                              re.S | re.I)
+# The page's runs: their root span's name, and the input of their first LLM call (for a run whose own
+# input is empty).
+DESCRIBE = """
+SELECT r.run_id,
+       (SELECT s.name FROM spans s WHERE s.run_id = r.run_id AND s.span_id = r.root_span_id LIMIT 1) AS root_name,
+       (SELECT s.input FROM spans s WHERE s.run_id = r.run_id AND s.kind = 'llm' AND s.input IS NOT NULL
+        ORDER BY s.started_at LIMIT 1) AS llm_input
+FROM runs r WHERE r.run_id IN (SELECT unnest(?::VARCHAR[]))
+"""
+
+
+def looks_like_id(name: str | None) -> bool:
+    """A UUID, a long hex string or a number: a name that tells a person nothing."""
+    return bool(name and _ID.match(name.strip()))
+
+
+def run_name(agent_name: str | None, root_name: str | None) -> str | None:
+    """What to call a run in a list: its agent's name, else (no name, or an id) its root span's name."""
+    if agent_name and not looks_like_id(agent_name):
+        return agent_name
+    return root_name or agent_name
+
+
+def _content_text(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # parts: [{"type": "text", "text": ...}]
+        texts = [p.get("text") or p.get("content") for p in content if isinstance(p, dict)]
+        texts += [p for p in content if isinstance(p, str)]
+        joined = " ".join(t for t in texts if isinstance(t, str) and t)
+        return joined or None
+    if isinstance(content, dict):
+        return _content_text(content.get("parts") or content.get("text") or content.get("content"))
+    return None
+
+
+def _last_user(messages: list[Any]) -> str | None:
+    for m in reversed(messages):
+        if isinstance(m, dict) and (m.get("role") in ("user", "human") or m.get("type") == "human"):
+            text = _content_text(m.get("content") if "content" in m else m.get("parts"))
+            if text:
+                return text
+    return None
+
+
+def _from_json(v: Any, depth: int = 0) -> str | None:
+    """The user's words in a JSON input: the last user message of a message list (also under
+    `messages`), else a prompt-like field, else the first string argument."""
+    if depth > 3:
+        return None
+    if isinstance(v, list):
+        if any(isinstance(m, dict) and ("role" in m or "type" in m) for m in v):
+            return _last_user(v)
+        for item in v:
+            if isinstance(item, str) and item.strip():
+                return item
+        return None
+    if isinstance(v, dict):
+        for key in ("messages", "new_message", "input", "prompt", "query", "question", "args", "message", "text"):
+            if key in v:
+                got = _from_json(v[key], depth + 1) if not isinstance(v[key], str) else v[key]
+                if got is None and isinstance(v[key], dict):
+                    got = _content_text(v[key].get("parts") or v[key].get("content"))
+                if got:
+                    return got
+        return None
+    return v if isinstance(v, str) else None
+
+
+def preview(text: str | None, limit: int = PREVIEW_CHARS) -> str | None:
+    """One line of a run's input a person can scan: the last user message, not the system prompt or a
+    raw JSON blob; whitespace collapsed, cut at `limit` characters."""
+    if text is None:
+        return None
+    out: str | None = text
+    stripped = text.lstrip()
+    if stripped[:1] in ("[", "{"):
+        try:
+            out = _from_json(json.loads(stripped))
+        except ValueError:
+            out = text
+    if out is None:
+        return None
+    turns = _TRANSCRIPT_USER.findall(out)  # a transcript ("system: ...\nuser: ..."): its last user turn
+    if turns and (out.startswith(("system:", "user:")) or "\nuser:" in out):
+        out = turns[-1]
+    line = " ".join(out.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def describe_runs(lens: Store, page: pl.DataFrame) -> pl.DataFrame:
+    """A page of runs (with `run_id`, `agent_name`, `input`) with `name` (run_name) and `preview`
+    (preview of the run's input, else of its first LLM call's) added: one query for the page's runs."""
+    if page.height == 0 or "run_id" not in page.columns:
+        return page.with_columns(pl.lit(None, pl.String).alias("name"), pl.lit(None, pl.String).alias("preview"))
+    extra = {r["run_id"]: r for r in lens.sql(DESCRIBE, [page["run_id"].to_list()]).iter_rows(named=True)}
+    agents = page["agent_name"].to_list() if "agent_name" in page.columns else [None] * page.height
+    inputs = page["input"].to_list() if "input" in page.columns else [None] * page.height
+    names, previews = [], []
+    for rid, agent, text in zip(page["run_id"].to_list(), agents, inputs, strict=True):
+        e = extra.get(rid, {})
+        names.append(run_name(agent, e.get("root_name")))
+        previews.append(preview(text) or preview(e.get("llm_input")))
+    return page.with_columns(pl.Series("name", names, pl.String), pl.Series("preview", previews, pl.String))

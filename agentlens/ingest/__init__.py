@@ -119,5 +119,6 @@ def quarantine(store: Store, bad: list[Bad], source_file: str, res: FileResult |
     )
     if res is not None:
         res.quarantined.update(b.kind for b in bad)
+        res.first_bad += [(b.line, b.kind, b.reason) for b in bad[:5]]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..adapters.base import Batch
 from ..core.duck import transaction
+from ..explore import search
 from ..store import Store
 from ..store import chunks as C
 from ..store import tables as T
@@ -92,6 +93,7 @@ def publish(store: Store, stage: Stage, name: str, format: str, pipeline: Pipeli
         res.message = f"same bytes as {seen[0]}, ingested {seen[1]:%Y-%m-%d %H:%M:%S}"
         return res
     res.quarantined.update(stage.bad_kinds)
+    res.first_bad = list(stage.first_bad)
     con = store.con
     try:
         with transaction(con):
@@ -104,6 +106,12 @@ def publish(store: Store, stage: Stage, name: str, format: str, pipeline: Pipeli
         # DuckDB refuses every statement, and the refusal would hide the error that failed it.
         con.execute("RESET VARIABLE agentlens_span_floor")
         con.execute("RESET preserve_insertion_order")
+    # The search index follows the runs just committed (explore/search.py): here, where the database is
+    # and under its write lock. An index left behind (an error here) makes searches scan, never miss.
+    try:
+        search.sync(store)
+    except Exception as e:  # the file is ingested; the index catches up at the next sync
+        res.message = (res.message + "; " if res.message else "") + f"search index not updated: {e}"
     return res
 
 

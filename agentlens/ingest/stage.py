@@ -17,6 +17,8 @@ from ..adapters.base import Batch
 from ..store.chunks import span_weights
 from ..store.owner import alive
 
+FIRST_BAD = 5  # records whose reason an ingest summary names (agentlens quarantine lists them all)
+
 
 class Stage:
     """A file's batches as Parquet files in a temporary folder: spans, given runs, quarantine records.
@@ -27,6 +29,7 @@ class Stage:
         self.spans = self.runs = self.bad = 0  # files written of each kind
         self.rows = 0
         self.bad_kinds: Counter[str] = Counter()
+        self.first_bad: list[tuple[int | None, str, str]] = []  # (line, kind, reason) of the first few
 
     def glob(self, kind: str) -> str:
         return str(self.folder / f"{kind}-*.parquet")
@@ -55,6 +58,7 @@ class Stage:
             }), self.bad)
             self.bad += 1
             self.bad_kinds.update(b.kind for b in batch.bad)
+            self.first_bad += [(b.line, b.kind, b.reason) for b in batch.bad[: max(0, FIRST_BAD - len(self.first_bad))]]
 
     def drop(self, kind: str) -> None:
         """Delete the staged files of a kind once they are stored: the staged spans of a large file are a

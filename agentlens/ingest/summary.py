@@ -10,6 +10,8 @@ import polars as pl
 
 from ..core.results import BaseResult, Result
 
+FIRST_REASONS = 5  # quarantined records an ingest summary names, with their reason
+
 
 @dataclass
 class FileResult:
@@ -21,6 +23,7 @@ class FileResult:
     quarantined: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     message: str | None = None
+    first_bad: list[tuple[int | None, str, str]] = field(default_factory=list)  # (line, kind, reason), the first few
 
 
 @dataclass
@@ -63,6 +66,12 @@ class IngestSummary(BaseResult):
             tables["quarantined by kind"] = pl.DataFrame(
                 {"kind": list(q), "records": list(q.values())}
             ).sort("records", descending=True)
+        first = [(f.path, line, kind, reason) for f in self.files for line, kind, reason in f.first_bad][:FIRST_REASONS]
+        if first:
+            tables["first quarantined records (agentlens quarantine lists them all)"] = pl.DataFrame(
+                {"file": [x[0] for x in first], "line": [x[1] for x in first], "kind": [x[2] for x in first],
+                 "reason": [x[3] for x in first]}, schema={"file": pl.String, "line": pl.Int64, "kind": pl.String,
+                                                           "reason": pl.String})
         problems = [f for f in self.files if f.status == "failed" or f.quarantined]
         if problems:
             tables["files with problems"] = pl.DataFrame({

@@ -459,8 +459,13 @@ def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: s
         f"tokens by {names}{suffix}": grouped.select(*keys, *_TOKEN_VIEW).rename(_TOKEN_VIEW),
     }
     if top:
-        tables["most expensive runs (USD)"] = top_runs(lens, top, since, until).select(
-            "run_id", pl.col("started_at").dt.strftime("%m-%d %H:%M").alias("started (UTC)"), "feature", "model",
+        top_df = top_runs(lens, top, since, until)
+        # the year in the header when the runs share one, on each row when they span years
+        years = top_df["started_at"].dt.convert_time_zone("UTC").dt.year().drop_nulls().unique().to_list()
+        fmt, head = (("%m-%d %H:%M", f"started ({years[0]}, UTC)") if len(years) == 1
+                     else ("%Y-%m-%d %H:%M", "started (UTC)"))
+        tables["most expensive runs (USD)"] = top_df.select(
+            "run_id", pl.col("started_at").dt.convert_time_zone("UTC").dt.strftime(fmt).alias(head), "feature", "model",
             pl.col("input_tokens").alias("input"), pl.col("output_tokens").alias("output"),
             pl.col("cost_usd").alias("cost"))
     if what_if_model:

@@ -7,7 +7,7 @@
 
 Filters: time range (ISO text, or a window preset relative to the newest run), two dimension =
 value pairs, status, failure mode (when failures are classified), cost and latency ranges, and a text
-search over run input/output. Every query runs in DuckDB through `agentlens.explore` with bound
+search over everything a run holds (messages, tool payloads, errors). Every query runs in DuckDB through `agentlens.explore` with bound
 parameters and LIMIT/OFFSET paging, so it stays responsive on a million runs. Cells are escaped HTML.
 """
 
@@ -106,7 +106,7 @@ class RunExplorer(w.VBox):
         self.max_cost = w.Text(description="cost ≤ $", placeholder="", **text)
         self.min_ms = w.Text(description="latency ≥ ms", placeholder="", **text)
         self.max_ms = w.Text(description="latency ≤ ms", placeholder="", **text)
-        self.search = w.Text(description="text", placeholder="in input or output", **text)
+        self.search = w.Text(description="search", placeholder="words in messages, tools, errors", **text)
         self.reset_button = w.Button(description="reset filters")
         self.message = w.HTML()
         self.window.observe(self._on_window, names="value")
