@@ -4,6 +4,7 @@ printed by present/explore.py."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import click
 
@@ -47,13 +48,25 @@ def _filter(since: dt.datetime | None, until: dt.datetime | None, status: str | 
             where_: dict[str, str], dims: dict[str, str | None], min_cost: float | None, max_cost: float | None,
             min_ms: float | None, max_ms: float | None, search: str | None) -> explore.RunFilter:
     equals = {col.removeprefix("dim_"): v for col, v in dims.items() if v is not None}
-    return explore.RunFilter(since=since, until=until, status=status, failure_mode=mode,
-                             equals={**equals, **where_}, min_cost_usd=min_cost, max_cost_usd=max_cost,
+    w = _where(where_, status)
+    return explore.RunFilter(since=since, until=until, status=w["status"], failure_mode=mode,
+                             equals={**equals, **w["equals"]}, min_cost_usd=min_cost, max_cost_usd=max_cost,
                              min_duration_ms=min_ms, max_duration_ms=max_ms, text=search)
 
 
 def _check_where(name: str) -> None:
-    explore.runs.check_dimension(name)
+    """`--where` takes what every command's `--where` takes: a run dimension, attr:/json: keys, or status."""
+    if name != "status":
+        explore.runs.check_dimension(name)
+
+
+def _where(where_: dict[str, str], status: str | None = None) -> dict[str, Any]:
+    """RunFilter fields of `--where` pairs: `status=...` is the filter's status, the rest its dimensions."""
+    rest = dict(where_)
+    status = rest.pop("status", None) or status
+    if status not in (None, "ok", "error"):
+        raise click.BadParameter(f"status is ok or error, not {status!r}", param_hint="'--where'")
+    return {"status": status, "equals": rest}
 
 
 @click.command(name="runs")
@@ -186,18 +199,18 @@ def compare_cmd(db: str | None, config: str | None, period: dt.timedelta | None,
             end = until or dt.datetime.now(dt.UTC)
             mid, start = end - period, end - 2 * period
             a = C.Side(f"{V.fmt_time(start, '%Y-%m-%d %H:%M')} to {V.fmt_time(mid, '%Y-%m-%d %H:%M')}",
-                       explore.RunFilter(since=start, until=mid, equals=where_))
+                       explore.RunFilter(since=start, until=mid, **_where(where_)))
             b = C.Side(f"{V.fmt_time(mid, '%Y-%m-%d %H:%M')} to {V.fmt_time(end, '%Y-%m-%d %H:%M')}",
-                       explore.RunFilter(since=mid, until=end, equals=where_))
+                       explore.RunFilter(since=mid, until=end, **_where(where_)))
             result = C.compare(lens, a, b)
         else:
             parts = [v for v in (values or "").split(",")]
             if len(parts) != 2 or not all(p.strip() for p in parts):
                 raise click.UsageError("--values takes two values: A,B")
             assert dimension is not None
-            _check_where(dimension)
+            explore.runs.check_dimension(dimension)
             result = C.compare_values(lens, dimension, parts[0].strip(), parts[1].strip(),
-                                      explore.RunFilter(since=since, until=until, equals=where_))
+                                      explore.RunFilter(since=since, until=until, **_where(where_)))
     if fmt != "table":
         terminal.emit(result, fmt, output)
         return

@@ -109,7 +109,7 @@ class RunFilter:
 
 def _dimension_expr(dim: str) -> tuple[str, list[Any]]:
     """The SQL of a filter's dimension: a checked run column, or an attribute key or JSON path (bound)."""
-    if dim in DIMENSIONS or dim == "status":
+    if dim in DIMENSIONS:
         return f'"{dim}"', []
     if dim.startswith(("attr:", "json:")):
         try:
