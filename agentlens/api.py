@@ -73,7 +73,7 @@ class Lens(Store):
             chunk=default.chunk if steps is None else steps,
             file=default.file if file_steps is None else file_steps,
         )
-        if self.remote is None and not self.read_only:
+        if self.remote is None and self.clickhouse is None and not self.read_only:
             sweep_stages(self.path)  # staging folders of killed ingests (those of live processes stay)
 
     def ingest(self, *paths: str | Path, format: str | None = None, progress: bool | None = None) -> IngestSummary:

@@ -71,3 +71,11 @@ def doc(*spans: dict[str, Any], resource: dict[str, Any] | None = None) -> dict[
 def jsonl(path: Path, *docs: dict[str, Any]) -> Path:
     path.write_text("".join(json.dumps(d) + "\n" for d in docs))
     return path
+
+
+@pytest.fixture(scope="session")
+def chdb_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data folder of ClickHouse in this process (chdb opens one per process): every ClickHouse test
+    uses it, each in a database of its own (`clickhouse+chdb:///DIR?database=NAME`)."""
+    pytest.importorskip("chdb")
+    return tmp_path_factory.mktemp("chdb")
