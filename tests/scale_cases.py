@@ -141,6 +141,13 @@ CASES: list[Case] = [
     ("explore", "failure marks", lambda db: xtrace.failure_marks(db, _failed_run(db))),
     ("explore", "span details", lambda db: xtrace.span_details(db, _failed_run(db))),
     ("explore", "run header", lambda db: xtrace.run_header(db, _failed_run(db))),
+    # --- the notebooks' own statements (notebooks/*.ipynb) -----------------------------------------------
+    ("notebooks", "newest run", lambda db: db.sql("SELECT max(started_at) AS t FROM runs")),
+    ("notebooks", "top run", lambda db: db.sql(
+        "SELECT run_id FROM runs ORDER BY input_tokens + output_tokens DESC NULLS LAST LIMIT 1")),
+    ("notebooks", "quarantine by kind", lambda db: db.sql(
+        "SELECT kind, count(*) AS records, any_value(reason) AS example FROM quarantine GROUP BY ALL")),
+    ("notebooks", "runs page", lambda db: db.runs(limit=20)),
     # --- compare: `agentlens compare` is being built on another branch; its statements join this list when
     # it lands (CONFORMANCE-HOOK: compare).
 ]

@@ -24,7 +24,7 @@ from agentlens.metrics import rollups
 from agentlens.scale import conformance
 from agentlens.scale.connection import NotSupportedOnClickHouse
 from agentlens.scale.migrate import migrate
-from conftest import ROOT, SAMPLES
+from conftest import ROOT, SAMPLES, clickhouse_url
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def _pair(tmp: Path, chdb_root: Path, name: str, *inputs: Path) -> tuple[Lens, L
     duck.ingest(*inputs)
     rollups.rollup(duck, every="1h")
     rollups.rollup(duck, every="1d")
-    ch = Lens(f"clickhouse+chdb://{chdb_root}?database=conf_{name}", config)
+    ch = Lens(clickhouse_url(chdb_root, f"conf_{name}"), config)
     migrate(duck.con, ch.clickhouse)
     ch.clickhouse.mode = "record"
     return duck, ch

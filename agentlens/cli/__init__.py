@@ -15,6 +15,7 @@ from .costs import costs, reprice
 from .failures import classify_cmd, export_evals_cmd, failures_cmd
 from .metrics import alerts_cmd, rollup_cmd, signals_cmd
 from .sources import collect, serve
+from .store import store_cmd
 from .views import lab, report
 
 
@@ -102,7 +103,7 @@ def schema_cmd(markdown: bool) -> None:
 # Commands of other modules register here (each module keeps its own click commands).
 
 COMMANDS: tuple[click.Command, ...] = (report, lab, costs, reprice, failures_cmd, classify_cmd, export_evals_cmd,
-                                       signals_cmd, rollup_cmd, alerts_cmd, collect, serve)
+                                       signals_cmd, rollup_cmd, alerts_cmd, collect, serve, store_cmd)
 for _command in COMMANDS:
     main.add_command(_command)
 

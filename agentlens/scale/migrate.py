@@ -39,13 +39,16 @@ def copy_rows(duck: duckdb.DuckDBPyConnection, ch: ClickHouseConnection, table: 
 
     reader = duck.sql(query, params=params).to_arrow_reader(BATCH_ROWS)
     n = 0
-    for batch in reader:
-        t = pa.Table.from_batches([batch])
-        t = t.append_column("_version", pa.array([version] * t.num_rows, pa.uint64()))
-        for name, value in (extra or {}).items():
-            t = t.append_column(name, pa.array([value] * t.num_rows, pa.uint8()))
-        ch.engine.insert(storage(table), t)
-        n += t.num_rows
+    try:
+        for batch in reader:
+            t = pa.Table.from_batches([batch])
+            t = t.append_column("_version", pa.array([version] * t.num_rows, pa.uint64()))
+            for name, value in (extra or {}).items():
+                t = t.append_column(name, pa.array([value] * t.num_rows, pa.uint8()))
+            ch.engine.insert(storage(table), t)
+            n += t.num_rows
+    finally:
+        reader.close()  # DuckDB runs nothing else on the connection while a result is open
     return n
 
 

@@ -116,7 +116,10 @@ class Store:
     def _connect(self, announce: Announce | None, serve: Serve | None, create: bool, wait: float,
                  notify: Callable[[str], None] | None) -> None:
         if is_store_url(self.path):  # clickhouse://..., clickhouse+chdb://... (agentlens.scale)
-            self.clickhouse = scale_connect(self.path)
+            try:
+                self.clickhouse = scale_connect(self.path)
+            except RuntimeError as e:  # scale.engine.EngineError: the server or the data folder cannot be used
+                raise DatabaseUnavailable(str(e)) from None
             self.path = self.clickhouse.url.display()
             # duck-types the part of DuckDB's connection agentlens uses (scale/connection.py)
             self.con = cast(duckdb.DuckDBPyConnection, self.clickhouse)
