@@ -27,7 +27,6 @@ from agentlens.metrics import alerts, costs, rollups, signals
 # Refused on ClickHouse, and why: the suite checks that they are refused with these words.
 REFUSED = {
     "metrics.costs: what if": "CREATE of anything but a TEMP TABLE",  # pricing.what_if_costs: a DuckDB MACRO
-    "explore: trace layout": "unnest in FROM",  # a recursive CTE over lists of one run: per-run work, DuckDB's
 }
 
 REL_TOL = 1e-9
@@ -77,6 +76,7 @@ CASES: list[Case] = [
     ("store", "runs", lambda db: db.runs()),
     ("store", "runs filtered", lambda db: db.runs(since=SINCE, until=UNTIL, status="error", limit=5)),
     ("store", "runs by feature", lambda db: db.runs(feature="refund", order_by="cost_usd")),
+    ("store", "runs by duration", lambda db: db.runs(order_by="duration_ms", descending=False, limit=9)),
     ("store", "spans of a run", lambda db: db.spans(_first_run(db))),
     ("store", "quarantine", lambda db: db.quarantine()),
     ("store", "overview", lambda db: _facts_without(db.overview(), "database")),  # its path or URL differs
@@ -133,6 +133,8 @@ CASES: list[Case] = [
         sort="total_tokens", limit=10)),
     ("explore", "find runs by mode", lambda db: xruns.find_runs(db, xruns.RunFilter(
         failure_mode="silent_tool_failure", max_duration_ms=1e9), sort="cost_usd", descending=False)),
+    ("explore", "find runs by start", lambda db: xruns.find_runs(db, sort="started_at", descending=False)),
+    ("explore", "find runs by model", lambda db: xruns.find_runs(db, sort="model", limit=7, offset=3)),
     ("explore", "count runs", lambda db: xruns.count_runs(db, xruns.RunFilter(status="error"))),
     ("explore", "dimension values", lambda db: xruns.dimension_values(db, "model")),
     ("explore", "failure modes", lambda db: xruns.failure_modes(db)),

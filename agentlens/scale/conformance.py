@@ -4,7 +4,8 @@ same data with equal results (tests/test_scale_conformance.py). The suite writes
 
 A fingerprint is the statement's shape: its parsed form with the run dimensions it is grouped or filtered
 by made one (`by=feature` and `by=model` are one statement), repeats of them collapsed (`by=feature,model`
-too), and parameters unnamed. Values never enter it.
+too), a run column it sorts by or compares with a value made one too (`lens.runs(order_by=...)`, the run
+explorer's sort), and parameters unnamed. Values never enter it.
 """
 
 from __future__ import annotations
@@ -16,17 +17,30 @@ from pathlib import Path
 
 from sqlglot import exp
 
+from .. import schema
 from ..core.dimensions import RUN_DIMENSIONS
 from .translate import NotSupported, parse
 
 RECORD = Path(__file__).with_name("conformance.txt")
 _DIM = "__dim__"
 _DIMS = frozenset(RUN_DIMENSIONS) | {"status"}
+_RUN_COLUMNS = frozenset(c.name for c in schema.RUN_COLUMNS) - {"run_id"}
+
+
+def _plain_column_use(node: exp.Column) -> bool:
+    """A run column sorted by (`ORDER BY r."cost_usd"`, find_runs' `... AS _sort`) or compared with a bound
+    value (`"model" = ?`): any run column of the same use is the same statement."""
+    parent = node.parent
+    if isinstance(parent, exp.Ordered):
+        return True
+    if isinstance(parent, exp.Alias) and parent.alias == "_sort":
+        return True
+    return isinstance(parent, exp.EQ) and isinstance(parent.expression, exp.Placeholder) and parent.this is node
 
 
 def _normalize(tree: exp.Expr) -> exp.Expr:
     def dims(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Column) and node.name in _DIMS:
+        if isinstance(node, exp.Column) and (node.name in _DIMS or (node.name in _RUN_COLUMNS and _plain_column_use(node))):
             node.set("this", exp.to_identifier(_DIM))
         elif isinstance(node, exp.Identifier) and node.this in _DIMS and isinstance(node.parent, exp.PivotAny | exp.In):
             node.set("this", _DIM)

@@ -149,8 +149,13 @@ class ClickHouseConnection:
             if isinstance(tree, exp.Create | exp.Drop):
                 table = self._ddl(tree, params, positional)
             else:
-                tr = translate(query, params, self._tables(), self._renames(), cast(exp.Expr, tree), positional)
-                table = None
+                try:
+                    tr = translate(query, params, self._tables(), self._renames(), cast(exp.Expr, tree), positional)
+                    table = None
+                except NotSupported:
+                    table = self._one_run(query, tree, params, positional)
+                    if table is None:
+                        raise
         except NotSupported as e:
             raise NotSupportedOnClickHouse(f"not supported on ClickHouse yet: {name}: {e}") from None
         t0 = time.perf_counter()
@@ -161,6 +166,45 @@ class ClickHouseConnection:
         if self.mode == "record":
             self.ran.append((fp, name, query))
         return Result(table)
+
+    def _one_run(self, query: str, tree: exp.Expr, params: Any, positional: int) -> pa.Table | None:
+        """Per-run work stays in DuckDB: a statement that reads the canonical tables of one run only (every
+        table it reads filtered by `run_id = ?` of the same value, as the trace waterfall's recursive layout)
+        runs as written, in DuckDB, on that run's rows fetched from ClickHouse. None for any other statement."""
+        from .translate import bind
+
+        values = bind(params, positional)
+        run_ids = set()
+        for t in tree.find_all(exp.Table):
+            if t.name not in schema.TABLES:
+                if t.name in {c.alias for c in tree.find_all(exp.CTE)}:
+                    continue
+                return None
+            sel = t.find_ancestor(exp.Select)
+            where = sel.args.get("where") if sel is not None else None
+            keys = [eq.expression.name for eq in (where.find_all(exp.EQ) if where is not None else ())
+                    if isinstance(eq.this, exp.Column) and eq.this.name == "run_id"
+                    and isinstance(eq.expression, exp.Placeholder)]
+            if not keys:
+                return None
+            run_ids |= {values.get(k) for k in keys}
+        if len(run_ids) != 1:
+            return None
+        import duckdb
+
+        (run_id,) = run_ids
+        local = duckdb.connect()
+        try:
+            local.execute("SET TimeZone = 'UTC'")
+            local.execute(schema.contract_ddl())
+            for name in {t.name for t in tree.find_all(exp.Table)} & set(schema.TABLES):
+                rows = self.engine.query(f"SELECT * FROM {name} WHERE run_id = {{r:String}}", {"r": run_id})  # noqa: S608 - a contract table
+                local.register("_rows", rows)
+                local.execute(f"INSERT INTO {name} SELECT * FROM _rows")  # noqa: S608 - a contract table
+                local.unregister("_rows")
+            return local.sql(query, params=params).to_arrow_table()
+        finally:
+            local.close()
 
     def _renames(self) -> dict[str, str]:
         return {n: self._real(n) for n in self._registered}
