@@ -208,3 +208,27 @@ def test_cli_with_store(tmp_path: Path) -> None:
     r = run("store", "migrate", "--db", str(tmp_path / "x.duckdb"), "--to", f"{store}?database=moved")
     assert r.returncode == 0, r.stderr
     assert "migrated" in r.stdout and "runs: 120 rows" in r.stderr
+
+
+def test_collect_into_clickhouse(tmp_path: Path, chdb_root: Path) -> None:
+    """The OTLP receiver with a ClickHouse store: batches built in the work database, shipped on each flush."""
+    import json
+    import urllib.request
+
+    from agentlens.sources.collector import TRACES_PATH, Collector
+
+    t = "cd" * 16
+    t0 = 1_780_000_000 * 10**9
+    body = json.dumps(doc(span(t, "1" * 16, None, "agent", t0, t0 + 10**9, {"openinference.span.kind": "AGENT"}),
+                          span(t, "2" * 16, "1" * 16, "llm", t0, t0 + 5 * 10**8,
+                               {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-mini",
+                                "llm.token_count.prompt": 10, "llm.token_count.completion": 5}))).encode()
+    ch = Lens(url(chdb_root, "collect"), work_db=tmp_path / "work.duckdb")
+    with Collector(ch, port=0, flush_seconds=0.2) as c:
+        req = urllib.request.Request(f"http://{c.address[0]}:{c.address[1]}{TRACES_PATH}", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+    runs = ch.clickhouse.native("SELECT run_id, span_count, llm_calls, input_tokens FROM runs")
+    assert runs.rows() == [(t, 2, 1, 10)]
+    ch.close()
