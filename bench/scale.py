@@ -179,20 +179,34 @@ def main() -> None:
     ap.add_argument("--work", default=str(HERE / "data" / "scale"))
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--skip-ingest", action="store_true")
+    ap.add_argument("--reuse", action="store_true", help="go on from the stages a run of the same --work finished")
     a = ap.parse_args()
     if a.smoke:
         a.runs, a.base, a.repeat = "10k", "10k", 1
     base, total = parse_n(a.base), parse_n(a.runs)
     factor = max(1, total // base)
     work = Path(a.work)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    state = work / "results.json"
     res: dict[str, Any] = {"base_runs": base, "runs": base * factor, "cores": os.cpu_count()}
+    if a.reuse and state.exists():
+        res = json.loads(state.read_text())
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
     data = work / "data"
-    sh(sys.executable, str(HERE / "gen.py"), str(data), "--runs", str(base))
+
+    def stage(name: str, fn: Any) -> None:  # each stage once; the results kept after each
+        if name not in res:
+            res[name] = fn()
+            state.write_text(json.dumps(res, indent=1))
+
+    if not (data.exists() and a.reuse):
+        sh(sys.executable, str(HERE / "gen.py"), str(data), "--runs", str(base))
     otlp = next(data.glob("*.otlp.jsonl"))
 
-    if not a.skip_ingest:
+    if not a.skip_ingest and "ingest_parallel" not in res:
+        for old in ("i-duck.duckdb", "i-work.duckdb", "i-ch", "i-par", *(f"w{p}.duckdb" for p in range(a.procs))):
+            shutil.rmtree(work / old, ignore_errors=True) if (work / old).is_dir() else (work / old).unlink(missing_ok=True)
         # ingest throughput: DuckDB, a ClickHouse store (work database + ship), N processes building at once
         res["ingest_duckdb"] = child("ingest", str(work / "i-duck.duckdb"), str(otlp))
         os.environ["AGENTLENS_WORK_DB"] = str(work / "i-work.duckdb")
@@ -214,15 +228,17 @@ def main() -> None:
         res["ingest_parallel"] = {"procs": a.procs, "build_s": build, "ship_s": ship, "runs": half * a.procs}
         del os.environ["AGENTLENS_WORK_DB"]
 
+        state.write_text(json.dumps(res, indent=1))
+
     duck = str(work / "q.duckdb")
     url = f"clickhouse+chdb://{work / 'q-ch'}"
-    child("ingest", duck, str(otlp))
-    res["migrate"] = child("migrate", duck, url)
+    stage("ingest_q", lambda: child("ingest", duck, str(otlp)))
+    stage("migrate", lambda: child("migrate", duck, url))
     if factor > 1:
-        res["replicate_duckdb"] = child("replicate_duck", duck, str(factor))
-        res["replicate_clickhouse"] = child("replicate_ch", url, str(factor))
-    res["queries_duckdb"] = child("queries", duck, str(a.repeat))
-    res["queries_clickhouse"] = child("queries", url, str(a.repeat))
+        stage("replicate_duckdb", lambda: child("replicate_duck", duck, str(factor)))
+        stage("replicate_clickhouse", lambda: child("replicate_ch", url, str(factor)))
+    stage("queries_duckdb", lambda: child("queries", duck, str(a.repeat)))
+    stage("queries_clickhouse", lambda: child("queries", url, str(a.repeat)))
     res["disk_gb"] = {"duckdb": Path(duck).stat().st_size / 1e9,
                       "clickhouse": sum(f.stat().st_size for f in (work / "q-ch").rglob("*") if f.is_file()) / 1e9}
     out = HERE / "out"

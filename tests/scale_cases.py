@@ -135,6 +135,7 @@ CASES: list[Case] = [
         failure_mode="silent_tool_failure", max_duration_ms=1e9), sort="cost_usd", descending=False)),
     ("explore", "find runs by start", lambda db: xruns.find_runs(db, sort="started_at", descending=False)),
     ("explore", "find runs by model", lambda db: xruns.find_runs(db, sort="model", limit=7, offset=3)),
+    ("explore", "count all runs", lambda db: xruns.count_runs(db)),
     ("explore", "count runs", lambda db: xruns.count_runs(db, xruns.RunFilter(status="error"))),
     ("explore", "dimension values", lambda db: xruns.dimension_values(db, "model")),
     ("explore", "failure modes", lambda db: xruns.failure_modes(db)),
