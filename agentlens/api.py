@@ -11,6 +11,7 @@ notice of a migration that rewrites whole tables) comes in as hooks, `bar` and `
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -26,7 +27,8 @@ from .sources import ingest_url, is_url
 from .store import Store
 from .store.db import DEFAULT_WAIT, Announce
 
-SHOW_INGEST_BAR_BYTES = 20 * 1024 * 1024  # the ingest's bar shows for inputs over this, unless asked
+SHOW_INGEST_BAR_BYTES = 20 * 1024 * 1024
+DEFAULT_WORK_DB = "agentlens-work.duckdb"  # a ClickHouse store's per-process work database (Lens.work)  # the ingest's bar shows for inputs over this, unless asked
 
 
 class Bar(Progress, Protocol):
@@ -56,8 +58,11 @@ class Lens(Store):
         create: bool | None = None,
         wait: float = DEFAULT_WAIT,
         notify: Callable[[str], None] | None = None,
+        work_db: str | Path | None = None,
     ):
-        """`announce` hears of a migration that rewrites whole tables (store.db.Announce); `bar(total_bytes)`
+        """`work_db`: with a ClickHouse store (`clickhouse://...`, agentlens.scale), the DuckDB database where
+        this process builds the runs it ingests before they are written to ClickHouse (default:
+        $AGENTLENS_WORK_DB, else ./agentlens-work.duckdb; one per ingest process). `announce` hears of a migration that rewrites whole tables (store.db.Announce); `bar(total_bytes)`
         makes the progress bar of an ingest that shows one. `serve`: when no other process holds the
         database, hold it here and serve it to the others (agentlens.server) while this Lens is open; when
         one does, this Lens is its client. Without `serve`, a `read_only` Lens opens the file read-only (and
@@ -73,13 +78,18 @@ class Lens(Store):
             chunk=default.chunk if steps is None else steps,
             file=default.file if file_steps is None else file_steps,
         )
-        if self.remote is None and not self.read_only:
-            sweep_stages(self.path)  # staging folders of killed ingests (those of live processes stay)
+        if self.remote is None and self.clickhouse is None and not self.read_only:
+            sweep_stages(self.path)
+        self.work_db = work_db
+        self._work: Lens | None = None
+        self._shipper: Any = None  # staging folders of killed ingests (those of live processes stay)
 
     def ingest(self, *paths: str | Path, format: str | None = None, progress: bool | None = None) -> IngestSummary:
         """Ingest files and folders (`.gz` too), and `postgresql://...?table=` URLs of live agent_runs
         tables (read incrementally, see agentlens.sources.postgres). The format is sniffed unless given.
         `progress`: a progress bar (None: only when there is more than 20 MB to read)."""
+        if self.clickhouse is not None:
+            return self._ship(lambda work: work.ingest(*paths, format=format, progress=progress))
         t0 = time.perf_counter()
         urls = [str(p) for p in paths if is_url(p)]
         files = [p for p in paths if not is_url(p)]
@@ -99,7 +109,37 @@ class Lens(Store):
     def ingest_batches(self, name: str, format: str, batches: Iterable[Batch],
                        on_commit: tuple[OnCommit, ...] = (), advance: Callable[[int], None] | None = None) -> FileResult:
         """Store adapter batches in one transaction, exactly as a file's are (see ingest.ingest_batches)."""
+        if self.clickhouse is not None:
+            return self._ship(lambda work: work.ingest_batches(name, format, batches, on_commit, advance))
         return _ingest.ingest_batches(self, name, format, batches, self.pipeline, on_commit, advance)
+
+    # -- a ClickHouse store: per-run work in a DuckDB work database, the rows shipped (agentlens.scale.ship) --
+    def work(self) -> Lens:
+        """The work database of this ingest process (ClickHouse stores only): opened here, never served (its
+        runs are this process's: all spans of a run come to one process)."""
+        if self._work is None:
+            from .scale.ship import Shipper
+
+            self._shipper = Shipper(self.clickhouse)
+            default = Pipeline.default()
+            path = self.work_db or os.environ.get("AGENTLENS_WORK_DB") or DEFAULT_WORK_DB
+            # fleet checks compare runs across the whole fleet: not on one process's share of it
+            self._work = Lens(path, self.config, staged_steps=default.staged, steps=default.chunk,
+                              file_steps=(self._shipper.step,), bar=self.bar, serve=False)
+        return self._work
+
+    def _ship(self, run: Callable[[Lens], Any]) -> Any:
+        work = self.work()
+        t0 = time.time()
+        out = run(work)
+        self._shipper.files(work.con, t0)
+        return out
+
+    def close(self) -> None:
+        if self._work is not None:
+            self._work.close()
+            self._work = None
+        super().close()
 
     def __enter__(self) -> Lens:
         return self
@@ -107,16 +147,21 @@ class Lens(Store):
 
 def open(path: str | Path | None = None, config: Config | str | Path | None = None,
          read_only: bool = False, *, announce: Announce | None = None,
-         bar: Callable[[int], Bar] | None = None, wait: float = DEFAULT_WAIT) -> Lens:
+         bar: Callable[[int], Bar] | None = None, wait: float = DEFAULT_WAIT,
+         work_db: str | Path | None = None) -> Lens:
     """Open an agentlens database (created and migrated if needed, unless `read_only`). `path` defaults to
     $AGENTLENS_DB, else ./agentlens.duckdb. `config` is a Config or a TOML path. `announce` and `bar`: see
     Lens (agentlens.open passes the terminal's).
 
     Several processes use one database at once: the first to open it holds it and serves it to the others
     (a notebook, the CLI, cron jobs, `agentlens collect`), which send it their queries and writes; see the
-    docs on concurrency. `read_only`: a missing database is an error rather than created."""
+    docs on concurrency. `read_only`: a missing database is an error rather than created.
+
+    `path` may be a ClickHouse store: `clickhouse://host:8123/db` (a server) or `clickhouse+chdb:///dir` (the
+    engine in this process); see agentlens.scale. Its reads run on ClickHouse; its ingests build runs in the
+    DuckDB `work_db` and write them there."""
     cfg = config if isinstance(config, Config) else Config.load(config)
-    return Lens(path, cfg, read_only=read_only, announce=announce, bar=bar, wait=wait)
+    return Lens(path, cfg, read_only=read_only, announce=announce, bar=bar, wait=wait, work_db=work_db)
 
 
 def _serve(store: Store) -> Any:

@@ -71,3 +71,32 @@ def doc(*spans: dict[str, Any], resource: dict[str, Any] | None = None) -> dict[
 def jsonl(path: Path, *docs: dict[str, Any]) -> Path:
     path.write_text("".join(json.dumps(d) + "\n" for d in docs))
     return path
+
+
+def clickhouse_url(chdb_root: Path, database: str) -> str:
+    """A fresh ClickHouse database for a test: on the server of $AGENTLENS_CLICKHOUSE_URL when set
+    (clickhouse://user:password@host:8123/anything; the database `agentlens_test_NAME` is dropped first),
+    else in this process's chdb folder."""
+    import os
+
+    server = os.environ.get("AGENTLENS_CLICKHOUSE_URL")
+    if not server:
+        return f"clickhouse+chdb://{chdb_root}?database={database}"
+    from agentlens.scale import parse
+    from agentlens.scale.engine import ServerEngine
+
+    u = parse(server)
+    name = f"agentlens_test_{database}"
+    admin = ServerEngine(u)
+    admin.command(f"DROP DATABASE IF EXISTS {name}")
+    admin.close()
+    head, _, _ = server.partition("?")
+    return head.rsplit("/", 1)[0] + "/" + name if head.count("/") > 2 else head + "/" + name
+
+
+@pytest.fixture(scope="session")
+def chdb_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data folder of ClickHouse in this process (chdb opens one per process): every ClickHouse test
+    uses it, each in a database of its own (`clickhouse+chdb:///DIR?database=NAME`)."""
+    pytest.importorskip("chdb")
+    return tmp_path_factory.mktemp("chdb")

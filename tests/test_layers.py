@@ -16,7 +16,7 @@ PKG = ROOT / "agentlens"
 # serves a database this process holds to the others (its write operations come from the floors below). The sample
 # generator imports nothing of agentlens (its traces are bytes, read back by the adapters like any file):
 # it sits beside the vocabulary, so that the CLI's `samples` command and the demo can use it.
-FLOORS = ("core", "samples", "schema", "adapters", "store", "pricing", "failures", "metrics", "explore", "ingest",
+FLOORS = ("core", "samples", "schema", "adapters", "scale", "store", "pricing", "failures", "metrics", "explore", "ingest",
           "sources", "server", "api", "present", "widgets", "cli")
 # Not floors: the package's lazy front door, and the README generator (it reads the CLI's help).
 OUTSIDE = {"agentlens", "agentlens.docs"}

@@ -78,7 +78,7 @@ def test_temp_tables_are_declared_where_they_are_shared():
             created.setdefault(name, set()).add(pkg)
         for name in re.findall(r"""registered\([^,]+,\s*["'](_[a-z][a-z_]*)["']""", text):
             created.setdefault(name, set()).add(pkg)
-        for name in re.findall(r"""con\.register\(\s*["'](_[a-z][a-z_]*)["']""", text):
+        for name in re.findall(r"""\.register\(\s*["'](_[a-z][a-z_]*)["']""", text):
             created.setdefault(name, set()).add(pkg)
     assert used, "no temp table found: the pattern is broken"
     undeclared = {name: sorted(pkgs - created.get(name, set()))

@@ -26,8 +26,9 @@ from ..store import DatabaseBusy, DatabaseMissing, StoreError, default_db_path, 
 from .lab import LabError
 
 DB_OPTION: Callable[[Any], Any] = click.option(
-    "--db", "db", default=None, metavar="FILE",
-    help="Database file (default: $AGENTLENS_DB, else ./agentlens.duckdb).",
+    "--db", "--store", "db", default=None, metavar="FILE|URL",
+    help="Database file, or a ClickHouse store: clickhouse://host:8123/db, clickhouse+chdb:///dir "
+         "(default: $AGENTLENS_DB, else ./agentlens.duckdb).",
 )
 CONFIG_OPTION: Callable[[Any], Any] = click.option("--config", "config", default=None, metavar="FILE", help="TOML config file.")
 

@@ -160,7 +160,7 @@ def report(lens: Store, since: Time = None, until: Time = None,
             SELECT run_id, any_value(started_at) AS started_at,
                    arg_min(severity, ({rank}, mode)) AS severity,
                    string_agg(DISTINCT mode, ', ' ORDER BY mode) AS modes,
-                   arg_min(explanation, ({rank}, mode)) AS explanation,
+                   arg_min(explanation, ({rank}, mode, explanation)) AS explanation,  -- ties: the first text
                    any_value(agent_name) AS agent_name{dim}
             FROM _rep GROUP BY run_id{dim}
             ORDER BY min({rank}), count(*) DESC, any_value(started_at) DESC NULLS LAST, run_id

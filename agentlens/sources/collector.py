@@ -294,7 +294,11 @@ class Collector:
                 self._since = None
                 segments = self.spool.seal() if self.spool is not None else []
             try:
-                res = ingest_batches(self.lens, self.name, otlp.NAME, [Batch(spans=table, bad=bad)], self.pipeline)
+                if getattr(self.lens, "clickhouse", None) is not None:  # a ClickHouse store: runs built in the
+                    # lens's work database, then written to ClickHouse (agentlens.scale.ship)
+                    res = self.lens.ingest_batches(self.name, otlp.NAME, [Batch(spans=table, bad=bad)])  # type: ignore[attr-defined]
+                else:
+                    res = ingest_batches(self.lens, self.name, otlp.NAME, [Batch(spans=table, bad=bad)], self.pipeline)
             except Exception as e:  # keep serving; the batch is put back and retried at the next flush
                 with self._cond:
                     self.stats.write_errors.append(f"{type(e).__name__}: {e}")

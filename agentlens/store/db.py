@@ -22,6 +22,8 @@ import polars as pl
 from .. import schema
 from ..core.config import Config
 from ..core.results import Result
+from ..scale import connect as scale_connect
+from ..scale import is_store_url
 from . import chunks, owner, queries
 from .errors import DatabaseBusy, DatabaseMissing, DatabaseUnavailable, StoreError
 from .locking import lock_holder
@@ -75,6 +77,7 @@ class Store:
     con: duckdb.DuckDBPyConnection
     remote: RemoteConnection | None = None
     serving: Any = None
+    clickhouse: Any = None  # a ClickHouse store (agentlens.scale): its connection, which `con` is too
 
     def __init__(self, path: str | Path | None = None, config: Config | None = None, read_only: bool = False,
                  announce: Announce | None = None, serve: Serve | None = None, create: bool = True,
@@ -116,6 +119,15 @@ class Store:
 
     def _connect(self, announce: Announce | None, serve: Serve | None, create: bool, wait: float,
                  notify: Callable[[str], None] | None) -> None:
+        if is_store_url(self.path):  # clickhouse://..., clickhouse+chdb://... (agentlens.scale)
+            try:
+                self.clickhouse = scale_connect(self.path)
+            except RuntimeError as e:  # scale.engine.EngineError: the server or the data folder cannot be used
+                raise DatabaseUnavailable(str(e)) from None
+            self.path = self.clickhouse.url.display()
+            # duck-types the part of DuckDB's connection agentlens uses (scale/connection.py)
+            self.con = cast(duckdb.DuckDBPyConnection, self.clickhouse)
+            return
         memory = self.path in ("", ":memory:") or self.path.startswith(":memory:")
         if not memory and not Path(self.path).exists() and not create:
             raise DatabaseMissing(f"{self.path}: no such database")

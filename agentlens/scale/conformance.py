@@ -1,0 +1,122 @@
+"""Which statements run on ClickHouse: those the conformance suite ran on DuckDB and on ClickHouse over the
+same data with equal results (tests/test_scale_conformance.py). The suite writes their fingerprints to
+`conformance.txt` beside this module (`AGENTLENS_CONFORMANCE_WRITE=1 pytest tests/test_scale_conformance.py`); the ClickHouse connection refuses any other statement.
+
+A fingerprint is the statement's shape: its parsed form with the run dimensions it is grouped or filtered
+by made one (`by=feature` and `by=model` are one statement), repeats of them collapsed (`by=feature,model`
+too), a run column it sorts by or compares with a value made one too (`lens.runs(order_by=...)`, the run
+explorer's sort), and parameters unnamed. Values never enter it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import sys
+from pathlib import Path
+
+from sqlglot import exp
+
+from .. import schema
+from ..core.dimensions import RUN_DIMENSIONS
+from .translate import NotSupported, parse
+
+RECORD = Path(__file__).with_name("conformance.txt")
+_DIM = "__dim__"
+_DIMS = frozenset(RUN_DIMENSIONS) | {"status"}
+_RUN_COLUMNS = frozenset(c.name for c in schema.RUN_COLUMNS) - {"run_id"}
+
+
+def _plain_column_use(node: exp.Column) -> bool:
+    """A run column sorted by (`ORDER BY r."cost_usd"`, find_runs' `... AS _sort`) or compared with a bound
+    value (`"model" = ?`): any run column of the same use is the same statement."""
+    parent = node.parent
+    if isinstance(parent, exp.Ordered):
+        return True
+    if isinstance(parent, exp.Alias) and parent.alias == "_sort":
+        return True
+    return isinstance(parent, exp.EQ) and isinstance(parent.expression, exp.Placeholder) and parent.this is node
+
+
+def _normalize(tree: exp.Expr) -> exp.Expr:
+    def dims(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and (node.name in _DIMS or (node.name in _RUN_COLUMNS and _plain_column_use(node))):
+            node.set("this", exp.to_identifier(_DIM))
+        elif isinstance(node, exp.Identifier) and node.this in _DIMS and isinstance(node.parent, exp.PivotAny | exp.In):
+            node.set("this", _DIM)
+        elif isinstance(node, exp.Placeholder) and node.name:
+            node.set("this", "".join(ch for ch in node.name if not ch.isdigit()))
+        return node
+
+    tree = tree.transform(dims, copy=False)
+    changed = True
+    while changed:
+        changed = False
+        for node in list(tree.walk()):
+            if isinstance(node, exp.And) and node.left.sql() == node.right.sql():
+                node.replace(node.left)
+                changed = True
+                break
+            for key, value in node.args.items():
+                if isinstance(value, list) and len(value) > 1:
+                    kept: list[exp.Expr] = []
+                    for item in value:
+                        if kept and isinstance(item, exp.Expr) and isinstance(kept[-1], exp.Expr) \
+                                and item.sql() == kept[-1].sql() and _DIM in item.sql():
+                            changed = True
+                            continue
+                        kept.append(item)
+                    if len(kept) != len(value):
+                        node.set(key, kept)
+            if changed:
+                break
+    return tree
+
+
+def fingerprint(sql: str) -> tuple[str, str]:
+    """(fingerprint, who runs it): the statement's shape (see the module's docstring), and the agentlens
+    function that ran it (for messages)."""
+    try:
+        tree, _ = parse(sql)
+        shape = _normalize(tree).sql("duckdb")
+    except NotSupported:
+        shape = " ".join(sql.split())
+    return hashlib.sha256(shape.encode()).hexdigest()[:16], caller()
+
+
+def caller() -> str:
+    """Who runs the statement: the first agentlens function up the stack outside this package
+    (`agentlens.metrics.signals.signals`), the Store method a user called (`agentlens.store.db.runs`), else
+    "a statement of your own"."""
+    frame = sys._getframe(1)
+    last_store = ""
+    while frame is not None:
+        mod = frame.f_globals.get("__name__", "")
+        if mod.startswith("agentlens.store"):
+            last_store = f"{mod}.{frame.f_code.co_name}"
+        elif mod.startswith("agentlens.") and not mod.startswith("agentlens.scale"):
+            return f"{mod}.{frame.f_code.co_name}"
+        elif not mod.startswith("agentlens"):
+            return last_store or "a statement of your own"
+        frame = frame.f_back  # type: ignore[assignment]
+    return last_store or "a statement"
+
+
+@functools.cache
+def passed() -> frozenset[str]:
+    """The fingerprints in the record."""
+    if not RECORD.exists():
+        return frozenset()
+    return frozenset(line.split()[0] for line in RECORD.read_text().splitlines()
+                     if line.strip() and not line.startswith("#"))
+
+
+def write(entries: dict[str, str]) -> None:
+    """The record: one line per fingerprint, with the function that ran it."""
+    lines = ["# Statements that passed the conformance suite (tests/test_scale_conformance.py): "
+             "fingerprint, who runs it.",
+             "# Rewritten by `AGENTLENS_CONFORMANCE_WRITE=1 pytest tests/test_scale_conformance.py`; "
+             "the ClickHouse store refuses any other statement."]
+    lines += [f"{fp} {who}" for fp, who in sorted(entries.items(), key=lambda kv: (kv[1], kv[0]))]
+    RECORD.write_text("\n".join(lines) + "\n")
+    passed.cache_clear()
