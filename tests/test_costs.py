@@ -8,6 +8,8 @@ Fixture (reported cost_usd per row; every row but r5 is gpt-4o-mini with 1,000 i
   r3 refund  c2 error  0.20  2026-12-02  team beta
   r4 billing c2 ok     0.05  2026-12-03  team beta
   r5 billing c3 ok     --    2026-12-03  no team; model acme-x (no price), 500 input / 50 output
+The hand-set costs disagree with gpt-4o-mini's list price: the fixture takes them as the headline
+(`[pricing] headline_cost = "reported"`), as a team trusting its own bill would.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ ROWS = [
 ]
 BUDGETS = {"run_usd": 0.15, "run_usd_hard": 0.25,
            "daily_usd": {"feature": {"refund": 0.25, "*": 0.04}, "customer_id": {"c2": 0.2}}}
+CONFIG = {"budgets": BUDGETS, "pricing": {"headline_cost": "reported"}}
 
 
 def _write_rows(path, rows):
@@ -56,7 +59,7 @@ def fixture_file(tmp_path):
 
 @pytest.fixture
 def flens(tmp_path):
-    with agentlens.open(tmp_path / "c.duckdb", Config.from_dict({"budgets": BUDGETS}, "agentlens.toml")) as lens:
+    with agentlens.open(tmp_path / "c.duckdb", Config.from_dict(CONFIG, "agentlens.toml")) as lens:
         lens.ingest(fixture_file(tmp_path), format="agent_runs")
         yield lens
 
@@ -182,7 +185,7 @@ def test_days_over_budget(flens):
 
 
 def test_no_budgets_configured_means_no_overruns(tmp_path):
-    with agentlens.open(tmp_path / "n.duckdb") as lens:
+    with agentlens.open(tmp_path / "n.duckdb", Config.from_dict({"pricing": CONFIG["pricing"]}, "agentlens.toml")) as lens:
         lens.ingest(fixture_file(tmp_path), format="agent_runs")
         assert costs.runs_over_budget(lens).height == 0 and costs.days_over_budget(lens).height == 0
         rep = costs.report(lens)
@@ -269,8 +272,13 @@ def test_cli_report_and_tables(flens, tmp_path):
     assert r.exit_code == 2 and "cannot group costs by 'nope'" in r.output
     r = run_cli("costs", "--db", db, "--since", "yesterday")
     assert r.exit_code == 2 and "'yesterday' is not a time" in r.output
-    r = run_cli("reprice", "--db", db)
+    toml = tmp_path / "agentlens.toml"
+    toml.write_text('[pricing]\nheadline_cost = "reported"\n')
+    r = run_cli("reprice", "--db", db, "--config", str(toml))
     assert r.exit_code == 0 and "runs repriced: 5" in r.output and "runs whose cost changed: 0" in r.output
+    # under the default headline ("computed"), the four hand-set costs that disagree with the price list give way
+    r = run_cli("reprice", "--db", db)
+    assert r.exit_code == 0 and "runs whose cost changed: 4" in r.output
 
 
 @pytest.mark.slow

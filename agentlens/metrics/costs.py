@@ -40,6 +40,7 @@ from ..core.results import BaseResult, Result
 from ..core.timeparse import parse_window
 from ..pricing.budgets import Budgets, load_budgets, over_budget_sql
 from ..store import Store
+from ..store.runsql import model_name
 
 PERIODS = ("day", "week", "month")
 # run columns a cost can be grouped by (identifiers are only ever taken from this list): RUN_DIMENSIONS
@@ -60,6 +61,8 @@ class Dimension:
 
 def dimension(spec: str) -> Dimension:
     spec = spec.strip()
+    if spec == "model":  # the name a person groups by (a Vertex resource path's last part), as every per-model table
+        return Dimension(spec, model_name('"model"'))
     if spec in RUN_DIMENSIONS:
         return Dimension(spec, f'"{spec}"')
     if spec.startswith("attr:"):
@@ -244,7 +247,7 @@ def unpriced(lens: Store, since: When = None, until: When = None) -> pl.DataFram
 
 RECONCILE_TEMPLATE = """
 WITH scope AS ({scope})
-SELECT run_id, source, started_at, model, feature, reported_cost_usd, computed_cost_usd,
+SELECT run_id, source, started_at, """ + model_name("model") + """ AS model, feature, reported_cost_usd, computed_cost_usd,
        reported_cost_usd - computed_cost_usd AS difference_usd,
        (reported_cost_usd - computed_cost_usd) / nullif(computed_cost_usd, 0) AS relative_difference
 FROM scope
@@ -281,7 +284,8 @@ def reconciliation(lens: Store, since: When = None, until: When = None, relative
 
 TOP_RUNS_TEMPLATE = """
 WITH scope AS ({scope})
-SELECT run_id, started_at, feature, model, status, llm_calls, input_tokens, output_tokens, cost_usd
+SELECT run_id, started_at, feature, """ + model_name("model") + """ AS model, status, llm_calls, input_tokens,
+       output_tokens, cost_usd
 FROM scope WHERE cost_usd IS NOT NULL
 ORDER BY cost_usd DESC, run_id LIMIT ?
 """
@@ -407,6 +411,15 @@ class CostReport(BaseResult):
 UNPRICED_TABLE = "models without a price"
 
 
+def headline_note(lens: Store, disagreeing: int) -> str:
+    """Which figure the headline cost (`cost_usd`, every total) takes, said where totals are shown."""
+    choice = pricing.load_pricing(lens.config).headline_cost
+    if choice == "computed":
+        return (f"the computed cost where the two disagree ({disagreeing:,} runs), else the reported one "
+                '([pricing] headline_cost = "computed")')
+    return 'the reported cost where there is one, else the computed one ([pricing] headline_cost = "reported")'
+
+
 def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: str | None = None,
            since: When = None, until: When = None, what_if_model: str | None = None,
            what_if_provider: str | None = None, top: int = 5) -> CostReport:
@@ -437,6 +450,7 @@ def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: s
         "reported vs computed": (
             f"{disagree.height:,} of {counts['both']:,} runs disagree beyond {rel:.2%} and "
             f"{_usd(absolute)} ({counts['reported_only']:,} reported only)"),
+        "headline cost": headline_note(lens, disagree.height),
         "calls without a price": (
             f"{h['unpriced_calls']:,} in {h['runs_with_unpriced_calls']:,} runs"
             + (f" ({', '.join(sorted({str(m) for m in missing['model']}))})" if missing.height else "")),
