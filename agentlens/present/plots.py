@@ -44,6 +44,16 @@ def esc(v: Any) -> str:
     return html.escape(_fmt(v), quote=False)
 
 
+def usd(v: float | None) -> str:
+    """An amount in USD to six decimals at most ($0.10, $0.000337, $1.25)."""
+    if v is None:
+        return "n/a"
+    if abs(v) >= 1:
+        return f"${v:,.2f}"
+    whole, frac = f"{v:.6f}".split(".")
+    return f"${whole}.{frac.rstrip('0'):0<2}"
+
+
 def _short(text: Any, n: int) -> str:
     s = _fmt(text)
     return s if len(s) <= n else s[: n - 1] + "…"
@@ -69,7 +79,10 @@ def _hover(row: Mapping[str, Any], modes: Sequence[str]) -> str:
     if row.get("input_tokens") is not None or row.get("output_tokens") is not None:
         parts.append(f"tokens {esc(row.get('input_tokens'))} in / {esc(row.get('output_tokens'))} out")
     if row.get("cost_usd") is not None:
-        parts.append(f"cost ${esc(row['cost_usd'])}")
+        parts.append(f"cost {esc(usd(row['cost_usd']))}" + (
+            f" (computed; reported {esc(usd(row.get('reported_cost_usd')))})"
+            if row.get("cost_differs") and row["cost_usd"] == row.get("computed_cost_usd") else
+            f" (reported; computed {esc(usd(row.get('computed_cost_usd')))})" if row.get("cost_differs") else ""))
     if row.get("error_type") or row.get("status_message"):
         parts.append(f"error {esc(row.get('error_type'))}: {esc(_short(row.get('status_message'), HOVER_TEXT))}")
     if modes:

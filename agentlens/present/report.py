@@ -247,8 +247,9 @@ def costs_section(lens: Store, opts: ReportOptions) -> Section | None:
                                    top=opts.max_rows))
     fig = plots.stacked_over_time(per_day, "period", "total_cost_usd", "feature",
                                   title="cost per day by feature (USD)", y_title="USD")
-    return Section("Costs", "Cost in USD (reported by the source where it reports one, else computed from "
-                   "tokens and the day's prices); runs without a price are never counted as $0.",
+    return Section("Costs", "Cost in USD: computed from tokens and the day's prices, or reported by the source "
+                   "(the 'headline cost' fact says which figure the totals take where the two disagree); runs "
+                   "without a price are never counted as $0.",
                    facts=res.facts, blocks=[fig, *_result_blocks(res, ("tokens by",))])
 
 
