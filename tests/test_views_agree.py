@@ -178,3 +178,27 @@ def test_a_missing_output_count_keeps_the_input_tokens(lens, tmp_path):
     lens.ingest(p)
     assert lens.sql(queries.BY_FEATURE).select("feature", "tokens").rows() == [("f", 2100)]
     assert per_model(lens.sql(queries.BY_MODEL), "llm_calls") == {"gpt-4o": (2, 2000, 100)}
+
+
+def test_the_report_opens_on_the_worst_runs_readably_and_lightly(samples, tmp_path):
+    from agentlens.present.report import auto_every, build_report, pick_runs
+
+    rep = build_report(samples)
+    assert [s.title for s in rep.sections][:2] == ["What is broken", "Trace view"]
+    ids = pick_runs(samples, rep.options)
+    assert len(ids) == 3 and len(rep.sections[1].figures) == 3
+    worst = samples.sql("SELECT r.run_id, r.span_count, min(list_position(['critical', 'high', 'medium', 'low'], "
+                        "f.severity)) AS rank, count(*) AS n FROM failures f JOIN runs r USING (run_id) GROUP BY ALL")
+    first = worst.filter(pl.col("run_id") == ids[0]).row(0, named=True)
+    assert first["rank"] == worst["rank"].min() == 1 and first["span_count"] > 1  # a critical run with a trace
+    # buckets of a few runs each: at most one per 4 runs of the 120
+    every = auto_every(samples, rep.options)
+    first_at, last_at = samples.con.execute("SELECT min(started_at), max(started_at) FROM runs").fetchone()
+    assert 6 <= (last_at - first_at) / every + 1 <= 30
+    # each series of the golden signals has its own colour
+    fig = next(s for s in rep.sections if s.title == "Golden signals").figures[0]
+    colours = {t.name: t.line.color for t in fig.data}
+    assert len(set(colours.values())) == len(colours) >= 6
+    # light enough to attach to a message (plotly.js travels gzipped)
+    size = rep.save(tmp_path / "report.html").stat().st_size
+    assert size < 3_000_000

@@ -307,6 +307,7 @@ def signal_panels(df: pl.DataFrame, every: dt.timedelta | None = None, by: str |
     fig = make_subplots(rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=[esc(p[0]) for p in SIGNAL_PANELS])
     groups = df.partition_by(by, maintain_order=True, as_dict=True) if by else {(None,): df}
+    series = 0  # without `by`, every series (p50, p95, runs, error rate ...) has its own colour
     for gi, (key, part) in enumerate(groups.items()):
         part = part.sort("bucket")
         value = key[0]
@@ -314,9 +315,10 @@ def signal_panels(df: pl.DataFrame, every: dt.timedelta | None = None, by: str |
         custom = np.array([[b, None if value is None else str(value)] for b in iso], dtype=object)
         for row, (_, plain, grouped, _fmt_y) in enumerate(SIGNAL_PANELS, start=1):
             cols = [grouped] if by else [c for c in plain if c in part.columns and part[c].null_count() < part.height]
-            for ci, col in enumerate(cols):
+            for col in cols:
                 name = (_series_name(value) if by else esc(col))
-                color = PALETTE[(gi if by else ci) % len(PALETTE)]
+                color = PALETTE[(gi if by else series) % len(PALETTE)]
+                series += 0 if by else 1
                 fig.add_trace(go.Scatter(
                     x=part["bucket"].to_numpy(), y=part[col].to_numpy(), name=name, mode="lines+markers",
                     marker={"size": 4}, line={"color": color, "width": 1.5},
