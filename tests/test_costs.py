@@ -193,7 +193,27 @@ def test_no_budgets_configured_means_no_overruns(tmp_path):
     # the library gives the numbers; the advice is presentation (present.costs), as `agentlens costs` prints it
     # median of 0.05, 0.10, 0.20, 0.30 (r5 has no cost): 0.15
     assert rep.result().facts["budgets"] == "none configured" and rep.headline["median_cost_usd"] == pytest.approx(0.15)
-    assert "budgets: none configured (rule of thumb: run_usd = 10x the median = 1.5, run_usd_hard = 50x = 7.5)" in text
+    assert ("budgets: none configured (rule of thumb over all runs: run_usd = 10x the median = 1.5, run_usd_hard = "
+            "50x = 7.5: would flag 0 / 0 of 4 runs; a typical run costs different amounts per feature: caps per feature "
+            "below)") in " ".join(text.split())
+    # per feature: refund's median is 0.20 (alarm 2.0), billing's 0.05 (alarm 0.5); none is above its alarm
+    caps = {r["feature"]: r for r in rep.suggested.filter(~pl.col("all_runs")).to_dicts()}
+    assert caps["refund"]["median_cost_usd"] == pytest.approx(0.20) and caps["refund"]["alarm_usd"] == pytest.approx(2.0)
+    assert caps["billing"]["runs"] == 1 and caps["billing"]["hard_stop_usd"] == pytest.approx(2.5)
+    assert "suggested caps per feature (rule of thumb)" in text
+
+
+def test_suggested_caps_say_how_many_runs_each_would_flag(tmp_path):
+    """Over all runs the rule of thumb flags the features whose runs cost more; per feature it does not."""
+    rows = [{"id": f"{f}{i}", "request": json.dumps({"model": "gpt-4o-mini", "metadata": {"feature": f}}),
+             "response": "ok", "tokens_in": 10, "tokens_out": 1, "cost_usd": cost, "created_at": "2026-11-01T10:00:00Z"}
+            for f, costs_ in (("cheap", [0.01] * 6), ("dear", [1.0, 1.0, 1.2])) for i, cost in enumerate(costs_)]
+    with agentlens.open(tmp_path / "s.duckdb", Config.from_dict({"pricing": CONFIG["pricing"]}, "agentlens.toml")) as lens:
+        lens.ingest(_write_rows(tmp_path / "agent_runs.jsonl", rows), format="agent_runs")
+        caps = costs.suggested_caps(lens)
+    got = {r["feature"]: (r["runs"], r["runs_over_alarm"], r["runs_over_hard_stop"]) for r in caps.to_dicts()}
+    # all runs: median 0.01, alarm 0.10, hard stop 0.50: every "dear" run is over both
+    assert got == {None: (9, 3, 3), "cheap": (6, 0, 0), "dear": (3, 0, 0)}
 
 
 def test_what_if_another_model(flens):

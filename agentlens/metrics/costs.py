@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -403,12 +403,51 @@ class CostReport(BaseResult):
     tables: dict[str, pl.DataFrame]
     headline: dict[str, Any]
     budgets: Budgets
+    suggested: pl.DataFrame = field(default_factory=pl.DataFrame)  # suggested_caps, without a run cap
 
     def result(self) -> Result:
         return Result("costs", dict(self.facts), dict(self.tables))
 
 
 UNPRICED_TABLE = "models without a price"
+SUGGESTED_TABLE = "suggested caps per {dim} (rule of thumb)"
+
+# Practitioners' rule of thumb for a run's budget: an alarm at 10x a typical run's cost, a hard stop at 50x.
+ALARM_X, HARD_STOP_X = 10, 50
+
+# The rule of thumb per value of a dimension (a typical run costs very different amounts per feature), and
+# over all runs (`{dim}` NULL): the median run's cost, the caps it suggests, and how many runs each would
+# have flagged. `{dim}`: a run column from RUN_DIMENSIONS.
+NAMED_SCOPE = """SELECT * FROM runs WHERE ($since::TIMESTAMPTZ IS NULL OR started_at >= $since::TIMESTAMPTZ)
+  AND ($until::TIMESTAMPTZ IS NULL OR started_at < $until::TIMESTAMPTZ)"""
+SUGGESTED_CAPS_TEMPLATE = """
+WITH scope AS ({scope}),
+med AS (
+  SELECT "{dim}" AS value, count(*) AS runs, median(cost_usd) AS median_cost_usd FROM scope
+  WHERE cost_usd IS NOT NULL GROUP BY ALL
+  UNION ALL
+  SELECT NULL, count(*), median(cost_usd) FROM scope WHERE cost_usd IS NOT NULL
+)
+SELECT m.value AS "{dim}", m.value IS NULL AS all_runs, m.runs, m.median_cost_usd,
+       m.median_cost_usd * $alarm_x AS alarm_usd, m.median_cost_usd * $hard_x AS hard_stop_usd,
+       count(s.run_id) FILTER (WHERE """ + over_budget_sql("s.cost_usd", "m.median_cost_usd * $alarm_x") + """) AS runs_over_alarm,
+       count(s.run_id) FILTER (WHERE """ + over_budget_sql("s.cost_usd", "m.median_cost_usd * $hard_x") + """) AS runs_over_hard_stop
+FROM med m LEFT JOIN scope s ON m.value IS NULL OR s."{dim}" IS NOT DISTINCT FROM m.value
+WHERE m.runs > 0
+GROUP BY ALL
+ORDER BY all_runs DESC, m.runs DESC, m.value
+"""  # noqa: S608 - fixed SQL texts and a dimension from RUN_DIMENSIONS; values are bound parameters
+
+
+def suggested_caps(lens: Store, dim: str = "feature", since: When = None, until: When = None,
+                   alarm_x: float = ALARM_X, hard_x: float = HARD_STOP_X) -> pl.DataFrame:
+    """Run caps by the rule of thumb (alarm at `alarm_x` times the median run's cost, hard stop at `hard_x`),
+    per value of `dim` and over all runs (`all_runs`), with the runs each cap would have flagged."""
+    if dim not in RUN_DIMENSIONS:
+        raise ValueError(f"cannot suggest caps by {dim!r}: use one of {', '.join(RUN_DIMENSIONS)}")
+    t0, t1 = parse_window(since, until)
+    return lens.sql(SUGGESTED_CAPS_TEMPLATE.format(scope=NAMED_SCOPE, dim=dim),  # dim: from RUN_DIMENSIONS
+                    {"since": t0, "until": t1, "alarm_x": alarm_x, "hard_x": hard_x})
 
 
 def headline_note(lens: Store, disagreeing: int) -> str:
@@ -498,7 +537,11 @@ def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: s
         tables["runs over budget"] = over_runs.drop("status", "llm_calls", "tool_calls")
     if over_days.height:
         tables["days over a daily budget"] = over_days
-    return CostReport(facts, tables, h, budgets)
+    suggested = pl.DataFrame()
+    if budgets.run_cap is None:
+        dim = next(iter(budgets.daily_usd), "feature")  # the dimension the budgets use, else feature
+        suggested = suggested_caps(lens, dim, since, until)
+    return CostReport(facts, tables, h, budgets, suggested)
 
 
 by_ = by  # report() has a parameter named `by`

@@ -197,14 +197,19 @@ def pick_runs(lens: Store, opts: ReportOptions) -> list[str]:
     else the latest error runs, else the slowest."""
     if opts.run_ids:
         return list(opts.run_ids)
-    flt = opts.filter
-    where, params = flt.where(has_table(lens, "failures"))
+    return worst_runs(lens, opts.filter, opts.traces)
+
+
+def worst_runs(lens: Store, flt: explore.RunFilter, n: int) -> list[str]:
+    """The `n` worst runs of those `flt` selects (WORST_RUNS), else the latest error runs, else the slowest
+    (the report's trace view and notebook 01 open these)."""
     if has_table(lens, "failures"):
-        ids = lens.sql(WORST_RUNS.format(where=where), [*params, opts.traces])["run_id"].to_list()
+        where, params = flt.where(True)
+        ids = lens.sql(WORST_RUNS.format(where=where), [*params, n])["run_id"].to_list()
         if ids:
             return ids
     for f, sort in ((flt.with_(status="error"), "started_at"), (flt, "duration_ms")):
-        ids = explore.find_runs(lens, f, sort, limit=opts.traces, columns=("run_id",))["run_id"].to_list()
+        ids = explore.find_runs(lens, f, sort, limit=n, columns=("run_id",))["run_id"].to_list()
         if ids:
             return ids
     return []
