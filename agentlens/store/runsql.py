@@ -23,7 +23,9 @@ SPAN_FLOOR_EXPR = "coalesce(getvariable('agentlens_span_floor'), 0)"
 # a resource path's last part (Vertex AI `projects/P/locations/L/publishers/google/models/gemini-2.5-flash`,
 # the Gemini API's `models/gemini-2.0-flash`, a Bedrock ARN's `foundation-model/anthropic.claude-...`) is the
 # model. `{col}`: a column or expression. Every per-model table groups by it (show, signals, rollups, costs).
-MODEL_NAME_EXPR = "regexp_replace({col}, '^(.*/|)(models|foundation-model|inference-profile)/', '')"
+# (regexp_extract, not regexp_replace: the ClickHouse translation knows it)
+MODEL_NAME_EXPR = ("coalesce(nullif(regexp_extract({col}, '^(.*/|)(models|foundation-model|inference-profile)/(.+)$', 3), ''),"
+                   " {col})")
 
 
 def model_name(col: str) -> str:
