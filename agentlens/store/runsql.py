@@ -47,25 +47,38 @@ PRICED_SPAN_COLUMNS = ("run_id", "span_id", "parent_span_id", "kind", "started_a
 # - leaf_llm: the LLM calls (LLM spans with no LLM span below them).
 # - root_id: the run's root; orphans stand in when the root never came, and the earliest span when
 #   parents form a cycle (no top at all), so every run with spans has exactly one.
-RUN_CALLS_CTES = """
-llm AS (
-  SELECT run_id, span_id, parent_span_id,
-         (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AS has_usage
-  FROM s WHERE kind = 'llm'
-),
-anc(run_id, span_id, has_usage) AS (
+# The ancestors of the LLM spans (each with whether that LLM span has usage). UNION: a parent cycle ends the
+# walk. _ANC_BAG walks with UNION ALL and a depth bound instead (ClickHouse's recursive CTEs take only UNION
+# ALL): the same set of (span, has_usage) on any tree, where the set's only use is in anti joins.
+_ANC_SET = """anc(run_id, span_id, has_usage) AS (
   SELECT run_id, parent_span_id, has_usage FROM llm WHERE parent_span_id IS NOT NULL
   UNION
   SELECT a.run_id, p.parent_span_id, a.has_usage
   FROM anc a JOIN s p ON p.run_id = a.run_id AND p.span_id = a.span_id
   WHERE p.parent_span_id IS NOT NULL
+),"""
+_ANC_BAG = """anc(run_id, span_id, has_usage, depth) AS (
+  SELECT run_id, parent_span_id, has_usage, 1 FROM llm WHERE parent_span_id IS NOT NULL
+  UNION ALL
+  SELECT a.run_id, p.parent_span_id, a.has_usage, a.depth + 1
+  FROM anc a JOIN s p ON p.run_id = a.run_id AND p.span_id = a.span_id
+  WHERE p.parent_span_id IS NOT NULL AND a.depth < 1000
+),"""
+_LLM_CTE = """
+llm AS (
+  SELECT run_id, span_id, parent_span_id,
+         (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AS has_usage
+  FROM s WHERE kind = 'llm'
 ),
+"""
+_CALLS_TAIL = """
 leaf_llm AS (SELECT run_id, span_id FROM llm ANTI JOIN anc USING (run_id, span_id)),
 counted AS (
   SELECT l.run_id, l.span_id FROM llm l
   ANTI JOIN (SELECT run_id, span_id FROM anc WHERE has_usage) u USING (run_id, span_id)
   WHERE l.has_usage
-),
+),"""
+RUN_CALLS_CTES = _LLM_CTE + _ANC_SET + _CALLS_TAIL + """
 tops AS (  -- spans whose parent is not in the run: the root, or orphans when the root never came
   SELECT s.run_id, s.span_id, s.parent_span_id, s.started_at
   FROM s ANTI JOIN s p ON p.run_id = s.run_id AND p.span_id = s.parent_span_id
@@ -77,7 +90,9 @@ root_id AS (  -- the root; when parents form a cycle (no top at all), the earlie
     PARTITION BY s.run_id
     ORDER BY (t.span_id IS NOT NULL) DESC, (s.parent_span_id IS NULL) DESC, s.started_at NULLS LAST, s.span_id) = 1
 )
-"""
+"""  # noqa: S608 - joins fixed SQL texts, never a value
+# leaf_llm and counted as RUN_CALLS_CTES defines them, walked with _ANC_BAG (statements that run on ClickHouse)
+CALLS_CTES = _LLM_CTE + _ANC_BAG + _CALLS_TAIL.rstrip(",") + "\n"
 
 # A run's model: the one most of its LLM calls used (then the most input tokens, then by name). A CTE over `s`
 # and RUN_CALLS_CTES' leaf_llm; used by BUILD_RUNS, and by pricing a run before it is built.
@@ -322,26 +337,26 @@ LEFT JOIN ended_by_error e ON e.run_id = g.run_id
 CALLS_BY_MODEL = """
 WITH RECURSIVE
 s AS (SELECT run_id, span_id, parent_span_id, kind, started_at, model, input_tokens, output_tokens FROM spans),
-""" + RUN_CALLS_CTES + """,
+""" + CALLS_CTES + """,
 flagged AS (
-  SELECT s.model, s.input_tokens, s.output_tokens,
-         l.span_id IS NOT NULL AS is_call, c.span_id IS NOT NULL AS is_counted
+  SELECT coalesce(""" + model_name("s.model") + """, '(unknown)') AS model,
+         CASE WHEN s.model <> """ + model_name("s.model") + """ THEN s.model END AS recorded,
+         s.input_tokens, s.output_tokens, l.span_id IS NOT NULL AS is_call, c.span_id IS NOT NULL AS is_counted
   FROM s
   LEFT JOIN leaf_llm l ON l.run_id = s.run_id AND l.span_id = s.span_id
   LEFT JOIN counted c ON c.run_id = s.run_id AND c.span_id = s.span_id
   WHERE s.kind = 'llm' AND (l.span_id IS NOT NULL OR c.span_id IS NOT NULL)
 )
-SELECT coalesce(""" + model_name("model") + """, '(unknown)') AS model,
+SELECT model,
        count(*) FILTER (WHERE is_call) AS llm_calls,
        sum(input_tokens) FILTER (WHERE is_counted)::BIGINT AS input_tokens,
        sum(output_tokens) FILTER (WHERE is_counted)::BIGINT AS output_tokens,
-       nullif(string_agg(DISTINCT model, ', ' ORDER BY model)
-                FILTER (WHERE model <> """ + model_name("model") + """), '') AS recorded_as
-FROM flagged GROUP BY 1 ORDER BY llm_calls DESC, model
+       nullif(string_agg(DISTINCT recorded, ', ' ORDER BY recorded), '') AS recorded_as
+FROM flagged GROUP BY model ORDER BY llm_calls DESC, model
 """  # noqa: S608 - joins fixed SQL texts (RUN_CALLS_CTES), never a value
 
 
 # every complete statement (CTE fragments end in _CTES and are parsed inside the statements using them)
 # (and _SELECT: a SELECT over another step's temp tables, parsed inside the statements that complete it)
 ALL_SQL = {k: v for k, v in dict(globals()).items()
-           if k.isupper() and not k.endswith(("_CTES", "_EXPR", "_SELECT")) and isinstance(v, str)}
+           if k.isupper() and not k.startswith("_") and not k.endswith(("_CTES", "_EXPR", "_SELECT")) and isinstance(v, str)}
