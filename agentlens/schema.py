@@ -449,6 +449,19 @@ def m0006_zstd_text(con: duckdb.DuckDBPyConnection, on_table: Callable[[str], No
         con.execute(ddl)
 
 
+# An agent_runs row is one LLM call of its model (adapters/agent_runs.py): its one span is of kind `llm` and
+# its run counts one call. Rows stored before said `agent` and NULL; `ingested_at` moves so that the next
+# rollup re-rolls their buckets. A data migration: no column changes (ClickHouse records it as applied).
+_M0007 = """
+UPDATE spans SET kind = 'llm' WHERE source = 'agent_runs' AND span_id = 'run' AND kind = 'agent';
+UPDATE runs SET llm_calls = 1, ingested_at = now() WHERE source = 'agent_runs' AND llm_calls IS NULL;
+"""
+
+
+def m0007_agent_runs_calls(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_M0007)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     ("0001_initial", m0001_initial),
     ("0002_costs", m0002_costs),
@@ -456,6 +469,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]], ...] 
     ("0004_failures", m0004_failures),
     ("0005_sources", m0005_sources),
     ("0006_zstd_text", m0006_zstd_text),
+    ("0007_agent_runs_calls", m0007_agent_runs_calls),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

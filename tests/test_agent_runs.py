@@ -58,7 +58,7 @@ def test_round_trip(lens, tmp_path, kind):
     started = lens.runs(order_by="run_id", descending=False)["started_at"].to_list()
     assert [t.isoformat() for t in started] == ["2026-11-10T08:15:02.123456+00:00", "2026-11-10T09:00:00+00:00"]
     span = lens.spans("102").row(0, named=True)
-    assert (span["kind"], span["status"], span["status_message"]) == ("agent", "error", "upstream timeout")
+    assert (span["kind"], span["status"], span["status_message"]) == ("llm", "error", "upstream timeout")
     # re-ingesting the same rows (same file, or the same rows in another format) changes nothing
     before = lens.sql("SELECT * EXCLUDE (ingested_at) FROM runs ORDER BY run_id")
     lens.ingest(p)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import http.server
 import json
+import shlex
 import socket
 import subprocess
 import sys
@@ -184,7 +185,8 @@ def spend_runs(costs, minutes_before=5, feature="refund"):
     out = []
     for i, c in enumerate(costs):
         r = Run(900 + i, AT - dt.timedelta(minutes=minutes_before + i), 1000, feature=feature)
-        r.llm("gpt-4o", 10, 100, inp=100, out=10, cost=c)
+        # as many gpt-4o input tokens as the reported cost buys at $2.50 per million: the two figures agree
+        r.llm("gpt-4o", 10, 100, inp=round(c / 2.5e-6), out=0, cost=c)
         out.append(r)
     return out
 
@@ -303,6 +305,17 @@ def test_json_output(spend_db):
     assert (a["rule"], a["status"], a["metric"], a["threshold"], a["operator"]) == \
         ("spend rate", "firing", "cost_usd_per_hour", 4.16, ">")
     assert a["value"] == pytest.approx(4.4) and "spend rate" in body["text"]
+    # a firing alert names example runs of its window and the command that lists them
+    with agentlens.open(db, read_only=True) as lens:
+        in_window = lens.sql("SELECT run_id FROM runs WHERE coalesce(ended_at, started_at) >= '2026-03-02T09:45:00Z' "
+                             "AND coalesce(ended_at, started_at) < '2026-03-02T10:00:00Z' "
+                             "ORDER BY cost_usd DESC, run_id")["run_id"].to_list()
+    assert a["example_runs"] == in_window[:3] and len(in_window) >= 1
+    assert a["look"].startswith("agentlens runs --since 2026-03-02T09:") and "--until 2026-03-02T10:00:00Z" in a["look"]
+    assert f"agentlens trace {in_window[0]}" in a["summary"] and f"runs: {a['look']}" in body["text"]
+    # and the command lists them
+    r = cli("runs", "--db", db, *shlex.split(a["look"])[2:], "--format", "json")
+    assert {row["run_id"] for row in json.loads(r.output)} >= set(a["example_runs"])
 
 
 class _Sink(http.server.BaseHTTPRequestHandler):

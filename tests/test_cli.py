@@ -82,5 +82,5 @@ def test_demo_on_the_sample_traces(tmp_path):
     r = run("demo", str(SAMPLES), "--db", str(tmp_path / "demo.duckdb"))
     assert r.exit_code == 0, r.output
     for text in ("files ingested: 3", "runs: 120", "spans: 418", "first run: 2026-11-10",
-                 "LLM spans by model", "runs by feature", "order_status"):
+                 "LLM calls by model", "runs by feature", "order_status"):
         assert text in r.output

@@ -8,6 +8,8 @@ Fixture (reported cost_usd per row; every row but r5 is gpt-4o-mini with 1,000 i
   r3 refund  c2 error  0.20  2026-12-02  team beta
   r4 billing c2 ok     0.05  2026-12-03  team beta
   r5 billing c3 ok     --    2026-12-03  no team; model acme-x (no price), 500 input / 50 output
+The hand-set costs disagree with gpt-4o-mini's list price: the fixture takes them as the headline
+(`[pricing] headline_cost = "reported"`), as a team trusting its own bill would.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ ROWS = [
 ]
 BUDGETS = {"run_usd": 0.15, "run_usd_hard": 0.25,
            "daily_usd": {"feature": {"refund": 0.25, "*": 0.04}, "customer_id": {"c2": 0.2}}}
+CONFIG = {"budgets": BUDGETS, "pricing": {"headline_cost": "reported"}}
 
 
 def _write_rows(path, rows):
@@ -56,7 +59,7 @@ def fixture_file(tmp_path):
 
 @pytest.fixture
 def flens(tmp_path):
-    with agentlens.open(tmp_path / "c.duckdb", Config.from_dict({"budgets": BUDGETS}, "agentlens.toml")) as lens:
+    with agentlens.open(tmp_path / "c.duckdb", Config.from_dict(CONFIG, "agentlens.toml")) as lens:
         lens.ingest(fixture_file(tmp_path), format="agent_runs")
         yield lens
 
@@ -182,7 +185,7 @@ def test_days_over_budget(flens):
 
 
 def test_no_budgets_configured_means_no_overruns(tmp_path):
-    with agentlens.open(tmp_path / "n.duckdb") as lens:
+    with agentlens.open(tmp_path / "n.duckdb", Config.from_dict({"pricing": CONFIG["pricing"]}, "agentlens.toml")) as lens:
         lens.ingest(fixture_file(tmp_path), format="agent_runs")
         assert costs.runs_over_budget(lens).height == 0 and costs.days_over_budget(lens).height == 0
         rep = costs.report(lens)
@@ -190,7 +193,27 @@ def test_no_budgets_configured_means_no_overruns(tmp_path):
     # the library gives the numbers; the advice is presentation (present.costs), as `agentlens costs` prints it
     # median of 0.05, 0.10, 0.20, 0.30 (r5 has no cost): 0.15
     assert rep.result().facts["budgets"] == "none configured" and rep.headline["median_cost_usd"] == pytest.approx(0.15)
-    assert "budgets: none configured (rule of thumb: run_usd = 10x the median = 1.5, run_usd_hard = 50x = 7.5)" in text
+    assert ("budgets: none configured (rule of thumb over all runs: run_usd = 10x the median = 1.5, run_usd_hard = "
+            "50x = 7.5: would flag 0 / 0 of 4 runs; a typical run costs different amounts per feature: caps per feature "
+            "below)") in " ".join(text.split())
+    # per feature: refund's median is 0.20 (alarm 2.0), billing's 0.05 (alarm 0.5); none is above its alarm
+    caps = {r["feature"]: r for r in rep.suggested.filter(~pl.col("all_runs")).to_dicts()}
+    assert caps["refund"]["median_cost_usd"] == pytest.approx(0.20) and caps["refund"]["alarm_usd"] == pytest.approx(2.0)
+    assert caps["billing"]["runs"] == 1 and caps["billing"]["hard_stop_usd"] == pytest.approx(2.5)
+    assert "suggested caps per feature (rule of thumb)" in text
+
+
+def test_suggested_caps_say_how_many_runs_each_would_flag(tmp_path):
+    """Over all runs the rule of thumb flags the features whose runs cost more; per feature it does not."""
+    rows = [{"id": f"{f}{i}", "request": json.dumps({"model": "gpt-4o-mini", "metadata": {"feature": f}}),
+             "response": "ok", "tokens_in": 10, "tokens_out": 1, "cost_usd": cost, "created_at": "2026-11-01T10:00:00Z"}
+            for f, costs_ in (("cheap", [0.01] * 6), ("dear", [1.0, 1.0, 1.2])) for i, cost in enumerate(costs_)]
+    with agentlens.open(tmp_path / "s.duckdb", Config.from_dict({"pricing": CONFIG["pricing"]}, "agentlens.toml")) as lens:
+        lens.ingest(_write_rows(tmp_path / "agent_runs.jsonl", rows), format="agent_runs")
+        caps = costs.suggested_caps(lens)
+    got = {r["feature"]: (r["runs"], r["runs_over_alarm"], r["runs_over_hard_stop"]) for r in caps.to_dicts()}
+    # all runs: median 0.01, alarm 0.10, hard stop 0.50: every "dear" run is over both
+    assert got == {None: (9, 3, 3), "cheap": (6, 0, 0), "dear": (3, 0, 0)}
 
 
 def test_what_if_another_model(flens):
@@ -269,8 +292,13 @@ def test_cli_report_and_tables(flens, tmp_path):
     assert r.exit_code == 2 and "cannot group costs by 'nope'" in r.output
     r = run_cli("costs", "--db", db, "--since", "yesterday")
     assert r.exit_code == 2 and "'yesterday' is not a time" in r.output
-    r = run_cli("reprice", "--db", db)
+    toml = tmp_path / "agentlens.toml"
+    toml.write_text('[pricing]\nheadline_cost = "reported"\n')
+    r = run_cli("reprice", "--db", db, "--config", str(toml))
     assert r.exit_code == 0 and "runs repriced: 5" in r.output and "runs whose cost changed: 0" in r.output
+    # under the default headline ("computed"), the four hand-set costs that disagree with the price list give way
+    r = run_cli("reprice", "--db", db)
+    assert r.exit_code == 0 and "runs whose cost changed: 4" in r.output
 
 
 @pytest.mark.slow

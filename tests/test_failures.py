@@ -674,7 +674,16 @@ def _runs_csv(path: Path, rows: list[tuple[str, str, float]], first_id: int = 0)
     return path
 
 
-def test_spend_spike_with_every_run_under_its_cap(lens, tmp_path):
+# the fleet fixtures' hand-set costs are the runs' headline costs (they disagree with the price list on purpose)
+REPORTED = Config.from_dict({"pricing": {"headline_cost": "reported"}})
+
+
+def test_spend_spike_with_every_run_under_its_cap(tmp_path):
+    with agentlens.open(tmp_path / "f.duckdb", REPORTED) as lens:
+        _spend_spike_with_every_run_under_its_cap(lens, tmp_path)
+
+
+def _spend_spike_with_every_run_under_its_cap(lens, tmp_path):
     # feature "orders": $2/day on Nov 1-4 (baseline median $2), then 20 runs x $0.90 = $18 on Nov 5:
     # 18 >= 3 x 2 and 18 - 2 = 16 >= 5, every run under the $4 cap -> high. Same for customer c1.
     rows = [(f"2026-11-0{d}", "orders", 1.0) for d in (1, 2, 3, 4) for _ in range(2)]
@@ -704,7 +713,7 @@ def _spikes(lens) -> list[tuple[Any, ...]]:
 @pytest.mark.slow
 def test_an_ingest_judges_again_only_the_days_its_runs_can_change(tmp_path):
     db = tmp_path / "f.duckdb"
-    with agentlens.open(db) as lens:
+    with agentlens.open(db, REPORTED) as lens:
         lens.ingest(_runs_csv(tmp_path / "oct.csv", _spiking_month("10")))
         lens.ingest(_runs_csv(tmp_path / "nov.csv", _spiking_month("11"), first_id=1000))
         incremental = _spikes(lens)
@@ -714,7 +723,7 @@ def test_an_ingest_judges_again_only_the_days_its_runs_can_change(tmp_path):
         assert _spikes(lens) == incremental
     # Under a stricter policy, an ingest of November runs judges November again, not October: October's
     # spikes stay as judged when their runs came in (as run-level failures do) until `classify`.
-    strict = Config(raw={"policy": {"fleet": {"spike_factor": 100}}})
+    strict = Config(raw={"policy": {"fleet": {"spike_factor": 100}}, "pricing": {"headline_cost": "reported"}})
     with agentlens.open(db, config=strict) as lens:
         lens.ingest(_runs_csv(tmp_path / "nov2.csv", [("2026-11-05", "orders", 0.9)], first_id=2000))
         assert [(r[4].month, r[2]) for r in _spikes(lens)] == [(10, "customer_id"), (10, "feature")]
@@ -751,7 +760,7 @@ def test_spend_spike_of_the_amounts_a_tool_moved(lens, tmp_path):
 def test_a_run_moved_to_another_day_has_its_old_day_judged_again(tmp_path):
     # October's spike on the 5th is 20 runs (ids 8-27); they come again dated November 20: the 5th of
     # October now has no spend, so no spike, although the file's runs are all in November.
-    with agentlens.open(tmp_path / "m.duckdb") as lens:
+    with agentlens.open(tmp_path / "m.duckdb", REPORTED) as lens:
         lens.ingest(_runs_csv(tmp_path / "oct.csv", _spiking_month("10")))
         assert [(r[4].month, r[4].day) for r in _spikes(lens)] == [(10, 5), (10, 5)]
         lens.ingest(_runs_csv(tmp_path / "moved.csv", [("2026-11-20", "orders", 0.9)] * 20, first_id=8))

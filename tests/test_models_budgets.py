@@ -62,7 +62,8 @@ def test_bad_budgets(raw, message):
     ({}, set(), {}),
 ])
 def test_costs_signals_alerts_and_the_classifier_agree_on_runs_over_budget(tmp_path, caps, over, levels):
-    cfg = Config.from_dict({"budgets": caps} if caps else {})
+    # the fixture's hand-set costs are the headline (they disagree with the price list on purpose)
+    cfg = Config.from_dict({"pricing": {"headline_cost": "reported"}, **({"budgets": caps} if caps else {})})
     budgets = load_budgets(cfg)
     with agentlens.open(tmp_path / "b.duckdb", cfg) as lens:
         lens.ingest(fixture_file(tmp_path), format="agent_runs")

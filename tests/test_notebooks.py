@@ -99,5 +99,34 @@ def test_notebooks_take_their_parameters_from_a_tagged_cell():
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, path.name
         assert "DB = " in tagged[0].source, path.name
-        if path.name != "explore.ipynb":  # `agentlens lab` passes the database through the environment
-            assert 'os.environ.get("AGENTLENS_DB"' in tagged[0].source, path.name
+        # `agentlens lab --db prod.duckdb` passes the database through the environment
+        assert 'os.environ.get("AGENTLENS_DB"' in tagged[0].source, path.name
+
+
+@pytest.mark.slow
+def test_explore_opens_the_database_agentlens_lab_gives_and_ingests_nothing_into_it(tmp_path, sample_db, monkeypatch):
+    import shutil
+
+    db = tmp_path / "prod.duckdb"
+    shutil.copy(sample_db, db)
+    monkeypatch.setenv("AGENTLENS_DB", str(db))
+    before = db.stat().st_mtime_ns
+    nb = execute(ROOT / "notebooks" / "explore.ipynb", tmp_path)
+    text = outputs(nb, "text/html", "text/plain")
+    assert "ingest summary" not in text and str(db) in text
+    assert db.stat().st_mtime_ns == before  # opened read-only
+
+
+@pytest.mark.slow
+def test_incident_notebook_says_when_there_is_no_spike_and_opens_a_run_with_a_trace(tmp_path, sample_db):
+    import shutil
+
+    db = tmp_path / "healthy.duckdb"
+    shutil.copy(sample_db, db)
+    with agentlens.open(db) as lens:  # as if nothing had failed
+        lens.con.execute("DELETE FROM failures")
+        lens.con.execute("UPDATE runs SET status = 'ok', error_count = 0")
+        lens.con.execute("UPDATE spans SET status = 'ok', error_type = NULL, status_message = NULL")
+    nb = execute(ROOT / "notebooks" / "01-incident-investigation.ipynb", tmp_path, DB=str(db))
+    text = outputs(nb, "text/html", "text/plain")
+    assert "no spike: no run failed and no failure mode was found" in text and "spike: 20" not in text

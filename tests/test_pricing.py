@@ -197,17 +197,29 @@ def test_broken_usage_is_unpriced_with_the_reason(lens, tmp_path):
     assert s["price_source"] == "unpriced: cached + cache-write tokens exceed input tokens"
 
 
-def test_reported_cost_wins_and_the_computed_one_is_kept(lens, tmp_path):
+def test_the_headline_cost_takes_the_configured_figure_where_the_two_disagree(lens, tmp_path):
     # gpt-4o-mini 1,000 / 200 computes (1,000 x 0.15 + 200 x 0.6) / 1e6 = 0.00027; the span reports 0.0003
-    lens.ingest(jsonl(tmp_path / "a.jsonl", doc(
+    # (11% apart: beyond the 1% tolerance); a third run reports 0.000270001 (within it)
+    trace = jsonl(tmp_path / "a.jsonl", doc(
         chat(T1, "c000000000000001", None, "gpt-4o-mini", 1000, 200, cost=0.0003),
-        chat(T2, "c000000000000002", None, "gpt-4o-mini", 1000, 200))))
+        chat(T2, "c000000000000002", None, "gpt-4o-mini", 1000, 200),
+        chat(T3, "c000000000000003", None, "gpt-4o-mini", 1000, 200, cost=0.000270001)))
+    lens.ingest(trace)
+    # the default ([pricing] headline_cost = "computed"): the computed figure where they disagree
     r = run_row(lens, T1)
-    assert r["cost_usd"] == 0.0003 and r["reported_cost_usd"] == 0.0003
+    assert r["cost_usd"] == pytest.approx(0.00027, rel=1e-12) and r["reported_cost_usd"] == 0.0003
     assert r["computed_cost_usd"] == pytest.approx(0.00027, rel=1e-12)
     assert span_row(lens, T1, "c000000000000001")["cost_usd"] == 0.0003  # the span's reported cost is kept
     r2 = run_row(lens, T2)
     assert r2["reported_cost_usd"] is None and r2["cost_usd"] == pytest.approx(0.00027, rel=1e-12)
+    assert run_row(lens, T3)["cost_usd"] == 0.000270001  # within the tolerance: the reported figure
+    # "reported": the reported figure wherever there is one
+    with open_with(tmp_path, {"pricing": {"headline_cost": "reported"}}, "reported.duckdb") as other:
+        other.ingest(trace)
+        assert run_row(other, T1)["cost_usd"] == 0.0003 and run_row(other, T3)["cost_usd"] == 0.000270001
+        assert run_row(other, T2)["cost_usd"] == pytest.approx(0.00027, rel=1e-12)
+    with pytest.raises(ConfigError, match=r"headline_cost must be one of 'computed', 'reported', got 'vendor'"):
+        pricing.load_pricing(Config.from_dict({"pricing": {"headline_cost": "vendor"}}, "agentlens.toml"))
 
 
 def test_agent_runs_rows_are_priced_from_their_tokens(lens, tmp_path):

@@ -40,7 +40,7 @@ def test_report_sections_and_trace_view(vdb):
     with agentlens.open(vdb, read_only=True) as lens:
         rep = build_report(lens, run_ids=[NESTED, EVIL])
     titles = [s.title for s in rep.sections]
-    assert titles[0] == "What is in the database" and "Runs to look at" in titles and "Trace view" in titles
+    assert titles[:3] == ["What is broken", "Trace view", "What is in the database"] and "Runs to look at" in titles
     trace = rep.sections[titles.index("Trace view")]
     assert len(trace.figures) == 2
     page = rep.to_html()
@@ -70,32 +70,46 @@ def test_report_escapes_untrusted_text_and_allows_only_its_own_scripts(vdb):
     csp = re.search(r"Content-Security-Policy' content=\"([^\"]+)\"", page).group(1)
     allowed = set(re.findall(r"'sha256-([^']+)'", csp))
     inline = scripts_of(page)
-    assert figures >= 4 and len(inline) == figures + 2  # plotly.js, one per figure, the click handler
-    assert {base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() for s in inline} == allowed
+    assert figures >= 4 and len(inline) == figures + 2  # plotly.js' loader, one per figure, the click handler
+    # ... and plotly.js itself, the inline script the loader adds once it is unpacked
+    assert {base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() for s in [*inline, get_plotlyjs()]} == allowed
     assert "default-src 'none'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
 
 
 def test_report_picks_runs_with_failure_evidence_else_the_latest_error(vdb):
     with agentlens.open(vdb) as lens:
         lens.con.execute("DELETE FROM failures")  # as if not classified: the latest error run
-        assert pick_runs(lens, build_report(lens, sections=()).options) == [MANY_IDS[24]]
+        assert pick_runs(lens, build_report(lens, sections=(), traces=1).options) == [MANY_IDS[24]]
         lens.con.execute("INSERT INTO failures (run_id, mode, span_id, severity, explanation, evidence) "
                          "VALUES (?, 'tool_error', ?, 'high', 'refund_order failed', '{}')", [NESTED, TOOL])
         rep = build_report(lens, traces=2)
         assert pick_runs(lens, rep.options) == [NESTED]
         assert "refund_order failed" in rep.to_html()
+        # a critical failure comes before a run with more, milder ones; then runs with a trace to look at
+        lens.con.execute("INSERT INTO failures (run_id, mode, span_id, severity, explanation, evidence) "
+                         "VALUES (?, 'tool_error', ?, 'low', 'again', '{}'), (?, 'prompt_injection', NULL, 'critical', "
+                         "'exfiltration', '{}')", [NESTED, TOOL, EVIL])
+        rep = build_report(lens, traces=2)
+        assert pick_runs(lens, rep.options) == [EVIL, NESTED]
+        broken = rep.sections[0]
+        assert broken.title == "What is broken" and "<a href='#t0'>run " + EVIL in str(broken.blocks[0])
+        assert "id='t0'>Run " + EVIL in rep.to_html()
 
 
 def test_report_window_and_bad_input(vdb):
     with agentlens.open(vdb, read_only=True) as lens:
         t0 = lens.sql("SELECT started_at AS t FROM runs WHERE run_id = ?", [MANY_IDS[0]])["t"][0]
         rep = build_report(lens, since=t0.isoformat())  # the 25 many runs, 7 of them errors (i % 4 == 0)
-        assert rep.sections[0].facts["runs in the window"] == 25
-        assert rep.sections[0].facts["error runs in the window"] == 7
+        overview = next(s for s in rep.sections if s.title == "Runs in this window")
+        assert overview.facts["runs"] == 25 and overview.facts["runs with error status"] == 7
+        # every table of the overview is of the window too
+        assert overview.tables["runs by source"]["runs"].sum() == 25
+        assert overview.tables["runs by feature"]["runs"].sum() == 25
         with pytest.raises(KeyError, match="no run 'nope'"):
             build_report(lens, run_ids=["nope"])
         empty = build_report(lens, since="2030-01-01")
-        assert [s.title for s in empty.sections] == ["What is in the database"]
+        assert [(s.title, s.text) for s in empty.sections] == [
+            ("What is broken", "No runs in this window."), ("Runs in this window", "No runs in this window.")]
 
 
 def test_sections_are_a_list_of_functions(vdb):

@@ -3,8 +3,9 @@
 Columns: `id, user_id, request, response, tokens_in, tokens_out, cost_usd, created_at` (the
 Postgres table: `request` is JSONB). One row is one run. The reported `cost_usd` is the run's
 cost; the model and the dimensions are read from the request JSON (`request.model`,
-`request.metadata.feature`, ... see config.py). Each run also gets one span (kind `agent`) so
-that trace views and span queries see it.
+`request.metadata.feature`, ... see config.py). A row is one LLM call of its model: each run gets
+one span of kind `llm` (its model, tokens, reported cost and error) and `llm_calls` 1, so that
+per-model tables, call counts, rate limits and per-model errors count it as every other call.
 
 A row whose numbers cannot be read (tokens, cost, timestamp of the wrong type) is quarantined
 whole: a run with wrong numbers would be worse than a missing one, and the raw row is kept.
@@ -37,7 +38,7 @@ NAME = "agent_runs"
 COLUMNS = ("id", "user_id", "request", "response", "tokens_in", "tokens_out", "cost_usd", "created_at")
 REQUIRED = ("id", "created_at")
 BATCH_ROWS = 20_000
-SPAN_ID = "run"  # the one span of an agent_runs run
+SPAN_ID = "run"  # the one span of an agent_runs run: its LLM call
 
 
 class RowError(ValueError):
@@ -175,13 +176,13 @@ def rows_for(rec: Mapping[str, Any], config: Config, filename: str) -> tuple[dic
         "duration_ms": None, "status": status, "model": model,
         "input_tokens": tokens_in, "output_tokens": tokens_out, "cached_input_tokens": None,
         "cache_write_input_tokens": None, "reasoning_tokens": None, "cost_usd": cost,
-        "llm_calls": None, "tool_calls": None, "span_count": 1, "error_count": int(status == "error"),
+        "llm_calls": 1, "tool_calls": None, "span_count": 1, "error_count": int(status == "error"),
         "input": inp, "output": response_text, "attributes": attributes, "root_span_id": SPAN_ID,
         "service_name": None, **dims,
     }
     span = {
         "run_id": run_id, "span_id": SPAN_ID, "parent_span_id": None, "name": agent or "agent_run",
-        "kind": "agent", "started_at": started, "ended_at": None, "duration_ms": None, "status": status,
+        "kind": "llm", "started_at": started, "ended_at": None, "duration_ms": None, "status": status,
         "status_message": (message := _error_message(response) if status == "error" else None),
         "error_type": error_type_from_message(message),
         "model": model, "input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": cost,

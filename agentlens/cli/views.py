@@ -22,9 +22,9 @@ from .common import CONFIG_OPTION, DB_OPTION, _open, since_option, until_option
 @since_option("Only runs started")
 @until_option("Only runs started")
 @click.option("--run", "run_ids", multiple=True, metavar="RUN_ID",
-              help="Show this run's trace view (repeatable; default: the run with the most failure "
-                   "evidence, else the latest error).")
-@click.option("--traces", default=1, show_default=True, help="How many runs to show as traces when --run is not given.")
+              help="Show this run's trace view (repeatable; default: the worst runs, by their most severe "
+                   "failure, else the latest errors).")
+@click.option("--traces", default=3, show_default=True, help="How many of the worst runs to show as traces when --run is not given.")
 @click.option("--title", default=None, help="Title of the report.")
 def report(db: str | None, config: str | None, output: str, since: dt.datetime | None, until: dt.datetime | None,
            run_ids: tuple[str, ...], traces: int, title: str | None) -> None:

@@ -17,14 +17,19 @@ from typing import Any
 import polars as pl
 
 from ..core.results import _fmt
+from ..pricing import cost_params, load_pricing
 from ..store import Store
+from ..store.runsql import costs_disagree, headline_cost
 
 # Depth-first order of a run's spans. Tops are spans without a parent in the run (the root, and
 # orphans whose parent never arrived); a span in a parent cycle (malformed input) is unreachable
 # from any top and is appended at depth 0, so every span is shown exactly once.
+# Each span's cost: `cost_usd` by the headline rule of runs, call by call (store.runsql HEADLINE_NOTE: the
+# computed cost where the two disagree, unless [pricing] headline_cost says "reported"), with both figures
+# beside it and `cost_differs` when they disagree. Named parameters: $run_id and pricing.cost_params.
 TRACE_LAYOUT = """
 WITH RECURSIVE
-s AS (SELECT * FROM spans WHERE run_id = ?),
+s AS (SELECT * FROM spans WHERE run_id = $run_id),
 t0 AS (SELECT min(started_at) AS t0 FROM s),
 keyed AS (
   SELECT s.*, lpad(coalesce(epoch_us(started_at), 0)::VARCHAR, 20, '0') || span_id AS sort_key FROM s
@@ -48,7 +53,11 @@ SELECT
   k.span_id, k.parent_span_id, p.depth::INTEGER AS depth, k.name, k.kind, k.status,
   date_diff('microsecond', (SELECT t0 FROM t0), k.started_at) / 1000.0 AS offset_ms,
   k.duration_ms, k.started_at, k.model, k.provider, k.tool_name,
-  k.input_tokens, k.output_tokens, k.cost_usd, k.error_type, k.status_message, k.finish_reason,
+  k.input_tokens, k.output_tokens,
+  """ + headline_cost("k.cost_usd", "k.computed_cost_usd") + """ AS cost_usd,
+  k.computed_cost_usd, k.cost_usd AS reported_cost_usd,
+  """ + costs_disagree("k.cost_usd", "k.computed_cost_usd") + """ AS cost_differs,
+  k.error_type, k.status_message, k.finish_reason,
   coalesce(json_array_length(k.events), 0)::INTEGER AS n_events,
   coalesce((SELECT count(*) FROM unnest(CAST(k.events AS JSON[])) AS e(ev)
             WHERE ev->>'name' = 'exception'), 0)::INTEGER AS n_exceptions,
@@ -57,17 +66,23 @@ FROM placed p
 JOIN keyed k USING (span_id)
 LEFT JOIN children c USING (span_id)
 ORDER BY row
-"""
+"""  # noqa: S608 - joins fixed SQL texts (store.runsql), never a value
 
 RUN_HEADER = "SELECT * FROM runs WHERE run_id = ?"
-SPAN_ROW = "SELECT * FROM spans WHERE run_id = ? AND span_id = ?"
+# a span's row with its cost by the headline rule (`call_cost_usd`, as TRACE_LAYOUT's `cost_usd`) and whether
+# its two figures disagree; named parameters as TRACE_LAYOUT's
+_WITH_COST = ("*, " + headline_cost("cost_usd", "computed_cost_usd") + " AS call_cost_usd, "
+              + costs_disagree("cost_usd", "computed_cost_usd") + " AS cost_differs")
+SPAN_ROW = "SELECT " + _WITH_COST + " FROM spans WHERE run_id = $run_id AND span_id = $span_id"  # noqa: S608 - fixed SQL
+SPANS_OF_RUN = ("SELECT " + _WITH_COST  # noqa: S608 - fixed SQL
+                + " FROM spans WHERE run_id = $run_id ORDER BY started_at NULLS LAST, span_id")
 FAILURES_OF_RUN = """
 SELECT span_id, mode, severity, explanation, evidence::VARCHAR AS evidence
 FROM failures WHERE run_id = ? ORDER BY span_id NULLS LAST, mode
 """
 TABLE_EXISTS = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'"
 
-ALL_SQL = {"TRACE_LAYOUT": TRACE_LAYOUT, "RUN_HEADER": RUN_HEADER, "SPAN_ROW": SPAN_ROW,
+ALL_SQL = {"TRACE_LAYOUT": TRACE_LAYOUT, "RUN_HEADER": RUN_HEADER, "SPAN_ROW": SPAN_ROW, "SPANS_OF_RUN": SPANS_OF_RUN,
            "FAILURES_OF_RUN": FAILURES_OF_RUN, "TABLE_EXISTS": TABLE_EXISTS}
 
 MAX_TEXT = 50_000  # characters of one text field shown in a detail panel before it is cut
@@ -81,7 +96,7 @@ def has_table(lens: Store, name: str) -> bool:
 def trace_layout(lens: Store, run_id: str) -> pl.DataFrame:
     """The run's spans in waterfall order: `row`, `depth`, `offset_ms` (from the run's first span)
     and the fields a waterfall shows. Empty when the run has no spans."""
-    return lens.sql(TRACE_LAYOUT, [run_id])
+    return lens.sql(TRACE_LAYOUT, {"run_id": run_id, **cost_params(load_pricing(lens.config))})
 
 
 def failure_marks(lens: Store, run_id: str) -> pl.DataFrame:
@@ -220,7 +235,7 @@ class SpanDetail:
             "input tokens": s.get("input_tokens"), "output tokens": s.get("output_tokens"),
             "cached input tokens": s.get("cached_input_tokens"),
             "cache write input tokens": s.get("cache_write_input_tokens"),
-            "reasoning tokens": s.get("reasoning_tokens"), "cost (USD)": s.get("cost_usd"),
+            "reasoning tokens": s.get("reasoning_tokens"), **cost_facts(s),
             "tool": s.get("tool_name"), "tool call id": s.get("tool_call_id"),
         }
         out.append("<table class='al-facts'>" + "".join(
@@ -272,10 +287,22 @@ class SpanDetail:
         return "".join(out)
 
 
+def cost_facts(span: dict[str, Any]) -> dict[str, Any]:
+    """What a call cost, for a detail panel: its cost by the headline rule, and both figures when they
+    disagree (which one the cost is, and the other beside it)."""
+    cost = span.get("call_cost_usd", span.get("cost_usd"))
+    computed, reported = span.get("computed_cost_usd"), span.get("cost_usd")
+    if span.get("cost_differs"):
+        which = "computed" if cost == computed else "reported"
+        return {"cost (USD)": f"{_fmt(cost)} ({which}; they differ)", "computed cost (USD)": computed,
+                "reported cost (USD)": reported, "price": span.get("price_source")}
+    return {"cost (USD)": cost, "price": span.get("price_source")}
+
+
 def span_detail(lens: Store, run_id: str, span_id: str, marks: pl.DataFrame | None = None,
                 max_text: int = MAX_TEXT) -> SpanDetail:
     """The detail panel of one span. `marks`: the run's `failure_marks` when already fetched."""
-    df = lens.sql(SPAN_ROW, [run_id, span_id])
+    df = lens.sql(SPAN_ROW, {"run_id": run_id, "span_id": span_id, **cost_params(load_pricing(lens.config))})
     if df.height == 0:
         raise KeyError(f"run {run_id!r} has no span {span_id!r}")
     if marks is None:
@@ -291,7 +318,8 @@ def span_details(lens: Store, run_id: str, marks: pl.DataFrame | None = None,
         marks = failure_marks(lens, run_id)
     named = [(m, _named_spans(m)) for m in marks.to_dicts()]
     return {row["span_id"]: SpanDetail(row, [m for m, ids in named if row["span_id"] in ids], max_text)
-            for row in lens.spans(run_id).iter_rows(named=True)}
+            for row in lens.sql(SPANS_OF_RUN, {"run_id": run_id, **cost_params(load_pricing(lens.config))}
+                                ).iter_rows(named=True)}
 
 
 def run_header(lens: Store, run_id: str) -> dict[str, Any]:

@@ -181,7 +181,7 @@ work AS (
 ),
 base AS (
   SELECT s.rid, s.run_id, s.span_id, s.parent_span_id, s.name, s.kind, s.started_at, s.ended_at, s.duration_ms,
-         s.status, s.model, s.provider, s.input_tokens, s.output_tokens, s.finish_reason, s.tool_arguments,
+         s.status, s.model, s.provider, s.input_tokens, s.output_tokens, s.finish_reason, s.tool_arguments, s.source,
          coalesce(s.tool_name, CASE WHEN s.kind = 'retriever' THEN s.name END) AS tool,
          s.kind = 'llm' AND lp.span_id IS NULL AS leaf_llm,
          w.has_calls,
@@ -695,7 +695,9 @@ WITH hits AS (
          to_json({span_id: f.span_id, reason: 'near_window', input_tokens: f.input_tokens, model: f.model,
                   context_window: m.context_window, context_window_source: m.context_window_source})
   FROM _fs f JOIN _fmodels m ON m.model = f.model AND m.provider IS NOT DISTINCT FROM f.provider
+  -- an agent_runs row's input tokens total its run's prompts: not one prompt against the window
   WHERE f.leaf_llm AND m.context_window IS NOT NULL AND f.input_tokens >= $context_window_ratio * m.context_window
+    AND f.source IS DISTINCT FROM 'agent_runs'
 )
 SELECT run_id, 'context_overflow', arg_min(span_id, (rank, seq)), arg_min(severity, (rank, seq)),
        arg_min(text, (rank, seq)) || CASE WHEN count(*) > 1 THEN printf(' (+%d more)', count(*) - 1) ELSE '' END,
@@ -721,7 +723,7 @@ def context_overflow(ctx: Ctx) -> pa.Table:
 # patterns.QUOTED_MENTION) is not an instruction either. Acted on: a later side-effecting tool call whose
 # arguments carry an address (email, URL host) found in that content and not in the user's own messages
 # (`$address_re`): critical, even for a quoted match. Not acted on: low (the agent read it and did nothing);
-# medium for a call-less run's request (whether anything acted on it is not recorded).
+# medium for a call-less run's request or an agent_runs row's (whether anything acted on it is not recorded).
 PROMPT_INJECTION = """
 WITH msgs AS (  -- the messages LLM calls were sent; pos: a message's place in its call's input
   SELECT run_id, span_id, seq, unnest(msgs) AS m, generate_subscripts(msgs, 1) AS pos
@@ -747,7 +749,8 @@ src AS (
   UNION ALL
   SELECT f.run_id, f.span_id, f.seq, 'the request', s.input, 0
   FROM _fs f JOIN spans s ON s.rowid = f.rid
-  WHERE f.parent_span_id IS NULL AND NOT f.has_calls
+  -- a call-less run's root, or an agent_runs row (its one LLM call holds the whole request it was sent)
+  WHERE f.parent_span_id IS NULL AND (NOT f.has_calls OR s.source = 'agent_runs')
 ),
 hits AS MATERIALIZED (  -- the regex over every text once: inlined, DuckDB ran it for each use of `hits`
   SELECT src.*, regexp_extract(text, $injection_re, 0) AS matched,

@@ -49,6 +49,7 @@ objective). A window with fewer events than its guard is "no data" and the pair 
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,7 +315,10 @@ class AlertReport(BaseResult):
         if not f:
             return f"agentlens: no alert firing at {self.at:%Y-%m-%d %H:%M:%S}Z ({len(self.alerts)} evaluated)"
         lines = [f"agentlens: {len(f)} alert(s) firing at {self.at:%Y-%m-%d %H:%M:%S}Z"]
-        lines += [f"[{a.severity}] {a.summary}" for a in f]
+        for a in f:
+            lines.append(f"[{a.severity}] {a.summary}")
+            if a.details.get("look"):
+                lines.append(f"    runs: {a.details['look']}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -339,16 +343,65 @@ def _order(a: Alert) -> tuple[int, int, str]:
     return ({"firing": 0, "no_data": 1, "ok": 2}[a.status], SEVERITIES.index(a.severity), a.rule)
 
 
-def evaluate(lens: Store, rules: Rules, at: str | dt.datetime | None = None) -> AlertReport:
-    """Evaluate every rule at `at` (default: now)."""
+def evaluate(lens: Store, rules: Rules, at: str | dt.datetime | None = None, examples: int = 3) -> AlertReport:
+    """Evaluate every rule at `at` (default: now). A firing alert names up to `examples` runs of its window
+    (`example_runs`) and the command that lists them (`look`)."""
     t = parse_time(at, what="--at") if at is not None else dt.datetime.now(dt.UTC)
     assert t is not None
     alerts: list[Alert] = []
     for th in rules.thresholds:
-        alerts.extend(_threshold(lens, th, t))
+        for a in _threshold(lens, th, t):
+            if a.firing and examples:
+                group = tuple(a.details.get("group", {}).items())
+                _add_examples(lens, a, t - th.window, t, th.where + group, th.metric, examples)
+            alerts.append(a)
     for slo in rules.slos:
-        alerts.extend(_slo(lens, slo, t))
+        for a in _slo(lens, slo, t):
+            if a.firing and examples:
+                longest = max(w.long for w in slo.windows if w.severity == a.severity)
+                _add_examples(lens, a, t - longest, t, slo.where, slo.sli, examples)
+            alerts.append(a)
     return AlertReport(t, alerts, rules.path)
+
+
+# The runs to look at first among those that ended in [since, until) (the alerts' events) and match the rule's
+# where / group: failed runs first, then by what the rule measures (slowest for latency, costliest for cost,
+# otherwise those with the most error spans), the latest first. `{where}`: ' AND "dim" IS NOT DISTINCT FROM $w0'.
+EXAMPLE_RUNS = """
+SELECT run_id, started_at, status FROM runs
+WHERE coalesce(ended_at, started_at) >= $since AND coalesce(ended_at, started_at) < $until{where}
+ORDER BY status = 'error' DESC, {order} DESC NULLS LAST, coalesce(ended_at, started_at) DESC, run_id
+LIMIT $n
+"""
+_EXAMPLE_ORDER = {"latency": "duration_ms", "cost": "cost_usd"}
+
+
+def _example_order(metric: str) -> str:
+    for key, col in _EXAMPLE_ORDER.items():
+        if key in metric:
+            return col
+    return "error_count"
+
+
+def _add_examples(lens: Store, alert: Alert, since: dt.datetime, until: dt.datetime,
+                  where: tuple[tuple[str, Any], ...], metric: str, n: int) -> None:
+    """Name the alert's example runs and the `agentlens runs` command that lists the runs of its window."""
+    clause = "".join(f' AND "{name}" IS NOT DISTINCT FROM $w{i}' for i, (name, _) in enumerate(where))
+    sql = EXAMPLE_RUNS.format(where=clause, order=_example_order(metric))  # names from the checked rules
+    rows = lens.con.execute(sql, {"since": since, "until": until, "n": n,
+                                  **{f"w{i}": v for i, (_, v) in enumerate(where)}}).fetchall()
+    alert.details["example_runs"] = [r[0] for r in rows]
+    # the runs list starts from the earliest start among them (a run counts by its end, and may have started
+    # before the window)
+    start = min([since, *(r[1] for r in rows if r[1] is not None)])
+    opts = [("--since", f"{start:%Y-%m-%dT%H:%M:%SZ}"), ("--until", f"{until:%Y-%m-%dT%H:%M:%SZ}")]
+    opts += [("--where", f"{name}={'(none)' if value is None else value}") for name, value in where]
+    if any(r[2] == "error" for r in rows):
+        opts.append(("--status", "error"))
+    alert.details["look"] = "agentlens runs " + " ".join(f"{flag} {shlex.quote(str(v))}" for flag, v in opts)
+    if rows:
+        alert.summary += f"; e.g. run {rows[0][0]} (agentlens trace {shlex.quote(rows[0][0])})"
+
 
 
 def _fmt(v: float | None, metric: str) -> str:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -40,6 +40,7 @@ from ..core.results import BaseResult, Result
 from ..core.timeparse import parse_window
 from ..pricing.budgets import Budgets, load_budgets, over_budget_sql
 from ..store import Store
+from ..store.runsql import model_name
 
 PERIODS = ("day", "week", "month")
 # run columns a cost can be grouped by (identifiers are only ever taken from this list): RUN_DIMENSIONS
@@ -60,6 +61,8 @@ class Dimension:
 
 def dimension(spec: str) -> Dimension:
     spec = spec.strip()
+    if spec == "model":  # the name a person groups by (a Vertex resource path's last part), as every per-model table
+        return Dimension(spec, model_name('"model"'))
     if spec in RUN_DIMENSIONS:
         return Dimension(spec, f'"{spec}"')
     if spec.startswith("attr:"):
@@ -244,7 +247,7 @@ def unpriced(lens: Store, since: When = None, until: When = None) -> pl.DataFram
 
 RECONCILE_TEMPLATE = """
 WITH scope AS ({scope})
-SELECT run_id, source, started_at, model, feature, reported_cost_usd, computed_cost_usd,
+SELECT run_id, source, started_at, """ + model_name("model") + """ AS model, feature, reported_cost_usd, computed_cost_usd,
        reported_cost_usd - computed_cost_usd AS difference_usd,
        (reported_cost_usd - computed_cost_usd) / nullif(computed_cost_usd, 0) AS relative_difference
 FROM scope
@@ -281,7 +284,8 @@ def reconciliation(lens: Store, since: When = None, until: When = None, relative
 
 TOP_RUNS_TEMPLATE = """
 WITH scope AS ({scope})
-SELECT run_id, started_at, feature, model, status, llm_calls, input_tokens, output_tokens, cost_usd
+SELECT run_id, started_at, feature, """ + model_name("model") + """ AS model, status, llm_calls, input_tokens,
+       output_tokens, cost_usd
 FROM scope WHERE cost_usd IS NOT NULL
 ORDER BY cost_usd DESC, run_id LIMIT ?
 """
@@ -399,12 +403,60 @@ class CostReport(BaseResult):
     tables: dict[str, pl.DataFrame]
     headline: dict[str, Any]
     budgets: Budgets
+    suggested: pl.DataFrame = field(default_factory=pl.DataFrame)  # suggested_caps, without a run cap
 
     def result(self) -> Result:
         return Result("costs", dict(self.facts), dict(self.tables))
 
 
 UNPRICED_TABLE = "models without a price"
+SUGGESTED_TABLE = "suggested caps per {dim} (rule of thumb)"
+
+# Practitioners' rule of thumb for a run's budget: an alarm at 10x a typical run's cost, a hard stop at 50x.
+ALARM_X, HARD_STOP_X = 10, 50
+
+# The rule of thumb per value of a dimension (a typical run costs very different amounts per feature), and
+# over all runs (`{dim}` NULL): the median run's cost, the caps it suggests, and how many runs each would
+# have flagged. `{dim}`: a run column from RUN_DIMENSIONS.
+NAMED_SCOPE = """SELECT * FROM runs WHERE ($since::TIMESTAMPTZ IS NULL OR started_at >= $since::TIMESTAMPTZ)
+  AND ($until::TIMESTAMPTZ IS NULL OR started_at < $until::TIMESTAMPTZ)"""
+SUGGESTED_CAPS_TEMPLATE = """
+WITH scope AS ({scope}),
+med AS (
+  SELECT "{dim}" AS value, count(*) AS runs, median(cost_usd) AS median_cost_usd FROM scope
+  WHERE cost_usd IS NOT NULL GROUP BY ALL
+  UNION ALL
+  SELECT NULL, count(*), median(cost_usd) FROM scope WHERE cost_usd IS NOT NULL
+)
+SELECT m.value AS "{dim}", m.value IS NULL AS all_runs, m.runs, m.median_cost_usd,
+       m.median_cost_usd * $alarm_x AS alarm_usd, m.median_cost_usd * $hard_x AS hard_stop_usd,
+       count(s.run_id) FILTER (WHERE """ + over_budget_sql("s.cost_usd", "m.median_cost_usd * $alarm_x") + """) AS runs_over_alarm,
+       count(s.run_id) FILTER (WHERE """ + over_budget_sql("s.cost_usd", "m.median_cost_usd * $hard_x") + """) AS runs_over_hard_stop
+FROM med m LEFT JOIN scope s ON m.value IS NULL OR s."{dim}" IS NOT DISTINCT FROM m.value
+WHERE m.runs > 0
+GROUP BY ALL
+ORDER BY all_runs DESC, m.runs DESC, m.value
+"""  # noqa: S608 - fixed SQL texts and a dimension from RUN_DIMENSIONS; values are bound parameters
+
+
+def suggested_caps(lens: Store, dim: str = "feature", since: When = None, until: When = None,
+                   alarm_x: float = ALARM_X, hard_x: float = HARD_STOP_X) -> pl.DataFrame:
+    """Run caps by the rule of thumb (alarm at `alarm_x` times the median run's cost, hard stop at `hard_x`),
+    per value of `dim` and over all runs (`all_runs`), with the runs each cap would have flagged."""
+    if dim not in RUN_DIMENSIONS:
+        raise ValueError(f"cannot suggest caps by {dim!r}: use one of {', '.join(RUN_DIMENSIONS)}")
+    t0, t1 = parse_window(since, until)
+    return lens.sql(SUGGESTED_CAPS_TEMPLATE.format(scope=NAMED_SCOPE, dim=dim),  # dim: from RUN_DIMENSIONS
+                    {"since": t0, "until": t1, "alarm_x": alarm_x, "hard_x": hard_x})
+
+
+def headline_note(lens: Store, disagreeing: int) -> str:
+    """Which figure the headline cost (`cost_usd`, every total) takes, said where totals are shown."""
+    choice = pricing.load_pricing(lens.config).headline_cost
+    if choice == "computed":
+        return (f"the computed cost where the two disagree ({disagreeing:,} runs), else the reported one "
+                '([pricing] headline_cost = "computed")')
+    return 'the reported cost where there is one, else the computed one ([pricing] headline_cost = "reported")'
 
 
 def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: str | None = None,
@@ -437,6 +489,7 @@ def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: s
         "reported vs computed": (
             f"{disagree.height:,} of {counts['both']:,} runs disagree beyond {rel:.2%} and "
             f"{_usd(absolute)} ({counts['reported_only']:,} reported only)"),
+        "headline cost": headline_note(lens, disagree.height),
         "calls without a price": (
             f"{h['unpriced_calls']:,} in {h['runs_with_unpriced_calls']:,} runs"
             + (f" ({', '.join(sorted({str(m) for m in missing['model']}))})" if missing.height else "")),
@@ -484,7 +537,11 @@ def report(lens: Store, by: str | Sequence[str] | None = ("feature",), period: s
         tables["runs over budget"] = over_runs.drop("status", "llm_calls", "tool_calls")
     if over_days.height:
         tables["days over a daily budget"] = over_days
-    return CostReport(facts, tables, h, budgets)
+    suggested = pl.DataFrame()
+    if budgets.run_cap is None:
+        dim = next(iter(budgets.daily_usd), "feature")  # the dimension the budgets use, else feature
+        suggested = suggested_caps(lens, dim, since, until)
+    return CostReport(facts, tables, h, budgets, suggested)
 
 
 by_ = by  # report() has a parameter named `by`

@@ -10,14 +10,16 @@ Conventions shared by every statement:
 - buckets are `time_bucket(width, t)` in UTC (hours on the hour, days at midnight, weeks on Mondays);
 - percentiles are `quantile_cont`: linear interpolation between the order statistics around
   rank (n - 1) * q (Hyndman & Fan type 7, numpy's default);
+- models are grouped by the name a person groups by (`store.runsql.MODEL_NAME_EXPR`: a Vertex resource
+  path's last part), the name as recorded kept on the spans;
 - LLM calls are counted as `runs.llm_calls` counts them (LLM spans with no LLM span below them);
   per call (latency, context use, rate limits) an LLM call is an LLM span with no LLM span as a
   direct child (a framework's wrapper around the provider SDK's span is not a second call).
-  Sources that record no call-level spans (an `agent_runs` row is a whole run with its token
-  totals) have no LLM calls;
+  An `agent_runs` row is one LLM call of its model (its one span is of kind `llm`); its input
+  tokens total the run's prompts, so context use leaves it out (`prompt_tokens`);
 - a call is rate-limited when it failed and its error type or message matches
   `patterns.RATE_LIMIT` (bound as `$rate_limit`); a run is rate-limited when any of its
-  error spans matches (this covers `agent_runs` rows, whose one span carries the run's error);
+  error spans matches;
 - a run is over its budget as `pricing.budgets.over_budget_sql` says: its cost above the run cap
   (`Budgets.run_cap`, bound as `$run_cap`).
 """
@@ -25,6 +27,7 @@ Conventions shared by every statement:
 from __future__ import annotations
 
 from ..pricing.budgets import over_budget_sql
+from ..store.runsql import model_name
 
 # --- fixed fragments ----------------------------------------------------------------------------
 TIME_START = "started_at"
@@ -43,6 +46,8 @@ llm_spans AS (SELECT s.* FROM spans s SEMI JOIN r ON r.run_id = s.run_id WHERE s
 calls AS (
   SELECT s.run_id, s.span_id, s.model, s.provider, s.duration_ms, s.time_to_first_token_ms,
          s.input_tokens, s.output_tokens, s.status = 'error' AS failed,
+         -- the tokens of one prompt (context use): an agent_runs row's input totals its run's prompts
+         CASE WHEN s.source IS DISTINCT FROM 'agent_runs' THEN s.input_tokens END AS prompt_tokens,
          s.status = 'error' AND regexp_matches(
            coalesce(s.error_type, '') || ' ' || coalesce(s.status_message, ''), $rate_limit) AS rate_limited
   FROM llm_spans s
@@ -181,9 +186,9 @@ r AS (
 k AS (SELECT run_id, {bucket} AS bucket FROM r),
 """ + CALLS + """,
 c AS (
-  SELECT k.bucket, coalesce(calls.model, '(unknown)') AS model, calls.provider, calls.*
+  SELECT k.bucket, coalesce(""" + model_name("calls.model") + """, '(unknown)') AS model, calls.provider, calls.*
     EXCLUDE (model, provider),
-    calls.input_tokens / m.context_window AS ctx, m.context_window
+    calls.prompt_tokens / m.context_window AS ctx, m.context_window
   FROM calls JOIN k ON k.run_id = calls.run_id
   LEFT JOIN _signal_models m ON m.model = calls.model AND m.provider IS NOT DISTINCT FROM calls.provider
 )

@@ -8,6 +8,7 @@ are bound parameters; `{x}` slots take fixed column names only.
 
 from __future__ import annotations
 
+from ..store.runsql import model_name
 from .queries import CALLS, RATE_LIMITED
 
 BIN = "CASE WHEN {x} > 0 THEN ceil(ln({x}) / ln($gamma::DOUBLE))::INTEGER WHEN {x} IS NOT NULL THEN $zero_bin::INTEGER END"
@@ -101,9 +102,9 @@ r AS (
 ),
 """ + CALLS + """,
 c AS (
-  SELECT r.bucket_start, 'llm' AS kind, coalesce(calls.model, '(unknown)') AS name, calls.provider,
+  SELECT r.bucket_start, 'llm' AS kind, coalesce(""" + model_name("calls.model") + """, '(unknown)') AS name, calls.provider,
          calls.failed, calls.rate_limited, calls.duration_ms, calls.time_to_first_token_ms AS ttft,
-         calls.input_tokens, calls.output_tokens
+         calls.input_tokens, calls.output_tokens, calls.prompt_tokens
   FROM calls JOIN r ON r.run_id = calls.run_id
   UNION ALL BY NAME
   SELECT r.bucket_start, 'tool' AS kind, coalesce(s.tool_name, s.name, '(unknown)') AS name,
@@ -117,13 +118,13 @@ SELECT $secs AS bucket_seconds, bucket_start, kind, name, provider,
   count(*) FILTER (WHERE rate_limited) AS rate_limited_calls,
   sum(input_tokens)::BIGINT AS input_tokens,
   sum(output_tokens)::BIGINT AS output_tokens,
-  max(input_tokens) AS max_input_tokens,
+  max(prompt_tokens) AS max_input_tokens,
   histogram(""" + bin_of("duration_ms") + """) FILTER (WHERE NOT failed AND duration_ms IS NOT NULL)
     AS latency_ok_hist,
   histogram(""" + bin_of("duration_ms") + """) FILTER (WHERE failed AND duration_ms IS NOT NULL)
     AS latency_error_hist,
   histogram(""" + bin_of("ttft") + """) FILTER (WHERE ttft IS NOT NULL) AS ttft_hist,
-  histogram(""" + bin_of("input_tokens") + """) FILTER (WHERE input_tokens IS NOT NULL) AS input_tokens_hist,
+  histogram(""" + bin_of("prompt_tokens") + """) FILTER (WHERE prompt_tokens IS NOT NULL) AS input_tokens_hist,
   now() AS rolled_at
 FROM c
 GROUP BY bucket_start, kind, name, provider

@@ -290,6 +290,13 @@ def trace_view(run: dict[str, Any], layout: pl.DataFrame, marks: pl.DataFrame, w
         ("tokens in/out", [fmt_tokens(r.get("input_tokens"), r.get("output_tokens")) for r in rows], "right", 30),
         ("cost", money(layout["cost_usd"].to_list()), "right", 50),
     ]
+    if "cost_differs" in layout.columns and layout["cost_differs"].any():
+        # a call whose reported and computed costs disagree: the figure its cost is not, beside it
+        first = next(r for r in rows if r["cost_differs"])
+        headline_computed = first["cost_usd"] == first["computed_cost_usd"]
+        other = [(r["reported_cost_usd"] if headline_computed else r["computed_cost_usd"]) if r["cost_differs"]
+                 else None for r in rows]
+        fixed.append(("reported" if headline_computed else "computed", money(other), "right", 45))
     widths = {h: (bar_width if h == "bar" else max(len(h), *(len(c) for c in cells)))
               for h, cells, _, _ in fixed}
     while True:

@@ -44,6 +44,16 @@ def esc(v: Any) -> str:
     return html.escape(_fmt(v), quote=False)
 
 
+def usd(v: float | None) -> str:
+    """An amount in USD to six decimals at most ($0.10, $0.000337, $1.25)."""
+    if v is None:
+        return "n/a"
+    if abs(v) >= 1:
+        return f"${v:,.2f}"
+    whole, frac = f"{v:.6f}".split(".")
+    return f"${whole}.{frac.rstrip('0'):0<2}"
+
+
 def _short(text: Any, n: int) -> str:
     s = _fmt(text)
     return s if len(s) <= n else s[: n - 1] + "…"
@@ -69,7 +79,10 @@ def _hover(row: Mapping[str, Any], modes: Sequence[str]) -> str:
     if row.get("input_tokens") is not None or row.get("output_tokens") is not None:
         parts.append(f"tokens {esc(row.get('input_tokens'))} in / {esc(row.get('output_tokens'))} out")
     if row.get("cost_usd") is not None:
-        parts.append(f"cost ${esc(row['cost_usd'])}")
+        parts.append(f"cost {esc(usd(row['cost_usd']))}" + (
+            f" (computed; reported {esc(usd(row.get('reported_cost_usd')))})"
+            if row.get("cost_differs") and row["cost_usd"] == row.get("computed_cost_usd") else
+            f" (reported; computed {esc(usd(row.get('computed_cost_usd')))})" if row.get("cost_differs") else ""))
     if row.get("error_type") or row.get("status_message"):
         parts.append(f"error {esc(row.get('error_type'))}: {esc(_short(row.get('status_message'), HOVER_TEXT))}")
     if modes:
@@ -294,6 +307,7 @@ def signal_panels(df: pl.DataFrame, every: dt.timedelta | None = None, by: str |
     fig = make_subplots(rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=[esc(p[0]) for p in SIGNAL_PANELS])
     groups = df.partition_by(by, maintain_order=True, as_dict=True) if by else {(None,): df}
+    series = 0  # without `by`, every series (p50, p95, runs, error rate ...) has its own colour
     for gi, (key, part) in enumerate(groups.items()):
         part = part.sort("bucket")
         value = key[0]
@@ -301,9 +315,10 @@ def signal_panels(df: pl.DataFrame, every: dt.timedelta | None = None, by: str |
         custom = np.array([[b, None if value is None else str(value)] for b in iso], dtype=object)
         for row, (_, plain, grouped, _fmt_y) in enumerate(SIGNAL_PANELS, start=1):
             cols = [grouped] if by else [c for c in plain if c in part.columns and part[c].null_count() < part.height]
-            for ci, col in enumerate(cols):
+            for col in cols:
                 name = (_series_name(value) if by else esc(col))
-                color = PALETTE[(gi if by else ci) % len(PALETTE)]
+                color = PALETTE[(gi if by else series) % len(PALETTE)]
+                series += 0 if by else 1
                 fig.add_trace(go.Scatter(
                     x=part["bucket"].to_numpy(), y=part[col].to_numpy(), name=name, mode="lines+markers",
                     marker={"size": 4}, line={"color": color, "width": 1.5},

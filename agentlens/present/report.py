@@ -1,6 +1,7 @@
 """The standalone HTML report: `agentlens report -o report.html`, `build_report(lens).save(path)`.
 
-One self-contained file (plotly.js inlined, no network needed to open it) made of sections. A section
+One self-contained file (plotly.js inlined, gzipped: no network needed to open it, about 2 MB) made of
+sections. A section
 is a function `section(lens, options) -> Section | None` listed in `SECTIONS`; returning None leaves it
 out (no data, or a module that is not installed). Adding a report section is adding a function there.
 
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
+import gzip
 import hashlib
 import html
 import json
@@ -40,6 +43,7 @@ from ..explore.trace import (
     span_details,
     trace_layout,
 )
+from ..failures.report import SEV_RANK
 from ..store import Store
 from . import plots
 from .costs import cost_result
@@ -53,7 +57,7 @@ class ReportOptions:
     since: dt.datetime | str | None = None
     until: dt.datetime | str | None = None
     run_ids: tuple[str, ...] = ()
-    traces: int = 1
+    traces: int = 3
     max_rows: int = 20
     max_text: int = 4_000  # characters of one text field in a span's details
 
@@ -94,16 +98,48 @@ SectionFn = Callable[[Store, ReportOptions], "Section | None"]
 
 # --- sections -------------------------------------------------------------------------------------
 
+# The runs of the report's window, in figures and by source and feature (RunFilter's WHERE over `runs`)
+WINDOW_OVERVIEW = """
+SELECT count(*) AS runs, count(*) FILTER (WHERE status = 'error') AS error_runs,
+       min(started_at) AS first_run, max(started_at) AS last_run, sum(llm_calls)::BIGINT AS llm_calls,
+       sum(input_tokens)::BIGINT AS input_tokens, sum(output_tokens)::BIGINT AS output_tokens,
+       sum(cost_usd) AS cost_usd, count(cost_usd) AS runs_with_cost
+FROM runs WHERE {where}
+"""
+WINDOW_BY = """
+SELECT coalesce({col}, '(none)') AS {col}, count(*) AS runs, count(*) FILTER (WHERE status = 'error') AS error_runs,
+       (coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0))::BIGINT AS tokens, sum(cost_usd) AS cost_usd
+FROM runs WHERE {where} GROUP BY ALL ORDER BY runs DESC, {col}
+"""
+
+
 def overview_section(lens: Store, opts: ReportOptions) -> Section:
-    res = lens.overview()
+    """The runs of the window (all runs without one): how many, failed, tokens, cost, by source,
+    model and feature. Every figure is of the window the report was asked for."""
+    from ..metrics import signals as sig
+
     flt = opts.filter
+    where, params = flt.where(has_table(lens, "failures"))
+    ov = lens.sql(WINDOW_OVERVIEW.format(where=where), params).row(0, named=True)
     facts: dict[str, Any] = {"database": lens.path}
     if opts.since or opts.until:
         facts["window"] = f"{opts.since or 'start'} to {opts.until or 'end'}"
-        facts["runs in the window"] = explore.count_runs(lens, flt)
-        facts["error runs in the window"] = explore.count_runs(lens, flt.with_(status="error"))
-    facts.update({k: v for k, v in res.facts.items() if k != "database"})
-    return Section("What is in the database", facts=facts, blocks=list(res.tables.items()))
+    facts.update({"runs": ov["runs"], "runs with error status": ov["error_runs"], "first run": ov["first_run"],
+                  "last run": ov["last_run"], "LLM calls": ov["llm_calls"], "input tokens": ov["input_tokens"],
+                  "output tokens": ov["output_tokens"],
+                  f"cost (USD, {ov['runs_with_cost']:,} of {ov['runs']:,} runs have one)": ov["cost_usd"]})
+    if not ov["runs"]:
+        return Section("Runs in this window" if opts.since or opts.until else "What is in the database",
+                       "No runs in this window." if opts.since or opts.until else "The database has no runs.",
+                       facts=facts)
+    blocks: list[Block] = [
+        ("runs by source", lens.sql(WINDOW_BY.format(col="source", where=where), params)),
+        ("LLM calls by model", sig.llm_calls(lens, since=opts.since, until=opts.until).select(
+            "model", "calls", "errors", "input_tokens", "output_tokens")),
+        ("runs by feature", lens.sql(WINDOW_BY.format(col="feature", where=where), params)),
+    ]
+    return Section("Runs in this window" if opts.since or opts.until else "What is in the database",
+                   facts=facts, blocks=[b for b in blocks if not isinstance(b, tuple) or b[1].height])
 
 
 RUN_TABLE_COLUMNS = ("run_id", "started_at", "feature", "customer_id", "status", "model", "duration_ms",
@@ -134,21 +170,46 @@ def runs_section(lens: Store, opts: ReportOptions) -> Section | None:
                    blocks=[(k, v) for k, v in tables.items() if v.height])
 
 
+# The worst runs of the window: by their most severe failure (critical first), then runs with a trace to
+# look at (more than one span: an agent_runs row is a single dot), then the most detections, the latest.
+WORST_RUNS = """
+SELECT f.run_id FROM failures f JOIN runs r USING (run_id) WHERE {where}
+GROUP BY f.run_id
+ORDER BY min(""" + SEV_RANK.format("f.severity") + """), any_value(r.span_count) > 1 DESC, count(*) DESC,
+         max(r.started_at) DESC, f.run_id
+LIMIT ?
+"""
+# What each of those runs shows: its worst failure's explanation first
+WORST_FACTS = """
+SELECT r.run_id, r.started_at, r.agent_name, r.feature, r.status, r.cost_usd, r.span_count,
+       arg_min(f.severity, (""" + SEV_RANK.format("f.severity") + """, f.mode)) AS severity,
+       string_agg(DISTINCT f.mode, ', ' ORDER BY f.mode) AS modes,
+       arg_min(f.explanation, (""" + SEV_RANK.format("f.severity") + """, f.mode, f.explanation)) AS explanation
+FROM runs r LEFT JOIN failures f USING (run_id)
+WHERE r.run_id = ?
+GROUP BY ALL
+"""
+
+
 def pick_runs(lens: Store, opts: ReportOptions) -> list[str]:
-    """The runs whose trace the report shows: the ones asked for, else the runs with the most
-    failure evidence, else the latest error runs, else the slowest."""
+    """The runs whose trace the report shows: the ones asked for, else the worst runs (WORST_RUNS: the
+    most severe failure first, runs with a trace before single-span ones, then the most detections),
+    else the latest error runs, else the slowest."""
     if opts.run_ids:
         return list(opts.run_ids)
-    flt = opts.filter
-    where, params = flt.where(has_table(lens, "failures"))
+    return worst_runs(lens, opts.filter, opts.traces)
+
+
+def worst_runs(lens: Store, flt: explore.RunFilter, n: int) -> list[str]:
+    """The `n` worst runs of those `flt` selects (WORST_RUNS), else the latest error runs, else the slowest
+    (the report's trace view and notebook 01 open these)."""
     if has_table(lens, "failures"):
-        q = (f"SELECT f.run_id FROM failures f JOIN runs r USING (run_id) WHERE {where} "  # noqa: S608 - built by RunFilter
-             "GROUP BY f.run_id ORDER BY count(*) DESC, max(r.started_at) DESC, f.run_id LIMIT ?")
-        ids = lens.sql(q, [*params, opts.traces])["run_id"].to_list()
+        where, params = flt.where(True)
+        ids = lens.sql(WORST_RUNS.format(where=where), [*params, n])["run_id"].to_list()
         if ids:
             return ids
     for f, sort in ((flt.with_(status="error"), "started_at"), (flt, "duration_ms")):
-        ids = explore.find_runs(lens, f, sort, limit=opts.traces, columns=("run_id",))["run_id"].to_list()
+        ids = explore.find_runs(lens, f, sort, limit=n, columns=("run_id",))["run_id"].to_list()
         if ids:
             return ids
     return []
@@ -174,7 +235,7 @@ def trace_blocks(lens: Store, run_id: str, max_text: int, key: str) -> list[Bloc
             f"<span class='al-dim'>{html.escape(r['kind'])} · {html.escape(_fmt(r['duration_ms']))} ms"
             f"{html.escape(flags)}</span></summary>{d.html()}</details>")
     fig.update_layout(meta={"agentlens_trace": key})
-    title = f"<h3 class='al-trace-title'>Run {html.escape(run_id)}</h3>"
+    title = f"<h3 class='al-trace-title' id='{key}'>Run {html.escape(run_id)}</h3>"
     return [Html(title + run_summary_html(run, marks)), fig, Html("<div class='al-spans'>" + "".join(details) + "</div>")]
 
 
@@ -185,10 +246,44 @@ def traces_section(lens: Store, opts: ReportOptions) -> Section | None:
     blocks: list[Block] = []
     for i, rid in enumerate(ids):
         blocks += trace_blocks(lens, rid, opts.max_text, f"t{i}")
-    text = ("The run" + (" asked for" if opts.run_ids else " with the most failure evidence, else the latest error")
-            + ": each bar is a span (time from the run's start; children under their parent). "
-              "Click a bar to open its details below.")
+    text = (("The runs asked for" if opts.run_ids else "The worst runs (most severe failure first), else the "
+             "latest errors") + ": each bar is a span (time from the run's start; children under their parent). "
+            "Click a bar to open its details below.")
     return Section("Trace view", text, blocks=blocks, css_class="al-trace")
+
+
+def broken_section(lens: Store, opts: ReportOptions) -> Section:
+    """What the report opens on: the worst runs of the window (the ones the trace view shows), each with
+    its worst failure and a link to its trace in the page; or that nothing was found."""
+    flt = opts.filter
+    runs = explore.count_runs(lens, flt)
+    if runs == 0:
+        return Section("What is broken", "No runs in this window." if opts.since or opts.until
+                       else "The database has no runs.", css_class="al-broken")
+    ids = pick_runs(lens, opts)
+    failing = 0
+    if has_table(lens, "failures"):
+        where, params = flt.where(True)
+        failing = lens.sql(f"SELECT count(DISTINCT f.run_id) FROM failures f JOIN runs r USING (run_id) "  # noqa: S608 - RunFilter
+                           f"WHERE {where}", params).item()
+    errors = explore.count_runs(lens, flt.with_(status="error"))
+    facts = {"runs": runs, "runs with a failure mode": failing, "runs with error status": errors}
+    if not ids:
+        return Section("What is broken", "No failure mode and no error in these runs.", facts=facts,
+                       css_class="al-broken")
+    items = []
+    for i, rid in enumerate(ids):
+        r = lens.sql(WORST_FACTS, [rid]).row(0, named=True)
+        what = (f"<b>{html.escape(_fmt(r['severity']))}</b> · {html.escape(_fmt(r['modes']))}: "
+                f"{html.escape(_fmt(r['explanation']))}" if r["modes"] else f"status {html.escape(_fmt(r['status']))}")
+        where_ = " · ".join(html.escape(_fmt(v)) for v in (r["agent_name"], r["feature"], r["started_at"]) if v)
+        cost = f" · {plots.usd(r['cost_usd'])}" if r["cost_usd"] is not None else ""
+        items.append(f"<li class='al-sev-{html.escape(_fmt(r['severity']))}'>{what}<br><span class='al-dim'>"
+                     f"<a href='#t{i}'>run {html.escape(rid)}</a> · {where_}{cost}</span></li>")
+    text = ("The worst runs first (their most severe failure, then runs with a trace to look at, then the most "
+            "detections); each links to its trace below." if not opts.run_ids else "The runs asked for.")
+    return Section("What is broken", text, facts=facts, css_class="al-broken",
+                   blocks=[Html("<ol class='al-worst'>" + "".join(items) + "</ol>")])
 
 
 def data_quality_section(lens: Store, opts: ReportOptions) -> Section | None:
@@ -200,20 +295,26 @@ def data_quality_section(lens: Store, opts: ReportOptions) -> Section | None:
                    blocks=[("quarantine", q)])
 
 
+# bucket widths the report picks from, smallest first
+EVERY_CHOICES = (dt.timedelta(minutes=5), dt.timedelta(minutes=15), dt.timedelta(hours=1), dt.timedelta(hours=3),
+                 dt.timedelta(hours=6), dt.timedelta(hours=12), dt.timedelta(days=1), dt.timedelta(days=7))
+
+
 def auto_every(lens: Store, opts: ReportOptions) -> dt.timedelta:
-    """A bucket width giving a readable number of points over the runs in the window: 15 min up
-    to 12 h of data, 1 h up to 7 days, 6 h up to 30 days, else 1 day."""
+    """A bucket width giving readable lines over the runs in the window: the smallest of EVERY_CHOICES
+    with at most one bucket per 4 runs (a few runs per point, not a comb of zeros and ones), between 6
+    and 48 buckets."""
     flt = opts.filter
     where, params = flt.where(has_table(lens, "failures"))
-    rows = lens.con.execute(f"SELECT min(started_at), max(started_at) FROM runs WHERE {where}",  # noqa: S608 - RunFilter
+    rows = lens.con.execute(f"SELECT min(started_at), max(started_at), count(*) FROM runs WHERE {where}",  # noqa: S608 - RunFilter
                             params).fetchall()
-    lo, hi = rows[0]
+    lo, hi, n = rows[0]
     span = (hi - lo) if lo is not None and hi is not None else dt.timedelta(0)
-    for limit, width in ((dt.timedelta(hours=12), dt.timedelta(minutes=15)), (dt.timedelta(days=7), dt.timedelta(hours=1)),
-                         (dt.timedelta(days=30), dt.timedelta(hours=6))):
-        if span <= limit:
+    most = max(6, min(48, n // 4))
+    for width in EVERY_CHOICES:
+        if span / width < most:
             return width
-    return dt.timedelta(days=1)
+    return EVERY_CHOICES[-1]
 
 
 def _result_blocks(res: Any, skip: tuple[str, ...] = ()) -> list[Block]:
@@ -247,8 +348,9 @@ def costs_section(lens: Store, opts: ReportOptions) -> Section | None:
                                    top=opts.max_rows))
     fig = plots.stacked_over_time(per_day, "period", "total_cost_usd", "feature",
                                   title="cost per day by feature (USD)", y_title="USD")
-    return Section("Costs", "Cost in USD (reported by the source where it reports one, else computed from "
-                   "tokens and the day's prices); runs without a price are never counted as $0.",
+    return Section("Costs", "Cost in USD: computed from tokens and the day's prices, or reported by the source "
+                   "(the 'headline cost' fact says which figure the totals take where the two disagree); runs "
+                   "without a price are never counted as $0.",
                    facts=res.facts, blocks=[fig, *_result_blocks(res, ("tokens by",))])
 
 
@@ -270,12 +372,13 @@ def failures_section(lens: Store, opts: ReportOptions) -> Section | None:
 
 
 SECTIONS: tuple[SectionFn, ...] = (
+    broken_section,
+    traces_section,
     overview_section,
     signals_section,
     costs_section,
     failures_section,
     runs_section,
-    traces_section,
     data_quality_section,
 )
 
@@ -299,10 +402,33 @@ ul.facts { columns: 2; font-size: 14px; } .al-figure { margin: 6px 0; }
 .al-spanbox { border-top: 1px solid #eaeef2; padding: 2px 0; } .al-spanbox > summary { cursor: pointer; }
 .al-spanbox[open] { background: #fbfcfd; } .al-spanbox .al-span { padding: 6px 12px; }
 .al-fact { margin-right: 14px; white-space: nowrap; display: inline-block; }
+ol.al-worst li { margin: 6px 0; } .al-sev-critical b { color: #cf222e; } .al-sev-high b { color: #bc4c00; }
+.al-dim { color: #57606a; font-size: 13px; }
 .al-trace-title { font-size: 16px; margin: 22px 0 6px 0; padding-top: 10px; border-top: 1px dashed #d0d7de; }
 """
 
+# plotly.js travels gzipped (4.6 MB -> 1.9 MB in base64: the page is light enough to attach to a message) and
+# is unpacked by the browser (DecompressionStream: Chrome 80, Firefox 113, Safari 16.4), then run as an inline
+# script whose hash the page's Content-Security-Policy lists like every other script of the page. Everything
+# that draws waits for it (`agentlensPlotly.then`).
+LOADER_JS = """
+window.agentlensPlotly = (async function () {
+  var packed = Uint8Array.from(atob('%s'), function (c) { return c.charCodeAt(0); });
+  var stream = new Blob([packed]).stream().pipeThrough(new DecompressionStream('gzip'));
+  var script = document.createElement('script');
+  script.textContent = await new Response(stream).text();
+  document.head.appendChild(script);
+})();
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def _plotly_packed() -> str:
+    return base64.b64encode(gzip.compress(get_plotlyjs().encode(), compresslevel=9, mtime=0)).decode()
+
+
 CLICK_JS = """
+agentlensPlotly.then(function () {
 document.querySelectorAll('.plotly-graph-div').forEach(function (div) {
   var key = div.getAttribute('data-trace-key');
   if (!key || !div.on) return;
@@ -312,6 +438,7 @@ document.querySelectorAll('.plotly-graph-div').forEach(function (div) {
     var box = document.getElementById(key + '-span-' + row);
     if (box) { box.open = true; box.scrollIntoView({behavior: 'smooth', block: 'start'}); }
   });
+});
 });
 """
 
@@ -351,7 +478,7 @@ class Report(BaseResult):
         }
 
     def to_html(self) -> str:
-        scripts: list[str] = [get_plotlyjs()]
+        scripts: list[str] = [LOADER_JS % _plotly_packed()]
         nav, body = [], []
         for i, s in enumerate(self.sections):
             anchor = _slug(s.title, i)
@@ -373,7 +500,7 @@ class Report(BaseResult):
             body.append("".join(parts))
         scripts.append(CLICK_JS)
         hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
-                          for s in scripts)
+                          for s in [get_plotlyjs(), *scripts])  # plotly.js: the script the loader adds
         csp = (f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; img-src data:; "
                "font-src data:; base-uri 'none'; form-action 'none'")
         sub = (f"{self.database} · generated {self.generated_at:%Y-%m-%d %H:%M:%S} UTC"
@@ -400,7 +527,7 @@ class Report(BaseResult):
         payload = json.dumps({"data": spec["data"], "layout": spec["layout"],
                               "config": {"responsive": True, "displaylogo": False}},
                              cls=_Encoder, separators=(",", ":"))
-        scripts.append(f"Plotly.newPlot({json.dumps(div_id)}, {_script_safe(payload)});")
+        scripts.append(f"agentlensPlotly.then(function () {{ Plotly.newPlot({json.dumps(div_id)}, {_script_safe(payload)}); }});")
         return f"<div class='al-figure'><div id='{div_id}' class='plotly-graph-div'{data_key}></div></div>"
 
     def save(self, path: str | Path, format: str | None = None, table: str | None = None) -> Path:

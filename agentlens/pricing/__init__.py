@@ -26,6 +26,7 @@ Config (`[pricing]`, all keys optional):
 [pricing]
 reconcile_relative = 0.01        # reported vs computed cost: flag beyond 1% ...
 reconcile_absolute_usd = 0.000001  # ... and beyond $0.000001 (sources round to 6 decimals)
+headline_cost = "computed"       # cost_usd where the two disagree: "computed" (default) or "reported"
 
 [[pricing.overrides]]            # negotiated rates, self-hosted or fine-tuned models
 model = "acme-finetune-v1"       # as recorded on the spans (case-insensitive)
@@ -75,7 +76,8 @@ UTC = dt.UTC
 RATE_KEYS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "cache_write_per_mtok",
              "reasoning_per_mtok", "per_request_usd")
 OVERRIDE_KEYS = ("model", "provider", "effective_from", "note", *RATE_KEYS)
-PRICING_KEYS = ("overrides", "reconcile_relative", "reconcile_absolute_usd")
+PRICING_KEYS = ("overrides", "reconcile_relative", "reconcile_absolute_usd", "headline_cost")
+HEADLINE_CHOICES = ("computed", "reported")
 
 
 @dataclass(frozen=True)
@@ -108,12 +110,25 @@ class PricingConfig:
     overrides: tuple[Override, ...] = ()
     reconcile_relative: float = 0.01
     reconcile_absolute_usd: float = 0.000001
+    headline_cost: str = "computed"  # the figure cost_usd takes where reported and computed disagree
+
+
+def cost_params(cfg: PricingConfig) -> dict[str, Any]:
+    """The named parameters of the headline rule (store.runsql HEADLINE_NOTE)."""
+    return {"reconcile_rel": cfg.reconcile_relative, "reconcile_abs": cfg.reconcile_absolute_usd,
+            "headline": cfg.headline_cost}
 
 
 def _rate(v: object) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float) or v < 0 or v != v or v == float("inf"):
         raise Invalid("must be a non-negative number of USD")
     return float(v)
+
+
+def _headline(v: object) -> str:
+    if v not in HEADLINE_CHOICES:
+        raise Invalid(f"must be one of {', '.join(repr(c) for c in HEADLINE_CHOICES)}")
+    return str(v)
 
 
 def _date(v: object) -> dt.date:
@@ -146,6 +161,7 @@ def load_pricing(config: Config) -> PricingConfig:
     section = Section.of(config, "pricing").only(PRICING_KEYS, "a pricing setting")
     rel = section.value("reconcile_relative", _rate, 0.01)
     absolute = section.value("reconcile_absolute_usd", _rate, 0.000001)
+    headline = section.value("headline_cost", _headline, "computed")
     overrides = []
     seen: dict[tuple[str, str | None, dt.date | None], int] = {}
     for i, o in enumerate(section.tables("overrides"), 1):
@@ -163,7 +179,7 @@ def load_pricing(config: Config) -> PricingConfig:
             raise o.fail(f"has the same model, provider and effective_from as override #{seen[key3]}")
         seen[key3] = i
         overrides.append(ov)
-    return PricingConfig(tuple(overrides), rel, absolute)
+    return PricingConfig(tuple(overrides), rel, absolute, headline)
 
 
 # --- the price table -----------------------------------------------------------------------------
@@ -481,7 +497,7 @@ def _price(lens: Store, pricing: PricingConfig) -> None:
     _span_costs(lens, pricing, PRICE_SET)
     con.execute(CLEAR_SPAN_COSTS)
     con.execute(SET_SPAN_COSTS)
-    con.execute(SET_RUN_COSTS)
+    con.execute(SET_RUN_COSTS, cost_params(pricing))
 
 
 def price_step(lens: Store) -> None:
@@ -499,9 +515,10 @@ def price_staged_step(lens: Store) -> None:
     (sql.STAGE_SPAN_COSTS_TABLE says why: no UPDATE of the rows the file adds)."""
     con = lens.con
     con.execute("CREATE OR REPLACE TEMP TABLE _price_runs AS SELECT DISTINCT run_id FROM _affected")
-    _span_costs(lens, load_pricing(lens.config), PRICE_SET_STAGED)
+    cfg = load_pricing(lens.config)
+    _span_costs(lens, cfg, PRICE_SET_STAGED)
     con.execute(STAGE_SPAN_COSTS)
-    con.execute(STAGE_RUN_COSTS)
+    con.execute(STAGE_RUN_COSTS, cost_params(cfg))
 
 
 @dataclass

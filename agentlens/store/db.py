@@ -303,7 +303,7 @@ class Store:
         }
         tables = {
             "runs by source": self.sql(queries.BY_SOURCE),
-            "LLM spans by model": self.sql(queries.BY_MODEL),
+            "LLM calls by model": self.sql(queries.BY_MODEL),
             "runs by feature": self.sql(queries.BY_FEATURE),
         }
         q = self.sql(queries.QUARANTINE_BY_KIND)

@@ -1,5 +1,7 @@
 """Named queries over the canonical tables that the store answers (`Store.overview`, `Store.spans`)."""
 
+from . import runsql
+
 OVERVIEW = """
 SELECT count(*) AS runs,
        (SELECT count(*) FROM spans) AS spans,
@@ -12,13 +14,13 @@ SELECT count(*) AS runs,
 FROM runs
 """
 BY_SOURCE = "SELECT source, count(*) AS runs FROM runs GROUP BY ALL ORDER BY runs DESC"
-BY_MODEL = """
-SELECT model, count(*) AS llm_calls, sum(input_tokens)::BIGINT AS input_tokens, sum(output_tokens)::BIGINT AS output_tokens
-FROM spans WHERE kind = 'llm' AND model IS NOT NULL GROUP BY ALL ORDER BY llm_calls DESC, model
-"""
+# LLM calls per model: by the rule the run totals use (runsql, the single source of per-run SQL)
+BY_MODEL = runsql.CALLS_BY_MODEL
 BY_FEATURE = """
 SELECT coalesce(feature, '(none)') AS feature, count(*) AS runs,
-       count(*) FILTER (WHERE status = 'error') AS error_runs, sum(input_tokens + output_tokens)::BIGINT AS tokens
+       count(*) FILTER (WHERE status = 'error') AS error_runs,
+       -- a run without an output count keeps its input tokens (input + NULL would drop them)
+       (coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0))::BIGINT AS tokens
 FROM runs GROUP BY ALL ORDER BY runs DESC, feature
 """
 QUARANTINE_BY_KIND = "SELECT kind, count(*) AS records FROM quarantine GROUP BY ALL ORDER BY records DESC"

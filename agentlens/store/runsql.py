@@ -19,6 +19,20 @@ SPAN_FLOOR_EXPR = "coalesce(getvariable('agentlens_span_floor'), 0)"
 # the constant or the semi-join left out, or with DuckDB's join_filter_pushdown optimizer disabled (which
 # doubles an incremental ingest's time). BUILD_RUNS therefore takes the floor through `_build_rids` only.
 
+# The model name a person groups by, from the name as recorded (kept as is in `spans.model` and `runs.model`):
+# a resource path's last part (Vertex AI `projects/P/locations/L/publishers/google/models/gemini-2.5-flash`,
+# the Gemini API's `models/gemini-2.0-flash`, a Bedrock ARN's `foundation-model/anthropic.claude-...`) is the
+# model. `{col}`: a column or expression. Every per-model table groups by it (show, signals, rollups, costs).
+# (regexp_extract, not regexp_replace: the ClickHouse translation knows it)
+MODEL_NAME_EXPR = ("coalesce(nullif(regexp_extract({col}, '^(.*/|)(models|foundation-model|inference-profile)/(.+)$', 3), ''),"
+                   " {col})")
+
+
+def model_name(col: str) -> str:
+    """MODEL_NAME_EXPR over `col` (fixed SQL text: a column name, never a value)."""
+    return MODEL_NAME_EXPR.format(col=col)
+
+
 # The span columns pricing reads (pricing.PRICE_SET from `spans`, PRICE_SET_STAGED from `_narrow`)
 PRICED_SPAN_COLUMNS = ("run_id", "span_id", "parent_span_id", "kind", "started_at", "model", "provider",
                        "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
@@ -33,25 +47,38 @@ PRICED_SPAN_COLUMNS = ("run_id", "span_id", "parent_span_id", "kind", "started_a
 # - leaf_llm: the LLM calls (LLM spans with no LLM span below them).
 # - root_id: the run's root; orphans stand in when the root never came, and the earliest span when
 #   parents form a cycle (no top at all), so every run with spans has exactly one.
-RUN_CALLS_CTES = """
-llm AS (
-  SELECT run_id, span_id, parent_span_id,
-         (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AS has_usage
-  FROM s WHERE kind = 'llm'
-),
-anc(run_id, span_id, has_usage) AS (
+# The ancestors of the LLM spans (each with whether that LLM span has usage). UNION: a parent cycle ends the
+# walk. _ANC_BAG walks with UNION ALL and a depth bound instead (ClickHouse's recursive CTEs take only UNION
+# ALL): the same set of (span, has_usage) on any tree, where the set's only use is in anti joins.
+_ANC_SET = """anc(run_id, span_id, has_usage) AS (
   SELECT run_id, parent_span_id, has_usage FROM llm WHERE parent_span_id IS NOT NULL
   UNION
   SELECT a.run_id, p.parent_span_id, a.has_usage
   FROM anc a JOIN s p ON p.run_id = a.run_id AND p.span_id = a.span_id
   WHERE p.parent_span_id IS NOT NULL
+),"""
+_ANC_BAG = """anc(run_id, span_id, has_usage, depth) AS (
+  SELECT run_id, parent_span_id, has_usage, 1 FROM llm WHERE parent_span_id IS NOT NULL
+  UNION ALL
+  SELECT a.run_id, p.parent_span_id, a.has_usage, a.depth + 1
+  FROM anc a JOIN s p ON p.run_id = a.run_id AND p.span_id = a.span_id
+  WHERE p.parent_span_id IS NOT NULL AND a.depth < 1000
+),"""
+_LLM_CTE = """
+llm AS (
+  SELECT run_id, span_id, parent_span_id,
+         (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AS has_usage
+  FROM s WHERE kind = 'llm'
 ),
+"""
+_CALLS_TAIL = """
 leaf_llm AS (SELECT run_id, span_id FROM llm ANTI JOIN anc USING (run_id, span_id)),
 counted AS (
   SELECT l.run_id, l.span_id FROM llm l
   ANTI JOIN (SELECT run_id, span_id FROM anc WHERE has_usage) u USING (run_id, span_id)
   WHERE l.has_usage
-),
+),"""
+RUN_CALLS_CTES = _LLM_CTE + _ANC_SET + _CALLS_TAIL + """
 tops AS (  -- spans whose parent is not in the run: the root, or orphans when the root never came
   SELECT s.run_id, s.span_id, s.parent_span_id, s.started_at
   FROM s ANTI JOIN s p ON p.run_id = s.run_id AND p.span_id = s.parent_span_id
@@ -63,7 +90,9 @@ root_id AS (  -- the root; when parents form a cycle (no top at all), the earlie
     PARTITION BY s.run_id
     ORDER BY (t.span_id IS NOT NULL) DESC, (s.parent_span_id IS NULL) DESC, s.started_at NULLS LAST, s.span_id) = 1
 )
-"""
+"""  # noqa: S608 - joins fixed SQL texts, never a value
+# leaf_llm and counted as RUN_CALLS_CTES defines them, walked with _ANC_BAG (statements that run on ClickHouse)
+CALLS_CTES = _LLM_CTE + _ANC_BAG + _CALLS_TAIL.rstrip(",") + "\n"
 
 # A run's model: the one most of its LLM calls used (then the most input tokens, then by name). A CTE over `s`
 # and RUN_CALLS_CTES' leaf_llm; used by BUILD_RUNS, and by pricing a run before it is built.
@@ -96,14 +125,37 @@ SELECT c.run_id, c.span_id, c.is_root,
        coalesce(c.cache_write_input_tokens, 0) AS cw, coalesce(c.output_tokens, 0) AS o,
        coalesce(c.reasoning_tokens, 0) AS r, c.cost_usd AS reported
 """
+# HEADLINE_NOTE: a run's (or a call's) reported and computed costs disagree when they are more than both
+# tolerances apart: `$reconcile_abs` USD and `$reconcile_rel` of the larger ([pricing] reconcile_absolute_usd,
+# reconcile_relative: the rule `agentlens costs` flags runs by). The headline cost (`cost_usd`) is then the
+# figure `[pricing] headline_cost` names, bound as `$headline`: 'computed' (the default: a vendor's figure
+# that disagrees with the price list is the one to doubt) or 'reported'. When they agree, or only one
+# exists, it is call by call the reported cost, else the computed one. Named parameters: pricing.cost_params.
+def costs_disagree(reported: str, computed: str) -> str:
+    """SQL: the two figures (fixed SQL texts, never values) both exist and disagree (HEADLINE_NOTE)."""
+    return (f"({reported} IS NOT NULL AND {computed} IS NOT NULL AND abs({reported} - {computed}) > "
+            f"greatest($reconcile_abs::DOUBLE, $reconcile_rel::DOUBLE * greatest(abs({reported}), abs({computed}))))")
+
+
+def headline_cost(reported: str, computed: str) -> str:
+    """SQL: the headline figure of one call or run from its two (HEADLINE_NOTE)."""
+    return (f"CASE WHEN {costs_disagree(reported, computed)} AND $headline = 'computed' THEN {computed} "
+            f"ELSE coalesce({reported}, {computed}) END")
+
+
 # The single derivation of a run's cost columns, from its priced calls (`_price_set`, RUN_PRICED_CALLS_SELECT) and
 # their computed costs (`_span_costs`): pricing writes them to `runs` (SET_RUN_COSTS) or, before the runs are
 # built, to `_staged_run_costs`, which BUILD_RUNS takes them from. A run's reported cost: every counted call
 # reports one, else the root's;
-# its cost is, call by call, the reported cost else the computed one (NULL when a call has neither).
+# its cost is, call by call, the reported cost else the computed one (NULL when a call has neither), unless the
+# run's two figures disagree (HEADLINE_NOTE).
 # Costs are summed in span_id order: a float sum depends on its order, and the order spans are stored
 # in is not fixed (parallel inserts), so the same data gives the same cost to the last bit.
 RUN_COSTS_SELECT = """
+SELECT run_id, reported, computed, unpriced,
+       """ + "CASE WHEN " + costs_disagree("reported", "computed") + """ AND $headline = 'computed' THEN computed
+            ELSE callwise END AS cost
+FROM (
   SELECT p.run_id,
          CASE WHEN bool_or(p.is_root) THEN any_value(p.reported)
               WHEN count(p.reported) = count(*) THEN sum(p.reported ORDER BY p.span_id) END AS reported,
@@ -114,10 +166,11 @@ RUN_COSTS_SELECT = """
          CASE WHEN count(*) FILTER (WHERE p.has_usage) = 0 THEN any_value(p.reported)
               WHEN count(coalesce(p.reported, c.computed_cost_usd)) FILTER (WHERE p.has_usage)
                    = count(*) FILTER (WHERE p.has_usage)
-              THEN sum(coalesce(p.reported, c.computed_cost_usd) ORDER BY p.span_id) FILTER (WHERE p.has_usage) END AS cost
+              THEN sum(coalesce(p.reported, c.computed_cost_usd) ORDER BY p.span_id) FILTER (WHERE p.has_usage) END AS callwise
   FROM _price_set p LEFT JOIN _span_costs c ON c.run_id = p.run_id AND c.span_id = p.span_id
   GROUP BY p.run_id
-"""
+)
+"""  # noqa: S608 - joins fixed SQL texts, never a value
 # MAIN_PATH_NOTE: a run's status. A run is `error` when it ended by an exception on its main path, not only
 # when its root says so: the OpenAI Agents SDK's instrumentation closes the root (and a CHAIN) OK when
 # `Runner.run` raised and records the error on the inner agent span, the last turn or the last response.
@@ -277,7 +330,33 @@ LEFT JOIN ended_by_error e ON e.run_id = g.run_id
 """  # noqa: S608 - joins fixed SQL texts (RUN_CALLS_CTES), never a value
 
 
+# LLM calls and tokens per model over the whole database (`agentlens show`), by the rule the run totals use
+# (RUN_CALLS_CTES): calls are the LLM spans `runs.llm_calls` counts (no LLM span below them: a framework's
+# wrapper span is not a second call), tokens those `runs.input_tokens` sums (`counted`). Models grouped by
+# MODEL_NAME_EXPR; `recorded_as` lists the names as recorded when they differ from it.
+CALLS_BY_MODEL = """
+WITH RECURSIVE
+s AS (SELECT run_id, span_id, parent_span_id, kind, started_at, model, input_tokens, output_tokens FROM spans),
+""" + CALLS_CTES + """,
+flagged AS (
+  SELECT coalesce(""" + model_name("s.model") + """, '(unknown)') AS model,
+         CASE WHEN s.model <> """ + model_name("s.model") + """ THEN s.model END AS recorded,
+         s.input_tokens, s.output_tokens, l.span_id IS NOT NULL AS is_call, c.span_id IS NOT NULL AS is_counted
+  FROM s
+  LEFT JOIN leaf_llm l ON l.run_id = s.run_id AND l.span_id = s.span_id
+  LEFT JOIN counted c ON c.run_id = s.run_id AND c.span_id = s.span_id
+  WHERE s.kind = 'llm' AND (l.span_id IS NOT NULL OR c.span_id IS NOT NULL)
+)
+SELECT model,
+       count(*) FILTER (WHERE is_call) AS llm_calls,
+       sum(input_tokens) FILTER (WHERE is_counted)::BIGINT AS input_tokens,
+       sum(output_tokens) FILTER (WHERE is_counted)::BIGINT AS output_tokens,
+       nullif(string_agg(DISTINCT recorded, ', ' ORDER BY recorded), '') AS recorded_as
+FROM flagged GROUP BY model ORDER BY llm_calls DESC, model
+"""  # noqa: S608 - joins fixed SQL texts (RUN_CALLS_CTES), never a value
+
+
 # every complete statement (CTE fragments end in _CTES and are parsed inside the statements using them)
 # (and _SELECT: a SELECT over another step's temp tables, parsed inside the statements that complete it)
 ALL_SQL = {k: v for k, v in dict(globals()).items()
-           if k.isupper() and not k.endswith(("_CTES", "_EXPR", "_SELECT")) and isinstance(v, str)}
+           if k.isupper() and not k.startswith("_") and not k.endswith(("_CTES", "_EXPR", "_SELECT")) and isinstance(v, str)}
