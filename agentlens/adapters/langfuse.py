@@ -300,12 +300,19 @@ def observation_row(
     if row["input_tokens"] is None and row["output_tokens"] is None:
         if lf_usage is not None:
             row.update(lf_usage)
-            # thinking tokens in the total only: Langfuse priced input + output without them
+            # thinking tokens in the total only: stored as reasoning. Langfuse priced input + output without
+            # them; its figure is still what it reported (kept: reconciliation flags the difference, and the
+            # headline takes the computed one by default, [pricing] headline_cost)
             legacy = _legacy_usage(_g(o, "usage")) if not details else {}
-            cost_ok = not reasoning_from_total(row, as_int((details or legacy).get("total")))
+            reasoning_from_total(row, as_int((details or legacy).get("total")))
     elif lf_usage is not None:
         same = (lf_usage["input_tokens"], lf_usage["output_tokens"]) == (row["input_tokens"], row["output_tokens"])
-        cost_ok = same  # Langfuse priced other token counts (an estimate): leave it to pricing
+        # Langfuse priced other token counts (a tokenizer's estimate): leave it to pricing. The same counts
+        # but for thinking tokens the attributes give in a total only (Vertex AI) are Langfuse's own reading
+        # of this call: its figure is kept as reported, and reconciliation flags the difference.
+        out, reasoning = row["output_tokens"], row["reasoning_tokens"] or 0
+        cost_ok = same or (lf_usage["input_tokens"] == row["input_tokens"] and out is not None
+                           and lf_usage["output_tokens"] == out - reasoning and not lf_usage["reasoning_tokens"])
         if same:
             for k in ("cached_input_tokens", "cache_write_input_tokens", "reasoning_tokens"):
                 if row[k] is None:
