@@ -247,6 +247,17 @@ SOURCE_WATERMARK_COLUMNS: tuple[Column, ...] = (  # 0005_sources
     Column("updated_at", "TIMESTAMPTZ", "When the watermark last moved (it commits with the rows it covers)."),
 )
 
+FILE_READ_COLUMNS: tuple[Column, ...] = (  # 0007_file_reads
+    Column("path", "VARCHAR", "A file ingested (its resolved path)."),
+    Column("source", "VARCHAR", "The source it was ingested as (`--source`), '' for its format's own."),
+    Column("format", "VARCHAR", "Adapter that read it."),
+    Column("bytes_read", "BIGINT", "How far it was read: the next ingest reads only what was appended after, when the file only grew."),
+    Column("fingerprint", "VARCHAR", "SHA-256 of those bytes: another one at the next ingest means the file was rewritten, and it is read whole."),
+    Column("lines_read", "BIGINT", "Lines in those bytes (an appended part's quarantine records name their line in the whole file)."),
+    Column("appendable", "BOOLEAN", "Whether it can be read from where it stopped (JSON Lines that ended on a line's end, not gzip)."),
+    Column("read_at", "TIMESTAMPTZ", "When it was last read (commits with what it read)."),
+)
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "runs": RUN_COLUMNS,
     "spans": SPAN_COLUMNS,
@@ -259,6 +270,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "rollup_buckets": ROLLUP_BUCKET_COLUMNS,
     "rollup_ledger": ROLLUP_LEDGER_COLUMNS,
     "source_watermarks": SOURCE_WATERMARK_COLUMNS,  # 0005_sources
+    "file_reads": FILE_READ_COLUMNS,  # 0007_file_reads
 }
 
 SPAN_KINDS = ("agent", "llm", "tool", "retriever", "embedding", "chain", "guardrail", "handoff", "other")
@@ -449,6 +461,19 @@ def m0006_zstd_text(con: duckdb.DuckDBPyConnection, on_table: Callable[[str], No
         con.execute(ddl)
 
 
+# Files read before, and how far (agentlens.ingest.files): a file that grew is read from where it stopped.
+_M0007 = """
+CREATE TABLE file_reads (
+  path VARCHAR, source VARCHAR, format VARCHAR, bytes_read BIGINT, fingerprint VARCHAR, lines_read BIGINT,
+  appendable BOOLEAN, read_at TIMESTAMPTZ, PRIMARY KEY (path, source)
+);
+"""
+
+
+def m0007_file_reads(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_M0007)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     ("0001_initial", m0001_initial),
     ("0002_costs", m0002_costs),
@@ -456,6 +481,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]], ...] 
     ("0004_failures", m0004_failures),
     ("0005_sources", m0005_sources),
     ("0006_zstd_text", m0006_zstd_text),
+    ("0007_file_reads", m0007_file_reads),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

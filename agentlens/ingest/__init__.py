@@ -27,15 +27,15 @@ from .. import adapters
 from ..adapters.base import Bad
 from ..core.duck import interrupted, out_of_memory
 from ..store import Store, StoreError, out_of_memory_advice
-from . import read
+from . import files, read
 from . import sql as Q
-from .publish import Field, OnCommit, ProgressFn, ingest_batches
+from .publish import Field, OnCommit, ProgressFn, ingest_batches, record_prefix
 from .read import IngestError, NotATrace
 from .steps import Pipeline, Step
-from .summary import FileResult, IngestSummary
+from .summary import COUNTS, FileResult, IngestSummary
 
-__all__ = ["Field", "FileResult", "IngestError", "IngestSummary", "OnCommit", "Pipeline", "Progress", "Step",
-           "ingest_batches", "ingest_files"]
+__all__ = ["COUNTS", "Field", "FileResult", "IngestError", "IngestSummary", "OnCommit", "Pipeline", "Progress",
+           "Step", "ingest_batches", "ingest_files", "record_prefix"]
 
 
 class Progress(Protocol):
@@ -48,15 +48,18 @@ class Progress(Protocol):
 
 
 def ingest_files(store: Store, paths: Iterable[str | Path], pipeline: Pipeline, format: str | None = None,
-                 progress: Progress | None = None, summary: IngestSummary | None = None) -> IngestSummary:
+                 progress: Progress | None = None, summary: IngestSummary | None = None,
+                 source: str | None = None) -> IngestSummary:
     """Ingest files and folders (`.gz` too) into the store, each file in its own transaction. The format
-    is sniffed unless given. Raises IngestError for a path that does not exist, before reading any."""
+    is sniffed unless given. `source`: the source's name, a namespace of record ids of its own
+    (publish.record_prefix). A file read before is read from where that read stopped when it only grew
+    (files.py). Raises IngestError for a path that does not exist, before reading any."""
     t0 = time.perf_counter()
     summary = summary if summary is not None else IngestSummary()
     forced = adapters.by_name(format) if format else None
     for path, explicit in list(read.iter_files(paths)):
         res = _ingest_file(store, path, explicit, forced, pipeline,
-                           progress.advance_fn(path) if progress is not None else None)
+                           progress.advance_fn(path) if progress is not None else None, source)
         if progress is not None:
             progress.done(path)
         summary.files.append(res)
@@ -65,17 +68,22 @@ def ingest_files(store: Store, paths: Iterable[str | Path], pipeline: Pipeline, 
 
 
 def _ingest_file(store: Store, path: Path, explicit: bool, forced: ModuleType | None, pipeline: Pipeline,
-                 advance: ProgressFn | None) -> FileResult:
+                 advance: ProgressFn | None, source: str | None = None) -> FileResult:
     res = FileResult(str(path))
     stat = path.stat()
-    digest = read.sha256(path)
+    try:
+        part = files.plan(store, path, source)
+    except OSError as e:
+        return _fail(store, res, path, "unreadable_file", f"{path}: cannot read: {e}")
+    digest = part.digest if not source else f"{part.digest}@{source}"  # the same bytes as another source's: read
     seen = store.one(Q.FILE_SEEN, [digest])
     if seen is not None:
         res.status = "skipped_duplicate"
         res.message = f"same bytes as {seen[0]}, ingested {seen[1]:%Y-%m-%d %H:%M:%S}"
         return res
     try:
-        adapter = read.adapter_for(path, read.head(path), explicit, forced)
+        adapter = read.adapter_for(path, read.head(path), explicit, forced) if not part.tail else \
+            (forced or adapters.by_name(part.format or ""))
     except (OSError, EOFError) as e:
         return _fail(store, res, path, "unreadable_file", f"{path}: cannot read: {e}")
     except NotATrace as e:
@@ -85,12 +93,18 @@ def _ingest_file(store: Store, path: Path, explicit: bool, forced: ModuleType | 
         return res
     res.format = adapter.NAME
 
-    recorded = OnCommit(Q.RECORD_FILE, (digest, str(path), stat.st_size, stat.st_mtime, Field("format"), Field("runs"),
+    recorded = OnCommit(Q.RECORD_FILE, (digest, str(path), part.size, stat.st_mtime, Field("format"), Field("runs"),
                                         Field("spans"), Field("quarantined"), Field("seconds")))
+    ledger = OnCommit(files.RECORD_READ, part.record(adapter.NAME))
     try:
-        with read.open_input(path) as stream:
-            return ingest_batches(store, str(path), adapter.NAME, adapter.read(stream, str(path), store.config),
-                                  pipeline, on_commit=(recorded,), advance=advance, digest=digest)
+        with files.open_part(path, part) as stream:
+            batches = files.renumbered(adapter.read(stream, str(path), store.config), part.lines_before)
+            res = ingest_batches(store, str(path), adapter.NAME, batches, pipeline, on_commit=(recorded, ledger),
+                                 advance=advance, digest=digest, source=source)
+            if part.tail and res.status == "ingested":
+                res.message = (f"read from byte {part.offset:,} (line {part.lines_before + 1:,}): the file grew "
+                               "since it was last read")
+            return res
     except (KeyboardInterrupt, SystemExit, StoreError):
         raise  # StoreError: the database cannot be used now (its owner was killed...): not this file's fault
     except Exception as e:  # one bad file never stops the others
