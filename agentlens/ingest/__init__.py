@@ -27,7 +27,7 @@ from .. import adapters
 from ..adapters.base import Bad
 from ..core.duck import interrupted, out_of_memory
 from ..store import Store, StoreError, out_of_memory_advice
-from . import files, read
+from . import batch, files, read
 from . import sql as Q
 from .publish import Field, OnCommit, ProgressFn, ingest_batches, record_prefix
 from .read import IngestError, NotATrace
@@ -57,18 +57,24 @@ def ingest_files(store: Store, paths: Iterable[str | Path], pipeline: Pipeline, 
     t0 = time.perf_counter()
     summary = summary if summary is not None else IngestSummary()
     forced = adapters.by_name(format) if format else None
+    small = batch.SmallFiles(store, pipeline, source, summary)
     for path, explicit in list(read.iter_files(paths)):
-        res = _ingest_file(store, path, explicit, forced, pipeline,
-                           progress.advance_fn(path) if progress is not None else None, source)
+        advance = progress.advance_fn(path) if progress is not None else None
+        res = _ingest_file(store, path, explicit, forced, pipeline, advance, source, small)
         if progress is not None:
             progress.done(path)
-        summary.files.append(res)
+        if res is not None:
+            summary.files.append(res)
+    small.flush()
     summary.seconds += time.perf_counter() - t0
     return summary
 
 
 def _ingest_file(store: Store, path: Path, explicit: bool, forced: ModuleType | None, pipeline: Pipeline,
-                 advance: ProgressFn | None, source: str | None = None) -> FileResult:
+                 advance: ProgressFn | None, source: str | None = None,
+                 small: batch.SmallFiles | None = None) -> FileResult | None:
+    """The file into the store in its own transaction; a small file is read and left to `small`, which
+    publishes it with others in one transaction (and returns None)."""
     res = FileResult(str(path))
     stat = path.stat()
     try:
@@ -93,9 +99,20 @@ def _ingest_file(store: Store, path: Path, explicit: bool, forced: ModuleType | 
         return res
     res.format = adapter.NAME
 
+    if small is not None and small.takes(part):
+        try:
+            small.add(path, part, digest, adapter, advance)
+            return None
+        except (KeyboardInterrupt, SystemExit, StoreError):
+            raise
+        except Exception as e:  # one bad file never stops the others
+            if interrupted(e):
+                raise KeyboardInterrupt from None
+            return _fail(store, FileResult(str(path), adapter.NAME), path, "unreadable_file",
+                         f"{path}: {type(e).__name__}: {e}")
     recorded = OnCommit(Q.RECORD_FILE, (digest, str(path), part.size, stat.st_mtime, Field("format"), Field("runs"),
                                         Field("spans"), Field("quarantined"), Field("seconds")))
-    ledger = OnCommit(files.RECORD_READ, part.record(adapter.NAME))
+    ledger = OnCommit(Q.RECORD_READ, part.record(adapter.NAME))
     try:
         with files.open_part(path, part) as stream:
             batches = files.renumbered(adapter.read(stream, str(path), store.config), part.lines_before)

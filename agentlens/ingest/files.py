@@ -26,18 +26,15 @@ from typing import IO
 
 from ..adapters.base import Batch
 from ..store import Store
+from . import sql as Q
 from .read import open_input
 
 # The formats whose files are JSON Lines when they start with "{" on a line of its own: readable from any
 # line's start.
 LINE_FORMATS = frozenset({"otlp", "agent_runs"})
 
-LAST_READ = """
-SELECT bytes_read, fingerprint, lines_read, format, appendable FROM file_reads WHERE path = ? AND source = ?
-"""
-RECORD_READ = """
-INSERT OR REPLACE INTO file_reads VALUES (?, ?, ?, ?, ?, ?, ?, now())
-"""
+# What `Read.record` gives, in the order of `file_reads` (sql.RECORD_READ, sql.RECORD_READS)
+READ_FIELDS = ("path", "source", "format", "bytes_read", "fingerprint", "lines_read", "appendable")
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,7 @@ def plan(store: Store, path: Path, source: str | None) -> Read:
     also gives the whole file's SHA-256)."""
     src = source or ""
     size = path.stat().st_size
-    last = store.one(LAST_READ, [key(path), src])
+    last = store.one(Q.LAST_READ, [key(path), src])
     at = int(last[0]) if last is not None and last[4] and 0 < int(last[0]) <= size else None
     h, prefix_hash = hashlib.sha256(), None
     lines = last_byte = 0

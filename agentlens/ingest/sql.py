@@ -256,6 +256,38 @@ VALUES (now(), ?, ?, ?, ?, ?, ?, ?, ?)
 
 FILE_SEEN = "SELECT path, ingested_at FROM ingested_files WHERE content_hash = ?"
 RECORD_FILE = "INSERT INTO ingested_files VALUES (?, ?, ?, to_timestamp(?), ?, now(), ?, ?, ?, ?)"
+# A file of a batch (ingest/batch.py): two files of one batch may have the same bytes (the first is kept)
+RECORD_FILE_ONCE = "INSERT OR IGNORE INTO ingested_files VALUES (?, ?, ?, to_timestamp(?), ?, now(), ?, ?, ?, ?)"
+# The files of a batch, as one JSON parameter (ingest/batch.py): runs, spans and seconds are the batch's
+RECORD_FILES = """
+INSERT OR IGNORE INTO ingested_files
+SELECT f.content_hash, f.path, f.size_bytes, to_timestamp(f.mtime), f.format, now(), NULL, NULL, f.quarantined, NULL
+FROM (SELECT unnest(from_json(?::JSON, '[{"content_hash": "VARCHAR", "path": "VARCHAR", "size_bytes": "BIGINT",
+      "mtime": "DOUBLE", "format": "VARCHAR", "quarantined": "BIGINT"}]'), recursive := true)) f
+"""
+# Quarantine records of the files of a batch, each under its file's name, as one JSON parameter
+QUARANTINE_FILES = """
+INSERT INTO quarantine (ingested_at, source_file, line, kind, reason, raw, run_id, span_id, stored)
+SELECT now(), b.source_file, b.line, b.kind, b.reason, b.raw, b.run_id, b.span_id, b.stored
+FROM (SELECT unnest(from_json(?::JSON, '[{"source_file": "VARCHAR", "line": "BIGINT", "kind": "VARCHAR",
+      "reason": "VARCHAR", "raw": "VARCHAR", "run_id": "VARCHAR", "span_id": "VARCHAR", "stored": "BOOLEAN"}]'),
+      recursive := true)) b
+WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source_file = b.source_file AND q.kind = b.kind
+                  AND q.raw = b.raw AND q.run_id IS NOT DISTINCT FROM b.run_id
+                  AND q.span_id IS NOT DISTINCT FROM b.span_id)
+"""
+
+# How far a file was read (ingest/files.py)
+LAST_READ = """
+SELECT bytes_read, fingerprint, lines_read, format, appendable FROM file_reads WHERE path = ? AND source = ?
+"""
+RECORD_READ = "INSERT OR REPLACE INTO file_reads VALUES (?, ?, ?, ?, ?, ?, ?, now())"
+RECORD_READS = """
+INSERT OR REPLACE INTO file_reads
+SELECT r.*, now() FROM (SELECT unnest(from_json(?::JSON, '[{"path": "VARCHAR", "source": "VARCHAR",
+      "format": "VARCHAR", "bytes_read": "BIGINT", "fingerprint": "VARCHAR", "lines_read": "BIGINT",
+      "appendable": "BOOLEAN"}]'), recursive := true)) r
+"""
 
 # every complete statement (CTE fragments end in _CTES and are parsed inside the statements using them)
 ALL_SQL = {k: v for k, v in dict(globals()).items()
