@@ -29,7 +29,7 @@ from ..core.duck import interrupted, out_of_memory
 from ..store import Store, StoreError, out_of_memory_advice
 from . import batch, files, read
 from . import sql as Q
-from .publish import Field, OnCommit, ProgressFn, ingest_batches, record_prefix
+from .publish import Field, OnCommit, ProgressFn, ingest_batches, quarantine, record_prefix
 from .read import IngestError, NotATrace
 from .steps import Pipeline, Step
 from .summary import COUNTS, FileResult, IngestSummary
@@ -138,18 +138,3 @@ def _fail(store: Store, res: FileResult, path: Path, kind: str, message: str) ->
     res.status, res.message = "failed", message
     quarantine(store, [Bad(kind, message, read.raw_excerpt(path))], str(path), res)
     return res
-
-
-def quarantine(store: Store, bad: list[Bad], source_file: str, res: FileResult | None = None) -> None:
-    """Quarantine records outside a publish (a file that could not be read at all, a receiver's body)."""
-    if not bad:
-        return
-    store.con.executemany(
-        Q.INSERT_QUARANTINE,
-        [[source_file, b.line, b.kind, b.reason, b.raw, b.run_id, b.span_id, b.stored] for b in bad],
-    )
-    if res is not None:
-        res.quarantined.update(b.kind for b in bad)
-        res.first_bad += [(b.line, b.kind, b.reason) for b in bad[:5]]
-
-

@@ -27,7 +27,7 @@ from ..core.duck import interrupted
 from ..store import Store, StoreError
 from . import files, read
 from . import sql as Q
-from .publish import OnCommit, ProgressFn, ingest_batches, namespaced, record_prefix
+from .publish import OnCommit, ProgressFn, ingest_batches, namespaced, quarantine, record_prefix
 from .stage import FIRST_BAD
 from .steps import Pipeline
 from .summary import FileResult, IngestSummary
@@ -134,8 +134,6 @@ class SmallFiles:
             if interrupted(e):
                 raise KeyboardInterrupt from None
             res = FileResult(str(f.path), f.format, "failed", message=f"{f.path}: {type(e).__name__}: {e}")
-            from . import quarantine  # the package's: a file that could not be stored at all
-
             quarantine(self.store, [Bad("unreadable_file", res.message or "", read.raw_excerpt(f.path))], str(f.path),
                        res)
         self.summary.files.append(res)

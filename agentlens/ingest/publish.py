@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..adapters.base import Batch
+from ..adapters.base import Bad, Batch
 from ..core.duck import transaction
 from ..explore import search
 from ..store import Store
@@ -269,3 +269,18 @@ def _run_steps(store: Store, chunks: str, steps: tuple[Step, ...],
             prepare(chunk)
         for step in steps:
             step(store)
+
+
+def quarantine(store: Store, bad: list[Bad], source_file: str, res: FileResult | None = None) -> None:
+    """Quarantine records outside a publish (a file that could not be read at all, a receiver's body)."""
+    if not bad:
+        return
+    store.con.executemany(
+        Q.INSERT_QUARANTINE,
+        [[source_file, b.line, b.kind, b.reason, b.raw, b.run_id, b.span_id, b.stored] for b in bad],
+    )
+    if res is not None:
+        res.quarantined.update(b.kind for b in bad)
+        res.first_bad += [(b.line, b.kind, b.reason) for b in bad[:5]]
+
+
