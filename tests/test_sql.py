@@ -53,7 +53,7 @@ def test_sql_parses_and_binds(lens, tmp_path, name):
         "STAGE_GIVEN_NO_SPANS": [staged_path["runs"]], "PUBLISH_GIVEN_RUNS": [staged_path["runs"]],
         "STAGE_GIVEN_ROWS": [staged_path["runs"], staged_path["spans"]], "STAGE_VERSIONS": [staged_path["spans"]],
         "PUBLISH_QUARANTINE": {"name": "source.jsonl", "glob": staged_path["bad"]},
-        "RECORD_FILES": ["[]"], "RECORD_READ": ["a.jsonl", "", "otlp", 10, "f", 1, True], "RECORD_READS": ["[]"], "QUARANTINE_FILES": ["[]"],
+        "RECORD_FILES": ["[]"], "LAST_READS": ["", ["a"]], "FILES_SEEN": [["a"]], "RECORD_READ": ["a.jsonl", "", "otlp", 10, "f", 1, True], "RECORD_READS": ["[]"], "QUARANTINE_FILES": ["[]"],
         "STAGE_REBUILD": {"n": 100, "b": 1000, "nb": 100_000}, "STAGE_TOUCHED": {"n": 100, "b": 1000, "nb": 100_000},
     }.get(name)
     if params is None:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
 
 from .. import adapters
 from ..adapters.base import Bad
@@ -58,9 +58,11 @@ def ingest_files(store: Store, paths: Iterable[str | Path], pipeline: Pipeline, 
     summary = summary if summary is not None else IngestSummary()
     forced = adapters.by_name(format) if format else None
     small = batch.SmallFiles(store, pipeline, source, summary)
-    for path, explicit in list(read.iter_files(paths)):
+    entries = list(read.iter_files(paths))
+    plans, seen = _look_up(store, [p for p, _ in entries], source)
+    for path, explicit in entries:
         advance = progress.advance_fn(path) if progress is not None else None
-        res = _ingest_file(store, path, explicit, forced, pipeline, advance, source, small)
+        res = _ingest_file(store, path, explicit, forced, pipeline, advance, source, small, plans.get(path), seen)
         if progress is not None:
             progress.done(path)
         if res is not None:
@@ -70,19 +72,45 @@ def ingest_files(store: Store, paths: Iterable[str | Path], pipeline: Pipeline, 
     return summary
 
 
+def _look_up(store: Store, paths: list[Path], source: str | None
+             ) -> tuple[dict[Path, files.Read], dict[str, tuple[str, Any]]]:
+    """What the database knows of many files at once (a query per file cost ~3 ms each, 30 s for 10,000
+    small files): the plans of the small files (how far each was read, their digests) and the digests
+    already ingested."""
+    known = files.last_reads(store, paths, source)
+    plans = {}
+    for p in paths:
+        try:
+            if p.stat().st_size <= batch.SMALL_FILE_BYTES:
+                plans[p] = files.plan(store, p, source, known)
+        except OSError:
+            pass  # said by _ingest_file, which tries again
+    digests = [_digest(r, source) for r in plans.values()]
+    seen = {r[0]: (r[1], r[2]) for r in store.con.execute(Q.FILES_SEEN, [digests]).fetchall()} if digests else {}
+    return plans, seen
+
+
+def _digest(part: files.Read, source: str | None) -> str:
+    """A file's key in `ingested_files`: its SHA-256, and the source's name (the same bytes as another
+    source's are read again, into that source)."""
+    return part.digest if not source else f"{part.digest}@{source}"
+
+
 def _ingest_file(store: Store, path: Path, explicit: bool, forced: ModuleType | None, pipeline: Pipeline,
-                 advance: ProgressFn | None, source: str | None = None,
-                 small: batch.SmallFiles | None = None) -> FileResult | None:
-    """The file into the store in its own transaction; a small file is read and left to `small`, which
-    publishes it with others in one transaction (and returns None)."""
+                 advance: ProgressFn | None, source: str | None = None, small: batch.SmallFiles | None = None,
+                 planned: files.Read | None = None, known: dict[str, tuple[str, Any]] | None = None,
+                 ) -> FileResult | None:
+    """The file into the store in its own transaction; a small file is left to `small`, which publishes it
+    with others in one transaction (and returns None). `planned`, `known`: looked up already (_look_up)."""
     res = FileResult(str(path))
-    stat = path.stat()
     try:
-        part = files.plan(store, path, source)
+        stat = path.stat()
+        part = planned if planned is not None else files.plan(store, path, source)
     except OSError as e:
         return _fail(store, res, path, "unreadable_file", f"{path}: cannot read: {e}")
-    digest = part.digest if not source else f"{part.digest}@{source}"  # the same bytes as another source's: read
-    seen = store.one(Q.FILE_SEEN, [digest])
+    digest = _digest(part, source)
+    seen = (known.get(digest) if planned is not None and known is not None
+            else store.one(Q.FILE_SEEN, [digest]))
     if seen is not None:
         res.status = "skipped_duplicate"
         res.message = f"same bytes as {seen[0]}, ingested {seen[1]:%Y-%m-%d %H:%M:%S}"
@@ -119,8 +147,7 @@ def _ingest_file(store: Store, path: Path, explicit: bool, forced: ModuleType | 
             res = ingest_batches(store, str(path), adapter.NAME, batches, pipeline, on_commit=(recorded, ledger),
                                  advance=advance, digest=digest, source=source)
             if part.tail and res.status == "ingested":
-                res.message = (f"read from byte {part.offset:,} (line {part.lines_before + 1:,}): the file grew "
-                               "since it was last read")
+                res.message = part.grew()
             return res
     except (KeyboardInterrupt, SystemExit, StoreError):
         raise  # StoreError: the database cannot be used now (its owner was killed...): not this file's fault

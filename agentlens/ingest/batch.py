@@ -14,6 +14,7 @@ them in the summary, the others say which file they were published with.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from .. import adapters
+from ..adapters import parallel
 from ..adapters.base import Bad, Batch
+from ..core.config import Config
 from ..core.duck import interrupted
 from ..store import Store, StoreError
 from . import files, read
@@ -30,8 +34,10 @@ from . import sql as Q
 from .publish import OnCommit, ProgressFn, ingest_batches, namespaced, quarantine, record_prefix
 from .stage import FIRST_BAD
 from .steps import Pipeline
-from .summary import FileResult, IngestSummary
+from .summary import COUNTS, FileResult, IngestSummary
 
+FILE_END = "_file_end"  # the marker batch after each file's batches from a worker (read_files)
+CHUNK_BYTES = 1 << 20  # of small files sent to a worker at once
 SMALL_FILE_BYTES = 4 << 20  # files up to this size are read into memory and published in batches
 BATCH_BYTES = 64 << 20  # of file bytes held before a batch is published
 BATCH_FILES = 5_000
@@ -67,22 +73,17 @@ class SmallFiles:
 
     def add(self, path: Path, part: files.Read, digest: str, adapter: ModuleType,
             advance: ProgressFn | None) -> None:
-        """Read the file whole (an error propagates: the file fails alone) and hold its rows."""
+        """Hold the file until its batch is published (read then, with the others of the batch)."""
         if any(f.digest == digest for g in self.groups.values() for f in g.files):
             self.summary.files.append(FileResult(str(path), adapter.NAME, "skipped_duplicate",
                                                  message="same bytes as a file of this ingest"))
             return
-        with files.open_part(path, part) as stream:
-            batches = list(files.renumbered(adapter.read(stream, str(path), self.store.config), part.lines_before))
+        group = self.groups.setdefault(adapter.NAME, _Group())
+        group.files.append(_File(path, part, digest, adapter.NAME, path.stat().st_mtime, [],
+                                 FileResult(str(path), adapter.NAME, message=part.grew())))
+        group.nbytes += part.size - part.offset
         if advance is not None:
             advance(part.size - part.offset)
-        res = FileResult(str(path), adapter.NAME)
-        bad = [b for x in batches for b in x.bad]
-        res.quarantined.update(b.kind for b in bad)
-        res.first_bad = [(b.line, b.kind, b.reason) for b in bad[:FIRST_BAD]]
-        group = self.groups.setdefault(adapter.NAME, _Group())
-        group.files.append(_File(path, part, digest, adapter.NAME, path.stat().st_mtime, batches, res))
-        group.nbytes += part.size - part.offset
         if group.nbytes >= BATCH_BYTES or len(group.files) >= BATCH_FILES:
             self._publish(adapter.NAME)
 
@@ -95,30 +96,67 @@ class SmallFiles:
         if group is None or not group.files:
             return
         t0 = time.time()
-        if len(group.files) == 1:
-            self._one(group.files[0])
+        ready = self._read(group.files)
+        if not ready:
+            return
+        if len(ready) == 1:
+            self._one(ready[0])
             return
         try:
-            res = ingest_batches(self.store, str(group.files[0].path), format, _rows(group.files), self.pipeline,
-                                 on_commit=_records(group.files, self.source), source=self.source)
+            res = ingest_batches(self.store, str(ready[0].path), format, _rows(ready), self.pipeline,
+                                 on_commit=_records(ready, self.source), source=self.source)
         except (KeyboardInterrupt, SystemExit, StoreError):
             raise
         except Exception as e:
             if interrupted(e):
                 raise KeyboardInterrupt from None
-            for f in group.files:  # one file's problem must not cost the others: one by one
+            for f in ready:  # one file's problem must not cost the others: one by one
                 self._one(f)
             return
-        first = group.files[0].res
-        for name in ("runs", "spans", "runs_added", "runs_changed", "runs_unchanged", "spans_changed",
-                     "spans_unchanged", "spans_outdated"):
+        first = ready[0].res
+        for name in COUNTS:
             setattr(first, name, getattr(res, name))
         first.seconds = time.time() - t0
-        first.message = res.message
-        for f in group.files:
-            if f is not group.files[0]:
-                f.res.message = f"published with {first.path} and {len(group.files) - 2:,} other file(s)"
+        first.message = "; ".join(m for m in (first.message, res.message) if m) or None
+        for f in ready:
+            if f is not ready[0]:
+                f.res.message = "; ".join(m for m in (f.res.message, f"published with {first.path} and "
+                                                      f"{len(ready) - 2:,} other file(s)") if m)
             self.summary.files.append(f.res)
+
+    def _read(self, group: list[_File]) -> list[_File]:
+        """The files' batches, read on every core (agentlens.adapters.parallel: chunks of files of about a
+        block, each file by its adapter in a worker); a file that cannot be read fails alone, and is left out."""
+        chunks, chunk, size = [], [], 0
+        for i, f in enumerate(group):
+            chunk.append((str(f.path), f.format, f.part.offset, f.part.size, f.part.lines_before))
+            size += f.part.size - f.part.offset
+            if size >= CHUNK_BYTES or i == len(group) - 1:
+                chunks.append((chunk, 0, True, 0))
+                chunk, size = [], 0
+        fn = functools.partial(read_files, config=self.store.config)
+        by_path = {str(f.path): f for f in group}
+        held: list[Batch] = []
+        ok = []
+        for b in parallel.read_chunks(iter(chunks), fn):
+            end = next((x for x in b.bad if x.kind == FILE_END), None)
+            if end is None:
+                held.append(b)
+                continue
+            f = by_path[end.raw]
+            if end.reason:  # the file could not be read: it fails, alone
+                f.res.status, f.res.message = "failed", f"{f.path}: {end.reason}"
+                quarantine(self.store, [Bad("unreadable_file", f.res.message, read.raw_excerpt(f.path))],
+                           str(f.path), f.res)
+                self.summary.files.append(f.res)
+            else:
+                f.batches = held
+                bad = [x for y in held for x in y.bad]
+                f.res.quarantined.update(x.kind for x in bad)
+                f.res.first_bad = [(x.line, x.kind, x.reason) for x in bad[:FIRST_BAD]]
+                ok.append(f)
+            held = []
+        return ok
 
     def _one(self, f: _File) -> None:
         """A file published alone (as ingest._ingest_file does)."""
@@ -136,6 +174,8 @@ class SmallFiles:
             res = FileResult(str(f.path), f.format, "failed", message=f"{f.path}: {type(e).__name__}: {e}")
             quarantine(self.store, [Bad("unreadable_file", res.message or "", read.raw_excerpt(f.path))], str(f.path),
                        res)
+        else:
+            res.message = "; ".join(m for m in (f.res.message, res.message) if m) or None
         self.summary.files.append(res)
 
 
@@ -196,3 +236,23 @@ def _json(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> str:
 
     return json.dumps([dict(zip(names, r, strict=True)) for r in rows])
 
+
+def read_files(items: list[tuple[str, str, int, int, int]], first_line: int, final: bool, *,
+               config: Config) -> list[Batch]:
+    """A chunk of small files (path, format, offset, size, lines before), each read by its adapter (in a
+    worker process: agentlens.adapters.parallel). After each file's batches, a batch with one FILE_END
+    record (raw: the path; reason: why the file could not be read, else empty); a file that could not be
+    read gives none of its batches."""
+    out: list[Batch] = []
+    for path, format, offset, size, lines_before in items:
+        start = len(out)
+        try:
+            part = files.Read(Path(path), "", "", size, "", offset=offset, lines_before=lines_before)
+            adapter = adapters.by_name(format)
+            with files.open_part(Path(path), part) as stream:
+                out += files.renumbered(adapter.read(stream, path, config), lines_before)
+            out.append(Batch(bad=[Bad(FILE_END, "", path)]))
+        except Exception as e:  # whatever the file does, it fails alone
+            del out[start:]
+            out.append(Batch(bad=[Bad(FILE_END, f"{type(e).__name__}: {e}" or type(e).__name__, path)]))
+    return out

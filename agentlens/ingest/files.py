@@ -57,6 +57,11 @@ class Read:
     def tail(self) -> bool:
         return self.offset > 0
 
+    def grew(self) -> str | None:
+        """What an ingest summary says of a file read from the middle."""
+        return (f"read from byte {self.offset:,} (line {self.lines_before + 1:,}): the file grew since it was "
+                "last read") if self.tail else None
+
     def record(self, format: str) -> tuple[object, ...]:
         """The ledger statement's parameters (RECORD_READ), to run inside the file's transaction."""
         appendable = format in LINE_FORMATS and self.ends_line and not _gzip(self.path)
@@ -73,12 +78,21 @@ def _gzip(path: Path) -> bool:
         return f.read(2) == b"\x1f\x8b"
 
 
-def plan(store: Store, path: Path, source: str | None) -> Read:
+Last = tuple[int, str, int, str, bool]  # a file's row of `file_reads` (sql.LAST_READ)
+
+
+def last_reads(store: Store, paths: list[Path], source: str | None) -> dict[str, Last]:
+    """The ledger rows of many files at once, by key (a query per file cost ~3 ms: 30 s for 10,000 files)."""
+    rows = store.con.execute(Q.LAST_READS, [source or "", [key(p) for p in paths]]).fetchall()
+    return {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in rows}
+
+
+def plan(store: Store, path: Path, source: str | None, known: dict[str, Last] | None = None) -> Read:
     """How to read the file now: whole, or from where the last read stopped (one pass over its bytes, which
-    also gives the whole file's SHA-256)."""
+    also gives the whole file's SHA-256). `known`: the ledger rows looked up already (`last_reads`)."""
     src = source or ""
     size = path.stat().st_size
-    last = store.one(Q.LAST_READ, [key(path), src])
+    last = known.get(key(path)) if known is not None else store.one(Q.LAST_READ, [key(path), src])
     at = int(last[0]) if last is not None and last[4] and 0 < int(last[0]) <= size else None
     h, prefix_hash = hashlib.sha256(), None
     lines = last_byte = 0

@@ -255,6 +255,7 @@ VALUES (now(), ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 FILE_SEEN = "SELECT path, ingested_at FROM ingested_files WHERE content_hash = ?"
+FILES_SEEN = "SELECT content_hash, path, ingested_at FROM ingested_files WHERE content_hash IN (SELECT unnest(?::VARCHAR[]))"
 RECORD_FILE = "INSERT INTO ingested_files VALUES (?, ?, ?, to_timestamp(?), ?, now(), ?, ?, ?, ?)"
 # A file of a batch (ingest/batch.py): two files of one batch may have the same bytes (the first is kept)
 RECORD_FILE_ONCE = "INSERT OR IGNORE INTO ingested_files VALUES (?, ?, ?, to_timestamp(?), ?, now(), ?, ?, ?, ?)"
@@ -280,6 +281,10 @@ WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source_file = b.source_file
 # How far a file was read (ingest/files.py)
 LAST_READ = """
 SELECT bytes_read, fingerprint, lines_read, format, appendable FROM file_reads WHERE path = ? AND source = ?
+"""
+LAST_READS = """
+SELECT path, bytes_read, fingerprint, lines_read, format, appendable FROM file_reads
+WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))
 """
 RECORD_READ = "INSERT OR REPLACE INTO file_reads VALUES (?, ?, ?, ?, ?, ?, ?, now())"
 RECORD_READS = """
