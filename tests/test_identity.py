@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 import agentlens
 from agentlens.cli import main
+from agentlens.ingest import batch
 
 ROOT = Path(__file__).resolve().parent.parent
 GENAI = ROOT / "sample_traces" / "support-agent.genai.otlp.jsonl"
@@ -151,7 +152,10 @@ def test_a_span_exported_again_changed_is_counted_and_its_run_rebuilt(tmp_path):
         assert lens.sql("SELECT error_count FROM runs WHERE run_id = ?", [run]).item() >= n
 
 
-def test_a_growing_file_is_read_from_where_it_stopped(tmp_path):
+@pytest.mark.parametrize("small", [True, False], ids=["in a batch of small files", "alone"])
+def test_a_growing_file_is_read_from_where_it_stopped(tmp_path, monkeypatch, small):
+    if not small:
+        monkeypatch.setattr(batch, "SMALL_FILE_BYTES", 0)
     docs = _docs()
     path = _write(tmp_path / "exporter.jsonl", docs[:60])
     with agentlens.open(tmp_path / "g.duckdb") as lens:
