@@ -2,9 +2,10 @@
 
 A publish has a fixed cost (the pipeline's statements over the runs it touched, the fleet checks, the
 search index, the commit): ~0.45 s, which for a file of one run is nearly all of it. Files up to
-`SMALL_FILE_BYTES` are read whole into memory as they come (each by its adapter, as ever: a file that
-cannot be read fails alone), and their rows published together, per format, once `BATCH_BYTES` or
-`BATCH_FILES` are held, and at the end. Each file is still recorded in `ingested_files` and `file_reads`,
+`SMALL_FILE_BYTES` are held as the ingest finds them, then read in one stream on every core (chunks of
+files sent to the worker processes of agentlens.adapters.parallel, each file read by its adapter, as ever:
+a file that cannot be read fails alone), and their rows published together, per format, each time
+`BATCH_BYTES` or `BATCH_FILES` of them are read, and at the end. Each file is still recorded in `ingested_files` and `file_reads`,
 and its quarantine records name it, with their line. If the publish of a batch fails, its files are
 published one by one, so that one file's problem never costs the others.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -62,46 +64,50 @@ class _Group:
 
 
 class SmallFiles:
-    """The small files of an ingest, held per format until a batch of them is published."""
+    """The small files of an ingest: held as they are found, then read in one stream over the worker
+    processes (started once), and published per format each time a batch of them is read."""
 
     def __init__(self, store: Store, pipeline: Pipeline, source: str | None, summary: IngestSummary):
         self.store, self.pipeline, self.source, self.summary = store, pipeline, source, summary
-        self.groups: dict[str, _Group] = {}
+        self.pending: list[_File] = []
+        self.digests: set[str] = set()
 
     def takes(self, part: files.Read) -> bool:
         return part.size - part.offset <= SMALL_FILE_BYTES
 
     def add(self, path: Path, part: files.Read, digest: str, adapter: ModuleType,
             advance: ProgressFn | None) -> None:
-        """Hold the file until its batch is published (read then, with the others of the batch)."""
-        if any(f.digest == digest for g in self.groups.values() for f in g.files):
+        """Hold the file until `flush`."""
+        if digest in self.digests:
             self.summary.files.append(FileResult(str(path), adapter.NAME, "skipped_duplicate",
                                                  message="same bytes as a file of this ingest"))
             return
-        group = self.groups.setdefault(adapter.NAME, _Group())
-        group.files.append(_File(path, part, digest, adapter.NAME, path.stat().st_mtime, [],
-                                 FileResult(str(path), adapter.NAME, message=part.grew())))
-        group.nbytes += part.size - part.offset
+        self.digests.add(digest)
+        self.pending.append(_File(path, part, digest, adapter.NAME, path.stat().st_mtime, [],
+                                  FileResult(str(path), adapter.NAME, message=part.grew())))
         if advance is not None:
             advance(part.size - part.offset)
-        if group.nbytes >= BATCH_BYTES or len(group.files) >= BATCH_FILES:
-            self._publish(adapter.NAME)
 
     def flush(self) -> None:
-        for format in list(self.groups):
-            self._publish(format)
+        """Read the files held (a file that cannot be read fails alone) and publish them, a batch per
+        format each time one holds BATCH_BYTES or BATCH_FILES, the rest at the end."""
+        pending, self.pending, self.digests = self.pending, [], set()
+        groups: dict[str, _Group] = {}
+        for f in self._read(pending):
+            group = groups.setdefault(f.format, _Group())
+            group.files.append(f)
+            group.nbytes += f.part.size - f.part.offset
+            if group.nbytes >= BATCH_BYTES or len(group.files) >= BATCH_FILES:
+                self._publish(groups.pop(f.format).files)
+        for group in groups.values():
+            self._publish(group.files)
 
-    def _publish(self, format: str) -> None:
-        group = self.groups.pop(format, None)
-        if group is None or not group.files:
-            return
+    def _publish(self, ready: list[_File]) -> None:
         t0 = time.time()
-        ready = self._read(group.files)
-        if not ready:
-            return
         if len(ready) == 1:
             self._one(ready[0])
             return
+        format = ready[0].format
         try:
             res = ingest_batches(self.store, str(ready[0].path), format, _rows(ready), self.pipeline,
                                  on_commit=_records(ready, self.source), source=self.source)
@@ -124,9 +130,12 @@ class SmallFiles:
                                                       f"{len(ready) - 2:,} other file(s)") if m)
             self.summary.files.append(f.res)
 
-    def _read(self, group: list[_File]) -> list[_File]:
-        """The files' batches, read on every core (agentlens.adapters.parallel: chunks of files of about a
-        block, each file by its adapter in a worker); a file that cannot be read fails alone, and is left out."""
+    def _read(self, group: list[_File]) -> Iterator[_File]:
+        """The files with their batches, read on every core (agentlens.adapters.parallel: chunks of files of
+        about CHUNK_BYTES, each file by its adapter in a worker), in order; a file that cannot be read fails
+        alone, and is left out."""
+        if not group:
+            return
         chunks, chunk, size = [], [], 0
         for i, f in enumerate(group):
             chunk.append((str(f.path), f.format, f.part.offset, f.part.size, f.part.lines_before))
@@ -137,7 +146,6 @@ class SmallFiles:
         fn = functools.partial(read_files, config=self.store.config)
         by_path = {str(f.path): f for f in group}
         held: list[Batch] = []
-        ok = []
         for b in parallel.read_chunks(iter(chunks), fn):
             end = next((x for x in b.bad if x.kind == FILE_END), None)
             if end is None:
@@ -154,9 +162,8 @@ class SmallFiles:
                 bad = [x for y in held for x in y.bad]
                 f.res.quarantined.update(x.kind for x in bad)
                 f.res.first_bad = [(x.line, x.kind, x.reason) for x in bad[:FIRST_BAD]]
-                ok.append(f)
+                yield f
             held = []
-        return ok
 
     def _one(self, f: _File) -> None:
         """A file published alone (as ingest._ingest_file does)."""
