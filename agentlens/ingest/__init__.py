@@ -1,6 +1,9 @@
-"""The ingest: trace files (and live sources) into the store, one transaction per file.
+"""The ingest: trace files (and live sources) into the store, one transaction per file (or per batch of
+small files).
 
     read.py      which files, ingested before or not, which adapter reads them
+    files.py     how far each file was read (`file_reads`): a file that grew is read from where it stopped
+    batch.py     small files read on every core and published together, a batch per format
     stage.py     the adapter's batches as Parquet beside the database (nothing touches it yet)
     publish.py   the stage into the tables in one transaction: spans, runs built, steps run
     steps.py     the pipeline steps run inside that transaction (pricing, failure modes, fleet checks)
@@ -8,9 +11,13 @@
     summary.py   what an ingest did
 
 Guarantees:
-- one transaction per file: Ctrl-C or a crash mid-file leaves the database as it was before it;
-- a file whose bytes were ingested before is skipped (SHA-256 in `ingested_files`), and a span
-  already stored (same run_id and span_id) is never stored twice, so re-ingesting adds nothing;
+- one transaction per file (per batch of small files): Ctrl-C or a crash mid-file leaves the database as
+  it was before it;
+- a file whose bytes were ingested before is skipped (SHA-256 in `ingested_files`); a file that only grew
+  is read from where the last read stopped (files.py);
+- a record is identified by its source and its key (publish.record_prefix): a span by (run_id, span_id),
+  a run given whole by its run_id. The same content read again adds nothing; other content is a new
+  version, and the version kept, whole, does not depend on the order the files come in (sql.py);
 - what cannot be read goes to `quarantine` with its raw text and the reason; the rest goes in;
   an error in one file does not stop the others.
 """
