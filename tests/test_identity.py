@@ -187,3 +187,18 @@ def test_cli_summary_counts_added_changed_unchanged(tmp_path):
     r = CliRunner().invoke(main, ["ingest", str(export(tmp_path / "b.csv", 1, response=False)), "--db", db,
                                   "--source", "billing"], catch_exceptions=False)
     assert "runs unchanged: 60" in r.output and "spans outdated (another version kept): 60" in r.output
+
+
+def test_the_config_names_the_sources_of_files(tmp_path):
+    a, b = export(tmp_path / "billing-runs.csv", 1), export(tmp_path / "support-runs.csv", 2)
+    config = tmp_path / "agentlens.toml"
+    config.write_text('[sources.files]\nbilling = "billing-*.csv"\nsupport = ["nothing/*", "*/support-*.csv"]\n')
+    with agentlens.open(tmp_path / "cfg.duckdb", config=config) as lens:
+        s = lens.ingest(a, b)
+        assert s.total("runs_added") == 120 and s.total("runs_changed") == 0
+        prefixes = lens.sql("SELECT split_part(run_id, ':', 1) AS p, count(*) AS n FROM runs GROUP BY p ORDER BY p")
+        assert prefixes.rows() == [("billing", 60), ("support", 60)]
+        assert lens.ingest(b, source="other").total("runs_added") == 60  # --source wins over the config
+    config.write_text('[sources.files]\nbilling = 3\n')
+    with agentlens.open(tmp_path / "bad.duckdb", config=config) as lens, pytest.raises(ValueError, match="billing"):
+        lens.ingest(a)

@@ -25,7 +25,7 @@ def test_sql_parses_and_binds(lens, tmp_path, name):
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _dups (run_id VARCHAR, span_id VARCHAR, keep BIGINT)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _existing (rid BIGINT, run_id VARCHAR, span_id VARCHAR)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _versions (run_id VARCHAR, span_id VARCHAR, _row BIGINT, rid BIGINT, "
-                "ended_at TIMESTAMPTZ, answered BOOLEAN, bytes BIGINT, h VARCHAR, keep BOOLEAN, differs BOOLEAN)")
+                "ended_at TIMESTAMPTZ, started_at TIMESTAMPTZ, answered BOOLEAN, bytes BIGINT, h VARCHAR, keep BOOLEAN, differs BOOLEAN)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _replaced (rid BIGINT)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _given_rows (run_id VARCHAR, _row BIGINT, span_row BIGINT)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _given_pick (run_id VARCHAR, _row BIGINT)")

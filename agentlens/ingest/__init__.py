@@ -59,22 +59,37 @@ def ingest_files(store: Store, paths: Iterable[str | Path], pipeline: Pipeline, 
                  source: str | None = None) -> IngestSummary:
     """Ingest files and folders (`.gz` too) into the store, each file in its own transaction. The format
     is sniffed unless given. `source`: the source's name, a namespace of record ids of its own
-    (publish.record_prefix). A file read before is read from where that read stopped when it only grew
+    (publish.record_prefix); by default the config's `[sources.files]` name the sources of the files whose
+    path matches their globs (files.source_names). A file read before is read from where that read stopped when it only grew
     (files.py). Raises IngestError for a path that does not exist, before reading any."""
     t0 = time.perf_counter()
     summary = summary if summary is not None else IngestSummary()
     forced = adapters.by_name(format) if format else None
-    small = batch.SmallFiles(store, pipeline, source, summary)
     entries = list(read.iter_files(paths))
-    plans, seen = _look_up(store, [p for p, _ in entries], source)
+    named = files.source_names(store.config) if source is None else []
+    by_source: dict[str | None, list[Path]] = {}
+    for p, _ in entries:
+        by_source.setdefault(source or files.source_of(p, named), []).append(p)
+    plans: dict[Path, files.Read] = {}
+    seen: dict[str, tuple[str, Any]] = {}
+    small: dict[str | None, batch.SmallFiles] = {}
+    for name, group in by_source.items():
+        p_, s_ = _look_up(store, group, name)
+        plans.update(p_)
+        seen.update(s_)
+        small[name] = batch.SmallFiles(store, pipeline, name, summary)
+    source_of = {p: name for name, group in by_source.items() for p in group}
     for path, explicit in entries:
         advance = progress.advance_fn(path) if progress is not None else None
-        res = _ingest_file(store, path, explicit, forced, pipeline, advance, source, small, plans.get(path), seen)
+        name = source_of[path]
+        res = _ingest_file(store, path, explicit, forced, pipeline, advance, name, small[name], plans.get(path),
+                           seen)
         if progress is not None:
             progress.done(path)
         if res is not None:
             summary.files.append(res)
-    small.flush()
+    for s in small.values():
+        s.flush()
     summary.seconds += time.perf_counter() - t0
     return summary
 

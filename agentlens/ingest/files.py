@@ -16,6 +16,7 @@ next ingest, so the fingerprint always covers exactly what was read.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import io
 import re
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from ..adapters.base import Batch
+from ..core.config import Config, Section
 from ..store import Store
 from . import sql as Q
 from .read import open_input
@@ -66,6 +68,29 @@ class Read:
         """The ledger statement's parameters (RECORD_READ), to run inside the file's transaction."""
         appendable = format in LINE_FORMATS and self.ends_line and not _gzip(self.path)
         return (key(self.path), self.source, format, self.size, self.fingerprint, self.lines, appendable)
+
+
+def source_names(config: Config) -> list[tuple[str, str]]:
+    """`[sources.files]` of the config: a source's name for the files whose path matches a glob
+    (`billing = "exports/billing/*.csv"`, or a list of globs), as (glob, name) in the config's order."""
+    section = Section.of(config, "sources.files")
+    out = []
+    for name in section:
+        globs = section[name]
+        globs = [globs] if isinstance(globs, str) else globs
+        if not isinstance(globs, list) or not globs or not all(isinstance(g, str) and g for g in globs):
+            raise section.fail("must be a path glob or a list of them", name)
+        out += [(g, name) for g in globs]
+    return out
+
+
+def source_of(path: Path, names: list[tuple[str, str]]) -> str | None:
+    """The source a file belongs to by `[sources.files]` (its path as given, or its name, matches a glob)."""
+    posix = path.as_posix()
+    for glob, name in names:
+        if fnmatch.fnmatchcase(posix, glob) or fnmatch.fnmatchcase(path.name, glob):
+            return name
+    return None
 
 
 def key(path: Path) -> str:

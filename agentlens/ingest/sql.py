@@ -55,21 +55,24 @@ CONTENT_COLUMNS = tuple(c.name for c in SPAN_COLUMNS if c.name not in ("source_f
 CONTENT_HASH_EXPR = "md5(concat_ws(chr(31), " + ", ".join(
     f"coalesce({c}::VARCHAR, chr(30))" for c in CONTENT_COLUMNS) + "))"
 # The version of a record kept, whatever the order the versions come in: the one that ended (a span exported
-# again once it ended), the later end, the one with an output (a response filled in later), the more content
-# (more attributes), and last the content hash (an arbitrary but fixed choice between two versions of the
-# same size). The same content read again is one version: the stored one (else the first in the file) stays.
-VERSION_ORDER_EXPR = "ended_at IS NULL, ended_at DESC, answered DESC, bytes DESC, h DESC, rid IS NULL, _row"
+# again once it ended), the later end, the later start (an agent_runs row dated again), the one with an
+# output (a response filled in later), the more content (more attributes), and last the content hash (an
+# arbitrary but fixed choice between two versions of the same size). The same content read again is one
+# version: the stored one (else the first in the file) stays.
+VERSION_ORDER_EXPR = ("ended_at IS NULL, ended_at DESC, started_at DESC NULLS LAST, answered DESC, bytes DESC, h DESC, "
+                      "rid IS NULL, _row")
 ANSWERED_EXPR = "coalesce(output, '') NOT IN ('', '[]', 'null')"
 # Every version of the keys seen more than once: the staged ones (by `_row`) and the stored one (by `rid`).
 STAGE_VERSIONS = """
 CREATE OR REPLACE TEMP TABLE _versions AS
 WITH k AS (SELECT run_id, span_id FROM _dups UNION SELECT run_id, span_id FROM _existing),
 v AS (
-  SELECT b.run_id, b.span_id, b._row, NULL::BIGINT AS rid, b.ended_at, """ + ANSWERED_EXPR + """ AS answered,
+  SELECT b.run_id, b.span_id, b._row, NULL::BIGINT AS rid, b.ended_at, b.started_at,
+         """ + ANSWERED_EXPR + """ AS answered,
          """ + chunks.SPAN_WEIGHT_SQL + """ AS bytes, """ + CONTENT_HASH_EXPR + """ AS h
   FROM read_parquet(?) b SEMI JOIN k ON k.run_id = b.run_id AND k.span_id = b.span_id
   UNION ALL
-  SELECT sp.run_id, sp.span_id, NULL, sp.rowid, sp.ended_at, """ + ANSWERED_EXPR + """, """ + chunks.SPAN_WEIGHT_SQL + """, """ + CONTENT_HASH_EXPR + """
+  SELECT sp.run_id, sp.span_id, NULL, sp.rowid, sp.ended_at, sp.started_at, """ + ANSWERED_EXPR + """, """ + chunks.SPAN_WEIGHT_SQL + """, """ + CONTENT_HASH_EXPR + """
   FROM spans sp SEMI JOIN _existing e ON e.rid = sp.rowid
 )
 SELECT *, row_number() OVER (PARTITION BY run_id, span_id ORDER BY """ + VERSION_ORDER_EXPR + """) = 1 AS keep,

@@ -70,7 +70,7 @@ POSTGRES_KEYS = ("lookback_seconds", "batch_rows")
 
 def settings(config: Config) -> Settings:
     """`[sources.postgres]` of the config: `lookback_seconds` (>= 0), `batch_rows` (> 0)."""
-    Section.of(config, "sources").only(("postgres",), "a source")
+    Section.of(config, "sources").only(("postgres", "files"), "a source")
     pg = Section.of(config, "sources.postgres").only(POSTGRES_KEYS, "a setting")
     out = {}
     for key, minimum in (("lookback_seconds", 0), ("batch_rows", 1)):
