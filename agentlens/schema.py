@@ -37,7 +37,7 @@ class Column:
 
 
 RUN_COLUMNS: tuple[Column, ...] = (
-    Column("run_id", "VARCHAR", "One agent run: the OTel trace id (32 lowercase hex), the Langfuse or LangSmith trace id, or the source row id (agent_runs)."),
+    Column("run_id", "VARCHAR", "One agent run: the OTel trace id (32 lowercase hex), the Langfuse or LangSmith trace id, or the source row id (agent_runs); `NAME:id` for a named source (`--source NAME`, `[sources.files]`, a live table other than `agent_runs`: see Record identity)."),
     Column("source", "VARCHAR", "Where the run came from: `otlp`, `langfuse`, `langsmith`, `agent_runs` (exports and live tables alike)."),
     Column("agent_name", "VARCHAR", "Agent name (`gen_ai.agent.name`, `agent.name`, agent span name), else `service.name`, else the Langfuse trace's name."),
     Column("started_at", "TIMESTAMPTZ", "Start of the run (UTC)."),
@@ -131,16 +131,16 @@ QUARANTINE_COLUMNS: tuple[Column, ...] = (
 )
 
 INGESTED_FILE_COLUMNS: tuple[Column, ...] = (
-    Column("content_hash", "VARCHAR", "SHA-256 of the file's bytes (as stored, before gunzip)."),
+    Column("content_hash", "VARCHAR", "SHA-256 of the file's bytes (as stored, before gunzip); `SHA-256@NAME` for a file ingested into a named source (`--source`)."),
     Column("path", "VARCHAR", "Path as given to ingest."),
     Column("size_bytes", "BIGINT", "File size."),
     Column("mtime", "TIMESTAMPTZ", "File modification time."),
     Column("format", "VARCHAR", "Adapter that read it."),
     Column("ingested_at", "TIMESTAMPTZ", "When."),
-    Column("runs", "BIGINT", "Runs touched."),
-    Column("spans", "BIGINT", "Spans added."),
+    Column("runs", "BIGINT", "Runs added or changed (NULL for a small file published in a batch with others)."),
+    Column("spans", "BIGINT", "Spans added (NULL for a small file published in a batch with others)."),
     Column("quarantined", "BIGINT", "Records quarantined."),
-    Column("seconds", "DOUBLE", "Time taken."),
+    Column("seconds", "DOUBLE", "Time taken (NULL for a small file published in a batch with others)."),
 )
 
 FAILURE_COLUMNS: tuple[Column, ...] = (  # 0004_failures
