@@ -84,12 +84,15 @@ class Lens(Store):
         self._work: Lens | None = None
         self._shipper: Any = None  # staging folders of killed ingests (those of live processes stay)
 
-    def ingest(self, *paths: str | Path, format: str | None = None, progress: bool | None = None) -> IngestSummary:
+    def ingest(self, *paths: str | Path, format: str | None = None, progress: bool | None = None,
+               source: str | None = None) -> IngestSummary:
         """Ingest files and folders (`.gz` too), and `postgresql://...?table=` URLs of live agent_runs
         tables (read incrementally, see agentlens.sources.postgres). The format is sniffed unless given.
-        `progress`: a progress bar (None: only when there is more than 20 MB to read)."""
+        `progress`: a progress bar (None: only when there is more than 20 MB to read). `source`: the
+        source's name: its records are its own (run ids `NAME:id`), apart from other sources' with the
+        same ids (a live table's name by default)."""
         if self.clickhouse is not None:
-            return self._ship(lambda work: work.ingest(*paths, format=format, progress=progress))
+            return self._ship(lambda work: work.ingest(*paths, format=format, progress=progress, source=source))
         t0 = time.perf_counter()
         urls = [str(p) for p in paths if is_url(p)]
         files = [p for p in paths if not is_url(p)]
@@ -97,12 +100,12 @@ class Lens(Store):
         show = progress if progress is not None else total > SHOW_INGEST_BAR_BYTES
         bar = self.bar(total) if show and self.bar is not None else None
         try:
-            summary = _ingest.ingest_files(self, files, self.pipeline, format=format, progress=bar)
+            summary = _ingest.ingest_files(self, files, self.pipeline, format=format, progress=bar, source=source)
         finally:
             if bar is not None:
                 bar.close()
         for url in urls:  # postgresql://...?table=agent_runs: a live table, read incrementally
-            summary.files.append(ingest_url(self, url, self.pipeline))
+            summary.files.append(ingest_url(self, url, self.pipeline, source))
         summary.seconds = time.perf_counter() - t0
         return summary
 

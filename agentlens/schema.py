@@ -37,7 +37,7 @@ class Column:
 
 
 RUN_COLUMNS: tuple[Column, ...] = (
-    Column("run_id", "VARCHAR", "One agent run: the OTel trace id (32 lowercase hex), the Langfuse or LangSmith trace id, or the source row id (agent_runs)."),
+    Column("run_id", "VARCHAR", "One agent run: the OTel trace id (32 lowercase hex), the Langfuse or LangSmith trace id, or the source row id (agent_runs); `NAME:id` for a named source (`--source NAME`, `[sources.files]`, a live table other than `agent_runs`: see Record identity)."),
     Column("source", "VARCHAR", "Where the run came from: `otlp`, `langfuse`, `langsmith`, `agent_runs` (exports and live tables alike)."),
     Column("agent_name", "VARCHAR", "Agent name (`gen_ai.agent.name`, `agent.name`, agent span name), else `service.name`, else the Langfuse trace's name."),
     Column("started_at", "TIMESTAMPTZ", "Start of the run (UTC)."),
@@ -131,16 +131,16 @@ QUARANTINE_COLUMNS: tuple[Column, ...] = (
 )
 
 INGESTED_FILE_COLUMNS: tuple[Column, ...] = (
-    Column("content_hash", "VARCHAR", "SHA-256 of the file's bytes (as stored, before gunzip)."),
+    Column("content_hash", "VARCHAR", "SHA-256 of the file's bytes (as stored, before gunzip); `SHA-256@NAME` for a file ingested into a named source (`--source`)."),
     Column("path", "VARCHAR", "Path as given to ingest."),
     Column("size_bytes", "BIGINT", "File size."),
     Column("mtime", "TIMESTAMPTZ", "File modification time."),
     Column("format", "VARCHAR", "Adapter that read it."),
     Column("ingested_at", "TIMESTAMPTZ", "When."),
-    Column("runs", "BIGINT", "Runs touched."),
-    Column("spans", "BIGINT", "Spans added."),
+    Column("runs", "BIGINT", "Runs added or changed (NULL for a small file published in a batch with others)."),
+    Column("spans", "BIGINT", "Spans added (NULL for a small file published in a batch with others)."),
     Column("quarantined", "BIGINT", "Records quarantined."),
-    Column("seconds", "DOUBLE", "Time taken."),
+    Column("seconds", "DOUBLE", "Time taken (NULL for a small file published in a batch with others)."),
 )
 
 FAILURE_COLUMNS: tuple[Column, ...] = (  # 0004_failures
@@ -247,6 +247,17 @@ SOURCE_WATERMARK_COLUMNS: tuple[Column, ...] = (  # 0005_sources
     Column("updated_at", "TIMESTAMPTZ", "When the watermark last moved (it commits with the rows it covers)."),
 )
 
+FILE_READ_COLUMNS: tuple[Column, ...] = (  # 0008_file_reads
+    Column("path", "VARCHAR", "A file ingested (its resolved path)."),
+    Column("source", "VARCHAR", "The source it was ingested as (`--source`), '' for its format's own."),
+    Column("format", "VARCHAR", "Adapter that read it."),
+    Column("bytes_read", "BIGINT", "How far it was read: the next ingest reads only what was appended after, when the file only grew."),
+    Column("fingerprint", "VARCHAR", "SHA-256 of those bytes: another one at the next ingest means the file was rewritten, and it is read whole."),
+    Column("lines_read", "BIGINT", "Lines in those bytes (an appended part's quarantine records name their line in the whole file)."),
+    Column("appendable", "BOOLEAN", "Whether it can be read from where it stopped (JSON Lines that ended on a line's end, not gzip)."),
+    Column("read_at", "TIMESTAMPTZ", "When it was last read (commits with what it read)."),
+)
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "runs": RUN_COLUMNS,
     "spans": SPAN_COLUMNS,
@@ -259,6 +270,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "rollup_buckets": ROLLUP_BUCKET_COLUMNS,
     "rollup_ledger": ROLLUP_LEDGER_COLUMNS,
     "source_watermarks": SOURCE_WATERMARK_COLUMNS,  # 0005_sources
+    "file_reads": FILE_READ_COLUMNS,  # 0008_file_reads
 }
 
 SPAN_KINDS = ("agent", "llm", "tool", "retriever", "embedding", "chain", "guardrail", "handoff", "other")
@@ -462,6 +474,19 @@ def m0007_agent_runs_calls(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_M0007)
 
 
+# Files read before, and how far (agentlens.ingest.files): a file that grew is read from where it stopped.
+_M0008 = """
+CREATE TABLE file_reads (
+  path VARCHAR, source VARCHAR, format VARCHAR, bytes_read BIGINT, fingerprint VARCHAR, lines_read BIGINT,
+  appendable BOOLEAN, read_at TIMESTAMPTZ, PRIMARY KEY (path, source)
+);
+"""
+
+
+def m0008_file_reads(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_M0008)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     ("0001_initial", m0001_initial),
     ("0002_costs", m0002_costs),
@@ -470,6 +495,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]], ...] 
     ("0005_sources", m0005_sources),
     ("0006_zstd_text", m0006_zstd_text),
     ("0007_agent_runs_calls", m0007_agent_runs_calls),
+    ("0008_file_reads", m0008_file_reads),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

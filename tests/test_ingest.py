@@ -521,9 +521,12 @@ def test_a_run_whose_parents_form_a_cycle_is_priced_like_it_is_built(tmp_path):
     assert r["computed_cost_usd"] is not None and r["computed_cost_usd"] > 0
 
 
-def test_span_floor_bounds_lookups_only_for_files_of_new_runs(tmp_path):
+def test_span_floor_bounds_lookups_only_for_files_of_new_runs(tmp_path, monkeypatch):
     """sql.SPAN_FLOOR_EXPR: lookups by run_id skip the stored spans only when the file's runs are all
     new; a file extending a stored run reads all of them (its run is built from both files' spans)."""
+    from agentlens.ingest import batch
+
+    monkeypatch.setattr(batch, "SMALL_FILE_BYTES", 0)  # a publish per file, not one batch of the three
     floors: list[int] = []
 
     def record(lens):

@@ -225,6 +225,6 @@ def test_cli(db, tmp_path):
     out = tmp_path / "x.duckdb"
     r = CliRunner().invoke(main, ["ingest", pg_url(db), "--db", str(out)])
     assert r.exit_code == 0, r.output
-    assert "runs added or updated: 3" in r.output
+    assert "runs added: 3" in r.output
     r = CliRunner().invoke(main, ["ingest", db + "?table=missing", "--db", str(out)])
     assert r.exit_code == 1 and "no table" in r.output

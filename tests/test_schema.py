@@ -209,6 +209,16 @@ CONTRACT = {
         ("rows_read", "BIGINT"),
         ("updated_at", "TIMESTAMPTZ"),
     ],
+    "file_reads": [  # 0008_file_reads
+        ("path", "VARCHAR"),
+        ("source", "VARCHAR"),
+        ("format", "VARCHAR"),
+        ("bytes_read", "BIGINT"),
+        ("fingerprint", "VARCHAR"),
+        ("lines_read", "BIGINT"),
+        ("appendable", "BOOLEAN"),
+        ("read_at", "TIMESTAMPTZ"),
+    ],
 }
 
 

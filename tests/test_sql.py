@@ -21,9 +21,14 @@ def test_sql_parses_and_binds(lens, tmp_path, name):
     for table in ("_given",):
         con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (run_id VARCHAR, chunk BIGINT)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _rebuild (run_id VARCHAR, first_row BIGINT, bytes BIGINT, chunk BIGINT)")
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS _staged (run_id VARCHAR, span_id VARCHAR, _row BIGINT, _bytes BIGINT)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _staged (run_id VARCHAR, span_id VARCHAR, _row BIGINT, _bytes BIGINT, ended_at TIMESTAMPTZ)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _dups (run_id VARCHAR, span_id VARCHAR, keep BIGINT)")
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS _existing (run_id VARCHAR, span_id VARCHAR)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _existing (rid BIGINT, run_id VARCHAR, span_id VARCHAR)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _versions (run_id VARCHAR, span_id VARCHAR, _row BIGINT, rid BIGINT, "
+                "ended_at TIMESTAMPTZ, started_at TIMESTAMPTZ, answered BOOLEAN, bytes BIGINT, h VARCHAR, keep BOOLEAN, differs BOOLEAN)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _replaced (rid BIGINT)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _given_rows (run_id VARCHAR, _row BIGINT, span_row BIGINT)")
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _given_pick (run_id VARCHAR, _row BIGINT)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _stored_runs (run_id VARCHAR)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _skip (_row BIGINT)")
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _rebuild_rids (chunk BIGINT, rid BIGINT)")
@@ -45,8 +50,10 @@ def test_sql_parses_and_binds(lens, tmp_path, name):
     params = {
         "STAGE_KEYS": [staged_path["spans"]], "PUBLISH_SPANS": [staged_path["spans"]],
         "STAGE_NARROW": [staged_path["spans"]],
-        "STAGE_GIVEN": [staged_path["runs"]], "PUBLISH_GIVEN_RUNS": [staged_path["runs"]],
-        "PUBLISH_QUARANTINE": ["source.jsonl", staged_path["bad"]],
+        "STAGE_GIVEN_NO_SPANS": [staged_path["runs"]], "PUBLISH_GIVEN_RUNS": [staged_path["runs"]],
+        "STAGE_GIVEN_ROWS": [staged_path["runs"], staged_path["spans"]], "STAGE_VERSIONS": [staged_path["spans"]],
+        "PUBLISH_QUARANTINE": {"name": "source.jsonl", "glob": staged_path["bad"]},
+        "RECORD_FILES": ["[]"], "LAST_READS": ["", ["a"]], "FILES_SEEN": [["a"]], "RECORD_READ": ["a.jsonl", "", "otlp", 10, "f", 1, True], "RECORD_READS": ["[]"], "QUARANTINE_FILES": ["[]"],
         "STAGE_REBUILD": {"n": 100, "b": 1000, "nb": 100_000}, "STAGE_TOUCHED": {"n": 100, "b": 1000, "nb": 100_000},
     }.get(name)
     if params is None:

@@ -3,9 +3,11 @@
 `python -m agentlens.adapters._worker` works too, ignoring SIGINT only once those imports are done."""
 
 from agentlens.adapters.parallel import serve
+from agentlens.core import nopandas
 
 
 def main() -> None:
+    nopandas.install()  # pyarrow would import pandas on its first conversion: ~0.8 s per worker
     serve()
 
 

@@ -43,17 +43,21 @@ def main(ctx: click.Context, wait: float | None) -> None:
 @click.option("--format", "input_format", default=None,
               help="Input format (default: sniffed): otlp, langfuse, langsmith, agent_runs.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on for inputs over 20 MB).")
+@click.option("--source", default=None, metavar="NAME",
+              help="Name of the source: its records are its own (run ids NAME:id), apart from another source's "
+                   "with the same ids (default: the format's ids; a live table's name).")
 def ingest(paths: tuple[str, ...], db: str | None, config: str | None, input_format: str | None,
-           progress: bool | None) -> None:
+           progress: bool | None, source: str | None) -> None:
     """Ingest trace files and folders (OTLP JSON, Langfuse and LangSmith exports, agent_runs
     CSV/JSONL/Parquet; .gz too) and live agent_runs tables (postgresql://user@host/db?table=agent_runs,
     read incrementally).
 
-    Re-ingesting the same data adds nothing; what cannot be read is quarantined with the reason.
-    Exit status 1 when a file or table failed as a whole.
+    Re-ingesting the same data adds nothing; a record that comes back changed replaces the stored one,
+    whatever the order of the files; a file that grew is read from where it stopped. What cannot be read
+    is quarantined with the reason. Exit status 1 when a file or table failed as a whole.
     """
     with _open(db, config) as lens:
-        summary = lens.ingest(*paths, format=input_format, progress=progress)
+        summary = lens.ingest(*paths, format=input_format, progress=progress, source=source)
     terminal.show(summary)
     if summary.count("failed"):
         sys.exit(1)

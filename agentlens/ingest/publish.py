@@ -4,14 +4,18 @@ and tables.py for the temp tables they share)."""
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..adapters.base import Batch
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..adapters.base import Bad, Batch
 from ..core.duck import transaction
 from ..explore import search
 from ..store import Store
@@ -51,6 +55,31 @@ class OnCommit:
         return [p.value(res) if isinstance(p, Field) else p for p in self.params]
 
 
+def record_prefix(source: str | None, format: str) -> str | None:
+    """What the run ids of a source start with. A record is identified by its source and its key: the
+    formats' own ids (OTel and Langfuse trace ids, agent_runs row ids) are one namespace per format, and a
+    named source (`agentlens ingest --source NAME`, a live table's name) is a namespace of its own, its run
+    ids `NAME:id`, so that two tables both with ids 1..60 give 120 runs. A source named as its format
+    (`agent_runs`, the default table's name) is the format's namespace."""
+    return None if not source or source == format else f"{source}:"
+
+
+def namespaced(batches: Iterable[Batch], prefix: str | None) -> Iterator[Batch]:
+    """The batches with their run ids (runs, spans, quarantine records) in the namespace of `prefix`."""
+    def ids(table: pa.Table | None) -> pa.Table | None:
+        if table is None or prefix is None:
+            return table
+        i = table.schema.get_field_index("run_id")
+        return table.set_column(i, "run_id", pc.binary_join_element_wise(prefix, table["run_id"], ""))
+
+    for b in batches:
+        if prefix is None:
+            yield b
+            continue
+        bad = [dataclasses.replace(x, run_id=prefix + x.run_id if x.run_id is not None else None) for x in b.bad]
+        yield dataclasses.replace(b, spans=ids(b.spans), runs=ids(b.runs), bad=bad)
+
+
 def ingest_batches(
     store: Store,
     name: str,
@@ -60,12 +89,13 @@ def ingest_batches(
     on_commit: tuple[OnCommit, ...] = (),
     advance: ProgressFn | None = None,
     digest: str | None = None,
+    source: str | None = None,
 ) -> FileResult:
     """Store adapter batches in one transaction, exactly as a file's are: spans deduplicated, runs
     rebuilt, the pipeline steps run, what could not be read quarantined under `name`. Sources that
     are not files (a live table, the OTLP receiver) write through this. `on_commit` statements run last
     inside the transaction. `digest`: the file's SHA-256, to skip it if another process ingested the same
-    bytes meanwhile. Any error rolls back and propagates.
+    bytes meanwhile. `source`: the source's name (see `record_prefix`). Any error rolls back and propagates.
 
     Bounded memory whatever the input size: the batches are first staged as Parquet files in a
     temporary folder beside the database (nothing touches the database while the input is read, here or in
@@ -75,7 +105,7 @@ def ingest_batches(
     started = time.time()
     with tempfile.TemporaryDirectory(prefix=stage_prefix(store.path), dir=stage_parent(store.path)) as tmp:
         stage = Stage(Path(tmp))
-        for batch in batches:
+        for batch in namespaced(batches, record_prefix(source, format)):
             stage.add(batch)
             if batch.bytes_read and advance is not None:
                 advance(batch.bytes_read)
@@ -97,7 +127,7 @@ def publish(store: Store, stage: Stage, name: str, format: str, pipeline: Pipeli
     con = store.con
     try:
         with transaction(con):
-            res.spans, res.runs = _publish(store, stage, name, pipeline)
+            _publish(store, stage, name, pipeline, res)
             res.seconds = time.time() - (started if started is not None else time.time())
             for statement in on_commit:
                 con.execute(statement.sql, statement.bind(res))
@@ -115,9 +145,9 @@ def publish(store: Store, stage: Stage, name: str, format: str, pipeline: Pipeli
     return res
 
 
-def _publish(store: Store, stage: Stage, name: str, pipeline: Pipeline) -> tuple[int, int]:
+def _publish(store: Store, stage: Stage, name: str, pipeline: Pipeline, res: FileResult) -> None:
     """Inside the file's transaction: spans, given runs and quarantine from the stage, then runs
-    built and the pipeline steps run, chunk by chunk. Returns (spans added, runs touched)."""
+    built and the pipeline steps run, chunk by chunk. Counts what it did in `res`."""
     con = store.con
     con.execute(T.AFFECTED.create())
     con.execute(Q.STAGE_KEYS, [stage.glob("spans")]) if stage.spans else con.execute(Q.STAGED_TABLE)
@@ -129,28 +159,42 @@ def _publish(store: Store, stage: Stage, name: str, pipeline: Pipeline) -> tuple
     if new_runs_only:
         floor = con.execute(Q.NEXT_SPAN_ROWID).fetchall()[0][0]
     con.execute("SET VARIABLE agentlens_span_floor = ?", [floor])  # reset by ingest_batches, after the transaction
-    return _publish_staged(store, stage, name, pipeline, new_runs_only)
+    _publish_staged(store, stage, name, pipeline, res, new_runs_only)
 
 
-def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline,
-                    new_runs_only: bool = False) -> tuple[int, int]:
+def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline, res: FileResult,
+                    new_runs_only: bool = False) -> None:
     con = store.con
-    spans_added = 0
     if stage.runs:
-        con.execute(Q.STAGE_GIVEN, [stage.glob("runs")])
+        con.execute(Q.STAGE_GIVEN_ROWS, [stage.glob("runs"), stage.glob("spans")]) if stage.spans else \
+            con.execute(Q.STAGE_GIVEN_NO_SPANS, [stage.glob("runs")])
     else:
-        con.execute(Q.GIVEN_TABLE)
+        con.execute(Q.GIVEN_ROWS_TABLE)
+    con.execute(Q.REPLACED_TABLE)
+    con.execute(Q.SKIP_TABLE)
+    if stage.spans:
+        con.execute(Q.STAGE_DUPLICATES)
+        con.execute(Q.STAGE_EXISTING)
+        if store.one(Q.COLLISIONS) != (0,):
+            con.execute(Q.STAGE_VERSIONS, [stage.glob("spans")])
+            con.execute(Q.STAGE_SKIP)
+            con.execute(Q.STAGE_REPLACED)
+            row = store.one(Q.VERSION_COUNTS)
+            res.spans_changed, res.spans_unchanged, res.spans_outdated = (int(x) for x in row) if row else (0, 0, 0)
+            con.execute("DROP TABLE _versions")
+    con.execute(Q.STAGE_GIVEN_PICK)
+    con.execute(Q.STAGE_GIVEN)
     con.execute(T.STAGED_SPAN_COSTS.create())
     con.execute(T.STAGED_RUN_COSTS.create())
     chunk_bytes = store.chunk_bytes()
     chunking = {"n": C.BUILD_CHUNK_RUNS, "b": chunk_bytes, "nb": C.BUILD_CHUNK_RUNS * chunk_bytes}
     con.execute(Q.STAGE_REBUILD, chunking)
+    row = store.one(Q.RUN_COUNTS)
+    res.runs_added, res.runs_changed, res.runs_unchanged = (int(x) for x in row) if row else (0, 0, 0)
     if stage.spans:
-        con.execute(Q.STAGE_DUPLICATES)
-        con.execute(Q.STAGE_EXISTING)
-        con.execute(Q.STAGE_SKIP)
         if new_runs_only and pipeline.staged:
             _staged_steps(store, stage, pipeline.staged)
+        con.execute(Q.PUBLISH_REPLACED)
         # Without insertion order each DuckDB thread compresses and writes its row groups as they fill;
         # with it, the uncompressed rows were held (spilling past memory_limit) until they could be
         # appended in order. With the skip by `_row` (sql.STAGE_SKIP), the insert of 1M spans went from
@@ -162,20 +206,17 @@ def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline,
         stage.drop("spans")  # read no more: the spans are in `spans`
         # nor are the file-sized key tables: at 1M runs `_staged` alone holds 10M keys, most of DuckDB's 1 GB
         # while the runs are built, priced and classified (_rebuild keeps what those need: runs and weights)
-        for table in ("_staged", "_dups", "_existing", "_skip", "_staged_span_costs"):
+        for table in ("_staged", "_dups", "_existing", "_skip", "_staged_span_costs", "_replaced"):
             con.execute(f"DROP TABLE {table}")
-        spans_added = int(row[0]) if row else 0
-    given = 0
+        res.spans = (int(row[0]) if row else 0) - res.spans_changed
     con.execute(T.PRIOR_TIMES.create())
     con.execute(Q.STAGE_PRIOR_TIMES)
     if stage.runs:
         con.execute(Q.DELETE_GIVEN_RUNS)
-        row = store.one(Q.PUBLISH_GIVEN_RUNS, [stage.glob("runs")])
-        given = int(row[0]) if row else 0
+        con.execute(Q.PUBLISH_GIVEN_RUNS, [stage.glob("runs")])
     if stage.bad:
-        con.execute(Q.PUBLISH_QUARANTINE, [name, stage.glob("bad")])
+        con.execute(Q.PUBLISH_QUARANTINE, {"name": name, "glob": stage.glob("bad")})
 
-    rebuilt = 0
     con.execute(Q.STAGE_REBUILD_RIDS)
     con.execute(T.BUILD.create())
     con.execute(T.BUILD_RIDS.create())
@@ -185,13 +226,12 @@ def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline,
         con.execute(Q.CHUNK_BUILD, [chunk])
         con.execute(Q.CHUNK_BUILD_RIDS, [chunk])
         con.execute(Q.DELETE_BUILT_RUNS)
-        row = store.one(BUILD_RUNS)
-        rebuilt += int(row[0]) if row else 0
+        con.execute(BUILD_RUNS)
     orphans = store.one(Q.ORPHANS_QUARANTINED)
     if orphans and orphans[0]:
         con.execute(Q.RESOLVE_ORPHANS)
     con.execute(Q.FLAG_ORPHANS)
-    for table in ("_build", "_build_rids", "_rebuild_rids"):
+    for table in ("_build", "_build_rids", "_rebuild_rids", "_given_rows", "_given_pick"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     if pipeline.chunk or pipeline.file:
         con.execute(T.TOUCHED.create())
@@ -199,7 +239,7 @@ def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline,
         _run_steps(store, "_touched", pipeline.chunk)
         for file_step in pipeline.file:
             file_step(store)
-    return spans_added, rebuilt + given
+    res.runs = res.runs_added + res.runs_changed
 
 
 def _staged_steps(store: Store, stage: Stage, steps: tuple[Step, ...]) -> None:
@@ -229,3 +269,18 @@ def _run_steps(store: Store, chunks: str, steps: tuple[Step, ...],
             prepare(chunk)
         for step in steps:
             step(store)
+
+
+def quarantine(store: Store, bad: list[Bad], source_file: str, res: FileResult | None = None) -> None:
+    """Quarantine records outside a publish (a file that could not be read at all, a receiver's body)."""
+    if not bad:
+        return
+    store.con.executemany(
+        Q.INSERT_QUARANTINE,
+        [[source_file, b.line, b.kind, b.reason, b.raw, b.run_id, b.span_id, b.stored] for b in bad],
+    )
+    if res is not None:
+        res.quarantined.update(b.kind for b in bad)
+        res.first_bad += [(b.line, b.kind, b.reason) for b in bad[:5]]
+
+

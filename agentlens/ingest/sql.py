@@ -12,21 +12,29 @@ run after the build, inside the same transaction (pricing, classification), work
 
 from __future__ import annotations
 
+from ..schema import SPAN_COLUMNS
+from ..store import chunks
 from ..store.chunks import CHUNKS_EXPR
 from ..store.runsql import PRICED_SPAN_COLUMNS, SPAN_FLOOR_EXPR
 
 NEXT_SPAN_ROWID = "SELECT coalesce(max(rowid) + 1, 0) FROM spans"
 # a file without spans (agent_runs rows given whole) stages no keys
-STAGED_TABLE = "CREATE OR REPLACE TEMP TABLE _staged (run_id VARCHAR, span_id VARCHAR, _row BIGINT, _bytes BIGINT)"
+STAGED_TABLE = ("CREATE OR REPLACE TEMP TABLE _staged "
+                "(run_id VARCHAR, span_id VARCHAR, _row BIGINT, _bytes BIGINT, ended_at TIMESTAMPTZ)")
 
 # --- publishing one staged file, in its transaction ---------------------------------------------
-# A span is identified by (run_id, span_id): a span already stored, or seen earlier in the same file,
-# is not stored again (the first one wins), so re-ingesting adds nothing. Only the narrow keys are
-# held in temp tables; the wide rows stream from the staged Parquet straight into `spans`.
-STAGE_KEYS = "CREATE OR REPLACE TEMP TABLE _staged AS SELECT run_id, span_id, _row, _bytes FROM read_parquet(?)"
+# A span is identified by (run_id, span_id) (run ids of a named source carry its name: publish.namespaced).
+# A key seen once, new to the database, goes in. A key seen again (stored already, or twice in the file)
+# is one record in several versions: the same content (CONTENT_HASH_EXPR) is one version, kept once (the stored
+# one; else the first in the file); other content is a change, and the version kept is decided by the
+# versions alone, never by the order they arrive in (VERSION_ORDER_EXPR): so ingesting files in any order ends
+# in the same tables. A stored version that loses is deleted (PUBLISH_REPLACED) and its run rebuilt. Only
+# the narrow keys are held in temp tables; the wide rows stream from the staged Parquet into `spans`.
+STAGE_KEYS = ("CREATE OR REPLACE TEMP TABLE _staged AS "
+              "SELECT run_id, span_id, _row, _bytes, ended_at FROM read_parquet(?)")
 STAGE_DUPLICATES = """
 CREATE OR REPLACE TEMP TABLE _dups AS
-SELECT run_id, span_id, min(_row) AS keep FROM _staged GROUP BY run_id, span_id HAVING count(*) > 1
+SELECT run_id, span_id FROM _staged GROUP BY run_id, span_id HAVING count(*) > 1
 """
 # The file's runs the database already has: stored keys are looked up only in those (a file of new
 # runs skips it), and none of them means the SPAN_FLOOR_EXPR bound applies.
@@ -34,18 +42,66 @@ STAGE_STORED_RUNS = """
 CREATE OR REPLACE TEMP TABLE _stored_runs AS
 SELECT DISTINCT st.run_id FROM _staged st SEMI JOIN runs r ON r.run_id = st.run_id
 """
+# The stored spans whose key comes again in the file.
 STAGE_EXISTING = """
 CREATE OR REPLACE TEMP TABLE _existing AS
-SELECT sp.run_id, sp.span_id FROM spans sp SEMI JOIN _stored_runs k ON k.run_id = sp.run_id
+SELECT sp.rowid AS rid, sp.run_id, sp.span_id FROM spans sp SEMI JOIN _stored_runs k ON k.run_id = sp.run_id
+SEMI JOIN _staged st ON st.run_id = sp.run_id AND st.span_id = sp.span_id
 """
-# The staged rows not to store, by their `_row`: the later copies of a span seen twice in the file, and
-# the spans already stored. Skipping by one BIGINT keeps the wide INSERT below a plain scan: an anti-join
-# on the (run_id, span_id) strings there cost ~10 s per million spans, even with nothing to skip.
-STAGE_SKIP = """
-CREATE OR REPLACE TEMP TABLE _skip AS
-SELECT st._row FROM _staged st JOIN _dups d ON d.run_id = st.run_id AND d.span_id = st.span_id AND d.keep <> st._row
-UNION ALL
-SELECT st._row FROM _staged st JOIN _existing e ON e.run_id = st.run_id AND e.span_id = st.span_id
+COLLISIONS = "SELECT (SELECT count(*) FROM _dups) + (SELECT count(*) FROM _existing)"
+# What a span's content is, to tell a changed version from the same one read again: every column the
+# source gave (not the file it was read from, nor the costs computed here).
+CONTENT_COLUMNS = tuple(c.name for c in SPAN_COLUMNS if c.name not in ("source_file", "computed_cost_usd",
+                                                                         "price_source"))
+CONTENT_HASH_EXPR = "md5(concat_ws(chr(31), " + ", ".join(
+    f"coalesce({c}::VARCHAR, chr(30))" for c in CONTENT_COLUMNS) + "))"
+# The version of a record kept, whatever the order the versions come in: the one that ended (a span exported
+# again once it ended), the later end, the later start (an agent_runs row dated again), the one with an
+# output (a response filled in later), the more content (more attributes), and last the content hash (an
+# arbitrary but fixed choice between two versions of the same size). The same content read again is one
+# version: the stored one (else the first in the file) stays.
+VERSION_ORDER_EXPR = ("ended_at IS NULL, ended_at DESC, started_at DESC NULLS LAST, answered DESC, bytes DESC, h DESC, "
+                      "rid IS NULL, _row")
+ANSWERED_EXPR = "coalesce(output, '') NOT IN ('', '[]', 'null')"
+# Every version of the keys seen more than once: the staged ones (by `_row`) and the stored one (by `rid`).
+STAGE_VERSIONS = """
+CREATE OR REPLACE TEMP TABLE _versions AS
+WITH k AS (SELECT run_id, span_id FROM _dups UNION SELECT run_id, span_id FROM _existing),
+v AS (
+  SELECT b.run_id, b.span_id, b._row, NULL::BIGINT AS rid, b.ended_at, b.started_at,
+         """ + ANSWERED_EXPR + """ AS answered,
+         """ + chunks.SPAN_WEIGHT_SQL + """ AS bytes, """ + CONTENT_HASH_EXPR + """ AS h
+  FROM read_parquet(?) b SEMI JOIN k ON k.run_id = b.run_id AND k.span_id = b.span_id
+  UNION ALL
+  SELECT sp.run_id, sp.span_id, NULL, sp.rowid, sp.ended_at, sp.started_at, """ + ANSWERED_EXPR + """, """ + chunks.SPAN_WEIGHT_SQL + """, """ + CONTENT_HASH_EXPR + """
+  FROM spans sp SEMI JOIN _existing e ON e.rid = sp.rowid
+)
+SELECT *, row_number() OVER (PARTITION BY run_id, span_id ORDER BY """ + VERSION_ORDER_EXPR + """) = 1 AS keep,
+       h <> first_value(h) OVER (PARTITION BY run_id, span_id ORDER BY """ + VERSION_ORDER_EXPR + """) AS differs
+FROM v
+"""  # noqa: S608 - joins fixed SQL texts (column names), never a value
+# The staged rows not to store, by their `_row`: every version of a key seen again but the one kept.
+# Skipping by one BIGINT keeps the wide INSERT below a plain scan: an anti-join on the (run_id, span_id)
+# strings there cost ~10 s per million spans, even with nothing to skip.
+STAGE_SKIP = "CREATE OR REPLACE TEMP TABLE _skip AS SELECT _row FROM _versions WHERE _row IS NOT NULL AND NOT keep"
+SKIP_TABLE = "CREATE OR REPLACE TEMP TABLE _skip (_row BIGINT)"
+# The stored spans a changed version replaces.
+STAGE_REPLACED = """
+CREATE OR REPLACE TEMP TABLE _replaced AS
+SELECT v.rid FROM _versions v
+WHERE v.rid IS NOT NULL AND EXISTS (SELECT 1 FROM _versions w WHERE w.run_id = v.run_id AND w.span_id = v.span_id
+                                    AND w.keep AND w._row IS NOT NULL)
+"""
+REPLACED_TABLE = "CREATE OR REPLACE TEMP TABLE _replaced (rid BIGINT)"
+PUBLISH_REPLACED = "DELETE FROM spans WHERE rowid IN (SELECT rid FROM _replaced)"
+# What became of the versions seen again: stored ones replaced (changed), staged ones the same as the one
+# kept (unchanged), staged ones with other content that lost to the one kept (outdated: counted, never
+# silently dropped).
+VERSION_COUNTS = """
+SELECT count(*) FILTER (WHERE rid IS NOT NULL AND NOT keep),
+       count(*) FILTER (WHERE _row IS NOT NULL AND NOT keep AND NOT differs),
+       count(*) FILTER (WHERE _row IS NOT NULL AND NOT keep AND differs)
+FROM _versions
 """
 # Those columns of the staged spans that are stored (not skipped), for steps working before they are: a file
 # of new runs only, so every span of its runs is here, and every run in `_rebuild`. In chunk order: each
@@ -69,7 +125,33 @@ FROM read_parquet(?) b LEFT JOIN _staged_span_costs c ON c._row = b._row
 WHERE NOT EXISTS (SELECT 1 FROM _skip k WHERE k._row = b._row)
 """
 # Runs delivered whole by a source (agent_runs): replaced, so re-ingesting changes nothing.
-STAGE_GIVEN = "CREATE OR REPLACE TEMP TABLE _given AS SELECT DISTINCT run_id FROM read_parquet(?)"
+# A run given whole is one record with its span (agent_runs: a row gives both, in the same batch, in the same
+# order): the version of the run is the version of its span (above), so its row and its span always come
+# from the same version. A staged run row is paired with the span staged beside it (same batch file, same
+# position); a given run whose span was kept out (stored already, or outdated) is left as it is.
+STAGE_GIVEN_ROWS = """
+CREATE OR REPLACE TEMP TABLE _given_rows AS
+WITH r AS (SELECT run_id, _row, regexp_extract(filename, '(\\d+)\\.parquet$', 1) AS f,
+                  _row - min(_row) OVER (PARTITION BY filename) AS pos FROM read_parquet(?, filename = true)),
+s AS (SELECT run_id, _row, regexp_extract(filename, '(\\d+)\\.parquet$', 1) AS f,
+             _row - min(_row) OVER (PARTITION BY filename) AS pos FROM read_parquet(?, filename = true))
+SELECT r.run_id, r._row, s._row AS span_row FROM r LEFT JOIN s ON s.f = r.f AND s.pos = r.pos AND s.run_id = r.run_id
+"""
+STAGE_GIVEN_NO_SPANS = """
+CREATE OR REPLACE TEMP TABLE _given_rows AS
+SELECT run_id, _row, NULL::BIGINT AS span_row FROM read_parquet(?)
+"""
+GIVEN_ROWS_TABLE = "CREATE OR REPLACE TEMP TABLE _given_rows (run_id VARCHAR, _row BIGINT, span_row BIGINT)"
+# The run rows to store: per run, the row paired with its span version that goes in, else (a run given
+# without a span) the first row of a run not stored yet.
+STAGE_GIVEN_PICK = """
+CREATE OR REPLACE TEMP TABLE _given_pick AS
+SELECT run_id, _row FROM _given_rows g
+WHERE (g.span_row IS NOT NULL AND NOT EXISTS (SELECT 1 FROM _skip k WHERE k._row = g.span_row))
+   OR (g.span_row IS NULL AND g.run_id NOT IN (SELECT run_id FROM runs))
+QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY span_row IS NULL, _row) = 1
+"""
+STAGE_GIVEN = "CREATE OR REPLACE TEMP TABLE _given AS SELECT run_id FROM _given_pick"
 GIVEN_TABLE = "CREATE OR REPLACE TEMP TABLE _given (run_id VARCHAR)"
 # The times the file's stored runs had before it rebuilds or replaces them (a run's start moves when earlier
 # spans arrive; a given run may come again with another time): fleet checks judge those days again too.
@@ -81,12 +163,17 @@ WHERE run_id IN (SELECT run_id FROM _stored_runs UNION ALL SELECT run_id FROM _g
 DELETE_GIVEN_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _given)"
 PUBLISH_GIVEN_RUNS = """
 INSERT INTO runs BY NAME
-SELECT * EXCLUDE (_row), now() AS ingested_at FROM read_parquet(?)
-QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY _row) = 1
+SELECT * EXCLUDE (_row), now() AS ingested_at FROM read_parquet(?) b
+WHERE EXISTS (SELECT 1 FROM _given_pick p WHERE p._row = b._row)
 """
+# A record quarantined before from the same source (a file read whole again once rewritten, a table's rows
+# re-read in its lookback window) is not quarantined twice.
 PUBLISH_QUARANTINE = """
 INSERT INTO quarantine (ingested_at, source_file, line, kind, reason, raw, run_id, span_id, stored)
-SELECT now(), ?, line, kind, reason, raw, run_id, span_id, stored FROM read_parquet(?) ORDER BY _row
+SELECT now(), $name, line, kind, reason, raw, run_id, span_id, stored FROM read_parquet($glob) b
+WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source_file = $name AND q.kind = b.kind AND q.raw = b.raw
+                  AND q.run_id IS NOT DISTINCT FROM b.run_id AND q.span_id IS NOT DISTINCT FROM b.span_id)
+ORDER BY _row
 """
 # The runs to rebuild from spans (not given whole), numbered into chunks in the order they first appear in
 # the file: spans are stored in file order, so a chunk's spans then sit in a few row groups, and the rowid
@@ -95,9 +182,18 @@ SELECT now(), ?, line, kind, reason, raw, run_id, span_id, stored FROM read_parq
 STAGE_REBUILD = f"""
 CREATE OR REPLACE TEMP TABLE _rebuild AS
 SELECT run_id, first_row, bytes, {CHUNKS_EXPR} AS chunk
-FROM (SELECT run_id, min(_row) AS first_row, sum(_bytes) AS bytes FROM _staged
-      WHERE run_id NOT IN (SELECT run_id FROM _given) GROUP BY run_id)
+FROM (SELECT run_id, min(_row) AS first_row, sum(_bytes) AS bytes FROM _staged st
+      WHERE run_id NOT IN (SELECT run_id FROM _given_rows)
+        AND NOT EXISTS (SELECT 1 FROM _skip k WHERE k._row = st._row) GROUP BY run_id)
 """  # noqa: S608 - joins fixed SQL texts (CHUNKS_EXPR), never a value
+# What the file did to runs: added, changed (rebuilt or replaced), unchanged (came again, nothing new).
+RUN_COUNTS = """
+WITH t AS (SELECT run_id FROM _rebuild UNION SELECT run_id FROM _given),
+f AS (SELECT run_id FROM _staged UNION SELECT run_id FROM _given_rows)
+SELECT (SELECT count(*) FROM t WHERE run_id NOT IN (SELECT run_id FROM _stored_runs)),
+       (SELECT count(*) FROM t WHERE run_id IN (SELECT run_id FROM _stored_runs)),
+       (SELECT count(*) FROM f WHERE run_id NOT IN (SELECT run_id FROM t))
+"""
 # Every run the file touched, numbered into chunks for the pipeline steps (same order and weights).
 STAGE_TOUCHED = f"""
 INSERT INTO _touched
@@ -159,7 +255,44 @@ VALUES (now(), ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 FILE_SEEN = "SELECT path, ingested_at FROM ingested_files WHERE content_hash = ?"
+FILES_SEEN = "SELECT content_hash, path, ingested_at FROM ingested_files WHERE content_hash IN (SELECT unnest(?::VARCHAR[]))"
 RECORD_FILE = "INSERT INTO ingested_files VALUES (?, ?, ?, to_timestamp(?), ?, now(), ?, ?, ?, ?)"
+# A file of a batch (ingest/batch.py): two files of one batch may have the same bytes (the first is kept)
+RECORD_FILE_ONCE = "INSERT OR IGNORE INTO ingested_files VALUES (?, ?, ?, to_timestamp(?), ?, now(), ?, ?, ?, ?)"
+# The files of a batch, as one JSON parameter (ingest/batch.py): runs, spans and seconds are the batch's
+RECORD_FILES = """
+INSERT OR IGNORE INTO ingested_files
+SELECT f.content_hash, f.path, f.size_bytes, to_timestamp(f.mtime), f.format, now(), NULL, NULL, f.quarantined, NULL
+FROM (SELECT unnest(from_json(?::JSON, '[{"content_hash": "VARCHAR", "path": "VARCHAR", "size_bytes": "BIGINT",
+      "mtime": "DOUBLE", "format": "VARCHAR", "quarantined": "BIGINT"}]'), recursive := true)) f
+"""
+# Quarantine records of the files of a batch, each under its file's name, as one JSON parameter
+QUARANTINE_FILES = """
+INSERT INTO quarantine (ingested_at, source_file, line, kind, reason, raw, run_id, span_id, stored)
+SELECT now(), b.source_file, b.line, b.kind, b.reason, b.raw, b.run_id, b.span_id, b.stored
+FROM (SELECT unnest(from_json(?::JSON, '[{"source_file": "VARCHAR", "line": "BIGINT", "kind": "VARCHAR",
+      "reason": "VARCHAR", "raw": "VARCHAR", "run_id": "VARCHAR", "span_id": "VARCHAR", "stored": "BOOLEAN"}]'),
+      recursive := true)) b
+WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source_file = b.source_file AND q.kind = b.kind
+                  AND q.raw = b.raw AND q.run_id IS NOT DISTINCT FROM b.run_id
+                  AND q.span_id IS NOT DISTINCT FROM b.span_id)
+"""
+
+# How far a file was read (ingest/files.py)
+LAST_READ = """
+SELECT bytes_read, fingerprint, lines_read, format, appendable FROM file_reads WHERE path = ? AND source = ?
+"""
+LAST_READS = """
+SELECT path, bytes_read, fingerprint, lines_read, format, appendable FROM file_reads
+WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))
+"""
+RECORD_READ = "INSERT OR REPLACE INTO file_reads VALUES (?, ?, ?, ?, ?, ?, ?, now())"
+RECORD_READS = """
+INSERT OR REPLACE INTO file_reads
+SELECT r.*, now() FROM (SELECT unnest(from_json(?::JSON, '[{"path": "VARCHAR", "source": "VARCHAR",
+      "format": "VARCHAR", "bytes_read": "BIGINT", "fingerprint": "VARCHAR", "lines_read": "BIGINT",
+      "appendable": "BOOLEAN"}]'), recursive := true)) r
+"""
 
 # every complete statement (CTE fragments end in _CTES and are parsed inside the statements using them)
 ALL_SQL = {k: v for k, v in dict(globals()).items()

@@ -13,13 +13,24 @@ from ..core.results import BaseResult, Result
 FIRST_REASONS = 5  # quarantined records an ingest summary names, with their reason
 
 
+# What a publish counts, per file: summed over the publishes of a live source's batches.
+COUNTS = ("runs", "spans", "runs_added", "runs_changed", "runs_unchanged", "spans_changed", "spans_unchanged",
+          "spans_outdated")
+
+
 @dataclass
 class FileResult:
     path: str
     format: str | None = None
     status: str = "ingested"  # ingested | skipped_duplicate | skipped_unknown | failed
-    runs: int = 0
-    spans: int = 0
+    runs: int = 0  # added or changed
+    spans: int = 0  # added
+    runs_added: int = 0
+    runs_changed: int = 0  # rebuilt (a span added or changed) or replaced whole (a run given whole)
+    runs_unchanged: int = 0  # in the file, nothing new
+    spans_changed: int = 0  # a stored span replaced by another version
+    spans_unchanged: int = 0  # read again, the same content as the one stored (or one earlier in the file)
+    spans_outdated: int = 0  # read again with other content, but the version kept is another (counted, not stored)
     quarantined: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     message: str | None = None
@@ -39,6 +50,10 @@ class IngestSummary(BaseResult):
     def spans(self) -> int:
         return sum(f.spans for f in self.files)
 
+    def total(self, name: str) -> int:
+        """A FileResult count summed over the files (`runs_added`, `spans_changed`, ...)."""
+        return sum(getattr(f, name) for f in self.files)
+
     @property
     def quarantined(self) -> Counter[str]:
         total: Counter[str] = Counter()
@@ -56,8 +71,13 @@ class IngestSummary(BaseResult):
             "files skipped (already ingested)": self.count("skipped_duplicate"),
             "files skipped (not a trace format)": self.count("skipped_unknown"),
             "files failed": self.count("failed"),
-            "runs added or updated": self.runs,
+            "runs added": self.total("runs_added"),
+            "runs changed": self.total("runs_changed"),
+            "runs unchanged": self.total("runs_unchanged"),
             "spans added": self.spans,
+            "spans changed": self.total("spans_changed"),
+            "spans unchanged": self.total("spans_unchanged"),
+            "spans outdated (another version kept)": self.total("spans_outdated"),
             "records quarantined": sum(q.values()),
             "seconds": round(self.seconds, 2),
         }

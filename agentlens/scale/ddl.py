@@ -74,6 +74,7 @@ LAYOUTS: dict[str, Layout] = {
     "rollup_buckets": Layout(("bucket_seconds", "bucket_start")),
     "rollup_ledger": Layout(("bucket_seconds", "run_id")),
     "source_watermarks": Layout(("source",)),
+    "file_reads": Layout(("path", "source")),
 }
 
 

@@ -22,7 +22,7 @@ def is_url(path: object) -> bool:
     return isinstance(path, str) and path.startswith(URL_SCHEMES)
 
 
-def ingest_url(store: Store, url: str, pipeline: Pipeline) -> FileResult:
+def ingest_url(store: Store, url: str, pipeline: Pipeline, source: str | None = None) -> FileResult:
     from . import postgres
 
-    return postgres.ingest(store, url, pipeline)
+    return postgres.ingest(store, url, pipeline, source)

@@ -36,7 +36,7 @@ from ..adapters import agent_runs
 from ..adapters.base import RUN_SCHEMA, SPAN_SCHEMA, Bad, Batch, Columns
 from ..core.config import Config, Section, integer
 from ..core.duck import registered
-from ..ingest import FileResult, OnCommit, Pipeline, ingest_batches
+from ..ingest import COUNTS, Field, FileResult, OnCommit, Pipeline, ingest_batches, record_prefix
 from ..store import Store
 
 KIND = "postgres"
@@ -70,7 +70,7 @@ POSTGRES_KEYS = ("lookback_seconds", "batch_rows")
 
 def settings(config: Config) -> Settings:
     """`[sources.postgres]` of the config: `lookback_seconds` (>= 0), `batch_rows` (> 0)."""
-    Section.of(config, "sources").only(("postgres",), "a source")
+    Section.of(config, "sources").only(("postgres", "files"), "a source")
     pg = Section.of(config, "sources.postgres").only(POSTGRES_KEYS, "a setting")
     out = {}
     for key, minimum in (("lookback_seconds", 0), ("batch_rows", 1)):
@@ -193,25 +193,29 @@ def _watermark(lens: Store, source: str) -> tuple[dt.datetime, str] | None:
     return row[0][0], row[0][1]
 
 
-def _new_rows(lens: Store, rows: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:
-    """Rows not read before (the lookback window re-reads some): their run is not stored, nor were
-    they quarantined from this source."""
-    ids = pa.table({"run_id": [r["_key"] for r in rows]})
+def _new_rows(lens: Store, rows: list[dict[str, Any]], source: str, prefix: str) -> list[dict[str, Any]]:
+    """Rows not quarantined from this source before (the lookback window re-reads some). A row re-read
+    that is stored already goes in again: unchanged, it changes nothing (and is counted unchanged); changed
+    since (a response filled in later), it replaces the stored run (ingest/sql.py)."""
+    ids = pa.table({"run_id": [prefix + str(r["_key"]) for r in rows]})
     with registered(lens.con, "_pg_ids", ids):
         seen = {r[0] for r in lens.con.execute(
-            "SELECT run_id FROM runs SEMI JOIN _pg_ids USING (run_id) WHERE source = ? "
-            "UNION SELECT run_id FROM quarantine SEMI JOIN _pg_ids USING (run_id) WHERE source_file = ?",
-            [agent_runs.NAME, source],
+            "SELECT run_id FROM quarantine SEMI JOIN _pg_ids USING (run_id) WHERE source_file = ? AND NOT stored",
+            [source],
         ).fetchall()}
-    return [r for r in rows if r["_key"] not in seen]
+    return [r for r in rows if prefix + str(r["_key"]) not in seen]
 
 
-def ingest(lens: Store, url: str, pipeline: Pipeline) -> FileResult:
-    """Read the rows added since the last ingest of this source; one transaction per batch."""
+def ingest(lens: Store, url: str, pipeline: Pipeline, source: str | None = None) -> FileResult:
+    """Read the rows added since the last ingest of this source; one transaction per batch. `source`: the
+    source's name, its records a namespace of their own (ingest.record_prefix); by default the table's name
+    (the default table, `agent_runs`, is the agent_runs format's own namespace: run ids as in the table)."""
     import adbc_driver_postgresql.dbapi as pg
 
     t0 = time.perf_counter()
     table = parse_url(url, lens.config)
+    name = source or table.name
+    prefix = record_prefix(name, agent_runs.NAME) or ""
     total = FileResult(table.display, agent_runs.NAME)
     after = _watermark(lens, table.display)
     try:
@@ -235,17 +239,17 @@ def ingest(lens: Store, url: str, pipeline: Pipeline) -> FileResult:
             cur.execute(sql, parameters=params or None)
             for rows in _rows(cur.fetch_record_batch(), table.settings.batch_rows):
                 last = rows[-1]
-                fresh = _new_rows(lens, rows, table.display) if after is not None else rows
+                fresh = _new_rows(lens, rows, table.display, prefix) if after is not None else rows
                 mark = (last["created_at"], last["_key"])
 
                 watermark = OnCommit(  # commits with the batch: an interrupted ingest resumes after it
                     "INSERT OR REPLACE INTO source_watermarks VALUES (?, ?, ?, ?, "
                     "coalesce((SELECT rows_read FROM source_watermarks WHERE source = ?), 0) + ?, now())",
-                    (table.display, KIND, mark[0], mark[1], table.display, len(fresh)))
+                    (table.display, KIND, mark[0], mark[1], table.display, Field("runs_added")))
                 res = ingest_batches(lens, table.display, agent_runs.NAME, [_batch(fresh, lens.config, table.display)],
-                                     pipeline, on_commit=(watermark,))
-                total.runs += res.runs
-                total.spans += res.spans
+                                     pipeline, on_commit=(watermark,), source=name)
+                for count in COUNTS:
+                    setattr(total, count, getattr(total, count) + getattr(res, count))
                 total.quarantined.update(res.quarantined)
     except (KeyboardInterrupt, SystemExit):
         raise
