@@ -399,9 +399,14 @@ def aggregates(tree: exp.Expr, ctx: Ctx) -> exp.Expr:
 
 
 def text_functions(tree: exp.Expr, ctx: Ctx) -> exp.Expr:
-    """`left`, `length`, `substring` count characters in DuckDB, bytes in ClickHouse: their UTF-8 forms."""
+    """`left`, `length`, `substring` count characters in DuckDB, bytes in ClickHouse: their UTF-8 forms.
+    DuckDB's `strlen` counts bytes: ClickHouse's `length`."""
 
     def fix(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "strlen" and len(node.expressions) == 1:
+            out = exp.Anonymous(this="length", expressions=list(node.expressions))
+            out.meta["agentlens_rule"] = True
+            return out
         if isinstance(node, exp.Left):
             return exp.Anonymous(this="leftUTF8", expressions=[node.this, node.expression])
         if isinstance(node, exp.Length):
