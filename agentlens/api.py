@@ -118,9 +118,10 @@ class Lens(Store):
         """The work database of this ingest process (ClickHouse stores only): opened here, never served (its
         runs are this process's: all spans of a run come to one process)."""
         if self._work is None:
+            from .explore.search import run_words
             from .scale.ship import Shipper
 
-            self._shipper = Shipper(self.clickhouse)
+            self._shipper = Shipper(self.clickhouse, words=run_words)  # the words `runs --search` reads there
             default = Pipeline.default()
             path = self.work_db or os.environ.get("AGENTLENS_WORK_DB") or DEFAULT_WORK_DB
             # fleet checks compare runs across the whole fleet: not on one process's share of it

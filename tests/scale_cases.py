@@ -18,7 +18,10 @@ from typing import Any
 import polars as pl
 
 from agentlens.core.results import BaseResult, Result
+from agentlens.explore import compare as xcompare
+from agentlens.explore import quarantine as xquarantine
 from agentlens.explore import runs as xruns
+from agentlens.explore import session as xsession
 from agentlens.explore import trace as xtrace
 from agentlens.failures.report import detections as f_detections
 from agentlens.failures.report import report as f_report
@@ -69,6 +72,27 @@ def _facts_without(res: Result, key: str) -> Result:
 def _failed_run(lens: Any) -> str:
     df = lens.sql("SELECT run_id FROM failures ORDER BY run_id LIMIT 1")
     return str(df["run_id"][0]) if df.height else _first_run(lens)
+
+
+def _session(lens: Any) -> str:
+    """The session with the most runs."""
+    return str(lens.sql("SELECT session_id, count(*) AS n FROM runs WHERE session_id IS NOT NULL "
+                        "GROUP BY ALL ORDER BY n DESC, session_id LIMIT 1")["session_id"][0])
+
+
+def _two(lens: Any, dim: str) -> tuple[str, str]:
+    """The two most common values of a run column."""
+    vals = lens.sql(f"SELECT {dim} AS v, count(*) AS n FROM runs WHERE {dim} IS NOT NULL "
+                    "GROUP BY ALL ORDER BY n DESC, v LIMIT 2")["v"].to_list()
+    return str(vals[0]), str(vals[-1])
+
+
+def _search(lens: Any, text: str) -> Any:
+    return xruns.find_runs(lens, xruns.RunFilter(text=text), sort="cost_usd", limit=1000)
+
+
+def _window(since: str, until: str) -> xruns.RunFilter:
+    return xruns.RunFilter(since=since, until=until)
 
 
 CASES: list[Case] = [
@@ -151,8 +175,30 @@ CASES: list[Case] = [
     ("notebooks", "quarantine by kind", lambda db: db.sql(
         "SELECT kind, count(*) AS records, any_value(reason) AS example FROM quarantine GROUP BY ALL")),
     ("notebooks", "runs page", lambda db: db.runs(limit=20)),
-    # --- compare: `agentlens compare` is being built on another branch; its statements join this list when
-    # it lands (CONFORMANCE-HOOK: compare).
+    # --- the terminal: `agentlens runs` (names and previews, --search), `session`, `compare`, `quarantine` ----
+    ("terminal", "runs page described", lambda db: xruns.find_runs(db, limit=50, describe=True)),
+    ("terminal", "runs by cost described", lambda db: xruns.find_runs(
+        db, xruns.RunFilter(status="error"), sort="cost_usd", limit=20, describe=True)),
+    ("terminal", "search a word", lambda db: _search(db, "refund")),
+    ("terminal", "search a phrase", lambda db: _search(db, "Order Status")),
+    ("terminal", "search a common word", lambda db: _search(db, "the")),
+    ("terminal", "search punctuation", lambda db: _search(db, "insufficient-merchant balance!")),
+    ("terminal", "search nothing found", lambda db: _search(db, "xyzzy plugh")),
+    ("terminal", "search filtered and counted", lambda db: (
+        xruns.find_runs(db, xruns.RunFilter(text="order", status="ok", since=SINCE), limit=10, describe=True),
+        xruns.count_runs(db, xruns.RunFilter(text="order", status="ok", since=SINCE)))),
+    ("terminal", "session", lambda db: xsession.session(db, _session(db))),
+    ("terminal", "compare two values", lambda db: xcompare.compare_values(db, "feature", *_two(db, "feature"))),
+    ("terminal", "compare two models this window", lambda db: xcompare.compare_values(
+        db, "model", *_two(db, "model"), xruns.RunFilter(since=SINCE))),
+    ("terminal", "compare two windows", lambda db: xcompare.compare(
+        db, xcompare.Side("a", _window("2026-11-01", SINCE)), xcompare.Side("b", _window(SINCE, UNTIL)))),
+    ("terminal", "quarantine", lambda db: xquarantine.records(db)),
+    ("terminal", "quarantine short excerpts", lambda db: xquarantine.records(db, excerpt=10, limit=5)),
+    ("terminal", "quarantine of a kind and file", lambda db: xquarantine.records(
+        db, kind="malformed_json", file="bad", since="2000-01-01")),
+    ("terminal", "quarantine counts", lambda db: xquarantine.counts(db)),
+    ("terminal", "quarantine counts of a file", lambda db: xquarantine.counts(db, file="bad")),
 ]
 
 

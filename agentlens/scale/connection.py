@@ -22,6 +22,7 @@ from sqlglot import exp
 
 from .. import schema
 from . import conformance, ddl
+from . import search as search_words
 from .engine import Engine, EngineError, open_engine
 from .translate import NotSupported, contract_tables, param_type, param_value, parse, translate
 from .url import StoreURL
@@ -114,6 +115,7 @@ class ClickHouseConnection:
         contract's migrations as applied. Idempotent."""
         e = self.engine
         e.command(ddl.MIGRATIONS_TABLE)
+        e.command(search_words.DDL)  # the search's words: beside the contract, not in it (search.py)
         have = {r["name"] for r in e.query("SELECT name FROM schema_migrations").to_pylist()}
         pending = [name for name, _ in schema.MIGRATIONS if name not in have]
         if not pending:
@@ -211,6 +213,21 @@ class ClickHouseConnection:
 
     def _real(self, name: str) -> str:
         return f"{name}__{self._tag}"
+
+    def real_name(self, name: str) -> str:
+        """The name on ClickHouse of this connection's own table `name`."""
+        return self._real(name)
+
+    def create_native(self, name: str, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """This connection's own table `name` (a Memory table) made from ClickHouse SQL as written (the search's
+        hits, search.py); the next statements read it by name, as a registered table."""
+        real = self._real(name)
+        values = {k: param_value(v) for k, v in (params or {}).items()}
+        self.engine.command(f"DROP TABLE IF EXISTS `{real}`")
+        self.engine.command(f"CREATE TABLE `{real}` ENGINE = Memory AS {sql}", values)
+        cols = self.engine.query("SELECT name, type FROM system.columns WHERE database = currentDatabase() "
+                                 "AND table = {t:String}", {"t": real}).to_pylist()
+        self._registered[name] = {c["name"]: _duck_name(c["type"]) for c in cols}
 
     def _ddl(self, tree: exp.Expr, params: Any, positional: int) -> pa.Table:
         """`CREATE [OR REPLACE] TEMP TABLE name AS query` and `DROP TABLE [IF EXISTS] name` of this connection's

@@ -189,7 +189,9 @@ def qualify_stars(tree: exp.Expr, ctx: Ctx) -> exp.Expr:
     if not (qualified_star and using):
         return tree  # `*` and `* EXCLUDE (...)` (ClickHouse: `* EXCEPT`) mean the same on both engines
     try:
-        return qualify(tree, schema={k: dict(v) for k, v in ctx.tables.items()}, dialect="duckdb",
+        tables: dict[str, object] = {k: dict(v) for k, v in ctx.tables.items()}
+        tables |= {ctx.renames[k]: v for k, v in tables.items() if k in ctx.renames}  # renamed: rename_tables
+        return qualify(tree, schema=tables, dialect="duckdb",
                        expand_stars=True, validate_qualify_columns=False, quote_identifiers=False,
                        qualify_columns=True, isolate_tables=False, identify=False)
     except Exception as e:  # sqlglot could not resolve a column: the statement is not one we know
@@ -743,11 +745,14 @@ def unnest(tree: exp.Expr, ctx: Ctx) -> exp.Expr:
 
 
 def interval_functions(tree: exp.Expr, ctx: Ctx) -> exp.Expr:
-    """`to_seconds(n)` is toIntervalSecond(n)."""
+    """`to_seconds(n)` is toIntervalSecond(n); `epoch_us(t)` of a time (DateTime64(6) here) is
+    toUnixTimestamp64Micro(t)."""
 
     def fix(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Anonymous) and node.name.lower() == "to_seconds":
             return exp.Anonymous(this="toIntervalSecond", expressions=node.expressions)
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "epoch_us" and len(node.expressions) == 1:
+            return exp.Anonymous(this="toUnixTimestamp64Micro", expressions=node.expressions)
         return node
 
     return tree.transform(fix, copy=False)
