@@ -91,6 +91,18 @@ def _search(lens: Any, text: str) -> Any:
     return xruns.find_runs(lens, xruns.RunFilter(text=text), sort="cost_usd", limit=1000)
 
 
+def _every_filter(lens: Any) -> Any:
+    """Every condition a filter of runs has, at once (each is then a condition that passed: conformance.py)."""
+    flt = xruns.RunFilter(since="2026-11-01", until="2026-12-01", status="ok",
+                          equals={"feature": _two(lens, "feature")[0], "environment": "(none)"},
+                          failure_mode=None, min_cost_usd=0.0, max_cost_usd=100.0, min_duration_ms=0.0,
+                          max_duration_ms=1e9, text="the")
+    modes = xruns.RunFilter(failure_mode="silent_tool_failure", status="error")
+    return (xruns.find_runs(lens, flt, sort="duration_ms", limit=30, describe=True), xruns.count_runs(lens, flt),
+            xruns.find_runs(lens, modes), xruns.count_runs(lens, modes),
+            xcompare.compare(lens, xcompare.Side("a", flt), xcompare.Side("b", modes)))
+
+
 def _window(since: str, until: str) -> xruns.RunFilter:
     return xruns.RunFilter(since=since, until=until)
 
@@ -187,6 +199,8 @@ CASES: list[Case] = [
     ("terminal", "search filtered and counted", lambda db: (
         xruns.find_runs(db, xruns.RunFilter(text="order", status="ok", since=SINCE), limit=10, describe=True),
         xruns.count_runs(db, xruns.RunFilter(text="order", status="ok", since=SINCE)))),
+    ("terminal", "search counted", lambda db: xruns.count_runs(db, xruns.RunFilter(text="order"))),
+    ("terminal", "runs with every filter", lambda db: _every_filter(db)),
     ("terminal", "session", lambda db: xsession.session(db, _session(db))),
     ("terminal", "compare two values", lambda db: xcompare.compare_values(db, "feature", *_two(db, "feature"))),
     ("terminal", "compare two models this window", lambda db: xcompare.compare_values(

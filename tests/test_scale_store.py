@@ -176,6 +176,32 @@ def test_failures_are_a_set_per_run(chdb_root: Path) -> None:
     assert got.rows() == [("r", "timeout")]
 
 
+def test_search_on_clickhouse_finds_what_duckdb_finds(tmp_path: Path, chdb_root: Path) -> None:
+    """`runs --search` on a store the ingest shipped to: the words made in the work database at ingest
+    (scale/search.py) find the runs DuckDB's search finds; a store whose runs have no words says so."""
+    from agentlens.explore.runs import FilterError, RunFilter, count_runs, find_runs
+    from agentlens.scale.migrate import migrate
+
+    duck = Lens(tmp_path / "d.duckdb", serve=False)
+    duck.ingest(SAMPLES)
+    ch = Lens(url(chdb_root, "search"), work_db=tmp_path / "work.duckdb")
+    ch.ingest(SAMPLES)
+    found = {}
+    for text in ("refund", "Order status", "the", "xyzzy"):
+        want = set(find_runs(duck, RunFilter(text=text), limit=1000)["run_id"].to_list())
+        got = set(find_runs(ch, RunFilter(text=text), limit=1000)["run_id"].to_list())
+        assert got == want, text
+        assert count_runs(ch, RunFilter(text=text, status="ok")) == count_runs(duck, RunFilter(text=text, status="ok"))
+        found[text] = len(want)
+    assert 0 < found["refund"] < found["the"] and found["xyzzy"] == 0
+    bare = Lens(url(chdb_root, "search_bare"))
+    migrate(duck.con, bare.clickhouse)  # without words=: as a store written before the words were
+    with pytest.raises(FilterError, match="120 runs of this ClickHouse store have no search words"):
+        find_runs(bare, RunFilter(text="refund"))
+    ch.close()
+    duck.close()
+
+
 # --- what is not in the record is refused -----------------------------------------------------------------------
 def test_statements_outside_the_record_are_refused(tmp_path: Path, chdb_root: Path) -> None:
     ch = Lens(url(chdb_root, "refuse"))

@@ -65,8 +65,7 @@ def search(ch: ClickHouseConnection, words: list[str], table: str = "_search_hit
     if missing:
         raise NotSearchable(
             f"{missing:,} runs of this ClickHouse store have no search words (written before agentlens made "
-            "them, or by a writer that does not): `agentlens store migrate` of their DuckDB database, or ingesting "
-            "their files again, writes them")
+            "them, or by a writer that does not): `agentlens store migrate` of their DuckDB database writes them")
     sql, params = hits_sql(words)
     ch.create_native(table, sql, params)
     return int(ch.engine.query(f"SELECT count() AS n FROM `{ch.real_name(table)}`").column("n")[0].as_py())  # noqa: S608 - our own table
