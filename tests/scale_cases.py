@@ -144,6 +144,11 @@ CASES: list[Case] = [
     ("metrics.costs", "by feature", lambda db: costs.by(db)),
     ("metrics.costs", "by model per day", lambda db: costs.by(db, by=["model", "customer_id"], period="day")),
     ("metrics.costs", "by feature per week", lambda db: costs.by(db, by="feature", period="week", since=SINCE)),
+    ("metrics.costs", "by an attribute", lambda db: costs.by(db, by="attr:app.tenant_id")),
+    ("metrics.costs", "by a key inside an attribute", lambda db: costs.by(db, by=["attr:metadata.feature", "model"])),
+    ("metrics.costs", "by a dotted attribute", lambda db: costs.by(db, by="attr:deployment.environment.name")),
+    ("metrics.costs", "by a number attribute", lambda db: costs.by(db, by="attr:temperature", period="day")),
+    ("metrics.costs", "by a JSON path", lambda db: costs.by(db, by="json:$.metadata.customer_id")),
     ("metrics.costs", "what if", lambda db: costs.what_if(db, "gpt-4o-mini", "openai")),
     ("metrics.costs", "unpriced", lambda db: costs.unpriced(db)),
     ("metrics.costs", "reconciliation", lambda db: costs.reconciliation(db)),
@@ -201,6 +206,13 @@ CASES: list[Case] = [
         xruns.count_runs(db, xruns.RunFilter(text="order", status="ok", since=SINCE)))),
     ("terminal", "search counted", lambda db: xruns.count_runs(db, xruns.RunFilter(text="order"))),
     ("terminal", "runs with every filter", lambda db: _every_filter(db)),
+    ("terminal", "runs where an attribute", lambda db: (
+        xruns.find_runs(db, xruns.RunFilter(equals={"attr:app.feature": "refund"}), describe=True),
+        xruns.count_runs(db, xruns.RunFilter(equals={"attr:metadata.feature": "billing", "attr:app.tenant_id": "(none)"})),
+        xruns.count_runs(db, xruns.RunFilter(equals={"json:$.metadata.customer_id": "cust_0158"})),
+        xruns.count_runs(db, xruns.RunFilter(equals={"attr:deployment.environment.name": "production"})))),
+    ("terminal", "compare two values of an attribute", lambda db: xcompare.compare_values(
+        db, "attr:metadata.feature", "billing", "order_status")),
     ("terminal", "session", lambda db: xsession.session(db, _session(db))),
     ("terminal", "compare two values", lambda db: xcompare.compare_values(db, "feature", *_two(db, "feature"))),
     ("terminal", "compare two models this window", lambda db: xcompare.compare_values(
