@@ -52,7 +52,9 @@ def test_clickhouse_columns_are_the_contract(chdb_root: Path) -> None:
 
 
 # --- URLs --------------------------------------------------------------------------------------------------
-def test_store_urls() -> None:
+def test_store_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTLENS_CLICKHOUSE_PASSWORD", "from-env")
+    assert parse("clickhouse://me@h/x").password == "from-env"  # the URL's own wins:
     u = parse("clickhouse://me:s%40cret@ch.internal:9000/traces")
     assert (u.kind, u.host, u.port, u.database, u.user, u.password) == ("server", "ch.internal", 9000, "traces",
                                                                           "me", "s@cret")
