@@ -84,12 +84,25 @@ RULE_CASES = [
     ("SELECT x::TIMESTAMPTZ FROM t", "CAST(x AS Nullable(DateTime64(6, 'UTC')))"),
     ("SELECT a.x FROM a LEFT JOIN b ON true", "ON a._k1 = b._k1"),
     ("SELECT count(*) FROM t", "CAST(COUNT(*) AS Int64)"),
+    ("SELECT strlen(x) FROM t", "length(x)"),
+    ("SELECT epoch_us(max(t)) FROM t", "toUnixTimestamp64Micro(MAX(t))"),
+    ("SELECT * FROM runs ORDER BY cost_usd DESC LIMIT 5", "WHERE runs.run_id IN (SELECT runs.run_id FROM runs ORDER BY"),
 ]
 
 
 @pytest.mark.parametrize(("duck", "piece"), RULE_CASES)
 def test_rule(duck: str, piece: str) -> None:
     assert piece.lower() in translate(duck).sql.lower()
+
+
+def test_a_bound_json_path_is_read_as_a_literal_one() -> None:
+    """`attr:KEY` binds its JSON path: it is written as escaped keys, the inner extraction translated too, and
+    the path is bound no more; a wildcard is refused."""
+    t = translate("SELECT json_extract_string(json_extract_string(attributes, ?), ?) FROM runs",
+                  ['$."app"', '$."it\'s \\ odd"'])
+    assert "JSONHas(attributes, 'app')" in t.sql and "'it''s \\\\ odd'" in t.sql and t.params == {}
+    with pytest.raises(NotSupported):
+        translate("SELECT json_extract_string(attributes, ?) FROM runs", ["$.a[*].b"])
 
 
 def test_parameters_stay_bound() -> None:

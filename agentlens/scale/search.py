@@ -24,12 +24,9 @@ translation that the conformance suite passed. So the words are per-run work, do
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pyarrow as pa
-
-if TYPE_CHECKING:
-    from .connection import ClickHouseConnection
 
 TABLE = "run_words_rows"
 # 1024-row granules: a bloom filter per granule of 1,024 runs' words (8,192 runs hold too many distinct words
@@ -58,9 +55,10 @@ class NotSearchable(ValueError):
     """Runs of the store have no words: a search would miss them."""
 
 
-def search(ch: ClickHouseConnection, words: list[str], table: str = "_search_hits") -> int:
+def search(ch: Any, words: list[str], table: str = "_search_hits") -> int:
     """Fill the connection's table `table` (run_id) with the runs whose words hold the phrase `words` (made by
-    explore.search.query_words); returns how many. NotSearchable when some runs have no words."""
+    explore.search.query_words) on the ClickHouseConnection `ch` (typed Any: connection.py imports this module
+    for its DDL); returns how many. NotSearchable when some runs have no words."""
     missing = int(ch.engine.query(MISSING).column("n")[0].as_py())
     if missing:
         raise NotSearchable(
@@ -71,7 +69,7 @@ def search(ch: ClickHouseConnection, words: list[str], table: str = "_search_hit
     return int(ch.engine.query(f"SELECT count() AS n FROM `{ch.real_name(table)}`").column("n")[0].as_py())  # noqa: S608 - our own table
 
 
-def write(ch: ClickHouseConnection, batches: Iterable[pa.Table], version: int) -> int:
+def write(ch: Any, batches: Iterable[pa.Table], version: int) -> int:
     """Words of runs (run_id, ingested_us, words: explore.search.RUN_WORDS) into the store. Returns the rows."""
     n = 0
     for t in batches:
