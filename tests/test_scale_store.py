@@ -152,9 +152,16 @@ def test_ingest_into_clickhouse_equals_duckdb(tmp_path: Path, chdb_root: Path) -
     duck.close()
 
 
+def _found(lens: Lens, text: str) -> set[str]:
+    from agentlens.explore.runs import RunFilter, find_runs
+
+    return set(find_runs(lens, RunFilter(text=text), limit=100)["run_id"].to_list())
+
+
 def test_a_run_rebuilt_as_its_spans_arrive_is_one_run(tmp_path: Path, chdb_root: Path) -> None:
     """The run's tool span arrives first (no root yet), the root later and a day earlier: ClickHouse reads
-    one run, built from both, in the partition of its new day; its spans once each."""
+    one run, built from both, in the partition of its new day; its spans once each; a search finds it by the
+    words of both."""
     t = "ab" * 16
     day = 86_400 * 10**9
     t0 = 1_780_000_000 * 10**9
@@ -162,12 +169,15 @@ def test_a_run_rebuilt_as_its_spans_arrive_is_one_run(tmp_path: Path, chdb_root:
                                                  {"openinference.span.kind": "TOOL", "tool.name": "get_order"},
                                                  status={"code": 2, "message": "boom"})))
     late = jsonl(tmp_path / "b.jsonl", doc(span(t, "1" * 16, None, "agent", t0 - day, t0 + 2 * 10**9,
-                                                {"openinference.span.kind": "AGENT"})))
+                                                {"openinference.span.kind": "AGENT",
+                                                 "input.value": "Refund please!"})))
     ch = Lens(url(chdb_root, "rebuild"), work_db=tmp_path / "work.duckdb")
     ch.ingest(early)
     first = ch.clickhouse.native("SELECT run_id, span_count, started_at FROM runs")
     assert first["span_count"].to_list() == [1]
+    assert _found(ch, "boom") == {t} and _found(ch, "refund please") == set()
     ch.ingest(late)
+    assert _found(ch, "boom") == {t} and _found(ch, "refund please") == {t}  # the words of the run rebuilt
     runs = ch.clickhouse.native("SELECT run_id, span_count, root_span_id, started_at FROM runs")
     assert runs["span_count"].to_list() == [2] and runs["root_span_id"].to_list() == ["1" * 16]
     assert runs["started_at"][0] < first["started_at"][0]
