@@ -203,7 +203,47 @@ def c_terminal(target: str, repeat: str) -> dict[str, Any]:
     return out
 
 
-CHILDREN = {"ingest": c_ingest, "migrate": c_migrate, "replicate_duck": c_replicate_duck,
+def c_search_ch(duck: str, url: str, factor: str, repeat: str) -> dict[str, Any]:
+    """`runs --search` on the ClickHouse store at full size: the base runs' words made from the DuckDB database
+    (explore.search.run_words, as `store migrate` does), replicated as the runs were (the copies' words those of
+    their original: the copies' spans have no text, the words stand for what an ingest would have shipped)."""
+    import duckdb
+    from search import QUERIES  # bench/search.py's queries
+
+    import agentlens.api as api
+    from agentlens.explore import runs
+    from agentlens.explore import search as S
+    from agentlens.explore.search import run_words
+    from agentlens.scale import connect
+    from agentlens.scale import search as ch_search
+
+    t = time.perf_counter()
+    ch = connect(url)
+    if ch.native("SELECT count() AS n FROM run_words_rows")["n"][0] == 0:
+        con = duckdb.connect(duck, read_only=True)
+        ch_search.write(ch, run_words(con, "SELECT run_id FROM runs WHERE run_id NOT LIKE '%-%'"), 1)
+        con.close()
+        ch.engine.command(f"INSERT INTO run_words_rows SELECT concat(run_id, '-', toString(k.number)), ingested_at, "  # noqa: S608 - an int
+                          f"words, _version FROM run_words_rows CROSS JOIN (SELECT number FROM numbers(1, "
+                          f"{int(factor) - 1})) k WHERE run_id NOT LIKE '%-%'")
+        ch.engine.command("OPTIMIZE TABLE run_words_rows FINAL")
+    out: dict[str, Any] = {"words_s": time.perf_counter() - t}
+    ch.close()
+    lens = api.Lens(url, serve=False, read_only=True)
+    for label, text in QUERIES.items():
+        flt = runs.RunFilter(text=text)
+        times, n = [], 0
+        for _ in range(1 + int(repeat)):
+            S.forget(lens)  # search again each time (a page and its count share one search)
+            t = time.perf_counter()
+            n = runs.count_runs(lens, flt)
+            runs.find_runs(lens, flt, limit=20)
+            times.append(time.perf_counter() - t)
+        out[label] = {"first_s": times[0], "median_s": statistics.median(times[1:]), "matches": n}
+    return out
+
+
+CHILDREN = {"search_ch": c_search_ch, "ingest": c_ingest, "migrate": c_migrate, "replicate_duck": c_replicate_duck,
             "replicate_ch": c_replicate_ch, "queries": c_queries, "terminal": c_terminal}
 
 
@@ -282,6 +322,7 @@ def main() -> None:
     stage("queries_clickhouse", lambda: child("queries", url, str(a.repeat)))
     stage("terminal_duckdb", lambda: child("terminal", duck, str(a.repeat)))
     stage("terminal_clickhouse", lambda: child("terminal", url, str(a.repeat)))
+    stage("search_clickhouse", lambda: child("search_ch", duck, url, str(factor), str(a.repeat)))
     res["disk_gb"] = {"duckdb": Path(duck).stat().st_size / 1e9,
                       "clickhouse": sum(f.stat().st_size for f in (work / "q-ch").rglob("*") if f.is_file()) / 1e9}
     out = HERE / "out"
@@ -303,6 +344,11 @@ def render(res: dict[str, Any]) -> str:
             lines.append(f"| {labels[k]} | {d[k]['first_s'] * 1e3:,.0f} / {d[k]['median_s'] * 1e3:,.0f} | "
                          f"{c[k]['first_s'] * 1e3:,.0f} / {c[k]['median_s'] * 1e3:,.0f} | "
                          f"{c[k]['median_s'] / d[k]['median_s']:.2f} |")
+    if "search_clickhouse" in res:
+        sc = {k: v for k, v in res["search_clickhouse"].items() if isinstance(v, dict)}
+        lines += ["", f"`runs --search` on ClickHouse at {res['runs']:,} runs (a page of 20 and the count): " + "; ".join(
+            f"{k} ({v['matches']:,} runs) {v['first_s'] * 1e3:,.0f} / {v['median_s'] * 1e3:,.0f} ms"
+            for k, v in sc.items())]
     if "ingest_duckdb" in res:
         n = res["base_runs"]
         dk, ck, par = res["ingest_duckdb"]["seconds"], res["ingest_clickhouse"]["seconds"], res["ingest_parallel"]

@@ -106,6 +106,7 @@ class ClickHouseConnection:
         self._last: Result | None = None
         self.statements = 0
         self.seconds = 0.0
+        self.words_checked: Any = None  # the runs' stamp when every run had its search words (search.py)
         if migrate:
             self.migrate()
 

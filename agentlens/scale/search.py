@@ -41,6 +41,10 @@ MISSING = f"""SELECT count() AS n FROM runs
 WHERE (run_id, ingested_at) NOT IN (SELECT run_id, ingested_at FROM {TABLE})"""  # noqa: S608 - a constant
 
 
+# What the runs are now (the newest ingest, how many): the check above is made again only when it moved.
+STAMP = "SELECT max(ingested_at) AS t, count() AS n FROM runs"
+
+
 def hits_sql(words: list[str]) -> tuple[str, dict[str, str]]:
     """The runs (current versions) whose words hold the phrase, and the parameters."""
     params = {f"w{i}": w for i, w in enumerate(words)}
@@ -59,7 +63,9 @@ def search(ch: Any, words: list[str], table: str = "_search_hits") -> int:
     """Fill the connection's table `table` (run_id) with the runs whose words hold the phrase `words` (made by
     explore.search.query_words) on the ClickHouseConnection `ch` (typed Any: connection.py imports this module
     for its DDL); returns how many. NotSearchable when some runs have no words."""
-    missing = int(ch.engine.query(MISSING).column("n")[0].as_py())
+    stamp = tuple(ch.engine.query(STAMP).to_pylist()[0].values())
+    missing = 0 if ch.words_checked == stamp else int(ch.engine.query(MISSING).column("n")[0].as_py())
+    ch.words_checked = stamp if not missing else None  # checked again only when runs were written since
     if missing:
         raise NotSearchable(
             f"{missing:,} runs of this ClickHouse store have no search words (written before agentlens made "
