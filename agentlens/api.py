@@ -44,6 +44,8 @@ class Lens(Store):
     batches of sources that are not files, through the ingest pipeline (`Pipeline.default()`: pricing,
     failure modes, fleet checks). `steps`, `file_steps` and `staged_steps` replace its parts (tests)."""
 
+    search_index = True  # keep the search index beside the database (explore.search); not a ClickHouse work db
+
     def __init__(
         self,
         path: str | Path | None = None,
@@ -127,6 +129,7 @@ class Lens(Store):
             # fleet checks compare runs across the whole fleet: not on one process's share of it
             self._work = Lens(path, self.config, staged_steps=default.staged, steps=default.chunk,
                               file_steps=(self._shipper.step,), bar=self.bar, serve=False)
+            self._work.search_index = False  # searched on ClickHouse (its words are shipped): no tantivy index
         return self._work
 
     def _ship(self, run: Callable[[Lens], Any]) -> Any:

@@ -110,9 +110,10 @@ class SearchError(ValueError):
 
 
 def index_path(store: Store) -> Path | None:
-    """The index folder of the database (None for an in-memory one)."""
+    """The index folder of the database (None for an in-memory one, and for the work database of an ingest into
+    a ClickHouse store, `search_index = False`: searched there from the words it ships)."""
     p = str(store.path)
-    if not p or p.startswith(":memory:"):
+    if not p or p.startswith(":memory:") or not getattr(store, "search_index", True):
         return None
     return Path(p + ".search")
 
