@@ -44,6 +44,8 @@ class Lens(Store):
     batches of sources that are not files, through the ingest pipeline (`Pipeline.default()`: pricing,
     failure modes, fleet checks). `steps`, `file_steps` and `staged_steps` replace its parts (tests)."""
 
+    search_index = True  # keep the search index beside the database (explore.search); not a ClickHouse work db
+
     def __init__(
         self,
         path: str | Path | None = None,
@@ -121,14 +123,16 @@ class Lens(Store):
         """The work database of this ingest process (ClickHouse stores only): opened here, never served (its
         runs are this process's: all spans of a run come to one process)."""
         if self._work is None:
+            from .explore.search import run_words
             from .scale.ship import Shipper
 
-            self._shipper = Shipper(self.clickhouse)
+            self._shipper = Shipper(self.clickhouse, words=run_words)  # the words `runs --search` reads there
             default = Pipeline.default()
             path = self.work_db or os.environ.get("AGENTLENS_WORK_DB") or DEFAULT_WORK_DB
             # fleet checks compare runs across the whole fleet: not on one process's share of it
             self._work = Lens(path, self.config, staged_steps=default.staged, steps=default.chunk,
                               file_steps=(self._shipper.step,), bar=self.bar, serve=False)
+            self._work.search_index = False  # searched on ClickHouse (its words are shipped): no tantivy index
         return self._work
 
     def _ship(self, run: Callable[[Lens], Any]) -> Any:

@@ -12,13 +12,16 @@ keep every column the queries read and leave the long text out (input, output, a
 payloads: NULL in the copies; the base rows keep theirs), which keeps 100M spans on this machine's disk; no
 query of the table reads those columns. Each query then runs through the library function a user calls
 (bench/run.py's QUERY_LABELS; on ClickHouse the trace layout runs in DuckDB on the run's rows fetched from
-ClickHouse), in a fresh process per engine: the first call and the median of `--repeat` more.
+ClickHouse), in a fresh process per engine: the first call and the median of `--repeat` more; then the
+terminal's commands (`agentlens runs`, `session`, `compare`: TERMINAL_LABELS) the same way. `runs --search` is
+not timed here: the replicated copies have no span text, and neither the DuckDB index nor the ClickHouse
+words were made for them (bench/search.py times the DuckDB search at 1M runs).
 
 Ingest: the same file ingested into a DuckDB database and into a ClickHouse store (runs built in the work
 database, then shipped), one process each; and `--procs N` processes building their share of the runs in
 work databases of their own at once (the per-run work), then shipping them: chdb lets one process at a
-time hold its data folder, so here the shipping is one process after the other; a server takes the
-inserts of all of them at once.
+time hold its data folder, so here the shipping (`store migrate` of each work database, the search's words
+included) is one process after the other; a server takes the inserts of all of them at once.
 """
 
 from __future__ import annotations
@@ -79,8 +82,10 @@ def c_migrate(src: str, url: str) -> dict[str, Any]:
     from agentlens.scale.migrate import migrate
 
     t = time.perf_counter()
+    from agentlens.explore.search import run_words
+
     duck = api.Lens(src, serve=False, read_only=True)
-    moved = migrate(duck.con, connect(url))
+    moved = migrate(duck.con, connect(url), words=run_words)  # the search's words too, as an ingest ships them
     return {"seconds": time.perf_counter() - t, "rows": moved.tables}
 
 
@@ -162,8 +167,84 @@ def c_queries(target: str, repeat: str) -> dict[str, Any]:
     return out
 
 
-CHILDREN = {"ingest": c_ingest, "migrate": c_migrate, "replicate_duck": c_replicate_duck,
-            "replicate_ch": c_replicate_ch, "queries": c_queries}
+# The terminal's commands (issue 22) at the same size: what `agentlens runs`, `session` and `compare` run.
+TERMINAL_LABELS = {
+    "runs_cmd": "`agentlens runs` (`find_runs(limit=20, describe=True)` + `count_runs`)",
+    "runs_filtered": "`agentlens runs --status error --min-cost 0.001 --sort cost_usd`",
+    "session": "`agentlens session ID` (`session.session`, a session of 100 copies of one)",
+    "compare": "`agentlens compare --dimension feature --values A,B` (`compare.compare_values`)",
+}
+
+
+def c_terminal(target: str, repeat: str) -> dict[str, Any]:
+    import agentlens.api as api
+    from agentlens.explore import compare, runs, session
+
+    lens = api.Lens(target, serve=False, read_only=True)
+    # statements the ClickHouse store runs (in the conformance record): the most common values
+    sess = next(v for v in runs.dimension_values(lens, "session_id", limit=3)["value"] if v != runs.NONE_VALUE)
+    feats = [v for v in runs.dimension_values(lens, "feature", limit=3)["value"] if v != runs.NONE_VALUE]
+    err = runs.RunFilter(status="error", min_cost_usd=0.001)
+    calls = {
+        "runs_cmd": lambda: (runs.find_runs(lens, limit=20, describe=True), runs.count_runs(lens)),
+        "runs_filtered": lambda: (runs.find_runs(lens, err, sort="cost_usd", limit=20, describe=True),
+                                  runs.count_runs(lens, err)),
+        "session": lambda: session.session(lens, sess),
+        "compare": lambda: compare.compare_values(lens, "feature", feats[0], feats[-1]),
+    }
+    out: dict[str, Any] = {}
+    for key, call in calls.items():
+        times = []
+        for _ in range(1 + int(repeat)):
+            t = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t)
+        out[key] = {"first_s": times[0], "median_s": statistics.median(times[1:])}
+    return out
+
+
+def c_search_ch(duck: str, url: str, factor: str, repeat: str) -> dict[str, Any]:
+    """`runs --search` on the ClickHouse store at full size: the base runs' words made from the DuckDB database
+    (explore.search.run_words, as `store migrate` does), replicated as the runs were (the copies' words those of
+    their original: the copies' spans have no text, the words stand for what an ingest would have shipped)."""
+    import duckdb
+    from search import QUERIES  # bench/search.py's queries
+
+    import agentlens.api as api
+    from agentlens.explore import runs
+    from agentlens.explore import search as S
+    from agentlens.explore.search import run_words
+    from agentlens.scale import connect
+    from agentlens.scale import search as ch_search
+
+    t = time.perf_counter()
+    ch = connect(url)
+    if ch.native("SELECT count() AS n FROM run_words_rows")["n"][0] == 0:
+        con = duckdb.connect(duck, read_only=True)
+        ch_search.write(ch, run_words(con, "SELECT run_id FROM runs WHERE run_id NOT LIKE '%-%'"), 1)
+        con.close()
+        ch.engine.command(f"INSERT INTO run_words_rows SELECT concat(run_id, '-', toString(k.number)), ingested_at, "  # noqa: S608 - an int
+                          f"words, _version FROM run_words_rows CROSS JOIN (SELECT number FROM numbers(1, "
+                          f"{int(factor) - 1})) k WHERE run_id NOT LIKE '%-%'")
+        ch.engine.command("OPTIMIZE TABLE run_words_rows FINAL")
+    out: dict[str, Any] = {"words_s": time.perf_counter() - t}
+    ch.close()
+    lens = api.Lens(url, serve=False, read_only=True)
+    for label, text in QUERIES.items():
+        flt = runs.RunFilter(text=text)
+        times, n = [], 0
+        for _ in range(1 + int(repeat)):
+            S.forget(lens)  # search again each time (a page and its count share one search)
+            t = time.perf_counter()
+            n = runs.count_runs(lens, flt)
+            runs.find_runs(lens, flt, limit=20)
+            times.append(time.perf_counter() - t)
+        out[label] = {"first_s": times[0], "median_s": statistics.median(times[1:]), "matches": n}
+    return out
+
+
+CHILDREN = {"search_ch": c_search_ch, "ingest": c_ingest, "migrate": c_migrate, "replicate_duck": c_replicate_duck,
+            "replicate_ch": c_replicate_ch, "queries": c_queries, "terminal": c_terminal}
 
 
 # --- the run ------------------------------------------------------------------------------------------------------
@@ -239,6 +320,9 @@ def main() -> None:
         stage("replicate_clickhouse", lambda: child("replicate_ch", url, str(factor)))
     stage("queries_duckdb", lambda: child("queries", duck, str(a.repeat)))
     stage("queries_clickhouse", lambda: child("queries", url, str(a.repeat)))
+    stage("terminal_duckdb", lambda: child("terminal", duck, str(a.repeat)))
+    stage("terminal_clickhouse", lambda: child("terminal", url, str(a.repeat)))
+    stage("search_clickhouse", lambda: child("search_ch", duck, url, str(factor), str(a.repeat)))
     res["disk_gb"] = {"duckdb": Path(duck).stat().st_size / 1e9,
                       "clickhouse": sum(f.stat().st_size for f in (work / "q-ch").rglob("*") if f.is_file()) / 1e9}
     out = HERE / "out"
@@ -251,11 +335,20 @@ def render(res: dict[str, Any]) -> str:
     lines = [f"Queries at {res['runs']:,} runs ({res['base_runs']:,} ingested, replicated), {res['cores']} cores:", "",
              "| query | DuckDB first / median (ms) | ClickHouse (chdb) first / median (ms) | ClickHouse ÷ DuckDB (median) |",
              "|---|---|---|---|"]
-    d, c = res["queries_duckdb"], res["queries_clickhouse"]
-    for k in d:
-        lines.append(f"| {QUERY_LABELS[k]} | {d[k]['first_s'] * 1e3:,.0f} / {d[k]['median_s'] * 1e3:,.0f} | "
-                     f"{c[k]['first_s'] * 1e3:,.0f} / {c[k]['median_s'] * 1e3:,.0f} | "
-                     f"{c[k]['median_s'] / d[k]['median_s']:.2f} |")
+    for dk, ck, labels in (("queries_duckdb", "queries_clickhouse", QUERY_LABELS),
+                           ("terminal_duckdb", "terminal_clickhouse", TERMINAL_LABELS)):
+        d, c = res.get(dk, {}), res.get(ck, {})
+        for k in d:
+            if k not in c:
+                continue
+            lines.append(f"| {labels[k]} | {d[k]['first_s'] * 1e3:,.0f} / {d[k]['median_s'] * 1e3:,.0f} | "
+                         f"{c[k]['first_s'] * 1e3:,.0f} / {c[k]['median_s'] * 1e3:,.0f} | "
+                         f"{c[k]['median_s'] / d[k]['median_s']:.2f} |")
+    if "search_clickhouse" in res:
+        sc = {k: v for k, v in res["search_clickhouse"].items() if isinstance(v, dict)}
+        lines += ["", f"`runs --search` on ClickHouse at {res['runs']:,} runs (a page of 20 and the count): " + "; ".join(
+            f"{k} ({v['matches']:,} runs) {v['first_s'] * 1e3:,.0f} / {v['median_s'] * 1e3:,.0f} ms"
+            for k, v in sc.items())]
     if "ingest_duckdb" in res:
         n = res["base_runs"]
         dk, ck, par = res["ingest_duckdb"]["seconds"], res["ingest_clickhouse"]["seconds"], res["ingest_parallel"]

@@ -18,7 +18,10 @@ from typing import Any
 import polars as pl
 
 from agentlens.core.results import BaseResult, Result
+from agentlens.explore import compare as xcompare
+from agentlens.explore import quarantine as xquarantine
 from agentlens.explore import runs as xruns
+from agentlens.explore import session as xsession
 from agentlens.explore import trace as xtrace
 from agentlens.failures.report import detections as f_detections
 from agentlens.failures.report import report as f_report
@@ -71,6 +74,39 @@ def _failed_run(lens: Any) -> str:
     return str(df["run_id"][0]) if df.height else _first_run(lens)
 
 
+def _session(lens: Any) -> str:
+    """The session with the most runs."""
+    return str(lens.sql("SELECT session_id, count(*) AS n FROM runs WHERE session_id IS NOT NULL "
+                        "GROUP BY ALL ORDER BY n DESC, session_id LIMIT 1")["session_id"][0])
+
+
+def _two(lens: Any, dim: str) -> tuple[str, str]:
+    """The two most common values of a run column."""
+    vals = lens.sql(f"SELECT {dim} AS v, count(*) AS n FROM runs WHERE {dim} IS NOT NULL "
+                    "GROUP BY ALL ORDER BY n DESC, v LIMIT 2")["v"].to_list()
+    return str(vals[0]), str(vals[-1])
+
+
+def _search(lens: Any, text: str) -> Any:
+    return xruns.find_runs(lens, xruns.RunFilter(text=text), sort="cost_usd", limit=1000)
+
+
+def _every_filter(lens: Any) -> Any:
+    """Every condition a filter of runs has, at once (each is then a condition that passed: conformance.py)."""
+    flt = xruns.RunFilter(since="2026-11-01", until="2026-12-01", status="ok",
+                          equals={"feature": _two(lens, "feature")[0], "environment": "(none)"},
+                          failure_mode=None, min_cost_usd=0.0, max_cost_usd=100.0, min_duration_ms=0.0,
+                          max_duration_ms=1e9, text="the")
+    modes = xruns.RunFilter(failure_mode="silent_tool_failure", status="error")
+    return (xruns.find_runs(lens, flt, sort="duration_ms", limit=30, describe=True), xruns.count_runs(lens, flt),
+            xruns.find_runs(lens, modes), xruns.count_runs(lens, modes),
+            xcompare.compare(lens, xcompare.Side("a", flt), xcompare.Side("b", modes)))
+
+
+def _window(since: str, until: str) -> xruns.RunFilter:
+    return xruns.RunFilter(since=since, until=until)
+
+
 CASES: list[Case] = [
     # --- the store -----------------------------------------------------------------------------------------
     ("store", "runs", lambda db: db.runs()),
@@ -108,6 +144,11 @@ CASES: list[Case] = [
     ("metrics.costs", "by feature", lambda db: costs.by(db)),
     ("metrics.costs", "by model per day", lambda db: costs.by(db, by=["model", "customer_id"], period="day")),
     ("metrics.costs", "by feature per week", lambda db: costs.by(db, by="feature", period="week", since=SINCE)),
+    ("metrics.costs", "by an attribute", lambda db: costs.by(db, by="attr:app.tenant_id")),
+    ("metrics.costs", "by a key inside an attribute", lambda db: costs.by(db, by=["attr:metadata.feature", "model"])),
+    ("metrics.costs", "by a dotted attribute", lambda db: costs.by(db, by="attr:deployment.environment.name")),
+    ("metrics.costs", "by a number attribute", lambda db: costs.by(db, by="attr:temperature", period="day")),
+    ("metrics.costs", "by a JSON path", lambda db: costs.by(db, by="json:$.metadata.customer_id")),
     ("metrics.costs", "what if", lambda db: costs.what_if(db, "gpt-4o-mini", "openai")),
     ("metrics.costs", "unpriced", lambda db: costs.unpriced(db)),
     ("metrics.costs", "reconciliation", lambda db: costs.reconciliation(db)),
@@ -151,8 +192,39 @@ CASES: list[Case] = [
     ("notebooks", "quarantine by kind", lambda db: db.sql(
         "SELECT kind, count(*) AS records, any_value(reason) AS example FROM quarantine GROUP BY ALL")),
     ("notebooks", "runs page", lambda db: db.runs(limit=20)),
-    # --- compare: `agentlens compare` is being built on another branch; its statements join this list when
-    # it lands (CONFORMANCE-HOOK: compare).
+    # --- the terminal: `agentlens runs` (names and previews, --search), `session`, `compare`, `quarantine` ----
+    ("terminal", "runs page described", lambda db: xruns.find_runs(db, limit=50, describe=True)),
+    ("terminal", "runs by cost described", lambda db: xruns.find_runs(
+        db, xruns.RunFilter(status="error"), sort="cost_usd", limit=20, describe=True)),
+    ("terminal", "search a word", lambda db: _search(db, "refund")),
+    ("terminal", "search a phrase", lambda db: _search(db, "Order Status")),
+    ("terminal", "search a common word", lambda db: _search(db, "the")),
+    ("terminal", "search punctuation", lambda db: _search(db, "insufficient-merchant balance!")),
+    ("terminal", "search nothing found", lambda db: _search(db, "xyzzy plugh")),
+    ("terminal", "search filtered and counted", lambda db: (
+        xruns.find_runs(db, xruns.RunFilter(text="order", status="ok", since=SINCE), limit=10, describe=True),
+        xruns.count_runs(db, xruns.RunFilter(text="order", status="ok", since=SINCE)))),
+    ("terminal", "search counted", lambda db: xruns.count_runs(db, xruns.RunFilter(text="order"))),
+    ("terminal", "runs with every filter", lambda db: _every_filter(db)),
+    ("terminal", "runs where an attribute", lambda db: (
+        xruns.find_runs(db, xruns.RunFilter(equals={"attr:app.feature": "refund"}), describe=True),
+        xruns.count_runs(db, xruns.RunFilter(equals={"attr:metadata.feature": "billing", "attr:app.tenant_id": "(none)"})),
+        xruns.count_runs(db, xruns.RunFilter(equals={"json:$.metadata.customer_id": "cust_0158"})),
+        xruns.count_runs(db, xruns.RunFilter(equals={"attr:deployment.environment.name": "production"})))),
+    ("terminal", "compare two values of an attribute", lambda db: xcompare.compare_values(
+        db, "attr:metadata.feature", "billing", "order_status")),
+    ("terminal", "session", lambda db: xsession.session(db, _session(db))),
+    ("terminal", "compare two values", lambda db: xcompare.compare_values(db, "feature", *_two(db, "feature"))),
+    ("terminal", "compare two models this window", lambda db: xcompare.compare_values(
+        db, "model", *_two(db, "model"), xruns.RunFilter(since=SINCE))),
+    ("terminal", "compare two windows", lambda db: xcompare.compare(
+        db, xcompare.Side("a", _window("2026-11-01", SINCE)), xcompare.Side("b", _window(SINCE, UNTIL)))),
+    ("terminal", "quarantine", lambda db: xquarantine.records(db)),
+    ("terminal", "quarantine short excerpts", lambda db: xquarantine.records(db, excerpt=10, limit=5)),
+    ("terminal", "quarantine of a kind and file", lambda db: xquarantine.records(
+        db, kind="malformed_json", file="bad", since="2000-01-01")),
+    ("terminal", "quarantine counts", lambda db: xquarantine.counts(db)),
+    ("terminal", "quarantine counts of a file", lambda db: xquarantine.counts(db, file="bad")),
 ]
 
 

@@ -20,6 +20,7 @@ from scale_cases import CASES, REFUSED, differences, plain
 
 from agentlens.api import Lens
 from agentlens.core.config import Config
+from agentlens.explore.search import run_words
 from agentlens.metrics import rollups
 from agentlens.scale import conformance
 from agentlens.scale.connection import NotSupportedOnClickHouse
@@ -48,14 +49,19 @@ def _pair(tmp: Path, chdb_root: Path, name: str, *inputs: Path) -> tuple[Lens, L
     rollups.rollup(duck, every="1h")
     rollups.rollup(duck, every="1d")
     ch = Lens(clickhouse_url(chdb_root, f"conf_{name}"), config)
-    migrate(duck.con, ch.clickhouse)
+    migrate(duck.con, ch.clickhouse, words=run_words)
     ch.clickhouse.mode = "record"
     return duck, ch
 
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory: pytest.TempPathFactory, chdb_root: Path) -> Any:
-    duck, ch = _pair(tmp_path_factory.mktemp("samples"), chdb_root, "samples", SAMPLES)
+    tmp = tmp_path_factory.mktemp("samples")
+    bad = tmp / "bad"  # records the quarantine keeps: malformed JSON, one long line of multi-byte text
+    bad.mkdir()
+    (bad / "bad.otlp.jsonl").write_text('{"resourceSpans": [}\nnot json at all\n' + "{ «données» é€" * 40 + "\n",
+                                        encoding="utf-8")
+    duck, ch = _pair(tmp, chdb_root, "samples", SAMPLES, bad)
     yield duck, ch
     duck.close()
 

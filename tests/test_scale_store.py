@@ -52,7 +52,9 @@ def test_clickhouse_columns_are_the_contract(chdb_root: Path) -> None:
 
 
 # --- URLs --------------------------------------------------------------------------------------------------
-def test_store_urls() -> None:
+def test_store_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTLENS_CLICKHOUSE_PASSWORD", "from-env")
+    assert parse("clickhouse://me@h/x").password == "from-env"  # the URL's own wins:
     u = parse("clickhouse://me:s%40cret@ch.internal:9000/traces")
     assert (u.kind, u.host, u.port, u.database, u.user, u.password) == ("server", "ch.internal", 9000, "traces",
                                                                           "me", "s@cret")
@@ -82,12 +84,25 @@ RULE_CASES = [
     ("SELECT x::TIMESTAMPTZ FROM t", "CAST(x AS Nullable(DateTime64(6, 'UTC')))"),
     ("SELECT a.x FROM a LEFT JOIN b ON true", "ON a._k1 = b._k1"),
     ("SELECT count(*) FROM t", "CAST(COUNT(*) AS Int64)"),
+    ("SELECT strlen(x) FROM t", "length(x)"),
+    ("SELECT epoch_us(max(t)) FROM t", "toUnixTimestamp64Micro(MAX(t))"),
+    ("SELECT * FROM runs ORDER BY cost_usd DESC LIMIT 5", "WHERE runs.run_id IN (SELECT runs.run_id FROM runs ORDER BY"),
 ]
 
 
 @pytest.mark.parametrize(("duck", "piece"), RULE_CASES)
 def test_rule(duck: str, piece: str) -> None:
     assert piece.lower() in translate(duck).sql.lower()
+
+
+def test_a_bound_json_path_is_read_as_a_literal_one() -> None:
+    """`attr:KEY` binds its JSON path: it is written as escaped keys, the inner extraction translated too, and
+    the path is bound no more; a wildcard is refused."""
+    t = translate("SELECT json_extract_string(json_extract_string(attributes, ?), ?) FROM runs",
+                  ['$."app"', '$."it\'s \\ odd"'])
+    assert "JSONHas(attributes, 'app')" in t.sql and "'it''s \\\\ odd'" in t.sql and t.params == {}
+    with pytest.raises(NotSupported):
+        translate("SELECT json_extract_string(attributes, ?) FROM runs", ["$.a[*].b"])
 
 
 def test_parameters_stay_bound() -> None:
@@ -137,9 +152,16 @@ def test_ingest_into_clickhouse_equals_duckdb(tmp_path: Path, chdb_root: Path) -
     duck.close()
 
 
+def _found(lens: Lens, text: str) -> set[str]:
+    from agentlens.explore.runs import RunFilter, find_runs
+
+    return set(find_runs(lens, RunFilter(text=text), limit=100)["run_id"].to_list())
+
+
 def test_a_run_rebuilt_as_its_spans_arrive_is_one_run(tmp_path: Path, chdb_root: Path) -> None:
     """The run's tool span arrives first (no root yet), the root later and a day earlier: ClickHouse reads
-    one run, built from both, in the partition of its new day; its spans once each."""
+    one run, built from both, in the partition of its new day; its spans once each; a search finds it by the
+    words of both."""
     t = "ab" * 16
     day = 86_400 * 10**9
     t0 = 1_780_000_000 * 10**9
@@ -147,12 +169,15 @@ def test_a_run_rebuilt_as_its_spans_arrive_is_one_run(tmp_path: Path, chdb_root:
                                                  {"openinference.span.kind": "TOOL", "tool.name": "get_order"},
                                                  status={"code": 2, "message": "boom"})))
     late = jsonl(tmp_path / "b.jsonl", doc(span(t, "1" * 16, None, "agent", t0 - day, t0 + 2 * 10**9,
-                                                {"openinference.span.kind": "AGENT"})))
+                                                {"openinference.span.kind": "AGENT",
+                                                 "input.value": "Refund please!"})))
     ch = Lens(url(chdb_root, "rebuild"), work_db=tmp_path / "work.duckdb")
     ch.ingest(early)
     first = ch.clickhouse.native("SELECT run_id, span_count, started_at FROM runs")
     assert first["span_count"].to_list() == [1]
+    assert _found(ch, "boom") == {t} and _found(ch, "refund please") == set()
     ch.ingest(late)
+    assert _found(ch, "boom") == {t} and _found(ch, "refund please") == {t}  # the words of the run rebuilt
     runs = ch.clickhouse.native("SELECT run_id, span_count, root_span_id, started_at FROM runs")
     assert runs["span_count"].to_list() == [2] and runs["root_span_id"].to_list() == ["1" * 16]
     assert runs["started_at"][0] < first["started_at"][0]
@@ -174,6 +199,32 @@ def test_failures_are_a_set_per_run(chdb_root: Path) -> None:
     e.command("INSERT INTO failures_rows (run_id, _version, _marker) VALUES ('r', 2, 1), ('q', 2, 1)")
     got = ch.native("SELECT run_id, mode FROM failures ORDER BY run_id, mode")
     assert got.rows() == [("r", "timeout")]
+
+
+def test_search_on_clickhouse_finds_what_duckdb_finds(tmp_path: Path, chdb_root: Path) -> None:
+    """`runs --search` on a store the ingest shipped to: the words made in the work database at ingest
+    (scale/search.py) find the runs DuckDB's search finds; a store whose runs have no words says so."""
+    from agentlens.explore.runs import FilterError, RunFilter, count_runs, find_runs
+    from agentlens.scale.migrate import migrate
+
+    duck = Lens(tmp_path / "d.duckdb", serve=False)
+    duck.ingest(SAMPLES)
+    ch = Lens(url(chdb_root, "search"), work_db=tmp_path / "work.duckdb")
+    ch.ingest(SAMPLES)
+    found = {}
+    for text in ("refund", "Order status", "the", "xyzzy"):
+        want = set(find_runs(duck, RunFilter(text=text), limit=1000)["run_id"].to_list())
+        got = set(find_runs(ch, RunFilter(text=text), limit=1000)["run_id"].to_list())
+        assert got == want, text
+        assert count_runs(ch, RunFilter(text=text, status="ok")) == count_runs(duck, RunFilter(text=text, status="ok"))
+        found[text] = len(want)
+    assert 0 < found["refund"] < found["the"] and found["xyzzy"] == 0
+    bare = Lens(url(chdb_root, "search_bare"))
+    migrate(duck.con, bare.clickhouse)  # without words=: as a store written before the words were
+    with pytest.raises(FilterError, match="120 runs of this ClickHouse store have no search words"):
+        find_runs(bare, RunFilter(text="refund"))
+    ch.close()
+    duck.close()
 
 
 # --- what is not in the record is refused -----------------------------------------------------------------------

@@ -24,6 +24,7 @@ def migrate_cmd(db: str | None, config: str | None, to: str) -> None:
     The tables and views are created there if needed; rows are copied in batches. Running it again writes
     the same rows with a newer version, which ClickHouse reads as one: it can be repeated.
     """
+    from ..explore.search import run_words
     from ..scale import StoreURLError, connect, is_store_url
     from ..scale.migrate import migrate
 
@@ -36,7 +37,8 @@ def migrate_cmd(db: str | None, config: str | None, to: str) -> None:
             dest = connect(to)
         except StoreURLError as e:
             raise UserError(str(e)) from None
-        moved = migrate(lens.con, dest, on_table=lambda t, n: terminal.note(f"  {t}: {n:,} rows"))
+        moved = migrate(lens.con, dest, on_table=lambda t, n: terminal.note(f"  {t}: {n:,} rows"),
+                        words=run_words)
         dest.close()
     total = sum(moved.tables.values())
     terminal.say(f"migrated {total:,} rows in {len(moved.tables)} tables to {dest.url.display()} "

@@ -214,13 +214,16 @@ PREVIEW_CHARS = 200
 _TRANSCRIPT_USER = re.compile(r"(?:^|\n)(?:user|human):[ \t]*(.*?)(?=\n(?:system|user|human|assistant|ai|tool):|\Z)",
                               re.S | re.I)
 # The page's runs: their root span's name, and the input of their first LLM call (for a run whose own
-# input is empty).
+# input is empty). One aggregate over the page's spans (no correlated subquery: ClickHouse runs this too).
 DESCRIBE = """
+WITH page AS (SELECT unnest(?::VARCHAR[]) AS run_id),
+s AS (SELECT run_id, span_id, name, kind, input, started_at FROM spans WHERE run_id IN (SELECT run_id FROM page))
 SELECT r.run_id,
-       (SELECT s.name FROM spans s WHERE s.run_id = r.run_id AND s.span_id = r.root_span_id LIMIT 1) AS root_name,
-       (SELECT s.input FROM spans s WHERE s.run_id = r.run_id AND s.kind = 'llm' AND s.input IS NOT NULL
-        ORDER BY s.started_at LIMIT 1) AS llm_input
-FROM runs r WHERE r.run_id IN (SELECT unnest(?::VARCHAR[]))
+       any_value(s.name) FILTER (WHERE s.span_id = r.root_span_id) AS root_name,
+       arg_min(s.input, s.started_at) FILTER (WHERE s.kind = 'llm' AND s.input IS NOT NULL) AS llm_input
+FROM runs r LEFT JOIN s ON s.run_id = r.run_id
+WHERE r.run_id IN (SELECT run_id FROM page)
+GROUP BY r.run_id
 """
 
 

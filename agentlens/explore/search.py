@@ -75,15 +75,16 @@ QUERY_WORDS = f"SELECT trim({WORDS.format(v='?')})"
 SEARCH_RUNS = "CREATE OR REPLACE TEMP TABLE _search_runs (run_id VARCHAR)"
 # The runs the index does not hold as they are now (ingested after its watermark; all without one), in
 # chunks of $n runs taken in the order of their spans in storage, with the rowid range of each run's spans.
-TODO = f"""
+TODO_OF = f"""
 CREATE OR REPLACE TEMP TABLE _search_todo AS
-WITH todo AS (SELECT run_id FROM runs WHERE $wm IS NULL OR epoch_us(ingested_at) > $wm),
+WITH todo AS ({{runs}}),
 placed AS (SELECT s.run_id, min(s.rowid) AS r0, max(s.rowid) AS r1, sum({SPAN_WEIGHT_SQL}) AS bytes
            FROM spans s SEMI JOIN todo USING (run_id) GROUP BY ALL),
 weighed AS (SELECT t.run_id, p.r0, p.r1, p.r0 AS first_row, coalesce(p.bytes, 0) AS bytes
             FROM todo t LEFT JOIN placed p USING (run_id))
 SELECT run_id, r0, r1, {CHUNKS_EXPR} AS chunk FROM weighed
 """  # noqa: S608 - fixed SQL texts
+TODO = TODO_OF.format(runs="SELECT run_id FROM runs WHERE $wm IS NULL OR epoch_us(ingested_at) > $wm")
 TODO_COUNT = "SELECT count(*) FROM runs WHERE ? IS NULL OR epoch_us(ingested_at) > ?"
 CHUNK_RUNS = "INSERT INTO _search_runs SELECT run_id FROM _search_todo WHERE chunk = ?"
 CHUNK_RANGE = "SELECT coalesce(min(r0), 0), coalesce(max(r1), -1) FROM _search_todo WHERE chunk = ?"
@@ -96,8 +97,11 @@ WHERE epoch_us(r.ingested_at) <= ?
 SCAN = f"SELECT run_id FROM ({RUN_DOCS}) WHERE contains(' ' || {WORDS.format(v='doc')} || ' ', $phrase)"  # noqa: S608 - constants
 SCAN_HITS = f"INSERT INTO _search_hits {SCAN}"
 NEWEST = "SELECT epoch_us(max(ingested_at)), count(*) FROM runs"
+# The words of each run of `_search_runs` as a ClickHouse store keeps them (agentlens.scale.search): the text
+# the scan tests, `' ' || WORDS(doc) || ' '`, made here in DuckDB where the run is built.
+RUN_WORDS = f"SELECT run_id, ingested_us, ' ' || {WORDS.format(v='doc')} || ' ' AS words FROM ({RUN_DOCS})"  # noqa: S608 - constants
 ALL_SQL = {"RUN_DOCS": RUN_DOCS, "QUERY_WORDS": QUERY_WORDS, "TODO": TODO, "TODO_COUNT": TODO_COUNT,
-           "INDEX_HITS": INDEX_HITS, "SCAN": SCAN, "SCAN_HITS": SCAN_HITS, "NEWEST": NEWEST}
+           "INDEX_HITS": INDEX_HITS, "SCAN": SCAN, "SCAN_HITS": SCAN_HITS, "NEWEST": NEWEST, "RUN_WORDS": RUN_WORDS}
 
 INDEX_CHUNK_RUNS = 20_000  # runs whose words are made in one statement while indexing (fewer when long: TODO)
 META_ID = "\x00meta"  # the document that holds the watermark (no run id starts with NUL)
@@ -109,9 +113,10 @@ class SearchError(ValueError):
 
 
 def index_path(store: Store) -> Path | None:
-    """The index folder of the database (None for an in-memory one)."""
+    """The index folder of the database (None for an in-memory one, and for the work database of an ingest into
+    a ClickHouse store, `search_index = False`: searched there from the words it ships)."""
     p = str(store.path)
-    if not p or p.startswith(":memory:"):
+    if not p or p.startswith(":memory:") or not getattr(store, "search_index", True):
         return None
     return Path(p + ".search")
 
@@ -179,9 +184,17 @@ def state(store: Store) -> IndexState:
 def _todo_chunks(store: Store, wm: int | None) -> Iterator[dict[str, Any]]:
     """The runs not indexed as they are (see TODO), a chunk at a time: each chunk's runs in
     `_search_runs`, and the parameters of RUN_DOCS for it."""
-    con = store.con
     b = store.chunk_bytes()  # making a run's words holds a few copies of its text: chunks weighed as ingest's
-    con.execute(TODO, {"wm": wm, "n": INDEX_CHUNK_RUNS, "b": b, "nb": INDEX_CHUNK_RUNS * b})
+    store.con.execute(TODO, {"wm": wm, **_chunking(b)})
+    return _chunks(store.con)
+
+
+def _chunking(chunk_bytes: int) -> dict[str, int]:
+    """TODO's chunk parameters: at most INDEX_CHUNK_RUNS runs and `chunk_bytes` of their text a chunk."""
+    return {"n": INDEX_CHUNK_RUNS, "b": chunk_bytes, "nb": INDEX_CHUNK_RUNS * chunk_bytes}
+
+
+def _chunks(con: Any) -> Iterator[dict[str, Any]]:
     try:
         for (chunk,) in con.execute("SELECT DISTINCT chunk FROM _search_todo ORDER BY chunk").fetchall():
             con.execute(SEARCH_RUNS)
@@ -235,6 +248,15 @@ def sync(store: Store, rebuild: bool = False) -> IndexState:
                 writer.rollback()
             raise
     return state(store)
+
+
+def run_words(con: Any, runs: str = "SELECT run_id FROM runs", chunk_bytes: int = 256 << 20) -> Iterator[pa.Table]:
+    """The search words (RUN_WORDS: run_id, ingested_us, words) of the runs of the query `runs` on a DuckDB
+    connection, a chunk of runs at a time: what a ClickHouse store searches (agentlens.scale.search), made
+    where the runs are built (the ingest's work database, or the database `store migrate` moves)."""
+    con.execute(TODO_OF.format(runs=runs), _chunking(chunk_bytes))
+    for params in _chunks(con):
+        yield con.sql(RUN_WORDS, params=params).to_arrow_table()
 
 
 def rebuild(store: Store) -> IndexState:
@@ -307,7 +329,31 @@ def prepare(store: Store, text: str) -> SearchPlan:
     return plan
 
 
+def _prepare_clickhouse(store: Store, text: str) -> SearchPlan:
+    """A ClickHouse store: the words of the query made by DuckDB (the same SQL, in memory), the matches from
+    the store's words of each run (agentlens.scale.search)."""
+    import duckdb
+
+    from ..scale import search as ch_search
+
+    local = duckdb.connect()
+    try:
+        row = local.execute(QUERY_WORDS, [text]).fetchall()
+    finally:
+        local.close()
+    words = (row[0][0] or "").split() if row else []
+    if not words:
+        raise SearchError(f"search {text!r} has no letter or digit to look for")
+    try:
+        n = ch_search.search(store.clickhouse, words)
+    except ch_search.NotSearchable as e:
+        raise SearchError(str(e)) from None
+    return SearchPlan(tuple(words), n, 0, n)
+
+
 def _prepare(store: Store, text: str) -> SearchPlan:
+    if getattr(store, "clickhouse", None) is not None:
+        return _prepare_clickhouse(store, text)
     words = query_words(store, text)
     con = store.con
     path = index_path(store)

@@ -19,8 +19,8 @@ SELECT count(*) AS runs, count(*) FILTER (WHERE status = 'error') AS failed_runs
        sum(duration_ms) AS run_time_ms, sum(cost_usd) AS cost_usd, count(cost_usd) AS priced_runs,
        sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
        sum(llm_calls) AS llm_calls, sum(tool_calls) AS tool_calls,
-       list(DISTINCT user_id) FILTER (WHERE user_id IS NOT NULL) AS users,
-       list(DISTINCT customer_id) FILTER (WHERE customer_id IS NOT NULL) AS customers
+       string_agg(DISTINCT user_id, ', ' ORDER BY user_id) AS users,
+       string_agg(DISTINCT customer_id, ', ' ORDER BY customer_id) AS customers
 FROM runs WHERE session_id = ?
 """
 MAX_RUNS = 1000  # runs of one session listed (the totals count them all)
@@ -47,6 +47,6 @@ def session(lens: Store, session_id: str, limit: int = MAX_RUNS) -> Session:
                      limit=limit, columns=SESSION_COLUMNS, describe=True)
     first, last = totals["first_started"], totals["last_ended"]
     totals["span_s"] = (last - first).total_seconds() if first and last else None
-    totals["users"] = ", ".join(totals["users"] or []) or None
-    totals["customers"] = ", ".join(totals["customers"] or []) or None
+    totals["users"] = totals["users"] or None  # in order, comma-separated
+    totals["customers"] = totals["customers"] or None
     return Session(session_id, runs, totals)

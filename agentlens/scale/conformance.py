@@ -6,6 +6,14 @@ A fingerprint is the statement's shape: its parsed form with the run dimensions 
 by made one (`by=feature` and `by=model` are one statement), repeats of them collapsed (`by=feature,model`
 too), a run column it sorts by or compares with a value made one too (`lens.runs(order_by=...)`, the run
 explorer's sort), and parameters unnamed. Values never enter it.
+
+A filter of runs is a conjunction: `SELECT ... FROM runs WHERE a AND b AND c`, where a person combines the
+filters of `agentlens runs` freely (time, status, dimensions, cost, duration, failure mode, search: hundreds
+of combinations). Each such WHERE is taken apart: the statement's fingerprint has the WHERE as one marker,
+and each of its conditions has a fingerprint of its own (`SELECT 1 FROM runs WHERE a`). A statement passes
+when its own fingerprint and every condition's are in the record: conditions joined by AND mean the same on
+both engines when each does (the translation rewrites each condition on its own), so the suite need not run
+every combination, only every shape of statement and every condition.
 """
 
 from __future__ import annotations
@@ -73,15 +81,48 @@ def _normalize(tree: exp.Expr) -> exp.Expr:
     return tree
 
 
-def fingerprint(sql: str) -> tuple[str, str]:
-    """(fingerprint, who runs it): the statement's shape (see the module's docstring), and the agentlens
-    function that ran it (for messages)."""
+_WHERE = "__where__"
+
+
+def _conditions(tree: exp.Expr) -> list[exp.Expr]:
+    """Take each WHERE over `runs` alone (no join) apart: its condition replaced by a marker, the conditions
+    of its AND returned (see the module's docstring)."""
+    out: list[exp.Expr] = []
+    for sel in list(tree.find_all(exp.Select)):
+        where = sel.args.get("where")
+        src = sel.args.get("from_") or sel.args.get("from")
+        if where is None or src is None or sel.args.get("joins") or not isinstance(src.this, exp.Table) \
+                or src.this.name != "runs":
+            continue
+        cond = where.this
+        parts = list(cond.flatten()) if isinstance(cond, exp.And) else [cond]
+        out += [p.copy() for p in parts]
+        where.set("this", exp.column(_WHERE))
+    return out
+
+
+def _hash(shape: str) -> str:
+    return hashlib.sha256(shape.encode()).hexdigest()[:16]
+
+
+def fingerprints(sql: str) -> tuple[str, list[str], str]:
+    """(the statement's fingerprint, its filter conditions' fingerprints, who runs it): see the module's
+    docstring; who: the agentlens function that ran it (for messages)."""
     try:
         tree, _ = parse(sql)
-        shape = _normalize(tree).sql("duckdb")
+        tree = _normalize(tree)
+        conds = _conditions(tree)
+        shape = tree.sql("duckdb")
+        atoms = sorted({_hash("SELECT 1 FROM runs WHERE " + c.sql("duckdb")) for c in conds})  # noqa: S608 - hashed, never run
     except NotSupported:
-        shape = " ".join(sql.split())
-    return hashlib.sha256(shape.encode()).hexdigest()[:16], caller()
+        shape, atoms = " ".join(sql.split()), []
+    return _hash(shape), atoms, caller()
+
+
+def fingerprint(sql: str) -> tuple[str, str]:
+    """(fingerprint, who runs it) of a statement (its conditions aside: `fingerprints`)."""
+    fp, _, who = fingerprints(sql)
+    return fp, who
 
 
 def caller() -> str:

@@ -6,12 +6,14 @@ read as one (idempotent)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import duckdb
+import pyarrow as pa
 
 from .. import schema
+from . import search
 from .connection import ClickHouseConnection
 from .ddl import storage
 
@@ -53,7 +55,10 @@ def copy_rows(duck: duckdb.DuckDBPyConnection, ch: ClickHouseConnection, table: 
 
 
 def migrate(duck: duckdb.DuckDBPyConnection, ch: ClickHouseConnection,
-            on_table: Callable[[str, int], None] | None = None) -> Moved:
+            on_table: Callable[[str, int], None] | None = None,
+            words: Callable[[duckdb.DuckDBPyConnection, str], Iterable[pa.Table]] | None = None) -> Moved:
+    """`words`: the search words of the runs of a query (agentlens.explore.search.run_words), written to the
+    store for `runs --search` (search.py); without it, a search of the store says its runs have none."""
     t0 = time.perf_counter()
     moved = Moved()
     version = time.time_ns() // 1000
@@ -64,5 +69,9 @@ def migrate(duck: duckdb.DuckDBPyConnection, ch: ClickHouseConnection,
         moved.tables[table] = copy_rows(duck, ch, table, select_contract(table), None, version)
         if on_table is not None:
             on_table(table, moved.tables[table])
+    if words is not None and "runs" in have:
+        moved.tables["run_words"] = search.write(ch, words(duck, "SELECT run_id FROM runs"), version)
+        if on_table is not None:
+            on_table("run_words", moved.tables["run_words"])
     moved.seconds = time.perf_counter() - t0
     return moved

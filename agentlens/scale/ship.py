@@ -5,7 +5,8 @@ ever, in DuckDB: on a work database of its own (`agentlens-work.duckdb`, `--work
 the runs it received, so that a run is rebuilt whole as its spans arrive. Inside each file's (or batch's)
 transaction, once its runs are built, priced and classified, `Shipper.step` writes the runs it touched to
 ClickHouse: the run rows, all their spans, their failures (the run's whole set, with a marker row so that a
-run found clean again reads clean) and the quarantine records since the last ship, each row with a newer
+run found clean again reads clean), their search words (search.py) and the quarantine records since the last
+ship, each row with a newer
 `_version`. Writing a run again is harmless (the views read the newest version), so a file whose transaction
 fails after its rows were shipped is shipped again when it is ingested again.
 
@@ -16,11 +17,18 @@ All the spans of a run must reach the same process (one work database sees a run
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 
 import duckdb
+import pyarrow as pa
 
+from . import search
 from .connection import ClickHouseConnection
 from .migrate import copy_rows, select_contract
+
+# The search words of the runs of a query on a DuckDB connection (agentlens.explore.search.run_words, passed in
+# by the layer that may import it): (run_id, ingested_us, words) tables.
+Words = Callable[[duckdb.DuckDBPyConnection, str], Iterable[pa.Table]]
 
 TOUCHED = "WHERE run_id IN (SELECT run_id FROM _touched)"
 
@@ -39,9 +47,10 @@ _last = 0
 class Shipper:
     """Writes what a work database built to one ClickHouse store (see the module's docstring)."""
 
-    def __init__(self, ch: ClickHouseConnection):
+    def __init__(self, ch: ClickHouseConnection, words: Words | None = None):
         self.ch = ch
-        self.shipped = {"runs": 0, "spans": 0, "failures": 0, "quarantine": 0, "ingested_files": 0}
+        self.words = words
+        self.shipped = {"runs": 0, "spans": 0, "failures": 0, "quarantine": 0, "ingested_files": 0, "run_words": 0}
 
     def step(self, store: object) -> None:
         """A file step of the ingest pipeline (agentlens.ingest.steps): the runs in `_touched`, inside the file's
@@ -52,6 +61,8 @@ class Shipper:
         self.shipped["spans"] += copy_rows(duck, self.ch, "spans", select_contract("spans", TOUCHED), None, v)
         self.shipped["failures"] += copy_rows(duck, self.ch, "failures", select_contract("failures", TOUCHED), None, v)
         copy_rows(duck, self.ch, "failures", "SELECT DISTINCT run_id FROM _touched", None, v, {"_marker": 1})
+        if self.words is not None:  # what `runs --search` reads on ClickHouse (search.py)
+            self.shipped["run_words"] += search.write(self.ch, self.words(duck, "SELECT DISTINCT run_id FROM _touched"), v)
         self.quarantine(duck)
 
     def quarantine(self, duck: duckdb.DuckDBPyConnection) -> None:

@@ -6,15 +6,18 @@
     clickhouse+chdb://relative/dir                          in that folder (one process at a time holds it;
     clickhouse+chdb:///path/to/dir?database=name            a process opens one folder, with any databases in it)
 
-Anything else is a DuckDB file path.
+Anything else is a DuckDB file path. A server's password may instead come from $AGENTLENS_CLICKHOUSE_PASSWORD
+(used when the URL has none), which keeps it out of command lines and shell history.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
 SCHEMES = ("clickhouse", "clickhouses", "clickhouse+chdb")
+PASSWORD_ENV = "AGENTLENS_CLICKHOUSE_PASSWORD"
 
 
 class StoreURLError(ValueError):
@@ -72,5 +75,5 @@ def parse(url: str) -> StoreURL:
     return StoreURL(
         "server", host=parts.hostname, port=parts.port or (8443 if secure else 8123), database=database,
         user=unquote(parts.username) if parts.username else "default",
-        password=unquote(parts.password) if parts.password else "", secure=secure,
+        password=unquote(parts.password) if parts.password else os.environ.get(PASSWORD_ENV, ""), secure=secure,
     )
