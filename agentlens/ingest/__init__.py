@@ -67,8 +67,11 @@ def ingest_files(store: Store, paths: Iterable[str | Path], pipeline: Pipeline, 
 def _ingest_file(store: Store, path: Path, explicit: bool, forced: ModuleType | None, pipeline: Pipeline,
                  advance: ProgressFn | None) -> FileResult:
     res = FileResult(str(path))
-    stat = path.stat()
-    digest = read.sha256(path)
+    try:
+        stat = path.stat()
+        digest = read.sha256(path)
+    except OSError as e:  # unreadable (permissions, a file removed meanwhile): this file alone fails
+        return _fail(store, res, path, "unreadable_file", f"{path}: cannot read: {e}")
     seen = store.one(Q.FILE_SEEN, [digest])
     if seen is not None:
         res.status = "skipped_duplicate"
@@ -89,7 +92,7 @@ def _ingest_file(store: Store, path: Path, explicit: bool, forced: ModuleType | 
                                         Field("spans"), Field("quarantined"), Field("seconds")))
     try:
         with read.open_input(path) as stream:
-            return ingest_batches(store, str(path), adapter.NAME, adapter.read(stream, str(path), store.config),
+            return ingest_batches(store, str(path), adapter.NAME, read.batches(adapter, stream, path, store.config),
                                   pipeline, on_commit=(recorded,), advance=advance, digest=digest)
     except (KeyboardInterrupt, SystemExit, StoreError):
         raise  # StoreError: the database cannot be used now (its owner was killed...): not this file's fault
