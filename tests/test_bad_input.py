@@ -12,9 +12,9 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, doc, jsonl, span
 
 from agentlens.metrics import costs
+from conftest import ROOT, doc, jsonl, span
 
 T1 = "0af7651916cd43dd8448eb211c80319c"
 NS = 1_795_000_000_000_000_000
