@@ -62,10 +62,15 @@ class Bad:
 
 # What a stored value can be. Timestamps: those of OTLP, int64 nanoseconds since 1970 (up to 2262-04-11);
 # a year-1 or year-9999 time is a writer's placeholder or a bug, and DuckDB hands such values back to
-# Python as text. Counts are int64 (DuckDB BIGINT) and never negative.
+# Python as text. Counts are never negative, and no call reads or writes a trillion tokens: a count past
+# that is a bug (2^63 - 1 fits a BIGINT, but a run's total of two of them overflows). No record costs a
+# billion dollars; other numbers stay within 1e18 so that sums and averages stay finite.
 MIN_MICROS = 0
 MAX_MICROS = (2**63 - 1) // 1000
 MAX_INT = 2**63 - 1
+MAX_COUNT = 10**12
+MAX_COST = 1e9
+MAX_FLOAT = 1e18
 COUNT_COLUMNS = frozenset(("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
                            "reasoning_tokens", "llm_calls", "tool_calls", "span_count", "error_count"))
 
@@ -95,8 +100,10 @@ def impossible(row: dict[str, Any], ints: tuple[str, ...], floats: tuple[str, ..
             problems.append(f"{c}={_short(v)} is not a whole number")
         elif v > MAX_INT or v < -MAX_INT - 1:
             problems.append(f"{c}={_short(v)} does not fit in 64 bits")
-        elif v < 0 and c in COUNT_COLUMNS:
+        elif c in COUNT_COLUMNS and v < 0:
             problems.append(f"{c}={v} is negative")
+        elif c in COUNT_COLUMNS and v > MAX_COUNT:
+            problems.append(f"{c}={_short(v)} is more than 10^12")
         else:
             continue
         row[c] = None
@@ -111,6 +118,10 @@ def impossible(row: dict[str, Any], ints: tuple[str, ...], floats: tuple[str, ..
             problems.append(f"{c}={_short(v)} is not a number")
         elif not math.isfinite(v):
             problems.append(f"{c}={v} is not a finite number")
+        elif c == "cost_usd" and abs(v) > MAX_COST:
+            problems.append(f"{c}={v!r} is more than a billion dollars")
+        elif abs(v) > MAX_FLOAT:
+            problems.append(f"{c}={v!r} is beyond 1e18")
         else:
             continue
         row[c] = None

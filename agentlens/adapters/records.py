@@ -59,7 +59,7 @@ def layout(head: bytes) -> str:
         try:
             _decoder.decode(first)
             return "jsonl"
-        except (msgspec.DecodeError, RecursionError):
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
             # a first line cut off by the head, broken, or too deep: JSON Lines when the next line is a
             # document of its own, else one document
             nxt = h.split(b"\n", 2)[1:2]
@@ -74,7 +74,7 @@ def first_record_keys(head: bytes) -> set[str]:
     if kind == "jsonl":
         try:
             obj = _decoder.decode(h.split(b"\n", 1)[0])
-        except (msgspec.DecodeError, RecursionError):
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
             return set()
         return set(obj) if isinstance(obj, dict) else set()
     if kind == "json":
@@ -311,7 +311,7 @@ def mapping(v: Any, field: str) -> dict[str, Any]:
     if isinstance(v, str | bytes):
         try:
             parsed = _decoder.decode(v)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeError, RecursionError):
             raise RecordError("wrong_type", f"{field} must be a JSON object, got {str(v)[:80]!r}") from None
         if parsed is None:
             return {}
@@ -332,7 +332,7 @@ def listing(v: Any) -> list[Any]:
     if isinstance(v, str | bytes):
         try:
             parsed = _decoder.decode(v)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeError, RecursionError):
             return []
         return list(parsed) if isinstance(parsed, list) else []
     return []
@@ -345,7 +345,7 @@ def unwrap_text(v: Any) -> Any:
         if isinstance(v, str) and len(v) >= 2 and v[0] == '"' and v[-1] == '"':
             try:
                 inner = _decoder.decode(v)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeError, RecursionError):
                 return v
             if not isinstance(inner, str):
                 return inner

@@ -217,7 +217,7 @@ def parse_json(v: Any) -> Any:
     if isinstance(v, str | bytes) and v[:1] in ("{", "[", b"{", b"["):
         try:
             return _decode(v)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeError, RecursionError):
             return v
     return v
 

@@ -94,10 +94,14 @@ class _Input(io.RawIOBase):
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         if whence == io.SEEK_CUR:
             offset, whence = self.pos + offset, io.SEEK_SET
-        if whence == io.SEEK_SET:
-            self.pos = self.inner.seek(offset + self.skip) - self.skip
-        else:
-            self.pos = self.inner.seek(offset, whence) - self.skip
+        try:
+            if whence == io.SEEK_SET:
+                self.pos = self.inner.seek(offset + self.skip) - self.skip
+            else:
+                self.pos = self.inner.seek(offset, whence) - self.skip
+        except (EOFError, OSError, zlib.error) as e:  # a gzip seek reads up to there: past where its data stops
+            if self.error is None:
+                self.error, self.error_at = e, self.pos
         return self.pos
 
     def tell(self) -> int:
@@ -221,6 +225,10 @@ def adapter_for(path: Path, data: bytes, explicit: bool, forced: ModuleType | No
     if forced is None:
         try:
             adapter = adapters.sniff(data.removeprefix(BOM), path.name)
+            if adapter is None and b"\n" in data.strip():
+                # a broken first line hides the format: sniffed from the next line, the file is read (its
+                # adapter quarantines the first line) rather than skipped as not a trace
+                adapter = adapters.sniff(data.split(b"\n", 1)[1], path.name)
         except RecursionError:
             raise NotATrace(f"{path}: cannot tell its format: its first record is nested too deep") from None
         except Exception as e:  # a head no sniffer foresaw: this file alone is kept out
