@@ -10,10 +10,11 @@ import random
 import sys
 
 import pytest
+
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
-import fuzz  # noqa: E402
+import fuzz
 
 
 def test_the_seeds_cover_every_format():
@@ -48,10 +49,10 @@ def test_a_broken_adapter_would_be_caught(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_short_seeded_fuzz_run_finds_nothing():
-    findings, kinds, _ = fuzz.run(40, seed=24, real=True, store_every=2)
+    findings, _, _ = fuzz.run(40, seed=24, real=True, store_every=2)
     assert findings == [], "\n".join(f"[{f.kind}] {f.case}: {f.detail}" for f in findings[:10])
 
 
 def test_very_short_seeded_fuzz_run_finds_nothing():
-    findings, kinds, _ = fuzz.run(8, seed=7, real=False, store_every=4)
+    findings, _, _ = fuzz.run(8, seed=7, real=False, store_every=4)
     assert findings == [], "\n".join(f"[{f.kind}] {f.case}: {f.detail}" for f in findings[:10])
