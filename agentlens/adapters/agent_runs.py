@@ -222,8 +222,8 @@ class _Out:
             b.reason, b.run_id = b.reason.replace(f"line {line}: ", f"row {line}: ", 1), _id(rec)
             self.bad.append(b)
             return
-        self.runs.append(run, line)
-        self.spans.append(span, line)
+        self.runs.append(run, line, checked=True)
+        self.spans.append(span, line, checked=True)
         if note is not None:
             note.raw, note.line, note.reason = raw, line, f"row {line}: {note.reason}"
             self.bad.append(note)

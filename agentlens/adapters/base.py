@@ -185,8 +185,10 @@ class Columns:
     def rows(self) -> int:
         return len(self._rows)
 
-    def append(self, row: dict[str, Any], line: int | None = None) -> list[str]:
-        problems = impossible(row, *self._plan)
+    def append(self, row: dict[str, Any], line: int | None = None, checked: bool = False) -> list[str]:
+        """Add a row (its file line, for a rejection's record); `checked`: the adapter ran `check_span` /
+        `check_run` on it already (to flag it with the record's raw text), so it is not checked twice."""
+        problems = [] if checked else impossible(row, *self._plan)
         self._rows.append(row)
         self._lines.append(line)
         return problems

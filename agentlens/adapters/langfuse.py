@@ -533,7 +533,7 @@ def _add_observation(out: _Out, o: Mapping[str, Any], ctx: Mapping[str, Any], co
     if hold is not None:
         hold.append(row)
     else:
-        out.cols.append(row, line)
+        out.cols.append(row, line, checked=True)
     if note is not None:
         note.raw, note.line, note.reason = records.dump(o), line, _where(line) + note.reason
         out.bad.append(note)
@@ -582,7 +582,7 @@ def _add_document(out: _Out, doc: Mapping[str, Any], config: Config, filename: s
         except Exception as e:  # a shape no rule foresaw: the root observation is stored without it
             out.failed(e, t, line, "trace record")
     for r in rows:
-        out.cols.append(r, line)
+        out.cols.append(r, line, checked=True)
     if not roots:
         _add_trace(out, t, config, filename, line, end=max(ends) if ends else None)
 

@@ -384,7 +384,7 @@ def read(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
             bad.append(b)
             return
         problems = check_span(row)
-        cols.append(row, line)
+        cols.append(row, line, checked=True)
         if note is not None:
             note.raw, note.line, note.reason = records.dump(run), line, where + note.reason
             bad.append(note)

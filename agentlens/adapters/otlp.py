@@ -389,7 +389,7 @@ class _Emitter:
 
     def add(self, row: dict[str, Any] | None, bad: Bad | None, line: int | None = None) -> None:
         if row is not None:
-            self.cols.append(row, line)
+            self.cols.append(row, line, checked=True)
         if bad is not None:
             self.bad.append(bad)
 
