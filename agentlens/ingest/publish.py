@@ -98,6 +98,7 @@ def publish(store: Store, stage: Stage, name: str, format: str, pipeline: Pipeli
     try:
         with transaction(con):
             res.spans, res.runs = _publish(store, stage, name, pipeline)
+            res.quarantined.update(stage.flagged)
             res.seconds = time.time() - (started if started is not None else time.time())
             for statement in on_commit:
                 con.execute(statement.sql, statement.bind(res))
@@ -190,7 +191,9 @@ def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline,
     orphans = store.one(Q.ORPHANS_QUARANTINED)
     if orphans and orphans[0]:
         con.execute(Q.RESOLVE_ORPHANS)
-    con.execute(Q.FLAG_ORPHANS)
+    flagged = con.execute(Q.FLAG_ORPHANS).fetchone()  # counted in the file's summary, as `show` counts them
+    if flagged and flagged[0]:
+        stage.flagged["orphan_span"] += int(flagged[0])
     for table in ("_build", "_build_rids", "_rebuild_rids"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     if pipeline.chunk or pipeline.file:
