@@ -219,3 +219,16 @@ def test_langsmith_js_patches_without_id_keep_end_time_and_tokens(lens, tmp_path
     assert s.spans == 1 and s.quarantined == {}
     sp = lens.sql("SELECT duration_ms, input_tokens, output_tokens FROM spans").row(0)
     assert sp == (5000.0, 5, 7)
+
+
+def test_an_error_message_never_obeys_control_sequences_it_quotes(tmp_path):
+    """Error messages quote what they were given (a path, a value): shown, never acted on, like every
+    command's output (core.textsafe)."""
+    from click.testing import CliRunner
+
+    from agentlens.cli import main
+
+    name = tmp_path / "missing\x1b]0;owned\x07\x1b[2J.jsonl"
+    r = CliRunner().invoke(main, ["ingest", str(name), "--db", str(tmp_path / "db.duckdb")])
+    assert r.exit_code == 2 and "no such file" in r.output
+    assert "\x1b" not in r.output and "\x07" not in r.output and "␛]0;owned␇␛[2J" in r.output
