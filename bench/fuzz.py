@@ -329,7 +329,8 @@ class Finding:
 
 
 def check_case(name: str, data: bytes, filename: str, workdir: Path, config: Config,
-               store: bool = True) -> list[Finding]:
+               store: bool = True, quarantined: Counter[str] | None = None) -> list[Finding]:
+    """The findings of one mutated file; `quarantined` counts the kinds its read quarantined."""
     findings: list[Finding] = []
     path = workdir / filename
     path.write_bytes(data)
@@ -337,6 +338,8 @@ def check_case(name: str, data: bytes, filename: str, workdir: Path, config: Con
         fmt, whole = read_file(path, config)
     except Exception:
         return [Finding("exception", name, "read: " + traceback.format_exc(limit=-3))]
+    if quarantined is not None:
+        quarantined.update(b.kind for b in whole.bad)
     for b in whole.bad:
         if not b.reason or b.raw is None or (b.line is None and b.kind != "unreadable_file" and fmt is not None
                                              and not _one_document(data)):
@@ -442,7 +445,9 @@ def cases(n: int, seed: int, real: bool = True) -> list[tuple[str, bytes, str]]:
     return out
 
 
-def run(n: int, seed: int, real: bool = True, store_every: int = 1) -> tuple[list[Finding], Counter[str], float]:
+def run(n: int, seed: int, real: bool = True, store_every: int = 1,
+        quarantined: Counter[str] | None = None) -> tuple[list[Finding], Counter[str], float]:
+    """(findings, their kinds, seconds) of n cases; `quarantined` counts the quarantine kinds read."""
     config = Config()
     findings: list[Finding] = []
     kinds: Counter[str] = Counter()
@@ -451,7 +456,8 @@ def run(n: int, seed: int, real: bool = True, store_every: int = 1) -> tuple[lis
         for i, (name, data, filename) in enumerate(cases(n, seed, real)):
             work = Path(tmp) / str(i)
             work.mkdir()
-            found = check_case(name, data, filename, work, config, store=i % store_every == 0)
+            found = check_case(name, data, filename, work, config, store=i % store_every == 0,
+                               quarantined=quarantined)
             findings += found
             kinds.update(f.kind for f in found)
     return findings, kinds, time.perf_counter() - t0
@@ -464,9 +470,11 @@ def main() -> int:
     ap.add_argument("--store-every", type=int, default=1, help="ingest every Nth case into a store (1: all)")
     ap.add_argument("--no-real", action="store_true", help="leave out ../shared/real_traces")
     args = ap.parse_args()
-    findings, kinds, seconds = run(args.cases, args.seed, not args.no_real, args.store_every)
+    quarantined: Counter[str] = Counter()
+    findings, kinds, seconds = run(args.cases, args.seed, not args.no_real, args.store_every, quarantined)
     print(f"{args.cases} cases from {len(seeds(not args.no_real))} seeds, seed {args.seed}: "
           f"{len(findings)} findings in {seconds:.0f} s {dict(kinds)}")
+    print(f"quarantine records read, by kind: {dict(quarantined.most_common())}")
     for f in findings[:50]:
         print(f"- [{f.kind}] {f.case}: {f.detail}")
     return 1 if findings else 0
