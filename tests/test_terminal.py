@@ -447,7 +447,7 @@ def test_every_sql_text_of_the_terminal_parses_and_binds(lens):
     con.execute("CREATE TEMP TABLE _search_index_hits (run_id VARCHAR, ingested_us BIGINT)")
     named = {
         "RUN_DOCS": {"lo": 0, "hi": 10}, "SCAN": {"lo": 0, "hi": 10, "phrase": " a "},
-        "SCAN_HITS": {"lo": 0, "hi": 10, "phrase": " a "}, "TODO": {"wm": None, "n": 10}, "QUERY_WORDS": ["a b"],
+        "SCAN_HITS": {"lo": 0, "hi": 10, "phrase": " a "}, "TODO": {"wm": None, "n": 10, "b": 1000, "nb": 10_000}, "QUERY_WORDS": ["a b"],
         "TODO_COUNT": [None, None], "INDEX_HITS": [0], "NEWEST": None,
         "RECORDS": {"kind": None, "file": None, "since": None, "until": None, "n": 10, "limit": 5},
         "COUNTS": {"kind": None, "file": None, "since": None, "until": None},

@@ -541,7 +541,9 @@ def _add_observation(out: _Out, o: Mapping[str, Any], ctx: Mapping[str, Any], co
 
 def _add_document(out: _Out, doc: Mapping[str, Any], config: Config, filename: str, line: int | None) -> None:
     """A single-trace download `{trace, observations}`. The trace record is the run's root only when no
-    observation is a root of its own (the root observation never reached Langfuse); otherwise it describes
+    observation is a root of its own (the root observation never reached Langfuse: the observations that
+    named it as their parent hang under the trace record, their parent's id kept in the attribute
+    `langfuse.observation.parent_id`, as Langfuse draws them); otherwise it describes
     that root (Langfuse shows the two as one: the trace timestamp is the root's start) and is merged into it,
     so the run has one root."""
     t = doc.get("trace")
@@ -581,6 +583,13 @@ def _add_document(out: _Out, doc: Mapping[str, Any], config: Config, filename: s
             out.bad.append(Bad(e.kind, _where(line) + str(e), records.dump(t), line, run_id=_id(_g(t, "id"))))
         except Exception as e:  # a shape no rule foresaw: the root observation is stored without it
             out.failed(e, t, line, "trace record")
+    if not roots:  # the trace record is the root: what hung under the missing root observation hangs under it
+        ids = {r["span_id"] for r in rows}
+        for r in rows:
+            if r["parent_span_id"] not in ids and r["run_id"] == as_text(_g(t, "id")):
+                attrs = parse_json(r["attributes"]) or {}
+                attrs.setdefault("langfuse.observation.parent_id", r["parent_span_id"])
+                r["attributes"], r["parent_span_id"] = to_json(attrs), TRACE_SPAN_ID
     for r in rows:
         out.cols.append(r, line, checked=True)
     if not roots:

@@ -36,6 +36,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..store import Store
+from ..store.chunks import CHUNKS_EXPR, SPAN_WEIGHT_SQL
 from ..store.ops import write_op
 
 # JSON escapes (\n, \", \u00e9) in a value read as spaces (tool arguments and results are JSON text).
@@ -74,13 +75,15 @@ QUERY_WORDS = f"SELECT trim({WORDS.format(v='?')})"
 SEARCH_RUNS = "CREATE OR REPLACE TEMP TABLE _search_runs (run_id VARCHAR)"
 # The runs the index does not hold as they are now (ingested after its watermark; all without one), in
 # chunks of $n runs taken in the order of their spans in storage, with the rowid range of each run's spans.
-TODO = """
+TODO = f"""
 CREATE OR REPLACE TEMP TABLE _search_todo AS
 WITH todo AS (SELECT run_id FROM runs WHERE $wm IS NULL OR epoch_us(ingested_at) > $wm),
-placed AS (SELECT s.run_id, min(s.rowid) AS r0, max(s.rowid) AS r1 FROM spans s SEMI JOIN todo USING (run_id) GROUP BY ALL)
-SELECT t.run_id, p.r0, p.r1, (row_number() OVER (ORDER BY p.r0 NULLS FIRST, t.run_id) - 1) // $n AS chunk
-FROM todo t LEFT JOIN placed p USING (run_id)
-"""
+placed AS (SELECT s.run_id, min(s.rowid) AS r0, max(s.rowid) AS r1, sum({SPAN_WEIGHT_SQL}) AS bytes
+           FROM spans s SEMI JOIN todo USING (run_id) GROUP BY ALL),
+weighed AS (SELECT t.run_id, p.r0, p.r1, p.r0 AS first_row, coalesce(p.bytes, 0) AS bytes
+            FROM todo t LEFT JOIN placed p USING (run_id))
+SELECT run_id, r0, r1, {CHUNKS_EXPR} AS chunk FROM weighed
+"""  # noqa: S608 - fixed SQL texts
 TODO_COUNT = "SELECT count(*) FROM runs WHERE ? IS NULL OR epoch_us(ingested_at) > ?"
 CHUNK_RUNS = "INSERT INTO _search_runs SELECT run_id FROM _search_todo WHERE chunk = ?"
 CHUNK_RANGE = "SELECT coalesce(min(r0), 0), coalesce(max(r1), -1) FROM _search_todo WHERE chunk = ?"
@@ -96,7 +99,7 @@ NEWEST = "SELECT epoch_us(max(ingested_at)), count(*) FROM runs"
 ALL_SQL = {"RUN_DOCS": RUN_DOCS, "QUERY_WORDS": QUERY_WORDS, "TODO": TODO, "TODO_COUNT": TODO_COUNT,
            "INDEX_HITS": INDEX_HITS, "SCAN": SCAN, "SCAN_HITS": SCAN_HITS, "NEWEST": NEWEST}
 
-INDEX_CHUNK_RUNS = 20_000  # runs whose words are made in one statement while indexing
+INDEX_CHUNK_RUNS = 20_000  # runs whose words are made in one statement while indexing (fewer when long: TODO)
 META_ID = "\x00meta"  # the document that holds the watermark (no run id starts with NUL)
 _INDEX_LOCK = threading.Lock()
 
@@ -177,7 +180,8 @@ def _todo_chunks(store: Store, wm: int | None) -> Iterator[dict[str, Any]]:
     """The runs not indexed as they are (see TODO), a chunk at a time: each chunk's runs in
     `_search_runs`, and the parameters of RUN_DOCS for it."""
     con = store.con
-    con.execute(TODO, {"wm": wm, "n": INDEX_CHUNK_RUNS})
+    b = store.chunk_bytes()  # making a run's words holds a few copies of its text: chunks weighed as ingest's
+    con.execute(TODO, {"wm": wm, "n": INDEX_CHUNK_RUNS, "b": b, "nb": INDEX_CHUNK_RUNS * b})
     try:
         for (chunk,) in con.execute("SELECT DISTINCT chunk FROM _search_todo ORDER BY chunk").fetchall():
             con.execute(SEARCH_RUNS)

@@ -12,6 +12,7 @@ run after the build, inside the same transaction (pricing, classification), work
 
 from __future__ import annotations
 
+from ..store.chunks import CHUNKS_EXPR
 from ..store.runsql import PRICED_SPAN_COLUMNS, SPAN_FLOOR_EXPR
 
 NEXT_SPAN_ROWID = "SELECT coalesce(max(rowid) + 1, 0) FROM spans"
@@ -90,11 +91,7 @@ SELECT now(), ?, line, kind, reason, raw, run_id, span_id, stored FROM read_parq
 # The runs to rebuild from spans (not given whole), numbered into chunks in the order they first appear in
 # the file: spans are stored in file order, so a chunk's spans then sit in a few row groups, and the rowid
 # lookups below (and the classifiers') read only those (in run_id order a chunk's spans were spread over the
-# whole table: ~3x slower to build). A run weighs the larger of 1/N of a chunk (N runs per chunk) and its
-# share of the chunk's bytes B (its staged spans' `_bytes`, see store.chunks.span_weights); a chunk is at most one
-# whole weight (plus one run), so at most N runs and at most B bytes, whichever comes first. In integers: a
-# run weighs greatest(bytes * N, B) of a chunk's N * B. Named parameters: $n, $b, $nb (= N * B).
-CHUNKS_EXPR = "(sum(greatest(bytes * $n, $b)) OVER (ORDER BY first_row NULLS LAST, run_id) - greatest(bytes * $n, $b)) // $nb"
+# whole table: ~3x slower to build). Chunks weighed as store.chunks.CHUNKS_EXPR says.
 STAGE_REBUILD = f"""
 CREATE OR REPLACE TEMP TABLE _rebuild AS
 SELECT run_id, first_row, bytes, {CHUNKS_EXPR} AS chunk

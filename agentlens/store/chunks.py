@@ -31,6 +31,13 @@ SPAN_WEIGHT_SQL = (" + ".join(f"coalesce(strlen({c}), 0)" for c in LONG_TEXT_COL
                    + f" + CASE WHEN parent_span_id IS NULL OR kind = 'agent' THEN {PARSED_ATTRIBUTES_EXTRA} * coalesce(strlen(attributes), 0) "
                    "ELSE 0 END")
 
+# A chunk number for each row of (run_id, first_row, bytes) in first_row order: a run weighs the larger of 1/N
+# of a chunk (N runs per chunk) and its share of the chunk's bytes B (its spans' weights, above); a chunk is at
+# most one whole weight (plus one run), so at most N runs and at most B bytes, whichever comes first. In
+# integers: a run weighs greatest(bytes * N, B) of a chunk's N * B. Named parameters: $n, $b, $nb (= N * B).
+# Used by ingest (building runs) and by the search index (making each run's words).
+CHUNKS_EXPR = "(sum(greatest(bytes * $n, $b)) OVER (ORDER BY first_row NULLS LAST, run_id) - greatest(bytes * $n, $b)) // $nb"
+
 
 def span_weights(spans: pa.Table) -> pa.Array:
     """Bytes of memory a span asks of building and classifying its run, roughly: its long text, and five
