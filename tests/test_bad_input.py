@@ -232,3 +232,14 @@ def test_an_error_message_never_obeys_control_sequences_it_quotes(tmp_path):
     r = CliRunner().invoke(main, ["ingest", str(name), "--db", str(tmp_path / "db.duckdb")])
     assert r.exit_code == 2 and "no such file" in r.output
     assert "\x1b" not in r.output and "\x07" not in r.output and "␛]0;owned␇␛[2J" in r.output
+
+
+def test_a_broken_first_line_is_one_record_not_the_whole_file(lens, tmp_path):
+    """Found by the fuzzer: with its first line broken, a LangSmith file was read as one document, and its
+    other bad lines were one quarantine record with it."""
+    lines = (GOLDEN / "langsmith" / "query-v2.jsonl").read_bytes().splitlines(keepends=True)
+    p = tmp_path / "runs.jsonl"
+    p.write_bytes(b"".join(x.replace(b"support", b"supp\xb2rt", 1).replace(b"Chat", b"Ch\xa9t", 1) for x in lines))
+    s = lens.ingest(p, format="langsmith")
+    assert s.quarantined == {"invalid_utf8": 2}
+    assert sorted(lens.quarantine()["line"]) == [1, 2]

@@ -60,10 +60,9 @@ def layout(head: bytes) -> str:
             _decoder.decode(first)
             return "jsonl"
         except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
-            # a first line cut off by the head, broken, or too deep: JSON Lines when the next line is a
-            # document of its own, else one document
-            nxt = h.split(b"\n", 2)[1:2]
-            return "jsonl" if nxt and nxt[0].lstrip().startswith(b"{") and first.endswith(b"}") else "json"
+            # a first line that is broken (or too deep) but whole, `{...}`: JSON Lines, whose other lines
+            # are read on their own (as the OTLP adapter does); else the start of one (pretty) document
+            return "jsonl" if first.endswith(b"}") else "json"
     return "csv"
 
 
