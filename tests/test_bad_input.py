@@ -243,3 +243,15 @@ def test_a_broken_first_line_is_one_record_not_the_whole_file(lens, tmp_path):
     s = lens.ingest(p, format="langsmith")
     assert s.quarantined == {"invalid_utf8": 2}
     assert sorted(lens.quarantine()["line"]) == [1, 2]
+
+
+def test_invalid_utf8_in_one_record_of_a_json_array_keeps_the_others(lens, tmp_path):
+    data = (GOLDEN / "langfuse" / "ui-observations.json").read_bytes()
+    n = len(json.loads(data))
+    at = data.index(b'"name"', len(data) // 2) + 9  # inside a name in the second half
+    p = tmp_path / "observations.json"
+    p.write_bytes(data[:at] + b"\xff" + data[at:])
+    s = lens.ingest(p)
+    assert s.quarantined == {"invalid_utf8": 1} and s.spans == n - 1
+    (row,) = lens.quarantine().to_dicts()
+    assert row["line"] > n // 2 - 1 and "\ufffd" in row["raw"]

@@ -163,6 +163,16 @@ def _json_document(stream: IO[bytes]) -> Iterator[Record]:
         if any(isinstance(decode_line(x, 0, last=False)[0], dict) for x in lines[1:] if x.strip()):
             yield from _jsonl(iter(lines))
             return
+        if bad.kind == "invalid_utf8":
+            # invalid bytes inside one record of an array: that record alone is kept out (the bytes are read
+            # as U+FFFD to find it), the others are read
+            try:
+                doc = _decoder.decode(whole.decode("utf-8", "replace"))
+            except (msgspec.DecodeError, RecursionError):
+                doc = None
+            if isinstance(doc, list):
+                yield from _array(doc, invalid="\ufffd" if b"\xef\xbf\xbd" not in whole else None)
+                return
         bad.line = whole.count(b"\n") + (0 if whole.endswith(b"\n") else 1) if bad.kind == "truncated" else 1
         bad.reason = bad.reason.replace("line 1: ", "")
         yield bad.line, None, bad
@@ -174,12 +184,22 @@ def _json_document(stream: IO[bytes]) -> Iterator[Record]:
         yield None, None, Bad("wrong_type", f"expected a JSON array or object, got {type(doc).__name__}",
                               raw_text(whole[:4096]))
         return
+    yield from _array(doc)
+
+
+def _array(doc: list[Any], invalid: str | None = None) -> Iterator[Record]:
+    """The records of a JSON array; with `invalid`, the text that marks the bytes that were not UTF-8."""
     for i, rec in enumerate(doc, 1):
-        if isinstance(rec, dict):
-            yield i, rec, None
-        else:
+        if not isinstance(rec, dict):
             yield i, None, Bad("wrong_type", f"record {i}: expected a JSON object, got {type(rec).__name__}",
                                dump(rec), i)
+            continue
+        if invalid is not None:
+            text = dump(rec)
+            if invalid in text:
+                yield i, None, Bad("invalid_utf8", f"record {i}: invalid UTF-8 (shown as U+FFFD)", text, i)
+                continue
+        yield i, rec, None
 
 
 def _csv(stream: IO[bytes]) -> Iterator[Record]:
