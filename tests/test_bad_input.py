@@ -255,3 +255,16 @@ def test_invalid_utf8_in_one_record_of_a_json_array_keeps_the_others(lens, tmp_p
     assert s.quarantined == {"invalid_utf8": 1} and s.spans == n - 1
     (row,) = lens.quarantine().to_dicts()
     assert row["line"] > n // 2 - 1 and "\ufffd" in row["raw"]
+
+
+def test_a_span_given_twice_with_other_content_is_quarantined_once(lens, tmp_path):
+    first, again, retry = otlp_span(2), otlp_span(2), otlp_span(3)
+    again["name"] = "other content"
+    p = tmp_path / "t.jsonl"
+    p.write_text("".join(json.dumps(doc(s)) + "\n" for s in (otlp_span(1), first, retry, again, retry)))
+    s = lens.ingest(p)
+    # the first copy is stored; the copy with other content is quarantined; the same copy again is not news
+    assert s.spans == 3 and s.quarantined == {"duplicate_span": 1}
+    (row,) = lens.quarantine().to_dicts()
+    assert row["span_id"] == f"{2:016x}" and json.loads(row["raw"])["name"] == "other content"
+    assert lens.sql("SELECT name FROM spans WHERE span_id = ?", [f"{2:016x}"]).item() == "s2"

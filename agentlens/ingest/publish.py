@@ -20,6 +20,7 @@ from ..store import tables as T
 from ..store.ops import write_op
 from ..store.runsql import BUILD_RUNS
 from . import sql as Q
+from .flags import flag_duplicates
 from .stage import Stage, stage_parent, stage_prefix
 from .steps import Pipeline, Step
 from .summary import FileResult
@@ -160,6 +161,7 @@ def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline,
         con.execute("SET preserve_insertion_order = false")
         row = store.one(Q.PUBLISH_SPANS, [stage.glob("spans")])
         con.execute("RESET preserve_insertion_order")  # on an error, by ingest_batches
+        flag_duplicates(con, stage, name)  # ingest/flags.py: later copies with other content, quarantined
         stage.drop("spans")  # read no more: the spans are in `spans`
         # nor are the file-sized key tables: at 1M runs `_staged` alone holds 10M keys, most of DuckDB's 1 GB
         # while the runs are built, priced and classified (_rebuild keeps what those need: runs and weights)
