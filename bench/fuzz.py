@@ -118,6 +118,9 @@ def _json_records(data: bytes) -> tuple[str, list[bytes]] | None:
     try:
         if len(lines) > 1 and all(isinstance(json.loads(x), dict) for x in lines[:3]):
             return "lines", _lines(data)
+    except (ValueError, RecursionError):
+        pass  # not JSON Lines: one document?
+    try:
         json.loads(data)
         return "doc", [data]
     except (ValueError, RecursionError):
