@@ -268,3 +268,16 @@ def test_a_span_given_twice_with_other_content_is_quarantined_once(lens, tmp_pat
     (row,) = lens.quarantine().to_dicts()
     assert row["span_id"] == f"{2:016x}" and json.loads(row["raw"])["name"] == "other content"
     assert lens.sql("SELECT name FROM spans WHERE span_id = ?", [f"{2:016x}"]).item() == "s2"
+
+
+def test_parent_cycles_are_flagged_once(lens, tmp_path):
+    root, a, b, under = otlp_span(1), otlp_span(2), otlp_span(3), otlp_span(4)
+    a["parentSpanId"], b["parentSpanId"], under["parentSpanId"] = f"{3:016x}", f"{2:016x}", f"{3:016x}"
+    s = lens.ingest(jsonl(tmp_path / "t.jsonl", doc(root, a, b, under)))
+    assert s.spans == 4 and s.quarantined == {"parent_cycle": 3}  # the cycle and what hangs under it
+    rows = lens.quarantine("parent_cycle").to_dicts()
+    assert sorted(r["span_id"] for r in rows) == [f"{i:016x}" for i in (2, 3, 4)]
+    assert all(r["stored"] and "form a cycle" in r["reason"] for r in rows)
+    assert lens.runs().row(0, named=True)["root_span_id"] == f"{1:016x}"
+    more = otlp_span(5)
+    assert lens.ingest(jsonl(tmp_path / "u.jsonl", doc(more))).quarantined == {}  # not flagged again

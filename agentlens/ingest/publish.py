@@ -20,7 +20,7 @@ from ..store import tables as T
 from ..store.ops import write_op
 from ..store.runsql import BUILD_RUNS
 from . import sql as Q
-from .flags import flag_duplicates
+from .flags import flag_cycles, flag_duplicates
 from .stage import Stage, stage_parent, stage_prefix
 from .steps import Pipeline, Step
 from .summary import FileResult
@@ -196,6 +196,7 @@ def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline,
     flagged = con.execute(Q.FLAG_ORPHANS).fetchone()  # counted in the file's summary, as `show` counts them
     if flagged and flagged[0]:
         stage.flagged["orphan_span"] += int(flagged[0])
+    flag_cycles(con, stage)  # ingest/flags.py
     for table in ("_build", "_build_rids", "_rebuild_rids"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     if pipeline.chunk or pipeline.file:
