@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.8
 DB     ?= agentlens.duckdb
 
-.PHONY: demo test test-fast lint typecheck lock samples bench docs docs-serve clean
+.PHONY: demo test test-fast lint typecheck lock samples bench fuzz docs docs-serve clean
 
 # --- environment -------------------------------------------------------------
 $(BIN)/python:
@@ -56,6 +56,10 @@ samples: $(VENV)/.runtime
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py
+
+# the long run of the seeded mutation fuzzer over every input format (docs/bad-input.md#fuzzing)
+fuzz: $(VENV)/.dev
+	$(BIN)/python bench/fuzz.py --cases 2000 --seed 1
 
 # the documentation site (docs/, mkdocs.yml): regenerate the reference pages, build into build/site
 docs: $(VENV)/.dev

@@ -122,7 +122,7 @@ QUARANTINE_COLUMNS: tuple[Column, ...] = (
     Column("ingested_at", "TIMESTAMPTZ", "When it was quarantined."),
     Column("source_file", "VARCHAR", "File (or table) the record came from."),
     Column("line", "BIGINT", "1-based line number (JSON Lines, CSV) or record number (Parquet); NULL for a whole file."),
-    Column("kind", "VARCHAR", "`invalid_utf8`, `malformed_json`, `truncated`, `not_otlp`, `wrong_type`, `missing_field`, `end_before_start`, `orphan_span`, `bad_row`, `unreadable_file`, `out_of_memory`."),
+    Column("kind", "VARCHAR", "`invalid_utf8`, `malformed_json`, `truncated`, `too_deep`, `not_otlp`, `wrong_type`, `missing_field`, `impossible_value`, `end_before_start`, `orphan_span`, `parent_cycle`, `bad_row`, `unreadable_record`, `unstorable`, `unreadable_file`, `out_of_memory` (see Bad input)."),
     Column("reason", "VARCHAR", "What is wrong, in words, naming the field."),
     Column("raw", "VARCHAR", "The raw text of the record (invalid bytes shown as \\xNN escapes)."),
     Column("run_id", "VARCHAR", "Run concerned, when known."),

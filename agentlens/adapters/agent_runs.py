@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from ..core.config import Config
 from . import parallel
-from .base import RUN_SCHEMA, SPAN_SCHEMA, Bad, Batch, Columns, to_json
+from .base import RUN_SCHEMA, SPAN_SCHEMA, Bad, Batch, Columns, check_run, check_span, failure, to_json
 from .otlp import BLANK, decoded_lines, raw_text
 from .semconv import as_text, dimensions, error_type_from_message, parse_json
 
@@ -209,12 +209,22 @@ class _Out:
     def add(self, rec: Mapping[str, Any], config: Config, filename: str, line: int, raw: str) -> None:
         try:
             run, span, note = rows_for(rec, config, filename)
+            # a run with wrong numbers would be worse than a missing one: refused whole, not repaired
+            problems = check_run(run) + check_span(span)
+            if problems:
+                raise RowError("impossible_value", "; ".join(dict.fromkeys(problems)))
+        except MemoryError:
+            raise
         except RowError as e:
-            self.bad.append(Bad(e.kind, f"row {line}: {e}", raw, line,
-                                run_id=as_text(rec.get("id")) if isinstance(rec, Mapping) else None))
+            self.bad.append(Bad(e.kind, f"row {line}: {e}", raw, line, run_id=_id(rec)))
             return
-        self.runs.append(run)
-        self.spans.append(span)
+        except Exception as e:  # a shape no rule foresaw: this row alone is kept out
+            b = failure(e, raw, line, "row")
+            b.reason, b.run_id = b.reason.replace(f"line {line}: ", f"row {line}: ", 1), _id(rec)
+            self.bad.append(b)
+            return
+        self.runs.append(run, line, checked=True)
+        self.spans.append(span, line, checked=True)
         if note is not None:
             note.raw, note.line, note.reason = raw, line, f"row {line}: {note.reason}"
             self.bad.append(note)
@@ -223,12 +233,15 @@ class _Out:
         return self.runs.rows >= BATCH_ROWS
 
     def batch(self, nbytes: int) -> Batch:
-        b = Batch(spans=self.spans.table() if self.spans.rows else None,
-                  runs=self.runs.table() if self.runs.rows else None, bad=self.bad, bytes_read=nbytes)
-        self.runs.clear()
-        self.spans.clear()
+        b = Batch(spans=self.spans.take(self.bad), runs=self.runs.take(self.bad), bad=self.bad, bytes_read=nbytes)
         self.bad = []
         return b
+
+
+def _id(rec: Any) -> str | None:
+    """The run id of a record for its quarantine row (text, cut to 200 characters), when it has one."""
+    v = as_text(rec.get("id")) if isinstance(rec, Mapping) else None
+    return v[:200] if v else None
 
 
 def _check_columns(cols: list[str], filename: str) -> None:
@@ -260,7 +273,7 @@ def _read_csv(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batc
     header = next(reader, None)
     if header is None:
         return
-    header = [h.strip().lower() for h in header]
+    header = [h.strip().lstrip("\ufeff").lower() for h in header]
     _check_columns(header, filename)
     fn = functools.partial(_csv_chunk, header=header, filename=filename, config=config)
     yield from parallel.read_chunks(_csv_chunks(reader, stream), fn)
@@ -347,5 +360,9 @@ def _read_parquet(stream: IO[bytes], filename: str, config: Config) -> Iterator[
     for rb in pf.iter_batches(batch_size=BATCH_ROWS):
         for rec in rb.to_pylist():
             n += 1
-            out.add(rec, config, filename, n, msgspec.json.encode(rec, enc_hook=str).decode())
+            try:
+                raw = msgspec.json.encode(rec, enc_hook=str).decode()
+            except (TypeError, ValueError, RecursionError, msgspec.EncodeError):
+                raw = repr(rec)
+            out.add(rec, config, filename, n, raw)
         yield out.batch(0)

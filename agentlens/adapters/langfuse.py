@@ -32,13 +32,14 @@ Langfuse's cost is kept only when it prices the same tokens agentlens stores.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 from ..core.config import Config
 from . import records
-from .base import SPAN_SCHEMA, Bad, Batch, Columns, to_json
+from .base import SPAN_SCHEMA, Bad, Batch, Columns, check_span, failure, flag, to_json
 from .chat import to_messages, tool_call
 from .records import RecordError, listing, mapping, micros, unwrap_text
 from .semconv import (
@@ -49,6 +50,7 @@ from .semconv import (
     input_messages,
     langchain_tool_message,
     normalize_span,
+    not_counts,
     output_messages,
     parse_json,
     reasoning_from_total,
@@ -294,6 +296,7 @@ def observation_row(
     except RecordError:
         details = {}
     lf_usage = usage(details or _legacy_usage(_g(o, "usage")))
+    problems = not_counts((f"usageDetails.{k}", v) for k, v in details.items())
     if lf_usage is not None and typ not in ("GENERATION", "EMBEDDING") and not any(lf_usage.values()):
         lf_usage = None  # exports fill zeros into the usage of spans, tools and events
     cost_ok = True
@@ -390,6 +393,8 @@ def observation_row(
         source=NAME, source_file=filename,
     )
     row.update(dimensions(config, attrs, resource))
+    if problems:
+        row["_problems"] = [*row.get("_problems", ()), *problems]  # flagged by base.impossible
     return row, note
 
 
@@ -440,7 +445,7 @@ def trace_row(t: Mapping[str, Any], config: Config, filename: str, end: int | No
     if start is None:
         raise RecordError("missing_field", f"trace {trace_id} has no timestamp")
     latency = as_float(_g(t, "latency"))
-    if end is None and latency is not None and latency >= 0:
+    if end is None and latency is not None and math.isfinite(latency) and 0 <= latency < 1e9:
         end = start + int(latency * 1e6)
     _otel, resource, _scope, user_md = _split_metadata(_g(t, "metadata"))
     attrs: dict[str, Any] = trace_context(t)
@@ -489,10 +494,28 @@ class _Out:
         return self.cols.rows >= BATCH_SPANS or len(self.bad) >= BATCH_SPANS
 
     def batch(self, nbytes: int = 0) -> Batch:
-        b = Batch(spans=self.cols.table() if self.cols.rows else None, bad=self.bad, bytes_read=nbytes)
-        self.cols.clear()
+        b = Batch(spans=self.cols.take(self.bad), bad=self.bad, bytes_read=nbytes)
         self.bad = []
         return b
+
+    def check(self, row: dict[str, Any], raw: Mapping[str, Any], line: int | None) -> None:
+        """Flag (and drop) the values of a row no record can hold (base.impossible)."""
+        problems = check_span(row)
+        if problems:
+            self.bad.append(flag(problems, records.dump(raw), line, row["run_id"], row["span_id"],
+                                 f"observation {row['span_id']}"))
+
+    def failed(self, e: Exception, raw: Mapping[str, Any], line: int | None, what: str) -> None:
+        """A record whose reading raised an exception no rule foresaw: it alone is kept out."""
+        b = failure(e, records.dump(raw), line, what)
+        b.reason = b.reason.replace(f"line {line}: ", _where(line), 1)
+        b.run_id, b.span_id = _id(_g(raw, "traceId", "trace_id")), _id(_g(raw, "id"))
+        self.bad.append(b)
+
+
+def _id(v: Any) -> str | None:
+    """An id for a quarantine row: text as given (cut to 200 characters), None for anything else."""
+    return v[:200] if isinstance(v, str) else None
 
 
 def _where(line: int | None) -> str:
@@ -504,14 +527,20 @@ def _add_observation(out: _Out, o: Mapping[str, Any], ctx: Mapping[str, Any], co
     """Store an observation's row (or, with `hold`, keep it there for its document to finish)."""
     try:
         row, note = observation_row(o, ctx, config, filename)
+    except MemoryError:
+        raise
     except RecordError as e:
         out.bad.append(Bad(e.kind, _where(line) + str(e), records.dump(o), line,
-                           run_id=as_text(_g(o, "traceId", "trace_id")), span_id=as_text(_g(o, "id"))))
+                           run_id=_id(_g(o, "traceId", "trace_id")), span_id=_id(_g(o, "id"))))
         return
+    except Exception as e:  # a shape no rule foresaw: this observation alone is kept out
+        out.failed(e, o, line, "observation")
+        return
+    out.check(row, o, line)
     if hold is not None:
         hold.append(row)
     else:
-        out.cols.append(row)
+        out.cols.append(row, line, checked=True)
     if note is not None:
         note.raw, note.line, note.reason = records.dump(o), line, _where(line) + note.reason
         out.bad.append(note)
@@ -555,8 +584,12 @@ def _add_document(out: _Out, doc: Mapping[str, Any], config: Config, filename: s
         root = min(roots, key=lambda r: (r["started_at"] is None, r["started_at"] or 0, r["span_id"]))
         try:
             _merge_trace(root, trace_row(t, config, filename))
+        except MemoryError:
+            raise
         except RecordError as e:
-            out.bad.append(Bad(e.kind, _where(line) + str(e), records.dump(t), line, run_id=as_text(_g(t, "id"))))
+            out.bad.append(Bad(e.kind, _where(line) + str(e), records.dump(t), line, run_id=_id(_g(t, "id"))))
+        except Exception as e:  # a shape no rule foresaw: the root observation is stored without it
+            out.failed(e, t, line, "trace record")
     if not roots:  # the trace record is the root: what hung under the missing root observation hangs under it
         ids = {r["span_id"] for r in rows}
         for r in rows:
@@ -565,7 +598,7 @@ def _add_document(out: _Out, doc: Mapping[str, Any], config: Config, filename: s
                 attrs.setdefault("langfuse.observation.parent_id", r["parent_span_id"])
                 r["attributes"], r["parent_span_id"] = to_json(attrs), TRACE_SPAN_ID
     for r in rows:
-        out.cols.append(r)
+        out.cols.append(r, line, checked=True)
     if not roots:
         _add_trace(out, t, config, filename, line, end=max(ends) if ends else None)
 
@@ -589,9 +622,17 @@ def _merge_trace(root: dict[str, Any], trace: Mapping[str, Any]) -> None:
 def _add_trace(out: _Out, t: Mapping[str, Any], config: Config, filename: str, line: int | None,
                end: int | None = None) -> None:
     try:
-        out.cols.append(trace_row(t, config, filename, end))
+        row = trace_row(t, config, filename, end)
+    except MemoryError:
+        raise
     except RecordError as e:
-        out.bad.append(Bad(e.kind, _where(line) + str(e), records.dump(t), line, run_id=as_text(_g(t, "id"))))
+        out.bad.append(Bad(e.kind, _where(line) + str(e), records.dump(t), line, run_id=_id(_g(t, "id"))))
+        return
+    except Exception as e:  # a shape no rule foresaw: this trace record alone is kept out
+        out.failed(e, t, line, "trace record")
+        return
+    out.check(row, t, line)
+    out.cols.append(row, line)
 
 
 def read(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
@@ -600,9 +641,14 @@ def read(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
         if bad is not None:
             out.bad.append(bad)
         elif rec is not None:
-            keys = set(rec)
+            keys = {str(k) for k in rec}
             if "trace" in keys and ("observations" in keys or isinstance(rec.get("trace"), Mapping)):
-                _add_document(out, rec, config, filename, line)
+                try:
+                    _add_document(out, rec, config, filename, line)
+                except MemoryError:
+                    raise
+                except Exception as e:  # the document's own checks did not foresee it
+                    out.failed(e, rec, line, "document")
             elif _has(keys, "traceId", "trace_id") and _has(keys, "startTime", "start_time", "type"):
                 _add_observation(out, rec, {}, config, filename, line)
             elif "id" in keys and "timestamp" in keys and not _has(keys, "traceId", "trace_id"):

@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from ..core.config import Config
 from . import records
-from .base import SPAN_SCHEMA, Bad, Batch, Columns, to_json
+from .base import SPAN_SCHEMA, Bad, Batch, Columns, check_span, failure, flag, to_json
 from .chat import lc_class, to_messages
 from .records import RecordError, listing, mapping, micros
 from .semconv import (
@@ -40,6 +40,7 @@ from .semconv import (
     dimensions,
     error_type_from_message,
     langchain_tool_message,
+    not_counts,
     parse_json,
     reasoning_from_total,
     tool_definitions,
@@ -255,6 +256,9 @@ def run_row(run: Mapping[str, Any], config: Config, filename: str) -> tuple[dict
     provider = metadata.get("ls_provider")
     row["provider"] = provider.lower() if isinstance(provider, str) else None
     row.update(_usage(run, outputs, metadata))
+    problems = not_counts((k, run.get(k)) for k in ("prompt_tokens", "completion_tokens", "total_tokens"))
+    if problems:
+        row["_problems"] = problems  # flagged by base.impossible
     if row["cost_usd"] is None and isinstance(outputs.get("usage_metadata"), Mapping):
         row["cost_usd"] = _money(outputs["usage_metadata"].get("total_cost"))
 
@@ -342,10 +346,15 @@ def merge_operations(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The SDK's ingest payload `{post: [...], patch: [...]}` -> one record per run."""
     merged: dict[str, dict[str, Any]] = {}
     for op in ("post", "patch"):
-        for r in payload.get(op) or []:
-            if not isinstance(r, Mapping) or not r.get("id"):
+        ops = payload.get(op) or []
+        for r in ops if isinstance(ops, list) else ():
+            if not isinstance(r, Mapping):
                 continue
-            cur = merged.setdefault(str(r["id"]), {})
+            # the JS SDK's patch entries carry no `id`: the run is the last run of their dotted_order
+            rid = r.get("id") or next(iter(dotted_ids(as_text(r.get("dotted_order")))[-1:]), None)
+            if not rid:
+                continue
+            cur = merged.setdefault(str(rid).lower(), {"id": rid})
             for k, v in r.items():
                 if k == "extra" and isinstance(cur.get("extra"), Mapping) and isinstance(v, Mapping):
                     cur["extra"] = {**cur["extra"], **v}
@@ -362,29 +371,51 @@ def read(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
         where = f"record {line}: " if line is not None else ""
         try:
             row, note = run_row(run, config, filename)
+        except MemoryError:
+            raise
         except RecordError as e:
-            bad.append(Bad(e.kind, where + str(e), records.dump(run), line, run_id=as_text(run.get("trace_id")),
-                           span_id=as_text(run.get("id"))))
+            bad.append(Bad(e.kind, where + str(e), records.dump(run), line, run_id=_id(run.get("trace_id")),
+                           span_id=_id(run.get("id"))))
             return
-        cols.append(row)
+        except Exception as e:  # a shape no rule foresaw: this run alone is kept out
+            b = failure(e, records.dump(run), line, "run")
+            b.reason = b.reason.replace(f"line {line}: ", where, 1)
+            b.run_id, b.span_id = _id(run.get("trace_id")), _id(run.get("id"))
+            bad.append(b)
+            return
+        problems = check_span(row)
+        cols.append(row, line, checked=True)
         if note is not None:
             note.raw, note.line, note.reason = records.dump(run), line, where + note.reason
             bad.append(note)
+        if problems:
+            bad.append(flag(problems, records.dump(run), line, row["run_id"], row["span_id"], f"run {row['span_id']}"))
 
     for line, rec, b in records.read(stream):
         if b is not None:
             bad.append(b)
         elif rec is not None:
             if ("post" in rec or "patch" in rec) and "run_type" not in rec:
-                for run in merge_operations(rec):
+                try:
+                    runs = merge_operations(rec)
+                except MemoryError:
+                    raise
+                except Exception as e:
+                    bad.append(failure(e, records.dump(rec), line, "payload"))
+                    runs = []
+                for run in runs:
                     add(run, line)
             elif "run_type" in rec or "dotted_order" in rec:
                 add(rec, line)
             else:
                 bad.append(Bad("missing_field", f"record {line}: not a LangSmith run (no run_type); keys: "
-                               f"{', '.join(sorted(rec)[:8])}", records.dump(rec), line))
+                               f"{', '.join(sorted(map(str, rec))[:8])}", records.dump(rec), line))
         if cols.rows >= BATCH_SPANS or len(bad) >= BATCH_SPANS:
-            yield Batch(spans=cols.table() if cols.rows else None, bad=bad, bytes_read=records.position(stream))
-            cols.clear()
+            yield Batch(spans=cols.take(bad), bad=bad, bytes_read=records.position(stream))
             bad = []
-    yield Batch(spans=cols.table() if cols.rows else None, bad=bad, bytes_read=records.position(stream))
+    yield Batch(spans=cols.take(bad), bad=bad, bytes_read=records.position(stream))
+
+
+def _id(v: Any) -> str | None:
+    """An id for a quarantine row: text as given (cut to 200 characters), None for anything else."""
+    return v[:200] if isinstance(v, str) else None

@@ -25,7 +25,7 @@ import msgspec
 
 from ..core.config import Config
 from . import parallel
-from .base import SPAN_SCHEMA, Bad, Batch, Columns, to_json
+from .base import SPAN_SCHEMA, Bad, Batch, Columns, check_span, failure, flag, to_json
 from .semconv import as_text, dimensions, normalize_span
 
 NAME = "otlp"
@@ -79,23 +79,51 @@ def any_value(v: Any) -> Any:
     if "stringValue" in v:
         return v["stringValue"]
     if "intValue" in v:
-        x = v["intValue"]
-        return int(x) if isinstance(x, str) else x
+        return _number(v["intValue"], int, "intValue")
     if "boolValue" in v:
         return v["boolValue"]
     if "doubleValue" in v:
-        x = v["doubleValue"]
-        return float(x) if isinstance(x, str) else x
+        return _number(v["doubleValue"], float, "doubleValue")
     if "arrayValue" in v:
-        return [any_value(i) for i in (v["arrayValue"] or {}).get("values") or ()]
+        return [any_value(i) for i in _values(v["arrayValue"], "arrayValue")]
     if "kvlistValue" in v:
-        return attributes((v["kvlistValue"] or {}).get("values"))
+        kvs = v["kvlistValue"]
+        return attributes(kvs if isinstance(kvs, list) else _values(kvs, "kvlistValue"))
     if "bytesValue" in v:
         return v["bytesValue"]  # base64 text, as the JSON mapping gives it
     for k, snake in (("string_value", str), ("int_value", int), ("bool_value", bool), ("double_value", float)):
         if k in v:
-            return snake(v[k]) if v[k] is not None else None
+            x = v[k]
+            if x is None:
+                return None
+            return _number(x, snake, k) if snake in (int, float) else snake(x)
     return None
+
+
+def _number(x: Any, typ: type, field: str) -> Any:
+    """An int64 / double AnyValue, given as a string (the JSON mapping) or a number."""
+    if isinstance(x, str):
+        try:
+            return typ(x)
+        except ValueError:
+            raise SpanError("wrong_type", f"{field} {x[:40]!r} is not a number") from None
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise SpanError("wrong_type", f"{field} must be a number, got {type(x).__name__}")
+    return x
+
+
+def _values(container: Any, field: str) -> list[Any]:
+    """The `values` of an arrayValue / kvlistValue (a list given bare is read as the values)."""
+    if container is None:
+        return []
+    if isinstance(container, list):
+        return container
+    if not isinstance(container, dict):
+        raise SpanError("wrong_type", f"{field} must be an object with `values`, got {type(container).__name__}")
+    values = container.get("values") or []
+    if not isinstance(values, list):
+        raise SpanError("wrong_type", f"{field}.values must be a list, got {type(values).__name__}")
+    return values
 
 
 def attributes(kvs: Any) -> dict[str, Any]:
@@ -266,14 +294,17 @@ def document_rows(
         try:
             if not isinstance(rs, Mapping):
                 raise SpanError("wrong_type", "a resourceSpans entry must be an object")
-            resource = attributes((rs.get("resource") or {}).get("attributes"))
+            res = rs.get("resource") or {}
+            if not isinstance(res, Mapping):
+                raise SpanError("wrong_type", f"resource must be an object, got {type(res).__name__}")
+            resource = attributes(res.get("attributes"))
             scope_spans = _g(rs, "scopeSpans", "scope_spans")
             if scope_spans is None:
                 scope_spans = _g(rs, "instrumentationLibrarySpans", "instrumentation_library_spans") or []
             if not isinstance(scope_spans, list):
                 raise SpanError("wrong_type", "scopeSpans must be a list")
         except SpanError as e:
-            yield None, Bad(e.kind, str(e), _dump(rs), line)
+            yield None, Bad(e.kind, _at(line) + str(e), _dump(rs), line)
             continue
         resource_json = to_json(resource) if resource else None
         for ss in scope_spans:
@@ -281,30 +312,52 @@ def document_rows(
                 yield None, Bad("wrong_type", "a scopeSpans entry must be an object", _dump(ss), line)
                 continue
             scope = ss.get("scope") or ss.get("instrumentationLibrary") or ss.get("instrumentation_library") or {}
-            scope_name = scope.get("name") if isinstance(scope, Mapping) else None
+            scope_name = as_text(scope.get("name")) if isinstance(scope, Mapping) else None
             spans = ss.get("spans") or []
             if not isinstance(spans, list):
                 yield None, Bad("wrong_type", "spans must be a list", _dump(ss), line)
                 continue
             for s in spans:
+                ids = s if isinstance(s, Mapping) else {}
                 try:
                     row, note = span_row(s, resource, resource_json, scope_name, config, filename)
+                except MemoryError:
+                    raise
                 except SpanError as e:
-                    ids = s if isinstance(s, Mapping) else {}
-                    yield None, Bad(e.kind, str(e), _dump(s), line,
-                                    run_id=as_text(_g(ids, "traceId", "trace_id")),
-                                    span_id=as_text(_g(ids, "spanId", "span_id")))
+                    yield None, Bad(e.kind, _at(line) + str(e), _dump(s), line,
+                                    run_id=_id_text(_g(ids, "traceId", "trace_id")),
+                                    span_id=_id_text(_g(ids, "spanId", "span_id")))
+                    continue
+                except Exception as e:  # a shape no rule foresaw: this span alone is kept out
+                    bad = failure(e, _dump(s), line, "span")
+                    bad.run_id, bad.span_id = _id_text(_g(ids, "traceId", "trace_id")), _id_text(_g(ids, "spanId", "span_id"))
+                    yield None, bad
                     continue
                 if note is not None:
-                    note.raw, note.line = _dump(s), line
-                yield row, note
+                    note.raw, note.line, note.reason = _dump(s), line, _at(line) + note.reason
+                    yield None, note
+                problems = check_span(row)
+                yield row, (flag(problems, _dump(s), line, row["run_id"], row["span_id"], f"span {row['span_id']}")
+                            if problems else None)
+
+
+def _at(line: int | None) -> str:
+    return f"line {line}: " if line is not None else ""
+
+
+def _id_text(v: Any) -> str | None:
+    """An id for a quarantine row: text as given (cut to 200 characters), None for anything else."""
+    return v[:200] if isinstance(v, str) else None
 
 
 def _dump(v: Any) -> str:
     try:
         return msgspec.json.encode(v).decode("utf-8")
-    except (TypeError, msgspec.EncodeError):
-        return repr(v)
+    except (TypeError, ValueError, RecursionError, msgspec.EncodeError):
+        try:
+            return repr(v)
+        except RecursionError:
+            return "(nested too deep to show)"
 
 
 def raw_text(b: bytes) -> str:
@@ -320,6 +373,8 @@ def decode_line(b: bytes, line: int, last: bool) -> tuple[Any, Bad | None]:
                          raw_text(b), line)
     try:
         return _decoder.decode(b), None
+    except RecursionError:
+        return None, Bad("too_deep", f"line {line}: JSON nested too deep to read (over ~1,000 levels)", raw_text(b), line)
     except msgspec.DecodeError as e:
         if last and (not b.endswith(b"\n") or "truncated" in str(e)):
             return None, Bad("truncated", f"line {line}: the file ends mid-record ({e})", raw_text(b), line)
@@ -332,9 +387,9 @@ class _Emitter:
         self.bad: list[Bad] = []
         self.flushed_at = 0  # input bytes consumed when the last batch was cut
 
-    def add(self, row: dict[str, Any] | None, bad: Bad | None) -> None:
+    def add(self, row: dict[str, Any] | None, bad: Bad | None, line: int | None = None) -> None:
         if row is not None:
-            self.cols.append(row)
+            self.cols.append(row, line, checked=True)
         if bad is not None:
             self.bad.append(bad)
 
@@ -343,8 +398,7 @@ class _Emitter:
                 or nbytes - self.flushed_at >= BATCH_BYTES)
 
     def batch(self, nbytes: int) -> Batch:
-        b = Batch(spans=self.cols.table() if self.cols.rows else None, bad=self.bad, bytes_read=nbytes)
-        self.cols.clear()
+        b = Batch(spans=self.cols.take(self.bad), bad=self.bad, bytes_read=nbytes)
         self.bad = []
         self.flushed_at = nbytes
         return b
@@ -380,15 +434,27 @@ def _line_mode(
 ) -> Iterator[Batch]:
     """OTLP JSON Lines (see `decoded_lines`)."""
     nbytes = 0
-    for line_no, nbytes, _, doc, bad in decoded_lines(lines, first_line, final):
+    for line_no, nbytes, line, doc, bad in decoded_lines(lines, first_line, final):
         if bad is not None:
             out.add(None, bad)
         elif doc is not BLANK:
-            for row, b in document_rows(doc, config, filename, line_no):
-                out.add(row, b)
+            for row, b in _document(doc, config, filename, line_no, line):
+                out.add(row, b, line_no)
         if out.full(nbytes):
             yield out.batch(nbytes)
     yield out.batch(nbytes)
+
+
+def _document(doc: Any, config: Config, filename: str, line: int | None,
+              raw: bytes) -> list[tuple[dict[str, Any] | None, Bad | None]]:
+    """The rows of one document, or, when reading it raised (a shape no rule foresaw), its quarantine
+    record alone: the document is judged whole, never half stored."""
+    try:
+        return list(document_rows(doc, config, filename, line))
+    except MemoryError:
+        raise
+    except Exception as e:
+        return [(None, failure(e, raw_text(raw), line, "document"))]
 
 
 def read(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
@@ -405,7 +471,9 @@ def read(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
     whole = first + stream.read()
     doc, bad = decode_line(whole, 1, last=True)
     if bad is None:
-        for row, b in document_rows(doc, config, filename, None):
+        for row, b in _document(doc, config, filename, None, whole[: 1 << 20]):
+            if b is not None and b.line is None:
+                b.line = _line_of(whole, b.span_id)
             out.add(row, b)
         yield out.batch(len(whole))
         return
@@ -415,12 +483,20 @@ def read(stream: IO[bytes], filename: str, config: Config) -> Iterator[Batch]:
     if any(_is_traces_doc(decode_line(x, 0, last=False)[0]) for x in lines[1:] if x.strip()):
         yield from _line_mode(iter(lines), out, config, filename)
         return
-    bad.line = None
+    bad.line = whole.count(b"\n") + (0 if whole.endswith(b"\n") else 1) if bad.kind == "truncated" else None
     bad.reason = bad.reason.replace("line 1: ", "")
     if bad.kind == "truncated":
         bad.reason = f"the document is cut off: the file ends before the JSON closes ({bad.reason})"
     out.add(None, bad)
     yield out.batch(len(whole))
+
+
+def _line_of(whole: bytes, span_id: str | None) -> int | None:
+    """The line of a pretty-printed document where a span's id first appears (for its quarantine row)."""
+    if not span_id:
+        return None
+    at = whole.find(b'"' + span_id.encode("utf-8", "replace"))
+    return None if at < 0 else whole.count(b"\n", 0, at) + 1
 
 
 def _block(block: bytes, first_line: int, final: bool, *, filename: str, config: Config) -> list[Batch]:

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 import msgspec
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .base import Bad
@@ -43,11 +44,14 @@ class RecordError(ValueError):
 Record = tuple[int | None, dict[str, Any] | None, Bad | None]
 
 
+BOM = b"\xef\xbb\xbf"  # the UTF-8 byte-order mark Excel's "CSV UTF-8" and some Windows tools write first
+
+
 def layout(head: bytes) -> str:
     """`parquet`, `json` (one document: an array or an object), `jsonl` or `csv`."""
     if head.startswith(b"PAR1"):
         return "parquet"
-    h = head.lstrip()
+    h = head.removeprefix(BOM).lstrip()
     if h.startswith(b"["):
         return "json"
     if h.startswith(b"{"):
@@ -55,19 +59,21 @@ def layout(head: bytes) -> str:
         try:
             _decoder.decode(first)
             return "jsonl"
-        except msgspec.DecodeError:
-            return "json"
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+            # a first line that is broken (or too deep) but whole, `{...}`: JSON Lines, whose other lines
+            # are read on their own (as the OTLP adapter does); else the start of one (pretty) document
+            return "jsonl" if first.endswith(b"}") else "json"
     return "csv"
 
 
 def first_record_keys(head: bytes) -> set[str]:
     """Field names of the first record of a head of a file (for sniffing): JSON keys or CSV header."""
     kind = layout(head)
-    h = head.lstrip()
+    h = head.removeprefix(BOM).lstrip()
     if kind == "jsonl":
         try:
             obj = _decoder.decode(h.split(b"\n", 1)[0])
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
             return set()
         return set(obj) if isinstance(obj, dict) else set()
     if kind == "json":
@@ -131,7 +137,7 @@ def read(stream: IO[bytes]) -> Iterator[Record]:
 
 
 def _jsonl(lines: Iterator[bytes]) -> Iterator[Record]:
-    line = next(lines, b"")
+    line = next(lines, b"").removeprefix(BOM)
     n = 0
     while line:
         n += 1
@@ -149,7 +155,7 @@ def _jsonl(lines: Iterator[bytes]) -> Iterator[Record]:
 
 
 def _json_document(stream: IO[bytes]) -> Iterator[Record]:
-    whole = stream.read()
+    whole = stream.read().removeprefix(BOM)
     doc, bad = decode_line(whole, 1, last=True)
     if bad is not None:
         # JSON Lines whose first line is broken: read line by line so the good lines still go in
@@ -157,9 +163,19 @@ def _json_document(stream: IO[bytes]) -> Iterator[Record]:
         if any(isinstance(decode_line(x, 0, last=False)[0], dict) for x in lines[1:] if x.strip()):
             yield from _jsonl(iter(lines))
             return
-        bad.line = None
+        if bad.kind == "invalid_utf8":
+            # invalid bytes inside one record of an array: that record alone is kept out (the bytes are read
+            # as U+FFFD to find it), the others are read
+            try:
+                doc = _decoder.decode(whole.decode("utf-8", "replace"))
+            except (msgspec.DecodeError, RecursionError):
+                doc = None
+            if isinstance(doc, list):
+                yield from _array(doc, invalid="\ufffd" if b"\xef\xbf\xbd" not in whole else None)
+                return
+        bad.line = whole.count(b"\n") + (0 if whole.endswith(b"\n") else 1) if bad.kind == "truncated" else 1
         bad.reason = bad.reason.replace("line 1: ", "")
-        yield None, None, bad
+        yield bad.line, None, bad
         return
     if isinstance(doc, dict):
         yield None, doc, None
@@ -168,16 +184,26 @@ def _json_document(stream: IO[bytes]) -> Iterator[Record]:
         yield None, None, Bad("wrong_type", f"expected a JSON array or object, got {type(doc).__name__}",
                               raw_text(whole[:4096]))
         return
+    yield from _array(doc)
+
+
+def _array(doc: list[Any], invalid: str | None = None) -> Iterator[Record]:
+    """The records of a JSON array; with `invalid`, the text that marks the bytes that were not UTF-8."""
     for i, rec in enumerate(doc, 1):
-        if isinstance(rec, dict):
-            yield i, rec, None
-        else:
+        if not isinstance(rec, dict):
             yield i, None, Bad("wrong_type", f"record {i}: expected a JSON object, got {type(rec).__name__}",
                                dump(rec), i)
+            continue
+        if invalid is not None:
+            text = dump(rec)
+            if invalid in text:
+                yield i, None, Bad("invalid_utf8", f"record {i}: invalid UTF-8 (shown as U+FFFD)", text, i)
+                continue
+        yield i, rec, None
 
 
 def _csv(stream: IO[bytes]) -> Iterator[Record]:
-    text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
     reader = csv.reader(text)
     header = next(reader, None)
     if header is None:
@@ -204,10 +230,24 @@ def _csv(stream: IO[bytes]) -> Iterator[Record]:
 def _parquet(stream: IO[bytes]) -> Iterator[Record]:
     pf = pq.ParquetFile(stream)
     n = 0
-    for rb in pf.iter_batches(batch_size=PARQUET_BATCH):
-        for rec in rb.to_pylist():
+    batches = pf.iter_batches(batch_size=PARQUET_BATCH)
+    while True:
+        try:
+            rb = next(batches, None)
+            recs = rb.to_pylist() if rb is not None else None
+        except (OSError, ValueError, pa.ArrowException) as e:
+            # a corrupt column chunk: the records read so far are kept, the rest of the file cannot be
+            yield n + 1, None, Bad("unreadable_file", f"record {n + 1}: the Parquet file cannot be read from here "
+                                   f"on: {type(e).__name__}: {e}", "", n + 1)
+            return
+        if recs is None:
+            return
+        for rec in recs:
             n += 1
-            yield n, {k: _plain(v) for k, v in rec.items()}, None
+            try:
+                yield n, {k: _plain(v) for k, v in rec.items()}, None
+            except RecursionError:
+                yield n, None, Bad("too_deep", f"record {n}: nested too deep to read", "", n)
 
 
 def _plain(v: Any) -> Any:
@@ -290,7 +330,7 @@ def mapping(v: Any, field: str) -> dict[str, Any]:
     if isinstance(v, str | bytes):
         try:
             parsed = _decoder.decode(v)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeError, RecursionError):
             raise RecordError("wrong_type", f"{field} must be a JSON object, got {str(v)[:80]!r}") from None
         if parsed is None:
             return {}
@@ -311,7 +351,7 @@ def listing(v: Any) -> list[Any]:
     if isinstance(v, str | bytes):
         try:
             parsed = _decoder.decode(v)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeError, RecursionError):
             return []
         return list(parsed) if isinstance(parsed, list) else []
     return []
@@ -324,7 +364,7 @@ def unwrap_text(v: Any) -> Any:
         if isinstance(v, str) and len(v) >= 2 and v[0] == '"' and v[-1] == '"':
             try:
                 inner = _decoder.decode(v)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeError, RecursionError):
                 return v
             if not isinstance(inner, str):
                 return inner

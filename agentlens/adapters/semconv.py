@@ -161,6 +161,17 @@ def as_int(v: Any) -> int | None:
     return None
 
 
+def not_counts(fields: Iterable[tuple[str, Any]]) -> list[str]:
+    """Reasons for the token counts given that are not counts ("abc", 1.5, an object): `as_int` reads them
+    as NULL, and the record is flagged rather than silently stored without them (`base.impossible`)."""
+    out = []
+    for field, v in fields:
+        if v is not None and as_int(v) is None and not (isinstance(v, str) and not v.strip()):
+            text = repr(v)
+            out.append(f"{field}={text if len(text) <= 40 else text[:37] + '...'} is not a whole number")
+    return out
+
+
 def reasoning_from_total(row: dict[str, Any], total: int | None) -> bool:
     """Thinking tokens a dialect reports only inside a total (Gemini through OpenInference: prompt 5,
     completion 845, total 2,023): when the total exceeds input + output and no reasoning count is given,
@@ -206,7 +217,7 @@ def parse_json(v: Any) -> Any:
     if isinstance(v, str | bytes) and v[:1] in ("{", "[", b"{", b"["):
         try:
             return _decode(v)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeError, RecursionError):
             return v
     return v
 
@@ -612,12 +623,16 @@ def normalize_span(
     row["model"] = as_text(_first(attrs, MODEL))
     provider = as_text(_first(attrs, PROVIDER))
     row["provider"] = provider.lower() if provider else None  # "Anthropic" and "anthropic" are one provider
-    row["input_tokens"] = as_int(_first(attrs, INPUT_TOKENS))
-    row["output_tokens"] = as_int(_first(attrs, OUTPUT_TOKENS))
-    row["cached_input_tokens"] = as_int(_first(attrs, CACHE_READ))
-    row["cache_write_input_tokens"] = as_int(_first(attrs, CACHE_WRITE))
-    row["reasoning_tokens"] = as_int(_first(attrs, REASONING))
-    reasoning_from_total(row, as_int(_first(attrs, TOTAL_TOKENS)))
+    counts = [(c, _first(attrs, keys)) for c, keys in (
+        ("input_tokens", INPUT_TOKENS), ("output_tokens", OUTPUT_TOKENS), ("cached_input_tokens", CACHE_READ),
+        ("cache_write_input_tokens", CACHE_WRITE), ("reasoning_tokens", REASONING))]
+    for c, v in counts:
+        row[c] = as_int(v)
+    total = _first(attrs, TOTAL_TOKENS)
+    reasoning_from_total(row, as_int(total))
+    problems = not_counts([*counts, ("total_tokens", total)])
+    if problems:
+        row["_problems"] = problems  # flagged by base.impossible
     row["cost_usd"] = as_float(_first(attrs, COST))
     ttft = as_float(_first(attrs, TTFT_SECONDS))
     row["time_to_first_token_ms"] = ttft * 1000.0 if ttft is not None else as_float(_first(attrs, TTFT_MS))

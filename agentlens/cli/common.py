@@ -17,6 +17,7 @@ import duckdb
 from ..api import Lens
 from ..core.config import Config, ConfigError
 from ..core.duck import out_of_memory
+from ..core.textsafe import visible
 from ..core.timeparse import TimeSpecError, parse_duration, parse_time
 from ..ingest import IngestError
 from ..present import terminal
@@ -41,19 +42,27 @@ EXIT_ATTENTION, EXIT_USAGE, EXIT_DATABASE, EXIT_INTERNAL = 1, 2, 3, 4
 DEFAULT_WAIT = 60.0
 
 
-class UserError(click.ClickException):
+class _Message(click.ClickException):
+    """An error message for the terminal: it may quote trace content (a value, a file's name), so its
+    control and bidi characters are shown, never obeyed (core.textsafe), as in every command's output."""
+
+    def format_message(self) -> str:
+        return visible(self.message)
+
+
+class UserError(_Message):
     """Bad usage or input, in one line: exit status 2."""
 
     exit_code = EXIT_USAGE
 
 
-class DatabaseError(click.ClickException):
+class DatabaseError(_Message):
     """The database cannot be used now, in one line: exit status 3."""
 
     exit_code = EXIT_DATABASE
 
 
-class InternalError(click.ClickException):
+class InternalError(_Message):
     """An error agentlens did not expect, in one line: exit status 4."""
 
     exit_code = EXIT_INTERNAL

@@ -165,7 +165,7 @@ def _ingest_file(store: Store, path: Path, explicit: bool, forced: ModuleType | 
     ledger = OnCommit(Q.RECORD_READ, part.record(adapter.NAME))
     try:
         with files.open_part(path, part) as stream:
-            batches = files.renumbered(adapter.read(stream, str(path), store.config), part.lines_before)
+            batches = files.renumbered(read.batches(adapter, stream, path, store.config), part.lines_before)
             res = ingest_batches(store, str(path), adapter.NAME, batches, pipeline, on_commit=(recorded, ledger),
                                  advance=advance, digest=digest, source=source)
             if part.tail and res.status == "ingested":

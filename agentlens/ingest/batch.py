@@ -257,7 +257,7 @@ def read_files(items: list[tuple[str, str, int, int, int]], first_line: int, fin
             part = files.Read(Path(path), "", "", size, "", offset=offset, lines_before=lines_before)
             adapter = adapters.by_name(format)
             with files.open_part(Path(path), part) as stream:
-                out += files.renumbered(adapter.read(stream, path, config), lines_before)
+                out += files.renumbered(read.batches(adapter, stream, Path(path), config), lines_before)
             out.append(Batch(bad=[Bad(FILE_END, "", path)]))
         except Exception as e:  # whatever the file does, it fails alone
             del out[start:]

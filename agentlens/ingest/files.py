@@ -144,7 +144,7 @@ def plan(store: Store, path: Path, source: str | None, known: dict[str, Last] | 
 
 def open_part(path: Path, read: Read) -> IO[bytes]:
     """The bytes [offset, size) of a plain file; a gzip file whole, gunzipped (ingest.read.open_input)."""
-    if _gzip(path):
+    if _gzip(path) or read.offset == 0:  # from the start: as ingest.read opens it (a UTF-8 BOM dropped)
         return open_input(path)
     f = path.open("rb")
     f.seek(read.offset)

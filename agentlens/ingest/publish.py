@@ -24,6 +24,7 @@ from ..store import tables as T
 from ..store.ops import write_op
 from ..store.runsql import BUILD_RUNS
 from . import sql as Q
+from .flags import flag_cycles
 from .stage import Stage, stage_parent, stage_prefix
 from .steps import Pipeline, Step
 from .summary import FileResult
@@ -128,6 +129,7 @@ def publish(store: Store, stage: Stage, name: str, format: str, pipeline: Pipeli
     try:
         with transaction(con):
             _publish(store, stage, name, pipeline, res)
+            res.quarantined.update(stage.flagged)
             res.seconds = time.time() - (started if started is not None else time.time())
             for statement in on_commit:
                 con.execute(statement.sql, statement.bind(res))
@@ -230,7 +232,10 @@ def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline, r
     orphans = store.one(Q.ORPHANS_QUARANTINED)
     if orphans and orphans[0]:
         con.execute(Q.RESOLVE_ORPHANS)
-    con.execute(Q.FLAG_ORPHANS)
+    flagged = con.execute(Q.FLAG_ORPHANS).fetchone()  # counted in the file's summary, as `show` counts them
+    if flagged and flagged[0]:
+        stage.flagged["orphan_span"] += int(flagged[0])
+    flag_cycles(con, stage)  # ingest/flags.py
     for table in ("_build", "_build_rids", "_rebuild_rids", "_given_rows", "_given_pick"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     if pipeline.chunk or pipeline.file:

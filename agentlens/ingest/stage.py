@@ -29,6 +29,7 @@ class Stage:
         self.spans = self.runs = self.bad = 0  # files written of each kind
         self.rows = 0
         self.bad_kinds: Counter[str] = Counter()
+        self.flagged: Counter[str] = Counter()  # flags the publish adds (orphan spans), by kind
         self.first_bad: list[tuple[int | None, str, str]] = []  # (line, kind, reason) of the first few
 
     def glob(self, kind: str) -> str:

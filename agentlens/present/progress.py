@@ -11,6 +11,8 @@ from pathlib import Path
 
 import duckdb
 
+from ..core.textsafe import visible
+
 MIGRATION_NOTICE_ROWS = 100_000  # a table rewrite of fewer rows takes a second or two: not announced
 
 
@@ -29,7 +31,7 @@ class IngestBar:
 
         self.bar = Progress(
             TextColumn("[bold]ingest"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            TimeRemainingColumn(), TextColumn("{task.description}"), transient=False,
+            TimeRemainingColumn(), TextColumn("{task.description}", markup=False), transient=False,
         )
         self.task = self.bar.add_task("", total=total)
         self.bar.start()
@@ -38,7 +40,7 @@ class IngestBar:
 
     def advance_fn(self, path: Path) -> Callable[[int], None]:
         size = path.stat().st_size
-        self.bar.update(self.task, description=path.name)
+        self.bar.update(self.task, description=visible(path.name, newlines=False))  # a file's name is anyone's
 
         def advance(nbytes: int) -> None:  # bytes of decompressed input: scale to the file's size
             self.bar.update(self.task, completed=self._base + min(nbytes, size))
@@ -68,8 +70,8 @@ def migration_notice(con: duckdb.DuckDBPyConnection, path: str, name: str,
 
     console = Console(stderr=True)
     what = " and ".join(f"{n:,} {t}" for t, n in rows.items())
-    console.print(f"agentlens: upgrading {path} to schema {name}: rewriting {what} "
-                  "(once; about 12 s per million spans)", markup=False, highlight=False)
+    console.print(visible(f"agentlens: upgrading {path} to schema {name}: rewriting {what} "
+                  "(once; about 12 s per million spans)"), markup=False, highlight=False)
     t0 = time.perf_counter()
     bar = Progress(TextColumn("[bold]migrate"), TextColumn("{task.description}"), BarColumn(),
                    TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=console, transient=True)

@@ -43,6 +43,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from ..adapters import otlp
 from ..adapters.base import SPAN_SCHEMA, Bad, Batch, Columns
+from ..core.textsafe import visible
 from ..ingest import Pipeline, ingest_batches
 from ..store import Store, StoreError
 from .spool import Spool, orphans, records, spool_dir
@@ -274,7 +275,7 @@ class Collector:
                 with self._cond:
                     self.stats.write_errors.append(f"{type(e).__name__}: {e}")
                     self._since = time.monotonic()
-                print(f"agentlens collect: write failed, will retry: {e}", file=sys.stderr)
+                print(visible(f"agentlens collect: write failed, will retry: {e}"), file=sys.stderr)
 
     def _due(self) -> bool:
         if self._since is None:
@@ -307,7 +308,7 @@ class Collector:
                             self._cols.append(row)
                     self._bad = bad + self._bad
                     self._since = time.monotonic()
-                print(f"agentlens collect: write failed, will retry: {e}", file=sys.stderr)
+                print(visible(f"agentlens collect: write failed, will retry: {e}"), file=sys.stderr)
                 if self.lens.remote is not None:
                     from ..store.remote import OwnerGone
 
@@ -333,7 +334,7 @@ class Collector:
                   + ("took it over" if self.lens.remote is None else "writing through the process that took it over"),
                   file=sys.stderr)
         except StoreError as e:
-            print(f"agentlens collect: cannot open the database again yet: {e}", file=sys.stderr)
+            print(visible(f"agentlens collect: cannot open the database again yet: {e}"), file=sys.stderr)
 
 
 _SPAN_TYPE = pa.struct(list(SPAN_SCHEMA))
@@ -413,7 +414,7 @@ def _handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
                 status, out, ctype, headers = collector.accept(
                     body, self.headers.get("Content-Type", ""), self.headers.get("Content-Encoding", ""))
             except Exception as e:  # every request gets an answer: an exporter retries a 5xx, not silence
-                print(f"agentlens collect: request failed: {type(e).__name__}: {e}", file=sys.stderr)
+                print(visible(f"agentlens collect: request failed: {type(e).__name__}: {e}"), file=sys.stderr)
                 status, out, headers = 500, _status(500, f"the receiver failed on this request: {type(e).__name__}",
                                                     proto), {}
             self._send(status, out, ctype, headers)
