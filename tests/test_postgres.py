@@ -102,7 +102,7 @@ def test_same_runs_as_the_csv_export_and_the_types(db, tmp_path):
 
         r1, r2, r3 = runs_of(b)
         assert r1["source"] == "agent_runs"  # the same rows as an export: the same source
-        assert r2["cost_usd"] == 0.001234  # numeric(12,6), exact
+        assert r2["reported_cost_usd"] == 0.001234  # numeric(12,6), exact (cost_usd: the headline figure)
         assert r2["started_at"] == dt.datetime(2026, 3, 2, 10, 0, 1, 500000, tzinfo=UTC)  # timestamptz, +02 -> UTC
         assert (r1["feature"], r1["customer_id"], r1["model"]) == ("refunds", "acme", "gpt-4o-mini")  # jsonb
         assert r1["input"] == "Refund order A-17"

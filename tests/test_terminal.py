@@ -219,7 +219,7 @@ def test_search_through_the_process_that_holds_the_database(tmp_path, sample_db,
         jsonl(tmp_path / "new.jsonl", _run_doc(77, ["zulu yankee from a client"]))
         r = subprocess.run([*cli, "ingest", str(tmp_path / "new.jsonl"), "--db", str(db)], capture_output=True,
                            text=True, env=env, timeout=120)
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == 0, r.stdout + r.stderr
         plan = S.prepare(holder, "zulu yankee")
         assert plan.matches == 1 and plan.scanned_runs == 0  # indexed by the holder after the publish
 
@@ -368,14 +368,15 @@ class Tmux:
     def run(self, command: str, timeout: float = 90) -> str:
         """Type `command` and Enter, wait for it to finish; the screen as a person sees it."""
         self._tmux("send-keys", "-t", "t", "clear", "Enter")
-        marker = f"__done_{uuid.uuid4().hex[:6]}__"
-        self._tmux("send-keys", "-t", "t", f"{command}; echo {marker}", "Enter")
+        start, marker = f"__start_{uuid.uuid4().hex[:6]}__", f"__done_{uuid.uuid4().hex[:6]}__"
+        self._tmux("send-keys", "-t", "t", f"echo {start}; {command}; echo {marker}", "Enter")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            # -J: lines the terminal wrapped are joined, so a line wider than the window shows as one
+            # -J: lines the terminal wrapped are joined, so a line wider than the window shows as one (the
+            # typed command line is not always joined: the output is what lies between the two markers' lines)
             screen = self._tmux("capture-pane", "-p", "-J", "-t", "t", "-S", "-400")
-            if f"\n{marker}" in screen:
-                return screen.split(f"; echo {marker}", 1)[-1].split(f"\n{marker}")[0]
+            if f"\n{marker}" in screen and f"\n{start}\n" in screen:
+                return "\n" + screen.split(f"\n{start}\n", 1)[-1].split(f"\n{marker}")[0]
             time.sleep(0.3)
         raise AssertionError(f"{command!r} did not finish: {screen}")
 
@@ -414,7 +415,8 @@ def test_in_a_real_terminal(tmux, sample_db, width):
     screen = term.run(f"agentlens runs --db {db} --search '{PAYMENT_TEXT}'")
     assert PAYMENT_RUN in screen and "1 run" in screen
     screen = term.run(f"agentlens trace {PAYMENT_RUN} --db {db}")
-    assert "└─ execute_tool refu" in screen and "✖" in screen and "★ tool_error" in screen
+    # (at 80 columns the per-call cost column leaves the failing tool's name cut to "execute_tool re…")
+    assert "└─ execute_tool re" in screen and "✖" in screen and "★ tool_error" in screen
     assert max(len(line) for line in screen.splitlines()) <= width
     screen = term.run(f"agentlens session {SESSION} --db {db}")
     assert "runs 4" in screen
