@@ -346,3 +346,15 @@ def test_every_table_by_name(flens):
         costs.table(flens, "what-if")
     with pytest.raises(ValueError, match="unknown cost table 'nope'"):
         costs.table(flens, "nope")
+
+
+def test_suggested_caps_have_one_all_runs_row_when_some_runs_have_no_feature(tmp_path):
+    """Runs without a feature make a group of their own (value NULL), not a second 'all runs' row: `costs`
+    and `report` failed on such a database (the receiver's spans carry no feature)."""
+    with agentlens.open(tmp_path / "c.duckdb") as lens:
+        lens.ingest(SAMPLES)
+        lens.con.execute("UPDATE runs SET feature = NULL WHERE run_id IN (SELECT run_id FROM runs ORDER BY run_id LIMIT 5)")
+        caps = costs.suggested_caps(lens)
+        total = lens.sql("SELECT count(*) FROM runs WHERE cost_usd IS NOT NULL").item()
+    assert caps.filter(pl.col("all_runs"))["runs"].to_list() == [total]
+    assert caps.filter(~pl.col("all_runs") & pl.col("feature").is_null())["runs"].to_list() == [5]

@@ -423,16 +423,16 @@ NAMED_SCOPE = """SELECT * FROM runs WHERE ($since::TIMESTAMPTZ IS NULL OR starte
 SUGGESTED_CAPS_TEMPLATE = """
 WITH scope AS ({scope}),
 med AS (
-  SELECT "{dim}" AS value, count(*) AS runs, median(cost_usd) AS median_cost_usd FROM scope
-  WHERE cost_usd IS NOT NULL GROUP BY ALL
+  SELECT "{dim}" AS value, false AS all_runs, count(*) AS runs, median(cost_usd) AS median_cost_usd FROM scope
+  WHERE cost_usd IS NOT NULL GROUP BY "{dim}"
   UNION ALL
-  SELECT NULL, count(*), median(cost_usd) FROM scope WHERE cost_usd IS NOT NULL
+  SELECT NULL, true, count(*), median(cost_usd) FROM scope WHERE cost_usd IS NOT NULL
 )
-SELECT m.value AS "{dim}", m.value IS NULL AS all_runs, m.runs, m.median_cost_usd,
+SELECT m.value AS "{dim}", m.all_runs, m.runs, m.median_cost_usd,
        m.median_cost_usd * $alarm_x AS alarm_usd, m.median_cost_usd * $hard_x AS hard_stop_usd,
        count(s.run_id) FILTER (WHERE """ + over_budget_sql("s.cost_usd", "m.median_cost_usd * $alarm_x") + """) AS runs_over_alarm,
        count(s.run_id) FILTER (WHERE """ + over_budget_sql("s.cost_usd", "m.median_cost_usd * $hard_x") + """) AS runs_over_hard_stop
-FROM med m LEFT JOIN scope s ON m.value IS NULL OR s."{dim}" IS NOT DISTINCT FROM m.value
+FROM med m LEFT JOIN scope s ON m.all_runs OR s."{dim}" IS NOT DISTINCT FROM m.value
 WHERE m.runs > 0
 GROUP BY ALL
 ORDER BY all_runs DESC, m.runs DESC, m.value

@@ -304,8 +304,8 @@ class Collector:
                 with self._cond:
                     self.stats.write_errors.append(f"{type(e).__name__}: {e}")
                     if table is not None:
-                        for row in table.to_pylist():
-                            self._cols.append(row)
+                        for row in table.to_pylist():  # checked when they came in (their times are datetimes now)
+                            self._cols.append(row, checked=True)
                     self._bad = bad + self._bad
                     self._since = time.monotonic()
                 print(visible(f"agentlens collect: write failed, will retry: {e}"), file=sys.stderr)
