@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +102,34 @@ def chdb_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     uses it, each in a database of its own (`clickhouse+chdb:///DIR?database=NAME`)."""
     pytest.importorskip("chdb")
     return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture(scope="session")
+def spark_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real standalone Spark cluster: `$AGENTLENS_SPARK_MASTER` (.ci/run starts one with `agentlens spark
+    cluster`), else a master and two one-core workers started here for the session (~35 s) and stopped after."""
+    pytest.importorskip("pyspark")
+    url = os.environ.get("AGENTLENS_SPARK_MASTER")
+    if url:
+        yield url
+        return
+    from agentlens.scale.spark import LocalCluster, SparkError
+
+    try:
+        cluster = LocalCluster(workers=2, cores=1, memory="2g", workdir=tmp_path_factory.mktemp("spark")).start()
+    except SparkError as e:
+        pytest.skip(f"no Spark cluster: {e}")
+    try:
+        yield cluster.master
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(spark_master: str) -> Iterator[object]:
+    """One SparkSession on that cluster for the whole test session (a session costs ~20-45 s to start)."""
+    from agentlens.scale.spark import session
+
+    s = session(spark_master, app="agentlens-tests")
+    yield s
+    s.stop()

@@ -23,6 +23,7 @@ from ..ingest import IngestError
 from ..present import terminal
 from ..present.notify import WebhookError
 from ..present.progress import IngestBar, migration_notice
+from ..scale.spark import SparkError
 from ..store import DatabaseBusy, DatabaseMissing, StoreError, default_db_path, out_of_memory_advice
 from .lab import LabError
 
@@ -122,7 +123,7 @@ def one_line(e: BaseException) -> str:
 # Errors whose message is meant for the user: bad input (exit 2), or a database that cannot be used (exit 3).
 INPUT_ERRORS: tuple[type[BaseException], ...] = (ValueError, LookupError, OSError, IngestError, WebhookError,
                                                  LabError)
-DATABASE_ERRORS: tuple[type[BaseException], ...] = (StoreError, duckdb.Error)
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (StoreError, duckdb.Error, SparkError)
 
 
 class Group(click.Group):
