@@ -42,11 +42,12 @@ from . import failures as _failures  # noqa: F401
 from . import ingest as _ingest  # noqa: F401
 from . import pricing as _pricing  # noqa: F401
 from .core.config import Config
+from .core.cursor import TYPES_KEY
 from .metrics import rollups as _rollups  # noqa: F401
 from .store import owner
 from .store.db import Store
 from .store.ops import OPS, write_lock
-from .store.remote import TYPES_KEY, decode_params
+from .store.remote import decode_params
 
 SESSION_IDLE_SECONDS = 600.0  # a session unused this long is closed (a client that went away without closing)
 LOCK_IDLE_SECONDS = 30.0  # ... or this long while it holds the write lock inside a transaction
@@ -120,7 +121,7 @@ def _writes(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[bool, str | None]
 
 def _with_types(table: pa.Table, types: list[Any]) -> pa.Table:
     """The result with its columns' DuckDB types in the schema's metadata: the client's fetchall() builds
-    Python values as DuckDB's would from them (store.remote.python_values)."""
+    Python values as DuckDB's would from them (core.cursor.python_values)."""
     meta = dict(table.schema.metadata or {})
     meta[TYPES_KEY] = json.dumps([str(t) for t in types]).encode()
     return table.replace_schema_metadata(meta)

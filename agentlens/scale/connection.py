@@ -21,6 +21,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from .. import schema
+from ..core.cursor import Result
 from . import conformance, ddl
 from . import search as search_words
 from .engine import Engine, EngineError, open_engine
@@ -30,41 +31,6 @@ from .url import StoreURL
 
 class NotSupportedOnClickHouse(NotSupported):
     """A statement agentlens does not run on ClickHouse yet (the message says which and why)."""
-
-
-class Result:
-    """A statement's result, as DuckDB's cursor gives it."""
-
-    def __init__(self, table: pa.Table):
-        self.table = table
-        self._rows: list[tuple[Any, ...]] | None = None
-        self._at = 0
-
-    def _all(self) -> list[tuple[Any, ...]]:
-        if self._rows is None:
-            cols = [c.to_pylist() for c in self.table.columns]
-            self._rows = list(zip(*cols, strict=True)) if cols else []
-        return self._rows
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        rows = self._all()[self._at:]
-        self._at = len(self._all())
-        return rows
-
-    def fetchone(self) -> tuple[Any, ...] | None:
-        rows = self._all()
-        if self._at >= len(rows):
-            return None
-        self._at += 1
-        return rows[self._at - 1]
-
-    def pl(self) -> pl.DataFrame:
-        return pl.from_arrow(self.table)  # type: ignore[return-value]
-
-    def to_arrow_table(self) -> pa.Table:
-        return self.table
-
-    arrow = fetch_arrow_table = to_arrow_table
 
 
 def _arrow(table: Any) -> pa.Table:
