@@ -481,7 +481,10 @@ class AlertReport(BaseResult):
         if self.state_note:
             facts["alert state"] = self.state_note
         if self.stateful and not self.show_all:
-            rows = [{"notice": a.notice, "severity": a.severity, "summary": self.describe(a)} for a in self.announced]
+            rows = [{"notice": a.notice, "severity": a.severity,
+                     "summary": self.describe(a) + (f"; runs: {a.details['look']}"
+                                                    if a.notice != "resolved" and a.details.get("look") else "")}
+                    for a in self.announced]
             schema = {"notice": pl.String, "severity": pl.String, "summary": pl.String}
             return Result("alerts", facts, {"announced": pl.DataFrame(rows, schema=schema)})
         rows = [{"status": a.status, "notice": a.notice, "severity": a.severity,
