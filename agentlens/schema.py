@@ -264,7 +264,7 @@ ALERT_STATE_COLUMNS: tuple[Column, ...] = (  # 0009_alert_state
     Column("kind", "VARCHAR", "`threshold` or `slo`."),
     Column("severity", "VARCHAR", "`page` or `ticket`."),
     Column("labels", "JSON", "The group's run dimensions (`{\"feature\": \"refund\"}`), or the SLO's windows (`{\"long_window\": \"1h\", \"short_window\": \"5m\"}`); `{}` for a rule of one result."),
-    Column("firing", "BOOLEAN", "Whether it fired at the last evaluation that decided (a `no data` evaluation leaves it as it was)."),
+    Column("firing", "BOOLEAN", "Whether it is firing, as of the last evaluation (no data resolves it, unless its rule says `no_data = \"hold\"`)."),
     Column("firing_since", "TIMESTAMPTZ", "When it started firing (the evaluation time, `--at` or now); kept after it resolves."),
     Column("last_notified_at", "TIMESTAMPTZ", "When it was last announced (new, or again after the rule's `renotify`)."),
     Column("notifications", "BIGINT", "How many times it was announced since it started firing."),

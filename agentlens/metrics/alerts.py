@@ -384,8 +384,8 @@ def _span(td: dt.timedelta) -> str:
 
 
 # what each notice says, in the text a webhook shows and on the terminal
-_SAYS = {"new": "FIRING", "repeat": "STILL FIRING", "suppressed": "still firing (announced before)",
-         "resolved": "RESOLVED", "held": "no data now (was firing; held)"}
+_SAYS = {"new": "FIRING", "repeat": "STILL FIRING", "suppressed": "still firing, announced before",
+         "resolved": "RESOLVED", "held": "firing, held: no data now"}
 
 
 @dataclass
@@ -449,8 +449,10 @@ class AlertReport(BaseResult):
             fired = f" after {_span(a.fired_for)}{since}" if a.fired_for is not None else ""
             return f"RESOLVED{fired}: {a.label()}; now {a.finding()}"
         if a.notice in ("repeat", "suppressed", "held") and a.since is not None:
-            return (f"{_SAYS[a.notice]} since {a.since:%Y-%m-%d %H:%M}Z ({_span(self.at - a.since)}): "
-                    f"{a.summary}")
+            when = f"since {a.since:%Y-%m-%d %H:%M}Z ({_span(self.at - a.since)})"
+            head = {"repeat": f"STILL FIRING {when}", "suppressed": f"still firing {when}, announced before",
+                    "held": f"firing {when}, held: no data now"}[a.notice]
+            return f"{head}: {a.summary}"
         return f"{_SAYS.get(a.notice or '', a.status.upper())}: {a.summary}"
 
     def to_dict(self) -> dict[str, Any]:
