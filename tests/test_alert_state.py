@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import agentlens
+import agentlens.api
 from agentlens.metrics import alerts as A
 from conftest import ROOT, SAMPLES
 
@@ -270,3 +271,15 @@ def test_on_a_clickhouse_store_alerts_evaluate_and_say_the_state_is_not_kept(db:
         assert body["firing"] == 3 and body["state"] == "not kept"
         assert "agentlens: alert state not kept on a ClickHouse store" in " ".join(r.stderr.split())
         assert body["text"].startswith("agentlens: 3 alert(s) firing at 2026-11-12 18:00:00Z")
+
+
+def test_a_database_opened_read_only_evaluates_and_says_the_state_is_not_kept(db: Path) -> None:
+    rules = A.rules_from_dict(__import__("tomllib").loads(RULES))
+    with agentlens.api.Lens(db, read_only=True, serve=False) as lens:  # the file opened read-only here
+        for _ in range(2):
+            report = A.evaluate(lens, rules, at("18:00"), state="record")
+            assert report.state_note is not None and "open read-only here" in report.state_note
+            assert notices(report) == {} and len(report.announced) == 3  # every firing alert, each time
+            assert report.to_dict()["state"] == "not kept"
+    with agentlens.open(db) as lens:
+        assert state(lens) == {}
