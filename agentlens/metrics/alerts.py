@@ -6,6 +6,9 @@ multi-burn-rate alerts of the Google SRE Workbook (ch. 5, "Alerting on SLOs").
     report.firing            # the alerts that fire, with the numbers behind them
     report.to_json()         # what `agentlens alerts --format json` prints and --webhook posts
                              # (agentlens.present.notify.post_webhook delivers it)
+    report = alerts.evaluate(lens, rules, state="record")   # what `agentlens alerts` does: each alert
+    report.announced         # compared with the alert state (new, repeat, resolved) and the state recorded
+                             # (agentlens.metrics.alert_state; state="read": compare only, as --all)
 
 The rules file (TOML; every key is checked, errors name the file and the key):
 
