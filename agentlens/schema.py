@@ -258,6 +258,23 @@ FILE_READ_COLUMNS: tuple[Column, ...] = (  # 0008_file_reads
     Column("read_at", "TIMESTAMPTZ", "When it was last read (commits with what it read)."),
 )
 
+ALERT_STATE_COLUMNS: tuple[Column, ...] = (  # 0009_alert_state
+    Column("alert_key", "VARCHAR", "One alert: `[rule, labels]` as JSON (a rule, one group of a rule with `by`, one burn-rate window pair of an SLO)."),
+    Column("rule", "VARCHAR", "The rule's `name` in the rules file (names identify alerts from one run to the next)."),
+    Column("kind", "VARCHAR", "`threshold` or `slo`."),
+    Column("severity", "VARCHAR", "`page` or `ticket`."),
+    Column("labels", "JSON", "The group's run dimensions (`{\"feature\": \"refund\"}`), or the SLO's windows (`{\"long_window\": \"1h\", \"short_window\": \"5m\"}`); `{}` for a rule of one result."),
+    Column("firing", "BOOLEAN", "Whether it is firing, as of the last evaluation (no data resolves it, unless its rule says `no_data = \"hold\"`)."),
+    Column("firing_since", "TIMESTAMPTZ", "When it started firing (the evaluation time, `--at` or now); kept after it resolves."),
+    Column("last_notified_at", "TIMESTAMPTZ", "When it was last announced (new, or again after the rule's `renotify`)."),
+    Column("notifications", "BIGINT", "How many times it was announced since it started firing."),
+    Column("last_value", "DOUBLE", "The last value evaluated: the threshold's metric, the SLO pair's long-window burn rate."),
+    Column("summary", "VARCHAR", "The last evaluation's one line (with the numbers)."),
+    Column("resolved_at", "TIMESTAMPTZ", "When it stopped firing (NULL while it fires)."),
+    Column("evaluated_at", "TIMESTAMPTZ", "The evaluation time of the last `agentlens alerts` that saw it."),
+    Column("updated_at", "TIMESTAMPTZ", "When this row was written (wall clock)."),
+)
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "runs": RUN_COLUMNS,
     "spans": SPAN_COLUMNS,
@@ -271,6 +288,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "rollup_ledger": ROLLUP_LEDGER_COLUMNS,
     "source_watermarks": SOURCE_WATERMARK_COLUMNS,  # 0005_sources
     "file_reads": FILE_READ_COLUMNS,  # 0008_file_reads
+    "alert_state": ALERT_STATE_COLUMNS,  # 0009_alert_state
 }
 
 SPAN_KINDS = ("agent", "llm", "tool", "retriever", "embedding", "chain", "guardrail", "handoff", "other")
@@ -487,6 +505,21 @@ def m0008_file_reads(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_M0008)
 
 
+# What `agentlens alerts` announced (agentlens.metrics.alert_state): a firing alert is announced once (again
+# after its rule's `renotify`), and its end once.
+_M0009 = """
+CREATE TABLE alert_state (
+  alert_key VARCHAR PRIMARY KEY, rule VARCHAR, kind VARCHAR, severity VARCHAR, labels JSON, firing BOOLEAN,
+  firing_since TIMESTAMPTZ, last_notified_at TIMESTAMPTZ, notifications BIGINT, last_value DOUBLE,
+  summary VARCHAR, resolved_at TIMESTAMPTZ, evaluated_at TIMESTAMPTZ, updated_at TIMESTAMPTZ
+);
+"""
+
+
+def m0009_alert_state(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_M0009)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     ("0001_initial", m0001_initial),
     ("0002_costs", m0002_costs),
@@ -496,6 +529,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]], ...] 
     ("0006_zstd_text", m0006_zstd_text),
     ("0007_agent_runs_calls", m0007_agent_runs_calls),
     ("0008_file_reads", m0008_file_reads),
+    ("0009_alert_state", m0009_alert_state),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -43,6 +43,7 @@ from . import ingest as _ingest  # noqa: F401
 from . import pricing as _pricing  # noqa: F401
 from .core.config import Config
 from .core.cursor import TYPES_KEY
+from .metrics import alert_state as _alert_state  # noqa: F401
 from .metrics import rollups as _rollups  # noqa: F401
 from .store import owner
 from .store.db import Store

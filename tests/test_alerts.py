@@ -341,13 +341,27 @@ def test_webhook_posts_the_json_report(spend_db):
         r = cli("alerts", "--db", db, "--rules", rules, "--at", "2026-03-02T10:00:00Z", "--format", "json",
                 "--webhook", url)
         assert r.exit_code == 1
-        assert "posted 1 firing alert(s)" in r.stderr and "HTTP 204" in r.stderr
+        assert "posted 1 notice(s): 1 new, 0 repeated, 0 resolved" in r.stderr and "HTTP 204" in r.stderr
         (path, ctype, body), = _Sink.received
         assert path == "/hooks/agentlens" and ctype == "application/json"
         assert json.loads(body) == json.loads(r.stdout)  # the same report as printed
-        # nothing fires: nothing is posted
+        # still firing five minutes later, announced before: nothing is posted (exit 1: it fires)
+        r = cli("alerts", "--db", db, "--rules", rules, "--at", "2026-03-02T10:05:00Z", "--webhook", url)
+        assert r.exit_code == 1 and len(_Sink.received) == 1
+        # nothing fires two hours later: the resolved notice is posted, once (exit 0: nothing fires)
         r = cli("alerts", "--db", db, "--rules", rules, "--at", "2026-03-02T12:00:00Z", "--webhook", url)
-        assert r.exit_code == 0 and len(_Sink.received) == 1
+        assert r.exit_code == 0 and len(_Sink.received) == 2
+        resolved = json.loads(_Sink.received[1][2])
+        assert (resolved["resolved"], resolved["alerts"][0]["notice"]) == (1, "resolved")
+        assert resolved["alerts"][0]["fired_for"] == "2h" and "RESOLVED after 2h" in resolved["text"]
+        r = cli("alerts", "--db", db, "--rules", rules, "--at", "2026-03-02T12:05:00Z", "--webhook", url)
+        assert r.exit_code == 0 and len(_Sink.received) == 2
+        # --no-state: every firing alert is posted, as often as it is run
+        for _ in range(2):
+            r = cli("alerts", "--db", db, "--rules", rules, "--at", "2026-03-02T10:00:00Z", "--webhook", url,
+                    "--no-state")
+            assert r.exit_code == 1 and "posted 1 firing alert(s)" in r.stderr
+        assert len(_Sink.received) == 4
     finally:
         server.shutdown()
         server.server_close()

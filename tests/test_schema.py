@@ -219,6 +219,22 @@ CONTRACT = {
         ("appendable", "BOOLEAN"),
         ("read_at", "TIMESTAMPTZ"),
     ],
+    "alert_state": [  # 0009_alert_state
+        ("alert_key", "VARCHAR"),
+        ("rule", "VARCHAR"),
+        ("kind", "VARCHAR"),
+        ("severity", "VARCHAR"),
+        ("labels", "JSON"),
+        ("firing", "BOOLEAN"),
+        ("firing_since", "TIMESTAMPTZ"),
+        ("last_notified_at", "TIMESTAMPTZ"),
+        ("notifications", "BIGINT"),
+        ("last_value", "DOUBLE"),
+        ("summary", "VARCHAR"),
+        ("resolved_at", "TIMESTAMPTZ"),
+        ("evaluated_at", "TIMESTAMPTZ"),
+        ("updated_at", "TIMESTAMPTZ"),
+    ],
 }
 
 

@@ -119,26 +119,54 @@ def rollup_cmd(db: str | None, config: str | None, every: dt.timedelta, rebuild:
               help="TOML rules file: [[threshold]] and [[slo]] rules (see README, Alerts).")
 @click.option("--at", "at", type=TIME, default=None, metavar="TIME",
               help="Evaluate as of TIME (default: now; the same forms as --since).")
-@format_option("json: the report with the numbers behind each alert (what --webhook posts); csv, parquet: "
-               "the alerts table.")
+@click.option("--all", "show_all", is_flag=True,
+              help="Show every alert evaluated, firing first, with what the alert state says of it (new, still "
+                   "firing since ..., resolved), and record nothing: for a person at a terminal, beside the cron "
+                   "job that announces.")
+@click.option("--no-state", "no_state", is_flag=True,
+              help="Neither read nor record the alert state: every firing alert is reported (and posted to "
+                   "--webhook), none as resolved.")
+@format_option("json: the report with the numbers behind each alert and its notice (what --webhook posts); csv, "
+               "parquet: the alerts table.")
 @output_option()
-@click.option("--webhook", metavar="URL", help="POST the JSON report to URL when an alert fires.")
+@click.option("--webhook", metavar="URL",
+              help="POST the JSON report to URL when there is something to announce: an alert new, repeated "
+                   "(renotify) or resolved (with --no-state: when an alert fires). Not delivered: nothing is "
+                   "recorded, and the next run announces it again.")
 @_wait_option()
-def alerts_cmd(db: str | None, config: str | None, rules_path: str, at: dt.datetime | None, fmt: str,
-               output: str | None, webhook: str | None, wait: float | None) -> None:
-    """Evaluate threshold and SLO burn-rate alerts; print them with the numbers behind them.
+def alerts_cmd(db: str | None, config: str | None, rules_path: str, at: dt.datetime | None, show_all: bool,
+               no_state: bool, fmt: str, output: str | None, webhook: str | None, wait: float | None) -> None:
+    """Evaluate threshold and SLO burn-rate alerts; announce what is new, repeated or resolved.
 
-    Exit status: 0 when nothing fires, 1 when an alert fires, 2 on an error of the rules or the webhook
-    delivery, 3 when the database cannot be used, so that cron can act on it.
+    Each run compares the alerts with the alert state kept in the database (table alert_state) and records
+    the new one: a firing alert is announced once (again after its rule's `renotify` interval), its end
+    once, with how long it fired; an alert still firing and announced before is counted, not listed. --all
+    shows everything and records nothing; --no-state ignores the state.
+
+    Exit status: 0 when nothing fires, 1 when an alert fires (announced now or before), 2 on an error of
+    the rules or the webhook delivery, 3 when the database cannot be used, so that cron can act on it.
     """
+    state = None if no_state else "read" if show_all else "record"
+
+    def deliver(report: A.AlertReport) -> None:
+        if not webhook or not report.announced:
+            return
+        status = post_webhook(webhook, report)
+        if report.stateful:
+            c = report.counts()
+            what = f"{len(report.announced)} notice(s): {c['new']} new, {c['repeat']} repeated, {c['resolved']} resolved"
+        else:
+            what = f"{len(report.firing)} firing alert(s)"
+        terminal.note(f"posted {what} to {webhook} (HTTP {status})")
+
     try:
         rules = A.load_rules(rules_path)
-        with _open(db, config, read_only=True, wait=wait) as lens:
-            report = A.evaluate(lens, rules, at)
+        with _open(db, config, read_only=state != "record", create=False, wait=wait) as lens:
+            report = A.evaluate(lens, rules, at, state=state, deliver=deliver)
+        report.show_all = show_all or fmt in ("csv", "parquet")
+        if state == "record" and report.state_note:
+            terminal.note(f"agentlens: alert state {report.state_note}")
         terminal.emit(report, fmt, output)
-        if webhook and report.firing:
-            status = post_webhook(webhook, report)
-            terminal.note(f"posted {len(report.firing)} firing alert(s) to {webhook} (HTTP {status})")
     except INPUT_ERRORS as e:  # the rules, the webhook; the database's errors are exit 3 (cli.common.Group)
         raise UserError(one_line(e)) from None
     if report.firing:

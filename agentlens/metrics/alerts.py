@@ -6,6 +6,9 @@ multi-burn-rate alerts of the Google SRE Workbook (ch. 5, "Alerting on SLOs").
     report.firing            # the alerts that fire, with the numbers behind them
     report.to_json()         # what `agentlens alerts --format json` prints and --webhook posts
                              # (agentlens.present.notify.post_webhook delivers it)
+    report = alerts.evaluate(lens, rules, state="record")   # what `agentlens alerts` does: each alert
+    report.announced         # compared with the alert state (new, repeat, resolved) and the state recorded
+                             # (agentlens.metrics.alert_state; state="read": compare only, as --all)
 
 The rules file (TOML; every key is checked, errors name the file and the key):
 
@@ -36,6 +39,8 @@ sli = "errors"                 # errors | latency | implicit | cost | llm_errors
 period = "30d"                 # the SLO period (error budget consumed is reported against it)
 min_runs = 10                  # guard on the long window (the short one needs short_min_runs = 1)
 where = { agent_name = "support-agent" }
+renotify = "4h"                # announce it again every 4h while it fires (default: once)
+no_data = "hold"               # a firing pair with no data now stays firing (default: "resolve")
 # windows default to the SRE Workbook's table 5-8:
 #   page 14.4x over 1h and 5m, page 6x over 6h and 30m, ticket 1x over 3d and 6h
 ```
@@ -50,7 +55,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +68,7 @@ from ..core.dimensions import GROUP_DIMENSIONS, RUN_DIMENSIONS
 from ..core.results import BaseResult, Result
 from ..core.timeparse import format_duration, parse_duration, parse_time
 from ..store import Store
+from . import alert_state
 from . import queries as Q
 from .signals import _PARAM, SIGNAL_COLUMNS, has_failures, make_query, signals
 
@@ -115,6 +121,8 @@ class Threshold:
     by: tuple[str, ...] = ()
     where: tuple[tuple[str, str], ...] = ()
     min_runs: int = 1
+    renotify: dt.timedelta | None = None
+    no_data: str = "resolve"
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,8 @@ class Slo:
     short_min_runs: int = 1
     threshold_ms: float | None = None
     max_cost_usd: float | None = None
+    renotify: dt.timedelta | None = None
+    no_data: str = "resolve"
 
 
 @dataclass(frozen=True)
@@ -173,6 +183,13 @@ def _where(t: Section, key: str) -> tuple[tuple[str, str], ...]:
     return tuple((d, where.value(d, _string)) for d in where)
 
 
+def _no_data(v: Any) -> str:
+    if v not in ("resolve", "hold"):
+        raise Invalid('must be "resolve" (a firing alert with no data now is resolved) or "hold" (it stays '
+                      'firing until data says it is ok)')
+    return str(v)
+
+
 def _string(v: Any) -> str:
     if not isinstance(v, str):
         raise Invalid("must be a string")
@@ -199,9 +216,10 @@ def _rules(doc: Section, table: str, allowed: tuple[str, ...], required: tuple[s
         yield t.only(allowed).require(*required)
 
 
-_THRESHOLD_KEYS = ("name", "metric", "above", "below", "window", "severity", "by", "where", "min_runs")
+_THRESHOLD_KEYS = ("name", "metric", "above", "below", "window", "severity", "by", "where", "min_runs", "renotify",
+                   "no_data")
 _SLO_KEYS = ("name", "objective", "sli", "period", "windows", "where", "min_runs", "short_min_runs",
-             "threshold_ms", "max_cost_usd")
+             "threshold_ms", "max_cost_usd", "renotify", "no_data")
 _WINDOW_KEYS = ("severity", "long", "short", "burn_rate")
 
 
@@ -212,8 +230,10 @@ def load_rules(path: str | Path) -> Rules:
 
 def rules_from_dict(data: Mapping[str, Any], path: str | None = None) -> Rules:
     doc = Section.document(data, path or "rules", RulesError).only(("defaults", "threshold", "slo"))
-    defaults = doc.table("defaults").only(("min_runs", "where", "severity"))
+    defaults = doc.table("defaults").only(("min_runs", "where", "severity", "renotify", "no_data"))
     d_min = defaults.value("min_runs", _count, 1)
+    d_renotify = defaults.value("renotify", _duration, None)
+    d_no_data = defaults.value("no_data", _no_data, "resolve")
     d_where = _where(defaults, "where") if "where" in defaults else ()
     d_sev = defaults.value("severity", _severity, "page")
 
@@ -231,6 +251,8 @@ def rules_from_dict(data: Mapping[str, Any], path: str | None = None) -> Rules:
             by=t.value("by", _by, ()),
             where=_where(t, "where") if "where" in t else d_where,
             min_runs=t.value("min_runs", _count, d_min),
+            renotify=t.value("renotify", _duration, d_renotify),
+            no_data=t.value("no_data", _no_data, d_no_data),
         ))
         if t["name"] in names:
             raise t.fail("is used by another rule: names must be unique", "name")
@@ -270,6 +292,8 @@ def rules_from_dict(data: Mapping[str, Any], path: str | None = None) -> Rules:
             min_runs=s.value("min_runs", _count, d_min),
             short_min_runs=s.value("short_min_runs", _count, 1),
             threshold_ms=threshold_ms, max_cost_usd=max_cost,
+            renotify=s.value("renotify", _duration, d_renotify),
+            no_data=s.value("no_data", _no_data, d_no_data),
         ))
         if s["name"] in names:
             raise s.fail("is used by another rule: names must be unique", "name")
@@ -282,7 +306,13 @@ def rules_from_dict(data: Mapping[str, Any], path: str | None = None) -> Rules:
 # --- evaluation -----------------------------------------------------------------------------------------------
 @dataclass
 class Alert:
-    """One evaluated rule (or one group of a rule with `by`, or one burn-rate window pair)."""
+    """One evaluated rule (or one group of a rule with `by`, or one burn-rate window pair).
+
+    `labels` tell it apart from the other alerts of its rule (the group's dimensions, the SLO pair's
+    windows); `key` identifies it from one evaluation to the next (the alert state). `notice` is set when
+    the evaluation is compared with the recorded state (agentlens.metrics.alert_state): new, repeat,
+    suppressed, resolved, held, or None (nothing to say); `since` (when it started firing, as recorded) and
+    `resolved_for` (how long it fired, for a resolved one) come with it."""
 
     rule: str
     kind: str  # threshold | slo
@@ -290,78 +320,306 @@ class Alert:
     status: str  # firing | ok | no_data
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, Any] = field(default_factory=dict)
+    renotify: dt.timedelta | None = None
+    no_data: str = "resolve"  # what no data does to it when it was firing: resolve | hold
+    notice: str | None = None
+    since: dt.datetime | None = None
+    last_notified: dt.datetime | None = None
+    fired_for: dt.timedelta | None = None
+    subject: str = ""
 
     @property
     def firing(self) -> bool:
         return self.status == "firing"
 
+    @property
+    def key(self) -> str:
+        return alert_state.alert_key(self.rule, self.labels)
+
+    @property
+    def value(self) -> float | None:
+        """The number it is decided on: the threshold's metric, the SLO pair's long-window burn rate."""
+        if self.kind == "slo":
+            v = self.details.get("long", {}).get("burn_rate")
+        else:
+            v = self.details.get("value")
+        return float(v) if v is not None else None
+
+    def label(self) -> str:
+        """What its summary is about: the rule and its group or windows."""
+        return self.subject or self.rule
+
+    def finding(self) -> str:
+        """Its summary without the subject: the numbers."""
+        head = self.label() + ": "
+        return self.summary[len(head):] if self.summary.startswith(head) else self.summary
+
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "kind": self.kind, "severity": self.severity, "status": self.status,
-                "summary": self.summary, **self.details}
+        out = {"rule": self.rule, "kind": self.kind, "severity": self.severity, "status": self.status,
+               "summary": self.summary, **self.details}
+        if self.renotify is not None:
+            out["renotify"] = format_duration(self.renotify)
+        if self.notice is not None:
+            out["notice"] = self.notice
+            out["firing_since"] = _iso(self.since)
+            out["last_notified_at"] = _iso(self.last_notified)
+            if self.fired_for is not None:
+                out["fired_for"] = _span(self.fired_for)
+                out["fired_seconds"] = self.fired_for.total_seconds()
+        return out
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _span(td: dt.timedelta) -> str:
+    """A length of time as people say it: 4h, 1d 2h, 35m, 20s."""
+    secs = int(td.total_seconds())
+    if secs < 60:
+        return f"{secs}s"
+    d, rest = divmod(secs, 86400)
+    h, rest = divmod(rest, 3600)
+    m = rest // 60
+    parts = [f"{d}d" if d else "", f"{h}h" if h else "", f"{m}m" if m and not d else ""]
+    return " ".join(p for p in parts if p)
+
+
+# what each notice says, in the text a webhook shows and on the terminal
+_SAYS = {"new": "FIRING", "repeat": "STILL FIRING", "suppressed": "still firing, announced before",
+         "resolved": "RESOLVED", "held": "firing, held: no data now"}
 
 
 @dataclass
 class AlertReport(BaseResult):
+    """The alerts evaluated at `at`. With the alert state (`state` of `evaluate`), each alert carries its
+    notice and the report announces only what is new, repeated after `renotify`, or resolved
+    (`announced`); `show_all` lists every alert in the terminal table (`agentlens alerts --all`)."""
+
     at: dt.datetime
     alerts: list[Alert]
     rules_path: str | None = None
+    state: str | None = None  # None: no alert state; "record": compared with it and recorded; "read": compared
+    state_note: str | None = None  # why the state was not used or not recorded
+    show_all: bool = True
+    stateful: bool = False  # the alerts were compared with the state: each carries its notice
 
     @property
     def firing(self) -> list[Alert]:
         return [a for a in self.alerts if a.firing]
 
+    @property
+    def announced(self) -> list[Alert]:
+        """What this evaluation announces: with the state, the new, repeated and resolved alerts; without
+        it, every firing alert."""
+        if not self.stateful:
+            return sorted(self.firing, key=_order)
+        return [a for a in sorted(self.alerts, key=lambda a: (_NOTICE_ORDER[a.notice or ""], _order(a)))
+                if a.notice in alert_state.ANNOUNCED]
+
+    def counts(self) -> dict[str, int]:
+        return {n: sum(a.notice == n for a in self.alerts) for n in alert_state.NOTICES}
+
     def text(self) -> str:
-        f = self.firing
-        if not f:
-            return f"agentlens: no alert firing at {self.at:%Y-%m-%d %H:%M:%S}Z ({len(self.alerts)} evaluated)"
-        lines = [f"agentlens: {len(f)} alert(s) firing at {self.at:%Y-%m-%d %H:%M:%S}Z"]
-        for a in f:
-            lines.append(f"[{a.severity}] {a.summary}")
-            if a.details.get("look"):
+        at = f"{self.at:%Y-%m-%d %H:%M:%S}Z"
+        if not self.stateful:
+            f = sorted(self.firing, key=_order)
+            if not f:
+                return f"agentlens: no alert firing at {at} ({len(self.alerts)} evaluated)"
+            lines = [f"agentlens: {len(f)} alert(s) firing at {at}"]
+            for a in f:
+                lines.append(f"[{a.severity}] {a.summary}")
+                if a.details.get("look"):
+                    lines.append(f"    runs: {a.details['look']}")
+            return "\n".join(lines)
+        c = self.counts()
+        head = (f"agentlens at {at}: {c['new']} new, {c['repeat']} repeated, {c['resolved']} resolved; "
+                f"{c['suppressed']} still firing and announced before"
+                + (f", {c['held']} fired before and have no data now" if c["held"] else "")
+                + f" ({len(self.alerts)} evaluated)")
+        lines = [head]
+        for a in self.announced:
+            lines.append(f"[{a.severity}] {self.describe(a)}")
+            if a.notice != "resolved" and a.details.get("look"):
                 lines.append(f"    runs: {a.details['look']}")
         return "\n".join(lines)
 
+    def describe(self, a: Alert) -> str:
+        """One line for an alert with its notice."""
+        if a.notice == "resolved":
+            since = f" (since {a.since:%Y-%m-%d %H:%M}Z)" if a.since else ""
+            fired = f" after {_span(a.fired_for)}{since}" if a.fired_for is not None else ""
+            return f"RESOLVED{fired}: {a.label()}; now {a.finding()}"
+        if a.notice in ("repeat", "suppressed", "held") and a.since is not None:
+            when = f"since {a.since:%Y-%m-%d %H:%M}Z ({_span(self.at - a.since)})"
+            head = {"repeat": f"STILL FIRING {when}", "suppressed": f"still firing {when}, announced before",
+                    "held": f"firing {when}, held: no data now"}[a.notice]
+            return f"{head}: {a.summary}"
+        return f"{_SAYS.get(a.notice or '', a.status.upper())}: {a.summary}"
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "at": self.at.isoformat().replace("+00:00", "Z"),
             "rules": self.rules_path,
             "firing": len(self.firing),
-            "text": self.text(),  # a Slack-style incoming webhook shows this field
-            "alerts": [a.to_dict() for a in sorted(self.alerts, key=_order)],
         }
+        if self.state is not None:
+            c = self.counts()
+            out.update({"state": "recorded" if self.state == "record" and self.state_note is None else
+                        "read" if self.stateful else "not kept",
+                        "state_note": self.state_note, "new": c["new"], "repeated": c["repeat"],
+                        "suppressed": c["suppressed"], "resolved": c["resolved"], "held": c["held"]})
+        out["text"] = self.text()  # a Slack-style incoming webhook shows this field
+        out["alerts"] = [a.to_dict() for a in sorted(self.alerts, key=_order)]
+        return out
 
     def result(self) -> Result:
         facts: dict[str, Any] = {"at": self.at, "rules": self.rules_path or "", "evaluated": len(self.alerts),
                                  "firing": len(self.firing)}
-        rows = [{"status": a.status, "severity": a.severity, "summary": a.summary}
+        if self.stateful:
+            c = self.counts()
+            facts.update({"new": c["new"], "repeated (renotify)": c["repeat"], "resolved": c["resolved"],
+                          "still firing, announced before": c["suppressed"]})
+            if c["held"]:
+                facts["firing before, no data now (held)"] = c["held"]
+        if self.state_note:
+            facts["alert state"] = self.state_note
+        if self.stateful and not self.show_all:
+            rows = [{"notice": a.notice, "severity": a.severity,
+                     "summary": self.describe(a) + (f"; runs: {a.details['look']}"
+                                                    if a.notice != "resolved" and a.details.get("look") else "")}
+                    for a in self.announced]
+            schema = {"notice": pl.String, "severity": pl.String, "summary": pl.String}
+            return Result("alerts", facts, {"announced": pl.DataFrame(rows, schema=schema)})
+        rows = [{"status": a.status, "notice": a.notice, "severity": a.severity,
+                 "summary": self.describe(a) if a.notice in ("resolved", "repeat", "suppressed", "held") else a.summary}
                 for a in sorted(self.alerts, key=_order)]
-        table = pl.DataFrame(rows, schema={"status": pl.String, "severity": pl.String, "summary": pl.String})
+        schema = {"status": pl.String, "notice": pl.String, "severity": pl.String, "summary": pl.String}
+        table = pl.DataFrame(rows, schema=schema)
+        if not self.stateful:
+            table = table.drop("notice")
         return Result("alerts", facts, {"alerts (firing first)": table})
+
+
+_NOTICE_ORDER = {"new": 0, "repeat": 1, "resolved": 2, "suppressed": 3, "held": 4, "": 5}
 
 
 def _order(a: Alert) -> tuple[int, int, str]:
     return ({"firing": 0, "no_data": 1, "ok": 2}[a.status], SEVERITIES.index(a.severity), a.rule)
 
 
-def evaluate(lens: Store, rules: Rules, at: str | dt.datetime | None = None, examples: int = 3) -> AlertReport:
+def evaluate(lens: Store, rules: Rules, at: str | dt.datetime | None = None, examples: int = 3,
+             state: str | None = None, deliver: Callable[[AlertReport], Any] | None = None) -> AlertReport:
     """Evaluate every rule at `at` (default: now). A firing alert names up to `examples` runs of its window
-    (`example_runs`) and the command that lists them (`look`)."""
+    (`example_runs`) and the command that lists them (`look`).
+
+    `state`: None (default) evaluates alone: every firing alert is reported. "record" compares each alert
+    with the recorded alert state and records the new one (what `agentlens alerts` does from cron: see
+    agentlens.metrics.alert_state), "read" compares without recording (`--all`). On a store where the state
+    cannot be kept (ClickHouse, a database opened read-only) "record" reads and writes nothing and
+    `state_note` says why.
+
+    `deliver(report)` (e.g. posting `report.announced` to a webhook) is called once the notices are decided
+    and before the state is recorded: when it raises, nothing is recorded, so what it failed to deliver is
+    announced again at the next evaluation."""
     t = parse_time(at, what="--at") if at is not None else dt.datetime.now(dt.UTC)
     assert t is not None
     alerts: list[Alert] = []
     for th in rules.thresholds:
         for a in _threshold(lens, th, t):
+            a.labels, a.renotify, a.no_data = dict(a.details.get("group", {})), th.renotify, th.no_data
+            a.subject = _subject(th.name, a.labels)
             if a.firing and examples:
                 group = tuple(a.details.get("group", {}).items())
                 _add_examples(lens, a, t - th.window, t, th.where + group, th.metric, examples)
             alerts.append(a)
     for slo in rules.slos:
         for a in _slo(lens, slo, t):
+            a.labels = {"long_window": a.details["long_window"], "short_window": a.details["short_window"]}
+            a.renotify, a.no_data = slo.renotify, slo.no_data
+            a.subject = (f"{slo.name} ({a.severity}: {a.details['burn_rate_threshold']:g}x over "
+                         f"{a.details['long_window']} and {a.details['short_window']})")
             if a.firing and examples:
                 longest = max(w.long for w in slo.windows if w.severity == a.severity)
                 _add_examples(lens, a, t - longest, t, slo.where, slo.sli, examples)
             alerts.append(a)
-    return AlertReport(t, alerts, rules.path)
+    report = AlertReport(t, alerts, rules.path, state=state)
+    if state is None:
+        if deliver is not None:
+            deliver(report)
+        return report
+    if state not in STATES:
+        raise ValueError(f"state {state!r}: use one of {', '.join(STATES)} (or None)")
+    why = state_unavailable(lens)
+    if why is not None and (state == "record" or getattr(lens, "clickhouse", None) is not None):
+        report.state_note = why
+    else:
+        report.alerts += _absent(lens, rules, report.alerts)
+        _compare_with_state(lens, report, "read")
+    if deliver is not None:
+        deliver(report)
+    if state == "record" and report.stateful and report.state_note is None:
+        _compare_with_state(lens, report, "record")  # decided again under the write lock, and recorded
+    return report
+
+
+STATES = ("record", "read")
+
+
+def _subject(rule: str, group: Mapping[str, Any]) -> str:
+    return rule + (" [" + ", ".join(f"{k}={v}" for k, v in group.items()) + "]" if group else "")
+
+
+def _absent(lens: Store, rules: Rules, alerts: list[Alert]) -> list[Alert]:
+    """Alerts recorded as firing, of rules of this file, that this evaluation has no result for (a group of
+    a rule with `by` that had no run in the window): no data, so that the state says they are held."""
+    seen = {a.key for a in alerts}
+    kinds = {**{t.name: ("threshold", t.renotify, t.no_data) for t in rules.thresholds},
+             **{s.name: ("slo", s.renotify, s.no_data) for s in rules.slos}}
+    out = []
+    for row in alert_state.firing(lens):
+        if row["key"] in seen or row["rule"] not in kinds or kinds[row["rule"]][0] != row["kind"]:
+            continue
+        subject = _subject(row["rule"], row["labels"])
+        out.append(Alert(row["rule"], row["kind"], row["severity"], "no_data",
+                         f"{subject}: no data: no run in its window", {"group": row["labels"]},
+                         labels=row["labels"], renotify=kinds[row["rule"]][1], no_data=kinds[row["rule"]][2],
+                         subject=subject))
+    return out
+
+
+def state_unavailable(lens: Store) -> str | None:
+    """Why the alert state cannot be kept in this store (None: it can)."""
+    if getattr(lens, "clickhouse", None) is not None:
+        return ("not kept on a ClickHouse store (it takes the ingest's writes only): every firing alert is "
+                "announced at every run and no resolved notice is sent")
+    if lens.read_only:
+        return (f"not kept: {lens.path} is open read-only here: every firing alert is announced at every run "
+                "and no resolved notice is sent")
+    return None
+
+
+def _compare_with_state(lens: Store, report: AlertReport, state: str) -> None:
+    evaluated = [{"key": a.key, "rule": a.rule, "kind": a.kind, "severity": a.severity, "labels": a.labels,
+                  "status": a.status, "value": a.value, "summary": a.summary,
+                  "renotify_seconds": a.renotify.total_seconds() if a.renotify is not None else None,
+                  "hold_no_data": a.no_data == "hold"}
+                 for a in report.alerts]
+    got = (alert_state.record if state == "record" else alert_state.look)(lens, report.at, evaluated)
+    report.stateful = True
+    for a, d in zip(report.alerts, got["decisions"], strict=True):
+        a.notice = d["notice"]
+        s, p = d["state"] or {}, d["prior"] or {}
+        a.since = s.get("firing_since") or p.get("firing_since")
+        a.last_notified = s.get("last_notified_at") or p.get("last_notified_at")
+        if a.notice == "resolved" and a.since is not None:
+            a.fired_for = report.at - a.since
+    if got["stale"] is not None:
+        report.state_note = (f"not recorded: these alerts were evaluated at {got['stale']:%Y-%m-%d %H:%M:%S}Z, "
+                             "after --at: the state only moves forward (notices as that state says)")
+    elif state == "read" and report.state == "read":
+        report.state_note = "read, not recorded (--all)"
 
 
 # The runs to look at first among those that ended in [since, until) (the alerts' events) and match the rule's

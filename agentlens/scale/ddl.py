@@ -75,6 +75,7 @@ LAYOUTS: dict[str, Layout] = {
     "rollup_ledger": Layout(("bucket_seconds", "run_id")),
     "source_watermarks": Layout(("source",)),
     "file_reads": Layout(("path", "source")),
+    "alert_state": Layout(("alert_key",)),
 }
 
 
