@@ -11,7 +11,6 @@ import math
 
 import plotly.graph_objects as go
 import pytest
-from plotly.callbacks import Points
 from viewdata import EVIL, MANY_IDS, NESTED, build_template, copy_db
 
 import agentlens
@@ -67,8 +66,12 @@ def test_grouped_signals_and_a_click_on_a_point(vlens):
     assert h12.select("feature", "runs", "errors").rows() == [("billing", 16, 4), ("refund", 9, 3)]
     refund = next(tr for tr in traffic(d.figure) if tr.name == "refund")
     i = [c[0] for c in refund.customdata].index(H12.isoformat())
-    d._on_click(refund, Points(point_inds=[i], xs=[H12], ys=[9], trace_name="refund", trace_index=0))
+    # what the click bridge sends for a click on that point: its customdata, as JSON
+    d.plot.bridge._handle_custom_msg({"event": "click", "customdata": list(refund.customdata[i]), "curve": "refund"}, [])
     assert d.selected_bucket == H12 and d.selected_group == "refund"
+    for bad in (None, "2026", ["not a time", None], [1, 2], [H12.isoformat()]):  # ignored
+        d.plot.bridge._handle_custom_msg({"event": "click", "customdata": bad}, [])
+        assert d.selected_bucket == H12 and d.selected_group == "refund"
     assert d.runs.total == 9 and d.runs.dims[0].value == "feature" and d.runs.values[0].value == "refund"
     # the malicious feature value is a legend entry: escaped
     names = {tr.name for tr in d.figure.data}

@@ -169,8 +169,8 @@ def trace_waterfall(
 
 
 def restyle_selection(fig: go.Figure, layout: pl.DataFrame, selected: str | None) -> None:
-    """Move the black outline to the `selected` span (in place: a FigureWidget updates one small
-    trace, not the whole figure)."""
+    """Move the black outline to the `selected` span, in place: only the one-bar `SELECTED` trace
+    changes."""
     sel = next(tr for tr in fig.data if tr.name == SELECTED)
     row = layout["span_id"].to_list().index(selected) if selected is not None else None
     if row is None:
