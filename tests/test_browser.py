@@ -235,6 +235,12 @@ def test_notebook_1_runs_in_jupyterlab_with_its_widgets(browser_context, lab_url
     plot_width = dashboard_plot.bounding_box()
     assert cell_width and plot_width and plot_width["width"] > 0.9 * cell_width["width"], (plot_width, cell_width)
     page.screenshot(path=str(ARTIFACTS / "lab-dashboard.png"))
+    # a click on a point of the traffic panel (the dashboard's third line) lists that bucket's runs
+    assert notebook.locator(".widget-html:has-text('runs started')").count() == 0
+    points = dashboard_plot.locator("g.trace.scatter").nth(2).locator("g.points path.point")
+    page.mouse.click(*_centre(points.nth(points.count() // 2)))
+    page.wait_for_selector(".jp-Notebook .widget-html:has-text('runs started')", timeout=15_000)
+    page.screenshot(path=str(ARTIFACTS / "lab-dashboard-click.png"))
     # the trace view widget (the last widget output): its waterfall and its detail panel
     trace_view = notebook.locator(".jp-OutputArea-output .widget-vbox:has(.al-run)").last
     trace_view.scroll_into_view_if_needed()

@@ -191,6 +191,8 @@ def test_trace_view_scrolls_a_big_trace_to_the_selected_span(tmp_path):
         tv.select_row(100)
         lo, hi = sorted(tv.figure.layout.yaxis.range)
         assert lo <= 100 <= hi and hi - lo == plots.MAX_ROWS_SHOWN
+        # what is drawn (only the outline and the range serialised again) is that figure
+        assert tv.plot.output.outputs == (figure_output(tv.figure),)
 
 
 def test_untrusted_text_is_escaped_in_the_trace_view(vlens):

@@ -21,6 +21,7 @@ drive the widgets without a browser; tests/test_browser.py clicks them in Jupyte
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -82,10 +83,24 @@ class ClickBridge(anywidget.AnyWidget):
     scope = traitlets.Unicode().tag(sync=True)
 
 
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+
 def figure_output(fig: go.Figure) -> dict[str, Any]:
     """A plotly figure as one notebook output (plotly's own `plotly_mimetype` bundle, plain JSON)."""
     data = pio.renderers["plotly_mimetype"].to_mimebundle(fig.to_dict())
     return {"output_type": "display_data", "data": data, "metadata": {}}
+
+
+def patched_output(drawn: dict[str, Any], fig: go.Figure, trace: int, yaxis_range: Any) -> dict[str, Any]:
+    """`drawn` (a `figure_output` of `fig`) after only `fig.data[trace]` and the y axis range changed:
+    serialises that one trace instead of the whole figure (a 2,000-span waterfall: ~5 ms, not ~50)."""
+    spec = drawn["data"][PLOTLY_MIME]
+    data = list(spec["data"])
+    one = go.Figure([fig.data[trace]]).to_dict()  # encoded as plotly encodes a whole figure
+    data[trace] = json.loads(pio.to_json(one, validate=False, remove_uids=False))["data"][0]
+    layout = {**spec["layout"], "yaxis": {**spec["layout"].get("yaxis", {}), "range": list(yaxis_range)}}
+    return {**drawn, "data": {**drawn["data"], PLOTLY_MIME: {**spec, "data": data, "layout": layout}}}
 
 
 class _Scoped(w.VBox):
@@ -125,9 +140,10 @@ class PlotBox(_Scoped):
         if figure is not None:
             self.show(figure)
 
-    def show(self, fig: go.Figure) -> None:
+    def show(self, fig: go.Figure, drawn: dict[str, Any] | None = None) -> None:
+        """Draw `fig` (`drawn`: its output when already made, see `patched_output`)."""
         self.figure = fig
-        self.output.outputs = (figure_output(fig),)
+        self.output.outputs = (drawn or figure_output(fig),)
 
     def on_click(self, handler: Callable[[Any, str | None], None]) -> None:
         self._handlers.append(handler)

@@ -117,7 +117,7 @@ class SignalsDashboard(w.VBox):
         self.runs.set_filter(replace=True, **filters)
         label = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC" + (f", {dim} = {group}" if dim else "")
         self.bucket_info.value = (f"<b>runs started {html.escape(label)}</b>: {self.runs.total:,} "
-                                  "(open one to see its trace)")
+                                  "(click one to see its trace)")
         return self.runs
 
     def _on_click(self, customdata: Any, _curve: str | None = None) -> None:

@@ -28,7 +28,7 @@ from ..explore.trace import (
 )
 from ..present import plots
 from ..store import Store
-from .clicks import PlotBox
+from .clicks import PlotBox, figure_output, patched_output
 
 _STYLE = f"<style>{DETAIL_CSS}</style>"
 
@@ -57,6 +57,8 @@ class TraceView(w.VBox):
             self.layout_df, self.evidence, None, title=f"run {run_id} · {self.run.get('agent_name') or ''}")
         self.plot = PlotBox()
         self.plot.on_click(self._on_click)
+        self._drawn: dict[str, Any] | None = None  # the waterfall's output as last drawn
+        self._selected_trace = next(i for i, tr in enumerate(self.figure.data) if tr.name == plots.SELECTED)
         self.picker = w.Dropdown(
             options=[(self._option(r), r["span_id"]) for r in self.layout_df.iter_rows(named=True)],
             description="span", layout=w.Layout(width="60%"),
@@ -115,7 +117,10 @@ class TraceView(w.VBox):
             span = hi - lo
             top = max(-0.5, row - span / 2)
             self.figure.layout.yaxis.range = [top + span, top]
-        self.plot.show(self.figure)  # redrawn with the outline (and the row in view)
+        # redrawn with the outline (and the row in view): only that trace and the range serialised again
+        self._drawn = (figure_output(self.figure) if self._drawn is None else
+                       patched_output(self._drawn, self.figure, self._selected_trace, self.figure.layout.yaxis.range))
+        self.plot.show(self.figure, self._drawn)
         return self.detail
 
     def select_row(self, row: int) -> SpanDetail:
