@@ -167,3 +167,21 @@ def test_incident_notebook_says_when_there_is_no_spike_and_opens_a_run_with_a_tr
     nb = execute(ROOT / "notebooks" / "01-incident-investigation.ipynb", tmp_path, DB=str(db))
     text = outputs(nb, "text/html", "text/plain")
     assert "no spike: no run failed and no failure mode was found" in text and "spike: 20" not in text
+
+
+@pytest.mark.slow
+@pytest.mark.real_traces
+def test_incident_notebook_stays_light_on_the_real_traces(tmp_path, real_traces):
+    """The real traces' few runs span months: hourly buckets over them must not make a chart of every
+    empty hour (it weighed 48 MB)."""
+    db = tmp_path / "real.duckdb"
+    with agentlens.open(db) as lens:
+        lens.ingest(real_traces)
+        first, last = lens.sql("SELECT min(started_at) AS a, max(started_at) AS b FROM runs").row(0)
+    assert (last - first).days > 30, "the real traces span months (else this test proves nothing)"
+    path = ROOT / "notebooks" / "01-incident-investigation.ipynb"
+    nb = execute(path, tmp_path, DB=str(db))
+    saved = (tmp_path / f"out-{path.name}").stat().st_size
+    assert saved < MAX_SAVED_BYTES, f"the papermill output weighs {saved:,} bytes"
+    in_cells, in_widgets = plotly_figures(nb)
+    assert len(in_cells) >= 2 and len(in_widgets) >= 2
