@@ -11,8 +11,8 @@ measures, as the median of --repeat runs:
 - `layout`: the depth-first waterfall layout query (trace.trace_layout);
 - `figure`: building the plotly waterfall from it (plots.trace_waterfall);
 - `trace_view`: the whole notebook widget, TraceView(lens, run_id): the run header, layout,
-  failures, FigureWidget and the first span's detail panel (what a user waits for in Jupyter);
-- `select_span`: selecting another span (detail panel + moving the outline);
+  failures, the waterfall as a plotly output and the first span's detail panel (what a user waits for in Jupyter);
+- `select_span`: selecting another span (detail panel + moving the outline, the waterfall redrawn);
 - `report_trace`: the report's trace section with every span's details, rendered to HTML;
 - in headless Chromium when /usr/bin/chromium and playwright are there: `browser_load` (opening
   the report of that run until every figure is drawn) and `browser_plot` (Plotly.newPlot of the

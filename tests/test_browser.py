@@ -5,7 +5,9 @@
    markup would set `window.__xss`) show as text and never run.
 2. Notebook 1 in JupyterLab, started by `agentlens lab`: every cell runs, the plotly charts and the
    widgets (the trace view's waterfall and detail panel) render, and the sample run's markup shows
-   as text.
+   as text; a click on a row of the run explorer's table opens that run's trace view below it, and a
+   click on a bar of a waterfall (a plain plotly output, no FigureWidget) opens that span: both go
+   back to Python through the click bridge (agentlens/widgets/clicks.py).
 
 Screenshots go to artifacts/ (git-ignored; CI keeps the folder)."""
 
@@ -21,6 +23,7 @@ import pytest
 from viewdata import EVIL, EVIL_NAME, NESTED, SCRIPT, SVG, write_all
 
 import agentlens
+from agentlens.explore.trace import trace_layout
 from agentlens.present.report import build_report
 from conftest import ROOT, SAMPLES
 
@@ -162,6 +165,11 @@ def lab_url(tmp_path_factory):
     with agentlens.open(db) as lens:
         lens.ingest(SAMPLES)
         evil = lens.sql("SELECT run_id FROM runs WHERE source = 'otlp' AND input LIKE '%<script>alert(1)%'")["run_id"][0]
+        layout = trace_layout(lens, evil)
+        # the first span of the second kind in the waterfall (its bars are the second bar trace)
+        kinds = list(dict.fromkeys(layout["kind"]))
+        assert len(kinds) > 1 and layout["status"][0] == "ok"  # it opens on the root, no error to open on
+        click_name = layout.filter(layout["kind"] == kinds[1])["name"][0]
     nb = nbformat.read(ROOT / "notebooks" / "01-incident-investigation.ipynb", as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     params.source += f"\nRUN_ID = {evil!r}\n"
@@ -191,7 +199,7 @@ def lab_url(tmp_path_factory):
                 if proc.poll() is not None:
                     pytest.fail(f"agentlens lab exited: {(tmp / 'lab.log').read_text()[-2000:]}")
                 time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/lab/tree/incident.ipynb?token={token}"
+        yield f"http://127.0.0.1:{port}/lab/tree/incident.ipynb?token={token}", click_name
     finally:  # the lab and its kernels: the whole process group this test started
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -202,11 +210,12 @@ def lab_url(tmp_path_factory):
 
 
 def test_notebook_1_runs_in_jupyterlab_with_its_widgets(browser_context, lab_url):
+    url, click_name = lab_url
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser_context.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(lab_url)
+    page.goto(url)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)  # the kernel is up
     page.get_by_role("menuitem", name="Run", exact=True).click()
@@ -216,9 +225,22 @@ def test_notebook_1_runs_in_jupyterlab_with_its_widgets(browser_context, lab_url
     notebook = page.locator(".jp-Notebook")
     assert notebook.locator("[data-mime-type='application/vnd.jupyter.stderr']").count() == 0, \
         notebook.locator("[data-mime-type='application/vnd.jupyter.stderr']").first.inner_text()
-    # the charts (plotly outputs and FigureWidgets) and the widgets rendered
-    assert notebook.locator(".main-svg").count() >= 4
-    assert notebook.locator(".jupyter-widgets").count() > 50
+    # the charts (plotly outputs, in cells and inside the widgets) and the widgets rendered
+    assert notebook.locator(".js-plotly-plot .main-svg").count() >= 4
+    assert notebook.locator(".jupyter-widgets").count() > 20
+    # the dashboard's chart spans the cell's width, not half of it
+    dashboard_plot = notebook.locator(".widget-output .js-plotly-plot").first
+    dashboard_plot.scroll_into_view_if_needed()
+    cell_width = notebook.locator(".jp-OutputArea-output:has(.widget-output .js-plotly-plot)").first.bounding_box()
+    plot_width = dashboard_plot.bounding_box()
+    assert cell_width and plot_width and plot_width["width"] > 0.9 * cell_width["width"], (plot_width, cell_width)
+    page.screenshot(path=str(ARTIFACTS / "lab-dashboard.png"))
+    # a click on a point of the traffic panel (the dashboard's third line) lists that bucket's runs
+    assert notebook.locator(".widget-html:has-text('runs started')").count() == 0
+    points = dashboard_plot.locator("g.trace.scatter").nth(2).locator("g.points path.point")
+    page.mouse.click(*_centre(points.nth(points.count() // 2)))
+    page.wait_for_selector(".jp-Notebook .widget-html:has-text('runs started')", timeout=15_000)
+    page.screenshot(path=str(ARTIFACTS / "lab-dashboard-click.png"))
     # the trace view widget (the last widget output): its waterfall and its detail panel
     trace_view = notebook.locator(".jp-OutputArea-output .widget-vbox:has(.al-run)").last
     trace_view.scroll_into_view_if_needed()
@@ -227,5 +249,38 @@ def test_notebook_1_runs_in_jupyterlab_with_its_widgets(browser_context, lab_url
     # the sample run's <script>alert(1)</script> and <img onerror> show as text, and never ran
     spans = notebook.locator(".al-span")
     assert any("<script>alert(1)</script>" in spans.nth(i).inner_text() for i in range(spans.count()))
+
+    # a click on a bar of the waterfall opens that span in the detail panel
+    detail = trace_view.locator(".al-span")
+    assert not detail.locator("h4").inner_text().startswith(click_name)  # it opened on the root
+    bar = trace_view.locator(".js-plotly-plot g.trace.bars").nth(1).locator("g.point path").first
+    page.mouse.click(*_centre(bar))
+    page.wait_for_function(
+        "name => { const h = [...document.querySelectorAll('.widget-vbox .al-span h4')].pop();"
+        " return h && h.textContent.startsWith(name); }", arg=click_name, timeout=15_000)
+    page.wait_for_timeout(500)  # the waterfall redraws with the black outline on that bar
+    trace_view.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "lab-trace-view-click.png"))
+
+    # the run explorer (one HTML table): only the rows there are, a click on a row opens its trace
+    # view below the table, that row marked
+    explorer_table = notebook.locator("table.al-runs").nth(1)  # the dashboard's explorer is the first
+    explorer_table.scroll_into_view_if_needed()
+    rows = explorer_table.locator("tbody tr[data-al-click]")
+    assert 0 < rows.count() <= 20
+    box = explorer_table.bounding_box()
+    assert box and box["height"] < 30 * (rows.count() + 2), box  # no blank rows reserved for a full page
+    views = notebook.locator(".al-run").count()
+    rows.nth(0).locator("td").nth(2).click()  # the run id cell of the first row
+    page.wait_for_function(f"document.querySelectorAll('.jp-Notebook .al-run').length > {views}", timeout=30_000)
+    assert explorer_table.locator("tr.al-selected").count() == 1
+    page.wait_for_timeout(1000)
+    explorer_table.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "lab-run-explorer-open.png"))
+    # a header sorts (twice: flips)
+    explorer_table.locator("th[data-al-click='sort:cost_usd']").click()
+    page.wait_for_function("[...document.querySelectorAll('table.al-runs')][1]"
+                           ".querySelector(\"th[data-al-click='sort:cost_usd']\").textContent.endsWith('▼')",
+                           timeout=15_000)
     assert dialogs == [] and page.evaluate("window.__xss === undefined")
     page.close()

@@ -11,7 +11,6 @@ import math
 
 import plotly.graph_objects as go
 import pytest
-from plotly.callbacks import Points
 from viewdata import EVIL, MANY_IDS, NESTED, build_template, copy_db
 
 import agentlens
@@ -67,8 +66,12 @@ def test_grouped_signals_and_a_click_on_a_point(vlens):
     assert h12.select("feature", "runs", "errors").rows() == [("billing", 16, 4), ("refund", 9, 3)]
     refund = next(tr for tr in traffic(d.figure) if tr.name == "refund")
     i = [c[0] for c in refund.customdata].index(H12.isoformat())
-    d._on_click(refund, Points(point_inds=[i], xs=[H12], ys=[9], trace_name="refund", trace_index=0))
+    # what the click bridge sends for a click on that point: its customdata, as JSON
+    d.plot.bridge._handle_custom_msg({"event": "click", "customdata": list(refund.customdata[i]), "curve": "refund"}, [])
     assert d.selected_bucket == H12 and d.selected_group == "refund"
+    for bad in (None, "2026", ["not a time", None], [1, 2], [H12.isoformat()]):  # ignored
+        d.plot.bridge._handle_custom_msg({"event": "click", "customdata": bad}, [])
+        assert d.selected_bucket == H12 and d.selected_group == "refund"
     assert d.runs.total == 9 and d.runs.dims[0].value == "feature" and d.runs.values[0].value == "refund"
     # the malicious feature value is a legend entry: escaped
     names = {tr.name for tr in d.figure.data}
@@ -128,3 +131,43 @@ def test_dashboard_bucket_opens_a_trace(vlens):
     tv = d.runs.select_row(d.runs.page_df["run_id"].to_list().index(EVIL))
     assert tv.run_id == EVIL and "&lt;script&gt;" in tv.header.value
     assert isinstance(plots.fill_buckets(d.data, dt.timedelta(hours=1)), type(d.data))
+
+
+def test_a_long_sparse_window_keeps_only_the_ends_of_each_empty_stretch():
+    """A few runs over many hourly buckets (the real traces: 23 runs over 17 months) draw the same
+    lines with only the first and last bucket of each empty stretch: the figure stays small."""
+    import bisect
+
+    import polars as pl
+
+    hour = dt.timedelta(hours=1)
+    starts = [0, 1, 2000, 2001, 2002, 5000, 9000]
+    df = pl.DataFrame({
+        "bucket": [H11 + i * hour for i in starts], "feature": ["a", "b", "a", "a", "b", "a", "b"],
+        "runs": [1, 2, 3, 1, 1, 4, 2], "error_rate": [0.0, 0.5, 1.0, 0.0, 0.0, 0.25, 1.0],
+    })
+    for by in ([], ["feature"]):
+        part = df.drop("feature") if not by else df
+        dense = plots.fill_buckets(part, hour, by, dense=10**6)
+        sparse = plots.fill_buckets(part, hour, by)
+        assert dense.height == 9001 * (2 if by else 1) and sparse.height < 40
+        assert sparse.join(dense, on=["bucket", *by], how="anti").height == 0  # a subset of the dense rows
+        groups = dense.partition_by(by, as_dict=True) if by else {(): dense}
+        for key, line in groups.items():
+            kept = sparse.filter(*[pl.col(c) == v for c, v in zip(by, key, strict=True)]) if by else sparse
+            kept_at = set(kept["bucket"].to_list())
+            # every run of the data is kept; every left-out bucket is empty and lies between two kept
+            # empty buckets of its line (a zero line and a gap in the rates across it, as when dense)
+            assert set(line.filter(pl.col("error_rate").is_not_null())["bucket"]) <= kept_at
+            rows = line.to_dicts()
+            kept_rows = [i for i, r in enumerate(rows) if r["bucket"] in kept_at]
+            for i, r in enumerate(rows):
+                if r["bucket"] in kept_at:
+                    continue
+                assert r["runs"] == 0 and r["error_rate"] is None
+                k = bisect.bisect(kept_rows, i)
+                before, after = rows[kept_rows[k - 1]], rows[kept_rows[k]]
+                assert before["runs"] == after["runs"] == 0 and before["error_rate"] is after["error_rate"] is None
+    fig = plots.signal_panels(df.with_columns(latency_p95_ms=pl.lit(100.0), rate_limited_share=pl.lit(0.0)), hour,
+                              "feature")
+    assert len(fig.data) == 8 and all(len(tr.x) < 20 for tr in fig.data)  # 2 lines in 4 panels, not 9,001 points

@@ -45,6 +45,28 @@ def outputs(nb, *mimes: str) -> str:
     ) + "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
+PLOTLY = "application/vnd.plotly.v1+json"
+# a saved run must stay light enough to attach to a message: one plotly.js (a FigureWidget's ES
+# module, ~5 MB) coming back would break this bound; on the samples they weigh 0.1-0.7 MB
+MAX_SAVED_BYTES = 2_000_000
+# (in cells, in widgets) at least: the figures each notebook draws
+FIGURES = {"01-": (2, 2), "02-": (2, 1), "03-": (2, 0), "04-": (2, 0), "explore": (0, 0)}
+
+
+def widget_states(nb) -> dict:
+    return nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+
+
+def plotly_figures(nb) -> tuple[list[dict], list[dict]]:
+    """The plotly figures of a saved notebook: those of the cells' outputs, and those drawn inside
+    widgets (the widgets' `Output`s, saved in the notebook's widget state)."""
+    cells = [o["data"][PLOTLY] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+             if PLOTLY in o.get("data", {})]
+    widgets = [o["data"][PLOTLY] for m in widget_states(nb).values() if m["model_name"] == "OutputModel"
+               for o in m["state"].get("outputs", []) if PLOTLY in o.get("data", {})]
+    return cells, widgets
+
+
 def execute(path, tmp_path, **parameters):
     """Run a notebook as a scheduler would: papermill, with parameters, in a scratch folder."""
     out = tmp_path / f"out-{path.name}"
@@ -63,10 +85,25 @@ def test_notebook_runs_on_the_sample_traces(tmp_path, path, sample_db):
     elif path.name.startswith("01-"):
         params |= {"RUN_ID": evil, "REPORT": "incident.html"}
     nb = execute(path, tmp_path, **params)  # papermill raises on any cell error
+    # light enough to attach to a message: no widget carries plotly.js, the figures are plotly JSON
+    saved = (tmp_path / f"out-{path.name}").stat().st_size
+    assert saved < MAX_SAVED_BYTES, f"{path.name}: the papermill output weighs {saved:,} bytes"
+    heavy = {m["model_name"]: k for m in widget_states(nb).values() for k, v in m["state"].items()
+             if len(json.dumps(v)) > 500_000}
+    assert not heavy, f"{path.name}: widget state that carries a bundle: {heavy}"
+    in_cells, in_widgets = plotly_figures(nb)
+    want = next(v for k, v in FIGURES.items() if path.name.startswith(k))
+    assert len(in_cells) >= want[0] and len(in_widgets) >= want[1], (path.name, len(in_cells), len(in_widgets))
+    assert all(f["data"] and "layout" in f for f in in_cells + in_widgets)
+    if path.name.startswith("01-"):  # the dashboard's signals and the trace view's waterfall, in widgets
+        titles = [f["layout"].get("title", {}).get("text") or "" for f in in_widgets]
+        assert any(t.startswith("golden signals") for t in titles) and any(evil in t for t in titles), titles
     html = outputs(nb, "text/html")
     text = outputs(nb, "text/html", "text/plain")
     # trace text reaches HTML outputs only escaped (the sample run's user message carries markup)
     assert "<script>alert(1)</script>" not in html and "<img src=x onerror=alert(1)>" not in html
+    widget_html = json.dumps(widget_states(nb))  # the widgets' HTML (the explorer's table, the trace view)
+    assert "<script>alert(1)</script>" not in widget_html and "<img src=x onerror=alert(1)>" not in widget_html
     if path.name == "explore.ipynb":
         assert "ingest summary" in text and "agentlens: what is in the database" in text
         assert "shape:" in text or "<table" in text
@@ -130,3 +167,21 @@ def test_incident_notebook_says_when_there_is_no_spike_and_opens_a_run_with_a_tr
     nb = execute(ROOT / "notebooks" / "01-incident-investigation.ipynb", tmp_path, DB=str(db))
     text = outputs(nb, "text/html", "text/plain")
     assert "no spike: no run failed and no failure mode was found" in text and "spike: 20" not in text
+
+
+@pytest.mark.slow
+@pytest.mark.real_traces
+def test_incident_notebook_stays_light_on_the_real_traces(tmp_path, real_traces):
+    """The real traces' few runs span months: hourly buckets over them must not make a chart of every
+    empty hour (it weighed 48 MB)."""
+    db = tmp_path / "real.duckdb"
+    with agentlens.open(db) as lens:
+        lens.ingest(real_traces)
+        first, last = lens.sql("SELECT min(started_at) AS a, max(started_at) AS b FROM runs").row(0)
+    assert (last - first).days > 30, "the real traces span months (else this test proves nothing)"
+    path = ROOT / "notebooks" / "01-incident-investigation.ipynb"
+    nb = execute(path, tmp_path, DB=str(db))
+    saved = (tmp_path / f"out-{path.name}").stat().st_size
+    assert saved < MAX_SAVED_BYTES, f"the papermill output weighs {saved:,} bytes"
+    in_cells, in_widgets = plotly_figures(nb)
+    assert len(in_cells) >= 2 and len(in_widgets) >= 2

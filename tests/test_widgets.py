@@ -8,7 +8,6 @@ import html
 import json
 
 import pytest
-from plotly.callbacks import Points
 from viewdata import (
     CHAIN,
     EVIL,
@@ -35,6 +34,7 @@ from agentlens.explore import FilterError, RunFilter, count_runs, find_runs
 from agentlens.explore.trace import evidence_spans, failure_marks, span_detail, trace_layout
 from agentlens.present import plots
 from agentlens.widgets import RunExplorer, TraceView
+from agentlens.widgets.clicks import figure_output
 from conftest import doc, jsonl, span
 
 MANY = MANY_IDS
@@ -55,6 +55,11 @@ def vlens(vdb):
     lens = agentlens.open(vdb)
     yield lens
     lens.close()
+
+
+def browser_sends(box, **content):
+    """What the click bridge's JavaScript sends (widgets/clicks.py), delivered as the kernel does."""
+    box.bridge._handle_custom_msg(content, [])
 
 
 def clear_failures(lens):
@@ -140,11 +145,21 @@ def test_trace_view_selects_the_error_and_shows_its_exception(vlens):
 def test_trace_view_click_on_a_bar(vlens):
     tv = TraceView(vlens, NESTED)
     llm = next(tr for tr in tv.figure.data if tr.name == "llm")
-    tv._on_click(llm, Points(point_inds=[0], xs=[100.0], ys=[1], trace_name="llm", trace_index=0))
+    browser_sends(tv.plot, event="click", customdata=int(llm.customdata[0]), curve="llm")
     assert tv.selected_span == LLM1
     assert "please refund order A-1" in tv.detail_panel.value  # its input message
-    # the black outline moved to the clicked bar
+    # the black outline moved to the clicked bar, in the figure and in the plotly output drawn
     assert list(next(tr for tr in tv.figure.data if tr.name == plots.SELECTED).y) == [1]
+    (out,) = tv.plot.output.outputs
+    assert out == figure_output(tv.figure) and list(out["data"]) == ["application/vnd.plotly.v1+json"]
+    # what a page could send that is not a row of this trace changes nothing
+    for bad in ("1", -1, 99, True, None, 1.5, [1]):
+        browser_sends(tv.plot, event="click", customdata=bad, curve="llm")
+        assert tv.selected_span == LLM1
+    browser_sends(tv.plot, event="click", customdata=3.0)  # JSON numbers may come as floats
+    assert tv.selected_span == tv.layout_df["span_id"][3]
+    browser_sends(tv.plot, event="nonsense")
+    tv.plot.bridge._handle_custom_msg("not a dict", [])
 
 
 def test_trace_view_highlights_failure_evidence(vlens):
@@ -176,6 +191,8 @@ def test_trace_view_scrolls_a_big_trace_to_the_selected_span(tmp_path):
         tv.select_row(100)
         lo, hi = sorted(tv.figure.layout.yaxis.range)
         assert lo <= 100 <= hi and hi - lo == plots.MAX_ROWS_SHOWN
+        # what is drawn (only the outline and the range serialised again) is that figure
+        assert tv.plot.output.outputs == (figure_output(tv.figure),)
 
 
 def test_untrusted_text_is_escaped_in_the_trace_view(vlens):
@@ -223,7 +240,8 @@ def test_explorer_pages(vlens):
     ex.next_button.click()
     # the last page: many runs 4..0, then the evil and the nested run (started before them)
     assert ex.page_df["run_id"].to_list() == [*reversed(MANY[:5]), EVIL, NESTED] and ex.next_button.disabled
-    assert ex.open_buttons[7].layout.visibility == "hidden" and ex.cells[7][0].value == ""
+    # only the rows there are: no empty rows reserved for a full page
+    assert ex.table.value.count("<tr data-al-click='open:") == 7 and "open:7" not in ex.table.value
     ex.next_page()  # stays on the last page
     assert ex.page == 2
 
@@ -276,10 +294,13 @@ def test_explorer_sorts(vlens):
     ex.sort_by("cost_usd")  # descending first: 0.24, 0.12, 0.0
     assert ex.page_df["run_id"].to_list() == [MANY[24], MANY[12], MANY[0]]
     assert ex.page_df["cost_usd"].to_list() == pytest.approx([0.24, 0.12, 0.0])
-    cost_header = ex.headers[[c for c, _, _ in ex.columns].index("cost_usd")]
-    assert cost_header.description.endswith("▼")
-    cost_header.click()  # the same column again: ascending
-    assert ex.page_df["run_id"].to_list() == [MANY[0], MANY[12], MANY[24]] and cost_header.description.endswith("▲")
+    assert "title='sort by cost $'>cost $ ▼</th>" in ex.table.value
+    browser_sends(ex.table, event="action", value="sort:cost_usd")  # a click on that header: ascending
+    assert ex.page_df["run_id"].to_list() == [MANY[0], MANY[12], MANY[24]]
+    assert "cost $ ▲</th>" in ex.table.value and "▼" not in ex.table.value
+    for bad in ("sort:nope", "sort:input; DROP", "sort:", "bogus"):  # not a shown column: nothing happens
+        browser_sends(ex.table, event="action", value=bad)
+        assert ex.sort == "cost_usd" and ex.error is None
     ex.reset()
     ex.sort_by("duration_ms")
     assert ex.page_df["run_id"][0] == NESTED  # 10 s, the longest
@@ -292,9 +313,14 @@ def test_explorer_opens_the_selected_run(vlens):
     ex.sort_by("cost_usd")
     tv = ex.select_row(1)
     assert ex.selected_run == MANY[12] and tv.run_id == MANY[12] and ex.trace_box.children == (tv,)
-    assert ex.open_buttons[1].button_style == "info" and ex.open_buttons[0].button_style == ""
-    ex.open_buttons[0].click()
-    assert ex.trace_view is not None and ex.trace_view.run_id == MANY[24]
+    assert ex.table.value.count("class='al-selected'") == 1
+    assert "<tr data-al-click='open:1' class='al-selected'>" in ex.table.value
+    browser_sends(ex.table, event="action", value="open:0")  # a click on row 0 (or its "open" button)
+    assert ex.trace_view is not None and ex.trace_view.run_id == MANY[24] and ex.trace_box.children == (ex.trace_view,)
+    assert "<tr data-al-click='open:0' class='al-selected'>" in ex.table.value
+    for bad in ("open:3", "open:-1", "open:x", "open:"):  # not a row of this page: nothing happens
+        browser_sends(ex.table, event="action", value=bad)
+        assert ex.trace_view.run_id == MANY[24]
     with pytest.raises(IndexError):
         ex.select_row(5)
 
@@ -308,7 +334,7 @@ def test_explorer_failure_mode_filter(vlens):
     ex.mode.value = "tool_error"
     assert ex.page_df["run_id"].to_list() == [NESTED]
     assert ex.page_df["failure_modes"].to_list() == ["tool_error"]
-    assert "tool_error" in ex.cells[0][[c for c, _, _ in ex.columns].index("failure_modes")].value
+    assert "<span title='tool_error'>tool_error</span>" in ex.table.value
 
 
 def test_a_page_lists_the_failure_modes_of_its_own_runs(vlens):
@@ -331,8 +357,8 @@ def test_a_page_lists_the_failure_modes_of_its_own_runs(vlens):
 def test_explorer_cells_are_escaped_text(vlens):
     ex = RunExplorer(vlens, page_size=30)
     row = ex.page_df["run_id"].to_list().index(EVIL)
-    html_cells = "".join(c.value for c in ex.cells[row])
-    assert "<script" not in html_cells and "<img" not in html_cells
+    html_cells = ex.table.value.split(f"<tr data-al-click='open:{row}'>")[1].split("</tr>")[0]
+    assert "<script" not in ex.table.value and "<img" not in ex.table.value
     assert "ord&lt;script&gt;window.__xss = 1&lt;/script&gt;" in html_cells
     assert "&lt;img src=x onerror=&quot;window.__xss = 2&quot;&gt;" in html_cells
     assert IMG in ex.values[1].options  # combobox options are text

@@ -25,6 +25,7 @@ from ..metrics import costs
 from ..metrics import signals as sig
 from ..present import plots
 from ..store import Store
+from .clicks import PlotBox
 from .run_explorer import RunExplorer
 
 EVERY = ("15m", "1h", "6h", "1d", "7d")
@@ -62,10 +63,13 @@ class SignalsDashboard(w.VBox):
             c.observe(lambda _: self.refresh(), names="value")
         self.message = w.HTML()
         self.bucket_info = w.HTML()
-        self.figure = go.FigureWidget()
-        self.figure_box = w.VBox([self.figure])
+        self.figure = go.Figure()
+        # a plain plotly output, redrawn when a control changes; a click on a point comes back through
+        # the plot box's click bridge (widgets/clicks.py), not a FigureWidget carrying plotly.js
+        self.plot = PlotBox()
+        self.plot.on_click(self._on_click)
         self.runs = RunExplorer(lens, page_size=page_size, **self._run_filter_where())
-        super().__init__([w.HBox([self.every, self.by, self.since, self.until]), self.message, self.figure_box,
+        super().__init__([w.HBox([self.every, self.by, self.since, self.until]), self.message, self.plot,
                           self.bucket_info, self.runs])
         self.refresh()
 
@@ -96,10 +100,8 @@ class SignalsDashboard(w.VBox):
         self.message.value = "" if self.data.height else "<i>no runs in this window</i>"
         title = f"golden signals per {format_duration(every)}" + (
             " · " + ", ".join(f"{k} = {v}" for k, v in self.where.items()) if self.where else "")
-        self.figure = go.FigureWidget(plots.signal_panels(self.data, every, self.group_by, title=title))
-        for tr in self.figure.data:
-            tr.on_click(self._on_click)
-        self.figure_box.children = [self.figure]
+        self.figure = plots.signal_panels(self.data, every, self.group_by, title=title)
+        self.plot.show(self.figure)
 
     def select_bucket(self, bucket: dt.datetime | str, group: str | None = None) -> RunExplorer:
         """List the runs started in one bucket (and of one group value when grouped)."""
@@ -115,13 +117,19 @@ class SignalsDashboard(w.VBox):
         self.runs.set_filter(replace=True, **filters)
         label = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC" + (f", {dim} = {group}" if dim else "")
         self.bucket_info.value = (f"<b>runs started {html.escape(label)}</b>: {self.runs.total:,} "
-                                  "(open one to see its trace)")
+                                  "(click one to see its trace)")
         return self.runs
 
-    def _on_click(self, trace: Any, points: Any, _selector: Any = None) -> None:
-        if points.point_inds:
-            bucket, group = trace.customdata[points.point_inds[0]]
-            self.select_bucket(bucket, group)
+    def _on_click(self, customdata: Any, _curve: str | None = None) -> None:
+        """A click on a point: its customdata is [bucket start (ISO), group value or null]."""
+        if not (isinstance(customdata, list | tuple) and len(customdata) == 2 and isinstance(customdata[0], str)):
+            return
+        bucket, group = customdata
+        try:
+            start = dt.datetime.fromisoformat(bucket)
+        except ValueError:
+            return
+        self.select_bucket(start, None if group is None else str(group))
 
 
 class CostExplorer(w.VBox):
@@ -146,12 +154,12 @@ class CostExplorer(w.VBox):
         for c in (self.by, self.period, self.since, self.until):
             c.observe(lambda _: self.refresh(), names="value")
         self.message = w.HTML()
-        self.figure = go.FigureWidget()
-        self.figure_box = w.VBox([self.figure])
+        self.figure = go.Figure()
+        self.plot = PlotBox(clickable=False)  # a plain plotly output: nothing to click here
         self.table = w.HTML()
         self.unpriced_panel = w.HTML()
         self.runs = RunExplorer(lens, page_size=page_size, sort="cost_usd")
-        super().__init__([w.HBox([self.by, self.period, self.since, self.until]), self.message, self.figure_box,
+        super().__init__([w.HBox([self.by, self.period, self.since, self.until]), self.message, self.plot,
                           self.table, self.unpriced_panel, w.HTML("<b>most expensive runs</b>"), self.runs])
         self.refresh()
 
@@ -179,8 +187,8 @@ class CostExplorer(w.VBox):
         else:
             fig = plots.bar_chart(self.data.head(30), key, "total_cost_usd", title=f"cost by {by} (USD)",
                                   y_title="USD")
-        self.figure = go.FigureWidget(fig)
-        self.figure_box.children = [self.figure]
+        self.figure = fig
+        self.plot.show(fig)
         view = self.data.select([c for c in self.data.columns if not c.endswith("_tokens")])
         self.table.value = html_table(view, f"cost by {by}" + (f" per {self.period_value}" if self.period_value else ""),
                                       max_rows=100)

@@ -3,12 +3,13 @@
     from agentlens.widgets import RunExplorer
     ex = RunExplorer(lens)            # in a notebook cell
     ex.set_filter(status="error", feature="refund")
-    ex.sort_by("cost_usd"); ex.next_page(); ex.select_row(0)   # or click
+    ex.sort_by("cost_usd"); ex.next_page(); ex.select_row(0)   # or click a header, a row
 
 Filters: time range (ISO text, or a window preset relative to the newest run), two dimension =
 value pairs, status, failure mode (when failures are classified), cost and latency ranges, and a text
 search over everything a run holds (messages, tool payloads, errors). Every query runs in DuckDB through `agentlens.explore` with bound
-parameters and LIMIT/OFFSET paging, so it stays responsive on a million runs. Cells are escaped HTML.
+parameters and LIMIT/OFFSET paging, so it stays responsive on a million runs. The page is one table of
+escaped HTML: click a row (or its "open") to open the run, a header to sort.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import ipywidgets as w
 import polars as pl
 
 from ..core.results import _fmt
+from ..core.textsafe import visible
 from ..explore.runs import (
     DIMENSIONS,
     PAGE_COLUMNS,
@@ -33,6 +35,7 @@ from ..explore.runs import (
     time_bounds,
 )
 from ..store import Store
+from .clicks import ClickableHTML
 from .trace_view import TraceView
 
 # (column in the page frame, header, width of the cell text)
@@ -48,6 +51,14 @@ WINDOWS: tuple[tuple[str, dt.timedelta | None], ...] = (
     ("last 24 h of data", dt.timedelta(days=1)), ("last 7 days of data", dt.timedelta(days=7)),
 )
 ANY = "(any)"
+TABLE_CSS = (
+    ".al-runs{border-collapse:collapse;font-size:12px;line-height:1.4;width:auto}"
+    ".al-runs th,.al-runs td{padding:2px 8px;text-align:left;white-space:nowrap;border-bottom:1px solid #eee}"
+    ".al-runs th{cursor:pointer;user-select:none;background:#f6f8fa}.al-runs th:hover{background:#e8eef5}"
+    ".al-runs tbody tr[data-al-click]{cursor:pointer}.al-runs tbody tr[data-al-click]:hover{background:#f0f6ff}"
+    ".al-runs tr.al-selected{background:#dbeafe}.al-runs .al-status-error{color:#b00;font-weight:600}"
+    ".al-runs button{font-size:11px;padding:0 6px;cursor:pointer}"
+)
 
 
 def _cell_text(col: str, v: Any, width: int) -> str:
@@ -117,18 +128,10 @@ class RunExplorer(w.VBox):
             dim.observe(self._on_dimension(value), names="value")
         self.reset_button.on_click(lambda _: self.reset())
 
-        self.headers = [w.Button(description=h, layout=w.Layout(width="auto")) for _, h, _ in self.columns]
-        for (col, _, _), b in zip(self.columns, self.headers, strict=True):
-            b.on_click(self._on_header(col))
-        self.open_buttons = [w.Button(description="open", layout=w.Layout(width="60px")) for _ in range(page_size)]
-        for i, b in enumerate(self.open_buttons):
-            b.on_click(self._on_open(i))
-        self.cells = [[w.HTML() for _ in self.columns] for _ in range(page_size)]
-        grid = [w.HTML("<b>#</b>"), *self.headers]
-        for i in range(page_size):
-            grid += [self.open_buttons[i], *self.cells[i]]
-        self.table = w.GridBox(grid, layout=w.Layout(
-            grid_template_columns=f"70px repeat({len(self.columns)}, auto)", grid_gap="1px 8px", overflow="auto"))
+        # the page as one escaped HTML table (not a widget per cell): a click on a row opens that run,
+        # on a header sorts by it, through the click bridge (widgets/clicks.py)
+        self.table = ClickableHTML()
+        self.table.on_action(self._on_action)
         self.prev_button = w.Button(description="◀ previous")
         self.next_button = w.Button(description="next ▶")
         self.pager = w.HTML()
@@ -249,27 +252,37 @@ class RunExplorer(w.VBox):
 
     def _render(self) -> None:
         rows = self.page_df.to_dicts()
-        for (col, label, _), b in zip(self.columns, self.headers, strict=True):
-            b.description = label + ((" ▼" if self.descending else " ▲") if col == self.sort else "")
-        for i in range(self.page_size):
-            row = rows[i] if i < len(rows) else None
-            self.open_buttons[i].layout.visibility = "visible" if row else "hidden"
-            self.open_buttons[i].button_style = "info" if row and row["run_id"] == self.selected_run else ""
-            for (col, _, width), cell in zip(self.columns, self.cells[i], strict=True):
-                if row is None:
-                    cell.value = ""
-                    continue
-                v = row.get(col)
-                full = html.escape(_fmt(v), quote=True)
-                style = " style='color:#b00;font-weight:600'" if col == "status" and v == "error" else ""
-                cell.value = (f"<span title='{full[:500]}'{style}>"
-                              f"{html.escape(_cell_text(col, v, width))}</span>")
+        self.table.value = self.table_html(rows)
         first = self.page * self.page_size + 1 if self.total else 0
         last = self.page * self.page_size + len(rows)
         self.pager.value = (f"runs {first:,}–{last:,} of {self.total:,} · page {self.page + 1:,} of {self.pages:,}"
                             f" · sorted by {html.escape(self.sort)} {'descending' if self.descending else 'ascending'}")
         self.prev_button.disabled = self.page == 0
         self.next_button.disabled = self.page >= self.pages - 1
+
+    def table_html(self, rows: list[dict[str, Any]]) -> str:
+        """The page as one HTML table: every value escaped (trace content is untrusted), control and
+        bidi characters shown rather than acted on; `data-al-click` on the headers (sort) and rows
+        (open) is all the click bridge sends back, and `_on_action` checks it."""
+        head = "".join(
+            f"<th data-al-click='sort:{html.escape(col, quote=True)}' title='sort by {html.escape(label, quote=True)}'>"
+            f"{html.escape(label)}{(' ▼' if self.descending else ' ▲') if col == self.sort else ''}</th>"
+            for col, label, _ in self.columns)
+        body = []
+        for i, row in enumerate(rows):
+            cells = []
+            for col, _, width in self.columns:
+                v = row.get(col)
+                full = html.escape(visible(_fmt(v)[:500]), quote=True)
+                style = " class='al-status-error'" if col == "status" and v == "error" else ""
+                cells.append(f"<td><span title='{full}'{style}>{html.escape(visible(_cell_text(col, v, width)))}</span></td>")
+            selected = " class='al-selected'" if row["run_id"] == self.selected_run else ""
+            body.append(f"<tr data-al-click='open:{i}'{selected}><td><button data-al-click='open:{i}' "
+                        f"title='open this run&#x27;s trace below'>open</button></td>{''.join(cells)}</tr>")
+        if not body:
+            body.append(f"<tr><td></td><td colspan='{len(self.columns)}'><i>no runs match these filters</i></td></tr>")
+        return (f"<style>{TABLE_CSS}</style><table class='al-runs'><thead><tr><th>#</th>{head}</tr></thead>"
+                f"<tbody>{''.join(body)}</tbody></table>")
 
     def sort_by(self, column: str, descending: bool | None = None) -> None:
         """Sort by a run column (again on the same column flips the direction)."""
@@ -336,8 +349,10 @@ class RunExplorer(w.VBox):
                 value.value = ""  # triggers a refresh
         return handler
 
-    def _on_header(self, column: str) -> Any:
-        return lambda _: self.sort_by(column)
-
-    def _on_open(self, i: int) -> Any:
-        return lambda _: self.select_row(i)
+    def _on_action(self, value: str) -> None:
+        """A click in the table: `open:ROW` (a row of this page) or `sort:COLUMN` (a shown column)."""
+        what, _, arg = value.partition(":")
+        if what == "open" and arg.isdigit() and int(arg) < self.page_df.height:
+            self.select_row(int(arg))
+        elif what == "sort" and arg in {c for c, _, _ in self.columns}:
+            self.sort_by(arg)

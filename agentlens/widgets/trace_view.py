@@ -28,6 +28,7 @@ from ..explore.trace import (
 )
 from ..present import plots
 from ..store import Store
+from .clicks import PlotBox, figure_output, patched_output
 
 _STYLE = f"<style>{DETAIL_CSS}</style>"
 
@@ -50,10 +51,14 @@ class TraceView(w.VBox):
         self.detail: SpanDetail | None = None
 
         self.header = w.HTML(_STYLE + run_summary_html(self.run, self.marks))
-        self.figure = go.FigureWidget(plots.trace_waterfall(
-            self.layout_df, self.evidence, None, title=f"run {run_id} · {self.run.get('agent_name') or ''}"))
-        for tr in self.figure.data:
-            tr.on_click(self._on_click)
+        # a plain plotly output (no plotly.js in the widget state); a click on a bar comes back
+        # through the plot box's click bridge (widgets/clicks.py)
+        self.figure: go.Figure = plots.trace_waterfall(
+            self.layout_df, self.evidence, None, title=f"run {run_id} · {self.run.get('agent_name') or ''}")
+        self.plot = PlotBox()
+        self.plot.on_click(self._on_click)
+        self._drawn: dict[str, Any] | None = None  # the waterfall's output as last drawn
+        self._selected_trace = next(i for i, tr in enumerate(self.figure.data) if tr.name == plots.SELECTED)
         self.picker = w.Dropdown(
             options=[(self._option(r), r["span_id"]) for r in self.layout_df.iter_rows(named=True)],
             description="span", layout=w.Layout(width="60%"),
@@ -71,7 +76,7 @@ class TraceView(w.VBox):
         self.next_evidence_button.on_click(lambda _: self.next_evidence())
         self.detail_panel = w.HTML()
         super().__init__([
-            self.header, self.figure,
+            self.header, self.plot,
             w.HBox([self.picker, self.prev_button, self.next_button, self.next_error_button,
                     self.next_evidence_button]),
             self.detail_panel,
@@ -80,6 +85,7 @@ class TraceView(w.VBox):
             self.select_span(selected or self._default_span())
         else:
             self.detail_panel.value = "<i>this run has no spans</i>"
+            self.plot.show(self.figure)
 
     # -- state --------------------------------------------------------------------------------------
     @staticmethod
@@ -105,13 +111,16 @@ class TraceView(w.VBox):
         if self.picker.value != span_id:
             self.picker.value = span_id
         row = self._row_of[span_id]
-        with self.figure.batch_update():
-            plots.restyle_selection(self.figure, self.layout_df, span_id)
-            lo, hi = sorted(self.figure.layout.yaxis.range or (len(self._rows), -0.5))
-            if not lo <= row <= hi:
-                span = hi - lo
-                top = max(-0.5, row - span / 2)
-                self.figure.layout.yaxis.range = [top + span, top]
+        plots.restyle_selection(self.figure, self.layout_df, span_id)
+        lo, hi = sorted(self.figure.layout.yaxis.range or (len(self._rows), -0.5))
+        if not lo <= row <= hi:
+            span = hi - lo
+            top = max(-0.5, row - span / 2)
+            self.figure.layout.yaxis.range = [top + span, top]
+        # redrawn with the outline (and the row in view): only that trace and the range serialised again
+        self._drawn = (figure_output(self.figure) if self._drawn is None else
+                       patched_output(self._drawn, self.figure, self._selected_trace, self.figure.layout.yaxis.range))
+        self.plot.show(self.figure, self._drawn)
         return self.detail
 
     def select_row(self, row: int) -> SpanDetail:
@@ -139,9 +148,12 @@ class TraceView(w.VBox):
         self._next_where(set(self.evidence))
 
     # -- events -------------------------------------------------------------------------------------
-    def _on_click(self, trace: Any, points: Any, _selector: Any = None) -> None:
-        if points.point_inds:
-            self.select_row(int(trace.customdata[points.point_inds[0]]))
+    def _on_click(self, customdata: Any, _curve: str | None = None) -> None:
+        """A click on a bar, a star or a name: its customdata is its row (anything else is ignored)."""
+        if isinstance(customdata, float) and customdata.is_integer():
+            customdata = int(customdata)
+        if isinstance(customdata, int) and not isinstance(customdata, bool) and 0 <= customdata < len(self._rows):
+            self.select_row(customdata)
 
     def _on_pick(self, change: dict[str, Any]) -> None:
         if change["new"] and change["new"] != self.selected_span:
