@@ -1,0 +1,158 @@
+"""One run into a big database: the fixed cost of ingesting a single-trace file, and whether it grows with the
+database, against the same files ingested into an empty database in the same run.
+
+    python bench/one_run.py --db bench/data/runs-10k.duckdb [--copies 100] [--files 5] [--out bench/out]
+
+`--db` is an ingested database of bench/gen.py's runs (`agentlens ingest --db bench/data/runs-10k.duckdb
+bench/data/runs-10k.otlp.jsonl`). It is copied and its runs and spans replicated `--copies` times (10k x 100 =
+1M runs, ~10M spans), and its search index rebuilt over them. Then, in this process (imports done before the
+clocks start), `--files` single-trace files of new runs (gen.py, another seed) are ingested one at a time:
+
+- baseline: into an empty database (what a file costs when there is nothing else);
+- big: into the replicated database.
+
+Per file it reports wall and CPU seconds (this process and the ingest's worker processes) and the time
+inside the publish (run building, pricing, the 14 classifiers, the fleet checks, the search index), the
+median of the files after the first (the first pays the store's warm-up: catalog, prepared statements); and the
+wall time of the `agentlens ingest FILE` command (a fresh process: imports and opening the database included).
+Target (issue 25): one run into a million-run database well under 0.2 s of work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from search import copy_runs  # noqa: E402
+
+import agentlens  # noqa: E402
+from agentlens.explore import search  # noqa: E402
+
+
+def cpu() -> float:
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def single_trace_files(folder: Path, n: int) -> list[Path]:
+    """`n` files of one trace each, of runs no database here holds (gen.py, seed 7, numbered from 5M)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, str(HERE / "gen.py"), str(folder), "--runs", str(max(n, 10)), "--seed", "7",
+                    "--offset", "5000000", "--no-csv", "--force"], check=True, capture_output=True)
+    source = next(folder.glob("runs-*.otlp.jsonl"))
+    traces: dict[str, list[tuple[str, str, Any]]] = defaultdict(list)
+    with source.open("rb") as f:
+        for line in f:
+            for rs in json.loads(line)["resourceSpans"]:
+                for ss in rs["scopeSpans"]:
+                    for sp in ss["spans"]:
+                        traces[sp["traceId"]].append((json.dumps(rs["resource"]), json.dumps(ss["scope"]), sp))
+    out = []
+    for i, (_, spans) in enumerate(sorted(traces.items())[:n]):
+        groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for res, scope, sp in spans:
+            groups[(res, scope)].append(sp)
+        doc = {"resourceSpans": [{"resource": json.loads(r), "scopeSpans": [{"scope": json.loads(s), "spans": sps}]}
+                                 for (r, s), sps in groups.items()]}
+        p = folder / f"trace-{i}.json"
+        p.write_text(json.dumps(doc))
+        out.append(p)
+    return out
+
+
+def ingest_each(db: Path, files: list[Path]) -> dict[str, Any]:
+    from agentlens.ingest import publish
+
+    inside: list[float] = []
+    original = publish.publish
+
+    def timed(*a: Any, **k: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return original(*a, **k)
+        finally:
+            inside.append(time.perf_counter() - t0)
+
+    publish.publish = timed
+    walls, cpus = [], []
+    try:
+        with agentlens.open(db) as lens:
+            for f in files:
+                t0, c0 = time.perf_counter(), cpu()
+                s = lens.ingest(f, progress=False)
+                walls.append(time.perf_counter() - t0)
+                cpus.append(cpu() - c0)
+                assert s.count("ingested") == 1, s.result().facts
+    finally:
+        publish.publish = original
+    rest = slice(1, None) if len(files) > 1 else slice(None)
+    return {"wall_s": statistics.median(walls[rest]), "cpu_s": statistics.median(cpus[rest]),
+            "publish_s": statistics.median(inside[rest]) if inside else None,
+            "first_wall_s": walls[0], "walls": walls, "cpus": cpus}
+
+
+def command(db: Path, f: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).with_name("agentlens")), "ingest", "--db", str(db), str(f)],
+                   check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--db", type=Path, required=True, help="an ingested database of bench/gen.py's runs")
+    ap.add_argument("--copies", type=int, default=100, help="the runs this many times (default 100: 10k -> 1M)")
+    ap.add_argument("--files", type=int, default=5)
+    ap.add_argument("--work", type=Path, default=None, help="folder for the copies (default: a temporary one)")
+    ap.add_argument("--out", type=Path, default=HERE / "out")
+    args = ap.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(dir=args.work) as tmp_s:
+        tmp = Path(tmp_s)
+        files = single_trace_files(tmp / "files", args.files + 1)
+        cmd_file, files = files[-1], files[:-1]
+        big = tmp / "big.duckdb"
+        shutil.copy(args.db, big)
+        t0 = time.perf_counter()
+        with agentlens.open(big) as lens:
+            for k in range(1, args.copies):
+                copy_runs(lens, f"-{k}")
+            runs, spans = lens.one("SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM spans)") or (0, 0)
+            shutil.rmtree(search.index_path(lens) or tmp / "none", ignore_errors=True)
+            search.rebuild(lens)
+            lens.con.execute("CHECKPOINT")
+        print(f"{runs:,} runs, {spans:,} spans, indexed, in {time.perf_counter() - t0:.0f} s")
+
+        r: dict[str, Any] = {"runs": runs, "spans": spans, "files": len(files)}
+        r["baseline"] = ingest_each(tmp / "empty.duckdb", files)
+        r["big"] = ingest_each(big, files)
+        r["command_empty_s"] = command(tmp / "empty2.duckdb", cmd_file)
+        r["command_big_s"] = command(big, cmd_file)
+    r["ratio_cpu"] = r["big"]["cpu_s"] / r["baseline"]["cpu_s"]
+    r["ratio_wall"] = r["big"]["wall_s"] / r["baseline"]["wall_s"]
+    b, g = r["baseline"], r["big"]
+    print(f"one single-trace file (median of {len(files) - 1} after the first):")
+    print(f"  into an empty database:       {b['wall_s']:.3f} s wall, {b['cpu_s']:.3f} CPU-s, publish {b['publish_s']:.3f} s")
+    print(f"  into {runs:,} runs:        {g['wall_s']:.3f} s wall, {g['cpu_s']:.3f} CPU-s, publish {g['publish_s']:.3f} s"
+          f"  (x{r['ratio_wall']:.2f} wall, x{r['ratio_cpu']:.2f} CPU)")
+    print(f"  `agentlens ingest FILE` command: {r['command_empty_s']:.2f} s (empty), {r['command_big_s']:.2f} s ({runs:,} runs)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "one-run.json").write_text(json.dumps(r, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
