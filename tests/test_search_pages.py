@@ -169,8 +169,13 @@ def test_pages_from_an_index_behind_with_stale_documents_are_the_full_paths(many
         assert plan.scanned_runs == 132 and 0 < plan.indexed_matches and plan.matches > 250
         assert S.count(lens, TEXT) == plan.matches
         seen = _agree(lens, TEXT, monkeypatch)
-        assert seen["newest first"] and seen["partial"] >= 8
+        assert seen["newest first"] and seen["partial"] >= 3
         _agree(lens, "order", monkeypatch, limits=((20, 0),))
+        with monkeypatch.context() as m:  # filters of more runs than the matches: pages in rounds, counts by the
+            m.setattr(S, "FILTER_TERMS_MIN", 0)  # full path; rounds past PAGE_DOCS_MAX: every match collected
+            _agree(lens, "again", monkeypatch, limits=((20, 0),), orders=ORDERS[:1])
+            m.setattr(S, "PAGE_DOCS_MAX", 60)
+            _agree(lens, TEXT, monkeypatch, limits=((20, 0),), orders=ORDERS[:2])
         _agree(lens, "again", monkeypatch, limits=((20, 0),), filters=FILTERS[:2])
 
 

@@ -456,7 +456,7 @@ def test_every_sql_text_of_the_terminal_parses_and_binds(lens):
         "SCAN_HITS": {"lo": 0, "hi": 10, "phrase": " a "}, "TODO": {"wm": None, "n": 10, "b": 1000, "nb": 10_000},
         "QUERY_WORDS": ["a b"],
         "TODO_COUNT": [None, None], "INDEX_HITS": [0], "NEWEST": None, "AFTER_WM": [0], "UP_TO_WM": [0],
-        "SCANNED_HITS": {"lo": 0, "hi": 10, "phrase": " a "},
+        "SCANNED_HITS": {"lo": 0, "hi": 10, "phrase": " a "}, "FILTERED_UP_TO_WM": [0, 10],
         **{f"PAGE_BEFORE {k} {d}": [0] for k in S.PAGE_KEYS for d in (True, False)},
         "RECORDS": {"kind": None, "file": None, "since": None, "until": None, "n": 10, "limit": 5},
         "COUNTS": {"kind": None, "file": None, "since": None, "until": None},
@@ -464,6 +464,7 @@ def test_every_sql_text_of_the_terminal_parses_and_binds(lens):
     }
     texts = {**S.ALL_SQL, **Q.ALL_SQL, "TOTALS": SS.TOTALS,
              **{f"PAGE_BEFORE {k} {d}": S.page_before("true", k, d) for k in S.PAGE_KEYS for d in (True, False)},
+             "FILTERED_UP_TO_WM": S.FILTERED_UP_TO_WM.format(where="true"), "SCANNED_OF": S.SCANNED_OF.format(where="true"),
              **{k: v.format(where="true") for k, v in C.ALL_SQL.items()}}
     for name, text in texts.items():
         params = named.get(name)

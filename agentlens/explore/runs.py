@@ -188,9 +188,10 @@ def _search_page(lens: Store, flt: RunFilter, classified: bool, sort: str, desce
     in `sort` order (explore.search.page: from the index a round at a time, until `need` of the filter's runs
     come at or before the round's bound, or every match is there)."""
     where, params = flt.where(classified)
+    rest, rest_params = flt.with_(text=None).where(classified)
     before = S.page_before(where, sort, descending)
     try:
-        for bound in S.page(lens, str(flt.text), sort, descending, need):
+        for bound in S.page(lens, str(flt.text), sort, descending, need, rest, rest_params):
             if bound is None or int(lens.con.execute(before, [*params, bound]).fetchall()[0][0]) >= need:
                 break
     except S.SearchError as e:
@@ -199,12 +200,14 @@ def _search_page(lens: Store, flt: RunFilter, classified: bool, sort: str, desce
 
 
 def count_runs(lens: Store, flt: RunFilter | None = None) -> int:
-    """How many runs match. A search alone is counted from the index (explore.search.count); a search with
-    other filters collects every match of the search, then counts the runs of the filters among them."""
+    """How many runs match. A search is counted from the index (explore.search.count: alone, or with other
+    filters of fewer runs than its matches), else every match of the search is collected and the runs of
+    the other filters counted among them."""
     flt = flt or RunFilter()
-    if flt.text and flt.with_(text=None).where() == ("true", []):
+    if flt.text:
+        rest, rest_params = flt.with_(text=None).where(has_table(lens, "failures"))
         try:
-            n = S.count(lens, flt.text)
+            n = S.count(lens, flt.text, rest, rest_params)
         except S.SearchError as e:
             raise FilterError(str(e)) from None
         if n is not None:

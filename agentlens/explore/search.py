@@ -22,12 +22,14 @@ the index sorts its matches by them). The database stays the truth:
 - other processes only read the folder (tantivy's readers take no lock); `rebuild` (`agentlens index`)
   makes it again from the database.
 
-A page of a search (`page`: newest first, or by `ingested_at`) is answered from the index a page at a time:
-its matches in that order, the top few first, checked against `runs` as above with the page's other
-filters, more fetched in rounds until the page is full or the matches run out. The count of a search alone
-(`count`) is tantivy's count of the matches, less those of runs rebuilt since the watermark, plus the scanned
-ones, where the index is whole (see `count`); other filters, other sorts, an index of an older layout (its
-schema: the next `sync` makes it again) collect every match (`prepare`).
+A page of a search (`page`: by `started_at`, the default newest first, or by `ingested_at`) is answered from
+the index a page at a time: its matches in that order, the first few, checked against `runs` as above and
+with the page's other filters, more fetched in rounds until the page is full or the matches run out (with
+other filters of fewer runs than the matches, the index is asked only about those runs). A count (`count`)
+is tantivy's count of the matches (among the filter's runs, with other filters), less those of runs rebuilt
+since the watermark, plus the scanned ones, where the index checks whole. Other sorts, an index of an older
+layout (its schema: the next `sync` makes it again) and the cases `count` and `page` give up on collect
+every match (`prepare`), as every search did before.
 """
 
 from __future__ import annotations
@@ -125,6 +127,10 @@ PAGE_KEYS = {"started_at": ("started_us", "coalesce(epoch_us(started_at), -92233
 # Of a page's runs (`where`: the filter's clause, its matches the round's `_search_hits`), those at or before
 # the round's bound: when they fill the page, so do the runs of every match (see `page`).
 PAGE_BEFORE = "SELECT count(*) FROM runs WHERE ({where}) AND {key} {cmp} ?"
+# The runs of a filter (`where`, without the search) indexed as they are, at most $2 of them; the scanned
+# matches of a filter.
+FILTERED_UP_TO_WM = "SELECT run_id FROM runs WHERE ({where}) AND epoch_us(ingested_at) <= ? LIMIT ?"
+SCANNED_OF = "SELECT count(*) FROM runs WHERE ({where}) AND run_id IN (SELECT run_id FROM _search_scanned)"
 ALL_SQL.update({"AFTER_WM": AFTER_WM, "UP_TO_WM": UP_TO_WM, "SCANNED": SCANNED, "SCANNED_HITS": SCANNED_HITS,
                 "HITS_FROM_SCANNED": HITS_FROM_SCANNED})
 
@@ -132,6 +138,8 @@ INDEX_CHUNK_RUNS = 20_000  # runs whose words are made in one statement while in
 META_ID = "\x00meta"  # the document that holds the watermark (no run id starts with NUL)
 NULL_US = -(2**63)  # `started_us` of a run without a start: after every start, newest first
 STALE_MAX = 200_000  # runs not indexed as they are above which a count collects every match
+FILTER_TERMS_MIN = 20_000  # runs of a filter counted through the index even when the matches are fewer
+PAGE_DOCS_MAX = 20_000  # documents a page reads from the index (their run ids) before it collects every match
 _INDEX_LOCK = threading.Lock()
 
 
@@ -458,20 +466,26 @@ def prepare(store: Store, text: str) -> SearchPlan:
     return st.plan
 
 
-def count(store: Store, text: str) -> int | None:
+def count(store: Store, text: str, where: str = "true", params: list[Any] | None = None) -> int | None:
     """How many runs hold `text`'s words, from the index without collecting its matches: tantivy's count of
     them, less those of documents of runs ingested after the watermark (rebuilt since: stale), plus the
-    scanned matches. Exact where every other document is its run's as it is, which the index checks: sync
-    keeps one document per run and indexes every run up to the watermark, so the documents not of those
-    later runs are as many as the runs ingested up to it (else, or past STALE_MAX later runs: None, and the
-    caller collects every match). ClickHouse stores: None."""
+    scanned matches. With other filters (`where`, the filter's clause without the search, and its `params`):
+    tantivy's count of the matches among the runs of the filter indexed as they are (their ids a term set:
+    only while they are fewer than the matches, or FILTER_TERMS_MIN), plus the scanned matches of the filter.
+
+    Exact where every document not of a later run is its run's as it is, which the index checks: sync keeps
+    one document per run and indexes every run up to the watermark, so the documents not of the later runs
+    are as many as the runs ingested up to it. Else, past STALE_MAX later runs, a filter of too many runs, or
+    a ClickHouse store: None (the caller collects every match and counts in SQL)."""
     if getattr(store, "clickhouse", None) is not None:
         return None
     st = _begin(store, text)
+    filtered = where != "true"
+    con = store.con
     if st.plan is not None:
-        return st.plan.matches
-    if st.index is None:
-        return st.scanned_matches  # every run scanned
+        return None if filtered else st.plan.matches
+    if st.index is None:  # every run scanned
+        return int(con.execute(SCANNED_OF.format(where=where), params or []).fetchall()[0][0])
     if st.scanned_runs > STALE_MAX:
         return None
     import tantivy
@@ -479,25 +493,34 @@ def count(store: Store, text: str) -> int | None:
     searcher, schema = st.searcher, st.index.schema
     q = _phrase(schema, st.words)
     n = _count(searcher, q)
-    later = [r for (r,) in store.con.execute(AFTER_WM, [st.wm]).fetchall()]
-    stale = held = 0
-    if later:
-        of_later = tantivy.Query.term_set_query(schema, "run_id", later)
-        held = _count(searcher, of_later)
-        stale = _count(searcher, _both(q, of_later)) if n and held else 0
-    up_to = int(store.con.execute(UP_TO_WM, [st.wm]).fetchall()[0][0])
+    later = [r for (r,) in con.execute(AFTER_WM, [st.wm]).fetchall()]
+    held = _count(searcher, tantivy.Query.term_set_query(schema, "run_id", later)) if later else 0
+    up_to = int(con.execute(UP_TO_WM, [st.wm]).fetchall()[0][0])
     if searcher.num_docs - 1 - held != up_to:  # less the watermark's document
         return None
-    return n - stale + st.scanned_matches
+    if not filtered:
+        stale = _count(searcher, _both(q, tantivy.Query.term_set_query(schema, "run_id", later))) if n and held else 0
+        return n - stale + st.scanned_matches
+    ids = con.execute(FILTERED_UP_TO_WM.format(where=where), [*(params or []), st.wm, max(n, FILTER_TERMS_MIN) + 1])
+    runs = [r for (r,) in ids.fetchall()]
+    if len(runs) > max(n, FILTER_TERMS_MIN):
+        return None
+    indexed = _count(searcher, _both(q, tantivy.Query.term_set_query(schema, "run_id", runs))) if runs and n else 0
+    return indexed + int(con.execute(SCANNED_OF.format(where=where), params or []).fetchall()[0][0])
 
 
-def page(store: Store, text: str, sort: str, descending: bool, need: int) -> Iterator[int | None]:
+def page(store: Store, text: str, sort: str, descending: bool, need: int, where: str = "true",
+         params: list[Any] | None = None) -> Iterator[int | None]:
     """Rounds of a page of the first `need` matches in `sort` order (a key of PAGE_KEYS), from the index: each
     round fills `_search_hits` with the scanned matches and the index's first matches in that order still
     current, and yields its bound: every match whose key is at or before it in that order (NULL starts
     last) is there. The caller stops when `need` of the page's runs are at or before the bound (then the
-    first `need` runs of every match are those of these); None: every match is there. Another sort, no
-    index or an index of an older layout: every match collected (`prepare`), None."""
+    first `need` runs of every match are those of these); None: every match is there.
+
+    Other filters (`where` without the search, and its `params`) of fewer runs than the matches (or
+    FILTER_TERMS_MIN): the index asked only for the matches among the filter's runs it holds as they are (a
+    term set of their ids), so a page of a rare filter comes in one round too. Rounds past PAGE_DOCS_MAX
+    documents, another sort, no index or an index of an older layout: every match collected (`prepare`)."""
     st = _begin(store, text) if getattr(store, "clickhouse", None) is None else None
     if st is None or st.plan is not None or st.index is None or not st.current or sort not in PAGE_KEYS:
         prepare(store, text)
@@ -510,7 +533,15 @@ def page(store: Store, text: str, sort: str, descending: bool, need: int) -> Ite
     searcher, schema = st.searcher, st.index.schema
     q = _phrase(schema, st.words)
     n = _count(searcher, q)
+    if where != "true" and n:
+        cap = max(n, FILTER_TERMS_MIN)
+        runs = [r for (r,) in store.con.execute(FILTERED_UP_TO_WM.format(where=where),
+                                                [*(params or []), st.wm, cap + 1]).fetchall()]
+        if len(runs) <= cap:
+            q = _both(q, tantivy.Query.term_set_query(schema, "run_id", runs)) if runs else tantivy.Query.empty_query()
+            n = _count(searcher, q) if runs else 0
     order = tantivy.Order.Desc if descending else tantivy.Order.Asc
+
     def range_of(lo: int | None, hi: int | None, lower: bool = True) -> Any:
         return _both(q, tantivy.Query.range_query(schema, fast, tantivy.FieldType.Integer, lo, hi, include_lower=lower))
     # ascending, NULL starts come last: the ordered matches are those with a start, the others added at the end
@@ -520,13 +551,17 @@ def page(store: Store, text: str, sort: str, descending: bool, need: int) -> Ite
     while True:
         if 2 * k >= n:
             k = max(n, 1)
+        elif k > PAGE_DOCS_MAX:  # a filter that keeps few of many matches: every match, ordered by run id
+            prepare(store, text)
+            yield None
+            return
         hits = searcher.search(ordered, limit=k, count=False, order_by_field=fast, order=order).hits if n else []
         found.update(((a.segment_ord, a.doc), a) for _, a in hits)
         bound: int | None = None
         if len(hits) < k or k >= n:  # every match
-            if not descending and fast == "started_us":
+            if not descending and fast == "started_us" and n:
                 nulls = range_of(NULL_US, NULL_US)
-                found.update(((a.segment_ord, a.doc), a) for _, a in searcher.search(nulls, limit=max(1, n)).hits)
+                found.update(((a.segment_ord, a.doc), a) for _, a in searcher.search(nulls, limit=n).hits)
         else:  # the matches tied with the last: all of them
             bound = int(hits[-1][0])
             ties = range_of(bound, bound)

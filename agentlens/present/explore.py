@@ -307,9 +307,12 @@ def trace_view(run: dict[str, Any], layout: pl.DataFrame, marks: pl.DataFrame, w
     want = max(len(p) + len(visible(str(r["name"]), newlines=False)) + t for r, p, t in zip(rows, prefixes, tails, strict=True))
     room = max(24, min(want, width * 11 // 20))
     while True:
-        used = sum(widths[h] + GAP for h, _, _, _ in fixed)
-        if width - used >= room or len(fixed) <= 2:
+        short = room - (width - sum(widths[h] + GAP for h, _, _, _ in fixed))
+        if short <= 0 or len(fixed) <= 2:
             break
+        if widths.get("model / tool", 0) - short >= 12 and any(f[0] == "model / tool" for f in fixed):
+            widths["model / tool"] -= short  # narrowed (its names cut with …) rather than left out
+            continue
         drop = min(fixed, key=lambda f: f[3])
         fixed.remove(drop)
     name_w = max(12, width - sum(widths[h] + GAP for h, _, _, _ in fixed))
