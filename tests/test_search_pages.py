@@ -90,7 +90,7 @@ def _full(lens: agentlens.Lens, flt: explore.RunFilter, sort: str, desc: bool, l
         return rows, explore.count_runs(lens, flt)
 
 
-def _agree(lens: agentlens.Lens, text: str, monkeypatch: pytest.MonkeyPatch, limits=((20, 0), (7, 14), (50, 40)),
+def _agree(lens: agentlens.Lens, text: str, monkeypatch: pytest.MonkeyPatch, limits=((20, 0), (7, 14), (50, 40), (30, 300)),
            filters=FILTERS, orders=ORDERS) -> dict[str, int]:
     """Every page (filters x orders x limits) and count of `text`: from the index, by the full path, and by the
     scan with no index, equal. Returns how the pages from the index were answered."""
@@ -146,8 +146,8 @@ def test_a_search_alone_is_counted_and_paged_from_the_index(sample_db):
 @pytest.fixture
 def many(tmp_path) -> Path:
     """300 runs, four in five holding TEXT, three sharing each start, one in seven failed; indexed. Then
-    with the index as it was: 100 runs more (after the watermark), 30 rebuilt (stale documents: some gain
-    TEXT, some lose it by a start moved earlier than every other, one moved to the newest start)."""
+    with the index as it was: 100 runs more (after the watermark), 32 rebuilt (stale documents: some gain
+    TEXT, one's start moved earlier than every other), 5 without a start."""
     db = tmp_path / "many.duckdb"
     with agentlens.open(db) as lens:
         lens.ingest(jsonl(tmp_path / "a.jsonl", *[_run(n, (n // 3) * 10, _text(n), failed=n % 7 == 0) for n in range(300)]))
@@ -158,6 +158,9 @@ def many(tmp_path) -> Path:
         rebuilt = [doc(_extra(n, (n // 3) * 10 + 4, f"{TEXT} again" if n % 2 else "more words")) for n in range(10, 40)]
         rebuilt += [doc(_extra(41, -500, "an earlier start")), doc(_extra(42, 5000, "the newest end", k=10))]
         lens.ingest(jsonl(tmp_path / "b.jsonl", *later, *rebuilt))
+        # runs without a start (rebuilt so: a newer ingested_at): last in either order
+        lens.con.execute("UPDATE runs SET started_at = NULL, ingested_at = now() WHERE run_id IN (SELECT unnest(?))",
+                         [[f"{n:032x}" for n in (51, 52, 53, 305, 306)]])
         shutil.rmtree(path)
         shutil.copytree(tmp_path / "old-index", path)  # the index before b.jsonl: stale documents, runs to scan
     return db
@@ -166,7 +169,7 @@ def many(tmp_path) -> Path:
 def test_pages_from_an_index_behind_with_stale_documents_are_the_full_paths(many, monkeypatch):
     with agentlens.open(many, read_only=True) as lens:
         plan = S.prepare(lens, TEXT)
-        assert plan.scanned_runs == 132 and 0 < plan.indexed_matches and plan.matches > 250
+        assert plan.scanned_runs == 135 and 0 < plan.indexed_matches and plan.matches > 250
         assert S.count(lens, TEXT) == plan.matches
         seen = _agree(lens, TEXT, monkeypatch)
         assert seen["newest first"] and seen["partial"] >= 3
