@@ -123,7 +123,8 @@ def sample_db(tmp_path_factory) -> Path:
     return db
 
 
-@pytest.mark.parametrize("text", ["refund", "order", "customer", "insufficient merchant balance", "gpt", "nothing like this"])
+@pytest.mark.slow
+@pytest.mark.parametrize("text", ["refund", "customer", "insufficient merchant balance", "nothing like this"])
 def test_pages_of_the_samples_from_the_index_are_the_full_paths(sample_db, text, monkeypatch):
     with agentlens.open(sample_db, read_only=True) as lens:
         _agree(lens, text, monkeypatch, limits=((20, 0), (5, 3)),
@@ -166,6 +167,7 @@ def many(tmp_path) -> Path:
     return db
 
 
+@pytest.mark.slow
 def test_pages_from_an_index_behind_with_stale_documents_are_the_full_paths(many, monkeypatch):
     with agentlens.open(many, read_only=True) as lens:
         plan = S.prepare(lens, TEXT)
@@ -182,6 +184,7 @@ def test_pages_from_an_index_behind_with_stale_documents_are_the_full_paths(many
         _agree(lens, "again", monkeypatch, limits=((20, 0),), filters=FILTERS[:2])
 
 
+@pytest.mark.slow
 def test_pages_from_an_index_up_to_date_are_the_full_paths(many, monkeypatch):
     with agentlens.open(many) as lens:
         S.sync(lens)
@@ -190,6 +193,7 @@ def test_pages_from_an_index_up_to_date_are_the_full_paths(many, monkeypatch):
         assert _agree(lens, TEXT, monkeypatch)["newest first"]
 
 
+@pytest.mark.slow
 def test_an_index_of_the_older_layout_is_read_whole_and_made_again_by_sync(tmp_path, monkeypatch):
     """An index made before `started_us` (layout 1: run_id, ingested_us, doc): searched by collecting every
     match; the next sync makes it again in the current layout."""
