@@ -457,6 +457,7 @@ def test_every_sql_text_of_the_terminal_parses_and_binds(lens):
         "QUERY_WORDS": ["a b"],
         "TODO_COUNT": [None, None], "INDEX_HITS": [0], "NEWEST": None, "AFTER_WM": [0], "UP_TO_WM": [0],
         "SCANNED_HITS": {"lo": 0, "hi": 10, "phrase": " a "}, "FILTERED_UP_TO_WM": [0, 10],
+        "PAGE_HITS": {"ids": ["a"], "stamps": [1], "wm": 2},
         **{f"PAGE_BEFORE {k} {d}": [0] for k in S.PAGE_KEYS for d in (True, False)},
         "RECORDS": {"kind": None, "file": None, "since": None, "until": None, "n": 10, "limit": 5},
         "COUNTS": {"kind": None, "file": None, "since": None, "until": None},

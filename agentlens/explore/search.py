@@ -115,6 +115,14 @@ ALL_SQL = {"RUN_DOCS": RUN_DOCS, "QUERY_WORDS": QUERY_WORDS, "TODO": TODO, "TODO
 
 # The runs ingested after the watermark (rebuilt since, or new): an index document of one of them is stale.
 AFTER_WM = "SELECT run_id FROM runs WHERE epoch_us(ingested_at) > ?"
+# INDEX_HITS of a page's few matches, given as lists (no Arrow table: pyarrow would import pandas, ~0.5-1 s)
+PAGE_HITS = """
+INSERT INTO _search_hits
+SELECT r.run_id FROM runs r
+JOIN (SELECT unnest($ids::VARCHAR[]) AS run_id, unnest($stamps::BIGINT[]) AS ingested_us) h
+  ON h.run_id = r.run_id AND h.ingested_us = epoch_us(r.ingested_at)
+WHERE epoch_us(r.ingested_at) <= $wm
+"""
 # The runs the index should hold, each by exactly one document: those ingested up to the watermark.
 UP_TO_WM = "SELECT count(*) FROM runs WHERE epoch_us(ingested_at) <= ?"
 SCANNED = "CREATE OR REPLACE TEMP TABLE _search_scanned (run_id VARCHAR)"
@@ -131,7 +139,7 @@ PAGE_BEFORE = "SELECT count(*) FROM runs WHERE ({where}) AND {key} {cmp} ?"
 # matches of a filter.
 FILTERED_UP_TO_WM = "SELECT run_id FROM runs WHERE ({where}) AND epoch_us(ingested_at) <= ? LIMIT ?"
 SCANNED_OF = "SELECT count(*) FROM runs WHERE ({where}) AND run_id IN (SELECT run_id FROM _search_scanned)"
-ALL_SQL.update({"AFTER_WM": AFTER_WM, "UP_TO_WM": UP_TO_WM, "SCANNED": SCANNED, "SCANNED_HITS": SCANNED_HITS,
+ALL_SQL.update({"PAGE_HITS": PAGE_HITS, "AFTER_WM": AFTER_WM, "UP_TO_WM": UP_TO_WM, "SCANNED": SCANNED, "SCANNED_HITS": SCANNED_HITS,
                 "HITS_FROM_SCANNED": HITS_FROM_SCANNED})
 
 INDEX_CHUNK_RUNS = 20_000  # runs whose words are made in one statement while indexing (fewer when long: TODO)
@@ -226,7 +234,7 @@ def _watermark(index: Any, searcher: Any | None = None) -> int | None:
 def state(store: Store) -> IndexState:
     """The index of the database as it is on disk (no index: watermark None)."""
     path = index_path(store)
-    index = _open_index(path, create=False) if path is not None else None
+    index = _open_reader(path)[0] if path is not None else None  # of any layout
     if index is None:
         return IndexState(path, None, 0)
     wm = _watermark(index)
@@ -567,22 +575,25 @@ def page(store: Store, text: str, sort: str, descending: bool, need: int, where:
             ties = range_of(bound, bound)
             found.update(((a.segment_ord, a.doc), a)
                          for _, a in searcher.search(ties, limit=max(1, _count(searcher, ties)), count=False).hits)
-        _keep_current(store, st, _stored(st, found))
+        store.con.execute(HITS_FROM_SCANNED)
+        ids, stamps = _stored(st, found)
+        if ids:
+            store.con.execute(PAGE_HITS, {"ids": ids, "stamps": stamps, "wm": st.wm})
         yield bound
         if bound is None:
             return
         k *= 4
 
 
-def _stored(st: _Search, found: dict[tuple[int, int], Any]) -> pa.Table:
-    """The (run_id, ingested_us) of the documents at `found`'s addresses (read once per search)."""
+def _stored(st: _Search, found: dict[tuple[int, int], Any]) -> tuple[list[str], list[int]]:
+    """The run_id and ingested_us of the documents at `found`'s addresses (each read once per search)."""
     assert st.searcher is not None
     for key, addr in found.items():
         if key not in st.stored:
             d = st.searcher.doc(addr)
             st.stored[key] = (d["run_id"][0], d["ingested_us"][0])
     rows = [st.stored[key] for key in found]
-    return _hits_table([r for r, _ in rows], [i for _, i in rows])
+    return [r for r, _ in rows], [i for _, i in rows]
 
 
 def page_before(where: str, sort: str, descending: bool) -> str:
