@@ -91,7 +91,7 @@ def _full(lens: agentlens.Lens, flt: explore.RunFilter, sort: str, desc: bool, l
 
 
 def _agree(lens: agentlens.Lens, text: str, monkeypatch: pytest.MonkeyPatch, limits=((20, 0), (7, 14), (50, 40), (30, 300)),
-           filters=FILTERS, orders=ORDERS) -> dict[str, int]:
+           filters=FILTERS, orders=ORDERS) -> dict[str, Any]:
     """Every page (filters x orders x limits) and count of `text`: from the index, by the full path, and by the
     scan with no index, equal. Returns how the pages from the index were answered."""
     seen: dict[str, Any] = {"partial": 0, "pages": 0, "newest first": False}
