@@ -15,12 +15,18 @@ Then, timed:
   `--repeat`: the **baseline**, a plain `ILIKE '%text%'` over every text column of runs and spans (what
   the explorer's search did on input and output, widened to everything a run holds; once by default, it
   takes seconds); the **search**
-  through the library (`count_runs` + `find_runs` with `RunFilter(text=...)`, a page of 20); the same
+  through the library (`count_runs` + `find_runs` with `RunFilter(text=...)`, a page of 20, newest first:
+  the page answered from the index a page at a time, the count from tantivy's count), and the same with
+  the page's names and previews (`describe=True`, what `agentlens runs` shows); the **full path**,
+  the same page and count after `search.prepare` collected every match (what every search did before pages
+  came from the index: tantivy's matches all collected, joined to `runs`); the same two with `--status
+  error` besides (**filtered**: its page from the index in rounds, its count by the full path); the search
   with the 1% of runs not yet indexed (**search + tail**); and the **scan** of every run's words with no
-  index (`search.scan_only`, once: what a search costs when the index is missing).
+  index (`search.scan_only`, once: what a search costs when the index is missing). Beside them, the same
+  page and count with no search, without and with the names and previews.
 
-The ratio reported is baseline ÷ search, both measured here. Prints a table and writes
-bench/out/search.json.
+The ratios reported are baseline ÷ search and full path ÷ search, each measured here. Prints a table and
+writes bench/out/search.json.
 """
 
 from __future__ import annotations
@@ -116,26 +122,49 @@ def main(argv: list[str] | None = None) -> int:
         print(f"index of {st.documents:,} runs built in {r['index_build_s']:.0f} s, "
               f"{r['index_bytes'] / 1e6:.0f} MB (database {r['database_bytes'] / 1e6:.0f} MB)")
 
+        def plain(describe: bool = False) -> int:  # `agentlens runs` with no search: a page of 20 and the count
+            explore.find_runs(lens, explore.RunFilter(), limit=20, describe=describe)
+            return explore.count_runs(lens, explore.RunFilter())
+
+        r["no_search_s"], _ = median_time(plain, args.repeat)
+        r["no_search_described_s"], _ = median_time(lambda: plain(True), args.repeat)
+        print(f"no search: a page of 20 runs and the count {r['no_search_s'] * 1000:.0f} ms, "
+              f"with the names and previews {r['no_search_described_s'] * 1000:.0f} ms")
         queries: dict[str, dict[str, Any]] = {}
         for label, text in QUERIES.items():
             flt = explore.RunFilter(text=text)
 
-            def searched(flt: explore.RunFilter = flt) -> int:
+            def searched(flt: explore.RunFilter = flt, describe: bool = False) -> int:
                 n = explore.count_runs(lens, flt)
-                explore.find_runs(lens, flt, limit=20, describe=True)
+                explore.find_runs(lens, flt, limit=20, describe=describe)
                 return n
 
-            def fresh(flt: explore.RunFilter = flt) -> int:
+            def fresh(flt: explore.RunFilter = flt, describe: bool = False) -> int:
                 search.forget(lens)  # each repetition searches again
+                return searched(flt, describe)
+
+            def full(flt: explore.RunFilter = flt) -> int:
+                search.forget(lens)
+                search.prepare(lens, str(flt.text))  # every match collected: the page and count read them
                 return searched(flt)
 
             pattern = f"%{text}%"
             base_s, base_n = median_time(lambda p=pattern: lens.one(BASELINE, {"p": p})[0], args.baseline_repeat)
             search_s, n = median_time(fresh, args.repeat)
+            full_s, full_n = median_time(full, args.repeat)
+            assert full_n == n, (full_n, n)
+            cli_s, _ = median_time(lambda flt=flt: fresh(flt, True), args.repeat)
+            err = flt.with_(status="error")
+            ferr_s, nerr = median_time(lambda err=err: fresh(err), args.repeat)
+            fullerr_s, _ = median_time(lambda err=err: full(err), args.repeat)
             queries[label] = {"text": text, "baseline_s": base_s, "baseline_matches": base_n,
-                              "search_s": search_s, "matches": n}
+                              "search_s": search_s, "matches": n, "full_path_s": full_s, "described_s": cli_s,
+                              "filtered_s": ferr_s, "filtered_full_path_s": fullerr_s, "filtered_matches": nerr}
             print(f"  {label:<20} baseline {base_s * 1000:9.0f} ms ({base_n:,})   search {search_s * 1000:7.1f} ms "
-                  f"({n:,})   x{base_s / search_s:,.0f}")
+                  f"({n:,})   x{base_s / search_s:,.0f}   full path {full_s * 1000:7.1f} ms (x{full_s / search_s:,.1f})"
+                  f"   with names and previews {cli_s * 1000:7.1f} ms"
+                  f"   --status error: {ferr_s * 1000:7.1f} ms, full path {fullerr_s * 1000:7.1f} ms "
+                  f"(x{fullerr_s / ferr_s:,.1f}) ({nerr:,})")
 
         # 1% more runs: the sync an ingest adds, and a search while they are not indexed yet
         copy_runs(lens, "-new", 1)

@@ -286,6 +286,10 @@ def test_trace_draws_the_tree_with_errors_and_evidence(sample_db):
     assert "★ tool_error (medium)" in out and "gpt-4o" in out and "329/12" in out
     full = run_cli("trace", PAYMENT_RUN, "--full", "--db", str(sample_db), columns=150)
     assert '"reason": "item arrived damaged"' in full  # tool arguments, pretty JSON
+    # at 80 columns the span names win over the cost, tokens and model columns: the failing tool's name whole
+    narrow = run_cli("trace", PAYMENT_RUN, "--db", str(sample_db), columns=80)
+    assert "└─ execute_tool refund_order ✖ ★ tool_error" in narrow and "├─ execute_tool request_approval " in narrow
+    assert max(len(line) for line in narrow.splitlines()) <= 80 and "duration" in narrow
     bad = CliRunner().invoke(main, ["trace", "nope", "--db", str(sample_db)])
     assert bad.exit_code == 2 and "no run 'nope'" in bad.output and "Traceback" not in bad.output
 
@@ -415,8 +419,8 @@ def test_in_a_real_terminal(tmux, sample_db, width):
     screen = term.run(f"agentlens runs --db {db} --search '{PAYMENT_TEXT}'")
     assert PAYMENT_RUN in screen and "1 run" in screen
     screen = term.run(f"agentlens trace {PAYMENT_RUN} --db {db}")
-    # (at 80 columns the per-call cost column leaves the failing tool's name cut to "execute_tool re…")
-    assert "└─ execute_tool re" in screen and "✖" in screen and "★ tool_error" in screen
+    # the failing tool's name whole, at 80 columns too (the less important columns give way)
+    assert "└─ execute_tool refund_order ✖ ★ tool_error" in screen
     assert max(len(line) for line in screen.splitlines()) <= width
     screen = term.run(f"agentlens session {SESSION} --db {db}")
     assert "runs 4" in screen
@@ -451,12 +455,17 @@ def test_every_sql_text_of_the_terminal_parses_and_binds(lens):
         "RUN_DOCS": {"lo": 0, "hi": 10}, "RUN_WORDS": {"lo": 0, "hi": 10}, "SCAN": {"lo": 0, "hi": 10, "phrase": " a "},
         "SCAN_HITS": {"lo": 0, "hi": 10, "phrase": " a "}, "TODO": {"wm": None, "n": 10, "b": 1000, "nb": 10_000},
         "QUERY_WORDS": ["a b"],
-        "TODO_COUNT": [None, None], "INDEX_HITS": [0], "NEWEST": None,
+        "TODO_COUNT": [None, None], "INDEX_HITS": [0], "NEWEST": None, "AFTER_WM": [0], "UP_TO_WM": [0],
+        "SCANNED_HITS": {"lo": 0, "hi": 10, "phrase": " a "}, "FILTERED_UP_TO_WM": [0, 10],
+        "PAGE_HITS": {"ids": ["a"], "stamps": [1], "wm": 2},
+        **{f"PAGE_BEFORE {k} {d}": [0] for k in S.PAGE_KEYS for d in (True, False)},
         "RECORDS": {"kind": None, "file": None, "since": None, "until": None, "n": 10, "limit": 5},
         "COUNTS": {"kind": None, "file": None, "since": None, "until": None},
         "TOTALS": ["s"],
     }
     texts = {**S.ALL_SQL, **Q.ALL_SQL, "TOTALS": SS.TOTALS,
+             **{f"PAGE_BEFORE {k} {d}": S.page_before("true", k, d) for k in S.PAGE_KEYS for d in (True, False)},
+             "FILTERED_UP_TO_WM": S.FILTERED_UP_TO_WM.format(where="true"), "SCANNED_OF": S.SCANNED_OF.format(where="true"),
              **{k: v.format(where="true") for k, v in C.ALL_SQL.items()}}
     for name, text in texts.items():
         params = named.get(name)

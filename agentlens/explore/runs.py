@@ -160,7 +160,10 @@ def find_runs(
         if c not in RUN_COLUMNS:
             raise FilterError(f"unknown run column {c!r}")
     classified = has_table(lens, "failures")
-    where, params = prepare(lens, flt, classified)
+    if flt.text and sort in S.PAGE_KEYS:
+        where, params = _search_page(lens, flt, classified, sort, descending, int(limit) + int(offset))
+    else:
+        where, params = prepare(lens, flt, classified)
     cols = ", ".join(f'r."{c}"' for c in dict.fromkeys(("run_id", *columns)))
     order = TOTAL_TOKENS if sort == "total_tokens" else f'r."{sort}"'
     direction = "DESC" if descending else "ASC"
@@ -179,8 +182,37 @@ def find_runs(
     return df if "run_id" in columns else df.drop("run_id")
 
 
+def _search_page(lens: Store, flt: RunFilter, classified: bool, sort: str, descending: bool,
+                 need: int) -> tuple[str, list[Any]]:
+    """The filter's clause, its search's `_search_hits` filled with enough matches for the first `need` runs
+    in `sort` order (explore.search.page: from the index a round at a time, until `need` of the filter's runs
+    come at or before the round's bound, or every match is there)."""
+    where, params = flt.where(classified)
+    rest, rest_params = flt.with_(text=None).where(classified)
+    before = S.page_before(where, sort, descending)
+    try:
+        for bound in S.page(lens, str(flt.text), sort, descending, need, rest, rest_params):
+            if bound is None or int(lens.con.execute(before, [*params, bound]).fetchall()[0][0]) >= need:
+                break
+    except S.SearchError as e:
+        raise FilterError(str(e)) from None
+    return where, params
+
+
 def count_runs(lens: Store, flt: RunFilter | None = None) -> int:
-    where, params = prepare(lens, flt or RunFilter())
+    """How many runs match. A search is counted from the index (explore.search.count: alone, or with other
+    filters of fewer runs than its matches), else every match of the search is collected and the runs of
+    the other filters counted among them."""
+    flt = flt or RunFilter()
+    if flt.text:
+        rest, rest_params = flt.with_(text=None).where(has_table(lens, "failures"))
+        try:
+            n = S.count(lens, flt.text, rest, rest_params)
+        except S.SearchError as e:
+            raise FilterError(str(e)) from None
+        if n is not None:
+            return n
+    where, params = prepare(lens, flt)
     rows = lens.con.execute(f"SELECT count(*) FROM runs WHERE {where}", params).fetchall()  # noqa: S608 - built from checked names
     return int(rows[0][0])
 

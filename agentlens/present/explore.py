@@ -299,10 +299,20 @@ def trace_view(run: dict[str, Any], layout: pl.DataFrame, marks: pl.DataFrame, w
         fixed.append(("reported" if headline_computed else "computed", money(other), "right", 45))
     widths = {h: (bar_width if h == "bar" else max(len(h), *(len(c) for c in cells)))
               for h, cells, _, _ in fixed}
+    # the span names' column wants its longest name whole (with the tree's prefix, ✖ and ★ marks), up to
+    # a little over half the width: below that the least important columns go (tokens, model, cost ...)
+    tails = [len(" ✖" if r["status"] == "error" else "") + sum(len(" ★ ") + len(visible(", ".join(m), newlines=False))
+                                                          for m in [evidence.get(r["span_id"])] if m)
+             for r in rows]
+    want = max(len(p) + len(visible(str(r["name"]), newlines=False)) + t for r, p, t in zip(rows, prefixes, tails, strict=True))
+    room = max(24, min(want, width * 11 // 20))
     while True:
-        used = sum(widths[h] + GAP for h, _, _, _ in fixed)
-        if width - used >= 24 or len(fixed) <= 2:
+        short = room - (width - sum(widths[h] + GAP for h, _, _, _ in fixed))
+        if short <= 0 or len(fixed) <= 2:
             break
+        if widths.get("model / tool", 0) - short >= 12 and any(f[0] == "model / tool" for f in fixed):
+            widths["model / tool"] -= short  # narrowed (its names cut with …) rather than left out
+            continue
         drop = min(fixed, key=lambda f: f[3])
         fixed.remove(drop)
     name_w = max(12, width - sum(widths[h] + GAP for h, _, _, _ in fixed))
