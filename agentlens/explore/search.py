@@ -352,6 +352,11 @@ def _prepare_clickhouse(store: Store, text: str) -> SearchPlan:
 
 
 def _prepare(store: Store, text: str) -> SearchPlan:
+    if getattr(store, "spark", None) is not None:
+        from ..scale.sparkconn import NotSupportedOnSpark
+
+        raise NotSupportedOnSpark("not supported on Spark yet: searching the runs' text (--search): the search "
+                                  "reads a DuckDB database's index, or scans its runs by rowid; it runs on DuckDB")
     if getattr(store, "clickhouse", None) is not None:
         return _prepare_clickhouse(store, text)
     words = query_words(store, text)
