@@ -30,8 +30,8 @@ from .lab import LabError
 
 DB_OPTION: Callable[[Any], Any] = click.option(
     "--db", "--store", "db", default=None, metavar="FILE|URL",
-    help="Database file, or a ClickHouse store: clickhouse://host:8123/db, clickhouse+chdb:///dir "
-         "(default: $AGENTLENS_DB, else ./agentlens.duckdb).",
+    help="Database file, or a ClickHouse store: clickhouse://host:8123/db, clickhouse+chdb:///dir, or a lake "
+         "on Spark (read commands): spark://host:7077?lake=DIR (default: $AGENTLENS_DB, else ./agentlens.duckdb).",
 )
 
 
