@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from lake import make_lake
 from scale_cases import differences
 
 from agentlens.api import Lens
+from agentlens.cli import main
 from agentlens.scale import parse_spark, spark_url
 from agentlens.scale.sparkconn import NotSupportedOnSpark
 from agentlens.store import DatabaseUnavailable
@@ -75,17 +77,19 @@ def test_engine_option_errors(tmp_path: Path, duck_and_lake: tuple[Path, Path]) 
 
 
 @pytest.mark.slow
-def test_commands_on_spark_match_duckdb(spark_master: str, duck_and_lake: tuple[Path, Path]) -> None:
-    """`signals`, `costs`, `failures` and `compare` on the lake on Spark answer as on the DuckDB database."""
+def test_commands_on_spark_match_duckdb(spark: Any, spark_master: str, duck_and_lake: tuple[Path, Path]) -> None:
+    """`signals`, `costs`, `failures` and `compare` on the lake on Spark answer as on the DuckDB database. In
+    this process: the command finds the test session's Spark application on the same master and works in a
+    session of its own there (a second application would wait for the cores this one holds)."""
     db, lake = duck_and_lake
     engine = ["--engine", spark_master, "--lake", str(lake)]
     for cmd in (["signals", "--by", "feature", "--format", "json"], ["costs", "--by", "model", "--format", "json"],
-                ["failures", "--format", "json"], ["compare", "--dimension", "feature", "--values", "refund,billing", "--format", "json"]):
-        on_duck = _run(*cmd, "--db", str(db))
-        on_spark = _run(*cmd, *engine)
-        assert on_duck.returncode == 0, on_duck.stderr
-        assert on_spark.returncode == on_duck.returncode, on_spark.stderr
-        assert "Traceback" not in on_spark.stderr
+                ["failures", "--format", "json"],
+                ["compare", "--dimension", "feature", "--values", "refund,billing", "--format", "json"]):
+        on_duck = CliRunner().invoke(main, [*cmd, "--db", str(db)])
+        on_spark = CliRunner().invoke(main, [*cmd, *engine])
+        assert on_duck.exit_code == 0, on_duck.output
+        assert on_spark.exit_code == 0, (cmd, on_spark.output)
         a, b = json.loads(on_duck.stdout), json.loads(on_spark.stdout)
         assert a, cmd
         assert not differences(a, b, " ".join(cmd))

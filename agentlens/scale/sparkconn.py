@@ -90,11 +90,15 @@ class SparkConnection:
         check_lake(url.lake)
         self._owned = spark is None
         if spark is None:
+            from pyspark import SparkContext
             from pyspark.sql import SparkSession
 
-            active = SparkSession.getActiveSession()
-            if active is not None and active.sparkContext.master == url.master:
-                spark, self._owned = active, False
+            running = SparkContext._active_spark_context  # one Spark application per process
+            if running is not None:
+                if running.master != url.master:
+                    raise SparkError(f"{url.master}: this process already runs Spark on {running.master}; "
+                                     "open the lake there, or in another process")
+                spark, self._owned = SparkSession.builder.getOrCreate(), False  # that application's session
             else:
                 check_master(url)
                 spark = session(url.master, app="agentlens")
