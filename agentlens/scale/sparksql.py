@@ -215,9 +215,11 @@ def structs(tree: exp.Expr, ctx: Ctx) -> exp.Expr:
 
     def fix(node: exp.Expr) -> exp.Expr:
         inner = None
-        if isinstance(node, exp.JSONFormat | exp.Anonymous) and node.name.lower() in ("to_json", "") \
-                and isinstance(node.this, exp.Struct):
+        if isinstance(node, exp.JSONFormat) and isinstance(node.this, exp.Struct):
             inner = node.this
+        elif isinstance(node, exp.Anonymous) and node.name.lower() == "to_json" and len(node.expressions) == 1 \
+                and isinstance(node.expressions[0], exp.Struct):
+            inner = node.expressions[0]
         elif isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.JSON and isinstance(node.this, exp.Struct):
             inner = node.this
         if inner is None:
