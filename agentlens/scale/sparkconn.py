@@ -144,6 +144,12 @@ class SparkConnection:
     # -- what DuckDB's connection offers ------------------------------------------------------------------
     def _run(self, query: str, params: Any) -> Result:
         fp, conds, name = conformance.fingerprints(query)
+        try:
+            kind = parse(query)[0]
+        except NotSupported:
+            kind = None
+        if kind is not None and not isinstance(kind, exp.Query | exp.Create | exp.Drop):
+            raise NotSupportedOnSpark(f"not supported on Spark: {name}: {READ_ONLY}")  # a write, first of all
         if self.mode == "enforce":
             passed = conformance.passed("spark")
             missing = [c for c in conds if c not in passed]
