@@ -199,9 +199,7 @@ class SparkConnection:
         df = self._df(sql, args)
         try:
             return df.toArrow()
-        except Exception as e:
-            if type(e).__name__.endswith("Exception") and "py4j" not in type(e).__module__:
-                raise SparkError(f"Spark failed: {str(e).strip().splitlines()[0]}") from None
+        except Exception as e:  # a job that failed on the cluster (lost executors, a file gone): its first line
             raise SparkError(f"Spark failed: {str(e).strip().splitlines()[0]}") from None
 
     def _fetch_run(self, table: str, run_id: Any) -> pa.Table:
