@@ -117,3 +117,31 @@ def test_library_refuses_writes_and_unknown_statements(spark: Any, spark_master:
             lens.con.execute("CREATE TABLE t AS SELECT 1")
     finally:
         lens.close()
+
+
+@pytest.mark.slow
+def test_missing_table_and_column_read_as_contract(spark: Any, spark_master: str, tmp_path: Path,
+                                                   duck_and_lake: tuple[Path, Path]) -> None:
+    """A table the lake lacks reads as empty with the contract's columns; a column its files lack reads as NULL;
+    the partition column is not one of them."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from agentlens import schema
+
+    _, full = duck_and_lake
+    lake = tmp_path / "lake"
+    shutil.copytree(full, lake)
+    shutil.rmtree(lake / "fleet_incidents")
+    for f in (lake / "runs").rglob("*.parquet"):  # files of an older writer, without `feature`
+        pq.write_table(pq.read_table(f, partitioning=None).drop_columns(["feature"]), f)
+    lens = Lens(spark_url(spark_master, str(lake)))
+    try:
+        fleet = lens.spark._collect("SELECT * FROM fleet_incidents", {})
+        assert fleet.num_rows == 0 and fleet.column_names == [c.name for c in schema.FLEET_INCIDENT_COLUMNS]
+        runs = lens.spark._collect("SELECT * FROM runs", {})
+        assert runs.column_names == [c.name for c in schema.RUN_COLUMNS]
+        assert runs.num_rows > 0 and runs.column("feature").null_count == runs.num_rows
+    finally:
+        lens.close()
