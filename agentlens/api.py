@@ -24,7 +24,7 @@ from .ingest import FileResult, IngestSummary, OnCommit, Pipeline, Progress, Ste
 from .ingest.read import iter_files
 from .ingest.stage import sweep_stages
 from .sources import ingest_url, is_url
-from .store import Store
+from .store import DatabaseUnavailable, Store
 from .store.db import DEFAULT_WAIT, Announce
 
 SHOW_INGEST_BAR_BYTES = 20 * 1024 * 1024
@@ -93,6 +93,7 @@ class Lens(Store):
         `progress`: a progress bar (None: only when there is more than 20 MB to read). `source`: the
         source's name: its records are its own (run ids `NAME:id`), apart from other sources' with the
         same ids (a live table's name by default)."""
+        self._not_a_lake()
         if self.clickhouse is not None:
             return self._ship(lambda work: work.ingest(*paths, format=format, progress=progress, source=source))
         t0 = time.perf_counter()
@@ -114,9 +115,16 @@ class Lens(Store):
     def ingest_batches(self, name: str, format: str, batches: Iterable[Batch],
                        on_commit: tuple[OnCommit, ...] = (), advance: Callable[[int], None] | None = None) -> FileResult:
         """Store adapter batches in one transaction, exactly as a file's are (see ingest.ingest_batches)."""
+        self._not_a_lake()
         if self.clickhouse is not None:
             return self._ship(lambda work: work.ingest_batches(name, format, batches, on_commit, advance))
         return _ingest.ingest_batches(self, name, format, batches, self.pipeline, on_commit, advance)
+
+    def _not_a_lake(self) -> None:
+        if self.spark is not None:
+            raise DatabaseUnavailable(f"{self.path}: a lake on Spark is read here, never written: "
+                                      "`agentlens export --lake DIR` or the distributed ingest (`agentlens spark "
+                                      "ingest`) writes it")
 
     # -- a ClickHouse store: per-run work in a DuckDB work database, the rows shipped (agentlens.scale.ship) --
     def work(self) -> Lens:

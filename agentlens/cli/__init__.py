@@ -10,7 +10,7 @@ import click
 from .. import schema
 from ..present import demo as demo_job
 from ..present import terminal
-from .common import CONFIG_OPTION, DB_OPTION, Group, _open
+from .common import CONFIG_OPTION, DB_OPTION, ENGINE_OPTION, Group, _open
 from .costs import costs, reprice
 from .explore import COMMANDS as EXPLORE_COMMANDS
 from .failures import classify_cmd, export_evals_cmd, failures_cmd
@@ -66,6 +66,7 @@ def ingest(paths: tuple[str, ...], db: str | None, config: str | None, input_for
 
 @main.command()
 @DB_OPTION
+@ENGINE_OPTION
 def show(db: str | None) -> None:
     """What is in the database: runs, spans, time range, sources, models, features."""
     with _open(db, read_only=True) as lens:

@@ -23,15 +23,50 @@ from ..ingest import IngestError
 from ..present import terminal
 from ..present.notify import WebhookError
 from ..present.progress import IngestBar, migration_notice
+from ..scale import spark_url
 from ..scale.spark import SparkError
 from ..store import DatabaseBusy, DatabaseMissing, StoreError, default_db_path, out_of_memory_advice
 from .lab import LabError
 
 DB_OPTION: Callable[[Any], Any] = click.option(
     "--db", "--store", "db", default=None, metavar="FILE|URL",
-    help="Database file, or a ClickHouse store: clickhouse://host:8123/db, clickhouse+chdb:///dir "
-         "(default: $AGENTLENS_DB, else ./agentlens.duckdb).",
+    help="Database file, or a ClickHouse store: clickhouse://host:8123/db, clickhouse+chdb:///dir, or a lake "
+         "on Spark (read commands): spark://host:7077?lake=DIR (default: $AGENTLENS_DB, else ./agentlens.duckdb).",
 )
+
+
+def _engine_meta(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.meta[f"agentlens.{param.name}"] = value
+
+
+def ENGINE_OPTION(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`--engine spark://HOST:PORT --lake DIR`: the command reads the Parquet lake DIR on that Spark cluster,
+    another spelling of `--db 'spark://HOST:PORT?lake=DIR'` (`_open` makes the URL)."""
+    f = click.option("--lake", default=None, metavar="DIR", expose_value=False, callback=_engine_meta,
+                     help="The Parquet lake to read with --engine (a folder `agentlens export --lake` writes).")(f)
+    return click.option("--engine", default=None, metavar="spark://HOST:PORT", expose_value=False,
+                        callback=_engine_meta,
+                        help="Run the command's SQL on this Spark cluster, over the lake of --lake (read-only; "
+                             "the same as --db 'spark://HOST:PORT?lake=DIR').")(f)
+
+
+def _engine_url(db: str | None) -> str | None:
+    """The store a command opens: --db, or the Spark URL of --engine and --lake."""
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    engine, lake = meta.get("agentlens.engine"), meta.get("agentlens.lake")
+    if engine is None and lake is None:
+        return db
+    if engine is None:
+        raise UserError("--lake needs --engine spark://HOST:PORT (the Spark cluster that reads it)")
+    if lake is None:
+        raise UserError(f"--engine {engine} needs --lake DIR (the Parquet lake it reads)")
+    if db is not None:
+        raise UserError("give either --db or --engine/--lake, not both")
+    if not engine.lower().startswith("spark://"):
+        raise UserError(f"--engine {engine}: not a Spark master's URL (spark://HOST:PORT)")
+    return spark_url(engine, lake)
 CONFIG_OPTION: Callable[[Any], Any] = click.option("--config", "config", default=None, metavar="FILE", help="TOML config file.")
 
 
@@ -88,6 +123,7 @@ def _open(db: str | None, config: str | None = None, read_only: bool = False, cr
     it to other processes while it runs, or hands its writes to the process that holds it (`create`:
     whether a missing database may be created; default: writers that add data do, maintenance does not).
     When a process that does not serve it holds the database, waits (see wait_seconds), saying so once."""
+    db = _engine_url(db)
     try:
         return Lens(db or default_db_path(), Config.load(config), read_only=read_only, announce=migration_notice,
                     bar=IngestBar, serve=not read_only, create=(not read_only) if create is None else create,

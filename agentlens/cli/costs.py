@@ -15,6 +15,7 @@ from ..present.costs import cost_result
 from .common import (
     CONFIG_OPTION,
     DB_OPTION,
+    ENGINE_OPTION,
     _open,
     by_option,
     format_option,
@@ -26,6 +27,7 @@ from .common import (
 
 @click.command()
 @DB_OPTION
+@ENGINE_OPTION
 @CONFIG_OPTION
 @by_option(C.dimensions, default="feature", metavar="DIMS",
            help="Comma-separated group keys: a run column (" + ", ".join(RUN_DIMENSIONS) + "), "

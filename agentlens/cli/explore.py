@@ -21,6 +21,7 @@ from .common import (
     CONFIG_OPTION,
     DB_OPTION,
     DURATION,
+    ENGINE_OPTION,
     UserError,
     _open,
     format_option,
@@ -71,6 +72,7 @@ def _where(where_: dict[str, str], status: str | None = None) -> dict[str, Any]:
 
 @click.command(name="runs")
 @DB_OPTION
+@ENGINE_OPTION
 @CONFIG_OPTION
 @since_option()
 @until_option()
@@ -119,6 +121,7 @@ def runs_cmd(db: str | None, config: str | None, since: dt.datetime | None, unti
 @click.command(name="trace")
 @click.argument("run_id")
 @DB_OPTION
+@ENGINE_OPTION
 @CONFIG_OPTION
 @click.option("--full", is_flag=True, help="Also each span's messages, tool arguments and results.")
 @click.option("--max-text", type=click.IntRange(min=20), default=2000, show_default=True,
@@ -147,6 +150,7 @@ def trace_cmd(run_id: str, db: str | None, config: str | None, full: bool, max_t
 @click.command(name="session")
 @click.argument("session_id")
 @DB_OPTION
+@ENGINE_OPTION
 @CONFIG_OPTION
 @format_option("table: the session's totals and its runs in order; json: the same; csv, parquet: the runs.")
 @output_option()
@@ -168,6 +172,7 @@ def session_cmd(session_id: str, db: str | None, config: str | None, fmt: str, o
 
 @click.command(name="compare")
 @DB_OPTION
+@ENGINE_OPTION
 @CONFIG_OPTION
 @click.option("--period", type=DURATION, default=None, metavar="DURATION",
               help="Two windows: the PERIOD before --until (default now) against the PERIOD before that "
@@ -223,6 +228,7 @@ def compare_cmd(db: str | None, config: str | None, period: dt.timedelta | None,
 
 @click.command(name="quarantine")
 @DB_OPTION
+@ENGINE_OPTION
 @click.option("--kind", default=None, metavar="KIND", help="Only this kind (malformed_json, missing_field, ...).")
 @click.option("--file", "file", default=None, metavar="TEXT", help="Only files whose path contains TEXT.")
 @since_option("Records quarantined")

@@ -15,6 +15,7 @@ from ..present import terminal
 from .common import (
     CONFIG_OPTION,
     DB_OPTION,
+    ENGINE_OPTION,
     _open,
     by_option,
     format_option,
@@ -35,6 +36,7 @@ def _one_dimension(names: tuple[str, ...]) -> None:
 
 @click.command(name="failures")
 @DB_OPTION
+@ENGINE_OPTION
 @CONFIG_OPTION
 @since_option()
 @until_option()

@@ -20,6 +20,7 @@ from .common import (
     CONFIG_OPTION,
     DB_OPTION,
     DURATION,
+    ENGINE_OPTION,
     INPUT_ERRORS,
     TIME,
     UserError,
@@ -46,6 +47,7 @@ def _wait_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 @click.command(name="signals")
 @DB_OPTION
+@ENGINE_OPTION
 @CONFIG_OPTION
 @by_option(lambda names: S.make_query(by=names), help="Group by run dimensions: " + ", ".join(GROUP_DIMENSIONS) + ".")
 @click.option("--every", type=DURATION, metavar="INTERVAL",
@@ -114,6 +116,7 @@ def rollup_cmd(db: str | None, config: str | None, every: dt.timedelta, rebuild:
 
 @click.command(name="alerts")
 @DB_OPTION
+@ENGINE_OPTION
 @CONFIG_OPTION
 @click.option("--rules", "rules_path", required=True, metavar="FILE", type=click.Path(dir_okay=False),
               help="TOML rules file: [[threshold]] and [[slo]] rules (see README, Alerts).")

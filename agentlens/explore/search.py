@@ -457,6 +457,7 @@ def prepare(store: Store, text: str) -> SearchPlan:
     (see the module's docstring): the index's matches still current, plus a scan of the runs it does not
     hold yet. `RunFilter(text=...)` reads that table. The same text asked again of unchanged runs (the
     newest `ingested_at` and the count the same) reuses it: a page and its count search once."""
+    _refuse_spark(store)
     if getattr(store, "clickhouse", None) is not None:
         stamp = (text, tuple(store.con.execute(NEWEST).fetchall()[0]))
         last = _LAST.get(store)
@@ -485,6 +486,7 @@ def count(store: Store, text: str, where: str = "true", params: list[Any] | None
     one document per run and indexes every run up to the watermark, so the documents not of the later runs
     are as many as the runs ingested up to it. Else, past STALE_MAX later runs, a filter of too many runs, or
     a ClickHouse store: None (the caller collects every match and counts in SQL)."""
+    _refuse_spark(store)
     if getattr(store, "clickhouse", None) is not None:
         return None
     st = _begin(store, text)
@@ -529,6 +531,7 @@ def page(store: Store, text: str, sort: str, descending: bool, need: int, where:
     FILTER_TERMS_MIN): the index asked only for the matches among the filter's runs it holds as they are (a
     term set of their ids), so a page of a rare filter comes in one round too. Rounds past PAGE_DOCS_MAX
     documents, another sort, no index or an index of an older layout: every match collected (`prepare`)."""
+    _refuse_spark(store)
     st = _begin(store, text) if getattr(store, "clickhouse", None) is None else None
     if st is None or st.plan is not None or st.index is None or not st.current or sort not in PAGE_KEYS:
         prepare(store, text)
@@ -622,6 +625,14 @@ def _prepare_clickhouse(store: Store, text: str) -> SearchPlan:
     except ch_search.NotSearchable as e:
         raise SearchError(str(e)) from None
     return SearchPlan(tuple(words), n, 0, n)
+
+
+def _refuse_spark(store: Store) -> None:
+    if getattr(store, "spark", None) is not None:
+        from ..scale.sparkconn import NotSupportedOnSpark
+
+        raise NotSupportedOnSpark("not supported on Spark yet: searching the runs' text (--search): the search "
+                                  "reads a DuckDB database's index, or scans its runs by rowid; it runs on DuckDB")
 
 
 def scan_only(store: Store, text: str) -> int:

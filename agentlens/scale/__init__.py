@@ -1,4 +1,5 @@
-"""Scale-out: the canonical tables and the metric SQL on ClickHouse (issue 26; docs/scale-out.md).
+"""Scale-out: the canonical tables and the metric SQL on ClickHouse (issue 26) and on Spark over a Parquet
+lake (issue 27; docs/scale-out.md).
 
 Per-run work stays in DuckDB inside the ingest processes (normalising, building runs, pricing, failure
 classifiers: agentlens.ingest as ever, on a local work database); they write the canonical rows to
@@ -14,18 +15,23 @@ passed it (conformance.py).
     connection.py   what agentlens uses of DuckDB's connection, on ClickHouse
     ship.py         an ingest's rows from its work database to ClickHouse
     migrate.py      a whole DuckDB database to ClickHouse (`agentlens store migrate --to URL`)
+    spark.py        a Spark session with agentlens's settings; a standalone cluster of this machine's own
+    sparksql.py     DuckDB SQL -> Spark SQL: sqlglot and an ordered list of rules (the generic ones shared)
+    sparkconn.py    what agentlens uses of DuckDB's connection, on a Parquet lake read by Spark
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .url import StoreURL, StoreURLError, is_store_url, parse
+from .url import SparkURL, StoreURL, StoreURLError, is_spark_url, is_store_url, parse, parse_spark, spark_url
 
 if TYPE_CHECKING:
     from .connection import ClickHouseConnection
+    from .sparkconn import SparkConnection
 
-__all__ = ["StoreURL", "StoreURLError", "connect", "is_store_url", "parse"]
+__all__ = ["SparkURL", "StoreURL", "StoreURLError", "connect", "is_spark_url", "is_store_url", "parse",
+           "parse_spark", "spark_connect", "spark_url"]
 
 
 def connect(url: str | StoreURL) -> ClickHouseConnection:
@@ -33,3 +39,11 @@ def connect(url: str | StoreURL) -> ClickHouseConnection:
     from .connection import ClickHouseConnection  # sqlglot and the engine: only for a ClickHouse store
 
     return ClickHouseConnection(parse(url) if isinstance(url, str) else url)
+
+
+def spark_connect(url: str | SparkURL, spark: object = None) -> SparkConnection:
+    """The lake of `spark://host:port?lake=DIR` read on that Spark cluster (read-only); `spark`: a SparkSession
+    to work in (else one is started on the master)."""
+    from .sparkconn import SparkConnection  # sqlglot and pyspark: only for a lake on Spark
+
+    return SparkConnection(parse_spark(url) if isinstance(url, str) else url, spark)

@@ -1,6 +1,8 @@
-"""Which statements run on ClickHouse: those the conformance suite ran on DuckDB and on ClickHouse over the
-same data with equal results (tests/test_scale_conformance.py). The suite writes their fingerprints to
-`conformance.txt` beside this module (`AGENTLENS_CONFORMANCE_WRITE=1 pytest tests/test_scale_conformance.py`); the ClickHouse connection refuses any other statement.
+"""Which statements run on another engine than DuckDB: those the conformance suite ran on DuckDB and on that
+engine over the same data with equal results. One record per engine (`RECORDS`), beside this module:
+`conformance.txt` for ClickHouse (tests/test_scale_conformance.py), `conformance_spark.txt` for Spark
+(tests/test_spark_conformance.py); `AGENTLENS_CONFORMANCE_WRITE=1 pytest TEST_FILE` rewrites one. The engine's
+connection refuses any statement not in its record.
 
 A fingerprint is the statement's shape: its parsed form with the run dimensions it is grouped or filtered
 by made one (`by=feature` and `by=model` are one statement), repeats of them collapsed (`by=feature,model`
@@ -29,7 +31,11 @@ from .. import schema
 from ..core.dimensions import RUN_DIMENSIONS
 from .translate import NotSupported, parse
 
-RECORD = Path(__file__).with_name("conformance.txt")
+RECORDS: dict[str, tuple[Path, str]] = {  # engine -> (its record, the suite that writes it)
+    "clickhouse": (Path(__file__).with_name("conformance.txt"), "tests/test_scale_conformance.py"),
+    "spark": (Path(__file__).with_name("conformance_spark.txt"), "tests/test_spark_conformance.py"),
+}
+RECORD = RECORDS["clickhouse"][0]
 _DIM = "__dim__"
 _DIMS = frozenset(RUN_DIMENSIONS) | {"status"}
 _RUN_COLUMNS = frozenset(c.name for c in schema.RUN_COLUMNS) - {"run_id"}
@@ -144,20 +150,22 @@ def caller() -> str:
 
 
 @functools.cache
-def passed() -> frozenset[str]:
-    """The fingerprints in the record."""
-    if not RECORD.exists():
+def passed(engine: str = "clickhouse") -> frozenset[str]:
+    """The fingerprints in the engine's record."""
+    record = RECORDS[engine][0]
+    if not record.exists():
         return frozenset()
-    return frozenset(line.split()[0] for line in RECORD.read_text().splitlines()
+    return frozenset(line.split()[0] for line in record.read_text().splitlines()
                      if line.strip() and not line.startswith("#"))
 
 
-def write(entries: dict[str, str]) -> None:
-    """The record: one line per fingerprint, with the function that ran it."""
-    lines = ["# Statements that passed the conformance suite (tests/test_scale_conformance.py): "
-             "fingerprint, who runs it.",
-             "# Rewritten by `AGENTLENS_CONFORMANCE_WRITE=1 pytest tests/test_scale_conformance.py`; "
-             "the ClickHouse store refuses any other statement."]
+def write(entries: dict[str, str], engine: str = "clickhouse") -> None:
+    """The engine's record: one line per fingerprint, with the function that ran it."""
+    record, suite = RECORDS[engine]
+    name = {"clickhouse": "ClickHouse", "spark": "Spark"}.get(engine, engine)
+    lines = [f"# Statements that passed the conformance suite ({suite}): fingerprint, who runs it.",
+             f"# Rewritten by `AGENTLENS_CONFORMANCE_WRITE=1 pytest {suite}`; "
+             f"{'the ClickHouse store' if engine == 'clickhouse' else name} refuses any other statement."]
     lines += [f"{fp} {who}" for fp, who in sorted(entries.items(), key=lambda kv: (kv[1], kv[0]))]
-    RECORD.write_text("\n".join(lines) + "\n")
+    record.write_text("\n".join(lines) + "\n")
     passed.cache_clear()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import polars as pl
@@ -55,6 +55,47 @@ def _duck_name(ch_type: str) -> str:
         if t == ch:
             return duck
     return "TIMESTAMPTZ" if t.startswith("DateTime") else "VARCHAR"
+
+
+def one_run(query: str, tree: exp.Expr, params: Any, positional: int,
+            fetch: Callable[[str, Any], pa.Table]) -> pa.Table | None:
+    """Per-run work stays in DuckDB: a statement that reads the canonical tables of one run only (every table
+    it reads filtered by `run_id = ?` of the same value, as the trace waterfall's recursive layout) runs as
+    written, in DuckDB, on that run's rows (`fetch(table, run_id)` from the other engine). None for any other
+    statement."""
+    from .translate import bind
+
+    values = bind(params, positional)
+    run_ids = set()
+    for t in tree.find_all(exp.Table):
+        if t.name not in schema.TABLES:
+            if t.name in {c.alias for c in tree.find_all(exp.CTE)}:
+                continue
+            return None
+        sel = t.find_ancestor(exp.Select)
+        where = sel.args.get("where") if sel is not None else None
+        keys = [eq.expression.name for eq in (where.find_all(exp.EQ) if where is not None else ())
+                if isinstance(eq.this, exp.Column) and eq.this.name == "run_id"
+                and isinstance(eq.expression, exp.Placeholder)]
+        if not keys:
+            return None
+        run_ids |= {values.get(k) for k in keys}
+    if len(run_ids) != 1:
+        return None
+    import duckdb
+
+    (run_id,) = run_ids
+    local = duckdb.connect()
+    try:
+        local.execute("SET TimeZone = 'UTC'")
+        local.execute(schema.contract_ddl())
+        for name in {t.name for t in tree.find_all(exp.Table)} & set(schema.TABLES):
+            local.register("_rows", fetch(name, run_id))
+            local.execute(f"INSERT INTO {name} SELECT * FROM _rows")  # noqa: S608 - a contract table
+            local.unregister("_rows")
+        return local.sql(query, params=params).to_arrow_table()
+    finally:
+        local.close()
 
 
 class ClickHouseConnection:
@@ -145,43 +186,8 @@ class ClickHouseConnection:
         return Result(table)
 
     def _one_run(self, query: str, tree: exp.Expr, params: Any, positional: int) -> pa.Table | None:
-        """Per-run work stays in DuckDB: a statement that reads the canonical tables of one run only (every
-        table it reads filtered by `run_id = ?` of the same value, as the trace waterfall's recursive layout)
-        runs as written, in DuckDB, on that run's rows fetched from ClickHouse. None for any other statement."""
-        from .translate import bind
-
-        values = bind(params, positional)
-        run_ids = set()
-        for t in tree.find_all(exp.Table):
-            if t.name not in schema.TABLES:
-                if t.name in {c.alias for c in tree.find_all(exp.CTE)}:
-                    continue
-                return None
-            sel = t.find_ancestor(exp.Select)
-            where = sel.args.get("where") if sel is not None else None
-            keys = [eq.expression.name for eq in (where.find_all(exp.EQ) if where is not None else ())
-                    if isinstance(eq.this, exp.Column) and eq.this.name == "run_id"
-                    and isinstance(eq.expression, exp.Placeholder)]
-            if not keys:
-                return None
-            run_ids |= {values.get(k) for k in keys}
-        if len(run_ids) != 1:
-            return None
-        import duckdb
-
-        (run_id,) = run_ids
-        local = duckdb.connect()
-        try:
-            local.execute("SET TimeZone = 'UTC'")
-            local.execute(schema.contract_ddl())
-            for name in {t.name for t in tree.find_all(exp.Table)} & set(schema.TABLES):
-                rows = self.engine.query(f"SELECT * FROM {name} WHERE run_id = {{r:String}}", {"r": run_id})  # noqa: S608 - a contract table
-                local.register("_rows", rows)
-                local.execute(f"INSERT INTO {name} SELECT * FROM _rows")  # noqa: S608 - a contract table
-                local.unregister("_rows")
-            return local.sql(query, params=params).to_arrow_table()
-        finally:
-            local.close()
+        return one_run(query, tree, params, positional, lambda name, run_id: self.engine.query(
+            f"SELECT * FROM {name} WHERE run_id = {{r:String}}", {"r": run_id}))  # noqa: S608 - a contract table
 
     def _renames(self) -> dict[str, str]:
         return {n: self._real(n) for n in self._registered}

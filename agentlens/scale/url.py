@@ -6,6 +6,9 @@
     clickhouse+chdb://relative/dir                          in that folder (one process at a time holds it;
     clickhouse+chdb:///path/to/dir?database=name            a process opens one folder, with any databases in it)
 
+    spark://host:port?lake=DIR                              the Parquet lake in DIR, read on the Spark cluster
+                                                            whose master is at host:port (read-only)
+
 Anything else is a DuckDB file path. A server's password may instead come from $AGENTLENS_CLICKHOUSE_PASSWORD
 (used when the URL has none), which keeps it out of command lines and shell history.
 """
@@ -14,9 +17,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-SCHEMES = ("clickhouse", "clickhouses", "clickhouse+chdb")
+SCHEMES = ("clickhouse", "clickhouses", "clickhouse+chdb", "spark")
 PASSWORD_ENV = "AGENTLENS_CLICKHOUSE_PASSWORD"
 
 
@@ -42,6 +45,43 @@ class StoreURL:
             return f"clickhouse+chdb://{self.path}{db}"
         scheme = "clickhouses" if self.secure else "clickhouse"
         return f"{scheme}://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class SparkURL:
+    """A lake read on a Spark cluster: `spark://host:port?lake=DIR` (DIR a folder, or any URL Spark reads:
+    s3a://, hdfs://, file://)."""
+
+    master: str  # spark://host:port
+    lake: str
+    host: str = ""
+    port: int = 0
+
+    def display(self) -> str:
+        return f"{self.master}?lake={self.lake}"
+
+
+def spark_url(master: str, lake: str) -> str:
+    """The URL of `--engine MASTER --lake DIR`."""
+    return f"{master}?{urlencode({'lake': lake}, safe='/:')}"
+
+
+def is_spark_url(target: object) -> bool:
+    return isinstance(target, str) and target.lower().startswith("spark://")
+
+
+def parse_spark(url: str) -> SparkURL:
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "spark" or not parts.hostname:
+        raise StoreURLError(f"{url}: not a Spark master's URL (spark://HOST:PORT)")
+    try:
+        port = parts.port or 7077
+    except ValueError:
+        raise StoreURLError(f"{url}: the port is not a number") from None
+    lake = parse_qs(parts.query).get("lake", [""])[0]
+    if not lake:
+        raise StoreURLError(f"{url}: name the lake to read, spark://HOST:PORT?lake=DIR (--lake DIR on the command line)")
+    return SparkURL(f"spark://{parts.hostname}:{port}", lake, parts.hostname, port)
 
 
 def is_store_url(target: object) -> bool:

@@ -23,7 +23,7 @@ from .. import schema
 from ..core.config import Config
 from ..core.results import Result
 from ..scale import connect as scale_connect
-from ..scale import is_store_url
+from ..scale import is_spark_url, is_store_url, spark_connect
 from . import chunks, owner, queries
 from .errors import DatabaseBusy, DatabaseMissing, DatabaseUnavailable, StoreError
 from .locking import lock_holder
@@ -78,6 +78,7 @@ class Store:
     remote: RemoteConnection | None = None
     serving: Any = None
     clickhouse: Any = None  # a ClickHouse store (agentlens.scale): its connection, which `con` is too
+    spark: Any = None  # a lake read on Spark (spark://host:port?lake=DIR, agentlens.scale): its connection, `con` too
 
     def __init__(self, path: str | Path | None = None, config: Config | None = None, read_only: bool = False,
                  announce: Announce | None = None, serve: Serve | None = None, create: bool = True,
@@ -119,6 +120,15 @@ class Store:
 
     def _connect(self, announce: Announce | None, serve: Serve | None, create: bool, wait: float,
                  notify: Callable[[str], None] | None) -> None:
+        if is_spark_url(self.path):  # spark://host:port?lake=DIR (agentlens.scale.sparkconn): read-only
+            try:
+                self.spark = spark_connect(self.path)
+            except (RuntimeError, ValueError) as e:  # SparkError, LakeMissing, StoreURLError: one line says it
+                raise DatabaseUnavailable(str(e)) from None
+            self.path = self.spark.url.display()
+            self.read_only = True
+            self.con = cast(duckdb.DuckDBPyConnection, self.spark)
+            return
         if is_store_url(self.path):  # clickhouse://..., clickhouse+chdb://... (agentlens.scale)
             try:
                 self.clickhouse = scale_connect(self.path)
