@@ -26,6 +26,7 @@ from lakes import duckdb_read, same_rows
 
 import agentlens
 from agentlens import schema
+from agentlens.core.config import Config
 from agentlens.scale import lake as L
 from agentlens.sources import spark_ingest as S
 from conftest import ROOT, SAMPLES
@@ -42,10 +43,10 @@ PER_PROCESS = {
 }
 
 
-def local_lake(tmp: Path, files: list[Path]) -> Path:
+def local_lake(tmp: Path, files: list[Path], config: Path | None = None) -> Path:
     """`agentlens ingest FILES` then `agentlens export --lake`: what the distributed ingest must equal."""
     db, lake = tmp / "local.duckdb", tmp / "local-lake"
-    with agentlens.open(db) as lens:
+    with agentlens.open(db, config) as lens:
         lens.ingest(*files)
     con = duckdb.connect(str(db), read_only=True)
     L.export(con, lake)
@@ -67,11 +68,14 @@ def test_sample_traces_with_bad_records(spark, tmp_path: Path) -> None:  # type:
     bad = tmp_path / "bad.otlp.jsonl"  # real lines, and lines that are not: malformed, not OTLP, cut off
     bad.write_text(lines[0] + "{not json\n" + lines[1] + '{"resourceSpans": 7}\n' + lines[2][:400] + "\n" + lines[3])
     files = [SAMPLES, bad]
-    local = local_lake(tmp_path, files)
-    done = S.ingest(spark, files, tmp_path / "lake", tasks=3, part_bytes=64 << 10)
+    config = tmp_path / "agentlens.toml"  # the CSV as a named source: its run ids are `billing:ID`
+    config.write_text('[sources.files]\nbilling = "agent_runs.csv"\n')
+    local = local_lake(tmp_path, files, config)
+    done = S.ingest(spark, files, tmp_path / "lake", Config.load(config), tasks=3, part_bytes=64 << 10)
     assert done.parts > len([f for f in done.files if f.status == "read"]), "a file was read in several parts"
     rows = assert_same_lakes(local, tmp_path / "lake")
     assert rows["runs"] == 120 + 0 and rows["quarantine"] >= 3  # the bad file's runs are the sample's own
+    assert sum(r.startswith("billing:") for r in duckdb_read(tmp_path / "lake", "runs")["run_id"].to_pylist()) == 72
     q = duckdb_read(tmp_path / "lake", "quarantine").to_pylist()
     assert {(r["source_file"], r["line"]) for r in q if r["kind"] == "malformed_json"} >= {(str(bad), 2)}
     # Spark reads the lake back: the partition column from the folders, the contract's types

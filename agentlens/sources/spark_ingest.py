@@ -70,6 +70,7 @@ from ..scale import lake as L
 from ..store import Store
 
 PART_BYTES = 64 << 20  # a task reads a JSON Lines file's bytes in parts of about this size
+MAX_FIRST_LINE = 256 << 20  # a first line longer than this: the file is read whole
 BUCKETS_PER_TASK = 16  # buckets per build task: Spark hashes buckets to tasks, more of them even it out
 BAD_COLUMNS = ("kind", "reason", "raw", "line", "run_id", "span_id", "stored")
 READ_SCHEMA = "bucket int, file int, part int, seq int, kind string, payload binary"
@@ -105,6 +106,7 @@ class InputFile:
     lines: int = 0
     ends_line: bool = True
     gzip: bool = False
+    source: str | None = None  # a named source's name (`[sources.files]` of the config)
     status: str = "read"  # read | skipped_duplicate | skipped_unknown | failed
     message: str = ""
     quarantined: int = 0
@@ -136,12 +138,15 @@ class SparkIngested:
 
 
 # --- the driver: which files, cut into parts ------------------------------------------------------------------------
-def _first_line_is_json(head: bytes) -> bool:
-    line = head.removeprefix(BOM).split(b"\n", 1)
-    if len(line) < 2 or not line[0].strip().startswith(b"{"):
+def _first_line_is_json(path: Path) -> bool:
+    """Whether a file is JSON Lines (its first line a JSON document of its own, as a pretty-printed document's
+    is not), so that it can be read from any line's start."""
+    with path.open("rb") as f:
+        line = f.readline(MAX_FIRST_LINE).removeprefix(BOM).strip()
+    if not line.startswith(b"{"):
         return False
     try:
-        msgspec.json.decode(line[0])
+        msgspec.json.decode(line)
         return True
     except msgspec.DecodeError:
         return False
@@ -171,17 +176,18 @@ def scan(f: InputFile, part_bytes: int) -> list[tuple[int, int, int]]:
     return [(s, e, n) for (s, n), e in zip(cuts, ends, strict=True)]
 
 
-def plan(paths: Iterable[str | Path], format: str | None = None, part_bytes: int = PART_BYTES
-         ) -> tuple[list[InputFile], list[Part], list[tuple[str, Bad]]]:
+def plan(paths: Iterable[str | Path], format: str | None = None, part_bytes: int = PART_BYTES,
+         config: Config | None = None) -> tuple[list[InputFile], list[Part], list[tuple[str, Bad]]]:
     """The files under `paths` (as `agentlens ingest` finds them), the parts their reading is cut into, and the
     quarantine records of files that cannot be read at all."""
     forced = adapters.by_name(format) if format else None
+    named = files.source_names(config or Config())
     out: list[InputFile] = []
     parts: list[Part] = []
     bad: list[tuple[str, Bad]] = []
     seen: dict[str, str] = {}
     for path, explicit in list(read.iter_files(paths)):  # IngestError for a missing path, before any is read
-        f = InputFile(str(path), path.resolve())
+        f = InputFile(str(path), path.resolve(), source=files.source_of(path, named))
         out.append(f)
         try:
             st = path.stat()
@@ -203,13 +209,14 @@ def plan(paths: Iterable[str | Path], format: str | None = None, part_bytes: int
             continue
         with f.path.open("rb") as fh:
             f.gzip = fh.read(2) == b"\x1f\x8b"
-        lines = not f.gzip and f.format in files.LINE_FORMATS and _first_line_is_json(head)
+        lines = not f.gzip and f.format in files.LINE_FORMATS and _first_line_is_json(f.path)
         cuts = scan(f, part_bytes if lines else 1 << 62)
-        if f.digest in seen:
-            f.status, f.message = "skipped_duplicate", f"same bytes as {seen[f.digest]}"
+        key = f.digest if not f.source else f"{f.digest}@{f.source}"  # as ingested_files keys it
+        if key in seen:
+            f.status, f.message = "skipped_duplicate", f"same bytes as {seen[key]}"
             continue
-        seen[f.digest] = f.given
-        index = len([x for x in out if x.status == "read"]) - 1
+        seen[key] = f.given
+        index = len(seen) - 1
         for i, (start, end, before) in enumerate(cuts):
             parts.append(Part(index, i, f.given, f.format, start, end, before, whole=not lines))
     return out, parts, bad
@@ -290,7 +297,7 @@ def _chdir(cwd: str) -> None:
 
 
 # --- stage 2: build the runs of a group of buckets ---------------------------------------------------------------------
-def build(rows: Iterable[pa.RecordBatch], names: list[tuple[str, str]], config: Config, staging: Path,
+def build(rows: Iterable[pa.RecordBatch], names: list[tuple[str, str, str | None]], config: Config, staging: Path,
           pipeline: Pipeline) -> dict[str, Any] | None:
     """The rows a build task received, ingested file by file into a DuckDB store of its own, then written to a
     staging folder of the lake. Returns {dir, counts} (None when it received nothing)."""
@@ -322,8 +329,8 @@ def build(rows: Iterable[pa.RecordBatch], names: list[tuple[str, str]], config: 
                             yield Batch(bad=[Bad(**r) for r in t.to_pylist()])
 
                 for f in sorted(index):
-                    given, fmt = names[f]
-                    res = _ingest_batches(store, given, fmt, batches(index[f]), pipeline)
+                    given, fmt, source = names[f]
+                    res = _ingest_batches(store, given, fmt, batches(index[f]), pipeline, source=source)
                     if res.status == "failed":
                         raise SparkIngestError(f"{given}: {res.message}")
                     counts[given] = sum(res.quarantined.values())
@@ -347,7 +354,7 @@ def write_tables(con: duckdb.DuckDBPyConnection, out_dir: Path, tables: Iterable
             L.stage_whole(con, t, out_dir)
 
 
-def _build_task(names: list[tuple[str, str]], config: Config, staging: str, cwd: str) -> Any:
+def _build_task(names: list[tuple[str, str, str | None]], config: Config, staging: str, cwd: str) -> Any:
     def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         _chdir(cwd)
         # the per-run pipeline of an ingest; the fleet checks compare runs across the fleet: a task has its share
@@ -377,11 +384,11 @@ def ingest(spark: Any, paths: Iterable[str | Path], lake: str | Path, config: Co
         L.clean(lake, old)
         res = SparkIngested(str(lake))
         try:
-            res.files, parts, failed = plan(paths, format, part_bytes)
+            res.files, parts, failed = plan(paths, format, part_bytes, config)
         except IngestError as e:
             raise SparkIngestError(str(e)) from None
         res.stages["plan"] = time.perf_counter() - t0
-        names = [(f.given, f.format) for f in res.files if f.status == "read"]
+        names = [(f.given, f.format, f.source) for f in res.files if f.status == "read"]
         res.parts = len(parts)
         n_tasks = tasks or max(2, 2 * int(spark.sparkContext.defaultParallelism))
         buckets = n_tasks * BUCKETS_PER_TASK
@@ -447,10 +454,11 @@ def _driver_tables(inputs: list[InputFile], failed: list[tuple[str, Bad]], out_d
             if f.status != "read":
                 continue
             con.execute("INSERT INTO ingested_files VALUES (?, ?, ?, to_timestamp(?), ?, ?, NULL, NULL, ?, NULL)",
-                        [f.digest, f.given, f.size, f.mtime, f.format, now, f.quarantined])
+                        [f.digest if not f.source else f"{f.digest}@{f.source}", f.given, f.size, f.mtime, f.format,
+                         now, f.quarantined])
             appendable = f.format in files.LINE_FORMATS and f.ends_line and not f.gzip
-            con.execute("INSERT INTO file_reads VALUES (?, '', ?, ?, ?, ?, ?, ?)",
-                        [str(f.path), f.format, f.size, f.digest, f.lines, appendable, now])
+            con.execute("INSERT INTO file_reads VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [str(f.path), f.source or "", f.format, f.size, f.digest, f.lines, appendable, now])
         for given, b in failed:
             con.execute("INSERT INTO quarantine (ingested_at, source_file, line, kind, reason, raw, run_id, span_id, "
                         "stored) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
