@@ -6,7 +6,8 @@ local `agentlens ingest` + `agentlens export --lake` of the same file, measured 
 Each measurement runs in a process of its own (the local ingest and export as the commands; the Spark driver
 as a Python process with its session), on `bench/gen.py`'s OTLP file. For each cluster size it reports the
 cluster's start, the session's start and the job (read, shuffle, build, fleet checks, publish), wall seconds;
-the ratio is the job's time to the local ingest + export's. It checks that each lake has the local lake's runs,
+the local ingest + export runs before and after the clusters (the machine's load drifts), and the ratio is the
+job's time to the mean of the two. It checks that each lake has the local lake's runs,
 spans and failures counts. The raw numbers go to bench/out/spark_ingest-<time>.json.
 
 On a 2-core machine a cluster cannot beat a local ingest: the workers share the same two cores with the
@@ -75,16 +76,20 @@ def main() -> None:
                                  "cpus": os.cpu_count(), "load_before": os.getloadavg()[0], "part_mb": a.part_mb}
     with tempfile.TemporaryDirectory(prefix="bench-spark-ingest-", dir=a.data) as tmp_:
         tmp = Path(tmp_)
-        ingest_s, _ = timed([str(BIN / "agentlens"), "ingest", str(trace), "--db", str(tmp / "local.duckdb"),
-                             "--no-progress"])
-        export_s, _ = timed([str(BIN / "agentlens"), "export", "--db", str(tmp / "local.duckdb"), "--lake",
-                             str(tmp / "local-lake"), "--no-progress"])
-        local = counts(tmp / "local-lake")
-        result["local"] = {"ingest_s": ingest_s, "export_s": export_s, "total_s": ingest_s + export_s,
-                           "counts": local}
-        print(f"local: ingest {ingest_s:.1f} s + export {export_s:.1f} s; {local}", flush=True)
-        (tmp / "local.duckdb").unlink()
+        def local_run(name: str) -> dict[str, object]:
+            db = tmp / f"{name}.duckdb"
+            ingest_s, _ = timed([str(BIN / "agentlens"), "ingest", str(trace), "--db", str(db), "--no-progress"])
+            export_s, _ = timed([str(BIN / "agentlens"), "export", "--db", str(db), "--lake", str(tmp / f"{name}-lake"),
+                                 "--no-progress"])
+            db.unlink()
+            got = counts(tmp / f"{name}-lake")
+            print(f"{name}: ingest {ingest_s:.1f} s + export {export_s:.1f} s; {got}", flush=True)
+            return {"ingest_s": ingest_s, "export_s": export_s, "total_s": ingest_s + export_s, "counts": got,
+                    "load": os.getloadavg()[0]}
 
+        # the local baseline before and after the cluster runs: the machine's load drifts (other sessions)
+        result["local"] = first = local_run("local")
+        local = first["counts"]
         from agentlens.scale.spark import LocalCluster
 
         for w in [int(x) for x in a.workers.split(",")]:
@@ -99,10 +104,17 @@ def main() -> None:
                 cluster.stop()
             got = counts(lake)
             assert got == local, f"{w} worker(s): {got} against the local lake's {local}"
-            run.update(cluster_start_s=start_s, ratio_to_local=run["job_s"] / (ingest_s + export_s))
+            run.update(cluster_start_s=start_s, load=os.getloadavg()[0])
             result[f"workers_{w}"] = run
-            print(f"{w} worker(s): cluster {start_s:.0f} s, session {run['session_s']:.0f} s, job {run['job_s']:.1f} s "
-                  f"({run['ratio_to_local']:.2f}x local), stages {run['stages']}", flush=True)
+            print(f"{w} worker(s): cluster {start_s:.0f} s, session {run['session_s']:.0f} s, job {run['job_s']:.1f} s, "
+                  f"stages {run['stages']}", flush=True)
+        result["local_after"] = after = local_run("local-after")
+        base = (float(first["total_s"]) + float(after["total_s"])) / 2  # type: ignore[arg-type]
+        for w in [int(x) for x in a.workers.split(",")]:
+            run = result[f"workers_{w}"]
+            run["ratio_to_local"] = run["job_s"] / base  # type: ignore[index]
+            print(f"{w} worker(s): job {run['job_s']:.1f} s = {run['ratio_to_local']:.2f}x the local ingest + export "  # type: ignore[index]
+                  f"(mean of before and after: {base:.1f} s)")
     result["load_after"] = os.getloadavg()[0]
     a.out.mkdir(exist_ok=True)
     out = a.out / f"spark_ingest-{time.strftime('%Y%m%dT%H%M%S')}.json"
