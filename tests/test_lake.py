@@ -239,7 +239,7 @@ def test_export_command(tmp_path: Path) -> None:
 
     db, lake = tmp_path / "a.duckdb", tmp_path / "lake"
     ingest(db, SAMPLES)
-    r = CliRunner().invoke(main, ["export", "--db", str(db), "--lake", str(lake)])
+    r = CliRunner().invoke(main, ["export", "--db", str(db), "--lake", str(lake), "--progress"])
     assert r.exit_code == 0, r.output
     assert "runs: 5 day partition(s) rewritten (120 runs changed)" in r.output
     r = CliRunner().invoke(main, ["export", "--db", str(db), "--lake", str(lake)])
@@ -248,3 +248,42 @@ def test_export_command(tmp_path: Path) -> None:
     (tmp_path / "other" / "notes.txt").write_text("mine")
     r = CliRunner().invoke(main, ["export", "--db", str(db), "--lake", str(tmp_path / "other")])
     assert r.exit_code == 2 and "not empty and not a lake" in r.output and "Traceback" not in r.output
+
+
+def test_reprice_and_classify_rewrite_what_they_change(tmp_path: Path) -> None:
+    """`agentlens reprice` changes costs in place (no rebuild, `ingested_at` unchanged) and `agentlens classify`
+    replaces failures: the next export rewrites the partitions of the runs whose costs changed, then only
+    `failures`."""
+    from agentlens import failures, pricing
+
+    db, lake = tmp_path / "a.duckdb", tmp_path / "lake"
+    ingest(db, SAMPLES)
+    export(db, lake)
+    config = tmp_path / "agentlens.toml"  # the sample's self-hosted model, unpriced until now
+    config.write_text('[[pricing.overrides]]\nmodel = "acme-finetune-v1"\ninput_per_mtok = 0.2\noutput_per_mtok = 0.8\n')
+    con = duckdb.connect(str(db), read_only=True)
+    before_costs = dict(con.execute("SELECT run_id, computed_cost_usd FROM runs").fetchall())
+    con.close()
+    with agentlens.open(db, config) as lens:
+        pricing.reprice(lens)
+    con = duckdb.connect(str(db), read_only=True)
+    changed = {r for r, c in con.execute("SELECT run_id, computed_cost_usd FROM runs").fetchall()
+               if c != before_costs[r]}
+    days = {d for (d,) in con.execute(f"SELECT DISTINCT {L.DAY} FROM runs WHERE run_id IN (SELECT unnest(?))",
+                                      [sorted(changed)]).fetchall()}
+    con.close()
+    assert changed, "the override priced some runs"
+    snap = snapshot(lake)
+    res = export(db, lake)
+    assert res.tables["runs"].runs == len(changed)
+    after = snapshot(lake)
+    for table in ("runs", "spans"):
+        rewritten = {p.split("/")[1].removeprefix("day=") for p in set(snap) ^ set(after) if p.startswith(table + "/")}
+        assert rewritten == days, table
+    assert_lake_is(db, lake)
+
+    with agentlens.open(db) as lens:
+        failures.classify(lens)
+    res = export(db, lake)
+    assert set(res.tables) == {"failures"}, res.tables
+    assert_lake_is(db, lake)
