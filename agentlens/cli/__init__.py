@@ -17,7 +17,7 @@ from .failures import classify_cmd, export_evals_cmd, failures_cmd
 from .metrics import alerts_cmd, rollup_cmd, signals_cmd
 from .sources import collect, serve
 from .spark import spark_cmd
-from .store import store_cmd
+from .store import export_cmd, store_cmd
 from .views import lab, report
 
 
@@ -110,7 +110,7 @@ def schema_cmd(markdown: bool) -> None:
 # Commands of other modules register here (each module keeps its own click commands).
 
 COMMANDS: tuple[click.Command, ...] = (report, lab, costs, reprice, failures_cmd, classify_cmd, export_evals_cmd,
-                                       signals_cmd, rollup_cmd, alerts_cmd, collect, serve, store_cmd, spark_cmd,
+                                       signals_cmd, rollup_cmd, alerts_cmd, collect, serve, store_cmd, export_cmd, spark_cmd,
                                        *EXPLORE_COMMANDS)
 for _command in COMMANDS:
     main.add_command(_command)

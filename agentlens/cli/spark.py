@@ -1,4 +1,4 @@
-"""`agentlens spark ...`: Apache Spark (agentlens.scale.spark): a standalone cluster of this machine's own."""
+"""`agentlens spark ...`: Apache Spark (agentlens.scale.spark): a standalone cluster of this machine's own, and the\ndistributed ingest into a Parquet lake (agentlens.sources.spark_ingest)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ..present import terminal
+from .common import CONFIG_OPTION, UserError
 
 
 @click.group("spark")
@@ -58,3 +59,46 @@ def cluster_cmd(workers: int, cores: int, memory: str, workdir: str | None, read
         cluster.stop()
         if ready_file:
             Path(ready_file).unlink(missing_ok=True)
+
+
+@spark_cmd.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--lake", "lake", required=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="The Parquet lake to write (docs/scale-out.md, Parquet lake).")
+@click.option("--master", envvar="AGENTLENS_SPARK_MASTER", default="local[2]", show_default=True, metavar="URL",
+              help="The Spark master: spark://HOST:PORT, local[N] ($AGENTLENS_SPARK_MASTER).")
+@CONFIG_OPTION
+@click.option("--format", "input_format", default=None,
+              help="Input format (default: sniffed): otlp, langfuse, langsmith, agent_runs.")
+@click.option("--tasks", type=click.IntRange(min=1), default=None,
+              help="Build tasks (default: twice the cluster's cores).")
+@click.option("--part-mb", type=click.IntRange(min=1), default=64, show_default=True,
+              help="JSON Lines files are read in parts of about this many MB, one task each.")
+@click.option("--replace", is_flag=True, help="Replace the lake in DIR (a distributed ingest writes a lake whole).")
+def ingest_cmd(paths: tuple[str, ...], lake: str, master: str, config: str | None, input_format: str | None,
+               tasks: int | None, part_mb: int, replace: bool) -> None:
+    """Ingest TRACE_FILES on a Spark cluster into a Parquet lake in DIR.
+
+    Each run is built by agentlens's own pipeline (adapters, run building, pricing, failure modes) inside a task,
+    all its spans together even when they are in several files. The trace files and DIR must be at the same
+    paths on every worker (one machine, or a shared file system), with agentlens installed there.
+    """
+    from ..core.config import Config
+    from ..scale.lake import MANIFEST, LakeError
+    from ..scale.spark import session
+    from ..sources.spark_ingest import SparkIngestError, ingest
+
+    if (Path(lake) / MANIFEST).exists() and not replace:
+        raise UserError(f"{lake} holds a lake already: --replace rewrites it from these files "
+                        "(a distributed ingest does not add to a lake)")
+    cfg = Config.load(config)
+    terminal.note(f"starting a Spark session on {master} ...")
+    spark = session(master, app="agentlens-ingest")
+    try:
+        done = ingest(spark, paths, lake, cfg, input_format, tasks, part_mb << 20, replace)
+    except (SparkIngestError, LakeError) as e:
+        raise UserError(str(e)) from None
+    finally:
+        spark.stop()
+    for line in done.lines():
+        terminal.say(line)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from ..adapters.base import Batch
+from ..adapters.records import BOM
 from ..core.config import Config, Section
 from ..store import Store
 from . import sql as Q
@@ -149,6 +150,16 @@ def open_part(path: Path, read: Read) -> IO[bytes]:
     f = path.open("rb")
     f.seek(read.offset)
     return io.BufferedReader(_Limited(f, read.size - read.offset), 1 << 20)
+
+
+def open_range(path: Path, start: int, end: int) -> IO[bytes]:
+    """The bytes [start, end) of a plain file (a UTF-8 byte-order mark at its very start dropped, as
+    ingest.read.open_input does): a part of a JSON Lines file read on its own (a distributed ingest)."""
+    f = path.open("rb")
+    if start == 0 and f.read(len(BOM)) == BOM:
+        start = len(BOM)
+    f.seek(start)
+    return io.BufferedReader(_Limited(f, max(0, end - start)), 1 << 20)
 
 
 class _Limited(io.RawIOBase):

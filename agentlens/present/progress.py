@@ -3,6 +3,7 @@ of a migration that rewrites whole tables (with a bar per table, from DuckDB's o
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -103,3 +104,46 @@ def migration_notice(con: duckdb.DuckDBPyConnection, path: str, name: str,
             con.execute("SET enable_progress_bar = false")
             con.execute("RESET enable_progress_bar_print")
     console.print(f"agentlens: {name} done in {time.perf_counter() - t0:.1f} s", markup=False, highlight=False)
+
+
+class StepBar:
+    """A bar per step of a long job on a DuckDB connection (a lake export: its tables, one statement each),
+    each following DuckDB's own progress of the running statement; on stderr, gone when done."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, label: str = "export"):
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+        self.con = con
+        self.bar = Progress(TextColumn(f"[bold]{label}"), TextColumn("{task.description}", markup=False), BarColumn(),
+                            TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                            console=Console(stderr=True), transient=True)
+        self.tasks: list[TaskID] = []
+        self.stop = threading.Event()
+        self.poller = threading.Thread(target=self._poll, daemon=True)
+
+    def step(self, what: str) -> None:
+        if self.tasks:
+            self.bar.update(self.tasks[-1], completed=100)
+        self.tasks.append(self.bar.add_task(visible(what, newlines=False), total=100))
+
+    def _poll(self) -> None:
+        while not self.stop.wait(0.2):
+            done = self.con.query_progress()
+            if self.tasks and done >= 0:
+                self.bar.update(self.tasks[-1], completed=min(done, 100))
+
+    def __enter__(self) -> StepBar:
+        self.con.execute("SET enable_progress_bar_print = false")
+        self.con.execute("SET enable_progress_bar = true")
+        self.bar.start()
+        self.poller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.poller.join()
+        self.bar.stop()
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("SET enable_progress_bar = false")
+            self.con.execute("RESET enable_progress_bar_print")
