@@ -157,6 +157,9 @@ CASES: list[Case] = [
     ("metrics.costs", "days over budget", lambda db: costs.days_over_budget(db)),
     ("metrics.costs", "headline", lambda db: costs.headline(db)),
     ("metrics.costs", "report", lambda db: costs.report(db)),
+    # the cost report without a run budget suggests caps (the suite's config sets one: called directly)
+    ("metrics.costs", "suggested caps", lambda db: costs.suggested_caps(db)),
+    ("metrics.costs", "suggested caps by customer", lambda db: costs.suggested_caps(db, "customer_id", since=SINCE)),
     # --- alerts -----------------------------------------------------------------------------------------------
     ("metrics.alerts", "evaluate", lambda db: alerts.evaluate(db, RULES, at=AT)),
     # --- the failure report -------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ def java_env() -> dict[str, str]:
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    env.setdefault("SPARK_CONF_DIR", str(Path(__file__).with_name("spark_conf")))  # errors only (log4j2.properties)
     return env
 
 
@@ -69,7 +70,7 @@ SETTINGS: dict[str, str] = {
 def session(master: str, app: str = "agentlens", conf: Mapping[str, str] | None = None) -> Any:
     """A SparkSession on `master` (`spark://HOST:PORT`, `local[N]`), with agentlens's settings."""
     env = java_env()
-    for k in ("SPARK_HOME", "JAVA_HOME", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "SPARK_LOCAL_IP"):
+    for k in ("SPARK_HOME", "JAVA_HOME", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "SPARK_LOCAL_IP", "SPARK_CONF_DIR"):
         os.environ.setdefault(k, env[k])
     # pyspark warns on every Arrow UDF that it "does not yet fully support pandas >= 3" (agentlens's tasks use
     # Arrow, not pandas): not a user's concern.
