@@ -23,7 +23,7 @@ import sqlglot
 from sqlglot import exp
 
 from . import translate as tr
-from .translate import Ctx, NotSupported, Rule, Translated, bind, parse
+from .translate import Ctx, NotSupported, Rule, Translated, bind, lists_and_joins, parse
 
 _EPOCH_MONDAY_US = tr._EPOCH_MONDAY_US  # 2000-01-03 00:00:00 UTC: the origin of DuckDB's time_bucket
 
@@ -121,27 +121,11 @@ def aggregates(tree: exp.Expr, ctx: Ctx) -> exp.Expr:
             return _fn("first", node.this.this, exp.true())
         if isinstance(node, exp.AnyValue):
             return _fn("first", node.this, exp.true())
-        if isinstance(node, exp.ArrayAgg):
-            inner = node.this
-            if isinstance(inner, exp.Order):
-                if len(inner.expressions) != 1 or inner.expressions[0].args.get("desc"):
-                    raise NotSupported("list(... ORDER BY) on more than one key or descending")
-                return template("transform(array_sort(collect_list(named_struct('k', __k__, 'v', __x__))), p -> p.v)",
-                                k=inner.expressions[0].this, x=inner.this)
-            if isinstance(inner, exp.Distinct):
-                raise NotSupported("list(DISTINCT ...)")
-            return template("transform(collect_list(named_struct('v', __x__)), p -> p.v)", x=inner)
-        if isinstance(node, exp.GroupConcat):
-            inner = node.this
-            sep = node.args.get("separator")
-            if isinstance(inner, exp.Order):
-                d = inner.this
-                if not isinstance(d, exp.Distinct) or len(inner.expressions) != 1 or \
-                        inner.expressions[0].this.sql() != d.expressions[0].sql():
-                    raise NotSupported("string_agg ordered by another expression than its value")
-                return template("array_join(array_sort(collect_set(__v__)), __s__)",
-                                v=d.expressions[0], s=sep if sep is not None else exp.Literal.string(","))
-            raise NotSupported("string_agg without DISTINCT ... ORDER BY its value (the order would differ)")
+        done = lists_and_joins(node, "transform(array_sort(collect_list(named_struct('k', __k__, 'v', __x__))), p -> p.v)",
+                               "transform(collect_list(named_struct('v', __x__)), p -> p.v)",
+                               "array_join(array_sort(collect_set(__v__)), __s__)", template)
+        if done is not None:
+            return done
         return node
 
     return tree.transform(fix, copy=False)

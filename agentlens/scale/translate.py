@@ -360,6 +360,35 @@ def quantiles(tree: exp.Expr, ctx: Ctx) -> exp.Expr:
     return tree.transform(fix, copy=False)
 
 
+def lists_and_joins(node: exp.Expr, ordered: str, plain: str, joined: str,
+                    make: Callable[..., exp.Expr] | None = None) -> exp.Expr | None:
+    """`list(x ORDER BY k)`, `list(x)` and `string_agg(DISTINCT t, sep ORDER BY t)` in another engine's forms
+    (templates: `ordered` of __k__ and __x__, `plain` of __x__, `joined` of __v__ and __s__), keeping the order
+    and the NULLs; None for any other node. What has no such form is refused. `make`: the engine's template
+    function (this module's, for ClickHouse, by default)."""
+    make = make or template
+    if isinstance(node, exp.ArrayAgg):
+        inner = node.this
+        if isinstance(inner, exp.Order):
+            if len(inner.expressions) != 1 or inner.expressions[0].args.get("desc"):
+                raise NotSupported("list(... ORDER BY) on more than one key or descending")
+            return make(ordered, k=inner.expressions[0].this, x=inner.this)
+        if isinstance(inner, exp.Distinct):
+            raise NotSupported("list(DISTINCT ...)")
+        return make(plain, x=inner)
+    if isinstance(node, exp.GroupConcat):
+        inner = node.this
+        sep = node.args.get("separator")
+        if isinstance(inner, exp.Order):
+            d = inner.this
+            if not isinstance(d, exp.Distinct) or len(inner.expressions) != 1 or \
+                    inner.expressions[0].this.sql() != d.expressions[0].sql():
+                raise NotSupported("string_agg ordered by another expression than its value")
+            return make(joined, v=d.expressions[0], s=sep if sep is not None else exp.Literal.string(","))
+        raise NotSupported("string_agg without DISTINCT ... ORDER BY its value (the order would differ)")
+    return None
+
+
 def aggregates(tree: exp.Expr, ctx: Ctx) -> exp.Expr:
     """`bool_or` / `bool_and` are max / min of the boolean; `list(x ORDER BY k)` keeps its order and its
     NULLs (groupArray skips NULLs, so each value travels in a tuple with its key); `string_agg(DISTINCT t,
@@ -374,27 +403,11 @@ def aggregates(tree: exp.Expr, ctx: Ctx) -> exp.Expr:
             return exp.Max(this=node.this)
         if isinstance(node, exp.LogicalAnd):
             return exp.Min(this=node.this)
-        if isinstance(node, exp.ArrayAgg):
-            inner = node.this
-            if isinstance(inner, exp.Order):
-                if len(inner.expressions) != 1 or inner.expressions[0].args.get("desc"):
-                    raise NotSupported("list(... ORDER BY) on more than one key or descending")
-                return template("arrayMap(p -> p.2, arraySort(p -> p.1, groupArray(tuple(__k__, __x__))))",
-                                k=inner.expressions[0].this, x=inner.this)
-            if isinstance(inner, exp.Distinct):
-                raise NotSupported("list(DISTINCT ...)")
-            return template("arrayMap(p -> p.1, groupArray(tuple(__x__)))", x=inner)
-        if isinstance(node, exp.GroupConcat):
-            inner = node.this
-            sep = node.args.get("separator")
-            if isinstance(inner, exp.Order):
-                d = inner.this
-                if not isinstance(d, exp.Distinct) or len(inner.expressions) != 1 or \
-                        inner.expressions[0].this.sql() != d.expressions[0].sql():
-                    raise NotSupported("string_agg ordered by another expression than its value")
-                return template("arrayStringConcat(arraySort(groupUniqArray(__v__)), __s__)",
-                                v=d.expressions[0], s=sep if sep is not None else exp.Literal.string(","))
-            raise NotSupported("string_agg without DISTINCT ... ORDER BY its value (the order would differ)")
+        done = lists_and_joins(node, "arrayMap(p -> p.2, arraySort(p -> p.1, groupArray(tuple(__k__, __x__))))",
+                               "arrayMap(p -> p.1, groupArray(tuple(__x__)))",
+                               "arrayStringConcat(arraySort(groupUniqArray(__v__)), __s__)")
+        if done is not None:
+            return done
         return node
 
     return tree.transform(fix, copy=False)
