@@ -419,16 +419,22 @@ class Exported:
 OnStep = Callable[[str], None]
 
 
+# the temp table of each per-run table's rows in the lake (narrow columns and the day)
+OLD_TABLES = {"runs": "CREATE OR REPLACE TEMP TABLE _lake_old_runs AS ",
+              "spans": "CREATE OR REPLACE TEMP TABLE _lake_old_spans AS ",
+              "failures": "CREATE OR REPLACE TEMP TABLE _lake_old_failures AS "}
+
+
 def _old_tables(con: duckdb.DuckDBPyConnection, lake: Path, old: Manifest | None) -> None:
-    """The narrow columns of the lake's per-run tables, with each row's day, as temp tables."""
+    """The narrow columns of the lake's per-run tables, with each row's day, as temp tables (OLD_TABLES)."""
     for t in PER_RUN:
         files = [str(lake / f.path) for f in (old.files.get(t, []) if old else [])]
         if files:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _lake_old_{t} AS SELECT {OLD_COLUMNS[t]}, day "  # noqa: S608 - fixed names
+            con.execute(OLD_TABLES[t] + f"SELECT {OLD_COLUMNS[t]}, day "  # noqa: S608 - fixed names
                         "FROM read_parquet(?, hive_partitioning = true, hive_types_autocast = false)", [files])
         else:
             cols = ", ".join(f'"{c.name}"' for c in schema.TABLES[t] if c.name in OLD_COLUMNS[t].split(", "))
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _lake_old_{t} AS SELECT {cols}, NULL::VARCHAR AS day "  # noqa: S608
+            con.execute(OLD_TABLES[t] + f"SELECT {cols}, NULL::VARCHAR AS day "  # noqa: S608
                         f"FROM {t} WHERE false")
 
 
