@@ -287,3 +287,25 @@ def test_reprice_and_classify_rewrite_what_they_change(tmp_path: Path) -> None:
     res = export(db, lake)
     assert set(res.tables) == {"failures"}, res.tables
     assert_lake_is(db, lake)
+
+
+@pytest.mark.slow
+def test_export_memory_stays_bounded_with_long_texts(tmp_path: Path) -> None:
+    """Spans carry long prompts: the Parquet writer's row groups are bounded in bytes, not only in rows (at
+    100,000 rows a row group of gen.py's spans held ~300 MB per day partition, and a 50k-run export ran out of
+    DuckDB's default 1 GB). 3,000 runs of gen.py exported at a 64 MB memory limit."""
+    ROOT = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, str(ROOT / "bench" / "gen.py"), str(tmp_path), "--runs", "3000", "--no-csv"],
+                   check=True, capture_output=True)
+    db = tmp_path / "g.duckdb"
+    with agentlens.open(db) as lens:
+        lens.ingest(next(tmp_path.glob("runs-*.otlp.jsonl")), progress=False)
+    env = {**os.environ, "AGENTLENS_MEMORY_LIMIT": "64MB"}
+    r = subprocess.run([str(Path(sys.executable).with_name("agentlens")), "export", "--db", str(db), "--lake",
+                        str(tmp_path / "lake")], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    con = duckdb.connect()
+    n = con.execute("SELECT count(*) FROM read_parquet(?, hive_partitioning = true)",
+                    [str(tmp_path / "lake" / "spans" / "**" / "*.parquet")]).fetchall()[0][0]
+    with agentlens.open(db, read_only=True) as lens:
+        assert n == lens.sql("SELECT count(*) AS n FROM spans")["n"][0]

@@ -247,7 +247,7 @@ def staging_dir(lake: Path) -> Path:
 
 
 # --- writing (DuckDB -> Parquet) ------------------------------------------------------------------------------------
-COPY_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000"
+COPY_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000, ROW_GROUP_SIZE_BYTES '32MB'"
 
 
 def stage_per_run(con: duckdb.DuckDBPyConnection, table: str, staging: Path, days_sql: str | None = None,
