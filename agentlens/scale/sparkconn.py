@@ -26,7 +26,7 @@ from sqlglot import exp
 from .. import schema
 from . import conformance
 from . import sparksql as sq
-from .connection import Result, _arrow, one_run
+from .connection import _ARROW_TO_DUCK, Result, _arrow, one_run
 from .spark import SparkError
 from .translate import NotSupported, parse
 from .url import SparkURL
@@ -46,10 +46,6 @@ class LakeMissing(SparkError):
 
 _SPARK_TYPES = {"VARCHAR": "string", "JSON": "string", "TIMESTAMPTZ": "timestamp", "DOUBLE": "double",
                 "BIGINT": "bigint", "INTEGER": "int", "BOOLEAN": "boolean", "MAP(INTEGER, UBIGINT)": "map<int,bigint>"}
-_ARROW_TO_DUCK = {
-    pa.string(): "VARCHAR", pa.large_string(): "VARCHAR", pa.float64(): "DOUBLE", pa.int64(): "BIGINT",
-    pa.int32(): "INTEGER", pa.bool_(): "BOOLEAN",
-}
 
 
 def spark_type(duck: str) -> str:
