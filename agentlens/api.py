@@ -136,12 +136,17 @@ class Lens(Store):
 
             self._shipper = Shipper(self.clickhouse, words=run_words)  # the words `runs --search` reads there
             default = Pipeline.default()
-            path = self.work_db or os.environ.get("AGENTLENS_WORK_DB") or DEFAULT_WORK_DB
+            path = self.local_path()
             # fleet checks compare runs across the whole fleet: not on one process's share of it
             self._work = Lens(path, self.config, staged_steps=default.staged, steps=default.chunk,
                               file_steps=(self._shipper.step,), bar=self.bar, serve=False)
             self._work.search_index = False  # searched on ClickHouse (its words are shipped): no tantivy index
         return self._work
+
+    def local_path(self) -> str:
+        if self.clickhouse is None:
+            return self.path
+        return str(self.work_db or os.environ.get("AGENTLENS_WORK_DB") or DEFAULT_WORK_DB)
 
     def _ship(self, run: Callable[[Lens], Any]) -> Any:
         work = self.work()

@@ -276,6 +276,8 @@ def test_collect_into_clickhouse(tmp_path: Path, chdb_root: Path) -> None:
                                 "llm.token_count.prompt": 10, "llm.token_count.completion": 5}))).encode()
     ch = Lens(url(chdb_root, "collect"), work_db=tmp_path / "work.duckdb")
     with Collector(ch, port=0, flush_seconds=0.2) as c:
+        # the spool beside the work database, never a folder named after the store's URL
+        assert c.spool is not None and c.spool.folder == tmp_path / ".work.duckdb.spool"
         req = urllib.request.Request(f"http://{c.address[0]}:{c.address[1]}{TRACES_PATH}", data=body,
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as r:

@@ -109,8 +109,9 @@ class Collector:
         self.address: tuple[str, int] = (str(h), int(p))
         self.name = f"otlp-http://{self.address[0]}:{self.address[1]}{TRACES_PATH}"
         self._threads: list[threading.Thread] = []
-        memory = lens.path in ("", ":memory:") or lens.path.startswith(":memory:")
-        self.spool = Spool(spool_dir(lens.path)) if spool and not memory else None
+        local = lens.local_path()  # a ClickHouse store's: this process's work database
+        memory = local in ("", ":memory:") or local.startswith(":memory:")
+        self.spool = Spool(spool_dir(local)) if spool and not memory else None
         self._segments: list[Any] = []  # the spool segments of the batch being written
 
     # -- lifecycle ------------------------------------------------------------------------------------

@@ -208,6 +208,11 @@ class Store:
                 self.con.close()  # not served, not held: the next opener must not find it locked by us
                 raise
 
+    def local_path(self) -> str:
+        """The DuckDB database this process writes into: the store itself (api.Lens: with a ClickHouse
+        store, this process's work database). What lives beside it (the receiver's spool) goes there."""
+        return self.path
+
     def check_writable(self) -> None:
         if self.read_only and self.remote is None:
             raise DatabaseUnavailable(f"{self.path}: opened read-only; this needs to write to it")
