@@ -537,6 +537,50 @@ def test_classify_with_some_of_the_rules_finds_only_their_modes(sample_lens):
     assert sample_lens.sql(q).equals(before)  # all the rules again: what the ingest found
 
 
+def _ungated(rules):
+    """The same rules without their `when`: run on every batch."""
+    import functools
+
+    return tuple(classifiers.emits(*rule.modes)(functools.wraps(rule)(lambda ctx, rule=rule: rule(ctx)))
+                 for rule in rules)
+
+
+@pytest.mark.slow
+def test_a_rule_skipped_by_its_when_had_nothing_to_find(tmp_path, monkeypatch, request):
+    """`when` is a necessary condition of its rule, never a guess: every run classified alone (a batch of one
+    run, where the gates skip most), with the gates, finds exactly what the rules find on every batch without
+    them, on the samples (every mode), the framework recordings and ../shared/real_traces when present."""
+    from conftest import REAL_TRACES
+
+    frameworks = Path(__file__).parent / "frameworks" / "recordings"
+    cols = "run_id, mode, span_id, severity, explanation, evidence::VARCHAR AS evidence"
+    q = f"SELECT {cols} FROM failures ORDER BY ALL"
+    with agentlens.open(tmp_path / "g.duckdb") as lens:
+        lens.ingest(SAMPLES, frameworks, *([REAL_TRACES] if REAL_TRACES.is_dir() else []), progress=False)
+        failures.classify(lens, classifiers=_ungated(failures.CLASSIFIERS))
+        everywhere = lens.sql(q)
+        assert set(everywhere["mode"]) == set(failures.MODES)  # the comparison covers every rule
+
+        skipped: list[str] = []
+        real = classifiers.gated
+
+        def counting(ctx, rules):
+            rules = list(rules)
+            kept = real(ctx, rules)
+            skipped.extend(r.__name__ for r in rules if r not in kept)
+            return kept
+
+        monkeypatch.setattr(failures, "gated", counting)
+        monkeypatch.setattr(failures, "_batch_runs", lambda lens, runs: 1)
+        failures.classify(lens)
+        alone = lens.sql(q)
+    runs = everywhere["run_id"].n_unique()
+    assert alone.equals(everywhere), (alone.height, everywhere.height, runs)
+    gated_rules = {c.__name__ for c in failures.CLASSIFIERS if c.when}
+    assert set(skipped) == gated_rules  # each gate skipped some run's batch
+    assert len(skipped) > 5 * everywhere.height  # and most of them: they are worth their statement
+
+
 def test_the_pipeline_step_runs_the_rules_it_is_given(tmp_path):
     from functools import partial
 

@@ -29,9 +29,11 @@ import duckdb
 import pyarrow as pa
 
 from ..core import patterns as P
+from ..core.duck import arrow
 from .policy import Policy
 
 SEVERITIES = ("critical", "high", "medium", "low")
+FEW_RUNS = 50  # a batch of at most this many runs: rules that can, ask first whether they may find anything
 
 ROW_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("mode", pa.string()), ("span_id", pa.string()), ("severity", pa.string()),
@@ -104,6 +106,7 @@ class Ctx:
     policy: Policy
     params: dict[str, Any] = field(init=False)  # parameters(policy)
     made: set[str] = field(init=False, default_factory=set)  # the SHARED tables made in this batch
+    _runs: int | None = field(init=False, default=None)  # runs()
 
     def __post_init__(self) -> None:
         self.params = parameters(self.policy)
@@ -112,9 +115,20 @@ class Ctx:
         """Run a statement with its named parameters (`values` add to or override `params`)."""
         self.con.execute(query, _bind(self.con, query, {**self.params, **values}))
 
+    def one(self, query: str, **values: Any) -> Any:
+        """The first value of a statement's first row; parameters as in `run`."""
+        row = self.con.execute(query, _bind(self.con, query, {**self.params, **values})).fetchone()
+        return row[0] if row else None
+
+    def runs(self) -> int:
+        """How many runs the batch holds (`_fruns`)."""
+        if self._runs is None:
+            self._runs = int(self.con.execute("SELECT count(*) FROM _fruns").fetchone()[0])  # type: ignore[index]
+        return self._runs
+
     def rows(self, query: str, **values: Any) -> pa.Table:
         """A rule's result as the six detection columns (named by position); parameters as in `run`."""
-        table = self.con.sql(query, params=_bind(self.con, query, {**self.params, **values})).to_arrow_table()
+        table = arrow(self.con, query, _bind(self.con, query, {**self.params, **values}))  # planned once
         return table.rename_columns(ROW_SCHEMA.names).cast(ROW_SCHEMA)
 
     def shared(self, name: str) -> None:
@@ -130,20 +144,39 @@ class Classifier(Protocol):
 
     __name__: str
     modes: tuple[str, ...]
+    when: str | None  # see `emits`
 
     def __call__(self, ctx: Ctx, /) -> pa.Table: ...
 
 
-def emits(*modes: str) -> Callable[[Callable[[Ctx], pa.Table]], Classifier]:
+def emits(*modes: str, when: str | None = None) -> Callable[[Callable[[Ctx], pa.Table]], Classifier]:
     """Declare the modes a classifier's rows may carry: `MODES` is made of them, and a row of any other
-    mode is an error (see `apply`)."""
+    mode is an error (see `apply`). `when`: an aggregate over the batch's `_fs` (named parameters as in
+    the rules) that is false only when the batch cannot hold a detection of the rule, which is then not
+    run (see `gated`): a necessary condition of the rule's SQL, never a heuristic. Most runs fail no call,
+    and a batch of one run (a single-trace file, a receiver's flush) is then spared the statements of the
+    failure rules."""
     if not modes or len(set(modes)) != len(modes):
         raise ValueError(f"a classifier declares one or more distinct modes, got {modes!r}")
 
     def mark(fn: Callable[[Ctx], pa.Table]) -> Classifier:
         fn.modes = modes  # type: ignore[attr-defined]
+        fn.when = when  # type: ignore[attr-defined]
         return cast(Classifier, fn)
     return mark
+
+
+def gated(ctx: Ctx, classifiers: Iterable[Classifier]) -> list[Classifier]:
+    """The classifiers the batch may trigger: those without `when`, and those whose `when` holds on `_fs`,
+    all judged in one statement (needs `_fmodels`, as the rules do)."""
+    rules = list(classifiers)
+    whens = [(i, w) for i, c in enumerate(rules) if (w := getattr(c, "when", None))]
+    if not whens:
+        return rules
+    query = "SELECT " + ", ".join(f"coalesce({w}, false)" for _, w in whens) + " FROM _fs"  # noqa: S608 - the rules' own SQL
+    row = ctx.con.execute(query, _bind(ctx.con, query, ctx.params)).fetchone() or ()
+    skip = {i for (i, _), holds in zip(whens, row, strict=True) if not holds}
+    return [c for i, c in enumerate(rules) if i not in skip]
 
 
 def modes_of(classifiers: Iterable[Classifier]) -> tuple[str, ...]:
@@ -338,6 +371,7 @@ CLEANUP = ("DROP TABLE IF EXISTS _fs", "DROP TABLE IF EXISTS _ffinal")
 # when a later call of the same tool, after its last failure, succeeded, when the run ended in error, or when
 # the final answer tells the user something failed (patterns.FAILURE_ACKNOWLEDGED); else silent.
 # `$mode`: the mode to return.
+TOOL_FAILED = "bool_or(kind IN ('tool', 'retriever') AND failed)"  # the rule's `f`: the batch's failed tool calls
 TOOL_FAILURES = """
 WITH f AS (SELECT * FROM _fs WHERE kind IN ('tool', 'retriever') AND failed),
 g AS (
@@ -382,13 +416,13 @@ FROM j WHERE mode = $mode
 """
 
 
-@emits("silent_tool_failure")
+@emits("silent_tool_failure", when=TOOL_FAILED)
 def silent_tool_failure(ctx: Ctx) -> pa.Table:
     ctx.shared("_ffinal")
     return ctx.rows(TOOL_FAILURES, mode="silent_tool_failure")
 
 
-@emits("tool_error")
+@emits("tool_error", when=TOOL_FAILED)
 def tool_error(ctx: Ctx) -> pa.Table:
     ctx.shared("_ffinal")
     return ctx.rows(TOOL_FAILURES, mode="tool_error")
@@ -603,17 +637,17 @@ WHERE g.unanswered OR g.not_llm OR g.n >= $transient_error_threshold
 """
 
 
-@emits("rate_limited")
+@emits("rate_limited", when="bool_or(attempt AND failed AND is_rate)")
 def rate_limited(ctx: Ctx) -> pa.Table:
     return ctx.rows(CALL_ERRORS, mode="rate_limited")
 
 
-@emits("timeout")
+@emits("timeout", when="bool_or(attempt AND failed AND is_timeout)")
 def timeout(ctx: Ctx) -> pa.Table:
     return ctx.rows(CALL_ERRORS, mode="timeout")
 
 
-@emits("provider_error")
+@emits("provider_error", when="bool_or(attempt AND failed AND is_provider)")
 def provider_error(ctx: Ctx) -> pa.Table:
     return ctx.rows(CALL_ERRORS, mode="provider_error")
 
@@ -657,7 +691,8 @@ FROM worst w LEFT JOIN after x USING (run_id) LEFT JOIN runs r USING (run_id)
 """
 
 
-@emits("cascading_retries")
+@emits("cascading_retries",
+       when="count(*) FILTER (WHERE attempt AND failed AND target IS NOT NULL) >= $retry_threshold")
 def cascading_retries(ctx: Ctx) -> pa.Table:
     return ctx.rows(CASCADING_RETRIES)
 
@@ -706,7 +741,16 @@ FROM hits GROUP BY run_id
 """
 
 
-@emits("context_overflow")
+# each of the hits' three parts needs a row of _fs: its window, the smallest of the batch's models'
+CONTEXT_OVERFLOW_WHEN = """
+bool_or(attempt AND failed AND is_context)
+OR bool_or(leaf_llm AND list_contains($finish_length::VARCHAR[], lower(coalesce(finish_reason, incomplete_reason))))
+OR bool_or(leaf_llm AND source IS DISTINCT FROM 'agent_runs'
+           AND input_tokens >= $context_window_ratio * (SELECT min(context_window) FROM _fmodels))
+"""
+
+
+@emits("context_overflow", when=CONTEXT_OVERFLOW_WHEN)
 def context_overflow(ctx: Ctx) -> pa.Table:
     return ctx.rows(CONTEXT_OVERFLOW)
 
@@ -724,7 +768,8 @@ def context_overflow(ctx: Ctx) -> pa.Table:
 # arguments carry an address (email, URL host) found in that content and not in the user's own messages
 # (`$address_re`): critical, even for a quoted match. Not acted on: low (the agent read it and did nothing);
 # medium for a call-less run's request or an agent_runs row's (whether anything acted on it is not recorded).
-PROMPT_INJECTION = """
+# What the agent read, as PROMPT_INJECTION reads it (`src`), and the user's own request.
+INJECTION_SOURCES = """
 WITH msgs AS (  -- the messages LLM calls were sent; pos: a message's place in its call's input
   SELECT run_id, span_id, seq, unnest(msgs) AS m, generate_subscripts(msgs, 1) AS pos
   FROM (SELECT f.run_id, f.span_id, f.seq,  -- unnest in the select list: see UNNEST_NOTE
@@ -751,7 +796,15 @@ src AS (
   FROM _fs f JOIN spans s ON s.rowid = f.rid
   -- a call-less run's root, or an agent_runs row (its one LLM call holds the whole request it was sent)
   WHERE f.parent_span_id IS NULL AND (NOT f.has_calls OR s.source = 'agent_runs')
-),
+)
+"""
+# Whether anything the batch's agents read matches at all: one regex, where PROMPT_INJECTION compiles seven
+# (~20 ms a statement, the quoted-mention pattern alone ~7 ms, whatever the batch's size). A batch of a few
+# runs asks this first (`FEW_RUNS`): most have no match, and are spared the rest.
+INJECTION_ANY = INJECTION_SOURCES + """
+SELECT EXISTS (SELECT 1 FROM src WHERE text IS NOT NULL AND regexp_matches(text, $injection_re))
+"""  # noqa: S608 - fixed SQL texts
+PROMPT_INJECTION = INJECTION_SOURCES + """,
 hits AS MATERIALIZED (  -- the regex over every text once: inlined, DuckDB ran it for each use of `hits`
   SELECT src.*, regexp_extract(text, $injection_re, 0) AS matched,
          -- still a match once the quoted mentions are taken out: an instruction, not a quotation
@@ -800,10 +853,12 @@ SELECT h.run_id, 'prompt_injection', h.span_id,
                 acted_span_id: a.span_id, acted_tool: a.tool, addresses: a.addrs})::VARCHAR
 FROM first h LEFT JOIN acted a USING (run_id)
 WHERE h.instruction OR a.run_id IS NOT NULL
-"""
+"""  # noqa: S608 - fixed SQL texts
 
 @emits("prompt_injection")
 def prompt_injection(ctx: Ctx) -> pa.Table:
+    if ctx.runs() <= FEW_RUNS and not ctx.one(INJECTION_ANY):
+        return ROW_SCHEMA.empty_table()
     return ctx.rows(PROMPT_INJECTION)
 
 
@@ -849,7 +904,8 @@ FROM d
 """
 
 
-@emits("duplicate_side_effect")
+@emits("duplicate_side_effect",
+       when="count(*) FILTER (WHERE kind = 'tool' AND side_effect AND fp IS NOT NULL) >= 2")
 def duplicate_side_effect(ctx: Ctx) -> pa.Table:
     return ctx.rows(DUPLICATE_SIDE_EFFECT)
 
@@ -965,7 +1021,7 @@ WHERE NOT EXISTS (SELECT 1 FROM ok a WHERE a.run_id = i.run_id AND a.seq < i.seq
 """
 
 
-@emits("unapproved_action")
+@emits("unapproved_action", when="bool_or(kind = 'tool' AND irreversible)")
 def unapproved_action(ctx: Ctx) -> pa.Table:
     return ctx.rows(UNAPPROVED_ACTION)
 
@@ -1010,7 +1066,7 @@ def apply(classifier: Classifier, ctx: Ctx) -> pa.Table:
 ALL_SQL = {
     "PREPARE": PREPARE, "FINAL_ANSWERS": FINAL_ANSWERS, "TOOL_FAILURES": TOOL_FAILURES, "HALLUCINATED_TOOL": HALLUCINATED_TOOL,
     "RUNAWAY_LOOP": RUNAWAY_LOOP, "CALL_ERRORS": CALL_ERRORS, "CASCADING_RETRIES": CASCADING_RETRIES,
-    "CONTEXT_OVERFLOW": CONTEXT_OVERFLOW, "PROMPT_INJECTION": PROMPT_INJECTION,
+    "CONTEXT_OVERFLOW": CONTEXT_OVERFLOW, "PROMPT_INJECTION": PROMPT_INJECTION, "INJECTION_ANY": INJECTION_ANY,
     "DUPLICATE_SIDE_EFFECT": DUPLICATE_SIDE_EFFECT, "BUDGET_EXCEEDED": BUDGET_EXCEEDED, "REFUSAL": REFUSAL,
     "UNAPPROVED_ACTION": UNAPPROVED_ACTION,
 }

@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from ..core import patterns as P
-from ..core.duck import registered
+from ..core.duck import arrow, registered
 from .policy import FleetPolicy, Policy
 
 # Judged: the days from $judge_from to $judge_to, from the spend of the days from $data_from (inclusive)
@@ -177,13 +177,14 @@ def _json(d: dict[str, Any]) -> str:
 
 
 def refresh(con: duckdb.DuckDBPyConnection, policy: Policy,
-            days: tuple[dt.datetime, dt.datetime] | None = None) -> int:
+            days: tuple[dt.datetime, dt.datetime] | None = None, storms: bool = True) -> int:
     """Recompute the fleet incidents (in the caller's transaction). Returns how many it wrote.
 
     `days` (first, last), from an ingest: the spend changed only on those days, so only the spend
     spikes it can change are judged again: the days from `first` to `last` + `baseline_days` (each is
     judged against the days before it), read from `first` - `baseline_days` on, not from the whole
-    history. Likewise the retry storms: only those with a failure within a gap of that time (see `_storms`)."""
+    history. Likewise the retry storms: only those with a failure within a gap of that time (see `_storms`);
+    none with `storms=False` (an ingest that added no failed span and replaced no stored run)."""
     fp = policy.fleet
     cap = policy.max_cost_usd_per_run
     spike_policy = _json({
@@ -203,16 +204,16 @@ def refresh(con: duckdb.DuckDBPyConnection, policy: Policy,
                   "data_from": first - back, "data_to": last + back + dt.timedelta(days=1)}
         con.execute("DELETE FROM fleet_incidents WHERE kind = 'spend_spike' AND window_start >= ? AND window_start <= ?",
                     [window["judge_from"], window["judge_to"]])
-    spikes = con.sql(SPEND_SPIKES, params={
+    spikes = arrow(con, SPEND_SPIKES, {
         "cap": cap, "amount_keys": list(fp.amount_keys),
         "side_effect_globs": [g.lower() for g in policy.side_effect_tools],
         "baseline_days": fp.baseline_days, "dimensions": list(fp.spike_dimensions),
         "min_baseline_days": fp.min_baseline_days, "cap_note": policy.note("max_cost_usd_per_run"),
         "policy": spike_policy, "factor": fp.spike_factor, "min_excess": fp.spike_min_excess_usd, **window,
-    }).to_arrow_table()
-    storms = _storms(con, fp, storm_policy, days)
+    })
+    found = [spikes, _storms(con, fp, storm_policy, days)] if storms or days is None else [spikes]
     n = 0
-    for table in (spikes, storms):
+    for table in found:
         if table.num_rows:
             with registered(con, "_fleet", table):
                 con.execute(INSERT, [policy.hash])
@@ -237,7 +238,7 @@ def _storms(con: duckdb.DuckDBPyConnection, fp: FleetPolicy, storm_policy: str,
         keep = {"keep_from": days[0] - gap, "keep_to": days[1] + gap}
         window = {"data_from": keep["keep_from"] - margin, "data_to": keep["keep_to"] + margin,
                   "calls_from": keep["keep_from"] - 2 * margin, "calls_to": keep["keep_to"] + 2 * margin}
-        found = con.sql(RETRY_STORMS, params={**params, **keep, **window}).to_arrow_table()
+        found = arrow(con, RETRY_STORMS, {**params, **keep, **window})
         if not any(found["at_edge"].to_pylist()):
             con.execute("DELETE FROM fleet_incidents WHERE kind = 'retry_storm' AND window_end >= ? "
                         "AND window_start <= ?", [keep["keep_from"], keep["keep_to"]])
@@ -246,7 +247,7 @@ def _storms(con: duckdb.DuckDBPyConnection, fp: FleetPolicy, storm_policy: str,
     con.execute("DELETE FROM fleet_incidents WHERE kind = 'retry_storm'")
     everything = {"keep_from": _EARLIEST, "keep_to": _LATEST, "data_from": _EARLIEST, "data_to": _LATEST,
                   "calls_from": _EARLIEST, "calls_to": _LATEST}
-    found = con.sql(RETRY_STORMS, params={**params, **everything}).to_arrow_table()
+    found = arrow(con, RETRY_STORMS, {**params, **everything})
     return found.filter(found["is_storm"])
 
 
