@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", type=int, default=5)
     ap.add_argument("--work", type=Path, default=None, help="folder for the copies (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=HERE / "out")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="keep the replicated database (and its search index) here, and reuse it when it exists: "
+                         "each measurement then works on a copy of it")
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory(dir=args.work) as tmp_s:
@@ -125,16 +128,27 @@ def main(argv: list[str] | None = None) -> int:
         files = single_trace_files(tmp / "files", args.files + 1)
         cmd_file, files = files[-1], files[:-1]
         big = tmp / "big.duckdb"
-        shutil.copy(args.db, big)
-        t0 = time.perf_counter()
+        kept = args.keep
+        if kept is None or not kept.exists():
+            made = kept if kept is not None else big
+            made.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(args.db, made)
+            t0 = time.perf_counter()
+            with agentlens.open(made) as lens:
+                for k in range(1, args.copies):
+                    copy_runs(lens, f"-{k}")
+                shutil.rmtree(search.index_path(lens) or tmp / "none", ignore_errors=True)
+                search.rebuild(lens)
+                lens.con.execute("CHECKPOINT")
+            print(f"replicated {args.copies}x and indexed in {time.perf_counter() - t0:.0f} s")
+        if kept is not None:  # a copy to ingest into, the kept one stays as built
+            shutil.copy(kept, big)
+            index = Path(f"{kept}.search")  # explore.search.index_path
+            if index.exists():
+                shutil.copytree(index, Path(f"{big}.search"))
         with agentlens.open(big) as lens:
-            for k in range(1, args.copies):
-                copy_runs(lens, f"-{k}")
             runs, spans = lens.one("SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM spans)") or (0, 0)
-            shutil.rmtree(search.index_path(lens) or tmp / "none", ignore_errors=True)
-            search.rebuild(lens)
-            lens.con.execute("CHECKPOINT")
-        print(f"{runs:,} runs, {spans:,} spans, indexed, in {time.perf_counter() - t0:.0f} s")
+        print(f"{runs:,} runs, {spans:,} spans")
 
         r: dict[str, Any] = {"runs": runs, "spans": spans, "files": len(files)}
         r["baseline"] = ingest_each(tmp / "empty.duckdb", files)

@@ -48,6 +48,7 @@ CREATE OR REPLACE TEMP TABLE _existing AS
 SELECT sp.rowid AS rid, sp.run_id, sp.span_id FROM spans sp SEMI JOIN _stored_runs k ON k.run_id = sp.run_id
 SEMI JOIN _staged st ON st.run_id = sp.run_id AND st.span_id = sp.span_id
 """
+EXISTING_TABLE = "CREATE OR REPLACE TEMP TABLE _existing (rid BIGINT, run_id VARCHAR, span_id VARCHAR)"  # none stored
 COLLISIONS = "SELECT (SELECT count(*) FROM _dups) + (SELECT count(*) FROM _existing)"
 # What a span's content is, to tell a changed version from the same one read again: every column the
 # source gave (not the file it was read from, nor the costs computed here).
@@ -151,6 +152,7 @@ WHERE (g.span_row IS NOT NULL AND NOT EXISTS (SELECT 1 FROM _skip k WHERE k._row
    OR (g.span_row IS NULL AND g.run_id NOT IN (SELECT run_id FROM runs))
 QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY span_row IS NULL, _row) = 1
 """
+GIVEN_PICK_TABLE = "CREATE OR REPLACE TEMP TABLE _given_pick (run_id VARCHAR, _row BIGINT)"  # no run given
 STAGE_GIVEN = "CREATE OR REPLACE TEMP TABLE _given AS SELECT run_id FROM _given_pick"
 GIVEN_TABLE = "CREATE OR REPLACE TEMP TABLE _given (run_id VARCHAR)"
 # The times the file's stored runs had before it rebuilds or replaces them (a run's start moves when earlier

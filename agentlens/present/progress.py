@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from ..core.textsafe import visible
+from ..schema import REWRITE_NOTES
 
 MIGRATION_NOTICE_ROWS = 100_000  # a table rewrite of fewer rows takes a second or two: not announced
 
@@ -71,8 +72,8 @@ def migration_notice(con: duckdb.DuckDBPyConnection, path: str, name: str,
 
     console = Console(stderr=True)
     what = " and ".join(f"{n:,} {t}" for t, n in rows.items())
-    console.print(visible(f"agentlens: upgrading {path} to schema {name}: rewriting {what} "
-                  "(once; about 12 s per million spans)"), markup=False, highlight=False)
+    note = REWRITE_NOTES.get(name, "rewriting {what} (once)").format(what=what)
+    console.print(visible(f"agentlens: upgrading {path} to schema {name}: {note}"), markup=False, highlight=False)
     t0 = time.perf_counter()
     bar = Progress(TextColumn("[bold]migrate"), TextColumn("{task.description}"), BarColumn(),
                    TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=console, transient=True)

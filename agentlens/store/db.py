@@ -238,7 +238,7 @@ class Store:
 
     def memory_limit_bytes(self) -> int:
         """DuckDB's memory limit in bytes (it shows it as e.g. '953.6 MiB')."""
-        shown = self.con.execute("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchall()[0][0]
+        shown = self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]  # not duckdb_settings(): 3 ms
         m = re.fullmatch(r"([\d.]+)\s*(bytes|[KMGT]i?B)", shown.strip())
         if not m:
             return 1 << 30
