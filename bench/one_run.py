@@ -1,12 +1,14 @@
 """One run into a big database: the fixed cost of ingesting a single-trace file, and whether it grows with the
 database, against the same files ingested into an empty database in the same run.
 
-    python bench/one_run.py --db bench/data/runs-10k.duckdb [--copies 100] [--files 5] [--out bench/out]
+    python bench/one_run.py --db bench/data/runs-10k.duckdb [--copies 100] [--files 5] [--keep PATH] [--out bench/out]
 
 `--db` is an ingested database of bench/gen.py's runs (`agentlens ingest --db bench/data/runs-10k.duckdb
 bench/data/runs-10k.otlp.jsonl`). It is copied and its runs and spans replicated `--copies` times (10k x 100 =
 1M runs, ~10M spans), and its search index rebuilt over them. Then, in this process (imports done before the
-clocks start), `--files` single-trace files of new runs (gen.py, another seed) are ingested one at a time:
+clocks start), `--files` single-trace files of new runs (gen.py, another seed), moved to the last day of the
+database's runs (the live case: new runs arrive on the day the database is busiest, whose spend the fleet check
+reads), are ingested one at a time:
 
 - baseline: into an empty database (what a file costs when there is nothing else);
 - big: into the replicated database.
@@ -47,8 +49,9 @@ def cpu() -> float:
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
-def single_trace_files(folder: Path, n: int) -> list[Path]:
-    """`n` files of one trace each, of runs no database here holds (gen.py, seed 7, numbered from 5M)."""
+def single_trace_files(folder: Path, n: int, at_ns: int | None = None) -> list[Path]:
+    """`n` files of one trace each, of runs no database here holds (gen.py, seed 7, numbered from 5M); with
+    `at_ns`, the i-th trace moved to start at `at_ns` + i minutes (its spans and events shifted alike)."""
     folder.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, str(HERE / "gen.py"), str(folder), "--runs", str(max(n, 10)), "--seed", "7",
                     "--offset", "5000000", "--no-csv", "--force"], check=True, capture_output=True)
@@ -65,6 +68,14 @@ def single_trace_files(folder: Path, n: int) -> list[Path]:
         groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for res, scope, sp in spans:
             groups[(res, scope)].append(sp)
+        if at_ns is not None:
+            shift = at_ns + i * 60 * 10**9 - min(int(sp["startTimeUnixNano"]) for _, _, sp in spans)
+            for _, _, sp in spans:
+                for k in ("startTimeUnixNano", "endTimeUnixNano"):
+                    sp[k] = str(int(sp[k]) + shift)
+                for ev in sp.get("events") or []:
+                    if "timeUnixNano" in ev:
+                        ev["timeUnixNano"] = str(int(ev["timeUnixNano"]) + shift)
         doc = {"resourceSpans": [{"resource": json.loads(r), "scopeSpans": [{"scope": json.loads(s), "spans": sps}]}
                                  for (r, s), sps in groups.items()]}
         p = folder / f"trace-{i}.json"
@@ -125,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(dir=args.work) as tmp_s:
         tmp = Path(tmp_s)
-        files = single_trace_files(tmp / "files", args.files + 1)
+        with agentlens.open(args.db, read_only=True) as lens:  # the live case: new runs on the database's last day
+            at_ns = lens.one("SELECT epoch_ns(max(started_at)) FROM runs")[0]  # type: ignore[index]
+        files = single_trace_files(tmp / "files", args.files + 1, at_ns)
         cmd_file, files = files[-1], files[:-1]
         big = tmp / "big.duckdb"
         kept = args.keep

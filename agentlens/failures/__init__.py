@@ -107,9 +107,9 @@ FROM runs r, _prior_times p WHERE r.run_id IN (SELECT run_id FROM _touched)
 
 # A retry storm is a group of failed spans: a file can change one only by adding a failed span, or by
 # rebuilding or replacing a stored run (which may have had some). Neither: its storms are as they were.
-_MAY_CHANGE_STORMS = """
-SELECT (SELECT count(*) FROM _prior_times WHERE first_at IS NOT NULL OR last_at IS NOT NULL) > 0
-    OR (SELECT count(*) FILTER (WHERE error_count > 0) FROM runs WHERE run_id IN (SELECT run_id FROM _touched)) > 0
+_STORED_BEFORE = "SELECT count(*) > 0 FROM _prior_times WHERE first_at IS NOT NULL OR last_at IS NOT NULL"
+_ADDED_FAILURES = """
+SELECT count(*) FILTER (WHERE error_count > 0) > 0 FROM runs WHERE run_id IN (SELECT run_id FROM _touched)
 """  # (a FILTER, not `AND error_count > 0`: with another condition on the scan, DuckDB reads the run_id column
 #     of every run instead of looking the runs up in its index: 12 ms at 1M runs against 1 ms)
 
@@ -121,8 +121,13 @@ def fleet_step(lens: Store) -> None:
     first, last = lens.con.execute(_TOUCHED_DAYS).fetchall()[0]
     if first is None:  # no run with a time: no day's spend changed, no failure to group
         return
-    storms = bool(lens.con.execute(_MAY_CHANGE_STORMS).fetchall()[0][0])
-    fleet.refresh(lens.con, load_policy(lens.config), (first, last), storms=storms)
+    stored = bool(lens.con.execute(_STORED_BEFORE).fetchall()[0][0])
+    storms = stored or bool(lens.con.execute(_ADDED_FAILURES).fetchall()[0][0])
+    # a file of new runs changed the spend of their features, customers and tools only; one that rebuilt or
+    # replaced stored runs may have moved spend between series too (a root that came late with a feature)
+    policy = load_policy(lens.config)
+    series = None if stored else fleet.touched_series(lens.con, policy)
+    fleet.refresh(lens.con, policy, (first, last), storms=storms, series=series)
 
 
 @dataclass

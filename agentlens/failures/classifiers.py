@@ -14,6 +14,13 @@ holding the batch's spans (a join on the ids would scan the whole table). An int
 rules read (the final answers, `_ffinal`) is made once per batch by the first rule that needs it
 (`Ctx.shared`, `SHARED`) and dropped with `_fs` (`CLEANUP`).
 
+A rule's statement costs DuckDB 4-15 ms to plan whatever the batch's size, and a batch is often one run (a
+single-trace file, a receiver's flush) that fails nothing. A rule may therefore declare `when` (`@emits(...,
+when=...)`): an aggregate over `_fs` that is false only when the batch cannot hold its detection (no failed
+tool call, no failed call of the mode's kind, ...); all of them are judged in one statement (`gated`), and a
+rule whose `when` is false is not run. `when` is a necessary condition read off the rule's SQL, never a
+guess: tests/test_failures.py classifies every run alone, gated, against the rules run ungated.
+
 `CLASSIFIERS` is the ordered tuple of rules (sqlglot's optimizer rules are held the same way): adding
 a mode is adding a function to it, and `MODES` is the modes they declare, in their order. A caller
 may run any subset (`failures.classify(lens, classifiers=...)`).
@@ -541,19 +548,21 @@ calls AS (SELECT * FROM t UNION ALL SELECT * FROM asked),
 counts AS (SELECT run_id, tool, fp, src, count(*) AS n FROM calls GROUP BY ALL),
 per_src AS (  -- lists of the repeats only (most calls are made once); a source below the threshold never wins in `rep`
   SELECT c.run_id, c.tool, c.fp, c.src, k.n, arg_min(c.span_id, c.seq) AS span_id, arg_min(c.args, c.seq) AS args,
-         list(c.span_id ORDER BY c.seq) AS spans
+         min(c.seq) AS first_seq, list(c.span_id ORDER BY c.seq) AS spans
   FROM calls c JOIN counts k ON k.run_id = c.run_id AND k.tool = c.tool AND k.fp = c.fp AND k.src = c.src
   WHERE k.n >= $loop_threshold
   GROUP BY c.run_id, c.tool, c.fp, c.src, k.n
 ),
 rep AS (
   SELECT run_id, tool, fp, max(n) AS n, arg_max(span_id, (n, src = 'span')) AS span_id,
-         arg_max(args, (n, src = 'span')) AS args, arg_max(spans, (n, src = 'span')) AS spans
+         arg_max(args, (n, src = 'span')) AS args, arg_max(spans, (n, src = 'span')) AS spans,
+         arg_max(first_seq, (n, src = 'span')) AS first_seq
   FROM per_src GROUP BY run_id, tool, fp HAVING max(n) >= $loop_threshold
 ),
-top AS (
-  SELECT run_id, arg_max(tool, n) AS tool, arg_max(n, n) AS n, arg_max(span_id, n) AS span_id,
-         arg_max(args, n) AS args, list({tool: tool, arguments: left(args, 500), count: n, spans: spans}) AS repeats
+top AS (  -- the most repeated call; of two as repeated, the one that began first (never the hash table's pick)
+  SELECT run_id, arg_max(tool, (n, -first_seq)) AS tool, max(n) AS n, arg_max(span_id, (n, -first_seq)) AS span_id,
+         arg_max(args, (n, -first_seq)) AS args,
+         list({tool: tool, arguments: left(args, 500), count: n, spans: spans} ORDER BY n DESC, first_seq) AS repeats
   FROM rep GROUP BY run_id
 ),
 cap AS (  -- a failure at the cap (the first), else a final answer that is the framework's cap message
@@ -667,13 +676,13 @@ b AS (
 ),
 streaks AS (
   SELECT run_id, target, island, count(*) AS n, arg_min(span_id, seq) AS span_id, arg_min(err, seq) AS first_err,
-         max(seq) AS last_seq, list(span_id ORDER BY seq) AS spans
+         min(seq) AS first_seq, max(seq) AS last_seq, list(span_id ORDER BY seq) AS spans
   FROM b WHERE failed GROUP BY run_id, target, island HAVING count(*) >= $retry_threshold
 ),
-worst AS (
-  SELECT run_id, arg_max(target, n) AS target, max(n) AS n, arg_max(span_id, n) AS span_id,
-         arg_max(first_err, n) AS first_err, arg_max(last_seq, n) AS last_seq,
-         list({target: target, attempts: n, spans: spans}) AS streaks
+worst AS (  -- the longest streak; of two as long, the one that began first (never the hash table's pick)
+  SELECT run_id, arg_max(target, (n, -first_seq)) AS target, max(n) AS n, arg_max(span_id, (n, -first_seq)) AS span_id,
+         arg_max(first_err, (n, -first_seq)) AS first_err, arg_max(last_seq, (n, -first_seq)) AS last_seq,
+         list({target: target, attempts: n, spans: spans} ORDER BY n DESC, first_seq) AS streaks
   FROM streaks GROUP BY run_id
 ),
 after AS (
@@ -802,8 +811,8 @@ src AS (
 # (~20 ms a statement, the quoted-mention pattern alone ~7 ms, whatever the batch's size). A batch of a few
 # runs asks this first (`FEW_RUNS`): most have no match, and are spared the rest.
 INJECTION_ANY = INJECTION_SOURCES + """
-SELECT EXISTS (SELECT 1 FROM src WHERE text IS NOT NULL AND regexp_matches(text, $injection_re))
-"""  # noqa: S608 - fixed SQL texts
+SELECT coalesce(bool_or(regexp_matches(text, $injection_re)), false) FROM src WHERE text IS NOT NULL
+"""  # (the regex in an aggregate: in a WHERE, DuckDB pushed it into the three parts of `src`, three compiles)
 PROMPT_INJECTION = INJECTION_SOURCES + """,
 hits AS MATERIALIZED (  -- the regex over every text once: inlined, DuckDB ran it for each use of `hits`
   SELECT src.*, regexp_extract(text, $injection_re, 0) AS matched,
