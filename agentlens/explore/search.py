@@ -11,10 +11,11 @@ beside the database (`agentlens.duckdb.search/`), one document per run: the run'
 SQL run by DuckDB), the `ingested_at` of the run it was made from and the run's `started_at` (fast fields:
 the index sorts its matches by them). The database stays the truth:
 
-- the process that holds the database brings the index up to date after each ingest it publishes
+- the process that holds the database brings the index up to date after the ingests it publishes
   (`sync`, a write operation: it runs where the database is, under its write lock, so the runs it reads
   are committed and no write is under way), indexing the runs rebuilt since its watermark (the newest
-  `ingested_at` indexed, committed with the documents);
+  `ingested_at` indexed, committed with the documents); a few fresh runs wait for a later publish
+  (`LAZY_RUNS`, `LAZY_SECONDS`);
 - a search takes the index's matches only where the run is still the one indexed (same `run_id` and
   `ingested_at`: a rebuilt or deleted run's old document matches nothing), and scans the runs ingested
   after the watermark with the same rule in SQL. An index that is behind, missing or unreadable makes a
