@@ -358,3 +358,17 @@ def test_suggested_caps_have_one_all_runs_row_when_some_runs_have_no_feature(tmp
         total = lens.sql("SELECT count(*) FROM runs WHERE cost_usd IS NOT NULL").item()
     assert caps.filter(pl.col("all_runs"))["runs"].to_list() == [total]
     assert caps.filter(~pl.col("all_runs") & pl.col("feature").is_null())["runs"].to_list() == [5]
+
+
+@pytest.mark.parametrize("order", [("r-a", "r-b", "r-c"), ("r-c", "r-b", "r-a")])
+def test_the_most_expensive_run_of_a_tie_is_the_same_whatever_the_order(tmp_path, order):
+    """Runs that cost the same: the headline names the same one (the last by id), whatever order they were
+    stored in (arg_max on cost alone took whichever the hash table met first)."""
+    lines = ["id,user_id,request,response,tokens_in,tokens_out,cost_usd,created_at"]
+    lines += [f'{i},u1,"{{}}",ok,10,10,{0.5 if i != "r-a" else 0.1},2026-11-05T12:00:0{n}Z'
+              for n, i in enumerate(order)]
+    (tmp_path / "runs.csv").write_text("\n".join(lines) + "\n")
+    with agentlens.open(tmp_path / "t.duckdb", Config.from_dict({"pricing": {"headline_cost": "reported"}})) as lens:
+        lens.ingest(tmp_path / "runs.csv", progress=False)
+        h = costs.headline(lens)
+    assert h["max_cost_usd"] == pytest.approx(0.5) and h["max_run_id"] == "r-c"

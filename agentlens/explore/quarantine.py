@@ -22,7 +22,7 @@ ORDER BY id DESC LIMIT $limit
 """
 COUNTS = """
 SELECT source_file AS file, kind, count(*) AS records, count(*) FILTER (WHERE stored) AS stored,
-       min(line) AS first_line, arg_min(reason, coalesce(line, 0)) AS first_reason
+       min(line) AS first_line, arg_min(reason, (coalesce(line, 0), reason)) AS first_reason
 FROM quarantine
 WHERE ($kind IS NULL OR kind = $kind) AND ($file IS NULL OR contains(source_file, $file))
   AND ($since IS NULL OR ingested_at >= $since::TIMESTAMPTZ) AND ($until IS NULL OR ingested_at < $until::TIMESTAMPTZ)

@@ -370,7 +370,9 @@ HEADLINE_TEMPLATE = """
 WITH scope AS ({scope})
 SELECT count(*) AS runs, count(cost_usd) AS runs_with_cost, sum(cost_usd) AS total_cost_usd,
        median(cost_usd) AS median_cost_usd, quantile_cont(cost_usd, 0.95) AS p95_cost_usd,
-       max(cost_usd) AS max_cost_usd, arg_max(run_id, cost_usd) AS max_run_id,
+       max(cost_usd) AS max_cost_usd,
+       -- of runs that cost the same, the last by id: the same run named on every engine and every call
+       arg_max(run_id, (cost_usd, run_id)) FILTER (WHERE cost_usd IS NOT NULL) AS max_run_id,
        sum(cost_usd) / nullif(count(*) FILTER (WHERE status = 'ok'), 0) AS cost_per_successful_run_usd,
        sum(reported_cost_usd) AS reported_cost_usd, count(reported_cost_usd) AS runs_reported,
        sum(computed_cost_usd) AS computed_cost_usd, count(computed_cost_usd) AS runs_computed,

@@ -307,7 +307,7 @@ sums AS (
   SELECT {keys_sel} sum(calls)::BIGINT AS calls, sum(errors)::BIGINT AS errors,
     sum(rate_limited_calls)::BIGINT AS rate_limited_calls, sum(input_tokens)::BIGINT AS input_tokens,
     sum(output_tokens)::BIGINT AS output_tokens, max(max_input_tokens) AS max_input_tokens,
-    arg_max(provider, calls) AS provider
+    arg_max(provider, (calls, provider)) AS provider  -- ties: the same provider every time
   FROM rows GROUP BY ALL
 ),
 e AS (""" + LATENCY_PARTS + """
