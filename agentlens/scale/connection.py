@@ -98,7 +98,54 @@ def one_run(query: str, tree: exp.Expr, params: Any, positional: int,
         local.close()
 
 
-class ClickHouseConnection:
+class CursorMethods:
+    """What a connection standing in for DuckDB's offers on top of its own `_run(query, params) -> Result`: the
+    cursor methods agentlens calls (`execute` keeps the result for `fetchall` / `fetchone`, `sql` returns it),
+    and the parse of the one DDL it takes, a temp table of its own (`_temp_table`). ClickHouseConnection and
+    SparkConnection share them."""
+
+    _last: Result | None
+    _registered: dict[str, dict[str, str]]
+
+    def _run(self, query: str, params: Any) -> Result:
+        raise NotImplementedError
+
+    def unregister(self, name: str) -> Any:
+        raise NotImplementedError
+
+    def execute(self, query: str, parameters: Any = None) -> Result:
+        self._last = self._run(query, parameters)
+        return self._last
+
+    def sql(self, query: str, params: Any = None, **kw: Any) -> Result:
+        return self._run(query, params if params is not None else kw.get("params"))
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._last.fetchall() if self._last is not None else []
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._last.fetchone() if self._last is not None else None
+
+    def _temp_table(self, tree: exp.Expr, no_drop: str, no_create: str) -> tuple[str, exp.Query] | None:
+        """`CREATE [OR REPLACE] TEMP TABLE name AS query`: its name and query, for the caller to make; `DROP
+        TABLE [IF EXISTS] name` of this connection's own tables: done here (None). Anything else is refused with
+        `no_drop` / `no_create`."""
+        if isinstance(tree, exp.Drop):
+            name = tree.this.name if isinstance(tree.this, exp.Table) else ""
+            if tree.args.get("kind", "").upper() != "TABLE" or \
+                    (name not in self._registered and not tree.args.get("exists")):
+                raise NotSupported(no_drop)
+            self.unregister(name)
+            return None
+        props = tree.args.get("properties")
+        temporary = props is not None and any(isinstance(p, exp.TemporaryProperty) for p in props.expressions)
+        query = tree.expression
+        if tree.args.get("kind", "").upper() != "TABLE" or not temporary or not isinstance(query, exp.Query):
+            raise NotSupported(no_create)
+        return tree.this.name, query
+
+
+class ClickHouseConnection(CursorMethods):
     """The canonical tables on ClickHouse (see the module's docstring). `mode`: "enforce" refuses statements
     the conformance suite has not passed; "record" (the suite itself) runs every statement that translates
     and remembers what it ran in `ran`."""
@@ -213,19 +260,11 @@ class ClickHouseConnection:
     def _ddl(self, tree: exp.Expr, params: Any, positional: int) -> pa.Table:
         """`CREATE [OR REPLACE] TEMP TABLE name AS query` and `DROP TABLE [IF EXISTS] name` of this connection's
         own tables (a Memory table on ClickHouse, under a name of its own)."""
-        if isinstance(tree, exp.Drop):
-            name = tree.this.name if isinstance(tree.this, exp.Table) else ""
-            if tree.args.get("kind", "").upper() != "TABLE" or \
-                    (name not in self._registered and not tree.args.get("exists")):
-                raise NotSupported("DROP of anything but a table this connection made")
-            self.unregister(name)
+        made = self._temp_table(tree, "DROP of anything but a table this connection made",
+                                "CREATE of anything but a TEMP TABLE ... AS query")
+        if made is None:
             return pa.table({})
-        props = tree.args.get("properties")
-        temporary = props is not None and any(isinstance(p, exp.TemporaryProperty) for p in props.expressions)
-        query = tree.expression
-        if tree.args.get("kind", "").upper() != "TABLE" or not temporary or not isinstance(query, exp.Query):
-            raise NotSupported("CREATE of anything but a TEMP TABLE ... AS query")
-        name = tree.this.name
+        name, query = made
         tr = translate("", params, self._tables(), self._renames(), query, positional)
         real = self._real(name)
         self.engine.command(f"DROP TABLE IF EXISTS `{real}`")
@@ -235,22 +274,9 @@ class ClickHouseConnection:
         self._registered[name] = {c["name"]: _duck_name(c["type"]) for c in cols}
         return pa.table({})
 
-    def execute(self, query: str, parameters: Any = None) -> Result:
-        self._last = self._run(query, parameters)
-        return self._last
-
-    def sql(self, query: str, params: Any = None, **kw: Any) -> Result:
-        return self._run(query, params if params is not None else kw.get("params"))
-
     def executemany(self, query: str, parameters: Iterable[Sequence[Any]]) -> None:
         raise NotSupportedOnClickHouse("not supported on ClickHouse yet: writes go through the ingest "
                                        "(agentlens.scale.ship) or `agentlens store migrate`")
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return self._last.fetchall() if self._last is not None else []
-
-    def fetchone(self) -> tuple[Any, ...] | None:
-        return self._last.fetchone() if self._last is not None else None
 
     def register(self, name: str, table: Any) -> ClickHouseConnection:
         """A small table the next statements read by name (the model context windows, the budget caps): a

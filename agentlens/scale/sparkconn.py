@@ -26,7 +26,7 @@ from sqlglot import exp
 from .. import schema
 from . import conformance
 from . import sparksql as sq
-from .connection import _ARROW_TO_DUCK, Result, _arrow, one_run
+from .connection import _ARROW_TO_DUCK, CursorMethods, Result, _arrow, one_run
 from .spark import SparkError
 from .translate import NotSupported, parse
 from .url import SparkURL
@@ -73,7 +73,7 @@ def check_master(url: SparkURL, timeout: float = 5.0) -> None:
                          "(`agentlens spark cluster`) or check --engine") from None
 
 
-class SparkConnection:
+class SparkConnection(CursorMethods):
     """The lake on Spark (see the module's docstring). `mode`: "enforce" refuses statements the conformance suite
     has not passed; "record" (the suite itself) runs every statement that translates and remembers what it ran
     in `ran`. `spark`: a SparkSession to work in (a new session of it: views apart); else one is started on the
@@ -204,39 +204,17 @@ class SparkConnection:
     def _ddl(self, tree: exp.Expr, params: Any, positional: int) -> pa.Table:
         """`CREATE [OR REPLACE] TEMP TABLE name AS query` and `DROP TABLE [IF EXISTS] name` of this connection's
         own tables (a temporary view of this session, its rows computed once)."""
-        if isinstance(tree, exp.Drop):
-            name = tree.this.name if isinstance(tree.this, exp.Table) else ""
-            if tree.args.get("kind", "").upper() != "TABLE" or \
-                    (name not in self._registered and not tree.args.get("exists")):
-                raise NotSupported(READ_ONLY)
-            self.unregister(name)
+        made = self._temp_table(tree, READ_ONLY, f"CREATE of anything but a TEMP TABLE ... AS query ({READ_ONLY})")
+        if made is None:
             return pa.table({})
-        props = tree.args.get("properties")
-        temporary = props is not None and any(isinstance(p, exp.TemporaryProperty) for p in props.expressions)
-        query = tree.expression
-        if tree.args.get("kind", "").upper() != "TABLE" or not temporary or not isinstance(query, exp.Query):
-            raise NotSupported(f"CREATE of anything but a TEMP TABLE ... AS query ({READ_ONLY})")
-        name = tree.this.name
+        name, query = made
         tr = sq.translate("", params, self._tables(), None, query, positional)
         data = self._collect(tr.sql, tr.params)
         self.register(name, data)
         return pa.table({})
 
-    def execute(self, query: str, parameters: Any = None) -> Result:
-        self._last = self._run(query, parameters)
-        return self._last
-
-    def sql(self, query: str, params: Any = None, **kw: Any) -> Result:
-        return self._run(query, params if params is not None else kw.get("params"))
-
     def executemany(self, query: str, parameters: Iterable[Sequence[Any]]) -> None:
         raise NotSupportedOnSpark(f"not supported on Spark: {READ_ONLY}")
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return self._last.fetchall() if self._last is not None else []
-
-    def fetchone(self) -> tuple[Any, ...] | None:
-        return self._last.fetchone() if self._last is not None else None
 
     def register(self, name: str, table: Any) -> SparkConnection:
         """A small table the next statements read by name (the model context windows, the budget caps): a
