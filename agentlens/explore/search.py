@@ -248,7 +248,11 @@ def state(store: Store) -> IndexState:
     index = _open_reader(path)[0] if path is not None else None  # of any layout
     if index is None:
         return IndexState(path, None, 0)
-    wm = _watermark(index)
+    return _state(path, index, _watermark(index))
+
+
+def _state(path: Path | None, index: Any, wm: int | None) -> IndexState:
+    """An open index's state: its documents, less the one that holds the watermark."""
     return IndexState(path, wm, max(index.searcher().num_docs - (wm is not None), 0))
 
 
@@ -282,8 +286,7 @@ def sync(store: Store, rebuild: bool = False, lazy: bool = False) -> IndexState:
     """Bring the index up to date with the database: index the runs (re)built since its watermark, in
     chunks, and commit them with the new watermark. `rebuild`: make it again from nothing. `lazy` (after
     a publish): not while the runs left to index are few and fresh (LAZY_RUNS, LAZY_SECONDS). Returns the
-    index's state. Runs where the database is (a write operation); a no-op for an
-    in-memory database."""
+    index's state. Runs where the database is (a write operation); a no-op for an in-memory database."""
     path = index_path(store)
     if path is None:
         return IndexState(None, None, 0)
@@ -310,7 +313,7 @@ def sync(store: Store, rebuild: bool = False, lazy: bool = False) -> IndexState:
         if lazy and wm is not None:
             runs, age = con.execute(BACKLOG, {"wm": wm}).fetchall()[0]
             if runs <= LAZY_RUNS and age is not None and age < LAZY_SECONDS:
-                return IndexState(path, wm, max(index.searcher().num_docs - 1, 0))
+                return _state(path, index, wm)
         writer = index.writer(heap_size=64_000_000, num_threads=1)
         try:
             for params in _todo_chunks(store, wm):

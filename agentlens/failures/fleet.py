@@ -189,10 +189,15 @@ SELECT (SELECT coalesce(list(DISTINCT feature), []) FROM runs WHERE run_id IN (S
 SERIES = ("feature", "customer_id", "tool")  # SPEND_SPIKES's dimensions, as `series` names them
 
 
+def _tool_params(policy: Policy) -> dict[str, list[str]]:
+    """The values of SIDE_EFFECT_CALL's and TOOL_AMOUNT's parameters."""
+    return {"amount_keys": list(policy.fleet.amount_keys),
+            "side_effect_globs": [g.lower() for g in policy.side_effect_tools]}
+
+
 def touched_series(con: duckdb.DuckDBPyConnection, policy: Policy) -> dict[str, list[str]]:
     """The series whose spend a file of new runs (`_touched`) changed, for `refresh(series=...)`."""
-    row = con.execute(TOUCHED_SERIES, {"amount_keys": list(policy.fleet.amount_keys),
-                                       "side_effect_globs": [g.lower() for g in policy.side_effect_tools]}).fetchone()
+    row = con.execute(TOUCHED_SERIES, _tool_params(policy)).fetchone()
     return dict(zip(SERIES, row or ([], [], []), strict=True))
 
 
@@ -244,8 +249,7 @@ def refresh(con: duckdb.DuckDBPyConnection, policy: Policy,
                     "$features::VARCHAR[] WHEN 'customer_id' THEN $customers::VARCHAR[] ELSE $tools::VARCHAR[] END, "
                     "value))", {"judge_from": window["judge_from"], "judge_to": window["judge_to"], **of})
     spikes = arrow(con, SPEND_SPIKES, {
-        "cap": cap, "amount_keys": list(fp.amount_keys),
-        "side_effect_globs": [g.lower() for g in policy.side_effect_tools],
+        "cap": cap, **_tool_params(policy),
         "baseline_days": fp.baseline_days, "dimensions": list(fp.spike_dimensions),
         "min_baseline_days": fp.min_baseline_days, "cap_note": policy.note("max_cost_usd_per_run"),
         "policy": spike_policy, "factor": fp.spike_factor, "min_excess": fp.spike_min_excess_usd, **window, **of,
