@@ -923,6 +923,68 @@ def test_an_ingest_recomputes_the_retry_storms_around_its_failures_as_a_full_rec
         assert _storms(lens) == incremental
 
 
+def _live_run(n: int, day: int, feature: str, tokens: int, fails: bool = False) -> tuple[list[dict], dict]:
+    """A run as an OpenTelemetry SDK exports it live: its LLM call (feature `draft` on the call) in one export,
+    its root (the run's real feature and customer) in a later one. `fails`: the call is rejected with a 429.
+    gpt-4o's input at $2.50 per 1M tokens: 400,000 tokens are $1."""
+    t, at = tid(n), day * 86_400.0 + n
+    call = llm(t, 1, at + 1, model="gpt-4o", tokens=(tokens, 0), text=None if fails else "ok",
+               status=err("Error code: 429 - rate_limit_exceeded") if fails else None,
+               etype="RateLimitError" if fails else None)
+    call["attributes"].append({"key": "app.feature", "value": {"stringValue": "draft"}})
+    root = span(t, ROOT, None, "invoke_agent bot", T0 + int(at * S), T0 + int((at + 5) * S),
+                {"gen_ai.operation.name": "invoke_agent", "app.feature": feature, "customer.id": f"c-{feature}"})
+    return [call], root
+
+
+@pytest.mark.slow
+def test_a_run_exported_in_parts_is_judged_by_the_fleet_checks_as_a_full_recompute_would(tmp_path):
+    """The live case: a run's calls in one export, its root later. The first file builds the run with the
+    calls' feature (`draft`: 10 runs of $10 on day 4, a spike over draft's $2 a day); the second brings the
+    roots, which say `orders`: the spike moves from draft to orders (a stored run's old series judged again,
+    not only its new one). Six runs with a rate-limited call make a retry storm that the roots do not change;
+    two of those calls exported again without the error (spans replaced) leave four runs: no storm. Six refunds
+    of $150 on day 4 against $40 a day are a spike of the tool's amounts, gone when they are exported again
+    failed (a failed call moves nothing; six failures in six minutes are a storm). After each file, the incidents are those `classify` (everything
+    judged again) finds."""
+    complete = []
+    for day in range(4):
+        for i, feature in enumerate(("orders", "orders", "draft", "draft")):
+            calls, root = _live_run(100 + 10 * day + i, day, feature, 400_000)
+            complete += [*calls, root]
+    spiking = [_live_run(200 + i, 4, "orders", 4_000_000) for i in range(10)]
+    storm = [_live_run(300 + i, 5, "support", 400_000, fails=True) for i in range(6)]
+    def refund(n: int, day: int, amount: float, status: dict | None = None) -> dict:
+        return tool(tid(n), 2, day * 86_400.0 + n + 2, "refund_order", {"order_id": f"R-{n}", "amount": amount},
+                    status=status)
+
+    complete += [x for d in range(4) for x in (refund(400 + d, d, 40), _live_run(400 + d, d, "refunds", 0)[1])]
+    refunds = [(refund(410 + i, 4, 150), _live_run(410 + i, 4, "refunds", 0)[1]) for i in range(6)]
+    files = [
+        ("complete.jsonl", complete),
+        ("calls.jsonl", [c for calls, _ in spiking + storm for c in calls] + [r for r, _ in refunds]),
+        ("roots.jsonl", [root for _, root in spiking + storm + refunds]),
+        ("again.jsonl", [_live_run(300 + i, 5, "support", 400_000)[0][0] for i in range(2)]
+                        + [refund(410 + i, 4, 150, err("refund declined")) for i in range(6)]),
+    ]
+    seen = []
+    with agentlens.open(tmp_path / "live.duckdb") as lens:
+        for name, spans in files:
+            ingest(lens, tmp_path, *spans, name=name)
+            incremental = lens.sql("SELECT * EXCLUDE (classified_at) FROM fleet_incidents "
+                                   "ORDER BY kind, window_start, dimension, value").rows()
+            failures.classify(lens)
+            assert lens.sql("SELECT * EXCLUDE (classified_at) FROM fleet_incidents "
+                            "ORDER BY kind, window_start, dimension, value").rows() == incremental, name
+            seen.append(sorted({(r[1], r[2], r[3]) for r in incremental}))
+    spike = [("spend_spike", "customer_id", "c-orders"), ("spend_spike", "feature", "orders")]
+    storms = [("retry_storm", "dependency", "llm:openai/gpt-4o")]
+    tools = [("spend_spike", "tool", "refund_order")]
+    declined = [("retry_storm", "dependency", "tool:refund_order")]  # six failed refunds in six minutes
+    assert seen == [[], [*storms, ("spend_spike", "feature", "draft"), *tools], [*storms, *spike, *tools],
+                    [*declined, *spike]]
+
+
 # --------------------------------------------------------------------------------------------------
 # policy
 # --------------------------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ def test_sql_parses_and_binds(lens, tmp_path, name):
         "PUBLISH_QUARANTINE": {"name": "source.jsonl", "glob": staged_path["bad"]},
         "RECORD_FILES": ["[]"], "LAST_READS": ["", ["a"]], "FILES_SEEN": [["a"]], "RECORD_READ": ["a.jsonl", "", "otlp", 10, "f", 1, True], "RECORD_READS": ["[]"], "QUARANTINE_FILES": ["[]"],
         "STAGE_REBUILD": {"n": 100, "b": 1000, "nb": 100_000}, "STAGE_TOUCHED": {"n": 100, "b": 1000, "nb": 100_000},
+        "STAGE_PRIOR": [0],
     }.get(name)
     if params is None:
         n = text.count("?")

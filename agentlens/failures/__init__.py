@@ -95,39 +95,39 @@ def classify_step(lens: Store, classifiers: Sequence[Classifier] = CLASSIFIERS) 
     _classify_batch(lens, policy, classifiers)
 
 
-# The time the runs a file touched span, now and before the file (`_prior_times`, set by the store: a run
-# whose start moved, or a given run that came again with another time, changed its old day's spend too),
-# a day wider on each side (a span may start a little outside its run's recorded times).
-_TOUCHED_DAYS = """
+# What the fleet checks need of the runs a file touched, now and before the file (`_prior`, set by the store:
+# tables.PRIOR): the time they span, a day wider on each side (a span may start a little outside its run's
+# recorded times; a run whose start moved, or a given run that came again with another time, changed its old
+# day's spend too); whether any had or has a failed span (a retry storm is a group of failed spans, and whether a
+# run whose root failed made calls: a file that touched no run with a failure, before or after, changed no
+# storm); the features and customers they had (a root that comes late may bring them: both series changed);
+# how many stored spans the file replaced (a replaced span's tool amount is gone unseen: every series is judged).
+_TOUCHED = """
 SELECT least(min(r.started_at), any_value(p.first_at)) - INTERVAL 1 DAY,
-       greatest(max(coalesce(r.ended_at, r.started_at)), any_value(p.last_at)) + INTERVAL 1 DAY
-FROM runs r, _prior_times p WHERE r.run_id IN (SELECT run_id FROM _touched)
-"""
-
-
-# A retry storm is a group of failed spans: a file can change one only by adding a failed span, or by
-# rebuilding or replacing a stored run (which may have had some). Neither: its storms are as they were.
-_STORED_BEFORE = "SELECT count(*) > 0 FROM _prior_times WHERE first_at IS NOT NULL OR last_at IS NOT NULL"
-_ADDED_FAILURES = """
-SELECT count(*) FILTER (WHERE error_count > 0) > 0 FROM runs WHERE run_id IN (SELECT run_id FROM _touched)
-"""  # (a FILTER, not `AND error_count > 0`: with another condition on the scan, DuckDB reads the run_id column
-#     of every run instead of looking the runs up in its index: 12 ms at 1M runs against 1 ms)
+       greatest(max(coalesce(r.ended_at, r.started_at)), any_value(p.last_at)) + INTERVAL 1 DAY,
+       any_value(p.had_errors) OR coalesce(bool_or(r.error_count > 0), false),
+       any_value(p.features), any_value(p.customers), any_value(p.spans_replaced)
+FROM runs r, _prior p WHERE r.run_id IN (SELECT run_id FROM _touched)
+"""  # (the run_id look-up alone in WHERE: with another condition on the scan, DuckDB reads the run_id column of
+#     every run instead of looking the runs up in its index: 12 ms at 1M runs against 1 ms)
 
 
 def fleet_step(lens: Store) -> None:
     """Pipeline file step: refresh the fleet incidents once the file's runs are all classified; spend
-    spikes only where the file's days can change them (a file of today's runs does not re-judge a
-    year of history), retry storms only when it can change one."""
-    first, last = lens.con.execute(_TOUCHED_DAYS).fetchall()[0]
+    spikes only where the file's days and series can change them (a file of today's runs does not re-judge a
+    year of history, nor a root arriving after its run's other spans every series of its day), retry storms
+    only when it can change one."""
+    row = lens.con.execute(_TOUCHED).fetchall()[0]
+    first, last, failures, features, customers, replaced = row
     if first is None:  # no run with a time: no day's spend changed, no failure to group
         return
-    stored = bool(lens.con.execute(_STORED_BEFORE).fetchall()[0][0])
-    storms = stored or bool(lens.con.execute(_ADDED_FAILURES).fetchall()[0][0])
-    # a file of new runs changed the spend of their features, customers and tools only; one that rebuilt or
-    # replaced stored runs may have moved spend between series too (a root that came late with a feature)
     policy = load_policy(lens.config)
-    series = None if stored else fleet.touched_series(lens.con, policy)
-    fleet.refresh(lens.con, policy, (first, last), storms=storms, series=series)
+    series = None
+    if not replaced:  # the touched runs' series now, and the features and customers they had before
+        series = fleet.touched_series(lens.con, policy)
+        series["feature"] = list(dict.fromkeys([*series["feature"], *features]))
+        series["customer_id"] = list(dict.fromkeys([*series["customer_id"], *customers]))
+    fleet.refresh(lens.con, policy, (first, last), storms=bool(failures), series=series)
 
 
 @dataclass

@@ -177,8 +177,8 @@ SELECT incident_id, kind, dimension, value, window_start, window_end, severity, 
 FROM _fleet
 """
 
-# The series an ingest of new runs can change: their features and customers, and the side-effect tools their
-# calls moved an amount with. Looked up by run id (conditions in FILTERs: DuckDB then uses the run_id index).
+# The series the runs a file touched are in: their features and customers, and the side-effect tools their
+# calls moved an amount with (fleet_step adds the features and customers the runs had before the file). Looked up by run id (conditions in FILTERs: DuckDB then uses the run_id index).
 TOUCHED_SERIES = """
 SELECT (SELECT coalesce(list(DISTINCT feature), []) FROM runs WHERE run_id IN (SELECT run_id FROM _touched)),
        (SELECT coalesce(list(DISTINCT customer_id), []) FROM runs WHERE run_id IN (SELECT run_id FROM _touched)),
@@ -196,7 +196,7 @@ def _tool_params(policy: Policy) -> dict[str, list[str]]:
 
 
 def touched_series(con: duckdb.DuckDBPyConnection, policy: Policy) -> dict[str, list[str]]:
-    """The series whose spend a file of new runs (`_touched`) changed, for `refresh(series=...)`."""
+    """The series the runs a file touched (`_touched`) are in, for `refresh(series=...)`."""
     row = con.execute(TOUCHED_SERIES, _tool_params(policy)).fetchone()
     return dict(zip(SERIES, row or ([], [], []), strict=True))
 
@@ -222,7 +222,7 @@ def refresh(con: duckdb.DuckDBPyConnection, policy: Policy,
     history. Likewise the retry storms: only those with a failure within a gap of that time (see `_storms`);
     none with `storms=False` (an ingest that added no failed span and replaced no stored run). `series`
     (dimension -> values, with `days`): only the spend of those features, customers and tools changed (an
-    ingest of new runs: `TOUCHED_SERIES`), so only their spikes are judged again; on a day of a million runs,
+    ingest: `TOUCHED_SERIES` and the series its stored runs had, failures.fleet_step), so only their spikes are judged again; on a day of a million runs,
     judging every series read them all for each single-run file (0.7 s)."""
     fp = policy.fleet
     cap = policy.max_cost_usd_per_run

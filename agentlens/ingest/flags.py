@@ -12,18 +12,16 @@ from __future__ import annotations
 
 from duckdb import DuckDBPyConnection
 
-from ..store.runsql import SPAN_FLOOR_EXPR
+from .sql import REBUILT_SPANS
 from .stage import Stage
 
-# The spans of the runs the file touched (`_rebuild`; the file's own only for a file of new runs, as
-# sql.FLAG_ORPHANS) that no walk down from a top (a span whose parent is not in the run) reaches. The walk
+# The spans of the runs the file rebuilt (by rowid: sql.REBUILT_SPANS, as the orphan checks read them) that no
+# walk down from a top (a span whose parent is not in the run) reaches. The walk
 # cannot loop: a span in a cycle has its parent in the cycle, so it is never a child of a span reached.
 FLAG_CYCLES = """
 INSERT INTO quarantine (ingested_at, source_file, line, kind, reason, raw, run_id, span_id, stored)
 WITH RECURSIVE s AS (
-  SELECT c.run_id, c.span_id, c.parent_span_id, c.name, c.source_file
-  FROM spans c SEMI JOIN _rebuild a ON a.run_id = c.run_id
-  WHERE c.rowid >= """ + SPAN_FLOOR_EXPR + """
+  SELECT run_id, span_id, parent_span_id, name, source_file FROM (""" + REBUILT_SPANS + """)
 ),
 reach(run_id, span_id) AS (
   SELECT s.run_id, s.span_id FROM s ANTI JOIN s p ON p.run_id = s.run_id AND p.span_id = s.parent_span_id
@@ -38,7 +36,7 @@ SELECT now(), s.source_file, NULL, 'parent_cycle',
 FROM s ANTI JOIN reach r ON r.run_id = s.run_id AND r.span_id = s.span_id
 WHERE NOT EXISTS (SELECT 1 FROM quarantine q
                   WHERE q.kind = 'parent_cycle' AND q.run_id = s.run_id AND q.span_id = s.span_id)
-"""  # noqa: S608 - joins fixed SQL texts (SPAN_FLOOR_EXPR), never a value
+"""  # noqa: S608 - joins fixed SQL texts (REBUILT_SPANS), never a value
 
 
 def flag_cycles(con: DuckDBPyConnection, stage: Stage) -> None:

@@ -217,8 +217,8 @@ def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline, r
         for table in ("_staged", "_dups", "_existing", "_skip", "_staged_span_costs", "_replaced"):
             con.execute(f"DROP TABLE {table}")
         res.spans = (int(row[0]) if row else 0) - res.spans_changed
-    con.execute(T.PRIOR_TIMES.create())
-    con.execute(Q.STAGE_PRIOR_TIMES)
+    con.execute(T.PRIOR.create())
+    con.execute(Q.STAGE_PRIOR, [res.spans_changed])
     if stage.runs:
         con.execute(Q.DELETE_GIVEN_RUNS)
         con.execute(Q.PUBLISH_GIVEN_RUNS, [stage.glob("runs")])

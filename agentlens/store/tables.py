@@ -60,11 +60,14 @@ TOUCHED = TempTable(
     holds="every run the file touched, numbered into chunks",
     filled_by="ingest.publish, once the runs are built",
     read_by="ingest.publish (the chunks of the steps); failures.fleet_step (the days to judge again)")
-PRIOR_TIMES = TempTable(
-    "_prior_times", "first_at TIMESTAMPTZ, last_at TIMESTAMPTZ",
-    holds="the time span the file's stored runs had before the file rebuilt or replaced them",
+PRIOR = TempTable(
+    "_prior", "first_at TIMESTAMPTZ, last_at TIMESTAMPTZ, had_errors BOOLEAN, features VARCHAR[], "
+              "customers VARCHAR[], spans_replaced BIGINT",
+    holds="one row: what the file's stored runs were before the file rebuilt or replaced them (their time span, "
+          "whether any had a failed span, their features and customers) and how many stored spans it replaced",
     filled_by="ingest.publish",
-    read_by="failures.fleet_step (a run whose start moved changed its old day's spend too)")
+    read_by="failures.fleet_step (a run whose start moved changed its old day's spend too; the series and "
+            "storms it can have changed)")
 
 BUILD = TempTable(
     "_build", "run_id VARCHAR",
@@ -88,5 +91,5 @@ SPAN_COSTS = TempTable(
     filled_by="pricing.SPAN_COSTS",
     read_by="pricing; store.runsql.RUN_COSTS_SELECT")
 
-SHARED: tuple[TempTable, ...] = (AFFECTED, NARROW, STAGED_SPAN_COSTS, STAGED_RUN_COSTS, TOUCHED, PRIOR_TIMES, BUILD,
+SHARED: tuple[TempTable, ...] = (AFFECTED, NARROW, STAGED_SPAN_COSTS, STAGED_RUN_COSTS, TOUCHED, PRIOR, BUILD,
                                  BUILD_RIDS, PRICE_SET, SPAN_COSTS)
