@@ -225,7 +225,7 @@ def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline, r
     if stage.bad:
         con.execute(Q.PUBLISH_QUARANTINE, {"name": name, "glob": stage.glob("bad")})
 
-    con.execute(Q.STAGE_REBUILD_RIDS)
+    con.execute(Q.STAGE_REBUILD_RIDS if new_runs_only else Q.STAGE_REBUILD_RIDS_STORED)
     con.execute(T.BUILD.create())
     con.execute(T.BUILD_RIDS.create())
     for (chunk,) in con.execute("SELECT DISTINCT chunk FROM _rebuild ORDER BY chunk").fetchall():

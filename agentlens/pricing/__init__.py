@@ -357,10 +357,11 @@ INSERT INTO _price_set
 WITH RECURSIVE
 s AS (
   SELECT """ + ", ".join(f"sp.{c}" for c in Q.PRICED_SPAN_COLUMNS) + """
-  FROM spans sp SEMI JOIN _price_runs a ON sp.run_id = a.run_id
-  WHERE sp.rowid >= """ + Q.SPAN_FLOOR_EXPR + """
+  FROM spans sp WHERE sp.run_id IN (SELECT run_id FROM _price_runs)
 ),
-""" + Q.RUN_CALLS_CTES + """,""" + Q.RUN_PRICED_CALLS_SELECT + """FROM calls c LEFT JOIN runs r ON r.run_id = c.run_id
+""" + Q.RUN_CALLS_CTES + """,""" + Q.RUN_PRICED_CALLS_SELECT + """FROM calls c
+LEFT JOIN (SELECT run_id, started_at, model FROM runs WHERE run_id IN (SELECT run_id FROM _price_runs)) r
+  ON r.run_id = c.run_id
 """  # noqa: S608 - joins fixed SQL texts (RUN_CALLS_CTES), never a value
 # The same before the runs' spans are stored (price_staged_step): from their staged narrow columns (`_narrow`),
 # the run's start and model as BUILD_RUNS will give them (its first span's start, sql.RUN_MODEL_CTES).
@@ -413,15 +414,20 @@ SELECT c.run_id, c.span_id,
 FROM c LEFT JOIN m ON m.run_id = c.run_id AND m.span_id = c.span_id
 """
 
+# The priced runs' spans and runs are looked up by run id alone (PRICED_RIDS, the subquery of PRICE_SET's `r`):
+# DuckDB then serves the look-up from the run_id index; a join, or the look-up beside another condition, read
+# the run id of every stored span (~30 ms each at 10M spans, for one run whose root came late).
+PRICED_RIDS = "SELECT rowid FROM spans WHERE run_id IN (SELECT run_id FROM _price_runs)"
 CLEAR_SPAN_COSTS = """
 UPDATE spans SET computed_cost_usd = NULL, price_source = NULL
-WHERE run_id IN (SELECT run_id FROM _price_runs) AND (computed_cost_usd IS NOT NULL OR price_source IS NOT NULL)
-  AND rowid >= """ + Q.SPAN_FLOOR_EXPR  # noqa: S608 - joins fixed SQL texts, never a value
+WHERE rowid IN (""" + PRICED_RIDS + """) AND (computed_cost_usd IS NOT NULL OR price_source IS NOT NULL)
+"""
 
 SET_SPAN_COSTS = """
 UPDATE spans SET computed_cost_usd = c.computed_cost_usd, price_source = c.price_source
 FROM _span_costs c
-WHERE spans.run_id = c.run_id AND spans.span_id = c.span_id AND spans.rowid >= """ + Q.SPAN_FLOOR_EXPR
+WHERE spans.run_id = c.run_id AND spans.span_id = c.span_id AND spans.rowid IN (""" + PRICED_RIDS + """)
+"""
 
 SET_RUN_COSTS = """
 UPDATE runs SET reported_cost_usd = x.reported, computed_cost_usd = x.computed,
