@@ -13,6 +13,10 @@ reads), are ingested one at a time:
 - baseline: into an empty database (what a file costs when there is nothing else);
 - big: into the replicated database.
 
+- live: into the replicated database, runs exported in two parts as an OpenTelemetry SDK exports a run live
+  (its calls and other child spans first, its root later, when the run ends): the second part touches a stored
+  run, which is rebuilt, priced and classified again (each run's first part is ingested untimed).
+
 Per file it reports wall and CPU seconds (this process and the ingest's worker processes) and the time
 inside the publish (run building, pricing, the 14 classifiers, the fleet checks, the search index), the
 median of the files after the first (the first pays the store's warm-up: catalog, prepared statements); and the
@@ -115,6 +119,39 @@ def ingest_each(db: Path, files: list[Path]) -> dict[str, Any]:
             "first_wall_s": walls[0], "walls": walls, "cpus": cpus}
 
 
+def in_two_parts(files: list[Path]) -> list[tuple[Path, Path]]:
+    """Each single-trace file as two: its spans that have a parent, then its root (how a live run is exported)."""
+    pairs = []
+    for f in files:
+        doc = json.loads(f.read_text())
+        parts = []
+        for has_parent in (True, False):
+            part = {"resourceSpans": [
+                {**rs, "scopeSpans": [{**ss, "spans": [sp for sp in ss["spans"] if bool(sp.get("parentSpanId")) == has_parent]}
+                                      for ss in rs["scopeSpans"]]} for rs in doc["resourceSpans"]]}
+            path = f.with_suffix(".calls.json" if has_parent else ".root.json")
+            path.write_text(json.dumps(part))
+            parts.append(path)
+        pairs.append((parts[0], parts[1]))
+    return pairs
+
+
+def ingest_second_parts(db: Path, pairs: list[tuple[Path, Path]]) -> dict[str, Any]:
+    """ingest_each of the second parts, each run's first part ingested (untimed) just before."""
+    walls, cpus = [], []
+    with agentlens.open(db) as lens:
+        for first, second in pairs:
+            lens.ingest(first, progress=False)
+            t0, c0 = time.perf_counter(), cpu()
+            s = lens.ingest(second, progress=False)
+            walls.append(time.perf_counter() - t0)
+            cpus.append(cpu() - c0)
+            assert s.total("runs_changed") == 1, s.result().facts
+    rest = slice(1, None) if len(pairs) > 1 else slice(None)
+    return {"wall_s": statistics.median(walls[rest]), "cpu_s": statistics.median(cpus[rest]), "walls": walls,
+            "cpus": cpus}
+
+
 def command(db: Path, f: Path) -> float:
     t0 = time.perf_counter()
     subprocess.run([str(Path(sys.executable).with_name("agentlens")), "ingest", "--db", str(db), str(f)],
@@ -138,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_s)
         with agentlens.open(args.db, read_only=True) as lens:  # the live case: new runs on the database's last day
             at_ns = lens.one("SELECT epoch_ns(max(started_at)) FROM runs")[0]  # type: ignore[index]
-        files = single_trace_files(tmp / "files", args.files + 1, at_ns)
-        cmd_file, files = files[-1], files[:-1]
+        files = single_trace_files(tmp / "files", 2 * args.files + 1, at_ns)
+        cmd_file, live, files = files[-1], in_two_parts(files[args.files:-1]), files[:args.files]
         big = tmp / "big.duckdb"
         kept = args.keep
         if kept is None or not kept.exists():
@@ -166,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         r: dict[str, Any] = {"runs": runs, "spans": spans, "files": len(files)}
         r["baseline"] = ingest_each(tmp / "empty.duckdb", files)
         r["big"] = ingest_each(big, files)
+        r["live"] = ingest_second_parts(big, live)
         r["command_empty_s"] = command(tmp / "empty2.duckdb", cmd_file)
         r["command_big_s"] = command(big, cmd_file)
     r["ratio_cpu"] = r["big"]["cpu_s"] / r["baseline"]["cpu_s"]
@@ -175,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  into an empty database:       {b['wall_s']:.3f} s wall, {b['cpu_s']:.3f} CPU-s, publish {b['publish_s']:.3f} s")
     print(f"  into {runs:,} runs:        {g['wall_s']:.3f} s wall, {g['cpu_s']:.3f} CPU-s, publish {g['publish_s']:.3f} s"
           f"  (x{r['ratio_wall']:.2f} wall, x{r['ratio_cpu']:.2f} CPU)")
+    print(f"  a run's root after its calls, into {runs:,} runs: {r['live']['wall_s']:.3f} s wall, "
+          f"{r['live']['cpu_s']:.3f} CPU-s")
     print(f"  `agentlens ingest FILE` command: {r['command_empty_s']:.2f} s (empty), {r['command_big_s']:.2f} s ({runs:,} runs)")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "one-run.json").write_text(json.dumps(r, indent=1))

@@ -43,13 +43,15 @@ CREATE OR REPLACE TEMP TABLE _stored_runs AS
 SELECT DISTINCT st.run_id FROM _staged st SEMI JOIN runs r ON r.run_id = st.run_id
 """
 # The stored spans whose key comes again in the file.
-# (the stored runs' spans looked up alone, by run id: DuckDB then uses the run_id index, where a join to
-# `_stored_runs` read the run id of every stored span, 38 ms at 10M spans)
+# (the stored runs' spans looked up first, alone, by run id: DuckDB then uses the run_id index; joined to
+# `_stored_runs`, or with the semi-join's filter pushed into the look-up, the scan read the run id of every
+# stored span: 32-38 ms at 10M spans against 1 ms)
 STAGE_EXISTING = """
 CREATE OR REPLACE TEMP TABLE _existing AS
-SELECT sp.rid, sp.run_id, sp.span_id
-FROM (SELECT rowid AS rid, run_id, span_id FROM spans WHERE run_id IN (SELECT run_id FROM _stored_runs)) sp
-SEMI JOIN _staged st ON st.run_id = sp.run_id AND st.span_id = sp.span_id
+WITH sp AS MATERIALIZED (
+  SELECT rowid AS rid, run_id, span_id FROM spans WHERE run_id IN (SELECT run_id FROM _stored_runs)
+)
+SELECT sp.rid, sp.run_id, sp.span_id FROM sp SEMI JOIN _staged st ON st.run_id = sp.run_id AND st.span_id = sp.span_id
 """
 EXISTING_TABLE = "CREATE OR REPLACE TEMP TABLE _existing (rid BIGINT, run_id VARCHAR, span_id VARCHAR)"  # none stored
 COLLISIONS = "SELECT (SELECT count(*) FROM _dups) + (SELECT count(*) FROM _existing)"
