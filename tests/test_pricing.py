@@ -33,6 +33,7 @@ from conftest import SAMPLES, doc, jsonl, span
 T1 = "0af7651916cd43dd8448eb211c80319c"
 T2 = "1af7651916cd43dd8448eb211c80319c"
 T3 = "2af7651916cd43dd8448eb211c80319c"
+T0 = "3af7651916cd43dd8448eb211c80319c"
 
 
 def ns(iso: str) -> int:
@@ -245,13 +246,15 @@ def test_agent_runs_rows_are_priced_from_their_tokens(lens, tmp_path):
     assert span_row(lens, "1", "run")["price_source"] == "genai-prices:openai/gpt-4o"
 
 
-def test_overrides_with_effective_dates_and_reprice(tmp_path):
+@pytest.mark.parametrize("batch", [1, pricing.REPRICE_BATCH_RUNS], ids=["a run per reprice batch", "one batch"])
+def test_overrides_with_effective_dates_and_reprice(tmp_path, monkeypatch, batch):
     # acme-finetune-v1, 1,000 input / 500 output:
-    #   2026-10-31: before any override, unknown to genai-prices: unpriced
+    #   2026-10-30 and 2026-10-31 (two runs): before any override, unknown to genai-prices: unpriced
     #   2026-11-05: override from 2026-11-01 (0.20 / 0.80): (1,000 x 0.2 + 500 x 0.8) / 1e6 = 0.0006
     #   2026-11-12 00:00 UTC: override from 2026-11-12 (0.10 / 0.40): (100 + 200) / 1e6 = 0.0003
     f = jsonl(tmp_path / "a.jsonl", doc(
         chat(T1, "c000000000000001", None, "acme-finetune-v1", 1000, 500, "2026-10-31T23:00:00+00:00"),
+        chat(T0, "c000000000000004", None, "acme-finetune-v1", 1000, 500, "2026-10-30T23:00:00+00:00"),
         chat(T2, "c000000000000002", None, "acme-finetune-v1", 1000, 500, "2026-11-05T10:00:00+00:00"),
         chat(T3, "c000000000000003", None, "acme-finetune-v1", 1000, 500, "2026-11-12T00:00:00+00:00")))
     overrides = [
@@ -268,17 +271,19 @@ def test_overrides_with_effective_dates_and_reprice(tmp_path):
     assert got[T2] == (pytest.approx(0.0006, rel=1e-12), "override:acme-finetune-v1@2026-11-01 GPU cost")
     assert got[T3] == (pytest.approx(0.0003, rel=1e-12), "override:acme-finetune-v1@2026-11-12")
 
-    # the rate changes (0.20 -> 0.30 input): reprice recomputes 2026-11-05 as (300 + 400) / 1e6 = 0.0007
+    # the rate changes (0.20 -> 0.30 input): reprice recomputes 2026-11-05 as (300 + 400) / 1e6 = 0.0007; in
+    # batches of one run each, the same summary (the unpriced calls of two batches counted together)
     overrides[1]["input_per_mtok"] = 0.30
+    monkeypatch.setattr(pricing, "REPRICE_BATCH_RUNS", batch)
     with open_with(tmp_path, {"pricing": {"overrides": overrides}}) as lens:
         summary = pricing.reprice(lens)
         assert run_row(lens, T2)["cost_usd"] == pytest.approx(0.0007, rel=1e-12)
         assert run_row(lens, T3)["cost_usd"] == pytest.approx(0.0003, rel=1e-12)
         assert run_row(lens, T1)["cost_usd"] is None
-        assert (summary.runs, summary.priced_calls, summary.unpriced_calls, summary.changed_runs) == (3, 2, 1, 1)
+        assert (summary.runs, summary.priced_calls, summary.unpriced_calls, summary.changed_runs) == (4, 2, 2, 1)
         assert summary.cost_before == pytest.approx(0.0009) and summary.cost_after == pytest.approx(0.001)
-        assert summary.unpriced.rows() == [("acme-finetune-v1", "openai", "unpriced: no price for this model", 1, 1,
-                                            1000, 500)]
+        assert summary.unpriced.rows() == [("acme-finetune-v1", "openai", "unpriced: no price for this model", 2, 2,
+                                            2000, 1000)]
         assert "runs whose cost changed: 1" in str(summary)
         assert pricing.reprice(lens).changed_runs == 0  # idempotent
 

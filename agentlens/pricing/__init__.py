@@ -558,11 +558,29 @@ class RepriceSummary(BaseResult):
         return Result("reprice", facts, tables)
 
 
+REPRICE_BATCH_RUNS = 50_000  # runs priced per batch by reprice(): bounds its temp tables (1M runs in one batch ran
+#                              out of the default 1 GB memory limit); the batches share one transaction
 REPRICE_BEFORE = "CREATE OR REPLACE TEMP TABLE _cost_before AS SELECT run_id, cost_usd, computed_cost_usd FROM runs"
+# every run numbered in storage order: a batch's spans then sit in a few row groups (as failures.classify batches)
+REPRICE_ORDER = ("CREATE OR REPLACE TEMP TABLE _reprice_order AS "
+                 "SELECT run_id, row_number() OVER (ORDER BY rowid) - 1 AS i FROM runs")
+REPRICE_BATCH = "CREATE OR REPLACE TEMP TABLE _price_runs AS SELECT run_id FROM _reprice_order WHERE i >= ? AND i < ?"
+REPRICE_CALLS = "CREATE OR REPLACE TEMP TABLE _reprice_calls (model VARCHAR, provider VARCHAR, reason VARCHAR, " \
+                "calls BIGINT, runs BIGINT, input_tokens BIGINT, output_tokens BIGINT)"
+# a batch's calls by whether they got a price, the unpriced ones by model and reason (batches share no run)
+REPRICE_BATCH_CALLS = """
+INSERT INTO _reprice_calls
+SELECT s.model, s.provider, c.price_source, count(*), count(DISTINCT s.run_id), sum(s.input_tokens),
+       sum(s.output_tokens)
+FROM _span_costs c JOIN spans s ON s.run_id = c.run_id AND s.span_id = c.span_id
+WHERE c.computed_cost_usd IS NULL GROUP BY ALL
+UNION ALL
+SELECT NULL, NULL, NULL, count(*), NULL, NULL, NULL FROM _span_costs WHERE computed_cost_usd IS NOT NULL
+"""
 REPRICE_SUMMARY = """
 SELECT (SELECT count(*) FROM runs) AS runs,
-       (SELECT count(*) FROM _span_costs WHERE computed_cost_usd IS NOT NULL) AS priced_calls,
-       (SELECT count(*) FROM _span_costs WHERE computed_cost_usd IS NULL) AS unpriced_calls,
+       (SELECT coalesce(sum(calls), 0)::BIGINT FROM _reprice_calls WHERE reason IS NULL) AS priced_calls,
+       (SELECT coalesce(sum(calls), 0)::BIGINT FROM _reprice_calls WHERE reason IS NOT NULL) AS unpriced_calls,
        (SELECT count(*) FROM runs r JOIN _cost_before b USING (run_id)
          WHERE r.cost_usd IS DISTINCT FROM b.cost_usd
             OR r.computed_cost_usd IS DISTINCT FROM b.computed_cost_usd) AS changed_runs,
@@ -570,24 +588,28 @@ SELECT (SELECT count(*) FROM runs) AS runs,
        (SELECT sum(cost_usd) FROM runs) AS cost_after
 """
 UNPRICED_CALLS = """
-SELECT s.model, s.provider, c.price_source AS reason, count(*) AS calls, count(DISTINCT s.run_id) AS runs,
-       sum(s.input_tokens)::BIGINT AS input_tokens, sum(s.output_tokens)::BIGINT AS output_tokens
-FROM _span_costs c JOIN spans s ON s.run_id = c.run_id AND s.span_id = c.span_id
-WHERE c.computed_cost_usd IS NULL GROUP BY ALL ORDER BY calls DESC, s.model NULLS LAST
+SELECT model, provider, reason, sum(calls)::BIGINT AS calls, sum(runs)::BIGINT AS runs,
+       sum(input_tokens)::BIGINT AS input_tokens, sum(output_tokens)::BIGINT AS output_tokens
+FROM _reprice_calls WHERE reason IS NOT NULL GROUP BY ALL ORDER BY calls DESC, model NULLS LAST
 """
 
 
 @write_op("reprice")
 def reprice(lens: Store) -> RepriceSummary:
     """Recompute every run's cost with the current prices and overrides, in one transaction
-    (after changing `[[pricing.overrides]]` or upgrading genai-prices)."""
+    (after changing `[[pricing.overrides]]` or upgrading genai-prices), `REPRICE_BATCH_RUNS` runs at a time."""
     t0 = time.perf_counter()
     pricing = load_pricing(lens.config)
     con = lens.con
     with transaction(con):
         con.execute(REPRICE_BEFORE)
-        con.execute("CREATE OR REPLACE TEMP TABLE _price_runs AS SELECT run_id FROM runs")
-        _price(lens, pricing)
+        con.execute(REPRICE_ORDER)
+        con.execute(REPRICE_CALLS)
+        total = con.execute("SELECT count(*) FROM _reprice_order").fetchall()[0][0]
+        for start in range(0, total, REPRICE_BATCH_RUNS):
+            con.execute(REPRICE_BATCH, [start, start + REPRICE_BATCH_RUNS])
+            _price(lens, pricing)
+            con.execute(REPRICE_BATCH_CALLS)
         row = lens.sql(REPRICE_SUMMARY).row(0, named=True)
         unpriced = lens.sql(UNPRICED_CALLS)
     return RepriceSummary(row["runs"], row["priced_calls"], row["unpriced_calls"], row["changed_runs"],
