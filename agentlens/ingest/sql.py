@@ -247,12 +247,18 @@ DELETE_BUILT_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _build
 # stored); the flag is lifted when a later file brings the parent.
 # Checked once per file, for all the runs it rebuilt (`_rebuild`): per chunk, each check hashed every span of
 # the file (at 1M runs, 189 chunks: 72 s; 5x the time of 200k runs).
-# Both checks read the rebuilt runs' spans by rowid (`_rebuild_rids`: every span of those runs, see
-# STAGE_REBUILD_RIDS), never the table: a parent looked up in `spans` by its run and span id, or a span floor
-# of 0 (a file that touched a stored run), read every stored span. Measured at 10M spans, for a file adding a
-# root to a stored run (the live case: a run's spans in two exports): lifting the flags took 1.4 s, flagging
-# 0.56 s.
+# Both checks (and flags.FLAG_CYCLES) read the spans of the runs the file rebuilt, never the whole table: a file of
+# new runs those above the span floor (NEW_RUN_SPANS: the row groups it appended, every span of its runs), one
+# that touched stored runs those by rowid (REBUILT_SPANS: `_rebuild_rids`, every span of those runs, see
+# STAGE_REBUILD_RIDS). A parent looked up in `spans` by its run and span id, or a span floor of 0, read every
+# stored span: for a file adding a root to a stored run at 10M spans, lifting the flags took 1.4 s, flagging 0.56 s.
+NEW_RUN_SPANS = "SELECT c.* FROM spans c SEMI JOIN _rebuild a ON a.run_id = c.run_id WHERE c.rowid >= " + SPAN_FLOOR_EXPR  # noqa: S608 - fixed SQL texts
 REBUILT_SPANS = "SELECT * FROM spans WHERE rowid IN (SELECT rid FROM _rebuild_rids)"
+# A flagged orphan's reason, raw record, run and span (`c`: the span): a fragment of a SELECT list
+_ORPHAN_ROW_EXPR = """'span ' || c.span_id || ' names parent ' || c.parent_span_id
+         || ', which never arrived in trace ' || c.run_id || '; stored, the run has no complete root',
+       to_json({run_id: c.run_id, span_id: c.span_id, parent_span_id: c.parent_span_id, name: c.name})::VARCHAR,
+       c.run_id, c.span_id, true"""
 # Whether RESOLVE_ORPHANS has anything to do: a file of new runs almost never has quarantined orphans.
 ORPHANS_QUARANTINED = """
 SELECT count(*) FROM quarantine q WHERE q.kind = 'orphan_span' AND q.run_id IN (SELECT run_id FROM _rebuild)
@@ -265,17 +271,27 @@ WHERE q.kind = 'orphan_span' AND q.run_id IN (SELECT run_id FROM _rebuild)
       ON p.run_id = c.run_id AND p.span_id = c.parent_span_id
     WHERE c.run_id = q.run_id AND c.span_id = q.span_id)
 """  # noqa: S608 - joins fixed SQL texts, never a value
+
+
 FLAG_ORPHANS = """
 INSERT INTO quarantine (ingested_at, source_file, line, kind, reason, raw, run_id, span_id, stored)
-WITH s AS (SELECT run_id, span_id, parent_span_id, name, source_file FROM (""" + REBUILT_SPANS + """))
-SELECT now(), c.source_file, NULL, 'orphan_span',
-       'span ' || c.span_id || ' names parent ' || c.parent_span_id
-         || ', which never arrived in trace ' || c.run_id || '; stored, the run has no complete root',
-       to_json({run_id: c.run_id, span_id: c.span_id, parent_span_id: c.parent_span_id, name: c.name})::VARCHAR,
-       c.run_id, c.span_id, true
-FROM s c
+SELECT now(), c.source_file, NULL, 'orphan_span', """ + _ORPHAN_ROW_EXPR + """
+FROM spans c SEMI JOIN _rebuild a ON a.run_id = c.run_id
+WHERE c.parent_span_id IS NOT NULL AND c.rowid >= """ + SPAN_FLOOR_EXPR + """
+  AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.rowid >= """ + SPAN_FLOOR_EXPR + """
+                  AND p.run_id = c.run_id AND p.span_id = c.parent_span_id)
+  AND NOT EXISTS (SELECT 1 FROM quarantine q
+                  WHERE q.kind = 'orphan_span' AND q.run_id = c.run_id AND q.span_id = c.span_id)
+"""  # noqa: S608 - joins fixed SQL texts, never a value
+# (a file of new runs: NEW_RUN_SPANS's spans, as this statement read them before the stored case was added; one
+# that touched stored runs: REBUILT_SPANS, once, in a CTE)
+FLAG_ORPHANS_STORED = """
+INSERT INTO quarantine (ingested_at, source_file, line, kind, reason, raw, run_id, span_id, stored)
+WITH c AS (SELECT run_id, span_id, parent_span_id, name, source_file FROM (""" + REBUILT_SPANS + """))
+SELECT now(), c.source_file, NULL, 'orphan_span', """ + _ORPHAN_ROW_EXPR + """
+FROM c
 WHERE c.parent_span_id IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM s p WHERE p.run_id = c.run_id AND p.span_id = c.parent_span_id)
+  AND NOT EXISTS (SELECT 1 FROM c p WHERE p.run_id = c.run_id AND p.span_id = c.parent_span_id)
   AND NOT EXISTS (SELECT 1 FROM quarantine q
                   WHERE q.kind = 'orphan_span' AND q.run_id = c.run_id AND q.span_id = c.span_id)
 """  # noqa: S608 - joins fixed SQL texts, never a value
