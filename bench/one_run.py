@@ -126,9 +126,11 @@ def in_two_parts(files: list[Path]) -> list[tuple[Path, Path]]:
         doc = json.loads(f.read_text())
         parts = []
         for has_parent in (True, False):
+            def keep(spans: list[Any], has_parent: bool = has_parent) -> list[Any]:
+                return [sp for sp in spans if bool(sp.get("parentSpanId")) == has_parent]
             part = {"resourceSpans": [
-                {**rs, "scopeSpans": [{**ss, "spans": [sp for sp in ss["spans"] if bool(sp.get("parentSpanId")) == has_parent]}
-                                      for ss in rs["scopeSpans"]]} for rs in doc["resourceSpans"]]}
+                {**rs, "scopeSpans": [{**ss, "spans": keep(ss["spans"])} for ss in rs["scopeSpans"]]}
+                for rs in doc["resourceSpans"]]}
             path = f.with_suffix(".calls.json" if has_parent else ".root.json")
             path.write_text(json.dumps(part))
             parts.append(path)

@@ -945,8 +945,8 @@ def test_a_run_exported_in_parts_is_judged_by_the_fleet_checks_as_a_full_recompu
     not only its new one). Six runs with a rate-limited call make a retry storm that the roots do not change;
     two of those calls exported again without the error (spans replaced) leave four runs: no storm. Six refunds
     of $150 on day 4 against $40 a day are a spike of the tool's amounts, gone when they are exported again
-    failed (a failed call moves nothing; six failures in six minutes are a storm). After each file, the incidents are those `classify` (everything
-    judged again) finds."""
+    failed (a failed call moves nothing; six failures in six minutes are a storm). After each file, the
+    incidents are those `classify` (everything judged again) finds."""
     complete = []
     for day in range(4):
         for i, feature in enumerate(("orders", "orders", "draft", "draft")):

@@ -60,7 +60,8 @@ WITH rd AS (  -- each feature's and each customer's day in one pass over the run
          count(*) FILTER (WHERE cost_usd > $cap) AS over_cap, max(cost_usd) AS largest
   FROM (SELECT """ + utc_day("started_at") + """ AS day, feature, customer_id, cost_usd
         FROM runs WHERE cost_usd IS NOT NULL AND started_at >= $data_from AND started_at < $data_to
-          AND ($every OR list_contains($features::VARCHAR[], feature) OR list_contains($customers::VARCHAR[], customer_id)))
+          AND ($every OR list_contains($features::VARCHAR[], feature)
+               OR list_contains($customers::VARCHAR[], customer_id)))
   GROUP BY GROUPING SETS ((feature, day), (customer_id, day))
 ),
 tool_amounts AS (
@@ -184,7 +185,8 @@ FROM _fleet
 """
 
 # The series the runs a file touched are in: their features and customers, and the side-effect tools their
-# calls moved an amount with (fleet_step adds the features and customers the runs had before the file). Looked up by run id (conditions in FILTERs: DuckDB then uses the run_id index).
+# calls moved an amount with (fleet_step adds the features and customers the runs had before the file).
+# Looked up by run id (conditions in FILTERs: DuckDB then uses the run_id index).
 TOUCHED_SERIES = """
 SELECT (SELECT coalesce(list(DISTINCT feature), []) FROM runs WHERE run_id IN (SELECT run_id FROM _touched)),
        (SELECT coalesce(list(DISTINCT customer_id), []) FROM runs WHERE run_id IN (SELECT run_id FROM _touched)),
@@ -226,10 +228,11 @@ def refresh(con: duckdb.DuckDBPyConnection, policy: Policy,
     spikes it can change are judged again: the days from `first` to `last` + `baseline_days` (each is
     judged against the days before it), read from `first` - `baseline_days` on, not from the whole
     history. Likewise the retry storms: only those with a failure within a gap of that time (see `_storms`);
-    none with `storms=False` (an ingest that added no failed span and replaced no stored run). `series`
+    none with `storms=False` (an ingest that touched no run that has or had a failed span). `series`
     (dimension -> values, with `days`): only the spend of those features, customers and tools changed (an
-    ingest: `TOUCHED_SERIES` and the series its stored runs had, failures.fleet_step), so only their spikes are judged again; on a day of a million runs,
-    judging every series read them all for each single-run file (0.7 s)."""
+    ingest: `TOUCHED_SERIES` and the series its stored runs had, failures.fleet_step), so only their spikes
+    are judged again; on a day of a million runs, judging every series read them all for each single-run file
+    (0.7 s)."""
     fp = policy.fleet
     cap = policy.max_cost_usd_per_run
     spike_policy = _json({

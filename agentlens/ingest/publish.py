@@ -238,7 +238,8 @@ def _publish_staged(store: Store, stage: Stage, name: str, pipeline: Pipeline, r
     orphans = store.one(Q.ORPHANS_QUARANTINED)
     if orphans and orphans[0]:
         con.execute(Q.RESOLVE_ORPHANS)
-    flagged = con.execute(Q.FLAG_ORPHANS if new_runs_only else Q.FLAG_ORPHANS_STORED).fetchone()  # counted in the file's summary, as `show` counts them
+    # counted in the file's summary, as `show` counts them
+    flagged = con.execute(Q.FLAG_ORPHANS if new_runs_only else Q.FLAG_ORPHANS_STORED).fetchone()
     if flagged and flagged[0]:
         stage.flagged["orphan_span"] += int(flagged[0])
     flag_cycles(con, stage, new_runs_only)  # ingest/flags.py

@@ -252,7 +252,8 @@ DELETE_BUILT_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _build
 # that touched stored runs those by rowid (REBUILT_SPANS: `_rebuild_rids`, every span of those runs, see
 # STAGE_REBUILD_RIDS). A parent looked up in `spans` by its run and span id, or a span floor of 0, read every
 # stored span: for a file adding a root to a stored run at 10M spans, lifting the flags took 1.4 s, flagging 0.56 s.
-NEW_RUN_SPANS = "SELECT c.* FROM spans c SEMI JOIN _rebuild a ON a.run_id = c.run_id WHERE c.rowid >= " + SPAN_FLOOR_EXPR  # noqa: S608 - fixed SQL texts
+NEW_RUN_SPANS = ("SELECT c.* FROM spans c SEMI JOIN _rebuild a ON a.run_id = c.run_id "  # noqa: S608 - fixed SQL texts
+                 "WHERE c.rowid >= " + SPAN_FLOOR_EXPR)
 REBUILT_SPANS = "SELECT * FROM spans WHERE rowid IN (SELECT rid FROM _rebuild_rids)"
 # A flagged orphan's reason, raw record, run and span (`c`: the span): a fragment of a SELECT list
 _ORPHAN_ROW_EXPR = """'span ' || c.span_id || ' names parent ' || c.parent_span_id

@@ -428,7 +428,8 @@ WHERE rowid IN (SELECT rid FROM _priced_spans) AND (computed_cost_usd IS NOT NUL
 """
 SET_SPAN_COSTS = """
 UPDATE spans SET computed_cost_usd = c.computed_cost_usd, price_source = c.price_source
-FROM (SELECT p.rid, c.computed_cost_usd, c.price_source FROM _priced_spans p JOIN _span_costs c USING (run_id, span_id)) c
+FROM (SELECT p.rid, c.computed_cost_usd, c.price_source
+      FROM _priced_spans p JOIN _span_costs c USING (run_id, span_id)) c
 WHERE spans.rowid = c.rid
 """
 
