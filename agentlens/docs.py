@@ -36,8 +36,7 @@ def cli_reference() -> str:
 
     ctx = context(cli_main, "agentlens")
     parts = ["## `agentlens`\n\n```\n" + cli_main.get_help(ctx).rstrip() + "\n```"]
-    for name in sorted(cli_main.commands):
-        cmd = cli_main.commands[name]
+    for name, cmd in sorted(cli_main.every_command().items()):
         sub = context(cmd, name, ctx)
         parts.append(f"## `agentlens {name}`\n\n```\n{cmd.get_help(sub).rstrip()}\n```")
     return "\n\n".join(parts) + "\n"

@@ -13,6 +13,7 @@ from signals_data import Run, write
 
 import agentlens
 from agentlens.cli import main
+from agentlens.cli.common import Group
 
 TIMES = {
     "2026-11-10": dt.datetime(2026, 11, 10, tzinfo=dt.UTC),
@@ -28,7 +29,8 @@ DURATIONS = {"15m": dt.timedelta(minutes=15), "1h": dt.timedelta(hours=1), "1d":
 
 def commands(group: click.Group = main, prefix: str = "agentlens") -> list[tuple[str, click.Command]]:
     out = []
-    for name, cmd in sorted(group.commands.items()):
+    every = group.every_command() if isinstance(group, Group) else group.commands  # the lazy ones too
+    for name, cmd in sorted(every.items()):
         out.append((f"{prefix} {name}", cmd))
         if isinstance(cmd, click.Group):
             out += commands(cmd, f"{prefix} {name}")

@@ -64,7 +64,7 @@ def test_every_command_is_documented():
     """In the CLI reference (its help), and named in a hand-written page, where a reader finds it."""
     reference = _read(DOCS / "reference" / "cli.md")
     prose = "\n".join(GENERATED.sub("", _read(p)) for p in sorted(DOCS.rglob("*.md")))
-    for name, cmd in sorted(cli_main.commands.items()):
+    for name, cmd in sorted(cli_main.every_command().items()):
         assert (cmd.help or "").strip(), f"agentlens {name} has no help text"
         assert f"## `agentlens {name}`" in reference
         assert f"agentlens {name}" in prose, f"`agentlens {name}` is named in no page of docs/ but the reference"

@@ -8,20 +8,23 @@ from pathlib import Path
 import click
 
 from .. import schema
-from ..present import demo as demo_job
+from ..core import nopandas
 from ..present import terminal
 from .common import CONFIG_OPTION, DB_OPTION, ENGINE_OPTION, Group, _open
-from .costs import costs, reprice
-from .explore import COMMANDS as EXPLORE_COMMANDS
-from .failures import classify_cmd, export_evals_cmd, failures_cmd
-from .metrics import alerts_cmd, rollup_cmd, signals_cmd
-from .sources import collect, serve
-from .spark import spark_cmd
-from .store import export_cmd, store_cmd
-from .views import lab, report
+
+# The commands of other modules (each module keeps its own click commands), imported when used (Group.lazy)
+LAZY_COMMANDS = {
+    "report": ".views:report", "lab": ".views:lab", "costs": ".costs:costs", "reprice": ".costs:reprice",
+    "failures": ".failures:failures_cmd", "classify": ".failures:classify_cmd",
+    "export-evals": ".failures:export_evals_cmd", "signals": ".metrics:signals_cmd", "rollup": ".metrics:rollup_cmd",
+    "alerts": ".metrics:alerts_cmd", "collect": ".sources:collect", "serve": ".sources:serve",
+    "store": ".store:store_cmd", "export": ".store:export_cmd", "spark": ".spark:spark_cmd",
+    "runs": ".explore:runs_cmd", "trace": ".explore:trace_cmd", "session": ".explore:session_cmd",
+    "compare": ".explore:compare_cmd", "quarantine": ".explore:quarantine_cmd", "index": ".explore:index_cmd",
+}
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]}, lazy=LAZY_COMMANDS)
 @click.version_option(package_name="agentlens")
 @click.option("--wait", type=click.FloatRange(min=0), default=None, metavar="SECONDS", envvar="AGENTLENS_WAIT",
               help="How long to wait for a database another process holds without serving it "
@@ -57,6 +60,8 @@ def ingest(paths: tuple[str, ...], db: str | None, config: str | None, input_for
     whatever the order of the files; a file that grew is read from where it stopped. What cannot be read
     is quarantined with the reason. Exit status 1 when a file or table failed as a whole.
     """
+    if _own_process:  # pyarrow would import pandas on its first conversion (~0.2 s of a one-file ingest)
+        nopandas.install()
     with _open(db, config) as lens:
         summary = lens.ingest(*paths, format=input_format, progress=progress, source=source)
     terminal.show(summary)
@@ -79,6 +84,8 @@ def show(db: str | None) -> None:
 @CONFIG_OPTION
 def demo(paths: tuple[str, ...], db: str | None, config: str | None) -> None:
     """The main job: ingest PATHS (default: ./sample_traces) and report what is there."""
+    from ..present import demo as demo_job
+
     paths = paths or ("sample_traces",)
     with _open(db, config) as lens:
         terminal.show(lens.ingest(*paths))
@@ -107,14 +114,16 @@ def schema_cmd(markdown: bool) -> None:
     terminal.data(schema.markdown_tables() if markdown else schema.contract_ddl())
 
 
-# Commands of other modules register here (each module keeps its own click commands).
+_own_process = False  # set by `run`: the command has the process to itself (not a test's CliRunner)
 
-COMMANDS: tuple[click.Command, ...] = (report, lab, costs, reprice, failures_cmd, classify_cmd, export_evals_cmd,
-                                       signals_cmd, rollup_cmd, alerts_cmd, collect, serve, store_cmd, export_cmd, spark_cmd,
-                                       *EXPLORE_COMMANDS)
-for _command in COMMANDS:
-    main.add_command(_command)
+
+def run() -> None:
+    """The `agentlens` console script: `main` in a process of its own, which a command may then shape to
+    its needs (`ingest` keeps pandas out of it: core/nopandas.py)."""
+    global _own_process
+    _own_process = True
+    main()
 
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -6,6 +6,7 @@ cli/__init__.py, which imports them). Printing goes through agentlens.present.te
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
 import traceback
 from collections.abc import Callable, Iterable
@@ -163,7 +164,29 @@ DATABASE_ERRORS: tuple[type[BaseException], ...] = (StoreError, duckdb.Error, Sp
 
 
 class Group(click.Group):
-    """The `agentlens` group: every failure is one line with its exit status (above), never a traceback."""
+    """The `agentlens` group: every failure is one line with its exit status (above), never a traceback.
+    `lazy`: commands of other modules by name, as `module:attribute` (relative to agentlens.cli), imported
+    when the command is run or listed: a command imports what it needs, not what every other one does
+    (`agentlens ingest` would import the receiver, the report and the notebooks' code first)."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, attribute = self.lazy[cmd_name].split(":")
+            command = getattr(importlib.import_module(module, "agentlens.cli"), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def every_command(self) -> dict[str, click.Command]:
+        """Every command by name, the lazy ones imported (the docs, the tests)."""
+        with click.Context(self) as ctx:
+            return {name: cmd for name in self.list_commands(ctx) if (cmd := self.get_command(ctx, name))}
 
     def invoke(self, ctx: click.Context) -> object:
         try:
