@@ -11,7 +11,6 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..adapters.base import Batch
 from ..store.chunks import span_weights
@@ -40,6 +39,8 @@ class Stage:
         if kind == "spans":  # `_bytes`: what the span weighs in a chunk of runs (sql.STAGE_REBUILD)
             table = table.append_column("_bytes", span_weights(table))
         self.rows += table.num_rows
+        import pyarrow.parquet as pq  # here: ~0.1 s to import, which a command that reads never pays
+
         pq.write_table(table, self.folder / f"{kind}-{n:06d}.parquet", compression="lz4")
 
     def add(self, batch: Batch) -> None:

@@ -53,17 +53,18 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import genai_prices
 import polars as pl
-from genai_prices import types as gp
 
 from ..core.config import Config, Invalid, Section
 from ..core.duck import registered, transaction
 from ..core.results import BaseResult, Result
 from ..store import Store
 from ..store import runsql as Q
+
+if TYPE_CHECKING:  # genai-prices is imported where a price is looked up (~0.1 s: a command that shows runs never pays it)
+    from genai_prices import types as gp
 from ..store import tables as T
 from ..store.ops import write_op
 from .models import genai_model
@@ -228,6 +229,8 @@ def _segments(info: gp.ModelInfo) -> list[tuple[dt.date | None, dt.date | None, 
     """The model's prices as segments over which they are constant: between start dates, and
     within a day between time-of-day boundaries. Each segment's price is what genai-prices itself
     picks at a moment inside it, so its precedence rules are followed exactly."""
+    from genai_prices import types as gp
+
     if isinstance(info.prices, gp.ModelPrice):
         return [(None, None, None, None, info.prices)]
     starts = sorted({c.constraint.start_date for c in info.prices if isinstance(c.constraint, gp.StartDateConstraint)})
@@ -252,6 +255,8 @@ def _dec(v: Any) -> float | None:
 def _tiers(price: gp.ModelPrice) -> list[tuple[int | None, int | None, dict[str, float | None]]]:
     """(tier_above, tier_upto, rates) bands: a tier applies to all tokens of a call whose input
     tokens exceed its start (genai-prices' threshold model)."""
+    from genai_prices import types as gp
+
     values = {k: getattr(price, k) for k in (*_GP_KEYS, "requests_kcount")}
     starts = sorted({t.start for v in values.values() if isinstance(v, gp.TieredPrices) for t in v.tiers})
     bands = list(zip([None, *starts], [*starts, None], strict=True))
@@ -545,6 +550,8 @@ class RepriceSummary(BaseResult):
     unpriced: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def result(self) -> Result:
+        import genai_prices
+
         facts = {
             "runs repriced": self.runs,
             "calls priced": self.priced_calls,

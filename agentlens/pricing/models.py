@@ -15,13 +15,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from genai_prices import data_snapshot
-from genai_prices import types as gp
 
 from ..core.config import Config, Section, integer
+
+if TYPE_CHECKING:  # imported where a model is looked up (~0.1 s: a command that shows runs never pays it)
+    from genai_prices import types as gp
 
 # our provider names (lowercased `gen_ai.provider.name` / `gen_ai.system` values) -> genai-prices ids
 PROVIDER_IDS = {
@@ -61,6 +62,8 @@ def _overrides(config: Config) -> dict[str, dict[str, Any]]:
 def genai_model(model: str, provider: str | None) -> tuple[gp.Provider, gp.ModelInfo] | None:
     """The genai-prices provider and model a recorded (model, provider) pair resolves to (also used
     by agentlens.pricing), or None when genai-prices does not know the model."""
+    from genai_prices import data_snapshot
+
     snap = data_snapshot.get_snapshot()
     pid = PROVIDER_IDS.get(provider or "") or provider  # else the name itself (genai-prices ids: openrouter, ...)
     for hint in ([pid, None] if pid else [None]):
