@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from . import pricing as pricing  # agentlens.pricing.reprice(lens)
+    from . import pricing as pricing  # agentlens.pricing.price_table(...)
     from .api import Lens
     from .core.config import Config, ConfigError
     from .ingest import IngestError, IngestSummary

@@ -779,6 +779,59 @@ def test_an_ingest_judges_again_only_the_days_its_runs_can_change(tmp_path):
         assert _spikes(lens) == []
 
 
+def _judged(lens) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Every detection and every fleet incident, without the time they were judged."""
+    return (lens.sql("SELECT * EXCLUDE (classified_at) FROM failures ORDER BY run_id, mode, span_id").rows(),
+            lens.sql("SELECT * EXCLUDE (classified_at) FROM fleet_incidents "
+                     "ORDER BY kind, window_start, dimension, value").rows())
+
+
+def test_reprice_judges_again_what_read_the_old_costs(tmp_path):
+    """`reprice` changes run costs in place; the budget caps and the spend spikes judged on the old costs are
+    judged again in its transaction: after it, detections and incidents are those a full `classify` finds,
+    whichever way the costs moved. 28 runs of 10 + 10 tokens of gpt-4o, each at the override's rate: $0.10 at
+    5,000 $/Mtok, $1.00 at 50,000. Feature `orders` (customer c1): 2 runs a day on Nov 1-4, 20 on Nov 5."""
+    rows = [(f"2026-11-0{d}", "orders", 0.0) for d in (1, 2, 3, 4) for _ in range(2)]
+    rows += [("2026-11-05", "orders", 0.0)] * 20
+    path = _runs_csv(tmp_path / "runs.csv", rows)
+
+    def config(nov5_rate: float) -> Config:
+        overrides = [{"model": "gpt-4o", "input_per_mtok": 5000.0, "output_per_mtok": 5000.0},
+                     {"model": "gpt-4o", "effective_from": "2026-11-05", "input_per_mtok": nov5_rate,
+                      "output_per_mtok": nov5_rate}]
+        return Config.from_dict({"pricing": {"overrides": overrides}, "policy": {"max_cost_usd_per_run": 0.5}})
+
+    def modes(lens) -> list[tuple[str, int]]:
+        return lens.sql("SELECT mode, count(*) FROM failures GROUP BY mode ORDER BY mode").rows()
+
+    db = tmp_path / "r.duckdb"
+    # Nov 5 at the base rate: $2.00 against a $0.20 baseline, under the $5 minimum excess; every run under the cap
+    with agentlens.open(db, config(5000.0)) as lens:
+        lens.ingest(path)
+        assert lens.sql("SELECT round(sum(cost_usd), 6) FROM runs").item() == pytest.approx(2.8)
+        assert ("budget_exceeded", 20) not in modes(lens) and _spikes(lens) == []
+    # Nov 5 ten times dearer: $1.00 a run (over the $0.50 cap), $20 that day (a spike of feature and customer)
+    with agentlens.open(db, config(50000.0)) as lens:
+        summary = failures.reprice(lens)
+        assert summary.changed_runs == 20 and (summary.judged_runs, summary.over_budget) == (20, 20)
+        assert "budget caps judged again: 20 runs, 20 over a cap now" in str(summary)
+        assert "spend spikes judged again: 2026-11-04 to" in str(summary)
+        assert ("budget_exceeded", 20) in modes(lens)
+        assert [(r[2], r[3]) for r in _spikes(lens)] == [("customer_id", "c1"), ("feature", "orders")]
+        judged = _judged(lens)
+        failures.classify(lens)
+        assert _judged(lens) == judged
+    # back to the base rate: the detections and the spikes go with the costs
+    with agentlens.open(db, config(5000.0)) as lens:
+        assert failures.reprice(lens).changed_runs == 20
+        assert ("budget_exceeded", 20) not in modes(lens) and _spikes(lens) == []
+        judged = _judged(lens)
+        failures.classify(lens)
+        assert _judged(lens) == judged
+        unchanged = failures.reprice(lens)  # nothing changed: nothing judged again
+        assert (unchanged.changed_runs, unchanged.judged_runs, unchanged.spike_days) == (0, 0, None)
+
+
 @pytest.mark.slow
 def test_files_of_one_new_run_judge_their_series_again_as_a_full_recompute_would(tmp_path):
     """A file of new runs judges again only its runs' features and customers (fleet.TOUCHED_SERIES): one run

@@ -254,7 +254,7 @@ def test_reprice_and_classify_rewrite_what_they_change(tmp_path: Path) -> None:
     """`agentlens reprice` changes costs in place (no rebuild, `ingested_at` unchanged) and `agentlens classify`
     replaces failures: the next export rewrites the partitions of the runs whose costs changed, then only
     `failures`."""
-    from agentlens import failures, pricing
+    from agentlens import failures
 
     db, lake = tmp_path / "a.duckdb", tmp_path / "lake"
     ingest(db, SAMPLES)
@@ -265,7 +265,7 @@ def test_reprice_and_classify_rewrite_what_they_change(tmp_path: Path) -> None:
     before_costs = dict(con.execute("SELECT run_id, computed_cost_usd FROM runs").fetchall())
     con.close()
     with agentlens.open(db, config) as lens:
-        pricing.reprice(lens)
+        failures.reprice(lens)
     con = duckdb.connect(str(db), read_only=True)
     changed = {r for r, c in con.execute("SELECT run_id, computed_cost_usd FROM runs").fetchall()
                if c != before_costs[r]}

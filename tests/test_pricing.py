@@ -24,7 +24,7 @@ import pytest
 from genai_prices import Usage, calc_price
 
 import agentlens
-from agentlens import pricing, schema
+from agentlens import failures, pricing, schema
 from agentlens.core.config import Config, ConfigError
 from agentlens.pricing.models import genai_model
 from agentlens.store import tables
@@ -276,7 +276,7 @@ def test_overrides_with_effective_dates_and_reprice(tmp_path, monkeypatch, batch
     overrides[1]["input_per_mtok"] = 0.30
     monkeypatch.setattr(pricing, "REPRICE_BATCH_RUNS", batch)
     with open_with(tmp_path, {"pricing": {"overrides": overrides}}) as lens:
-        summary = pricing.reprice(lens)
+        summary = failures.reprice(lens)
         assert run_row(lens, T2)["cost_usd"] == pytest.approx(0.0007, rel=1e-12)
         assert run_row(lens, T3)["cost_usd"] == pytest.approx(0.0003, rel=1e-12)
         assert run_row(lens, T1)["cost_usd"] is None
@@ -285,7 +285,7 @@ def test_overrides_with_effective_dates_and_reprice(tmp_path, monkeypatch, batch
         assert summary.unpriced.rows() == [("acme-finetune-v1", "openai", "unpriced: no price for this model", 2, 2,
                                             2000, 1000)]
         assert "runs whose cost changed: 1" in str(summary)
-        assert pricing.reprice(lens).changed_runs == 0  # idempotent
+        assert failures.reprice(lens).changed_runs == 0  # idempotent
 
 
 def test_provider_specific_override_beats_genai_prices(tmp_path):

@@ -61,12 +61,12 @@ def test_results_write_csv_parquet_json_html_and_text(tmp_path):
     import json
 
     import agentlens
-    from agentlens import failures, pricing
+    from agentlens import failures
     from agentlens.metrics import rollups
     from conftest import SAMPLES
 
     with agentlens.open(tmp_path / "s.duckdb") as lens:
-        objects = {"ingest": lens.ingest(SAMPLES), "reprice": pricing.reprice(lens),
+        objects = {"ingest": lens.ingest(SAMPLES), "reprice": failures.reprice(lens),
                    "classify": failures.classify(lens), "rollup": rollups.rollup(lens, "1h"),
                    "failures": failures.report(lens, by="feature"), "overview": lens.overview()}
     for name, obj in objects.items():

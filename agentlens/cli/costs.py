@@ -1,4 +1,4 @@
-"""`agentlens costs` and `agentlens reprice`: thin commands over agentlens.costs and agentlens.pricing."""
+"""`agentlens costs` and `agentlens reprice`: thin commands over agentlens.costs and agentlens.failures.reprice."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 import click
 import duckdb
 
-from .. import pricing
+from .. import failures
 from ..core.dimensions import RUN_DIMENSIONS
 from ..metrics import costs as C
 from ..present import terminal
@@ -79,7 +79,8 @@ def costs(db: str | None, config: str | None, by_: tuple[str, ...], period: str 
 @CONFIG_OPTION
 def reprice(db: str | None, config: str | None) -> None:
     """Recompute every run's cost with the current prices: after changing [pricing] overrides or
-    upgrading genai-prices. One transaction; prints what changed and the calls without a price."""
+    upgrading genai-prices. In the same transaction, the runs whose cost changed are judged again against
+    the budget caps, and the spend spikes of their days. Prints what changed and the calls without a price."""
     with _open(db, config, create=False) as lens:
-        summary = pricing.reprice(lens)
+        summary = failures.reprice(lens)
     terminal.show(summary)

@@ -19,6 +19,7 @@ Both `classify()` and `classify_step` take the rules to run (`classifiers=`, all
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ import pyarrow as pa
 
 from ..core.duck import registered, transaction
 from ..core.results import BaseResult, Result
+from ..pricing import RepriceSummary, reprice_costs
 from ..pricing.models import model_table
 from ..store.ops import write_op
 from . import _udf, fleet
@@ -41,6 +43,7 @@ from .classifiers import (
     Classifier,
     Ctx,
     apply,
+    budget_exceeded,
     gated,
     prepare,
 )
@@ -196,6 +199,41 @@ def classify(lens: Store, policy: Policy | None = None,
         "SELECT mode, count(DISTINCT run_id) AS runs, count(*) AS detections FROM failures GROUP BY mode "
         "ORDER BY runs DESC, mode")
     return ClassifySummary(runs, detections, n_fleet, time.perf_counter() - t0, policy, by_mode)
+
+
+# What `reprice` judges again once costs changed: the budget caps of the runs whose cost changed (budget_exceeded
+# reads a run's cost; its other modes read no cost), and the spend spikes of their days, every series (a run's
+# cost is in its feature's and its customer's spend). The days a day wider on each side, as fleet_step's.
+_COST_CHANGED_DAYS = """
+SELECT min(started_at) - INTERVAL 1 DAY, max(coalesce(ended_at, started_at)) + INTERVAL 1 DAY
+FROM runs WHERE run_id IN (SELECT run_id FROM _cost_changed)
+"""
+
+
+@write_op("reprice")
+def reprice(lens: Store, policy: Policy | None = None) -> RepriceSummary:
+    """Recompute every run's cost with the current prices and overrides (`pricing.reprice_costs`: after
+    changing `[[pricing.overrides]]` or upgrading genai-prices) and, in the same transaction, judge again what
+    was judged on the old costs: the budget caps of the runs whose cost changed, and the spend spikes of their
+    days. Detections and incidents then agree with the costs, as a full `classify` would have them."""
+    policy = policy or load_policy(lens.config)
+    con = lens.con
+    with transaction(con):
+        summary = reprice_costs(lens)
+        con.execute("CREATE OR REPLACE TEMP TABLE _fruns AS SELECT run_id FROM _cost_changed")
+        con.execute("DELETE FROM failures WHERE mode = 'budget_exceeded' AND run_id IN (SELECT run_id FROM _fruns)")
+        table = apply(budget_exceeded, Ctx(con, policy))  # reads `runs` alone: no shared table, no UDF
+        if table.num_rows:
+            with registered(con, "_fnew", table):
+                con.execute(_INSERT, [policy.hash])
+        summary.judged_runs, summary.over_budget = summary.changed_runs, table.num_rows
+        first, last = con.execute(_COST_CHANGED_DAYS).fetchall()[0]
+        if first is not None:
+            fleet.refresh(con, policy, (first, last), storms=False)
+            summary.spike_days = (first.date(), (last + dt.timedelta(days=policy.fleet.baseline_days)).date())
+        for table_name in ("_fruns", "_cost_changed"):
+            con.execute(f"DROP TABLE {table_name}")
+    return summary
 
 
 from .export import export_evals  # noqa: E402

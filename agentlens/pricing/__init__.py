@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from ..core.config import Config, Invalid, Section
-from ..core.duck import registered, transaction
+from ..core.duck import registered
 from ..core.results import BaseResult, Result
 from ..store import Store
 from ..store import runsql as Q
@@ -66,7 +66,6 @@ from ..store import runsql as Q
 if TYPE_CHECKING:  # genai-prices is imported where a price is looked up (~0.1 s: a command that shows runs never pays it)
     from genai_prices import types as gp
 from ..store import tables as T
-from ..store.ops import write_op
 from .models import genai_model
 
 DAY_US = 86_400_000_000
@@ -548,6 +547,10 @@ class RepriceSummary(BaseResult):
     cost_after: float | None = None
     seconds: float = 0.0
     unpriced: pl.DataFrame = field(default_factory=pl.DataFrame)
+    # set by failures.reprice, which judges again what read the old costs
+    judged_runs: int | None = None  # the runs whose cost changed, judged again against the budget caps
+    over_budget: int | None = None  # of them, over a cap now
+    spike_days: tuple[dt.date, dt.date] | None = None  # the days whose spend spikes were judged again
 
     def result(self) -> Result:
         import genai_prices
@@ -557,6 +560,10 @@ class RepriceSummary(BaseResult):
             "calls priced": self.priced_calls,
             "calls without a price": self.unpriced_calls,
             "runs whose cost changed": self.changed_runs,
+            **({} if self.judged_runs is None else {
+                "budget caps judged again": f"{self.judged_runs:,} runs, {self.over_budget or 0:,} over a cap now"}),
+            **({} if self.spike_days is None else {
+                "spend spikes judged again": f"{self.spike_days[0]:%Y-%m-%d} to {self.spike_days[1]:%Y-%m-%d}"}),
             "total cost before (USD)": self.cost_before,
             "total cost after (USD)": self.cost_after,
             "genai-prices": genai_prices.__version__,
@@ -585,13 +592,17 @@ WHERE c.computed_cost_usd IS NULL GROUP BY ALL
 UNION ALL
 SELECT NULL, NULL, NULL, count(*), NULL, NULL, NULL FROM _span_costs WHERE computed_cost_usd IS NOT NULL
 """
+# the runs whose cost changed (tables.COST_CHANGED): what was judged on their old costs is judged again
+REPRICE_CHANGED = """
+INSERT INTO _cost_changed
+SELECT r.run_id FROM runs r JOIN _cost_before b USING (run_id)
+WHERE r.cost_usd IS DISTINCT FROM b.cost_usd OR r.computed_cost_usd IS DISTINCT FROM b.computed_cost_usd
+"""
 REPRICE_SUMMARY = """
 SELECT (SELECT count(*) FROM runs) AS runs,
        (SELECT coalesce(sum(calls), 0)::BIGINT FROM _reprice_calls WHERE reason IS NULL) AS priced_calls,
        (SELECT coalesce(sum(calls), 0)::BIGINT FROM _reprice_calls WHERE reason IS NOT NULL) AS unpriced_calls,
-       (SELECT count(*) FROM runs r JOIN _cost_before b USING (run_id)
-         WHERE r.cost_usd IS DISTINCT FROM b.cost_usd
-            OR r.computed_cost_usd IS DISTINCT FROM b.computed_cost_usd) AS changed_runs,
+       (SELECT count(*) FROM _cost_changed) AS changed_runs,
        (SELECT sum(cost_usd) FROM _cost_before) AS cost_before,
        (SELECT sum(cost_usd) FROM runs) AS cost_after
 """
@@ -602,24 +613,28 @@ FROM _reprice_calls WHERE reason IS NOT NULL GROUP BY ALL ORDER BY calls DESC, m
 """
 
 
-@write_op("reprice")
-def reprice(lens: Store) -> RepriceSummary:
-    """Recompute every run's cost with the current prices and overrides, in one transaction
-    (after changing `[[pricing.overrides]]` or upgrading genai-prices), `REPRICE_BATCH_RUNS` runs at a time."""
+def reprice_costs(lens: Store) -> RepriceSummary:
+    """Recompute every run's cost with the current prices and overrides (after changing
+    `[[pricing.overrides]]` or upgrading genai-prices), `REPRICE_BATCH_RUNS` runs at a time, in the caller's
+    transaction; the runs whose cost changed are left in the temp table `_cost_changed` (run_id). The write
+    operation is `agentlens.failures.reprice`, which also judges again what was judged on the old costs."""
     t0 = time.perf_counter()
     pricing = load_pricing(lens.config)
     con = lens.con
-    with transaction(con):
-        con.execute(REPRICE_BEFORE)
-        con.execute(REPRICE_ORDER)
-        con.execute(REPRICE_CALLS)
-        total = con.execute("SELECT count(*) FROM _reprice_order").fetchall()[0][0]
-        for start in range(0, total, REPRICE_BATCH_RUNS):
-            con.execute(REPRICE_BATCH, [start, start + REPRICE_BATCH_RUNS])
-            _price(lens, pricing)
-            con.execute(REPRICE_BATCH_CALLS)
-        row = lens.sql(REPRICE_SUMMARY).row(0, named=True)
-        unpriced = lens.sql(UNPRICED_CALLS)
+    con.execute(REPRICE_BEFORE)
+    con.execute(REPRICE_ORDER)
+    con.execute(REPRICE_CALLS)
+    total = con.execute("SELECT count(*) FROM _reprice_order").fetchall()[0][0]
+    for start in range(0, total, REPRICE_BATCH_RUNS):
+        con.execute(REPRICE_BATCH, [start, start + REPRICE_BATCH_RUNS])
+        _price(lens, pricing)
+        con.execute(REPRICE_BATCH_CALLS)
+    con.execute(T.COST_CHANGED.create())
+    con.execute(REPRICE_CHANGED)
+    row = lens.sql(REPRICE_SUMMARY).row(0, named=True)
+    unpriced = lens.sql(UNPRICED_CALLS)
+    for table in ("_cost_before", "_reprice_order", "_reprice_calls"):
+        con.execute(f"DROP TABLE {table}")
     return RepriceSummary(row["runs"], row["priced_calls"], row["unpriced_calls"], row["changed_runs"],
                           row["cost_before"], row["cost_after"], time.perf_counter() - t0, unpriced)
 

@@ -91,5 +91,11 @@ SPAN_COSTS = TempTable(
     filled_by="pricing.SPAN_COSTS",
     read_by="pricing; store.runsql.RUN_COSTS_SELECT")
 
+COST_CHANGED = TempTable(
+    "_cost_changed", "run_id VARCHAR",
+    holds="the runs whose cost a reprice changed (cost_usd or computed_cost_usd)",
+    filled_by="pricing.reprice_costs (pricing.REPRICE_CHANGED)",
+    read_by="failures.reprice: their budget caps and their days' spend spikes judged again")
+
 SHARED: tuple[TempTable, ...] = (AFFECTED, NARROW, STAGED_SPAN_COSTS, STAGED_RUN_COSTS, TOUCHED, PRIOR, BUILD,
-                                 BUILD_RIDS, PRICE_SET, SPAN_COSTS)
+                                 BUILD_RIDS, PRICE_SET, SPAN_COSTS, COST_CHANGED)
