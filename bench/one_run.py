@@ -21,6 +21,8 @@ Per file it reports wall and CPU seconds (this process and the ingest's worker p
 inside the publish (run building, pricing, the 14 classifiers, the fleet checks, the search index), the
 median of the files after the first (the first pays the store's warm-up: catalog, prepared statements); and the
 wall time of the `agentlens ingest FILE` command (a fresh process: imports and opening the database included).
+With `--breakdown`, the same files into empty databases with the publish's steps added one part at a time
+(spans and runs only, + pricing, + the fleet checks, + the 14 rules): where the fixed cost of a file goes.
 Target (issue 25): one run into a million-run database well under 0.2 s of work.
 """
 
@@ -88,7 +90,22 @@ def single_trace_files(folder: Path, n: int, at_ns: int | None = None) -> list[P
     return out
 
 
-def ingest_each(db: Path, files: list[Path]) -> dict[str, Any]:
+# The publish's steps added one part at a time (`--breakdown`): what each costs of the fixed cost of a file
+def _pipelines() -> dict[str, Any]:
+    from agentlens import pricing
+    from agentlens.failures import fleet_step
+    from agentlens.ingest.steps import Pipeline
+
+    return {
+        "spans and runs only": Pipeline(),
+        "+ pricing": Pipeline(staged=(pricing.price_staged_step,), chunk=(pricing.price_step,)),
+        "+ the fleet checks": Pipeline(staged=(pricing.price_staged_step,), chunk=(pricing.price_step,),
+                                       file=(fleet_step,)),
+        "+ the 14 rules (all of it)": Pipeline.default(),
+    }
+
+
+def ingest_each(db: Path, files: list[Path], pipeline: Any = None) -> dict[str, Any]:
     from agentlens.ingest import publish
 
     inside: list[float] = []
@@ -105,6 +122,8 @@ def ingest_each(db: Path, files: list[Path]) -> dict[str, Any]:
     walls, cpus = [], []
     try:
         with agentlens.open(db) as lens:
+            if pipeline is not None:
+                lens.pipeline = pipeline
             for f in files:
                 t0, c0 = time.perf_counter(), cpu()
                 s = lens.ingest(f, progress=False)
@@ -168,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", type=int, default=5)
     ap.add_argument("--work", type=Path, default=None, help="folder for the copies (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=HERE / "out")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also the fixed cost of a file into an empty database with the publish's steps added one "
+                         "part at a time: spans and runs only, + pricing, + the fleet checks, + the 14 rules")
     ap.add_argument("--keep", type=Path, default=None,
                     help="keep the replicated database (and its search index) here, and reuse it when it exists: "
                          "each measurement then works on a copy of it")
@@ -204,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
 
         r: dict[str, Any] = {"runs": runs, "spans": spans, "files": len(files)}
         r["baseline"] = ingest_each(tmp / "empty.duckdb", files)
+        if args.breakdown:
+            r["breakdown"] = {name: ingest_each(tmp / f"parts-{i}.duckdb", files, pipeline)
+                              for i, (name, pipeline) in enumerate(_pipelines().items())}
         r["big"] = ingest_each(big, files)
         r["live"] = ingest_second_parts(big, live)
         r["command_empty_s"] = command(tmp / "empty2.duckdb", cmd_file)
@@ -218,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  a run's root after its calls, into {runs:,} runs: {r['live']['wall_s']:.3f} s wall, "
           f"{r['live']['cpu_s']:.3f} CPU-s")
     print(f"  `agentlens ingest FILE` command: {r['command_empty_s']:.2f} s (empty), {r['command_big_s']:.2f} s ({runs:,} runs)")
+    for name, part in r.get("breakdown", {}).items():
+        print(f"  into an empty database, {name + ':':28s} {part['wall_s']:.3f} s wall, {part['cpu_s']:.3f} CPU-s")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "one-run.json").write_text(json.dumps(r, indent=1))
     return 0

@@ -60,9 +60,11 @@ def ingest(paths: tuple[str, ...], db: str | None, config: str | None, input_for
     whatever the order of the files; a file that grew is read from where it stopped. What cannot be read
     is quarantined with the reason. Exit status 1 when a file or table failed as a whole.
     """
-    if _own_process:  # pyarrow would import pandas on its first conversion (~0.2 s of a one-file ingest)
-        nopandas.install()
     with _open(db, config) as lens:
+        # pyarrow would import pandas on its first conversion (~0.2 s of a one-file ingest); a ClickHouse store
+        # (chdb) needs pandas
+        if _own_process and lens.clickhouse is None:
+            nopandas.install()
         summary = lens.ingest(*paths, format=input_format, progress=progress, source=source)
     terminal.show(summary)
     if summary.count("failed"):
