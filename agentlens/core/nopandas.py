@@ -2,8 +2,9 @@
 notebook environments), on its first conversion of Python objects (~0.8 s, +19% of the CPU of a 10k-run
 ingest over its worker processes). An ingest worker (agentlens.adapters.parallel) installs this first, and so
 does the `agentlens ingest` command (a small file is read in the command's own process: ~0.2 s of the 1.4 s
-command, unless its database is a ClickHouse store: chdb needs pandas): `import pandas` then fails there as if pandas were not installed, and pyarrow goes on without it.
-Never installed by the library itself: a notebook may import pandas after an ingest."""
+command), unless its database is a ClickHouse store (chdb needs pandas): `import pandas` then fails there as
+if pandas were not installed, and pyarrow goes on without it. Never installed by the library itself: a
+notebook may import pandas after an ingest."""
 
 from __future__ import annotations
 
