@@ -976,6 +976,31 @@ def test_an_ingest_recomputes_the_retry_storms_around_its_failures_as_a_full_rec
         assert _storms(lens) == incremental
 
 
+@pytest.mark.slow
+def test_a_failed_root_whose_calls_came_days_later_made_calls(tmp_path):
+    """A run whose root failed counts as a failure of its own only when it made no call. Six runs of five days
+    whose calls come at their end, then a run of a root alone that fails a minute after their roots: whether the
+    six made calls is seen from all their spans (it was from the calls within two days of the second file's
+    window: their root failures then made a storm of seven with it), so the ingest and a full recompute agree:
+    no storm."""
+    day = 86_400.0
+    spans = []
+    for i in range(6):
+        t, at = tid(900 + i), i * 60.0
+        spans += [span(t, ROOT, None, "invoke_agent bot", T0 + int(at * S), T0 + int((at + 5 * day + 5) * S),
+                       {"gen_ai.operation.name": "invoke_agent"}, err("agent crashed")),
+                  llm(t, 1, at + 5 * day, text="ok")]
+    alone = [span(tid(950), ROOT, None, "invoke_agent bot", T0 + int(360 * S), T0 + int(365 * S),
+                  {"gen_ai.operation.name": "invoke_agent"}, err("agent crashed"))]
+    with agentlens.open(tmp_path / "late.duckdb") as lens:
+        ingest(lens, tmp_path, *spans, name="late.jsonl")
+        assert _storms(lens) == []
+        ingest(lens, tmp_path, *alone, name="alone.jsonl")
+        assert _storms(lens) == []
+        failures.classify(lens)
+        assert _storms(lens) == []
+
+
 def _live_run(n: int, day: int, feature: str, tokens: int, fails: bool = False) -> tuple[list[dict], dict]:
     """A run as an OpenTelemetry SDK exports it live: its LLM call (feature `draft` on the call) in one export,
     its root (the run's real feature and customer) in a later one. `fails`: the call is rejected with a 429.

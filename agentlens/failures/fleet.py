@@ -120,11 +120,10 @@ WITH s AS (
               THEN sp.status_message ELSE concat_ws(': ', sp.error_type, sp.status_message) END AS err
   FROM spans sp WHERE sp.status = 'error' AND sp.started_at >= $data_from AND sp.started_at < $data_to
 ),
-callers AS (  -- of the runs whose root failed only: a DISTINCT over every call span took most of the time.
-              -- Their calls are looked for from $calls_from to $calls_to: the window and a margin around it
-  SELECT DISTINCT run_id FROM spans
-  WHERE kind IN ('llm', 'tool', 'retriever') AND started_at >= $calls_from AND started_at < $calls_to
-    AND run_id IN (SELECT run_id FROM s WHERE parent_span_id IS NULL)
+callers AS (  -- of the runs whose root failed only, their spans looked up by run id (the index: the kind in the
+              -- aggregate, so that the scan has no other condition), whenever the calls were made
+  SELECT run_id FROM spans WHERE run_id IN (SELECT run_id FROM s WHERE parent_span_id IS NULL)
+  GROUP BY run_id HAVING bool_or(kind IN ('llm', 'tool', 'retriever'))
 ),
 f AS (
   SELECT run_id, span_id, started_at, err,
@@ -280,16 +279,14 @@ def _storms(con: duckdb.DuckDBPyConnection, fp: FleetPolicy, storm_policy: str,
     only those groups are recomputed, from the failures of a window around them. A group reaching within a
     gap of the window's edge may go on beyond it: the window is widened (4x) until none does, or, past
     `STORM_MAX_WINDOW`, everything is recomputed. Whether a run whose root failed made calls (then its
-    calls' failures count, not the root's) is seen from its spans within the window and as much again on
-    each side: a call more than a day from its failed root would be missed."""
+    calls' failures count, not the root's) is seen from all its spans, looked up by run id."""
     gap = dt.timedelta(minutes=fp.storm_gap_minutes)
     params = {"gap": gap, "min_runs": fp.storm_min_runs, "rate_limit": P.RATE_LIMIT, "timeout": P.TIMEOUT,
               "policy": storm_policy}
     margin = STORM_FIRST_WINDOW
     while days is not None and margin <= STORM_MAX_WINDOW:
         keep = {"keep_from": days[0] - gap, "keep_to": days[1] + gap}
-        window = {"data_from": keep["keep_from"] - margin, "data_to": keep["keep_to"] + margin,
-                  "calls_from": keep["keep_from"] - 2 * margin, "calls_to": keep["keep_to"] + 2 * margin}
+        window = {"data_from": keep["keep_from"] - margin, "data_to": keep["keep_to"] + margin}
         found = arrow(con, RETRY_STORMS, {**params, **keep, **window})
         if not any(found["at_edge"].to_pylist()):
             con.execute("DELETE FROM fleet_incidents WHERE kind = 'retry_storm' AND window_end >= ? "
@@ -297,8 +294,7 @@ def _storms(con: duckdb.DuckDBPyConnection, fp: FleetPolicy, storm_policy: str,
             return found.filter(found["is_storm"])
         margin *= 4
     con.execute("DELETE FROM fleet_incidents WHERE kind = 'retry_storm'")
-    everything = {"keep_from": _EARLIEST, "keep_to": _LATEST, "data_from": _EARLIEST, "data_to": _LATEST,
-                  "calls_from": _EARLIEST, "calls_to": _LATEST}
+    everything = {"keep_from": _EARLIEST, "keep_to": _LATEST, "data_from": _EARLIEST, "data_to": _LATEST}
     found = arrow(con, RETRY_STORMS, {**params, **everything})
     return found.filter(found["is_storm"])
 
