@@ -51,11 +51,13 @@ from .policy import Policy, load_policy
 from .report import BY
 
 if TYPE_CHECKING:
+    import duckdb
+
     from ..store import Store
 
 __all__ = [
     "CLASSIFIERS", "MODES", "SEVERITIES", "Classifier", "ClassifySummary", "FailureReport", "Policy", "classify",
-    "classify_step", "detections", "export_evals", "fleet_step", "load_policy", "report",
+    "classify_step", "detections", "export_evals", "fleet_step", "load_policy", "report", "reprice",
 ]
 
 BATCH_RUNS = 20_000  # runs classified per batch by classify(): bounds the temp tables' memory
@@ -71,6 +73,13 @@ FROM _fnew
 _MODELS_OF_BATCH = "SELECT DISTINCT model, provider FROM _fs WHERE leaf_llm AND model IS NOT NULL"
 
 
+def _write_detections(con: duckdb.DuckDBPyConnection, table: pa.Table, policy: Policy) -> None:
+    """Detection rows (ROW_SCHEMA) into `failures`, under the policy they were judged by."""
+    if table.num_rows:
+        with registered(con, "_fnew", table):
+            con.execute(_INSERT, [policy.hash])
+
+
 def _classify_batch(lens: Store, policy: Policy, classifiers: Sequence[Classifier] = CLASSIFIERS) -> int:
     """Classify the runs in `_fruns` with the rules, replacing their earlier rows. Returns detections added."""
     con = lens.con
@@ -83,9 +92,7 @@ def _classify_batch(lens: Store, policy: Policy, classifiers: Sequence[Classifie
         with registered(con, "_fmodels", models.to_arrow()):
             tables = [apply(fn, ctx) for fn in gated(ctx, classifiers)]
     new = pa.concat_tables(tables) if tables else ROW_SCHEMA.empty_table()
-    if new.num_rows:
-        with registered(con, "_fnew", new):
-            con.execute(_INSERT, [policy.hash])
+    _write_detections(con, new, policy)
     for statement in CLEANUP:
         con.execute(statement)
     return new.num_rows
@@ -223,9 +230,7 @@ def reprice(lens: Store, policy: Policy | None = None) -> RepriceSummary:
         con.execute("CREATE OR REPLACE TEMP TABLE _fruns AS SELECT run_id FROM _cost_changed")
         con.execute("DELETE FROM failures WHERE mode = 'budget_exceeded' AND run_id IN (SELECT run_id FROM _fruns)")
         table = apply(budget_exceeded, Ctx(con, policy))  # reads `runs` alone: no shared table, no UDF
-        if table.num_rows:
-            with registered(con, "_fnew", table):
-                con.execute(_INSERT, [policy.hash])
+        _write_detections(con, table, policy)
         summary.judged_runs, summary.over_budget = summary.changed_runs, table.num_rows
         first, last = con.execute(_COST_CHANGED_DAYS).fetchall()[0]
         if first is not None:
