@@ -133,10 +133,18 @@ def ingest_each(db: Path, files: list[Path], pipeline: Any = None) -> dict[str, 
                 assert s.count("ingested") == 1, s.result().facts
     finally:
         publish.publish = original
-    rest = slice(1, None) if len(files) > 1 else slice(None)
-    return {"wall_s": statistics.median(walls[rest]), "cpu_s": statistics.median(cpus[rest]),
-            "publish_s": statistics.median(inside[rest]) if inside else None,
-            "first_wall_s": walls[0], "walls": walls, "cpus": cpus}
+    return {**_medians(walls, cpus), "publish_s": statistics.median(_after_first(inside)) if inside else None,
+            "first_wall_s": walls[0]}
+
+
+def _after_first(xs: list[float]) -> list[float]:
+    """The measurements after the first file's (which pays the store's warm-up), when there are any."""
+    return xs[1:] if len(xs) > 1 else xs
+
+
+def _medians(walls: list[float], cpus: list[float]) -> dict[str, Any]:
+    return {"wall_s": statistics.median(_after_first(walls)), "cpu_s": statistics.median(_after_first(cpus)),
+            "walls": walls, "cpus": cpus}
 
 
 def in_two_parts(files: list[Path]) -> list[tuple[Path, Path]]:
@@ -169,9 +177,7 @@ def ingest_second_parts(db: Path, pairs: list[tuple[Path, Path]]) -> dict[str, A
             walls.append(time.perf_counter() - t0)
             cpus.append(cpu() - c0)
             assert s.total("runs_changed") == 1, s.result().facts
-    rest = slice(1, None) if len(pairs) > 1 else slice(None)
-    return {"wall_s": statistics.median(walls[rest]), "cpu_s": statistics.median(cpus[rest]), "walls": walls,
-            "cpus": cpus}
+    return _medians(walls, cpus)
 
 
 def command(db: Path, f: Path) -> float:
@@ -239,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     b, g = r["baseline"], r["big"]
     print(f"one single-trace file (median of {len(files) - 1} after the first):")
     def slowest(part: dict[str, Any]) -> str:  # a median hides the file whose run failed (the retry-storm check)
-        return f"; slowest {max(part['walls'][1:] or part['walls']):.3f} s"
+        return f"; slowest {max(_after_first(part['walls'])):.3f} s"
 
     print(f"  into an empty database:       {b['wall_s']:.3f} s wall, {b['cpu_s']:.3f} CPU-s, publish {b['publish_s']:.3f} s"
           + slowest(b))
